@@ -1,0 +1,62 @@
+# The user's entry point: `make demo` runs the stack, `make test` runs every test, `make bench` measures.
+SHELL := /bin/bash
+.DEFAULT_GOAL := build
+
+GATEWAYS ?= 1
+WORKERS ?= 1
+BUILD_DIR ?= build
+ASAN_DIR ?= build-asan
+VENV := $(BUILD_DIR)/venv
+JOBS ?= $(shell nproc)
+
+APT_PACKAGES := build-essential cmake pkg-config librdkafka-dev libmicrohttpd-dev libjansson-dev \
+	libhiredis-dev libcmocka-dev libcurl4-openssl-dev uuid-dev redis-server python3-venv
+APT_TEST_PACKAGES := chromium default-jre-headless maven nodejs npm
+
+# Installs the system packages that are missing (needs root, as on a fresh Debian 12).
+.PHONY: deps deps-test
+deps:
+	@scripts/ensure-packages.sh $(APT_PACKAGES)
+
+deps-test: deps
+	@scripts/ensure-packages.sh --test $(APT_TEST_PACKAGES)
+	@test -x $(VENV)/bin/pytest || (python3 -m venv $(VENV) && $(VENV)/bin/pip install -q -r tests/requirements.txt)
+	@test -d tests/kafka/libs || mvn -q -B -f tests/kafka/pom.xml dependency:copy-dependencies -DoutputDirectory=$(CURDIR)/tests/kafka/libs
+	@test -d web/node_modules/playwright-core || (cd web && npm install --no-audit --no-fund --silent)
+
+.PHONY: build build-asan
+build: deps
+	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=Release >/dev/null
+	cmake --build $(BUILD_DIR) -j$(JOBS)
+
+build-asan: deps
+	cmake -S . -B $(ASAN_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DAGG_SANITIZE=ON >/dev/null
+	cmake --build $(ASAN_DIR) -j$(JOBS)
+
+# Runs the whole stack in the foreground; Ctrl-C stops everything it started.
+.PHONY: demo
+demo: build
+	python3 demo/stack.py --build-dir $(BUILD_DIR) --kafka $(if $(KAFKA_BROKERS),$(KAFKA_BROKERS),mock) \
+		--gateways $(GATEWAYS) --workers $(WORKERS) --web
+
+.PHONY: test test-unit test-integration test-e2e
+test: deps-test build-asan
+	@scripts/run-tests.sh $(ASAN_DIR) $(VENV)
+
+test-unit: build-asan
+	@scripts/run-tests.sh --only unit $(ASAN_DIR) $(VENV)
+
+test-integration: deps-test build-asan
+	@scripts/run-tests.sh --only integration $(ASAN_DIR) $(VENV)
+
+test-e2e: deps-test build-asan
+	@scripts/run-tests.sh --only e2e $(ASAN_DIR) $(VENV)
+
+.PHONY: clean
+clean:
+	rm -rf $(BUILD_DIR) $(ASAN_DIR)
+
+# Builds the load generator, starts the stack (real Kafka, Redis) and runs the standard profile.
+.PHONY: bench
+bench: deps-test build
+	@scripts/bench.sh $(BUILD_DIR)

@@ -1,0 +1,74 @@
+/* callback: POST /aggregate/callback: validate a resource's callback and publish it to Kafka. */
+#include "callback.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "apierr.h"
+#include "cbmsg.h"
+#include "log.h"
+
+typedef struct cb_ctx {
+    gateway *gw;
+    httpd_req *r; /* NULL once the client left */
+} cb_ctx;
+
+static void on_cancel(void *arg) {
+    cb_ctx *c = arg;
+    c->r = NULL; /* the delivery callback frees c */
+}
+
+static void on_delivered(int ok, const char *errstr, void *arg) {
+    cb_ctx *c = arg;
+    if (!ok) {
+        c->gw->metrics.produce_failures++;
+        log_warn("callback not accepted by Kafka: %s", errstr ? errstr : "unknown error");
+    } else {
+        c->gw->metrics.callbacks_accepted++;
+    }
+    if (c->r) {
+        if (ok) {
+            httpd_respond(c->r, 202, NULL, "{\"status\":\"accepted\"}");
+        } else {
+            gw_respond_unavailable(c->r, "kafka");
+        }
+    }
+    free(c);
+}
+
+void gw_callback_handle(gateway *gw, httpd_req *r) {
+    size_t len;
+    const char *body = httpd_body(r, &len);
+    callback_msg m;
+    api_error e;
+    if (cbmsg_parse(body, len, &m, &e) != AGG_OK) {
+        gw->metrics.bad_requests++;
+        httpd_respond_error(r, &e);
+        return;
+    }
+    if (!kafka_producer_healthy(gw->kafka)) {
+        cbmsg_clear(&m);
+        gw_respond_unavailable(r, "kafka");
+        return;
+    }
+    cb_ctx *c = malloc(sizeof *c);
+    if (!c) {
+        cbmsg_clear(&m);
+        gw_respond_unavailable(r, "memory");
+        return;
+    }
+    c->gw = gw;
+    c->r = r;
+    err_t err;
+    if (kafka_produce(gw->kafka, gw->cfg.topic_callbacks, m.correlation_id, strlen(m.correlation_id),
+                      m.json, strlen(m.json), on_delivered, c, &err) != AGG_OK) {
+        gw->metrics.produce_failures++;
+        log_warn("callback not queued for Kafka: %s", err.text);
+        free(c);
+        cbmsg_clear(&m);
+        gw_respond_unavailable(r, "kafka");
+        return;
+    }
+    cbmsg_clear(&m);
+    httpd_req_on_cancel(r, on_cancel, c);
+}

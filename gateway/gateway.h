@@ -1,0 +1,70 @@
+/* gateway: the state shared by the gateway's modules (one instance per process). */
+#ifndef GW_GATEWAY_H
+#define GW_GATEWAY_H
+
+#include "err.h"
+#include "httpd.h"
+#include "kafka.h"
+#include "loop.h"
+#include "rds.h"
+#include "reslist.h"
+
+typedef struct gw_config {
+    int port;                    /* SERVER_PORT */
+    const char *bind_addr;       /* BIND_ADDR */
+    const char *kafka_brokers;   /* KAFKA_BROKERS */
+    const char *redis_url;       /* REDIS_URL */
+    resource_list resources;     /* RESOURCE_URLS */
+    char callback_url[600];      /* AGGREGATOR_CALLBACK_URL */
+    long timeout_default_ms;     /* AGGREGATOR_TIMEOUT_DEFAULT_MS */
+    long timeout_max_ms;         /* AGGREGATOR_TIMEOUT_MAX_MS */
+    long retention_s;            /* SESSION_RETENTION_S */
+    const char *cors_origins;    /* CORS_ALLOWED_ORIGINS */
+    long keepalive_ms;           /* SSE_KEEPALIVE_MS */
+    long stream_buffer_limit;    /* SSE_BUFFER_LIMIT_BYTES */
+    long wait_grace_ms;          /* WAIT_GRACE_MS: extra wait for a WAIT_FOR_EVERYONE summary */
+    long max_connections;        /* MAX_CONNECTIONS, 0 = libmicrohttpd's default */
+    long conn_memory_limit;      /* CONNECTION_MEMORY_LIMIT_BYTES */
+    const char *topic_requests;  /* KAFKA_TOPIC_REQUESTS */
+    const char *topic_callbacks; /* KAFKA_TOPIC_CALLBACKS */
+    long linger_ms;              /* KAFKA_LINGER_MS */
+    long produce_timeout_ms;     /* KAFKA_PRODUCE_TIMEOUT_MS */
+} gw_config;
+
+typedef struct gw_metrics {
+    unsigned long long sessions_started_sse;
+    unsigned long long sessions_started_wait;
+    unsigned long long callbacks_accepted;
+    unsigned long long bad_requests;
+    unsigned long long produce_failures;
+    unsigned long long redis_failures;
+    unsigned long long wait_timeouts;
+    unsigned long long streams_opened;
+    unsigned long long stream_events_sent;
+    unsigned long long stream_replays;
+    unsigned long long stream_overflows;
+} gw_metrics;
+
+struct gw_listeners;
+struct gw_streams;
+
+typedef struct gateway {
+    loop *l;
+    gw_config cfg;
+    httpd *http;
+    rds *redis;
+    rds_sub *sub;
+    kafka_producer *kafka;
+    struct gw_listeners *listeners;
+    struct gw_streams *streams;
+    gw_metrics metrics;
+} gateway;
+
+/* Reads the configuration from the environment into c. AGG_ERR with one
+ * line naming the variable when a value is invalid. */
+int gw_config_load(gw_config *c, err_t *e);
+
+/* Answers 503 {"error":"unavailable"} naming what is down. */
+void gw_respond_unavailable(httpd_req *r, const char *what);
+
+#endif

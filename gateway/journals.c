@@ -1,0 +1,308 @@
+/* journals: POST /aggregate/journals (SSE and WAIT_FOR_EVERYONE strategies). */
+#include "journals.h"
+
+#include <hiredis/hiredis.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uuid/uuid.h>
+
+#include "apierr.h"
+#include "listeners.h"
+#include "log.h"
+#include "reqmsg.h"
+#include "wfe.h"
+
+/* Order of work, and why:
+ *   (WAIT_FOR_EVERYONE only) subscribe to the session channel first, so the
+ *   summary cannot be published before we listen;
+ *   session_open in Redis, so a stream opened right after the answer finds it;
+ *   produce the request to Kafka and answer only on the broker's ack. */
+
+typedef struct post_ctx {
+    gateway *gw;
+    httpd_req *r;         /* NULL once answered or the client left */
+    request_msg *msg;     /* owned until produced */
+    gw_listener *li;      /* WAIT_FOR_EVERYONE: the session's channel */
+    loop_timer *guard;    /* WAIT_FOR_EVERYONE: answer 504 after this */
+    int busy;             /* a Redis or Kafka callback is pending with this ctx */
+    int dead;             /* answered or the client left: free when not busy */
+    int produced;         /* Kafka acknowledged the request */
+    int summary_seen;     /* WAIT_FOR_EVERYONE: the summary was published */
+    int fetching;         /* WAIT_FOR_EVERYONE: reading the log */
+} post_ctx;
+
+static void finish(post_ctx *c) {
+    c->dead = 1;
+    if (c->li) {
+        gw_unlisten(c->gw->listeners, c->li);
+        c->li = NULL;
+    }
+    if (c->guard) {
+        loop_timer_cancel(c->gw->l, c->guard);
+        c->guard = NULL;
+    }
+    if (c->busy) return;
+    free(c->msg);
+    free(c);
+}
+
+static void answer_error(post_ctx *c, int status, const char *code, const char *msg) {
+    if (c->r) {
+        api_error e;
+        apierr_set(&e, status, code, NULL, "%s", msg);
+        httpd_respond_error(c->r, &e);
+        c->r = NULL;
+    }
+    finish(c);
+}
+
+static void on_cancel(void *arg) {
+    post_ctx *c = arg;
+    c->r = NULL;
+    finish(c);
+}
+
+static void answer_accepted(post_ctx *c) {
+    char *sources = reqmsg_sources_json(c->msg);
+    if (!sources) {
+        answer_error(c, 500, "internal", "out of memory");
+        return;
+    }
+    size_t n = strlen(sources) + 160;
+    char *body = malloc(n);
+    if (!body) {
+        free(sources);
+        answer_error(c, 500, "internal", "out of memory");
+        return;
+    }
+    snprintf(body, n, "{\"correlationId\":\"%s\",\"resources\":%d,\"sources\":%s}",
+             c->msg->correlation_id, c->msg->n_resources, sources);
+    httpd_respond(c->r, 202, NULL, body);
+    c->r = NULL;
+    free(body);
+    free(sources);
+    finish(c);
+}
+
+/* --- WAIT_FOR_EVERYONE: read the whole log once the summary is out --- */
+
+static void on_wait_log(redisReply *reply, void *arg) {
+    post_ctx *c = arg;
+    c->busy = 0;
+    c->fetching = 0;
+    if (c->dead || !c->r) {
+        finish(c);
+        return;
+    }
+    if (!reply || reply->type != REDIS_REPLY_ARRAY) {
+        c->gw->metrics.redis_failures++;
+        answer_error(c, 503, "unavailable", "session store unavailable");
+        return;
+    }
+    log_event *events = calloc(reply->elements ? reply->elements : 1, sizeof *events);
+    if (!events) {
+        answer_error(c, 500, "internal", "out of memory");
+        return;
+    }
+    size_t n = 0;
+    int has_summary = 0;
+    for (size_t i = 0; i < reply->elements; i++) {
+        redisReply *entry = reply->element[i];
+        if (entry->type != REDIS_REPLY_ARRAY || entry->elements != 2) continue;
+        redisReply *f = entry->element[1];
+        if (f->type != REDIS_REPLY_ARRAY || f->elements != 4) continue;
+        events[n].seq = (long long)i + 1;
+        events[n].event = f->element[1]->str;
+        events[n].data = f->element[3]->str;
+        if (events[n].event && strcmp(events[n].event, "summary") == 0) has_summary = 1;
+        n++;
+    }
+    if (!has_summary) { /* resync found no summary yet: keep waiting */
+        free(events);
+        return;
+    }
+    char *body = wfe_build_response(c->msg->patient_id, events, n);
+    free(events);
+    if (!body) {
+        answer_error(c, 500, "internal", "could not build the answer");
+        return;
+    }
+    httpd_respond(c->r, 200, NULL, body);
+    c->r = NULL;
+    free(body);
+    finish(c);
+}
+
+static void fetch_log(post_ctx *c) {
+    if (c->busy || c->fetching || c->dead) return;
+    char keys[4][RDS_KEY_MAX];
+    rds_session_keys(c->msg->correlation_id, keys);
+    if (rds_command(c->gw->redis, on_wait_log, c, "XRANGE %s - +", keys[2]) != AGG_OK) {
+        answer_error(c, 503, "unavailable", "session store unavailable");
+        return;
+    }
+    c->busy = 1;
+    c->fetching = 1;
+}
+
+static void on_wait_event(const sse_published *ev, void *arg) {
+    post_ctx *c = arg;
+    if (ev->event_len == 7 && memcmp(ev->event, "summary", 7) == 0) {
+        c->summary_seen = 1;
+        if (c->produced) fetch_log(c);
+    }
+}
+
+static void on_wait_resync(void *arg) {
+    post_ctx *c = arg;
+    if (c->produced) fetch_log(c);
+}
+
+static void on_wait_guard(loop *l, void *arg) {
+    (void)l;
+    post_ctx *c = arg;
+    c->guard = NULL;
+    c->gw->metrics.wait_timeouts++;
+    answer_error(c, 504, "timeout", "the aggregation did not complete in time");
+}
+
+/* --- common path --- */
+
+static void on_delivered(int ok, const char *errstr, void *arg) {
+    post_ctx *c = arg;
+    c->busy = 0;
+    if (c->dead || !c->r) {
+        finish(c);
+        return;
+    }
+    if (!ok) {
+        c->gw->metrics.produce_failures++;
+        log_warn("request not accepted by Kafka: %s", errstr ? errstr : "unknown error");
+        answer_error(c, 503, "unavailable", "message broker unavailable");
+        return;
+    }
+    c->produced = 1;
+    if (c->msg->strategy == STRATEGY_SSE) {
+        c->gw->metrics.sessions_started_sse++;
+        answer_accepted(c);
+        return;
+    }
+    c->gw->metrics.sessions_started_wait++;
+    if (c->summary_seen) fetch_log(c);
+}
+
+static void on_opened(redisReply *reply, void *arg) {
+    post_ctx *c = arg;
+    c->busy = 0;
+    if (c->dead || !c->r) {
+        finish(c);
+        return;
+    }
+    if (!reply || reply->type != REDIS_REPLY_INTEGER) {
+        c->gw->metrics.redis_failures++;
+        if (reply && reply->type == REDIS_REPLY_ERROR) log_error("session_open failed: %s", reply->str);
+        answer_error(c, 503, "unavailable", "session store unavailable");
+        return;
+    }
+    char *json = reqmsg_to_json(c->msg);
+    err_t e;
+    if (!json) {
+        answer_error(c, 500, "internal", "out of memory");
+        return;
+    }
+    int rc = kafka_produce(c->gw->kafka, c->gw->cfg.topic_requests, c->msg->correlation_id,
+                           REQMSG_CID_LEN, json, strlen(json), on_delivered, c, &e);
+    free(json);
+    if (rc != AGG_OK) {
+        c->gw->metrics.produce_failures++;
+        log_warn("request not queued for Kafka: %s", e.text);
+        answer_error(c, 503, "unavailable", "message broker unavailable");
+        return;
+    }
+    c->busy = 1;
+}
+
+static void open_session(post_ctx *c) {
+    const request_msg *m = c->msg;
+    char keys[4][RDS_KEY_MAX];
+    rds_session_keys(m->correlation_id, keys);
+    char *sources = reqmsg_sources_json(m);
+    if (!sources) {
+        answer_error(c, 500, "internal", "out of memory");
+        return;
+    }
+    char created[24], deadline[24], ttl[24], now[24];
+    snprintf(created, sizeof created, "%lld", m->created_ms);
+    snprintf(deadline, sizeof deadline, "%lld", m->deadline_ms);
+    snprintf(ttl, sizeof ttl, "%ld", c->gw->cfg.retention_s);
+    snprintf(now, sizeof now, "%lld", loop_wall_ms());
+    const char *k[4] = {keys[0], keys[1], keys[2], keys[3]};
+    const char *args[8] = {m->correlation_id, m->patient_id, req_strategy_name(m->strategy),
+                           created, deadline, sources, ttl, now};
+    size_t lens[8];
+    for (int i = 0; i < 8; i++) lens[i] = strlen(args[i]);
+    int rc = rds_script(c->gw->redis, RDS_SCRIPT_SESSION_OPEN, on_opened, c, 4, k, 8, args, lens);
+    free(sources);
+    if (rc != AGG_OK) {
+        answer_error(c, 503, "unavailable", "session store unavailable");
+        return;
+    }
+    c->busy = 1;
+}
+
+static void on_wait_subscribed(int ok, void *arg) {
+    post_ctx *c = arg;
+    if (c->dead) return;
+    if (!ok) {
+        answer_error(c, 503, "unavailable", "session store unavailable");
+        return;
+    }
+    open_session(c);
+}
+
+void gw_journals_handle(gateway *gw, httpd_req *r) {
+    size_t len;
+    const char *body = httpd_body(r, &len);
+    req_limits lim = {gw->cfg.timeout_default_ms, gw->cfg.timeout_max_ms, gw->cfg.resources.n};
+    journal_request jr;
+    api_error e;
+    if (req_parse(body, len, &lim, &jr, &e) != AGG_OK) {
+        gw->metrics.bad_requests++;
+        httpd_respond_error(r, &e);
+        return;
+    }
+    if (!rds_ready(gw->redis) || !gw_listeners_ready(gw->listeners)) {
+        gw_respond_unavailable(r, "redis");
+        return;
+    }
+    if (!kafka_producer_healthy(gw->kafka)) {
+        gw_respond_unavailable(r, "kafka");
+        return;
+    }
+    post_ctx *c = calloc(1, sizeof *c);
+    request_msg *m = malloc(sizeof *m);
+    if (!c || !m) {
+        free(c);
+        free(m);
+        gw_respond_unavailable(r, "memory");
+        return;
+    }
+    uuid_t id;
+    char cid[REQMSG_CID_LEN + 1];
+    uuid_generate_random(id);
+    uuid_unparse_lower(id, cid);
+    reqmsg_from_request(m, &jr, &gw->cfg.resources, cid, loop_wall_ms(), gw->cfg.callback_url);
+    c->gw = gw;
+    c->r = r;
+    c->msg = m;
+    httpd_req_on_cancel(r, on_cancel, c);
+    if (jr.strategy == STRATEGY_SSE) {
+        open_session(c);
+        return;
+    }
+    c->guard = loop_timer_add(gw->l, jr.timeout_ms + gw->cfg.wait_grace_ms, on_wait_guard, c);
+    c->li = gw_listen(gw->listeners, cid, on_wait_event, on_wait_subscribed, on_wait_resync, c);
+    if (!c->li && !c->dead) answer_error(c, 503, "unavailable", "session store unavailable");
+}

@@ -1,0 +1,151 @@
+/* listeners: routes each session's pub/sub events to the streams and waiters of this gateway. */
+#include "listeners.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "reqmsg.h"
+#include "strmap.h"
+
+struct gw_listener {
+    gw_listeners *owner;
+    gw_listener *prev, *next; /* siblings on the same session */
+    char cid[REQMSG_CID_LEN + 1];
+    gw_event_cb *on_event;
+    gw_ready_cb *ready;
+    gw_resync_cb *resync;
+    void *arg;
+};
+
+struct gw_listeners {
+    rds_sub *sub;
+    strmap *by_cid; /* cid -> first gw_listener */
+    size_t count;
+};
+
+/* channel is "agg:{<cid>}:ev"; copies the cid out, AGG_ERR when it is not that shape. */
+static int channel_cid(const char *channel, char cid[REQMSG_CID_LEN + 1]) {
+    size_t n = strlen(channel);
+    if (n != 5 + REQMSG_CID_LEN + 4 || strncmp(channel, "agg:{", 5) != 0 ||
+        strcmp(channel + 5 + REQMSG_CID_LEN, "}:ev") != 0)
+        return AGG_ERR;
+    memcpy(cid, channel + 5, REQMSG_CID_LEN);
+    cid[REQMSG_CID_LEN] = '\0';
+    return AGG_OK;
+}
+
+static void on_message(const char *channel, const char *payload, size_t len, void *arg) {
+    gw_listeners *ls = arg;
+    char cid[REQMSG_CID_LEN + 1];
+    sse_published ev;
+    if (channel_cid(channel, cid) != AGG_OK) return;
+    if (sse_parse_published(payload, len, &ev) != AGG_OK) {
+        log_warn("ignoring a malformed event on a session channel");
+        return;
+    }
+    gw_listener *li = strmap_get(ls->by_cid, cid);
+    while (li) {
+        gw_listener *next = li->next;
+        li->on_event(&ev, li->arg);
+        li = next;
+    }
+}
+
+static void resync_one(const char *key, void *value, void *arg) {
+    (void)key;
+    (void)arg;
+    for (gw_listener *li = value; li; li = li->next)
+        if (li->resync) li->resync(li->arg);
+}
+
+static void on_resubscribed(void *arg) {
+    gw_listeners *ls = arg;
+    log_info("pub/sub reconnected: %zu listeners replay from the log", ls->count);
+    /* Listeners may unlisten during resync; walk a snapshot of the sessions. */
+    size_t n = strmap_size(ls->by_cid);
+    if (n == 0) return;
+    strmap_each(ls->by_cid, resync_one, NULL);
+}
+
+gw_listeners *gw_listeners_new(loop *l, const char *url, err_t *e) {
+    gw_listeners *ls = calloc(1, sizeof *ls);
+    if (!ls || !(ls->by_cid = strmap_new())) {
+        free(ls);
+        err_set(e, "out of memory");
+        return NULL;
+    }
+    ls->sub = rds_sub_new(l, url, on_message, on_resubscribed, ls, e);
+    if (!ls->sub) {
+        strmap_free(ls->by_cid);
+        free(ls);
+        return NULL;
+    }
+    return ls;
+}
+
+void gw_listeners_free(gw_listeners *ls) {
+    if (!ls) return;
+    rds_sub_free(ls->sub);
+    strmap_free(ls->by_cid);
+    free(ls);
+}
+
+int gw_listeners_ready(const gw_listeners *ls) { return rds_sub_ready(ls->sub); }
+size_t gw_listeners_count(const gw_listeners *ls) { return ls->count; }
+
+static void unlink_listener(gw_listeners *ls, gw_listener *li);
+
+static void on_subscribed(int ok, void *arg) {
+    gw_listener *li = arg;
+    if (li->ready) li->ready(ok, li->arg);
+}
+
+gw_listener *gw_listen(gw_listeners *ls, const char *cid, gw_event_cb *on_event,
+                       gw_ready_cb *ready, gw_resync_cb *resync, void *arg) {
+    if (!rds_sub_ready(ls->sub) || strlen(cid) != REQMSG_CID_LEN) return NULL;
+    gw_listener *li = calloc(1, sizeof *li);
+    if (!li) return NULL;
+    li->owner = ls;
+    memcpy(li->cid, cid, REQMSG_CID_LEN + 1);
+    li->on_event = on_event;
+    li->ready = ready;
+    li->resync = resync;
+    li->arg = arg;
+    gw_listener *head = strmap_get(ls->by_cid, cid);
+    if (strmap_put(ls->by_cid, cid, li) != AGG_OK) {
+        free(li);
+        return NULL;
+    }
+    li->next = head;
+    if (head) head->prev = li;
+    ls->count++;
+    char channel[RDS_KEY_MAX];
+    rds_session_channel(cid, channel);
+    if (rds_subscribe(ls->sub, channel, on_subscribed, li) != AGG_OK) {
+        unlink_listener(ls, li);
+        return NULL;
+    }
+    return li;
+}
+
+void gw_unlisten(gw_listeners *ls, gw_listener *li) {
+    if (!li) return;
+    char channel[RDS_KEY_MAX];
+    rds_session_channel(li->cid, channel);
+    rds_unsubscribe(ls->sub, channel, li);
+    unlink_listener(ls, li);
+}
+
+static void unlink_listener(gw_listeners *ls, gw_listener *li) {
+    if (li->prev) {
+        li->prev->next = li->next;
+    } else if (li->next) {
+        strmap_put(ls->by_cid, li->cid, li->next); /* replacing an existing key cannot fail */
+    } else {
+        strmap_remove(ls->by_cid, li->cid);
+    }
+    if (li->next) li->next->prev = li->prev;
+    ls->count--;
+    free(li);
+}

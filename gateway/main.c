@@ -1,0 +1,175 @@
+/* main: the gateway process: configuration, wiring, routing and the management endpoints. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "callback.h"
+#include "cfg.h"
+#include "gateway.h"
+#include "journals.h"
+#include "listeners.h"
+#include "log.h"
+#include "streams.h"
+
+static const char USAGE[] =
+    "Usage: gateway [--help] [--version]\n"
+    "\n"
+    "The aggregator's stateless HTTP gateway: accepts aggregation requests and\n"
+    "resource callbacks, publishes them to Kafka, and streams each session's\n"
+    "events (server-sent events) from Redis. Any replica serves any client.\n"
+    "\n"
+    "Environment (defaults in brackets):\n"
+    "  SERVER_PORT [8080], BIND_ADDR [0.0.0.0]\n"
+    "  KAFKA_BROKERS (required), KAFKA_TOPIC_REQUESTS [agg.requests],\n"
+    "  KAFKA_TOPIC_CALLBACKS [agg.callbacks], KAFKA_LINGER_MS [1],\n"
+    "  KAFKA_PRODUCE_TIMEOUT_MS [5000]\n"
+    "  REDIS_URL [redis://127.0.0.1:6379]\n"
+    "  RESOURCE_URLS: comma-separated url or name=url [none]\n"
+    "  AGGREGATOR_CALLBACK_URL [http://127.0.0.1:SERVER_PORT/aggregate/callback]\n"
+    "  AGGREGATOR_TIMEOUT_DEFAULT_MS [10000], AGGREGATOR_TIMEOUT_MAX_MS [27000]\n"
+    "  SESSION_RETENTION_S [3600], SSE_KEEPALIVE_MS [15000],\n"
+    "  SSE_BUFFER_LIMIT_BYTES [65536], WAIT_GRACE_MS [5000]\n"
+    "  CORS_ALLOWED_ORIGINS [http://localhost:8082,http://127.0.0.1:8082]\n"
+    "  MAX_CONNECTIONS [libmicrohttpd default], CONNECTION_MEMORY_LIMIT_BYTES [default]\n"
+    "  LOG_LEVEL [info]: debug, info, warn or error\n";
+
+void gw_respond_unavailable(httpd_req *r, const char *what) {
+    api_error e;
+    apierr_set(&e, 503, "unavailable", NULL, "%s unavailable", what);
+    httpd_respond_error(r, &e);
+}
+
+static void respond_health(gateway *gw, httpd_req *r, int with_components) {
+    int redis_up = rds_ready(gw->redis) && gw_listeners_ready(gw->listeners);
+    int kafka_up = kafka_producer_healthy(gw->kafka);
+    int up = redis_up && kafka_up;
+    char body[256];
+    if (with_components) {
+        snprintf(body, sizeof body,
+                 "{\"status\":\"%s\",\"components\":{\"redis\":{\"status\":\"%s\"},"
+                 "\"kafka\":{\"status\":\"%s\"}}}",
+                 up ? "UP" : "DOWN", redis_up ? "UP" : "DOWN", kafka_up ? "UP" : "DOWN");
+    } else {
+        snprintf(body, sizeof body, "{\"status\":\"UP\",\"components\":{}}");
+        up = 1;
+    }
+    httpd_respond(r, up ? 200 : 503, NULL, body);
+}
+
+static void respond_metrics(gateway *gw, httpd_req *r) {
+    const gw_metrics *m = &gw->metrics;
+    char body[2048];
+    snprintf(body, sizeof body,
+             "# HELP sse_active_connections Open server-sent-event streams.\n"
+             "# TYPE sse_active_connections gauge\n"
+             "sse_active_connections %zu\n"
+             "# HELP gateway_sessions_started_total Aggregations accepted, by strategy.\n"
+             "# TYPE gateway_sessions_started_total counter\n"
+             "gateway_sessions_started_total{strategy=\"SSE\"} %llu\n"
+             "gateway_sessions_started_total{strategy=\"WAIT_FOR_EVERYONE\"} %llu\n"
+             "# TYPE gateway_callbacks_accepted_total counter\n"
+             "gateway_callbacks_accepted_total %llu\n"
+             "# TYPE gateway_bad_requests_total counter\n"
+             "gateway_bad_requests_total %llu\n"
+             "# TYPE gateway_kafka_produce_failures_total counter\n"
+             "gateway_kafka_produce_failures_total %llu\n"
+             "# TYPE gateway_redis_failures_total counter\n"
+             "gateway_redis_failures_total %llu\n"
+             "# TYPE gateway_wait_timeouts_total counter\n"
+             "gateway_wait_timeouts_total %llu\n"
+             "# TYPE gateway_streams_opened_total counter\n"
+             "gateway_streams_opened_total %llu\n"
+             "# TYPE gateway_stream_events_sent_total counter\n"
+             "gateway_stream_events_sent_total %llu\n"
+             "# TYPE gateway_stream_replays_total counter\n"
+             "gateway_stream_replays_total %llu\n"
+             "# TYPE gateway_stream_overflows_total counter\n"
+             "gateway_stream_overflows_total %llu\n"
+             "# TYPE gateway_session_listeners gauge\n"
+             "gateway_session_listeners %zu\n",
+             gw_streams_open(gw->streams), m->sessions_started_sse, m->sessions_started_wait,
+             m->callbacks_accepted, m->bad_requests, m->produce_failures, m->redis_failures,
+             m->wait_timeouts, m->streams_opened, m->stream_events_sent, m->stream_replays,
+             m->stream_overflows, gw_listeners_count(gw->listeners));
+    httpd_respond(r, 200, "text/plain; version=0.0.4", body);
+}
+
+static void respond_plain_error(httpd_req *r, int status, const char *code, const char *msg) {
+    api_error e;
+    apierr_set(&e, status, code, NULL, "%s", msg);
+    httpd_respond_error(r, &e);
+}
+
+static void route(httpd_req *r, void *arg) {
+    gateway *gw = arg;
+    const char *path = httpd_path(r);
+    const char *method = httpd_method(r);
+    int get = strcmp(method, "GET") == 0;
+    int post = strcmp(method, "POST") == 0;
+    struct {
+        const char *path;
+        int needs_post;
+    } known[] = {{"/aggregate/journals", 1},      {"/aggregate/callback", 1},
+                 {"/aggregate/stream", 0},        {"/actuator/health", 0},
+                 {"/actuator/health/liveness", 0}, {"/actuator/health/readiness", 0},
+                 {"/actuator/prometheus", 0}};
+    size_t i;
+    for (i = 0; i < sizeof known / sizeof known[0]; i++)
+        if (strcmp(path, known[i].path) == 0) break;
+    if (i == sizeof known / sizeof known[0]) {
+        respond_plain_error(r, 404, "not_found", "no such endpoint");
+        return;
+    }
+    if (known[i].needs_post ? !post : !get) {
+        respond_plain_error(r, 405, "method_not_allowed", "method not allowed on this endpoint");
+        return;
+    }
+    switch (i) {
+    case 0: gw_journals_handle(gw, r); break;
+    case 1: gw_callback_handle(gw, r); break;
+    case 2: gw_streams_handle(gw->streams, r); break;
+    case 3: respond_health(gw, r, 1); break;
+    case 4: respond_health(gw, r, 0); break;
+    case 5: respond_health(gw, r, 1); break;
+    default: respond_metrics(gw, r); break;
+    }
+}
+
+int main(int argc, char **argv) {
+    cfg_handle_args(argc, argv, "gateway", USAGE);
+    err_t e;
+    gateway gw;
+    memset(&gw, 0, sizeof gw);
+    if (log_init("gateway", &e) != AGG_OK || gw_config_load(&gw.cfg, &e) != AGG_OK)
+        cfg_fail("gateway", &e);
+
+    kafka_config kc = {gw.cfg.kafka_brokers, "gateway", gw.cfg.linger_ms, gw.cfg.produce_timeout_ms};
+    httpd_options ho = {gw.cfg.bind_addr, gw.cfg.port, 1024 * 1024, (size_t)gw.cfg.stream_buffer_limit,
+                        (size_t)gw.cfg.conn_memory_limit, (unsigned)gw.cfg.max_connections,
+                        gw.cfg.cors_origins};
+    if (!(gw.l = loop_new(&e)) || loop_stop_on_signals(gw.l, &e) != AGG_OK ||
+        !(gw.redis = rds_new(gw.l, gw.cfg.redis_url, &e)) ||
+        !(gw.listeners = gw_listeners_new(gw.l, gw.cfg.redis_url, &e)) ||
+        !(gw.kafka = kafka_producer_new(gw.l, &kc, &e))) {
+        cfg_fail("gateway", &e);
+    }
+    if (!(gw.streams = gw_streams_new(&gw))) {
+        fprintf(stderr, "gateway: out of memory\n");
+        return 1;
+    }
+    if (!(gw.http = httpd_start(gw.l, &ho, route, &gw, &e))) {
+        fprintf(stderr, "gateway: %s\n", e.text);
+        return 1;
+    }
+    log_info("gateway listening on %s:%d; %d resources; callbacks to %s", gw.cfg.bind_addr,
+             httpd_port(gw.http), gw.cfg.resources.n, gw.cfg.callback_url);
+    if (loop_run(gw.l) != AGG_OK) log_error("event loop failed");
+    log_info("gateway stopping");
+    httpd_stop(gw.http);
+    gw_streams_free(gw.streams);
+    kafka_producer_free(gw.kafka, 5000);
+    gw_listeners_free(gw.listeners);
+    rds_free(gw.redis);
+    loop_free(gw.l);
+    return 0;
+}

@@ -1,0 +1,371 @@
+/* streams: GET /aggregate/stream: subscribe, replay the log, de-duplicate, keep alive. */
+#include "streams.h"
+
+#include <hiredis/hiredis.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "apierr.h"
+#include "listeners.h"
+#include "log.h"
+#include "reqmsg.h"
+#include "sse.h"
+
+/* Invariant 1 (no event lost, none twice): a stream subscribes to its
+ * session's channel first, and only after Redis confirmed the subscription
+ * reads the log. Events are sent strictly in seq order: a published event is
+ * sent only if its seq is the next one; an event that arrives while the log
+ * is being read, or one that leaves a gap, makes the stream read the log
+ * again from the last seq it sent. */
+
+enum phase { P_SUBSCRIBING, P_CHECKING, P_REPLAYING, P_LIVE, P_DONE };
+
+typedef struct stream_ctx {
+    gw_streams *owner;
+    httpd_req *r;     /* until the stream is open, or the client left */
+    httpd_stream *s;  /* while the stream is open */
+    gw_listener *li;
+    char cid[REQMSG_CID_LEN + 1];
+    long long last_sent;
+    enum phase phase;
+    int busy;   /* a Redis command is in flight with this ctx as its arg */
+    int dirty;  /* an event came while not live: read the log again */
+    int dead;   /* the client is gone: free once not busy */
+    loop_timer *retry;
+    long long last_write_ms;
+    struct stream_ctx *ka_prev, *ka_next;
+} stream_ctx;
+
+struct gw_streams {
+    gateway *gw;
+    stream_ctx *ka_head, *ka_tail; /* open streams, least recently written first */
+    size_t open;
+    loop_timer *ka_timer;
+};
+
+static void replay(stream_ctx *c);
+
+static void ka_unlink(stream_ctx *c) {
+    gw_streams *st = c->owner;
+    if (c->ka_prev) c->ka_prev->ka_next = c->ka_next;
+    else if (st->ka_head == c) st->ka_head = c->ka_next;
+    if (c->ka_next) c->ka_next->ka_prev = c->ka_prev;
+    else if (st->ka_tail == c) st->ka_tail = c->ka_prev;
+    c->ka_prev = c->ka_next = NULL;
+}
+
+static void ka_append(stream_ctx *c) {
+    gw_streams *st = c->owner;
+    c->last_write_ms = loop_now_ms();
+    c->ka_prev = st->ka_tail;
+    c->ka_next = NULL;
+    if (st->ka_tail) st->ka_tail->ka_next = c;
+    else st->ka_head = c;
+    st->ka_tail = c;
+}
+
+static void free_if_idle(stream_ctx *c) {
+    if (!c->dead || c->busy) return;
+    if (c->retry) loop_timer_cancel(c->owner->gw->l, c->retry);
+    free(c);
+}
+
+static void stop_listening(stream_ctx *c) {
+    if (c->li) {
+        gw_unlisten(c->owner->gw->listeners, c->li);
+        c->li = NULL;
+    }
+}
+
+/* Answers the pending request with an error and ends this ctx. */
+static void fail_request(stream_ctx *c, int status, const char *code, const char *msg) {
+    stop_listening(c);
+    if (c->r) {
+        api_error e;
+        apierr_set(&e, status, code, NULL, "%s", msg);
+        httpd_respond_error(c->r, &e);
+        c->r = NULL;
+    }
+    c->dead = 1;
+}
+
+static void on_stream_close(void *arg) {
+    stream_ctx *c = arg;
+    c->s = NULL;
+    c->owner->open--;
+    ka_unlink(c);
+    stop_listening(c);
+    c->dead = 1;
+    free_if_idle(c);
+}
+
+static void on_request_cancel(void *arg) {
+    stream_ctx *c = arg;
+    c->r = NULL;
+    stop_listening(c);
+    c->dead = 1;
+    free_if_idle(c);
+}
+
+static void emit(stream_ctx *c, long long seq, const char *event, size_t event_len, const char *data,
+                 size_t data_len) {
+    if (!c->s || c->phase == P_DONE) return;
+    char name[32];
+    if (event_len == 0 || event_len >= sizeof name) return;
+    memcpy(name, event, event_len);
+    name[event_len] = '\0';
+    size_t len;
+    char *frame = sse_frame(seq, name, data, data_len, &len);
+    if (!frame) return;
+    gw_metrics *m = &c->owner->gw->metrics;
+    if (httpd_stream_write(c->s, frame, len) != AGG_OK) {
+        m->stream_overflows++;
+        free(frame);
+        return; /* the stream closes; the client resumes with Last-Event-ID */
+    }
+    free(frame);
+    m->stream_events_sent++;
+    c->last_sent = seq;
+    ka_unlink(c);
+    ka_append(c);
+    if (strcmp(name, "summary") == 0) {
+        c->phase = P_DONE;
+        stop_listening(c);
+        httpd_stream_end(c->s);
+    }
+}
+
+static void on_retry(loop *l, void *arg) {
+    (void)l;
+    stream_ctx *c = arg;
+    c->retry = NULL;
+    if (c->dead) {
+        free_if_idle(c);
+        return;
+    }
+    replay(c);
+}
+
+static void schedule_retry(stream_ctx *c) {
+    if (!c->retry) c->retry = loop_timer_add(c->owner->gw->l, 500, on_retry, c);
+}
+
+/* An XRANGE entry id is "0-<seq>". */
+static long long entry_seq(const redisReply *id) {
+    if (id->type != REDIS_REPLY_STRING || id->len < 3 || strncmp(id->str, "0-", 2) != 0) return -1;
+    long long v = 0;
+    for (size_t i = 2; i < (size_t)id->len; i++) {
+        if (id->str[i] < '0' || id->str[i] > '9') return -1;
+        v = v * 10 + (id->str[i] - '0');
+    }
+    return v;
+}
+
+static void emit_entry(stream_ctx *c, const redisReply *entry) {
+    if (entry->type != REDIS_REPLY_ARRAY || entry->elements != 2) return;
+    long long seq = entry_seq(entry->element[0]);
+    const redisReply *fields = entry->element[1];
+    if (seq <= c->last_sent || fields->type != REDIS_REPLY_ARRAY) return;
+    const redisReply *ev = NULL, *data = NULL;
+    for (size_t i = 0; i + 1 < fields->elements; i += 2) {
+        const redisReply *k = fields->element[i];
+        if (k->type != REDIS_REPLY_STRING || k->len != 1) continue;
+        if (k->str[0] == 'e') ev = fields->element[i + 1];
+        if (k->str[0] == 'd') data = fields->element[i + 1];
+    }
+    if (!ev || !data || ev->type != REDIS_REPLY_STRING || data->type != REDIS_REPLY_STRING) return;
+    emit(c, seq, ev->str, (size_t)ev->len, data->str, (size_t)data->len);
+}
+
+static void on_log(redisReply *reply, void *arg) {
+    stream_ctx *c = arg;
+    c->busy = 0;
+    if (c->dead) {
+        free_if_idle(c);
+        return;
+    }
+    if (!reply || reply->type != REDIS_REPLY_ARRAY) {
+        c->owner->gw->metrics.redis_failures++;
+        c->phase = P_LIVE;
+        schedule_retry(c);
+        return;
+    }
+    for (size_t i = 0; i < reply->elements && c->phase != P_DONE; i++) emit_entry(c, reply->element[i]);
+    if (c->phase == P_DONE) return;
+    c->phase = P_LIVE;
+    if (c->dirty) replay(c);
+}
+
+static void replay(stream_ctx *c) {
+    if (c->busy || c->dead || c->phase == P_DONE || !c->s) return;
+    char keys[4][RDS_KEY_MAX];
+    char from[32];
+    rds_session_keys(c->cid, keys);
+    snprintf(from, sizeof from, "0-%lld", c->last_sent + 1);
+    c->dirty = 0;
+    c->phase = P_REPLAYING;
+    c->owner->gw->metrics.stream_replays++;
+    if (rds_command(c->owner->gw->redis, on_log, c, "XRANGE %s %s +", keys[2], from) != AGG_OK) {
+        c->phase = P_LIVE;
+        schedule_retry(c);
+        return;
+    }
+    c->busy = 1;
+}
+
+static void on_event(const sse_published *ev, void *arg) {
+    stream_ctx *c = arg;
+    if (c->phase != P_LIVE) {
+        c->dirty = 1;
+        return;
+    }
+    if (ev->seq <= c->last_sent) return;
+    if (ev->seq == c->last_sent + 1) {
+        emit(c, ev->seq, ev->event, ev->event_len, ev->data, ev->data_len);
+        return;
+    }
+    replay(c); /* a gap: something was missed */
+}
+
+static void on_resync(void *arg) {
+    stream_ctx *c = arg;
+    if (c->phase == P_LIVE) replay(c);
+    else c->dirty = 1;
+}
+
+static void on_exists(redisReply *reply, void *arg) {
+    stream_ctx *c = arg;
+    c->busy = 0;
+    if (c->dead) {
+        free_if_idle(c);
+        return;
+    }
+    if (!reply || reply->type != REDIS_REPLY_INTEGER) {
+        c->owner->gw->metrics.redis_failures++;
+        fail_request(c, 503, "unavailable", "session store unavailable");
+        free_if_idle(c);
+        return;
+    }
+    if (reply->integer == 0) {
+        fail_request(c, 404, "not_found", "no such session (unknown correlationId, or expired)");
+        free_if_idle(c);
+        return;
+    }
+    httpd_req *r = c->r;
+    c->r = NULL;
+    c->s = httpd_stream_open(r, NULL, on_stream_close, c);
+    if (!c->s) {
+        stop_listening(c);
+        c->dead = 1;
+        free_if_idle(c);
+        return;
+    }
+    c->owner->open++;
+    c->owner->gw->metrics.streams_opened++;
+    ka_append(c);
+    c->phase = P_LIVE;
+    replay(c);
+}
+
+static void on_subscribed(int ok, void *arg) {
+    stream_ctx *c = arg;
+    if (c->dead) return;
+    char keys[4][RDS_KEY_MAX];
+    rds_session_keys(c->cid, keys);
+    if (!ok || rds_command(c->owner->gw->redis, on_exists, c, "EXISTS %s", keys[0]) != AGG_OK) {
+        fail_request(c, 503, "unavailable", "session store unavailable");
+        free_if_idle(c);
+        return;
+    }
+    c->phase = P_CHECKING;
+    c->busy = 1;
+}
+
+void gw_streams_handle(gw_streams *st, httpd_req *r) {
+    gateway *gw = st->gw;
+    api_error e;
+    const char *cid = httpd_query(r, "correlationId");
+    const char *last = httpd_header(r, "Last-Event-ID");
+    const char *field = "Last-Event-ID";
+    if (!last || !*last) {
+        last = httpd_query(r, "lastEventId");
+        field = "lastEventId";
+    }
+    long long last_id;
+    if (!cid || !*cid) {
+        apierr_set(&e, 400, "missing_field", "correlationId", "query parameter correlationId is required");
+    } else if (!reqmsg_is_uuid(cid)) {
+        apierr_set(&e, 400, "invalid_field", "correlationId", "correlationId must be a lowercase UUID");
+    } else if (sse_parse_last_event_id(last, &last_id) != AGG_OK) {
+        apierr_set(&e, 400, "invalid_field", field, "the last event id must be a non-negative integer");
+    } else {
+        e.http_status = 0;
+    }
+    if (e.http_status) {
+        gw->metrics.bad_requests++;
+        httpd_respond_error(r, &e);
+        return;
+    }
+    if (!rds_ready(gw->redis) || !gw_listeners_ready(gw->listeners)) {
+        gw_respond_unavailable(r, "redis");
+        return;
+    }
+    stream_ctx *c = calloc(1, sizeof *c);
+    if (!c) {
+        gw_respond_unavailable(r, "memory");
+        return;
+    }
+    c->owner = st;
+    c->r = r;
+    memcpy(c->cid, cid, REQMSG_CID_LEN + 1);
+    c->last_sent = last_id;
+    c->phase = P_SUBSCRIBING;
+    httpd_req_on_cancel(r, on_request_cancel, c);
+    gw_listener *li = gw_listen(gw->listeners, cid, on_event, on_subscribed, on_resync, c);
+    if (c->dead) { /* failed synchronously inside on_subscribed */
+        if (li) gw_unlisten(gw->listeners, li);
+        free_if_idle(c);
+        return;
+    }
+    if (!li) {
+        c->r = NULL;
+        free(c);
+        gw_respond_unavailable(r, "redis");
+        return;
+    }
+    c->li = li;
+}
+
+static void on_keepalive(loop *l, void *arg) {
+    gw_streams *st = arg;
+    long long now = loop_now_ms();
+    long long period = st->gw->cfg.keepalive_ms;
+    while (st->ka_head && now - st->ka_head->last_write_ms >= period) {
+        stream_ctx *c = st->ka_head;
+        ka_unlink(c);
+        ka_append(c);
+        httpd_stream_write(c->s, SSE_KEEPALIVE, sizeof SSE_KEEPALIVE - 1);
+    }
+    long long tick = period / 4 < 1000 ? period / 4 : 1000;
+    st->ka_timer = loop_timer_add(l, tick, on_keepalive, st);
+}
+
+gw_streams *gw_streams_new(gateway *gw) {
+    gw_streams *st = calloc(1, sizeof *st);
+    if (!st) return NULL;
+    st->gw = gw;
+    st->ka_timer = loop_timer_add(gw->l, 1000, on_keepalive, st);
+    if (!st->ka_timer) {
+        free(st);
+        return NULL;
+    }
+    return st;
+}
+
+void gw_streams_free(gw_streams *st) {
+    if (!st) return;
+    loop_timer_cancel(st->gw->l, st->ka_timer);
+    free(st);
+}
+
+size_t gw_streams_open(const gw_streams *st) { return st->open; }

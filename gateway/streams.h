@@ -1,0 +1,20 @@
+/* streams: GET /aggregate/stream: subscribe, replay the log, de-duplicate, keep alive. */
+#ifndef GW_STREAMS_H
+#define GW_STREAMS_H
+
+#include <stddef.h>
+
+#include "gateway.h"
+
+typedef struct gw_streams gw_streams;
+
+/* NULL on out of memory. Starts the keep-alive timer on gw->l. */
+gw_streams *gw_streams_new(gateway *gw);
+/* Frees the registry; call after httpd_stop() has closed every stream. */
+void gw_streams_free(gw_streams *st);
+/* Serves one GET /aggregate/stream request (answers it now or later). */
+void gw_streams_handle(gw_streams *st, httpd_req *r);
+/* Streams currently open to clients. */
+size_t gw_streams_open(const gw_streams *st);
+
+#endif

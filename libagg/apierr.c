@@ -1,0 +1,47 @@
+/* apierr: builds the {"error","message","field"} body of 4xx/5xx HTTP answers. */
+#include "apierr.h"
+
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "err.h"
+
+int apierr_set(api_error *e, int http_status, const char *code, const char *field,
+               const char *fmt, ...) {
+    if (!e) return AGG_ERR;
+    e->http_status = http_status;
+    e->code = code;
+    e->field = field;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->message, sizeof e->message, fmt, ap);
+    va_end(ap);
+    return AGG_ERR;
+}
+
+/* Adds a string member; 0 on success, -1 on failure (out of memory or bad UTF-8). */
+static int set_str(json_t *o, const char *key, const char *value) {
+    json_t *s = json_string(value);
+    if (!s) {
+        /* Invalid UTF-8 in a message: keep the body valid rather than failing. */
+        s = json_string("(message not valid UTF-8)");
+        if (!s) return -1;
+    }
+    return json_object_set_new(o, key, s);
+}
+
+char *apierr_to_json(const api_error *e) {
+    json_t *o = json_object();
+    if (!o) return NULL;
+    const char *code = e && e->code ? e->code : "internal_error";
+    const char *msg = e ? e->message : "internal error";
+    char *out = NULL;
+    if (set_str(o, "error", code) == 0 && set_str(o, "message", msg) == 0 &&
+        (!e || !e->field || set_str(o, "field", e->field) == 0)) {
+        out = json_dumps(o, JSON_COMPACT);
+    }
+    json_decref(o);
+    return out;
+}

@@ -1,0 +1,39 @@
+/* cbmsg: validation of resource callbacks (HTTP body and Kafka callback message). */
+#ifndef AGG_CBMSG_H
+#define AGG_CBMSG_H
+
+#include <stddef.h>
+
+#include "apierr.h"
+#include "outcome.h"
+#include "reqmsg.h"
+#include "reslist.h"
+
+#define CBMSG_MAX_NOTES 1000
+
+typedef struct callback_msg {
+    char correlation_id[REQMSG_CID_LEN + 1];
+    char source[RESLIST_NAME_MAX + 1];
+    outcome_t status;
+    char *json;  /* owned: the normalised callback as JSON (see docs/architecture.md) */
+} callback_msg;
+
+/* Parses and validates a callback body:
+ * {"source": 1..64 chars, "patientId": string 1..64, "correlationId": UUID,
+ *  "delayMs": integer (optional), "status": "ok"|"REJECTED"|"TIMEOUT"|
+ *  "CONNECTION_CLOSED"|"ERROR", "notes": array of notes, or null/missing
+ *  when status is not "ok"}. A note is {"id","date" (ISO-8601),
+ * "caregiverId","patientId","doctorId","note"}, all strings; at most
+ * CBMSG_MAX_NOTES. Unknown fields are dropped from the normalised JSON.
+ * On error fills e (400, "invalid_json"/"missing_field"/"invalid_field")
+ * and returns AGG_ERR. On success the caller owns m->json: cbmsg_clear(). */
+int cbmsg_parse(const char *body, size_t len, callback_msg *m, api_error *e);
+
+/* The outcome event data: the normalised callback plus "elapsedMs".
+ * malloc'd; caller frees; NULL on out of memory. */
+char *cbmsg_event_json(const callback_msg *m, long long elapsed_ms);
+
+/* Frees m->json and resets it. */
+void cbmsg_clear(callback_msg *m);
+
+#endif

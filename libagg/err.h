@@ -1,0 +1,18 @@
+/* err: the one error convention of the project (status codes + error text). */
+#ifndef AGG_ERR_H
+#define AGG_ERR_H
+
+/* Every fallible function returns AGG_OK or AGG_ERR. On AGG_ERR it fills the
+ * caller's err_t (when non-NULL) with one human-readable line. */
+#define AGG_OK 0
+#define AGG_ERR (-1)
+
+typedef struct err_t {
+    char text[256];
+} err_t;
+
+/* Formats the message into e->text (truncating); e may be NULL. Always
+ * returns AGG_ERR so callers can write `return err_set(e, "...")`. */
+int err_set(err_t *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif

@@ -1,0 +1,289 @@
+/* httpc: outbound HTTP POSTs with libcurl multi (socket API) driven by the event loop. */
+#include "httpc.h"
+
+#include <curl/curl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define HTTPC_BODY_CAP (1024 * 1024) /* response bytes kept; the rest is read and dropped */
+#define HTTPC_MAX_HOST_CONNECTIONS 64
+#define HTTPC_MAX_CONNECTS 256 /* idle keep-alive connections kept in the pool */
+
+typedef struct httpc_req httpc_req;
+
+struct httpc_req {
+    CURL *easy;
+    struct curl_slist *headers;
+    char *resp;
+    size_t resp_len, resp_cap;
+    httpc_done_cb *done;
+    void *arg;
+    char errbuf[CURL_ERROR_SIZE];
+    httpc_req *prev, *next;
+};
+
+struct httpc {
+    loop *l;
+    CURLM *multi;
+    loop_timer *timer; /* curl's single timeout, NULL when none is pending */
+    httpc_req *reqs;   /* every request in flight */
+    size_t in_flight;
+    int dispatching;   /* inside check_done(): httpc_free() is deferred */
+    int free_pending;
+};
+
+static pthread_once_t global_once = PTHREAD_ONCE_INIT;
+static CURLcode global_rc = CURLE_FAILED_INIT;
+
+static void global_init(void) { global_rc = curl_global_init(CURL_GLOBAL_DEFAULT); }
+
+static transport_t map_code(CURLcode rc) {
+    switch (rc) {
+    case CURLE_OK:
+        return TRANSPORT_OK;
+    case CURLE_OPERATION_TIMEDOUT:
+        return TRANSPORT_TIMEOUT;
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_COULDNT_RESOLVE_HOST:
+        return TRANSPORT_CONNECT_FAILED;
+    case CURLE_GOT_NOTHING:
+    case CURLE_RECV_ERROR:
+    case CURLE_SEND_ERROR:
+    case CURLE_PARTIAL_FILE:
+        return TRANSPORT_CLOSED;
+    default:
+        return TRANSPORT_OTHER;
+    }
+}
+
+static void req_free(httpc_req *r) {
+    if (r->easy) curl_easy_cleanup(r->easy);
+    curl_slist_free_all(r->headers);
+    free(r->resp);
+    free(r);
+}
+
+static void req_unlink(httpc *c, httpc_req *r) {
+    if (r->prev)
+        r->prev->next = r->next;
+    else
+        c->reqs = r->next;
+    if (r->next) r->next->prev = r->prev;
+    r->prev = r->next = NULL;
+    c->in_flight--;
+}
+
+static void destroy(httpc *c) {
+    httpc_req *r = c->reqs;
+    while (r) {
+        httpc_req *next = r->next;
+        curl_multi_remove_handle(c->multi, r->easy);
+        req_free(r);
+        r = next;
+    }
+    c->reqs = NULL;
+    c->in_flight = 0;
+    /* Closing pooled connections calls the socket callback (REMOVE). */
+    curl_multi_cleanup(c->multi);
+    if (c->timer) loop_timer_cancel(c->l, c->timer);
+    free(c);
+}
+
+/* Completes every finished transfer. done callbacks may add requests. */
+static void check_done(httpc *c) {
+    c->dispatching++;
+    CURLMsg *msg;
+    int left;
+    while (!c->free_pending && (msg = curl_multi_info_read(c->multi, &left))) {
+        if (msg->msg != CURLMSG_DONE) continue;
+        CURL *easy = msg->easy_handle;
+        CURLcode rc = msg->data.result;
+        char *priv = NULL;
+        curl_easy_getinfo(easy, CURLINFO_PRIVATE, &priv);
+        httpc_req *r = (httpc_req *)priv;
+        curl_multi_remove_handle(c->multi, easy);
+        if (!r) continue;
+        req_unlink(c, r);
+        long status = 0;
+        curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+        httpc_result res = {
+            .transport = map_code(rc),
+            .status = status,
+            .body = r->resp ? r->resp : "",
+            .body_len = r->resp_len,
+            .error = rc == CURLE_OK ? "" : (r->errbuf[0] ? r->errbuf : curl_easy_strerror(rc)),
+        };
+        r->done(&res, r->arg);
+        req_free(r);
+    }
+    c->dispatching--;
+    if (c->dispatching == 0 && c->free_pending) destroy(c);
+}
+
+static void on_fd(loop *l, int fd, unsigned events, void *arg) {
+    (void)l;
+    httpc *c = arg;
+    int flags = 0;
+    if (events & LOOP_READ) flags |= CURL_CSELECT_IN;
+    if (events & LOOP_WRITE) flags |= CURL_CSELECT_OUT;
+    if (events & LOOP_HUP) flags |= CURL_CSELECT_ERR;
+    int running;
+    curl_multi_socket_action(c->multi, fd, flags, &running);
+    check_done(c);
+}
+
+static void on_timeout(loop *l, void *arg) {
+    (void)l;
+    httpc *c = arg;
+    c->timer = NULL;
+    int running;
+    curl_multi_socket_action(c->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    check_done(c);
+}
+
+/* CURLMOPT_SOCKETFUNCTION: mirror curl's interest in a socket into the loop. */
+static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp) {
+    (void)easy;
+    (void)socketp;
+    httpc *c = userp;
+    if (what == CURL_POLL_REMOVE) {
+        loop_unwatch(c->l, s);
+        return 0;
+    }
+    unsigned ev = 0;
+    if (what == CURL_POLL_IN || what == CURL_POLL_INOUT) ev |= LOOP_READ;
+    if (what == CURL_POLL_OUT || what == CURL_POLL_INOUT) ev |= LOOP_WRITE;
+    return loop_watch(c->l, s, ev, on_fd, c, NULL) == AGG_OK ? 0 : -1;
+}
+
+/* CURLMOPT_TIMERFUNCTION: curl keeps one timeout; -1 removes it. */
+static int on_timer(CURLM *multi, long timeout_ms, void *userp) {
+    (void)multi;
+    httpc *c = userp;
+    if (c->timer) {
+        loop_timer_cancel(c->l, c->timer);
+        c->timer = NULL;
+    }
+    if (timeout_ms < 0) return 0;
+    c->timer = loop_timer_add(c->l, timeout_ms, on_timeout, c);
+    return c->timer ? 0 : -1;
+}
+
+static size_t on_write(char *data, size_t size, size_t nmemb, void *userp) {
+    httpc_req *r = userp;
+    size_t n = size * nmemb;
+    size_t keep = n;
+    if (r->resp_len + keep > HTTPC_BODY_CAP) keep = HTTPC_BODY_CAP - r->resp_len;
+    if (keep == 0) return n;
+    if (r->resp_len + keep + 1 > r->resp_cap) {
+        size_t cap = r->resp_cap ? r->resp_cap : 1024;
+        while (cap < r->resp_len + keep + 1) cap *= 2;
+        if (cap > HTTPC_BODY_CAP + 1) cap = HTTPC_BODY_CAP + 1;
+        char *p = realloc(r->resp, cap);
+        if (!p) return 0; /* CURLE_WRITE_ERROR -> TRANSPORT_OTHER */
+        r->resp = p;
+        r->resp_cap = cap;
+    }
+    memcpy(r->resp + r->resp_len, data, keep);
+    r->resp_len += keep;
+    r->resp[r->resp_len] = '\0';
+    return n;
+}
+
+httpc *httpc_new(loop *l, err_t *e) {
+    pthread_once(&global_once, global_init);
+    if (global_rc != CURLE_OK) {
+        err_set(e, "curl_global_init: %s", curl_easy_strerror(global_rc));
+        return NULL;
+    }
+    httpc *c = calloc(1, sizeof *c);
+    if (!c) {
+        err_set(e, "out of memory");
+        return NULL;
+    }
+    c->l = l;
+    c->multi = curl_multi_init();
+    if (!c->multi) {
+        free(c);
+        err_set(e, "curl_multi_init failed");
+        return NULL;
+    }
+    if (curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, on_socket) != CURLM_OK ||
+        curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c) != CURLM_OK ||
+        curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, on_timer) != CURLM_OK ||
+        curl_multi_setopt(c->multi, CURLMOPT_TIMERDATA, c) != CURLM_OK ||
+        curl_multi_setopt(c->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)HTTPC_MAX_HOST_CONNECTIONS) !=
+            CURLM_OK ||
+        curl_multi_setopt(c->multi, CURLMOPT_MAXCONNECTS, (long)HTTPC_MAX_CONNECTS) != CURLM_OK) {
+        curl_multi_cleanup(c->multi);
+        free(c);
+        err_set(e, "curl_multi_setopt failed");
+        return NULL;
+    }
+    return c;
+}
+
+void httpc_free(httpc *c) {
+    if (!c) return;
+    if (c->dispatching) {
+        c->free_pending = 1;
+        return;
+    }
+    destroy(c);
+}
+
+size_t httpc_in_flight(const httpc *c) { return c->in_flight; }
+
+int httpc_post_json(httpc *c, const char *url, const char *body, long connect_timeout_ms,
+                    long total_timeout_ms, httpc_done_cb *done, void *arg, err_t *e) {
+    if (!url || !body || !done) return err_set(e, "httpc_post_json: url, body and done are required");
+    if (c->free_pending) return err_set(e, "httpc_post_json: client is being freed");
+    httpc_req *r = calloc(1, sizeof *r);
+    if (!r) return err_set(e, "out of memory");
+    r->done = done;
+    r->arg = arg;
+    r->easy = curl_easy_init();
+    struct curl_slist *h1 = curl_slist_append(NULL, "Content-Type: application/json");
+    struct curl_slist *h2 = h1 ? curl_slist_append(h1, "Expect:") : NULL; /* no 100-continue */
+    r->headers = h2 ? h2 : h1;
+    if (!r->easy || !h2) {
+        req_free(r);
+        return err_set(e, "out of memory");
+    }
+    CURL *k = r->easy;
+    CURLcode rc = CURLE_OK;
+#define SET(opt, val)                                       \
+    do {                                                    \
+        if (rc == CURLE_OK) rc = curl_easy_setopt(k, opt, val); \
+    } while (0)
+    SET(CURLOPT_URL, url);
+    SET(CURLOPT_PROTOCOLS_STR, "http,https");
+    SET(CURLOPT_NOSIGNAL, 1L);
+    SET(CURLOPT_HTTPHEADER, r->headers);
+    SET(CURLOPT_POSTFIELDSIZE, (long)strlen(body));
+    SET(CURLOPT_COPYPOSTFIELDS, body);
+    SET(CURLOPT_CONNECTTIMEOUT_MS, connect_timeout_ms > 0 ? connect_timeout_ms : 0L);
+    SET(CURLOPT_TIMEOUT_MS, total_timeout_ms > 0 ? total_timeout_ms : 0L);
+    SET(CURLOPT_WRITEFUNCTION, on_write);
+    SET(CURLOPT_WRITEDATA, r);
+    SET(CURLOPT_ERRORBUFFER, r->errbuf);
+    SET(CURLOPT_PRIVATE, r);
+    SET(CURLOPT_TCP_KEEPALIVE, 1L);
+#undef SET
+    if (rc != CURLE_OK) {
+        req_free(r);
+        return err_set(e, "curl_easy_setopt: %s", curl_easy_strerror(rc));
+    }
+    r->next = c->reqs;
+    if (c->reqs) c->reqs->prev = r;
+    c->reqs = r;
+    c->in_flight++;
+    CURLMcode mrc = curl_multi_add_handle(c->multi, k);
+    if (mrc != CURLM_OK) {
+        req_unlink(c, r);
+        req_free(r);
+        return err_set(e, "curl_multi_add_handle: %s", curl_multi_strerror(mrc));
+    }
+    return AGG_OK;
+}

@@ -1,0 +1,552 @@
+/* httpd: libmicrohttpd on the event loop; requests, deferred answers and SSE streams. */
+#include "httpd.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "err.h"
+#include "log.h"
+
+/* Lifecycle of a request (all on the loop thread):
+ *   receiving -> dispatched to the handler -> answered at once, or suspended;
+ *   a suspended request is resumed when the app answers (the answer is queued
+ *   on MHD's next call of the access handler) or when its socket hangs up.
+ * A stream is an answered request whose body comes from a byte queue; when
+ * the queue is empty the connection is suspended inside the content reader
+ * and its socket is watched for hang-up, so an idle stream costs no CPU and
+ * a vanished client is noticed at once. */
+
+struct httpd {
+    loop *l;
+    struct MHD_Daemon *mhd;
+    int epoll_fd;
+    int port;
+    httpd_options opt;
+    char *cors_origins; /* owned copy */
+    httpd_handler *handler;
+    void *handler_arg;
+    httpd_req *reqs; /* every live request, for httpd_stop */
+    size_t n_streams;
+    int kick; /* a connection was resumed: run MHD before the next wait */
+};
+
+struct httpd_stream {
+    httpd_req *r;
+    char *buf;
+    size_t start, len, cap; /* unsent bytes are buf[start, start+len) */
+    int ending;             /* close after the queue drains */
+    int failed;             /* over the limit or peer gone: close now */
+    void (*on_close)(void *arg);
+    void *close_arg;
+};
+
+struct httpd_req {
+    httpd *d;
+    struct MHD_Connection *conn;
+    httpd_req *prev, *next;
+    const char *method;
+    const char *path;
+    char *body;
+    size_t body_len, body_cap;
+    int too_large;
+    int dispatched;
+    int in_handler;
+    int suspended;
+    int watching_fd;
+    int answered;
+    int cancelled;
+    int drop;
+    struct MHD_Response *pending;
+    unsigned pending_status;
+    void (*cancel)(void *arg);
+    void *cancel_arg;
+    httpd_stream *stream;
+};
+
+static int conn_fd(struct MHD_Connection *c) {
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    return ci ? ci->connect_fd : -1;
+}
+
+static void on_peer_hangup(loop *l, int fd, unsigned events, void *arg);
+
+static void suspend_req(httpd_req *r) {
+    if (r->suspended) return;
+    MHD_suspend_connection(r->conn);
+    r->suspended = 1;
+    int fd = conn_fd(r->conn);
+    if (fd >= 0 && loop_watch(r->d->l, fd, LOOP_HUP, on_peer_hangup, r, NULL) == AGG_OK)
+        r->watching_fd = fd + 1;
+}
+
+static void resume_req(httpd_req *r) {
+    if (!r->suspended) return;
+    if (r->watching_fd) {
+        loop_unwatch(r->d->l, r->watching_fd - 1);
+        r->watching_fd = 0;
+    }
+    r->suspended = 0;
+    r->d->kick = 1;
+    MHD_resume_connection(r->conn);
+}
+
+static void on_peer_hangup(loop *l, int fd, unsigned events, void *arg) {
+    (void)l;
+    (void)fd;
+    (void)events;
+    httpd_req *r = arg;
+    if (r->stream) {
+        r->stream->failed = 1;
+    } else if (!r->answered && !r->cancelled) {
+        r->cancelled = 1;
+        if (r->cancel) r->cancel(r->cancel_arg);
+    }
+    resume_req(r);
+}
+
+static int origin_allowed(const httpd *d, const char *origin) {
+    if (!origin || !d->cors_origins) return 0;
+    size_t n = strlen(origin);
+    const char *p = d->cors_origins;
+    while (*p) {
+        while (*p == ' ' || *p == ',') p++;
+        const char *end = p;
+        while (*end && *end != ',') end++;
+        const char *last = end;
+        while (last > p && last[-1] == ' ') last--;
+        if ((size_t)(last - p) == n && strncmp(p, origin, n) == 0) return 1;
+        p = end;
+    }
+    return 0;
+}
+
+static void add_common_headers(httpd_req *r, struct MHD_Response *resp) {
+    const char *origin = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Origin");
+    if (origin_allowed(r->d, origin)) {
+        MHD_add_response_header(resp, "Access-Control-Allow-Origin", origin);
+        MHD_add_response_header(resp, "Vary", "Origin");
+    }
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+}
+
+/* Queues resp now when inside the access handler, else keeps it for the
+ * handler call that follows the resume. Takes ownership of resp. */
+static void queue_or_defer(httpd_req *r, unsigned status, struct MHD_Response *resp) {
+    r->answered = 1;
+    if (r->in_handler) {
+        MHD_queue_response(r->conn, status, resp);
+        MHD_destroy_response(resp);
+        return;
+    }
+    r->pending = resp;
+    r->pending_status = status;
+    resume_req(r);
+}
+
+void httpd_respond(httpd_req *r, int status, const char *content_type, const char *body) {
+    if (r->answered || r->cancelled) return;
+    size_t len = body ? strlen(body) : 0;
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(len, (void *)(body ? body : ""), MHD_RESPMEM_MUST_COPY);
+    if (!resp) {
+        r->drop = 1;
+        r->answered = 1;
+        if (!r->in_handler) resume_req(r);
+        return;
+    }
+    MHD_add_response_header(resp, "Content-Type", content_type ? content_type : "application/json");
+    MHD_add_response_header(resp, "Cache-Control", "no-store");
+    add_common_headers(r, resp);
+    queue_or_defer(r, (unsigned)status, resp);
+}
+
+void httpd_respond_error(httpd_req *r, const api_error *e) {
+    char *body = apierr_to_json(e);
+    httpd_respond(r, e->http_status, NULL,
+                  body ? body : "{\"error\":\"internal\",\"message\":\"out of memory\"}");
+    free(body);
+}
+
+void httpd_drop(httpd_req *r) {
+    if (r->answered || r->cancelled) return;
+    r->answered = 1;
+    r->drop = 1;
+    if (!r->in_handler) resume_req(r);
+}
+
+void httpd_req_on_cancel(httpd_req *r, void (*cancel)(void *arg), void *arg) {
+    r->cancel = cancel;
+    r->cancel_arg = arg;
+}
+
+const char *httpd_method(const httpd_req *r) { return r->method; }
+const char *httpd_path(const httpd_req *r) { return r->path; }
+
+const char *httpd_query(const httpd_req *r, const char *key) {
+    return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, key);
+}
+
+const char *httpd_header(const httpd_req *r, const char *name) {
+    return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+const char *httpd_body(const httpd_req *r, size_t *len) {
+    if (len) *len = r->body_len;
+    return r->body ? r->body : "";
+}
+
+/* --- streams --- */
+
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max) {
+    (void)pos;
+    httpd_stream *s = cls;
+    /* Ending needs further MHD passes that no socket event may trigger. */
+    if (s->failed) {
+        s->r->d->kick = 1;
+        return MHD_CONTENT_READER_END_WITH_ERROR;
+    }
+    if (s->len == 0) {
+        if (s->ending) {
+            s->r->d->kick = 1;
+            return MHD_CONTENT_READER_END_OF_STREAM;
+        }
+        /* Nothing to send: park the connection until a write or a hang-up. */
+        suspend_req(s->r);
+        return 0;
+    }
+    size_t n = s->len < max ? s->len : max;
+    memcpy(buf, s->buf + s->start, n);
+    s->start += n;
+    s->len -= n;
+    if (s->len == 0) s->start = 0;
+    return (ssize_t)n;
+}
+
+httpd_stream *httpd_stream_open(httpd_req *r, const char *content_type,
+                                void (*on_close)(void *arg), void *arg) {
+    if (r->answered || r->cancelled) return NULL;
+    httpd_stream *s = calloc(1, sizeof *s);
+    struct MHD_Response *resp =
+        s ? MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 2048, stream_read, s, NULL) : NULL;
+    if (!resp) {
+        free(s);
+        httpd_respond(r, 500, NULL, "{\"error\":\"internal\",\"message\":\"out of memory\"}");
+        return NULL;
+    }
+    s->r = r;
+    s->on_close = on_close;
+    s->close_arg = arg;
+    MHD_add_response_header(resp, "Content-Type", content_type ? content_type : "text/event-stream");
+    MHD_add_response_header(resp, "Cache-Control", "no-cache");
+    MHD_add_response_header(resp, "X-Accel-Buffering", "no");
+    add_common_headers(r, resp);
+    r->stream = s;
+    r->d->n_streams++;
+    queue_or_defer(r, 200, resp);
+    return s;
+}
+
+int httpd_stream_write(httpd_stream *s, const char *data, size_t len) {
+    if (s->failed || s->ending) return AGG_ERR;
+    size_t limit = s->r->d->opt.stream_buffer_limit;
+    if (s->len + len > limit) {
+        s->failed = 1;
+        resume_req(s->r);
+        return AGG_ERR;
+    }
+    if (s->start + s->len + len > s->cap) {
+        if (s->start > 0) {
+            memmove(s->buf, s->buf + s->start, s->len);
+            s->start = 0;
+        }
+        if (s->len + len > s->cap) {
+            size_t cap = s->cap ? s->cap : 512;
+            while (cap < s->len + len) cap *= 2;
+            char *b = realloc(s->buf, cap);
+            if (!b) {
+                s->failed = 1;
+                resume_req(s->r);
+                return AGG_ERR;
+            }
+            s->buf = b;
+            s->cap = cap;
+        }
+    }
+    memcpy(s->buf + s->start + s->len, data, len);
+    s->len += len;
+    resume_req(s->r);
+    return AGG_OK;
+}
+
+void httpd_stream_end(httpd_stream *s) {
+    s->ending = 1;
+    resume_req(s->r);
+}
+
+size_t httpd_stream_count(const httpd *d) { return d->n_streams; }
+int httpd_port(const httpd *d) { return d->port; }
+
+/* --- MHD callbacks --- */
+
+static void unlink_req(httpd_req *r) {
+    httpd *d = r->d;
+    if (r->prev) r->prev->next = r->next;
+    else d->reqs = r->next;
+    if (r->next) r->next->prev = r->prev;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                         enum MHD_RequestTerminationCode toe) {
+    (void)cls;
+    (void)c;
+    (void)toe;
+    httpd_req *r = *con_cls;
+    if (!r) return;
+    *con_cls = NULL;
+    if (r->watching_fd) loop_unwatch(r->d->l, r->watching_fd - 1);
+    if (r->pending) MHD_destroy_response(r->pending);
+    if (r->stream) {
+        httpd_stream *s = r->stream;
+        r->d->n_streams--;
+        if (s->on_close) s->on_close(s->close_arg);
+        free(s->buf);
+        free(s);
+    } else if (!r->answered && !r->cancelled && r->cancel) {
+        r->cancel(r->cancel_arg);
+    }
+    unlink_req(r);
+    free(r->body);
+    free(r);
+}
+
+static enum MHD_Result respond_now(struct MHD_Connection *c, httpd_req *r, unsigned status,
+                                   const char *body) {
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(strlen(body), (void *)body, MHD_RESPMEM_MUST_COPY);
+    if (!resp) return MHD_NO;
+    MHD_add_response_header(resp, "Content-Type", "application/json");
+    if (r) add_common_headers(r, resp);
+    enum MHD_Result ret = MHD_queue_response(c, status, resp);
+    MHD_destroy_response(resp);
+    if (r) r->answered = 1;
+    return ret;
+}
+
+static enum MHD_Result answer_preflight(httpd_req *r) {
+    struct MHD_Response *resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    if (!resp) return MHD_NO;
+    const char *origin = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Origin");
+    if (origin_allowed(r->d, origin)) {
+        MHD_add_response_header(resp, "Access-Control-Allow-Origin", origin);
+        MHD_add_response_header(resp, "Vary", "Origin");
+        MHD_add_response_header(resp, "Access-Control-Allow-Methods", "GET, POST, OPTIONS");
+        MHD_add_response_header(resp, "Access-Control-Allow-Headers", "Content-Type, Last-Event-ID");
+        MHD_add_response_header(resp, "Access-Control-Max-Age", "600");
+    }
+    enum MHD_Result ret = MHD_queue_response(r->conn, MHD_HTTP_NO_CONTENT, resp);
+    MHD_destroy_response(resp);
+    r->answered = 1;
+    return ret;
+}
+
+static int append_body(httpd_req *r, const char *data, size_t n) {
+    size_t max = r->d->opt.max_body;
+    if (r->too_large || r->body_len + n > max) {
+        r->too_large = 1;
+        return AGG_OK;
+    }
+    if (r->body_len + n + 1 > r->body_cap) {
+        size_t cap = r->body_cap ? r->body_cap : 1024;
+        while (cap < r->body_len + n + 1) cap *= 2;
+        char *b = realloc(r->body, cap);
+        if (!b) return AGG_ERR;
+        r->body = b;
+        r->body_cap = cap;
+    }
+    memcpy(r->body + r->body_len, data, n);
+    r->body_len += n;
+    r->body[r->body_len] = '\0';
+    return AGG_OK;
+}
+
+static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char *url,
+                                 const char *method, const char *version, const char *upload_data,
+                                 size_t *upload_data_size, void **con_cls) {
+    (void)version;
+    httpd *d = cls;
+    httpd_req *r = *con_cls;
+    if (!r) {
+        r = calloc(1, sizeof *r);
+        if (!r) return MHD_NO;
+        r->d = d;
+        r->conn = c;
+        r->method = method;
+        r->path = url;
+        r->next = d->reqs;
+        if (d->reqs) d->reqs->prev = r;
+        d->reqs = r;
+        *con_cls = r;
+        const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+        if (cl && strtoull(cl, NULL, 10) > d->opt.max_body) {
+            return respond_now(c, r, MHD_HTTP_CONTENT_TOO_LARGE,
+                               "{\"error\":\"payload_too_large\",\"message\":\"request body is over the limit\"}");
+        }
+        return MHD_YES;
+    }
+    if (r->answered && !r->pending) {
+        /* Answered early (413) while the body still arrives: discard it. */
+        if (r->drop) return MHD_NO;
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (*upload_data_size > 0) {
+        if (append_body(r, upload_data, *upload_data_size) != AGG_OK) return MHD_NO;
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (r->cancelled || r->drop) return MHD_NO;
+    if (r->pending) {
+        struct MHD_Response *resp = r->pending;
+        r->pending = NULL;
+        enum MHD_Result ret = MHD_queue_response(c, r->pending_status, resp);
+        MHD_destroy_response(resp);
+        return ret;
+    }
+    if (r->dispatched) {
+        /* Resumed without an answer (spurious); park again. */
+        suspend_req(r);
+        return MHD_YES;
+    }
+    r->dispatched = 1;
+    if (r->too_large)
+        return respond_now(c, r, MHD_HTTP_CONTENT_TOO_LARGE,
+                           "{\"error\":\"payload_too_large\",\"message\":\"request body is over the limit\"}");
+    if (strcmp(method, "OPTIONS") == 0 && d->cors_origins) return answer_preflight(r);
+    r->in_handler = 1;
+    d->handler(r, d->handler_arg);
+    r->in_handler = 0;
+    if (r->drop) return MHD_NO;
+    if (!r->answered) suspend_req(r);
+    return MHD_YES;
+}
+
+/* --- wiring into the loop --- */
+
+static void on_mhd_ready(loop *l, int fd, unsigned events, void *arg) {
+    (void)l;
+    (void)fd;
+    (void)events;
+    httpd *d = arg;
+    MHD_run(d->mhd);
+}
+
+static void before_wait(loop *l, void *arg) {
+    httpd *d = arg;
+    /* In external-epoll mode MHD is not woken by a resume made outside its
+     * own callbacks, so run it here until nothing was resumed meanwhile. */
+    for (int i = 0; d->kick && i < 8; i++) {
+        d->kick = 0;
+        MHD_run(d->mhd);
+    }
+    if (d->kick) loop_limit_wait(l, 0);
+    MHD_UNSIGNED_LONG_LONG ms;
+    if (MHD_get_timeout(d->mhd, &ms) == MHD_YES) loop_limit_wait(l, (long long)ms);
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap) {
+    (void)cls;
+    char line[512];
+    vsnprintf(line, sizeof line, fmt, ap);
+    size_t n = strlen(line);
+    while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r')) line[--n] = '\0';
+    log_debug("libmicrohttpd: %s", line);
+}
+
+httpd *httpd_start(loop *l, const httpd_options *o, httpd_handler *h, void *arg, err_t *e) {
+    httpd *d = calloc(1, sizeof *d);
+    if (!d) {
+        err_set(e, "out of memory");
+        return NULL;
+    }
+    d->l = l;
+    d->opt = *o;
+    if (!d->opt.max_body) d->opt.max_body = 1024 * 1024;
+    if (!d->opt.stream_buffer_limit) d->opt.stream_buffer_limit = 64 * 1024;
+    if (o->cors_origins && *o->cors_origins) {
+        d->cors_origins = strdup(o->cors_origins);
+        if (!d->cors_origins) {
+            free(d);
+            err_set(e, "out of memory");
+            return NULL;
+        }
+    }
+    d->handler = h;
+    d->handler_arg = arg;
+
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)o->port);
+    const char *bind_addr = o->bind_addr && *o->bind_addr ? o->bind_addr : "0.0.0.0";
+    if (inet_pton(AF_INET, bind_addr, &sa.sin_addr) != 1) {
+        err_set(e, "invalid bind address '%s'", bind_addr);
+        free(d->cors_origins);
+        free(d);
+        return NULL;
+    }
+    struct MHD_OptionItem opts[8];
+    int n = 0;
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, NULL};
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, 120, NULL};
+    if (o->conn_memory_limit)
+        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_MEMORY_LIMIT, (intptr_t)o->conn_memory_limit, NULL};
+    if (o->conn_limit)
+        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, (intptr_t)o->conn_limit, NULL};
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_LISTEN_BACKLOG_SIZE, 4096, NULL};
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+
+    d->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG |
+                                  MHD_USE_TURBO,
+                              (uint16_t)o->port, NULL, NULL, on_access, d,
+                              MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_SOCK_ADDR,
+                              (struct sockaddr *)&sa, MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
+    if (!d->mhd) {
+        err_set(e, "cannot listen on %s:%d (port in use or not permitted)", bind_addr, o->port);
+        free(d->cors_origins);
+        free(d);
+        return NULL;
+    }
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(d->mhd, MHD_DAEMON_INFO_EPOLL_FD);
+    d->epoll_fd = di ? di->epoll_fd : -1;
+    di = MHD_get_daemon_info(d->mhd, MHD_DAEMON_INFO_BIND_PORT);
+    d->port = di && di->port ? di->port : o->port;
+    if (d->epoll_fd < 0 || loop_watch(l, d->epoll_fd, LOOP_READ, on_mhd_ready, d, e) != AGG_OK ||
+        loop_add_prepare(l, before_wait, d) != AGG_OK) {
+        if (d->epoll_fd < 0) err_set(e, "libmicrohttpd has no epoll fd");
+        MHD_stop_daemon(d->mhd);
+        free(d->cors_origins);
+        free(d);
+        return NULL;
+    }
+    return d;
+}
+
+void httpd_stop(httpd *d) {
+    if (!d) return;
+    loop_unwatch(d->l, d->epoll_fd);
+    loop_remove_prepare(d->l, before_wait, d);
+    /* MHD closes suspended connections only after they are resumed. */
+    for (httpd_req *r = d->reqs; r; r = r->next) {
+        if (r->stream) r->stream->failed = 1;
+        resume_req(r);
+    }
+    MHD_stop_daemon(d->mhd);
+    free(d->cors_origins);
+    free(d);
+}

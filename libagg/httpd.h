@@ -1,0 +1,76 @@
+/* httpd: libmicrohttpd on the event loop; requests, deferred answers and SSE streams. */
+#ifndef AGG_HTTPD_H
+#define AGG_HTTPD_H
+
+#include <stddef.h>
+
+#include "apierr.h"
+#include "loop.h"
+
+typedef struct httpd httpd;
+typedef struct httpd_req httpd_req;
+typedef struct httpd_stream httpd_stream;
+
+/* Called once per request, on the loop, when the whole body has arrived
+ * (bodies over max_body get a 413 without reaching the handler). The handler
+ * either answers at once with httpd_respond_*() / httpd_stream_open(), or
+ * returns without answering: the request is then suspended and the handler
+ * (or any later loop callback) must answer it exactly once, or it is closed
+ * when its client goes away (see httpd_req_on_cancel). */
+typedef void httpd_handler(httpd_req *r, void *arg);
+
+typedef struct httpd_options {
+    const char *bind_addr;       /* NULL = all interfaces */
+    int port;
+    size_t max_body;             /* bytes; 0 = 1 MiB */
+    size_t stream_buffer_limit;  /* max unsent bytes per stream; 0 = 64 KiB */
+    size_t conn_memory_limit;    /* MHD per-connection pool; 0 = MHD default */
+    unsigned conn_limit;         /* 0 = MHD default */
+    const char *cors_origins;    /* comma-separated allowed origins, or NULL */
+} httpd_options;
+
+/* Starts listening. NULL with e filled when the port is taken etc. */
+httpd *httpd_start(loop *l, const httpd_options *o, httpd_handler *h, void *arg, err_t *e);
+/* Stops accepting, closes every connection (stream on_close callbacks run). */
+void httpd_stop(httpd *d);
+/* The port actually bound (useful with port 0). */
+int httpd_port(const httpd *d);
+/* Number of open streams. */
+size_t httpd_stream_count(const httpd *d);
+
+/* Request accessors. Returned strings are borrowed, valid until the request
+ * is answered or cancelled. Missing values are NULL. */
+const char *httpd_method(const httpd_req *r);
+const char *httpd_path(const httpd_req *r);
+const char *httpd_query(const httpd_req *r, const char *key);
+const char *httpd_header(const httpd_req *r, const char *name);
+const char *httpd_body(const httpd_req *r, size_t *len); /* NUL-terminated */
+
+/* Answers with body (copied). content_type NULL = application/json. After an
+ * answer r is invalid. */
+void httpd_respond(httpd_req *r, int status, const char *content_type, const char *body);
+/* Answers with the API's JSON error body and e->http_status. */
+void httpd_respond_error(httpd_req *r, const api_error *e);
+
+/* Closes the connection without any answer (resource-sim's fault mode -3).
+ * After it r is invalid. */
+void httpd_drop(httpd_req *r);
+
+/* Called if the client goes away before a suspended request was answered;
+ * after it, r is invalid and must not be answered. */
+void httpd_req_on_cancel(httpd_req *r, void (*cancel)(void *arg), void *arg);
+
+/* Answers 200 with a streaming body (text/event-stream when content_type is
+ * NULL). on_close(arg) runs exactly once when the stream ends for any reason
+ * (client gone, buffer over limit, httpd_stream_end flushed, httpd_stop);
+ * the stream handle is invalid after it. NULL on out of memory (r answered 500). */
+httpd_stream *httpd_stream_open(httpd_req *r, const char *content_type,
+                                void (*on_close)(void *arg), void *arg);
+/* Queues bytes (copied). AGG_ERR when the stream is closing or the unsent
+ * bytes would pass stream_buffer_limit: the stream is then closed (a slow
+ * client reconnects with Last-Event-ID and loses nothing). */
+int httpd_stream_write(httpd_stream *s, const char *data, size_t len);
+/* Closes the stream once every queued byte is sent. */
+void httpd_stream_end(httpd_stream *s);
+
+#endif

@@ -1,0 +1,505 @@
+/* kafka: librdkafka producer and consumer served on the event loop through queue io-event fds. */
+#include "kafka.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <librdkafka/rdkafka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "log.h"
+
+#define KAFKA_SAFETY_POLL_MS 100 /* periodic poll in case a wake-up is missed */
+#define KAFKA_DRAIN_MAX 10000    /* events served per wake-up before yielding to the loop */
+
+/* What producer and consumer share: the handle, the queue that wakes the
+ * loop, and the health seen in statistics. Must be the first member. */
+typedef struct kbase {
+    loop *l;
+    rd_kafka_t *rk;
+    rd_kafka_queue_t *q; /* queue with the io-event: main (producer) or consumer queue */
+    int efd;             /* eventfd written by librdkafka when q becomes non-empty */
+    loop_timer *timer;
+    int healthy;         /* a broker with nodeid >= 0 is UP (statistics) */
+    int fatal;           /* librdkafka raised a fatal error: never healthy again */
+    void (*drain)(struct kbase *b);
+} kbase;
+
+struct kafka_producer {
+    kbase b;
+};
+
+struct kafka_consumer {
+    kbase b;
+    char **topics;
+    int n_topics;
+    kafka_message_cb *on_message;
+    kafka_revoke_cb *on_revoke;
+    void *arg;
+    int closing; /* inside kafka_consumer_free(): on_revoke is not called */
+};
+
+/* Per-message opaque: who to tell about the delivery. */
+typedef struct delivery {
+    kafka_delivery_cb *done;
+    void *arg;
+} delivery;
+
+/* --- callbacks shared by producer and consumer --- */
+
+/* 1 when the statistics JSON shows a broker (nodeid >= 0, not a bootstrap
+ * placeholder) in state "UP". */
+static int stats_broker_up(const char *json, size_t len) {
+    json_t *root = json_loadb(json, len, 0, NULL);
+    if (!root) return 0;
+    int up = 0;
+    json_t *brokers = json_object_get(root, "brokers");
+    const char *name;
+    json_t *b;
+    json_object_foreach(brokers, name, b) {
+        json_t *id = json_object_get(b, "nodeid");
+        const char *state = json_string_value(json_object_get(b, "state"));
+        if (json_is_integer(id) && json_integer_value(id) >= 0 && state && strcmp(state, "UP") == 0) {
+            up = 1;
+            break;
+        }
+    }
+    json_decref(root);
+    return up;
+}
+
+static int on_stats(rd_kafka_t *rk, char *json, size_t json_len, void *opaque) {
+    (void)rk;
+    kbase *b = opaque;
+    b->healthy = !b->fatal && stats_broker_up(json, json_len);
+    return 0; /* librdkafka frees json */
+}
+
+static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque) {
+    kbase *b = opaque;
+    if (err == RD_KAFKA_RESP_ERR__FATAL) {
+        char why[512];
+        rd_kafka_resp_err_t orig = rd_kafka_fatal_error(rk, why, sizeof why);
+        log_error("kafka %s: fatal error %s: %s", rd_kafka_name(rk), rd_kafka_err2name(orig), why);
+        b->fatal = 1;
+        b->healthy = 0;
+        return;
+    }
+    log_warn("kafka %s: %s: %s", rd_kafka_name(rk), rd_kafka_err2name((rd_kafka_resp_err_t)err),
+             reason);
+    if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) b->healthy = 0;
+}
+
+/* librdkafka's own log lines, served on the loop through the log queue. */
+static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
+    /* syslog levels; librdkafka reports transient broker failures at 3 (err),
+     * real trouble reaches us through the error callback. */
+    log_level lvl = level <= 2 ? LOG_ERROR : level <= 4 ? LOG_WARN : level <= 6 ? LOG_INFO : LOG_DEBUG;
+    log_msg(lvl, "kafka %s: %s: %s", rd_kafka_name(rk), fac, buf);
+}
+
+/* --- loop integration --- */
+
+static void on_wake(loop *l, int fd, unsigned events, void *arg) {
+    (void)l;
+    (void)events;
+    kbase *b = arg;
+    uint64_t v;
+    /* Read before serving: a wake-up written after this read is kept. */
+    while (read(fd, &v, sizeof v) > 0) {
+    }
+    b->drain(b);
+}
+
+static void on_safety_timer(loop *l, void *arg) {
+    kbase *b = arg;
+    b->timer = NULL;
+    b->drain(b);
+    b->timer = loop_timer_add(l, KAFKA_SAFETY_POLL_MS, on_safety_timer, b);
+    if (!b->timer) log_error("kafka: out of memory re-arming the poll timer");
+}
+
+/* Wires queue q of b->rk to the loop. Takes ownership of q. */
+static int base_attach(kbase *b, rd_kafka_queue_t *q, err_t *e) {
+    static const uint64_t one = 1;
+    b->q = q;
+    b->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (b->efd < 0) return err_set(e, "eventfd: %s", strerror(errno));
+    rd_kafka_queue_io_event_enable(q, b->efd, &one, sizeof one);
+    if (loop_watch(b->l, b->efd, LOOP_READ, on_wake, b, e) != AGG_OK) return AGG_ERR;
+    b->timer = loop_timer_add(b->l, KAFKA_SAFETY_POLL_MS, on_safety_timer, b);
+    if (!b->timer) return err_set(e, "out of memory");
+    return AGG_OK;
+}
+
+/* Undoes base_attach and destroys the handle (after the caller closed/flushed it). */
+static void base_detach(kbase *b) {
+    if (b->timer) loop_timer_cancel(b->l, b->timer);
+    b->timer = NULL;
+    if (b->efd >= 0) loop_unwatch(b->l, b->efd);
+    if (b->q) {
+        rd_kafka_queue_io_event_enable(b->q, -1, NULL, 0);
+        rd_kafka_queue_destroy(b->q);
+        b->q = NULL;
+    }
+    if (b->rk) rd_kafka_destroy(b->rk);
+    b->rk = NULL;
+    if (b->efd >= 0) close(b->efd);
+    b->efd = -1;
+}
+
+/* --- configuration --- */
+
+typedef struct confset {
+    rd_kafka_conf_t *conf;
+    char errstr[256];
+    int failed;
+} confset;
+
+static void conf_put(confset *cs, const char *name, const char *value) {
+    if (cs->failed) return;
+    if (rd_kafka_conf_set(cs->conf, name, value, cs->errstr, sizeof cs->errstr) != RD_KAFKA_CONF_OK)
+        cs->failed = 1;
+}
+
+static void conf_put_long(confset *cs, const char *name, long value) {
+    char num[32];
+    snprintf(num, sizeof num, "%ld", value);
+    conf_put(cs, name, num);
+}
+
+/* Settings common to producer and consumer. */
+static void conf_common(confset *cs, const kafka_config *c, kbase *b) {
+    conf_put(cs, "bootstrap.servers", c->brokers);
+    conf_put(cs, "client.id", c->client_id && *c->client_id ? c->client_id : "aggregator");
+    conf_put(cs, "statistics.interval.ms", "1000");
+    conf_put(cs, "log.queue", "true");
+    rd_kafka_conf_set_stats_cb(cs->conf, on_stats);
+    rd_kafka_conf_set_error_cb(cs->conf, on_error);
+    rd_kafka_conf_set_log_cb(cs->conf, on_log);
+    rd_kafka_conf_set_opaque(cs->conf, b);
+}
+
+/* Creates the handle from cs->conf (consumed on success, destroyed on failure). */
+static rd_kafka_t *make_handle(rd_kafka_type_t type, confset *cs, err_t *e) {
+    if (cs->failed) {
+        rd_kafka_conf_destroy(cs->conf);
+        err_set(e, "kafka configuration: %s", cs->errstr);
+        return NULL;
+    }
+    char errstr[512];
+    rd_kafka_t *rk = rd_kafka_new(type, cs->conf, errstr, sizeof errstr);
+    if (!rk) {
+        rd_kafka_conf_destroy(cs->conf);
+        err_set(e, "kafka: %s", errstr);
+        return NULL;
+    }
+    /* Log lines go to the main queue and are served by our polls. */
+    rd_kafka_set_log_queue(rk, NULL);
+    return rk;
+}
+
+/* --- producer --- */
+
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
+    (void)rk;
+    (void)opaque;
+    delivery *d = m->_private;
+    if (!d) return;
+    d->done(m->err == RD_KAFKA_RESP_ERR_NO_ERROR, m->err ? rd_kafka_err2str(m->err) : "", d->arg);
+    free(d);
+}
+
+static void producer_drain(kbase *b) {
+    for (int i = 0; i < KAFKA_DRAIN_MAX; i++)
+        if (rd_kafka_poll(b->rk, 0) == 0) break;
+}
+
+kafka_producer *kafka_producer_new(loop *l, const kafka_config *c, err_t *e) {
+    if (!c || !c->brokers || !*c->brokers) {
+        err_set(e, "kafka: no brokers configured");
+        return NULL;
+    }
+    kafka_producer *p = calloc(1, sizeof *p);
+    if (!p) {
+        err_set(e, "out of memory");
+        return NULL;
+    }
+    p->b.l = l;
+    p->b.efd = -1;
+    p->b.drain = producer_drain;
+    confset cs = {.conf = rd_kafka_conf_new()};
+    conf_common(&cs, c, &p->b);
+    conf_put(&cs, "enable.idempotence", "true");
+    conf_put(&cs, "acks", "all");
+    conf_put(&cs, "partitioner", "murmur2_random"); /* same key -> partition as Java clients */
+    if (c->linger_ms >= 0) conf_put_long(&cs, "linger.ms", c->linger_ms);
+    if (c->message_timeout_ms > 0) conf_put_long(&cs, "message.timeout.ms", c->message_timeout_ms);
+    rd_kafka_conf_set_dr_msg_cb(cs.conf, on_delivery);
+    p->b.rk = make_handle(RD_KAFKA_PRODUCER, &cs, e);
+    if (!p->b.rk) {
+        free(p);
+        return NULL;
+    }
+    if (base_attach(&p->b, rd_kafka_queue_get_main(p->b.rk), e) != AGG_OK) {
+        base_detach(&p->b);
+        free(p);
+        return NULL;
+    }
+    return p;
+}
+
+void kafka_producer_free(kafka_producer *p, int flush_ms) {
+    if (!p) return;
+    rd_kafka_t *rk = p->b.rk;
+    rd_kafka_resp_err_t err = rd_kafka_flush(rk, flush_ms > 0 ? flush_ms : 0);
+    if (err) {
+        /* Fail what is left, so every done callback still runs once. */
+        log_warn("kafka %s: %d messages undelivered after %d ms, purging", rd_kafka_name(rk),
+                 rd_kafka_outq_len(rk), flush_ms);
+        rd_kafka_purge(rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+        rd_kafka_flush(rk, 1000);
+    }
+    base_detach(&p->b);
+    free(p);
+}
+
+int kafka_produce(kafka_producer *p, const char *topic, const char *key, size_t key_len,
+                  const char *value, size_t value_len, kafka_delivery_cb *done, void *arg,
+                  err_t *e) {
+    if (!topic || !done) return err_set(e, "kafka_produce: topic and done are required");
+    delivery *d = malloc(sizeof *d);
+    if (!d) return err_set(e, "out of memory");
+    d->done = done;
+    d->arg = arg;
+    rd_kafka_resp_err_t err = rd_kafka_producev(
+        p->b.rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+        RD_KAFKA_V_KEY((void *)key, key ? key_len : 0),
+        RD_KAFKA_V_VALUE((void *)value, value ? value_len : 0), RD_KAFKA_V_OPAQUE(d),
+        RD_KAFKA_V_END);
+    if (err) {
+        free(d);
+        return err_set(e, "kafka produce to %s: %s", topic, rd_kafka_err2str(err));
+    }
+    return AGG_OK;
+}
+
+int kafka_producer_healthy(const kafka_producer *p) { return p->b.healthy; }
+
+/* --- consumer --- */
+
+static int topic_index(const kafka_consumer *c, const char *topic) {
+    for (int i = 0; i < c->n_topics; i++)
+        if (strcmp(c->topics[i], topic) == 0) return i;
+    return -1;
+}
+
+static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *parts, void *opaque) {
+    kafka_consumer *c = opaque;
+    int coop = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        log_info("kafka %s: assigned %d partitions", rd_kafka_name(rk), parts->cnt);
+        if (coop) {
+            rd_kafka_error_t *error = rd_kafka_incremental_assign(rk, parts);
+            if (error) {
+                log_error("kafka %s: incremental assign: %s", rd_kafka_name(rk),
+                          rd_kafka_error_string(error));
+                rd_kafka_error_destroy(error);
+            }
+        } else {
+            rd_kafka_resp_err_t aerr = rd_kafka_assign(rk, parts);
+            if (aerr) log_error("kafka %s: assign: %s", rd_kafka_name(rk), rd_kafka_err2str(aerr));
+        }
+        return;
+    }
+    if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
+        log_info("kafka %s: revoking %d partitions", rd_kafka_name(rk), parts->cnt);
+        if (!c->closing && c->on_revoke) {
+            for (int i = 0; i < parts->cnt; i++) {
+                int idx = topic_index(c, parts->elems[i].topic);
+                if (idx >= 0) c->on_revoke(idx, parts->elems[i].partition, c->arg);
+            }
+        }
+    } else {
+        log_warn("kafka %s: rebalance error: %s", rd_kafka_name(rk), rd_kafka_err2str(err));
+    }
+    if (coop) {
+        rd_kafka_error_t *error = rd_kafka_incremental_unassign(rk, parts);
+        if (error) rd_kafka_error_destroy(error);
+    } else {
+        rd_kafka_assign(rk, NULL);
+    }
+}
+
+static void on_commit(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                      rd_kafka_topic_partition_list_t *offsets, void *opaque) {
+    (void)offsets;
+    (void)opaque;
+    if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
+        log_warn("kafka %s: offset commit failed: %s", rd_kafka_name(rk), rd_kafka_err2str(err));
+}
+
+static void dispatch(kafka_consumer *c, const rd_kafka_message_t *m) {
+    if (m->err) {
+        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) return;
+        log_warn("kafka %s: consume error on %s [%d]: %s", rd_kafka_name(c->b.rk),
+                 m->rkt ? rd_kafka_topic_name(m->rkt) : "-", (int)m->partition,
+                 rd_kafka_message_errstr(m));
+        return;
+    }
+    const char *topic = rd_kafka_topic_name(m->rkt);
+    int idx = topic_index(c, topic);
+    if (idx < 0) {
+        log_warn("kafka %s: message from unexpected topic %s skipped", rd_kafka_name(c->b.rk), topic);
+        return;
+    }
+    kafka_message km = {
+        .topic = topic,
+        .topic_index = idx,
+        .partition = m->partition,
+        .offset = m->offset,
+        .key = m->key ? m->key : "",
+        .key_len = m->key ? m->key_len : 0,
+        .value = m->payload ? m->payload : "",
+        .value_len = m->payload ? m->len : 0,
+    };
+    c->on_message(&km, c->arg);
+}
+
+static void consumer_drain(kbase *b) {
+    kafka_consumer *c = (kafka_consumer *)b;
+    for (int i = 0; i < KAFKA_DRAIN_MAX; i++) {
+        /* Also serves rebalance, statistics, error, commit and log callbacks. */
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(b->rk, 0);
+        if (!m) break;
+        dispatch(c, m);
+        rd_kafka_message_destroy(m);
+    }
+}
+
+static void free_topics(kafka_consumer *c) {
+    for (int i = 0; i < c->n_topics; i++) free(c->topics[i]);
+    free(c->topics);
+}
+
+kafka_consumer *kafka_consumer_new(loop *l, const kafka_config *c, const char *group,
+                                   const char *const *topics, int n_topics,
+                                   kafka_message_cb *on_message, kafka_revoke_cb *on_revoke,
+                                   void *arg, err_t *e) {
+    if (!c || !c->brokers || !*c->brokers || !group || !*group || !topics || n_topics <= 0 ||
+        !on_message) {
+        err_set(e, "kafka consumer: brokers, group, topics and on_message are required");
+        return NULL;
+    }
+    kafka_consumer *kc = calloc(1, sizeof *kc);
+    char **names = calloc((size_t)n_topics, sizeof *names);
+    if (!kc || !names) {
+        free(kc);
+        free(names);
+        err_set(e, "out of memory");
+        return NULL;
+    }
+    kc->topics = names;
+    for (int i = 0; i < n_topics; i++) {
+        kc->topics[i] = strdup(topics[i]);
+        kc->n_topics = i + 1;
+        if (!kc->topics[i]) {
+            free_topics(kc);
+            free(kc);
+            err_set(e, "out of memory");
+            return NULL;
+        }
+    }
+    kc->on_message = on_message;
+    kc->on_revoke = on_revoke;
+    kc->arg = arg;
+    kc->b.l = l;
+    kc->b.efd = -1;
+    kc->b.drain = consumer_drain;
+
+    confset cs = {.conf = rd_kafka_conf_new()};
+    conf_common(&cs, c, &kc->b);
+    conf_put(&cs, "group.id", group);
+    conf_put(&cs, "enable.auto.commit", "true");
+    conf_put(&cs, "auto.commit.interval.ms", "1000");
+    conf_put(&cs, "enable.auto.offset.store", "false");
+    conf_put(&cs, "auto.offset.reset", "earliest");
+    conf_put(&cs, "session.timeout.ms", "10000");
+    conf_put(&cs, "heartbeat.interval.ms", "1000");
+    conf_put(&cs, "partition.assignment.strategy", "range");
+    conf_put(&cs, "enable.partition.eof", "false");
+    /* librdkafka 2.0.2 never asks the broker to auto-create subscribed topics
+     * (the request flag ends up false), and rechecks a missing topic only at
+     * the metadata refresh: keep that short so a topic created later by a
+     * producer is consumed within seconds, not minutes. */
+    conf_put(&cs, "topic.metadata.refresh.interval.ms", "5000");
+    rd_kafka_conf_set_rebalance_cb(cs.conf, on_rebalance);
+    rd_kafka_conf_set_offset_commit_cb(cs.conf, on_commit);
+    kc->b.rk = make_handle(RD_KAFKA_CONSUMER, &cs, e);
+    if (!kc->b.rk) {
+        free_topics(kc);
+        free(kc);
+        return NULL;
+    }
+    /* Main queue (logs, statistics, errors) forwards to the consumer queue. */
+    rd_kafka_poll_set_consumer(kc->b.rk);
+    rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(n_topics);
+    if (!sub) {
+        err_set(e, "out of memory");
+        goto fail;
+    }
+    for (int i = 0; i < n_topics; i++)
+        rd_kafka_topic_partition_list_add(sub, kc->topics[i], RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t err = rd_kafka_subscribe(kc->b.rk, sub);
+    rd_kafka_topic_partition_list_destroy(sub);
+    if (err) {
+        err_set(e, "kafka subscribe: %s", rd_kafka_err2str(err));
+        goto fail;
+    }
+    if (base_attach(&kc->b, rd_kafka_queue_get_consumer(kc->b.rk), e) != AGG_OK) goto fail;
+    return kc;
+fail:
+    kc->closing = 1;
+    rd_kafka_consumer_close(kc->b.rk);
+    base_detach(&kc->b);
+    free_topics(kc);
+    free(kc);
+    return NULL;
+}
+
+int kafka_consumer_store(kafka_consumer *c, int topic_index_, int32_t partition,
+                         int64_t next_offset, err_t *e) {
+    if (topic_index_ < 0 || topic_index_ >= c->n_topics)
+        return err_set(e, "kafka store: bad topic index %d", topic_index_);
+    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(1);
+    if (!list) return err_set(e, "out of memory");
+    rd_kafka_topic_partition_t *tp =
+        rd_kafka_topic_partition_list_add(list, c->topics[topic_index_], partition);
+    tp->offset = next_offset;
+    rd_kafka_resp_err_t err = rd_kafka_offsets_store(c->b.rk, list);
+    if (!err) err = tp->err;
+    rd_kafka_topic_partition_list_destroy(list);
+    if (err)
+        return err_set(e, "kafka store %s [%d] @%lld: %s", c->topics[topic_index_], (int)partition,
+                       (long long)next_offset, rd_kafka_err2str(err));
+    return AGG_OK;
+}
+
+void kafka_consumer_free(kafka_consumer *c) {
+    if (!c) return;
+    c->closing = 1;
+    rd_kafka_resp_err_t err = rd_kafka_commit(c->b.rk, NULL, 0 /* sync */);
+    if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
+        log_warn("kafka %s: final commit: %s", rd_kafka_name(c->b.rk), rd_kafka_err2str(err));
+    err = rd_kafka_consumer_close(c->b.rk);
+    if (err) log_warn("kafka %s: close: %s", rd_kafka_name(c->b.rk), rd_kafka_err2str(err));
+    base_detach(&c->b);
+    free_topics(c);
+    free(c);
+}
+
+int kafka_consumer_healthy(const kafka_consumer *c) { return c->b.healthy; }

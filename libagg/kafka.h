@@ -1,0 +1,73 @@
+/* kafka: librdkafka producer and consumer on the event loop. */
+#ifndef AGG_KAFKA_H
+#define AGG_KAFKA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+#include "loop.h"
+
+typedef struct kafka_config {
+    const char *brokers;        /* KAFKA_BROKERS, "host:port,..." */
+    const char *client_id;      /* e.g. "gateway" */
+    long linger_ms;             /* KAFKA_LINGER_MS, producer batching delay */
+    long message_timeout_ms;    /* KAFKA_PRODUCE_TIMEOUT_MS: delivery fails after this */
+} kafka_config;
+
+typedef struct kafka_producer kafka_producer;
+typedef struct kafka_consumer kafka_consumer;
+
+/* ok=1 when the broker acknowledged (acks=all), else errstr says why. */
+typedef void kafka_delivery_cb(int ok, const char *errstr, void *arg);
+
+/* Idempotent producer (acks=all). Delivery reports run on the loop. */
+kafka_producer *kafka_producer_new(loop *l, const kafka_config *c, err_t *e);
+/* Waits up to flush_ms for outstanding deliveries, then frees; deliveries
+ * still pending are failed (done called with ok=0) during the call. Must not be
+ * called from one of this producer's callbacks. */
+void kafka_producer_free(kafka_producer *p, int flush_ms);
+/* Queues a message (key and value copied); done runs exactly once on the
+ * loop. AGG_ERR (done not called) when the local queue refuses it. */
+int kafka_produce(kafka_producer *p, const char *topic, const char *key, size_t key_len,
+                  const char *value, size_t value_len, kafka_delivery_cb *done, void *arg,
+                  err_t *e);
+/* 1 when at least one broker connection is up (from librdkafka statistics,
+ * refreshed every second), else 0. */
+int kafka_producer_healthy(const kafka_producer *p);
+
+/* One consumed message. Everything is borrowed for the call only. */
+typedef struct kafka_message {
+    const char *topic;
+    int topic_index;  /* index of topic in the list given to kafka_consumer_new */
+    int32_t partition;
+    int64_t offset;
+    const char *key;
+    size_t key_len;
+    const char *value;
+    size_t value_len;
+} kafka_message;
+
+typedef void kafka_message_cb(const kafka_message *m, void *arg);
+/* Called when partitions of topic_index are revoked (before they go). */
+typedef void kafka_revoke_cb(int topic_index, int32_t partition, void *arg);
+
+/* Consumer in group `group`, subscribed to topics[0..n_topics). Offsets are
+ * committed automatically, but only those passed to kafka_consumer_store().
+ * Starts from the earliest offset when the group has none. */
+kafka_consumer *kafka_consumer_new(loop *l, const kafka_config *c, const char *group,
+                                   const char *const *topics, int n_topics,
+                                   kafka_message_cb *on_message, kafka_revoke_cb *on_revoke,
+                                   void *arg, err_t *e);
+/* Marks next_offset (the next message to read) as committable for the partition.
+ * AGG_ERR when the partition is not assigned to this consumer (e.g. revoked);
+ * offsets of revoked partitions are stored from on_revoke at the latest. */
+int kafka_consumer_store(kafka_consumer *c, int topic_index, int32_t partition,
+                         int64_t next_offset, err_t *e);
+/* Commits stored offsets synchronously and leaves the group, then frees.
+ * on_revoke is not called for the partitions given up here. Must not be called
+ * from one of this consumer's callbacks. */
+void kafka_consumer_free(kafka_consumer *c);
+int kafka_consumer_healthy(const kafka_consumer *c);
+
+#endif

@@ -1,0 +1,64 @@
+/* loop: the single-threaded epoll event loop that every program runs on. */
+#ifndef AGG_LOOP_H
+#define AGG_LOOP_H
+
+#include "err.h"
+
+/* Ownership: a loop owns its watcher table and timers. Callbacks run on the
+ * loop's thread only. Nothing here is thread-safe except loop_stop(). */
+
+typedef struct loop loop;
+typedef struct loop_timer loop_timer;
+
+enum {
+    LOOP_READ = 1u,  /* EPOLLIN */
+    LOOP_WRITE = 2u, /* EPOLLOUT */
+    LOOP_HUP = 4u    /* EPOLLRDHUP: peer closed its side (reported with HUP/ERR too) */
+};
+
+/* events: the LOOP_* bits that fired, plus LOOP_HUP on EPOLLHUP/EPOLLERR. */
+typedef void loop_fd_cb(loop *l, int fd, unsigned events, void *arg);
+typedef void loop_timer_cb(loop *l, void *arg);
+typedef void loop_hook_cb(loop *l, void *arg);
+
+/* Returns a new loop, or NULL with e filled. Free with loop_free(). */
+loop *loop_new(err_t *e);
+/* Frees the loop; watchers and pending timers are dropped without callbacks. */
+void loop_free(loop *l);
+
+/* Watches fd for the given LOOP_* events, replacing an earlier watch of the
+ * same fd. The loop does not own fd. AGG_ERR when epoll refuses it. */
+int loop_watch(loop *l, int fd, unsigned events, loop_fd_cb *cb, void *arg, err_t *e);
+/* Stops watching fd; a no-op when fd is not watched. Safe inside callbacks. */
+void loop_unwatch(loop *l, int fd);
+
+/* Calls cb once, at or after loop_now_ms() + delay_ms. The returned handle
+ * is valid until the callback has started or loop_timer_cancel() returned.
+ * NULL only on out of memory. */
+loop_timer *loop_timer_add(loop *l, long long delay_ms, loop_timer_cb *cb, void *arg);
+/* Cancels a timer that has not fired yet; t may be NULL. */
+void loop_timer_cancel(loop *l, loop_timer *t);
+
+/* Registers hook, called before each wait (the owner recomputes what it needs,
+ * e.g. libmicrohttpd's timeout). At most 8 hooks. */
+int loop_add_prepare(loop *l, loop_hook_cb *hook, void *arg);
+
+/* Removes a hook added with the same cb and arg; a no-op when absent. */
+void loop_remove_prepare(loop *l, loop_hook_cb *hook, void *arg);
+
+/* Caps the next wait at ms milliseconds (used by prepare hooks). */
+void loop_limit_wait(loop *l, long long ms);
+
+/* Runs until loop_stop(). Returns AGG_OK, or AGG_ERR when epoll fails. */
+int loop_run(loop *l);
+/* Asks the loop to return from loop_run(); async-signal-safe and thread-safe. */
+void loop_stop(loop *l);
+/* Arranges for SIGINT and SIGTERM to call loop_stop(l); SIGPIPE is ignored. */
+int loop_stop_on_signals(loop *l, err_t *e);
+
+/* Monotonic milliseconds, for deadlines inside one process. */
+long long loop_now_ms(void);
+/* Wall-clock milliseconds since the epoch, for values shared between processes. */
+long long loop_wall_ms(void);
+
+#endif

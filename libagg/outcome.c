@@ -1,0 +1,74 @@
+/* outcome: outcome names, how outcomes count, HTTP result mapping, and self-observed outcome events. */
+#include "outcome.h"
+
+#include <jansson.h>
+#include <stddef.h>
+#include <string.h>
+
+#include "err.h"
+
+static const char *const NAMES[] = {
+    [OUTCOME_OK] = "ok",
+    [OUTCOME_REJECTED] = "REJECTED",
+    [OUTCOME_TIMEOUT] = "TIMEOUT",
+    [OUTCOME_CONNECTION_CLOSED] = "CONNECTION_CLOSED",
+    [OUTCOME_ERROR] = "ERROR",
+    [OUTCOME_ACCEPTED] = "ACCEPTED",
+};
+
+const char *outcome_name(outcome_t o) {
+    if ((int)o < 0 || (size_t)o >= sizeof NAMES / sizeof NAMES[0]) return "ERROR";
+    return NAMES[o];
+}
+
+int outcome_from_name(const char *name, outcome_t *out) {
+    if (!name) return AGG_ERR;
+    for (int o = OUTCOME_OK; o <= OUTCOME_ERROR; o++) {
+        if (strcmp(name, NAMES[o]) == 0) {
+            if (out) *out = (outcome_t)o;
+            return AGG_OK;
+        }
+    }
+    return AGG_ERR;
+}
+
+outcome_t outcome_classify(transport_t t, long http_status) {
+    switch (t) {
+    case TRANSPORT_OK:
+        if (http_status >= 200 && http_status <= 299) return OUTCOME_ACCEPTED;
+        if (http_status == 401) return OUTCOME_REJECTED;
+        return OUTCOME_ERROR;
+    case TRANSPORT_TIMEOUT:
+        return OUTCOME_TIMEOUT;
+    case TRANSPORT_CONNECT_FAILED:
+    case TRANSPORT_CLOSED:
+        return OUTCOME_CONNECTION_CLOSED;
+    case TRANSPORT_OTHER:
+    default:
+        return OUTCOME_ERROR;
+    }
+}
+
+int outcome_is_respondent(outcome_t o) {
+    return o == OUTCOME_OK;
+}
+
+int outcome_is_error(outcome_t o) {
+    return o == OUTCOME_TIMEOUT || o == OUTCOME_CONNECTION_CLOSED || o == OUTCOME_ERROR;
+}
+
+char *outcome_event_json(const char *source, const char *patient_id, const char *correlation_id,
+                         outcome_t o, long delay_ms, long long elapsed_ms) {
+    if (!source || !patient_id || !correlation_id) return NULL;
+    json_t *notes = json_array();
+    if (!notes) return NULL;
+    /* "o" steals the reference to notes, also when json_pack fails. */
+    json_t *ev = json_pack("{s:s, s:s, s:s, s:s, s:I, s:o, s:I}", "source", source, "patientId",
+                           patient_id, "correlationId", correlation_id, "status", outcome_name(o),
+                           "delayMs", (json_int_t)delay_ms, "notes", notes, "elapsedMs",
+                           (json_int_t)(elapsed_ms < 0 ? 0 : elapsed_ms));
+    if (!ev) return NULL;
+    char *out = json_dumps(ev, JSON_COMPACT);
+    json_decref(ev);
+    return out;
+}

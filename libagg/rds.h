@@ -1,0 +1,76 @@
+/* rds: hiredis async connections on the event loop, Lua scripts by EVALSHA, and pub/sub. */
+#ifndef AGG_RDS_H
+#define AGG_RDS_H
+
+#include <stddef.h>
+
+#include "err.h"
+#include "loop.h"
+#include "scripts_gen.h" /* generated from the .lua files in libagg/scripts: enum rds_script_id */
+
+struct redisReply;
+
+typedef struct rds rds;
+typedef struct rds_sub rds_sub;
+
+/* reply is borrowed for the call only; NULL when the command could not be
+ * done (disconnected, connection lost before the answer). */
+typedef void rds_reply_cb(struct redisReply *reply, void *arg);
+
+/* url: redis://[:password@]host:port[/db]. Connects asynchronously and keeps
+ * reconnecting (backoff up to 1 s) for the connection's lifetime; scripts
+ * are (re)loaded with SCRIPT LOAD after each connect. NULL with e filled only
+ * when url is invalid or out of memory. */
+rds *rds_new(loop *l, const char *url, err_t *e);
+/* Closes; pending callbacks get reply NULL. Not from inside one of r's own
+ * callbacks. */
+void rds_free(rds *r);
+/* 1 when connected and scripts are loaded. */
+int rds_ready(const rds *r);
+
+/* Sends a command (hiredis format string). AGG_ERR (cb not called) when not
+ * connected. Otherwise cb runs exactly once. */
+int rds_command(rds *r, rds_reply_cb *cb, void *arg, const char *fmt, ...);
+/* Same with an argument vector (binary-safe). */
+int rds_command_argv(rds *r, rds_reply_cb *cb, void *arg, int argc, const char **argv,
+                     const size_t *lens);
+/* Runs a script by EVALSHA; on NOSCRIPT it loads the script and retries
+ * once. keys and args as for EVALSHA. Same return rules as rds_command. */
+int rds_script(rds *r, enum rds_script_id id, rds_reply_cb *cb, void *arg, int nkeys,
+               const char **keys, int nargs, const char **args, const size_t *arg_lens);
+
+/* Fills the four key names every session script takes, in order: meta, out,
+ * log, deadlines (buffers of RDS_KEY_MAX bytes). */
+#define RDS_KEY_MAX 96
+void rds_session_keys(const char *correlation_id, char keys[4][RDS_KEY_MAX]);
+/* Fills the session's pub/sub channel name (agg:{cid}:ev). */
+void rds_session_channel(const char *correlation_id, char channel[RDS_KEY_MAX]);
+
+/* --- pub/sub: one connection that holds every subscription of a process --- */
+
+/* payload borrowed for the call only. */
+typedef void rds_message_cb(const char *channel, const char *payload, size_t len, void *arg);
+/* Called after the connection was lost and is subscribed again: messages
+ * may have been missed, so readers replay from the log. */
+typedef void rds_resubscribed_cb(void *arg);
+/* Called when a subscription is confirmed by Redis (ok=1) or could not be made (ok=0). */
+typedef void rds_subscribed_cb(int ok, void *arg);
+
+rds_sub *rds_sub_new(loop *l, const char *url, rds_message_cb *on_message,
+                     rds_resubscribed_cb *on_resubscribed, void *arg, err_t *e);
+/* Pending done callbacks are dropped without a call. Not from inside one of
+ * s's own callbacks. */
+void rds_sub_free(rds_sub *s);
+int rds_sub_ready(const rds_sub *s);
+/* Adds one reference to channel; subscribes on the first. done runs once,
+ * when Redis has confirmed the subscription (at once if it already has).
+ * Messages that arrive after confirmation are delivered. AGG_ERR (no
+ * reference taken, done not called) when not connected or out of memory.
+ * When the connection is lost before the confirmation, done gets ok=0; the
+ * reference stays (it is subscribed again on reconnect) until unsubscribed. */
+int rds_subscribe(rds_sub *s, const char *channel, rds_subscribed_cb *done, void *done_arg);
+/* Drops one reference; unsubscribes at zero. A pending done callback for the
+ * same done_arg is cancelled. */
+void rds_unsubscribe(rds_sub *s, const char *channel, void *done_arg);
+
+#endif

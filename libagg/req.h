@@ -1,0 +1,45 @@
+/* req: validation of the POST /aggregate/journals body. */
+#ifndef AGG_REQ_H
+#define AGG_REQ_H
+
+#include <stddef.h>
+
+#include "apierr.h"
+#include "reslist.h"
+
+typedef enum strategy_t { STRATEGY_SSE = 0, STRATEGY_WAIT_FOR_EVERYONE } strategy_t;
+
+#define REQ_PATIENT_ID_MAX 64
+#define REQ_DELAY_MAX_MS 600000
+#define REQ_DELAY_MIN (-3)
+
+typedef struct journal_request {
+    char patient_id[REQ_PATIENT_ID_MAX + 1];
+    long delays[RESLIST_MAX];  /* one per resource, missing entries are 0 */
+    int n_delays;              /* entries given */
+    long timeout_ms;           /* after defaulting and capping */
+    strategy_t strategy;
+} journal_request;
+
+typedef struct req_limits {
+    long timeout_default_ms;  /* AGGREGATOR_TIMEOUT_DEFAULT_MS */
+    long timeout_max_ms;      /* AGGREGATOR_TIMEOUT_MAX_MS */
+    int n_resources;          /* resources configured; more delays than this is a 400 */
+} req_limits;
+
+/* Parses and validates body (len bytes, need not be NUL-terminated).
+ * patientId: required string, 1..64 chars of [A-Za-z0-9._:-].
+ * delays: a string "1000,2000,-1" (empty = none) or an array of integers;
+ *   each in [-3, 600000]; -1 = refuse (401), -2 = fail (500), -3 = drop the
+ *   connection; at most lim->n_resources entries.
+ * timeoutMs: integer; missing/null -> default; > max -> max; <= 0 -> 400.
+ * strategy: "SSE" (default) or "WAIT_FOR_EVERYONE".
+ * On error fills e (400, code "invalid_json" | "missing_field" |
+ * "invalid_field", field = the JSON name) and returns AGG_ERR. */
+int req_parse(const char *body, size_t len, const req_limits *lim, journal_request *out,
+              api_error *e);
+
+/* "SSE" or "WAIT_FOR_EVERYONE". */
+const char *req_strategy_name(strategy_t s);
+
+#endif

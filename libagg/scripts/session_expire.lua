@@ -1,0 +1,54 @@
+--input: KEYS[1] agg:{cid}:meta (hash)
+--input: KEYS[2] agg:{cid}:out (hash)
+--input: KEYS[3] agg:{cid}:log (stream)
+--input: KEYS[4] agg:deadlines (sorted set, shared)
+--input: ARGV[1] cid: correlationId
+--input: ARGV[2] nowMs: epoch ms
+--input: ARGV[3] ttlS: SESSION_RETENTION_S
+--output: status string "expired" (TIMEOUT written for every source without an outcome, then the
+--output: summary with completedBy TIMEOUT, deadline removed) | "not-due" (deadline > nowMs) |
+--output: "gone" (no session or already done; deadline removed)
+local meta, out, log, deadlines = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local cid, now, ttl = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+
+if not now or not ttl or ttl <= 0 then
+  return redis.error_reply('ERR invalid number argument')
+end
+local m = redis.call('HMGET', meta, 'state', 'sources', 'patientId', 'created', 'deadline')
+if not m[1] or m[1] == 'done' then
+  redis.call('ZREM', deadlines, cid)
+  return 'gone'
+end
+if tonumber(m[5]) > now then
+  return 'not-due'
+end
+
+local channel = 'agg:{' .. cid .. '}:ev'
+local elapsed = string.format('%d', now - tonumber(m[4]))
+local sources = cjson.decode(m[2])
+local seq
+for i = 1, #sources do
+  local s = sources[i]
+  if redis.call('HSETNX', out, s, 'TIMEOUT') == 1 then
+    local data = '{"source":' .. cjson.encode(s) .. ',"patientId":' .. cjson.encode(m[3]) ..
+      ',"correlationId":' .. cjson.encode(cid) .. ',"status":"TIMEOUT","notes":[],"elapsedMs":' ..
+      elapsed .. '}'
+    seq = redis.call('HINCRBY', meta, 'seq', 1)
+    redis.call('XADD', log, '0-' .. seq, 'e', 'callback', 'd', data)
+    redis.call('PUBLISH', channel, seq .. ' callback ' .. data)
+    redis.call('HINCRBY', meta, 'errors', 1)
+  end
+end
+local counts = redis.call('HMGET', meta, 'respondents', 'errors')
+local data = '{"source":"AGGREGATOR","correlationId":' .. cjson.encode(cid) ..
+  ',"status":"COMPLETE","respondents":' .. counts[1] .. ',"errors":' .. counts[2] ..
+  ',"completedBy":"TIMEOUT","elapsedMs":' .. elapsed .. '}'
+seq = redis.call('HINCRBY', meta, 'seq', 1)
+redis.call('XADD', log, '0-' .. seq, 'e', 'summary', 'd', data)
+redis.call('HSET', meta, 'state', 'done', 'completedBy', 'TIMEOUT')
+redis.call('PUBLISH', channel, seq .. ' summary ' .. data)
+redis.call('ZREM', deadlines, cid)
+redis.call('EXPIRE', meta, ttl)
+redis.call('EXPIRE', out, ttl)
+redis.call('EXPIRE', log, ttl)
+return 'expired'

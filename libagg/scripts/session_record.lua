@@ -1,0 +1,82 @@
+--input: KEYS[1] agg:{cid}:meta (hash)
+--input: KEYS[2] agg:{cid}:out (hash)
+--input: KEYS[3] agg:{cid}:log (stream)
+--input: KEYS[4] agg:deadlines (sorted set, shared)
+--input: ARGV[1] cid: correlationId
+--input: ARGV[2] source: resource name
+--input: ARGV[3] status: ok | REJECTED | TIMEOUT | CONNECTION_CLOSED | ERROR
+--input: ARGV[4] eventJSON: the outcome event's data (a JSON object); stored and published as is,
+--input:   plus "elapsedMs" (now - created) when the object has no such field
+--input: ARGV[5] ttlS: SESSION_RETENTION_S
+--input: ARGV[6] patientId: must equal the session's
+--input: ARGV[7] nowMs: epoch ms
+--output: array {result, seq}: {"recorded", eventSeq} | {"completed", summarySeq} |
+--output: {"invalid-status",0} | {"unknown-session",0} | {"finished",0} | {"unknown-source",0} |
+--output: {"patient-mismatch",0} | {"duplicate",0}  (checked in this order)
+local meta, out, log, deadlines = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local cid, source, status, event = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local ttl, patient, now = tonumber(ARGV[5]), ARGV[6], tonumber(ARGV[7])
+
+if not ttl or ttl <= 0 or not now then
+  return redis.error_reply('ERR invalid number argument')
+end
+local respondent = status == 'ok'
+local failed = status == 'TIMEOUT' or status == 'CONNECTION_CLOSED' or status == 'ERROR'
+if not respondent and not failed and status ~= 'REJECTED' then
+  return {'invalid-status', 0}
+end
+
+local m = redis.call('HMGET', meta, 'state', 'sources', 'patientId', 'n', 'created')
+if not m[1] then
+  return {'unknown-session', 0}
+end
+if m[1] == 'done' then
+  return {'finished', 0}
+end
+local known = false
+local sources = cjson.decode(m[2])
+for i = 1, #sources do
+  if sources[i] == source then
+    known = true
+    break
+  end
+end
+if not known then
+  return {'unknown-source', 0}
+end
+if m[3] ~= patient then
+  return {'patient-mismatch', 0}
+end
+if redis.call('HSETNX', out, source, status) == 0 then
+  return {'duplicate', 0}
+end
+
+-- Callbacks carry no elapsedMs: only the session knows when it started.
+if not string.find(event, '"elapsedMs"', 1, true) and string.sub(event, -1) == '}' then
+  local sep = string.sub(event, -2) == '{}' and '' or ','
+  event = string.sub(event, 1, -2) .. sep .. '"elapsedMs":' .. string.format('%d', now - tonumber(m[5])) .. '}'
+end
+
+local channel = 'agg:{' .. cid .. '}:ev'
+local seq = redis.call('HINCRBY', meta, 'seq', 1)
+redis.call('XADD', log, '0-' .. seq, 'e', 'callback', 'd', event)
+redis.call('PUBLISH', channel, seq .. ' callback ' .. event)
+local respondents = redis.call('HINCRBY', meta, 'respondents', respondent and 1 or 0)
+local errors = redis.call('HINCRBY', meta, 'errors', failed and 1 or 0)
+
+local result = 'recorded'
+if redis.call('HLEN', out) >= tonumber(m[4]) then
+  local data = '{"source":"AGGREGATOR","correlationId":' .. cjson.encode(cid) ..
+    ',"status":"COMPLETE","respondents":' .. respondents .. ',"errors":' .. errors ..
+    ',"completedBy":"ALL_RESPONDED","elapsedMs":' .. string.format('%d', now - tonumber(m[5])) .. '}'
+  seq = redis.call('HINCRBY', meta, 'seq', 1)
+  redis.call('XADD', log, '0-' .. seq, 'e', 'summary', 'd', data)
+  redis.call('HSET', meta, 'state', 'done', 'completedBy', 'ALL_RESPONDED')
+  redis.call('PUBLISH', channel, seq .. ' summary ' .. data)
+  redis.call('ZREM', deadlines, cid)
+  result = 'completed'
+end
+redis.call('EXPIRE', meta, ttl)
+redis.call('EXPIRE', out, ttl)
+redis.call('EXPIRE', log, ttl)
+return {result, seq}

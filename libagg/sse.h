@@ -1,0 +1,35 @@
+/* sse: server-sent-event framing, Last-Event-ID parsing, and the pub/sub event payload. */
+#ifndef AGG_SSE_H
+#define AGG_SSE_H
+
+#include <stddef.h>
+
+/* The comment frame sent every keep-alive period. */
+#define SSE_KEEPALIVE ": keep-alive\n\n"
+
+/* Frames one event: "id: <id>\nevent: <event>\ndata: <line>\n" (one data line
+ * per line of data; CR, LF and CRLF all split lines) and a blank line.
+ * Returns a malloc'd NUL-terminated frame and its length in *len; caller
+ * frees. NULL on out of memory or when event contains CR/LF. */
+char *sse_frame(long long id, const char *event, const char *data, size_t len_data, size_t *len);
+
+/* Parses a Last-Event-ID value: NULL or "" -> 0 (replay everything);
+ * otherwise decimal digits only (no sign, no spaces), value <= 10^15.
+ * AGG_OK with *out set, or AGG_ERR. */
+int sse_parse_last_event_id(const char *s, long long *out);
+
+/* A parsed pub/sub payload "<seq> <event> <json>". Pointers borrow from
+ * the payload passed in. */
+typedef struct sse_published {
+    long long seq;
+    const char *event;
+    size_t event_len;
+    const char *data;
+    size_t data_len;
+} sse_published;
+
+/* Parses a payload of len bytes. AGG_OK, or AGG_ERR when malformed (seq not
+ * a positive integer, missing parts, event not [a-z]+). */
+int sse_parse_published(const char *payload, size_t len, sse_published *out);
+
+#endif

@@ -1,0 +1,208 @@
+/* wfe: builds the WAIT_FOR_EVERYONE response body from a finished session's event log. */
+#include "wfe.h"
+
+#include <jansson.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* One note with its sort key. */
+typedef struct note_ref {
+    json_t *note;        /* borrowed from the parsed event */
+    const char *source;  /* the callback's source */
+    const char *id;
+    const char *date;
+    int has_time;        /* date parsed into the fields below */
+    int64_t secs;        /* seconds since the epoch, UTC */
+    int32_t nanos;
+    size_t order;        /* position in the log, the last tie-breaker */
+} note_ref;
+
+static int64_t days_from_civil(int64_t y, int m, int d) {
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    int64_t yoe = y - era * 400;
+    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+static int num(const char **p, int n, int *v) {
+    int x = 0;
+    for (int i = 0; i < n; i++) {
+        char c = (*p)[i];
+        if (c < '0' || c > '9') return 0;
+        x = x * 10 + (c - '0');
+    }
+    *p += n;
+    *v = x;
+    return 1;
+}
+
+/* Parses an ISO-8601 date (date only = midnight UTC; no zone = UTC) into r. */
+static void parse_date(note_ref *r) {
+    const char *s = r->date;
+    int y, mo, d, h = 0, mi = 0, sec = 0, oh = 0, om = 0;
+    long nanos = 0;
+    r->has_time = 0;
+    if (!s || !num(&s, 4, &y) || *s++ != '-' || !num(&s, 2, &mo) || *s++ != '-' || !num(&s, 2, &d))
+        return;
+    if (*s == 'T') {
+        s++;
+        if (!num(&s, 2, &h) || *s++ != ':' || !num(&s, 2, &mi)) return;
+        if (*s == ':') {
+            s++;
+            if (!num(&s, 2, &sec)) return;
+            if (*s == '.') {
+                s++;
+                long scale = 100000000;
+                while (*s >= '0' && *s <= '9') {
+                    nanos += (*s - '0') * scale;
+                    scale /= 10;
+                    s++;
+                }
+            }
+        }
+        if (*s == 'Z') {
+            s++;
+        } else if (*s == '+' || *s == '-') {
+            int sign = *s++ == '-' ? -1 : 1;
+            if (!num(&s, 2, &oh)) return;
+            if (*s == ':') s++;
+            if (!num(&s, 2, &om)) return;
+            oh *= sign;
+            om *= sign;
+        }
+    }
+    if (*s != '\0') return;
+    r->secs = days_from_civil(y, mo, d) * 86400 + (int64_t)h * 3600 + mi * 60 + sec -
+              ((int64_t)oh * 3600 + om * 60);
+    r->nanos = (int32_t)nanos;
+    r->has_time = 1;
+}
+
+static int cmp_str(const char *a, const char *b) {
+    return strcmp(a ? a : "", b ? b : "");
+}
+
+/* Newest first; unparseable dates last (by string); then source, id, log order. */
+static int cmp_notes(const void *pa, const void *pb) {
+    const note_ref *a = pa, *b = pb;
+    if (a->has_time != b->has_time) return a->has_time ? -1 : 1;
+    if (a->has_time) {
+        if (a->secs != b->secs) return a->secs > b->secs ? -1 : 1;
+        if (a->nanos != b->nanos) return a->nanos > b->nanos ? -1 : 1;
+    } else {
+        int c = cmp_str(b->date, a->date);
+        if (c) return c;
+    }
+    int c = cmp_str(a->source, b->source);
+    if (c) return c;
+    c = cmp_str(a->id, b->id);
+    if (c) return c;
+    return a->order < b->order ? -1 : a->order > b->order;
+}
+
+typedef struct wfe_state {
+    json_t **parsed;  /* one per event, owned */
+    size_t n_parsed;
+    note_ref *notes;
+    size_t n_notes, cap_notes;
+    json_t *sources;  /* array of {source,status,elapsedMs} */
+    json_t *summary;  /* borrowed from parsed */
+} wfe_state;
+
+static int push_note(wfe_state *st, json_t *note, const char *source) {
+    if (st->n_notes == st->cap_notes) {
+        size_t cap = st->cap_notes ? st->cap_notes * 2 : 16;
+        note_ref *nn = realloc(st->notes, cap * sizeof *nn);
+        if (!nn) return -1;
+        st->notes = nn;
+        st->cap_notes = cap;
+    }
+    note_ref *r = &st->notes[st->n_notes];
+    memset(r, 0, sizeof *r);
+    r->note = note;
+    r->source = source;
+    r->id = json_string_value(json_object_get(note, "id"));
+    r->date = json_string_value(json_object_get(note, "date"));
+    r->order = st->n_notes++;
+    parse_date(r);
+    return 0;
+}
+
+static int add_callback(wfe_state *st, json_t *ev) {
+    json_t *source = json_object_get(ev, "source");
+    json_t *status = json_object_get(ev, "status");
+    if (!json_is_string(source) || !json_is_string(status)) return -1;
+    json_t *el = json_object_get(ev, "elapsedMs");
+    json_int_t elapsed = json_is_integer(el) ? json_integer_value(el) : 0;
+    json_t *s = json_pack("{s:O, s:O, s:I}", "source", source, "status", status, "elapsedMs",
+                          elapsed < 0 ? (json_int_t)0 : elapsed);
+    if (!s || json_array_append_new(st->sources, s) != 0) return -1;
+    json_t *notes = json_object_get(ev, "notes");
+    if (!notes || json_is_null(notes)) return 0;
+    if (!json_is_array(notes)) return -1;
+    size_t i;
+    json_t *note;
+    json_array_foreach(notes, i, note) {
+        if (!json_is_object(note) || push_note(st, note, json_string_value(source)) != 0) return -1;
+    }
+    return 0;
+}
+
+static char *finish(wfe_state *st, const char *patient_id) {
+    json_t *sum = st->summary;
+    json_t *cid = json_object_get(sum, "correlationId");
+    json_t *resp = json_object_get(sum, "respondents");
+    json_t *errs = json_object_get(sum, "errors");
+    json_t *by = json_object_get(sum, "completedBy");
+    if (!json_is_string(cid) || !json_is_integer(resp) || !json_is_integer(errs) ||
+        !json_is_string(by))
+        return NULL;
+    if (st->n_notes > 1) qsort(st->notes, st->n_notes, sizeof *st->notes, cmp_notes);
+    json_t *notes = json_array();
+    if (!notes) return NULL;
+    for (size_t i = 0; i < st->n_notes; i++) {
+        if (json_array_append(notes, st->notes[i].note) != 0) {
+            json_decref(notes);
+            return NULL;
+        }
+    }
+    json_t *o = json_pack("{s:O, s:s, s:O, s:O, s:O, s:o, s:O}", "correlationId", cid, "patientId",
+                          patient_id, "respondents", resp, "errors", errs, "completedBy", by, "notes",
+                          notes, "sources", st->sources);
+    if (!o) return NULL;
+    char *out = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    return out;
+}
+
+char *wfe_build_response(const char *patient_id, const log_event *events, size_t n) {
+    if (!patient_id || (!events && n > 0)) return NULL;
+    wfe_state st;
+    memset(&st, 0, sizeof st);
+    char *out = NULL;
+    st.sources = json_array();
+    st.parsed = calloc(n ? n : 1, sizeof *st.parsed);
+    if (!st.sources || !st.parsed) goto done;
+    for (size_t i = 0; i < n; i++) {
+        if (!events[i].data || !events[i].event) goto done;
+        json_t *ev = json_loads(events[i].data, JSON_REJECT_DUPLICATES, NULL);
+        if (!ev) goto done;
+        st.parsed[st.n_parsed++] = ev;
+        if (!json_is_object(ev)) goto done;
+        if (strcmp(events[i].event, "summary") == 0) {
+            st.summary = ev;
+        } else if (strcmp(events[i].event, "callback") == 0) {
+            if (add_callback(&st, ev) != 0) goto done;
+        }
+    }
+    if (st.summary) out = finish(&st, patient_id);
+done:
+    for (size_t i = 0; i < st.n_parsed; i++) json_decref(st.parsed[i]);
+    free(st.parsed);
+    free(st.notes);
+    json_decref(st.sources);
+    return out;
+}

@@ -1,0 +1,339 @@
+/* api: the resource's HTTP endpoints, delayed callbacks with retries, and deferred direct answers. */
+#include "api.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "apierr.h"
+#include "log.h"
+#include "notes.h"
+#include "rsreq.h"
+
+#define RETRY_BASE_MS 200
+
+/* One callback to deliver: waits for its delay, then POSTs body to url,
+ * retrying failed attempts. Owned by the api's job list until finished. */
+typedef struct cb_job {
+    rs_api *a;
+    struct cb_job *prev, *next;
+    loop_timer *t;   /* the delay or backoff timer; NULL when none is pending */
+    int in_flight;   /* a POST is running */
+    int attempts;    /* POSTs started so far */
+    long delay;
+    char *body;      /* built when the delay has passed; kept for retries */
+    rsreq q;
+} cb_job;
+
+/* A /journals/direct request waiting for its delay; freed when answered or cancelled. */
+typedef struct direct_wait {
+    rs_api *a;
+    httpd_req *r;
+    loop_timer *t;
+    long delay;
+    char patient_id[RSREQ_PATIENT_MAX * 4 + 1];
+} direct_wait;
+
+struct rs_api {
+    loop *l;
+    httpc *c;
+    rs_config cfg;
+    cb_job *jobs;
+    size_t n_jobs;
+    void (*idle)(void *arg);
+    void *idle_arg;
+};
+
+static const char HEALTH_BODY[] = "{\"status\":\"UP\",\"components\":{}}";
+
+rs_api *rs_api_new(loop *l, httpc *c, const rs_config *cfg) {
+    rs_api *a = calloc(1, sizeof *a);
+    if (!a) return NULL;
+    a->l = l;
+    a->c = c;
+    a->cfg = *cfg;
+    return a;
+}
+
+size_t rs_api_pending(const rs_api *a) { return a->n_jobs; }
+
+void rs_api_on_idle(rs_api *a, void (*idle)(void *arg), void *arg) {
+    a->idle = idle;
+    a->idle_arg = arg;
+}
+
+void rs_api_free(rs_api *a) {
+    if (!a) return;
+    while (a->jobs) {
+        cb_job *j = a->jobs;
+        a->jobs = j->next;
+        loop_timer_cancel(a->l, j->t);
+        log_warn("callback for correlationId %s abandoned at shutdown after %d attempt(s)",
+                 j->q.correlation_id, j->attempts);
+        free(j->body);
+        free(j);
+    }
+    free(a);
+}
+
+static void respond_plain_error(httpd_req *r, int status, const char *code, const char *fmt_msg) {
+    api_error e;
+    apierr_set(&e, status, code, NULL, "%s", fmt_msg);
+    httpd_respond_error(r, &e);
+}
+
+/* --- callbacks (POST /journals) --- */
+
+static void job_finish(cb_job *j) {
+    rs_api *a = j->a;
+    if (j->prev) j->prev->next = j->next;
+    else a->jobs = j->next;
+    if (j->next) j->next->prev = j->prev;
+    a->n_jobs--;
+    free(j->body);
+    free(j);
+    if (a->n_jobs == 0 && a->idle) a->idle(a->idle_arg);
+}
+
+static void job_fire(loop *l, void *arg);
+
+/* An attempt failed: schedules the next one with backoff, or gives up. */
+static void job_failed(cb_job *j, const char *why) {
+    rs_api *a = j->a;
+    if (j->attempts <= a->cfg.retries) {
+        long long backoff = (long long)RETRY_BASE_MS << (j->attempts - 1);
+        j->t = loop_timer_add(a->l, backoff, job_fire, j);
+        if (j->t) {
+            log_warn("callback for correlationId %s: attempt %d failed (%s); retrying in %lld ms",
+                     j->q.correlation_id, j->attempts, why, backoff);
+            return;
+        }
+        log_error("callback for correlationId %s: out of memory scheduling a retry", j->q.correlation_id);
+    }
+    log_error("callback for correlationId %s to %s failed after %d attempt(s): %s", j->q.correlation_id,
+              j->q.callback_url, j->attempts, why);
+    job_finish(j);
+}
+
+static void job_done(const httpc_result *res, void *arg) {
+    cb_job *j = arg;
+    j->in_flight = 0;
+    if (res->transport == TRANSPORT_OK && res->status >= 200 && res->status < 300) {
+        log_info("callback for correlationId %s delivered (http %ld, attempt %d, delay %ld ms)",
+                 j->q.correlation_id, res->status, j->attempts, j->delay);
+        job_finish(j);
+        return;
+    }
+    if (res->transport == TRANSPORT_OK && res->status >= 400 && res->status < 500) {
+        log_warn("callback for correlationId %s refused by the receiver (http %ld); not retried",
+                 j->q.correlation_id, res->status);
+        job_finish(j);
+        return;
+    }
+    char why[300];
+    if (res->transport == TRANSPORT_OK)
+        snprintf(why, sizeof why, "http %ld", res->status);
+    else
+        snprintf(why, sizeof why, "%s: %s",
+                 res->transport == TRANSPORT_TIMEOUT          ? "timeout"
+                 : res->transport == TRANSPORT_CONNECT_FAILED ? "connect failed"
+                 : res->transport == TRANSPORT_CLOSED         ? "connection closed"
+                                                              : "transport error",
+                 res->error && *res->error ? res->error : "no detail");
+    job_failed(j, why);
+}
+
+static void job_fire(loop *l, void *arg) {
+    cb_job *j = arg;
+    rs_api *a = j->a;
+    j->t = NULL;
+    if (!j->body) {
+        j->body = notes_result_json(a->cfg.resource_id, j->q.patient_id, j->q.correlation_id, j->delay,
+                                    a->cfg.notes_per_response, loop_wall_ms());
+        if (!j->body) {
+            log_error("callback for correlationId %s dropped: out of memory building the body",
+                      j->q.correlation_id);
+            job_finish(j);
+            return;
+        }
+    }
+    j->attempts++;
+    j->in_flight = 1;
+    err_t e;
+    if (httpc_post_json(a->c, j->q.callback_url, j->body, a->cfg.connect_timeout_ms, a->cfg.timeout_ms,
+                        job_done, j, &e) != AGG_OK) {
+        j->in_flight = 0;
+        job_failed(j, e.text);
+    }
+    (void)l;
+}
+
+static void handle_journals(rs_api *a, httpd_req *r) {
+    size_t len;
+    const char *body = httpd_body(r, &len);
+    api_error ae;
+    cb_job *j = calloc(1, sizeof *j);
+    if (!j) {
+        respond_plain_error(r, 500, "internal", "out of memory");
+        return;
+    }
+    if (rsreq_parse(body, len, 1, &j->q, &ae) != AGG_OK) {
+        free(j);
+        httpd_respond_error(r, &ae);
+        return;
+    }
+    switch (j->q.delay) {
+    case RSREQ_DELAY_REJECT:
+        log_info("journals for correlationId %s: rejected (simulated, delay -1)", j->q.correlation_id);
+        free(j);
+        apierr_set(&ae, 401, "rejected", NULL, "%s refused the request (simulated rejection)",
+                   a->cfg.resource_id);
+        httpd_respond_error(r, &ae);
+        return;
+    case RSREQ_DELAY_FAIL:
+        log_info("journals for correlationId %s: failing (simulated, delay -2)", j->q.correlation_id);
+        free(j);
+        apierr_set(&ae, 500, "simulated_failure", NULL, "%s failed (simulated failure)", a->cfg.resource_id);
+        httpd_respond_error(r, &ae);
+        return;
+    case RSREQ_DELAY_DROP:
+        log_info("journals for correlationId %s: dropping the connection (simulated, delay -3)",
+                 j->q.correlation_id);
+        free(j);
+        httpd_drop(r);
+        return;
+    default: break;
+    }
+    j->a = a;
+    j->delay = j->q.delay;
+    j->t = loop_timer_add(a->l, j->delay, job_fire, j);
+    if (!j->t) {
+        free(j);
+        respond_plain_error(r, 500, "internal", "out of memory");
+        return;
+    }
+    j->next = a->jobs;
+    if (a->jobs) a->jobs->prev = j;
+    a->jobs = j;
+    a->n_jobs++;
+    log_info("journals for correlationId %s accepted; callback in %ld ms", j->q.correlation_id, j->delay);
+    httpd_respond(r, 200, NULL, "{\"status\":\"accepted\"}");
+}
+
+/* --- direct answers (POST /journals/direct) --- */
+
+static void direct_fire(loop *l, void *arg) {
+    direct_wait *w = arg;
+    rs_api *a = w->a;
+    (void)l;
+    w->t = NULL;
+    char *body = notes_result_json(a->cfg.resource_id, w->patient_id, NULL, w->delay, a->cfg.notes_per_response,
+                                   loop_wall_ms());
+    if (body) {
+        httpd_respond(w->r, 200, NULL, body);
+        log_info("direct answer sent after %ld ms", w->delay);
+    } else {
+        respond_plain_error(w->r, 500, "internal", "out of memory");
+    }
+    free(body);
+    free(w);
+}
+
+static void direct_cancel(void *arg) {
+    direct_wait *w = arg;
+    loop_timer_cancel(w->a->l, w->t);
+    log_info("direct request ended before its answer (client gone or shutting down)");
+    free(w);
+}
+
+static void handle_direct(rs_api *a, httpd_req *r) {
+    size_t len;
+    const char *body = httpd_body(r, &len);
+    api_error ae;
+    rsreq *q = malloc(sizeof *q);
+    if (!q) {
+        respond_plain_error(r, 500, "internal", "out of memory");
+        return;
+    }
+    if (rsreq_parse(body, len, 0, q, &ae) != AGG_OK) {
+        free(q);
+        httpd_respond_error(r, &ae);
+        return;
+    }
+    if (q->delay == RSREQ_DELAY_REJECT) {
+        char *out = notes_rejected_json(a->cfg.resource_id, q->patient_id);
+        free(q);
+        if (!out) {
+            respond_plain_error(r, 500, "internal", "out of memory");
+            return;
+        }
+        httpd_respond(r, 200, NULL, out);
+        free(out);
+        log_info("direct request rejected (simulated, delay -1)");
+        return;
+    }
+    if (q->delay == RSREQ_DELAY_FAIL) {
+        free(q);
+        apierr_set(&ae, 500, "simulated_failure", NULL, "%s failed (simulated failure)", a->cfg.resource_id);
+        httpd_respond_error(r, &ae);
+        log_info("direct request failed (simulated, delay -2)");
+        return;
+    }
+    if (q->delay == RSREQ_DELAY_DROP) {
+        free(q);
+        httpd_drop(r);
+        log_info("direct request dropped (simulated, delay -3)");
+        return;
+    }
+    direct_wait *w = calloc(1, sizeof *w);
+    if (!w) {
+        free(q);
+        respond_plain_error(r, 500, "internal", "out of memory");
+        return;
+    }
+    w->a = a;
+    w->r = r;
+    w->delay = q->delay;
+    memcpy(w->patient_id, q->patient_id, sizeof w->patient_id);
+    free(q);
+    w->t = loop_timer_add(a->l, w->delay, direct_fire, w);
+    if (!w->t) {
+        free(w);
+        respond_plain_error(r, 500, "internal", "out of memory");
+        return;
+    }
+    /* Returning without an answer suspends r until direct_fire or direct_cancel. */
+    httpd_req_on_cancel(r, direct_cancel, w);
+}
+
+/* --- routing --- */
+
+void rs_api_handle(httpd_req *r, void *arg) {
+    rs_api *a = arg;
+    const char *path = httpd_path(r);
+    const char *method = httpd_method(r);
+    static const struct {
+        const char *path;
+        const char *method;
+    } routes[] = {{"/journals", "POST"},
+                  {"/journals/direct", "POST"},
+                  {"/actuator/health", "GET"},
+                  {"/actuator/health/liveness", "GET"},
+                  {"/actuator/health/readiness", "GET"}};
+    size_t n = sizeof routes / sizeof routes[0], i;
+    for (i = 0; i < n; i++)
+        if (path && strcmp(path, routes[i].path) == 0) break;
+    if (i == n) {
+        respond_plain_error(r, 404, "not_found", "no such endpoint");
+        return;
+    }
+    if (!method || strcmp(method, routes[i].method) != 0) {
+        respond_plain_error(r, 405, "method_not_allowed", "method not allowed on this endpoint");
+        return;
+    }
+    switch (i) {
+    case 0: handle_journals(a, r); break;
+    case 1: handle_direct(a, r); break;
+    default: httpd_respond(r, 200, NULL, HEALTH_BODY); break;
+    }
+}

@@ -1,0 +1,42 @@
+/* notes: pure generation of journal notes and of the resource's result JSON bodies. */
+#ifndef RS_NOTES_H
+#define RS_NOTES_H
+
+#include <stddef.h>
+
+#include "err.h"
+
+#define NOTES_RESOURCE_ID_MAX 64
+#define NOTES_DATE_LEN 20 /* "YYYY-MM-DDTHH:MM:SSZ" */
+
+/* 1 when id is 1..NOTES_RESOURCE_ID_MAX characters of [A-Za-z0-9._-], else 0. */
+int notes_resource_id_valid(const char *id);
+
+/* A stable 32-bit hash (FNV-1a) of the resource id; drives dates and ids. */
+unsigned notes_resource_hash(const char *resource_id);
+
+/* The date (epoch seconds) of note i (0-based) of resource_id at now_s:
+ * now_s - (i*3 + h%3 + 1) days - ((h/3) % 1440) minutes - ((h/4320) % 60) s,
+ * h = notes_resource_hash(). Note 0 is the newest; dates are distinct within
+ * a resource, and across resources whose hashes differ modulo 259200. */
+long long notes_date_s(const char *resource_id, int i, long long now_s);
+
+/* Writes epoch_s as "YYYY-MM-DDTHH:MM:SSZ" (UTC) into out, which must hold
+ * NOTES_DATE_LEN + 1 bytes. AGG_OK, or AGG_ERR when the date is out of range. */
+int notes_format_date(long long epoch_s, char *out);
+
+/* The callback / direct-answer body with n generated notes, dated from now_ms:
+ * {"source","patientId","correlationId","delayMs","status":"ok","notes":[...]};
+ * "correlationId" is left out when correlation_id is NULL (/journals/direct).
+ * Each note is {"id" (random lowercase UUID),"date","caregiverId","patientId",
+ * "doctorId","note"}. Strings are borrowed for the call only; patient_id must
+ * be valid UTF-8. Returns a malloc'd string (caller frees), NULL on out of memory. */
+char *notes_result_json(const char *resource_id, const char *patient_id,
+                        const char *correlation_id, long delay_ms, int n, long long now_ms);
+
+/* The direct answer for delay -1:
+ * {"source","patientId","status":"REJECTED","notes":null,"delayMs":-1}.
+ * malloc'd (caller frees); NULL on out of memory. */
+char *notes_rejected_json(const char *resource_id, const char *patient_id);
+
+#endif

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Runs the unit (ctest/cmocka), integration (pytest) and browser (node --test) suites; non-zero on any failure.
+set -uo pipefail
+only=all
+if [ "${1:-}" = "--only" ]; then only=$2; shift 2; fi
+build_dir=${1:?build dir}
+venv=${2:?venv dir}
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+export AGG_BUILD_DIR="$root/$build_dir"
+# librdkafka keeps a few process-lifetime allocations; the suppressions name them.
+export LSAN_OPTIONS="suppressions=$root/tests/lsan.supp:print_suppressions=0"
+export ASAN_OPTIONS="abort_on_error=0:detect_leaks=1"
+export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+
+failed=()
+start=$(date +%s)
+
+if [ "$only" = all ] || [ "$only" = unit ]; then
+  echo "== unit tests (cmocka via ctest) =="
+  if ! tests/with-redis.sh ctest --test-dir "$build_dir" --output-on-failure -j2; then failed+=(unit); fi
+fi
+if [ "$only" = all ] || [ "$only" = integration ]; then
+  echo "== integration tests (real Kafka, real Redis) =="
+  if ! "$venv/bin/pytest" tests/integration -q -p no:cacheprovider; then failed+=(integration); fi
+fi
+if [ "$only" = all ] || [ "$only" = e2e ]; then
+  echo "== browser tests (chromium + playwright-core) =="
+  if ! (cd web && node --test --test-concurrency=1 tests/); then failed+=(e2e); fi
+fi
+
+echo "== done in $(( $(date +%s) - start )) s =="
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "FAILED suites: ${failed[*]}"
+  exit 1
+fi
+echo "all suites passed"

@@ -1,0 +1,290 @@
+/* test_httpd: immediate, deferred and dropped answers, streams, 413, CORS, hang-up detection. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <curl/curl.h>
+#include <pthread.h>
+
+#include "httpd.h"
+
+typedef struct server {
+    loop *l;
+    httpd *d;
+    int stream_closed;
+    httpd_stream *stream;
+    int writes;
+} server;
+
+typedef struct deferred {
+    server *srv;
+    httpd_req *r;
+} deferred;
+
+static void answer_later(loop *l, void *arg) {
+    (void)l;
+    deferred *d = arg;
+    httpd_respond(d->r, 200, NULL, "{\"later\":true}");
+    free(d);
+}
+
+static void on_stream_closed(void *arg) {
+    server *s = arg;
+    s->stream_closed++;
+    s->stream = NULL;
+}
+
+static void stream_tick(loop *l, void *arg) {
+    server *s = arg;
+    if (!s->stream) return;
+    char frame[64];
+    int n = snprintf(frame, sizeof frame, "id: %d\ndata: x\n\n", ++s->writes);
+    httpd_stream_write(s->stream, frame, (size_t)n);
+    if (s->writes == 3) {
+        httpd_stream_end(s->stream);
+        return;
+    }
+    loop_timer_add(l, 20, stream_tick, s);
+}
+
+static void handler(httpd_req *r, void *arg) {
+    server *s = arg;
+    const char *path = httpd_path(r);
+    if (strcmp(path, "/now") == 0) {
+        size_t len;
+        const char *body = httpd_body(r, &len);
+        char out[128];
+        snprintf(out, sizeof out, "{\"len\":%zu,\"q\":\"%s\"}", len, httpd_query(r, "q") ? httpd_query(r, "q") : "");
+        (void)body;
+        httpd_respond(r, 201, NULL, out);
+    } else if (strcmp(path, "/later") == 0) {
+        deferred *d = malloc(sizeof *d);
+        d->srv = s;
+        d->r = r;
+        loop_timer_add(s->l, 30, answer_later, d);
+    } else if (strcmp(path, "/drop") == 0) {
+        httpd_drop(r);
+    } else if (strcmp(path, "/stream") == 0) {
+        s->stream = httpd_stream_open(r, NULL, on_stream_closed, s);
+        s->writes = 0;
+        loop_timer_add(s->l, 20, stream_tick, s);
+    } else if (strcmp(path, "/idle") == 0) {
+        s->stream = httpd_stream_open(r, NULL, on_stream_closed, s);
+        httpd_stream_write(s->stream, ": hi\n\n", 6);
+    } else {
+        api_error e;
+        apierr_set(&e, 404, "not_found", NULL, "no");
+        httpd_respond_error(r, &e);
+    }
+}
+
+typedef struct result {
+    long status;
+    char body[4096];
+    size_t len;
+    char acao[128];
+    CURLcode rc;
+} result;
+
+static size_t on_body(char *p, size_t size, size_t n, void *arg) {
+    result *res = arg;
+    size_t len = size * n;
+    if (res->len + len < sizeof res->body) {
+        memcpy(res->body + res->len, p, len);
+        res->len += len;
+        res->body[res->len] = '\0';
+    }
+    return len;
+}
+
+static size_t on_header(char *p, size_t size, size_t n, void *arg) {
+    result *res = arg;
+    size_t len = size * n;
+    if (len > 29 && strncasecmp(p, "Access-Control-Allow-Origin: ", 29) == 0) {
+        size_t v = len - 29;
+        while (v > 0 && (p[29 + v - 1] == '\r' || p[29 + v - 1] == '\n')) v--;
+        if (v < sizeof res->acao) {
+            memcpy(res->acao, p + 29, v);
+            res->acao[v] = '\0';
+        }
+    }
+    return len;
+}
+
+typedef struct client_job {
+    int port;
+    const char *path;
+    const char *body;
+    size_t body_len;
+    const char *origin;
+    long timeout_ms;
+    result res;
+    loop *l;
+} client_job;
+
+static void *client_thread(void *arg) {
+    client_job *j = arg;
+    CURL *c = curl_easy_init();
+    char url[256];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", j->port, j->path);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &j->res);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, &j->res);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, j->timeout_ms ? j->timeout_ms : 5000L);
+    struct curl_slist *h = NULL;
+    char origin[160];
+    if (j->origin) {
+        snprintf(origin, sizeof origin, "Origin: %s", j->origin);
+        h = curl_slist_append(h, origin);
+    }
+    h = curl_slist_append(h, "Expect:");
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    if (j->body) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, j->body);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)j->body_len);
+    }
+    j->res.rc = curl_easy_perform(c);
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &j->res.status);
+    curl_slist_free_all(h);
+    curl_easy_cleanup(c);
+    loop_stop(j->l);
+    return NULL;
+}
+
+static server srv;
+
+static int setup(void **state) {
+    (void)state;
+    memset(&srv, 0, sizeof srv);
+    srv.l = loop_new(NULL);
+    httpd_options o = {"127.0.0.1", 0, 1000, 4096, 0, 0, "http://ui.example"};
+    srv.d = httpd_start(srv.l, &o, handler, &srv, NULL);
+    return srv.d ? 0 : -1;
+}
+
+static int teardown(void **state) {
+    (void)state;
+    httpd_stop(srv.d);
+    loop_free(srv.l);
+    return 0;
+}
+
+static void on_deadline(loop *l, void *arg) {
+    *(loop_timer **)arg = NULL; /* fired: nothing left to cancel */
+    loop_stop(l);
+}
+
+static void wait_closed(loop *l, void *arg) {
+    (void)arg;
+    if (srv.stream_closed) loop_stop(l);
+    else loop_timer_add(l, 5, wait_closed, NULL);
+}
+
+/* Runs the loop until the stream-closed callback ran, at most 5 s. */
+static void run_until_stream_closed(void) {
+    loop_timer *deadline = NULL;
+    deadline = loop_timer_add(srv.l, 5000, on_deadline, &deadline);
+    loop_timer_add(srv.l, 0, wait_closed, NULL);
+    loop_run(srv.l);
+    loop_timer_cancel(srv.l, deadline);
+}
+
+static void run(client_job *j) {
+    j->port = httpd_port(srv.d);
+    j->l = srv.l;
+    pthread_t t;
+    pthread_create(&t, NULL, client_thread, j);
+    loop_timer *deadline = NULL;
+    deadline = loop_timer_add(srv.l, 10000, on_deadline, &deadline);
+    loop_run(srv.l);
+    pthread_join(t, NULL);
+    loop_timer_cancel(srv.l, deadline);
+}
+
+static void immediate_answer_with_body_and_query(void **state) {
+    (void)state;
+    client_job j = {.path = "/now?q=abc", .body = "hello", .body_len = 5};
+    run(&j);
+    assert_int_equal(j.res.status, 201);
+    assert_string_equal(j.res.body, "{\"len\":5,\"q\":\"abc\"}");
+}
+
+static void deferred_answer_arrives(void **state) {
+    (void)state;
+    client_job j = {.path = "/later"};
+    run(&j);
+    assert_int_equal(j.res.status, 200);
+    assert_string_equal(j.res.body, "{\"later\":true}");
+}
+
+static void dropped_request_gets_no_answer(void **state) {
+    (void)state;
+    client_job j = {.path = "/drop", .body = "{}", .body_len = 2};
+    run(&j);
+    assert_int_equal(j.res.rc, CURLE_GOT_NOTHING);
+}
+
+static void body_over_limit_is_413(void **state) {
+    (void)state;
+    static char big[5000];
+    memset(big, 'a', sizeof big);
+    client_job j = {.path = "/now", .body = big, .body_len = sizeof big};
+    run(&j);
+    assert_int_equal(j.res.status, 413);
+}
+
+static void stream_delivers_frames_then_ends(void **state) {
+    (void)state;
+    srv.stream_closed = 0;
+    client_job j = {.path = "/stream"};
+    run(&j);
+    run_until_stream_closed();
+    assert_int_equal(j.res.status, 200);
+    assert_string_equal(j.res.body, "id: 1\ndata: x\n\nid: 2\ndata: x\n\nid: 3\ndata: x\n\n");
+    assert_int_equal(srv.stream_closed, 1);
+}
+
+static void cors_allows_only_listed_origin(void **state) {
+    (void)state;
+    client_job ok = {.path = "/now", .origin = "http://ui.example"};
+    run(&ok);
+    assert_string_equal(ok.res.acao, "http://ui.example");
+    client_job other = {.path = "/now", .origin = "http://evil.example"};
+    run(&other);
+    assert_string_equal(other.res.acao, "");
+}
+
+static void idle_stream_freed_when_client_leaves(void **state) {
+    (void)state;
+    srv.stream_closed = 0;
+    /* The client gives up after 300 ms on an idle (suspended) stream. */
+    client_job j = {.path = "/idle", .timeout_ms = 300};
+    run(&j);
+    assert_int_equal(j.res.rc, CURLE_OPERATION_TIMEDOUT);
+    run_until_stream_closed();
+    assert_int_equal(srv.stream_closed, 1);
+    assert_int_equal(httpd_stream_count(srv.d), 0);
+}
+
+int main(void) {
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(immediate_answer_with_body_and_query),
+        cmocka_unit_test(deferred_answer_arrives),
+        cmocka_unit_test(dropped_request_gets_no_answer),
+        cmocka_unit_test(body_over_limit_is_413),
+        cmocka_unit_test(stream_delivers_frames_then_ends),
+        cmocka_unit_test(cors_allows_only_listed_origin),
+        cmocka_unit_test(idle_stream_freed_when_client_leaves),
+    };
+    int rc = cmocka_run_group_tests(tests, setup, teardown);
+    curl_global_cleanup();
+    return rc;
+}

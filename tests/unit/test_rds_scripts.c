@@ -1,0 +1,515 @@
+/* test_rds_scripts: the session Lua scripts against a real redis-server (REDIS_TEST_URL). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <hiredis/hiredis.h>
+
+#include "rds.h"
+
+#define TTL "600"
+/* Far in the future, so a deadline poller sharing this Redis never finds these sessions due. */
+#define CREATED 4102444800000LL
+
+static char host[256];
+static int port;
+static redisContext *rc;
+static char sha[RDS_SCRIPT__COUNT][41];
+
+static redisContext *connect_redis(void) {
+    struct timeval tv = {5, 0};
+    redisContext *c = redisConnectWithTimeout(host, port, tv);
+    if (!c || c->err) {
+        fprintf(stderr, "cannot connect to redis %s:%d: %s\n", host, port, c ? c->errstr : "oom");
+        exit(1);
+    }
+    redisSetTimeout(c, tv); /* a missing reply fails the test instead of hanging */
+    return c;
+}
+
+static int group_setup(void **state) {
+    (void)state;
+    rc = connect_redis();
+    for (int i = 0; i < RDS_SCRIPT__COUNT; i++) {
+        redisReply *r = redisCommand(rc, "SCRIPT LOAD %s", rds_script_source[i]);
+        if (!r || r->type != REDIS_REPLY_STRING || r->len != 40) {
+            fprintf(stderr, "SCRIPT LOAD %s failed: %s\n", rds_script_name[i],
+                    r && r->type == REDIS_REPLY_ERROR ? r->str : "no reply");
+            return -1;
+        }
+        memcpy(sha[i], r->str, 41);
+        freeReplyObject(r);
+    }
+    return 0;
+}
+
+static int group_teardown(void **state) {
+    (void)state;
+    redisFree(rc);
+    return 0;
+}
+
+/* EVALSHA script with the session's four keys and the given ARGV. */
+static redisReply *run(enum rds_script_id id, const char *cid, int nargs, const char **args) {
+    char keys[4][RDS_KEY_MAX];
+    rds_session_keys(cid, keys);
+    const char *argv[32];
+    int argc = 0;
+    argv[argc++] = "EVALSHA";
+    argv[argc++] = sha[id];
+    argv[argc++] = "4";
+    for (int i = 0; i < 4; i++) argv[argc++] = keys[i];
+    for (int i = 0; i < nargs; i++) argv[argc++] = args[i];
+    redisReply *r = redisCommandArgv(rc, argc, argv, NULL);
+    assert_non_null(r);
+    if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0) {
+        /* test_rds runs SCRIPT FLUSH on the same server: load and retry. */
+        freeReplyObject(r);
+        r = redisCommand(rc, "SCRIPT LOAD %s", rds_script_source[id]);
+        assert_non_null(r);
+        freeReplyObject(r);
+        r = redisCommandArgv(rc, argc, argv, NULL);
+        assert_non_null(r);
+    }
+    return r;
+}
+
+static redisReply *cmd(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    redisReply *r = redisvCommand(rc, fmt, ap);
+    va_end(ap);
+    assert_non_null(r);
+    return r;
+}
+
+static long long cmd_int(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    redisReply *r = redisvCommand(rc, fmt, ap);
+    va_end(ap);
+    assert_non_null(r);
+    assert_int_equal(r->type, REDIS_REPLY_INTEGER);
+    long long v = r->integer;
+    freeReplyObject(r);
+    return v;
+}
+
+static long long open_session(const char *cid, const char *patient, const char *sources,
+                              long long deadline) {
+    char created[32], dl[32];
+    snprintf(created, sizeof created, "%lld", CREATED);
+    snprintf(dl, sizeof dl, "%lld", deadline);
+    const char *args[] = {cid, patient, "SSE", created, dl, sources, TTL, created};
+    redisReply *r = run(RDS_SCRIPT_SESSION_OPEN, cid, 8, args);
+    if (r->type == REDIS_REPLY_ERROR) fail_msg("session_open: %s", r->str);
+    assert_int_equal(r->type, REDIS_REPLY_INTEGER);
+    long long v = r->integer;
+    freeReplyObject(r);
+    return v;
+}
+
+static void expect_record(const char *cid, const char *source, const char *status,
+                          const char *json, const char *patient, long long now,
+                          const char *want, long long want_seq) {
+    char nows[32];
+    snprintf(nows, sizeof nows, "%lld", now);
+    const char *args[] = {cid, source, status, json, TTL, patient, nows};
+    redisReply *r = run(RDS_SCRIPT_SESSION_RECORD, cid, 7, args);
+    if (r->type == REDIS_REPLY_ERROR) fail_msg("session_record: %s", r->str);
+    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+    assert_int_equal(r->elements, 2);
+    assert_int_equal(r->element[0]->type, REDIS_REPLY_STRING);
+    assert_string_equal(r->element[0]->str, want);
+    assert_int_equal(r->element[1]->type, REDIS_REPLY_INTEGER);
+    assert_int_equal(r->element[1]->integer, want_seq);
+    freeReplyObject(r);
+}
+
+static void expect_expire(const char *cid, long long now, const char *want) {
+    char nows[32];
+    snprintf(nows, sizeof nows, "%lld", now);
+    const char *args[] = {cid, nows, TTL};
+    redisReply *r = run(RDS_SCRIPT_SESSION_EXPIRE, cid, 3, args);
+    if (r->type == REDIS_REPLY_ERROR) fail_msg("session_expire: %s", r->str);
+    assert_true(r->type == REDIS_REPLY_STATUS || r->type == REDIS_REPLY_STRING);
+    assert_string_equal(r->str, want);
+    freeReplyObject(r);
+}
+
+static void expect_field(const char *cid, const char *field, const char *want) {
+    redisReply *r = cmd("HGET agg:{%s}:meta %s", cid, field);
+    if (!want) {
+        assert_int_equal(r->type, REDIS_REPLY_NIL);
+    } else {
+        assert_int_equal(r->type, REDIS_REPLY_STRING);
+        assert_string_equal(r->str, want);
+    }
+    freeReplyObject(r);
+}
+
+/* Every session key that exists has a TTL. */
+static void expect_ttls(const char *cid, int n_existing) {
+    static const char *const suffix[] = {"meta", "out", "log"};
+    int existing = 0;
+    for (int i = 0; i < 3; i++) {
+        long long ttl = cmd_int("TTL agg:{%s}:%s", cid, suffix[i]);
+        if (ttl == -2) continue; /* absent */
+        existing++;
+        assert_true(ttl > 0);
+    }
+    assert_int_equal(existing, n_existing);
+}
+
+static int in_deadlines(const char *cid) {
+    redisReply *r = cmd("ZSCORE agg:deadlines %s", cid);
+    int in = r->type != REDIS_REPLY_NIL;
+    freeReplyObject(r);
+    return in;
+}
+
+/* Checks the log: n entries with ids 0-1..0-n, events and data as given. */
+static void expect_log(const char *cid, int n, const char *const *events, const char *const *data) {
+    redisReply *r = cmd("XRANGE agg:{%s}:log - +", cid);
+    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+    assert_int_equal(r->elements, (size_t)n);
+    for (int i = 0; i < n; i++) {
+        redisReply *ent = r->element[i];
+        char id[32];
+        snprintf(id, sizeof id, "0-%d", i + 1);
+        assert_string_equal(ent->element[0]->str, id);
+        redisReply *f = ent->element[1];
+        assert_int_equal(f->elements, 4);
+        assert_string_equal(f->element[0]->str, "e");
+        assert_string_equal(f->element[1]->str, events[i]);
+        assert_string_equal(f->element[2]->str, "d");
+        assert_string_equal(f->element[3]->str, data[i]);
+    }
+    freeReplyObject(r);
+}
+
+/* A second connection subscribed to the session's channel. */
+static redisContext *sub_open(const char *cid) {
+    redisContext *s = connect_redis();
+    char ch[RDS_KEY_MAX];
+    rds_session_channel(cid, ch);
+    redisReply *r = redisCommand(s, "SUBSCRIBE %s", ch);
+    assert_non_null(r);
+    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+    assert_string_equal(r->element[0]->str, "subscribe");
+    freeReplyObject(r);
+    return s;
+}
+
+static void sub_expect(redisContext *s, const char *cid, int seq, const char *event,
+                       const char *data) {
+    void *v = NULL;
+    assert_int_equal(redisGetReply(s, &v), REDIS_OK);
+    redisReply *r = v;
+    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+    assert_string_equal(r->element[0]->str, "message");
+    char ch[RDS_KEY_MAX];
+    rds_session_channel(cid, ch);
+    assert_string_equal(r->element[1]->str, ch);
+    char want[1024];
+    snprintf(want, sizeof want, "%d %s %s", seq, event, data);
+    assert_string_equal(r->element[2]->str, want);
+    freeReplyObject(r);
+}
+
+/* Nothing more was published: a PING through the subscriber comes back first. */
+static void sub_expect_nothing(redisContext *s) {
+    redisReply *r = redisCommand(s, "PING");
+    assert_non_null(r);
+    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+    assert_string_equal(r->element[0]->str, "pong");
+    freeReplyObject(r);
+}
+
+/* Session ids unique to this process: other tests share the server. */
+static void mkcid(char *cid, const char *base) {
+    snprintf(cid, 64, "%s-%ld", base, (long)getpid());
+}
+
+static const char *ev(const char *src, const char *status) {
+    static char buf[8][256];
+    static int i;
+    char *b = buf[i++ % 8];
+    snprintf(b, 256, "{\"source\":\"%s\",\"status\":\"%s\",\"notes\":[],\"elapsedMs\":7}", src, status);
+    return b;
+}
+
+/* A callback has no elapsedMs: the script adds now - created. */
+static void record_adds_elapsed_to_callbacks(void **state) {
+    (void)state;
+    char cid[64];
+    mkcid(cid, "elapsed");
+    assert_int_equal(open_session(cid, "p1", "[\"a\",\"b\"]", CREATED + 10000), 1);
+    expect_record(cid, "a", "ok", "{\"source\":\"a\",\"status\":\"ok\",\"notes\":[]}", "p1",
+                  CREATED + 42, "recorded", 1);
+    const char *events[] = {"callback"};
+    const char *data[] = {"{\"source\":\"a\",\"status\":\"ok\",\"notes\":[],\"elapsedMs\":42}"};
+    expect_log(cid, 1, events, data);
+}
+
+static void open_twice_is_a_noop(void **state) {
+    (void)state;
+    char cid[64];
+    mkcid(cid, "c-open");
+    assert_int_equal(open_session(cid, "p1", "[\"a\",\"b\"]", CREATED + 10000), 1);
+    assert_int_equal(open_session(cid, "p2", "[\"x\"]", CREATED + 99999), 0);
+    expect_field(cid, "patientId", "p1");
+    expect_field(cid, "strategy", "SSE");
+    expect_field(cid, "created", "4102444800000");
+    expect_field(cid, "deadline", "4102444810000");
+    expect_field(cid, "sources", "[\"a\",\"b\"]");
+    expect_field(cid, "n", "2");
+    expect_field(cid, "seq", "0");
+    expect_field(cid, "state", "open");
+    expect_field(cid, "respondents", "0");
+    expect_field(cid, "errors", "0");
+    expect_field(cid, "completedBy", NULL);
+    redisReply *r = cmd("ZSCORE agg:deadlines %s", cid);
+    assert_string_equal(r->str, "4102444810000");
+    freeReplyObject(r);
+    expect_ttls(cid, 1);
+}
+
+static void open_rejects_bad_sources(void **state) {
+    (void)state;
+    char cid[64];
+    mkcid(cid, "c-bad");
+    const char *bad[] = {"not json", "{\"a\":1}", "[\"a\",\"a\"]", "[1]", "[\"\"]"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        const char *args[] = {cid, "p1", "SSE", "1", "2", bad[i], TTL, "1"};
+        redisReply *r = run(RDS_SCRIPT_SESSION_OPEN, cid, 8, args);
+        assert_int_equal(r->type, REDIS_REPLY_ERROR);
+        freeReplyObject(r);
+    }
+    assert_int_equal(cmd_int("EXISTS agg:{%s}:meta", cid), 0);
+}
+
+static void record_flow_and_summary(void **state) {
+    (void)state;
+    char cid[64];
+    mkcid(cid, "c-rec");
+    redisContext *s = sub_open(cid);
+    assert_int_equal(open_session(cid, "p1", "[\"a\",\"b\",\"c\"]", CREATED + 10000), 1);
+
+    expect_record(cid, "a", "ok", ev("a", "ok"), "p1", CREATED + 5, "recorded", 1);
+    expect_ttls(cid, 3);
+    expect_record(cid, "a", "ok", ev("a", "ok"), "p1", CREATED + 6, "duplicate", 0);
+    expect_record(cid, "a", "ERROR", ev("a", "ERROR"), "p1", CREATED + 6, "duplicate", 0);
+    expect_record(cid, "x", "ok", ev("x", "ok"), "p1", CREATED + 6, "unknown-source", 0);
+    expect_record(cid, "b", "ok", ev("b", "ok"), "p2", CREATED + 6, "patient-mismatch", 0);
+    expect_record(cid, "b", "DONE", ev("b", "DONE"), "p1", CREATED + 6, "invalid-status", 0);
+    expect_record(cid, "b", "REJECTED", ev("b", "REJECTED"), "p1", CREATED + 7, "recorded", 2);
+    expect_field(cid, "state", "open");
+    assert_true(in_deadlines(cid));
+    expect_record(cid, "c", "ERROR", ev("c", "ERROR"), "p1", CREATED + 1234, "completed", 4);
+    expect_record(cid, "c", "ok", ev("c", "ok"), "p1", CREATED + 1300, "finished", 0);
+    expect_record(cid, "b", "ok", ev("b", "ok"), "p1", CREATED + 1300, "finished", 0);
+
+    char summary[512];
+    snprintf(summary, sizeof summary, "{\"source\":\"AGGREGATOR\",\"correlationId\":\"%s\","
+                          "\"status\":\"COMPLETE\",\"respondents\":1,\"errors\":1,"
+                          "\"completedBy\":\"ALL_RESPONDED\",\"elapsedMs\":1234}", cid);
+    const char *events[] = {"callback", "callback", "callback", "summary"};
+    const char *data[] = {ev("a", "ok"), ev("b", "REJECTED"), ev("c", "ERROR"), summary};
+    expect_log(cid, 4, events, data);
+    expect_field(cid, "state", "done");
+    expect_field(cid, "completedBy", "ALL_RESPONDED");
+    expect_field(cid, "seq", "4");
+    expect_field(cid, "respondents", "1");
+    expect_field(cid, "errors", "1");
+    assert_false(in_deadlines(cid));
+    redisReply *r = cmd("HGETALL agg:{%s}:out", cid);
+    assert_int_equal(r->elements, 6);
+    freeReplyObject(r);
+    r = cmd("HGET agg:{%s}:out a", cid);
+    assert_string_equal(r->str, "ok");
+    freeReplyObject(r);
+    expect_ttls(cid, 3);
+
+    for (int i = 0; i < 4; i++) sub_expect(s, cid, i + 1, events[i], data[i]);
+    sub_expect_nothing(s);
+    redisFree(s);
+}
+
+static void record_unknown_session(void **state) {
+    (void)state;
+    char cid[64];
+    mkcid(cid, "c-none");
+    expect_record(cid, "a", "ok", ev("a", "ok"), "p1", CREATED, "unknown-session", 0);
+    assert_int_equal(cmd_int("EXISTS agg:{%s}:out", cid), 0);
+    assert_int_equal(cmd_int("EXISTS agg:{%s}:log", cid), 0);
+}
+
+static void counting_rules(void **state) {
+    (void)state;
+    char cid[64];
+    mkcid(cid, "c-count");
+    assert_int_equal(
+        open_session(cid, "p1", "[\"s1\",\"s2\",\"s3\",\"s4\",\"s5\",\"s6\"]", CREATED + 10000), 1);
+    const char *st[] = {"ok", "REJECTED", "TIMEOUT", "CONNECTION_CLOSED", "ERROR", "ok"};
+    const char *src[] = {"s1", "s2", "s3", "s4", "s5", "s6"};
+    for (int i = 0; i < 5; i++)
+        expect_record(cid, src[i], st[i], ev(src[i], st[i]), "p1", CREATED + 1, "recorded", i + 1);
+    expect_field(cid, "respondents", "1");
+    expect_field(cid, "errors", "3");
+    expect_record(cid, "s6", "ok", ev("s6", "ok"), "p1", CREATED + 1700000000000LL, "completed", 7);
+    redisReply *r = cmd("XRANGE agg:{%s}:log 0-7 0-7", cid);
+    assert_int_equal(r->elements, 1);
+    char summary[512];
+    snprintf(summary, sizeof summary,
+             "{\"source\":\"AGGREGATOR\",\"correlationId\":\"%s\","
+             "\"status\":\"COMPLETE\",\"respondents\":2,\"errors\":3,"
+             "\"completedBy\":\"ALL_RESPONDED\",\"elapsedMs\":1700000000000}",
+             cid);
+    assert_string_equal(r->element[0]->element[1]->element[3]->str, summary);
+    freeReplyObject(r);
+}
+
+static void expire_writes_timeouts_and_summary(void **state) {
+    (void)state;
+    char cid[64];
+    mkcid(cid, "c-exp");
+    redisContext *s = sub_open(cid);
+    assert_int_equal(open_session(cid, "p9", "[\"a\",\"b\",\"c\"]", CREATED + 1000), 1);
+    expect_record(cid, "b", "ok", ev("b", "ok"), "p9", CREATED + 10, "recorded", 1);
+    expect_expire(cid, CREATED + 999, "not-due");
+    expect_field(cid, "state", "open");
+    expect_expire(cid, CREATED + 1000, "expired");
+
+    char ta[512];
+    snprintf(ta, sizeof ta, "{\"source\":\"a\",\"patientId\":\"p9\",\"correlationId\":\"%s\","
+                     "\"status\":\"TIMEOUT\",\"notes\":[],\"elapsedMs\":1000}", cid);
+    char tc[512];
+    snprintf(tc, sizeof tc, "{\"source\":\"c\",\"patientId\":\"p9\",\"correlationId\":\"%s\","
+                     "\"status\":\"TIMEOUT\",\"notes\":[],\"elapsedMs\":1000}", cid);
+    char summary[512];
+    snprintf(summary, sizeof summary, "{\"source\":\"AGGREGATOR\",\"correlationId\":\"%s\","
+                          "\"status\":\"COMPLETE\",\"respondents\":1,\"errors\":2,"
+                          "\"completedBy\":\"TIMEOUT\",\"elapsedMs\":1000}", cid);
+    const char *events[] = {"callback", "callback", "callback", "summary"};
+    const char *data[] = {ev("b", "ok"), ta, tc, summary};
+    expect_log(cid, 4, events, data);
+    expect_field(cid, "state", "done");
+    expect_field(cid, "completedBy", "TIMEOUT");
+    expect_field(cid, "errors", "2");
+    expect_field(cid, "respondents", "1");
+    redisReply *r = cmd("HGET agg:{%s}:out a", cid);
+    assert_string_equal(r->str, "TIMEOUT");
+    freeReplyObject(r);
+    r = cmd("HGET agg:{%s}:out b", cid);
+    assert_string_equal(r->str, "ok");
+    freeReplyObject(r);
+    assert_false(in_deadlines(cid));
+    expect_ttls(cid, 3);
+
+    expect_record(cid, "c", "ok", ev("c", "ok"), "p9", CREATED + 2000, "finished", 0);
+    expect_expire(cid, CREATED + 3000, "gone");
+    for (int i = 0; i < 4; i++) sub_expect(s, cid, i + 1, events[i], data[i]);
+    sub_expect_nothing(s);
+    redisFree(s);
+}
+
+static void expire_unknown_session_is_gone(void **state) {
+    (void)state;
+    char cid[64];
+    mkcid(cid, "c-ghost");
+    assert_int_equal(cmd_int("ZADD agg:deadlines 5 %s", cid), 1);
+    expect_expire(cid, CREATED, "gone");
+    assert_false(in_deadlines(cid));
+}
+
+static void expire_when_all_timed_out(void **state) {
+    (void)state;
+    char cid[64];
+    mkcid(cid, "c-exp-all");
+    assert_int_equal(open_session(cid, "p1", "[\"only\"]", CREATED + 50), 1);
+    expect_expire(cid, CREATED + 51, "expired");
+    char t[512];
+    snprintf(t, sizeof t, "{\"source\":\"only\",\"patientId\":\"p1\",\"correlationId\":\"%s\","
+                    "\"status\":\"TIMEOUT\",\"notes\":[],\"elapsedMs\":51}", cid);
+    char summary[512];
+    snprintf(summary, sizeof summary, "{\"source\":\"AGGREGATOR\",\"correlationId\":\"%s\","
+                          "\"status\":\"COMPLETE\",\"respondents\":0,\"errors\":1,"
+                          "\"completedBy\":\"TIMEOUT\",\"elapsedMs\":51}", cid);
+    const char *events[] = {"callback", "summary"};
+    const char *data[] = {t, summary};
+    expect_log(cid, 2, events, data);
+}
+
+static void no_sources_completes_at_once(void **state) {
+    (void)state;
+    char cid[64];
+    mkcid(cid, "c-empty");
+    redisContext *s = sub_open(cid);
+    assert_int_equal(open_session(cid, "p1", "[]", CREATED + 10000), 1);
+    char summary[512];
+    snprintf(summary, sizeof summary, "{\"source\":\"AGGREGATOR\",\"correlationId\":\"%s\","
+                          "\"status\":\"COMPLETE\",\"respondents\":0,\"errors\":0,"
+                          "\"completedBy\":\"ALL_RESPONDED\",\"elapsedMs\":0}", cid);
+    const char *events[] = {"summary"};
+    const char *data[] = {summary};
+    expect_log(cid, 1, events, data);
+    expect_field(cid, "state", "done");
+    expect_field(cid, "seq", "1");
+    expect_field(cid, "n", "0");
+    expect_field(cid, "completedBy", "ALL_RESPONDED");
+    assert_false(in_deadlines(cid));
+    expect_ttls(cid, 2); /* meta and log; out is never written */
+    assert_int_equal(open_session(cid, "p1", "[]", CREATED + 10000), 0);
+    expect_record(cid, "a", "ok", ev("a", "ok"), "p1", CREATED, "finished", 0);
+    expect_expire(cid, CREATED + 20000, "gone");
+    sub_expect(s, cid, 1, "summary", summary);
+    sub_expect_nothing(s);
+    redisFree(s);
+}
+
+static int parse_url(const char *url) {
+    const char *p = strncmp(url, "redis://", 8) == 0 ? url + 8 : NULL;
+    if (!p) return -1;
+    const char *at = strchr(p, '@');
+    if (at) p = at + 1;
+    const char *colon = strrchr(p, ':');
+    if (!colon || (size_t)(colon - p) >= sizeof host) return -1;
+    memcpy(host, p, (size_t)(colon - p));
+    host[colon - p] = '\0';
+    port = atoi(colon + 1);
+    return port > 0 ? 0 : -1;
+}
+
+int main(void) {
+    const char *url = getenv("REDIS_TEST_URL");
+    if (!url || !*url) {
+        fprintf(stderr, "test_rds_scripts: REDIS_TEST_URL is not set; run it through "
+                        "tests/with-redis.sh (make test does)\n");
+        return 1;
+    }
+    if (parse_url(url) != 0) {
+        fprintf(stderr, "test_rds_scripts: cannot parse REDIS_TEST_URL=%s\n", url);
+        return 1;
+    }
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(open_twice_is_a_noop),
+        cmocka_unit_test(open_rejects_bad_sources),
+        cmocka_unit_test(record_flow_and_summary),
+        cmocka_unit_test(record_adds_elapsed_to_callbacks),
+        cmocka_unit_test(record_unknown_session),
+        cmocka_unit_test(counting_rules),
+        cmocka_unit_test(expire_writes_timeouts_and_summary),
+        cmocka_unit_test(expire_unknown_session_is_gone),
+        cmocka_unit_test(expire_when_all_timed_out),
+        cmocka_unit_test(no_sources_completes_at_once),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}

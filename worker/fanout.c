@@ -1,0 +1,261 @@
+/* fanout: handles request messages: calls every resource and records the outcomes it observes. */
+#include "fanout.h"
+
+#include <hiredis/hiredis.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "outcome.h"
+#include "policy.h"
+#include "rcall.h"
+#include "record.h"
+#include "reqmsg.h"
+
+struct fjob;
+
+/* One resource of a request: its HTTP call, then possibly its record. */
+typedef struct fcall {
+    struct fjob *job;
+    int idx;
+    outcome_t outcome;
+    rcall *rec;
+} fcall;
+
+typedef struct fjob {
+    worker *w;
+    wmsg msg;
+    request_msg m;
+    rcall *meta;
+    int pending; /* resource calls not finished (+1 while they are being started) */
+    fcall calls[RESLIST_MAX];
+    struct fjob *prev, *next;
+} fjob;
+
+struct fanout_state {
+    fjob *jobs;
+};
+
+int fanout_init(worker *w, err_t *e)
+{
+    w->fanout = calloc(1, sizeof *w->fanout);
+    if (w->fanout == NULL)
+        return err_set(e, "out of memory");
+    return AGG_OK;
+}
+
+static void unlink_job(fjob *j)
+{
+    struct fanout_state *s = j->w->fanout;
+    if (j->prev)
+        j->prev->next = j->next;
+    else
+        s->jobs = j->next;
+    if (j->next)
+        j->next->prev = j->prev;
+    j->prev = j->next = NULL;
+}
+
+void fanout_shutdown(worker *w)
+{
+    struct fanout_state *s = w->fanout;
+    if (s == NULL)
+        return;
+    while (s->jobs != NULL) {
+        fjob *j = s->jobs;
+        unlink_job(j);
+        rcall_cancel(j->meta);
+        for (int i = 0; i < RESLIST_MAX; i++)
+            rcall_cancel(j->calls[i].rec);
+        free(j);
+    }
+    free(s);
+    w->fanout = NULL;
+}
+
+static void finish(fjob *j)
+{
+    worker *w = j->w;
+    wmsg msg = j->msg;
+    unlink_job(j);
+    free(j);
+    worker_msg_done(w, &msg);
+}
+
+static void release(fjob *j)
+{
+    if (--j->pending == 0)
+        finish(j);
+}
+
+static void on_record(const struct redisReply *reply, void *arg)
+{
+    fcall *c = arg;
+    fjob *j = c->job;
+    c->rec = NULL;
+    record_account(j->w, reply, j->m.correlation_id, j->m.resources[c->idx].source, c->outcome);
+    release(j);
+}
+
+/* Records outcome o for resource c; releases c once Redis acknowledged it. */
+static void record(fcall *c, outcome_t o)
+{
+    fjob *j = c->job;
+    worker *w = j->w;
+    const reqmsg_resource *res = &j->m.resources[c->idx];
+    long long now = loop_wall_ms();
+    long long elapsed = now - j->m.created_ms;
+    if (elapsed < 0)
+        elapsed = 0;
+    c->outcome = o;
+    char *event = outcome_event_json(res->source, j->m.patient_id, j->m.correlation_id, o,
+                                     res->delay_ms, elapsed);
+    if (event == NULL) {
+        log_error("session %s: out of memory building the %s event of %s", j->m.correlation_id,
+                  outcome_name(o), res->source);
+        release(j);
+        return;
+    }
+    char now_s[24];
+    snprintf(now_s, sizeof now_s, "%lld", now);
+    const char *args[7] = {j->m.correlation_id, res->source, outcome_name(o), event, w->ttl_s,
+                           j->m.patient_id,     now_s};
+    c->rec = rcall_script(w, RDS_SCRIPT_SESSION_RECORD, j->m.correlation_id, 7, args, on_record,
+                          c);
+    free(event);
+    if (c->rec == NULL) {
+        log_error("session %s: out of memory recording %s of %s", j->m.correlation_id,
+                  outcome_name(o), res->source);
+        release(j);
+    }
+}
+
+static void on_http(const httpc_result *res, void *arg)
+{
+    fcall *c = arg;
+    fjob *j = c->job;
+    const reqmsg_resource *r = &j->m.resources[c->idx];
+    outcome_t o = outcome_classify(res->transport, res->status);
+    if (o == OUTCOME_ACCEPTED) {
+        log_debug("session %s: %s accepted (http %ld)", j->m.correlation_id, r->source,
+                  res->status);
+        release(j);
+        return;
+    }
+    log_info("session %s: %s -> %s (http %ld%s%.160s)", j->m.correlation_id, r->source,
+             outcome_name(o), res->status, res->error && res->error[0] ? ", " : "",
+             res->error ? res->error : "");
+    record(c, o);
+}
+
+/* The fan-out call's body; malloc'd or NULL on out of memory. */
+static char *call_body(const fjob *j, const reqmsg_resource *r)
+{
+    json_t *o = json_pack("{s:s, s:I, s:s, s:s}", "patientId", j->m.patient_id, "delay",
+                          (json_int_t)r->delay_ms, "callbackUrl", j->m.callback_url,
+                          "correlationId", j->m.correlation_id);
+    if (o == NULL)
+        return NULL;
+    char *s = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    return s;
+}
+
+static void start_call(fjob *j, int i)
+{
+    worker *w = j->w;
+    fcall *c = &j->calls[i];
+    const reqmsg_resource *r = &j->m.resources[i];
+    if (!policy_url_allowed(&w->cfg.allow, w->cfg.allow_enforced, r->url)) {
+        log_warn("session %s: %s has a URL that is not in RESOURCE_URLS; not called, "
+                 "recorded as ERROR",
+                 j->m.correlation_id, r->source);
+        record(c, OUTCOME_ERROR);
+        return;
+    }
+    char url[RESLIST_URL_MAX + 16];
+    snprintf(url, sizeof url, "%s/journals", r->url);
+    char *body = call_body(j, r);
+    if (body == NULL) {
+        log_error("session %s: out of memory building the call to %s", j->m.correlation_id,
+                  r->source);
+        record(c, OUTCOME_ERROR);
+        return;
+    }
+    err_t e = {{0}};
+    int rc = httpc_post_json(w->hc, url, body, w->cfg.connect_timeout_ms,
+                             w->cfg.read_timeout_ms, on_http, c, &e);
+    free(body);
+    if (rc != AGG_OK) {
+        log_warn("session %s: call to %s could not start: %s", j->m.correlation_id, r->source,
+                 e.text);
+        record(c, OUTCOME_ERROR);
+    }
+}
+
+static void on_meta(const struct redisReply *reply, void *arg)
+{
+    fjob *j = arg;
+    j->meta = NULL;
+    if (reply->type == REDIS_REPLY_NIL) {
+        log_info("session %s: unknown (expired or never opened); request skipped",
+                 j->m.correlation_id);
+        finish(j);
+        return;
+    }
+    if (reply->type == REDIS_REPLY_STRING && reply->str != NULL &&
+        strcmp(reply->str, "done") == 0) {
+        log_debug("session %s: already done; request skipped", j->m.correlation_id);
+        finish(j);
+        return;
+    }
+    j->pending = j->m.n_resources + 1;
+    for (int i = 0; i < j->m.n_resources; i++)
+        start_call(j, i);
+    release(j);
+}
+
+void fanout_handle(worker *w, const wmsg *m, const char *value, size_t len)
+{
+    fjob *j = calloc(1, sizeof *j);
+    if (j == NULL) {
+        log_error("request message (partition %" PRId32 ", offset %" PRId64 "): out of memory",
+                  m->partition, m->offset);
+        worker_msg_done(w, m);
+        return;
+    }
+    j->w = w;
+    j->msg = *m;
+    err_t e = {{0}};
+    if (reqmsg_parse(value ? value : "", len, &j->m, &e) != AGG_OK) {
+        char why[256];
+        policy_safe_error(e.text, why, sizeof why);
+        w->met.bad_messages[WORKER_TOPIC_REQUESTS]++;
+        log_warn("bad request message (partition %" PRId32 ", offset %" PRId64 ") skipped: %s",
+                 m->partition, m->offset, why);
+        free(j);
+        worker_msg_done(w, m);
+        return;
+    }
+    for (int i = 0; i < RESLIST_MAX; i++) {
+        j->calls[i].job = j;
+        j->calls[i].idx = i;
+    }
+    struct fanout_state *s = w->fanout;
+    j->next = s->jobs;
+    if (s->jobs)
+        s->jobs->prev = j;
+    s->jobs = j;
+
+    char keys[4][RDS_KEY_MAX];
+    rds_session_keys(j->m.correlation_id, keys);
+    const char *argv[3] = {"HGET", keys[0], "state"};
+    j->meta = rcall_command(w, 3, argv, on_meta, j);
+    if (j->meta == NULL) {
+        log_error("session %s: out of memory reading its state", j->m.correlation_id);
+        finish(j);
+    }
+}

@@ -1,0 +1,67 @@
+/* metrics: the worker's counters and gauges, rendered in Prometheus text format 0.0.4. */
+#include "metrics.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+static const char *const topic_names[2] = {"requests", "callbacks"};
+
+static void header(FILE *f, const char *name, const char *type, const char *help)
+{
+    fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+char *wmetrics_render(const wmetrics *m, long inflight_messages, long inflight_http)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (f == NULL)
+        return NULL;
+
+    header(f, "worker_messages_total", "counter", "Kafka messages received, by topic.");
+    for (int i = 0; i < 2; i++)
+        fprintf(f, "worker_messages_total{topic=\"%s\"} %llu\n", topic_names[i], m->messages[i]);
+
+    header(f, "worker_bad_messages_total", "counter",
+           "Kafka messages that failed validation and were skipped, by topic.");
+    for (int i = 0; i < 2; i++)
+        fprintf(f, "worker_bad_messages_total{topic=\"%s\"} %llu\n", topic_names[i],
+                m->bad_messages[i]);
+
+    header(f, "worker_outcomes_recorded_total", "counter",
+           "Resource outcomes this worker wrote to a session, by status.");
+    for (int o = OUTCOME_OK; o <= OUTCOME_ERROR; o++)
+        fprintf(f, "worker_outcomes_recorded_total{status=\"%s\"} %llu\n",
+                outcome_name((outcome_t)o), m->recorded[o]);
+
+    header(f, "worker_callbacks_dropped_total", "counter",
+           "Outcomes the session refused (already recorded, unknown or finished session...), by reason.");
+    for (int i = 0; i < POLICY_DROP_REASONS; i++)
+        fprintf(f, "worker_callbacks_dropped_total{reason=\"%s\"} %llu\n", policy_drop_name(i),
+                m->dropped[i]);
+
+    header(f, "worker_summaries_total", "counter", "Session summaries this worker wrote.");
+    fprintf(f, "worker_summaries_total %llu\n", m->summaries);
+
+    header(f, "aggregator_timeouts_total", "counter",
+           "Sessions this worker completed by deadline (completedBy TIMEOUT).");
+    fprintf(f, "aggregator_timeouts_total %llu\n", m->timeouts);
+
+    header(f, "worker_redis_retries_total", "counter",
+           "Redis calls retried after Redis was unavailable or failed.");
+    fprintf(f, "worker_redis_retries_total %llu\n", m->redis_retries);
+
+    header(f, "worker_inflight_messages", "gauge", "Kafka messages being handled.");
+    fprintf(f, "worker_inflight_messages %ld\n", inflight_messages);
+
+    header(f, "worker_inflight_http", "gauge", "Calls to resources in flight.");
+    fprintf(f, "worker_inflight_http %ld\n", inflight_http);
+
+    int failed = ferror(f);
+    if (fclose(f) != 0 || failed) {
+        free(buf);
+        return NULL;
+    }
+    return buf;
+}

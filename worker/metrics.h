@@ -1,0 +1,24 @@
+/* metrics: the worker's counters and gauges, rendered in Prometheus text format 0.0.4. */
+#ifndef WORKER_METRICS_H
+#define WORKER_METRICS_H
+
+#include "outcome.h"
+#include "policy.h"
+
+/* Counters only ever grow; the two gauges are sampled when rendering. */
+typedef struct wmetrics {
+    unsigned long long messages[2];      /* by topic index: requests, callbacks */
+    unsigned long long bad_messages[2];  /* by topic index */
+    unsigned long long recorded[5];      /* by outcome_t OK..ERROR: recorded or completed replies */
+    unsigned long long dropped[POLICY_DROP_REASONS]; /* by policy_drop_reason() */
+    unsigned long long summaries;        /* summaries this worker wrote (completed + expired) */
+    unsigned long long timeouts;         /* sessions this worker expired (completedBy TIMEOUT) */
+    unsigned long long redis_retries;    /* Redis calls retried after a failure */
+} wmetrics;
+
+/* Renders every metric with # HELP and # TYPE lines; inflight_messages and
+ * inflight_http are the gauge values. Returns malloc'd text (caller frees),
+ * NULL on out of memory. */
+char *wmetrics_render(const wmetrics *m, long inflight_messages, long inflight_http);
+
+#endif

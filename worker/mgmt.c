@@ -1,0 +1,93 @@
+/* mgmt: the worker's management HTTP server (health probes and Prometheus metrics). */
+#include "mgmt.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "metrics.h"
+
+#define PROM_TYPE "text/plain; version=0.0.4; charset=utf-8"
+
+static const char *up_down(int up)
+{
+    return up ? "UP" : "DOWN";
+}
+
+static void health(worker *w, httpd_req *r, int readiness)
+{
+    int redis_up = w->r != NULL && rds_ready(w->r);
+    int kafka_up = w->kc != NULL && kafka_consumer_healthy(w->kc);
+    int up = redis_up && kafka_up && !(readiness && w->stopping);
+    char body[256];
+    snprintf(body, sizeof body,
+             "{\"status\":\"%s\",\"components\":{\"redis\":{\"status\":\"%s\"},"
+             "\"kafka\":{\"status\":\"%s\"}}}",
+             up_down(up), up_down(redis_up), up_down(kafka_up));
+    httpd_respond(r, up ? 200 : 503, NULL, body);
+}
+
+static void metrics(worker *w, httpd_req *r)
+{
+    long http = w->hc != NULL ? (long)httpc_in_flight(w->hc) : 0;
+    char *text = wmetrics_render(&w->met, w->jobs, http);
+    if (text == NULL) {
+        api_error ae;
+        apierr_set(&ae, 500, "internal", NULL, "out of memory");
+        httpd_respond_error(r, &ae);
+        return;
+    }
+    httpd_respond(r, 200, PROM_TYPE, text);
+    free(text);
+}
+
+static void handle(httpd_req *r, void *arg)
+{
+    worker *w = arg;
+    const char *path = httpd_path(r);
+    const char *method = httpd_method(r);
+    api_error ae;
+    if (path == NULL)
+        path = "";
+    int known = strcmp(path, "/actuator/health") == 0 ||
+                strcmp(path, "/actuator/health/liveness") == 0 ||
+                strcmp(path, "/actuator/health/readiness") == 0 ||
+                strcmp(path, "/actuator/prometheus") == 0;
+    if (!known) {
+        apierr_set(&ae, 404, "not_found", NULL, "no such path");
+        httpd_respond_error(r, &ae);
+        return;
+    }
+    if (method == NULL || strcmp(method, "GET") != 0) {
+        apierr_set(&ae, 405, "method_not_allowed", NULL, "only GET is allowed here");
+        httpd_respond_error(r, &ae);
+        return;
+    }
+    if (strcmp(path, "/actuator/health/liveness") == 0)
+        httpd_respond(r, 200, NULL, "{\"status\":\"UP\"}");
+    else if (strcmp(path, "/actuator/prometheus") == 0)
+        metrics(w, r);
+    else
+        health(w, r, strcmp(path, "/actuator/health/readiness") == 0);
+}
+
+int mgmt_start(worker *w, err_t *e)
+{
+    httpd_options o;
+    memset(&o, 0, sizeof o);
+    o.bind_addr = w->cfg.bind_addr;
+    o.port = (int)w->cfg.mgmt_port;
+    o.max_body = 4096;
+    w->mgmt = httpd_start(w->l, &o, handle, w, e);
+    if (w->mgmt == NULL)
+        return AGG_ERR;
+    return AGG_OK;
+}
+
+void mgmt_stop(worker *w)
+{
+    if (w->mgmt != NULL)
+        httpd_stop(w->mgmt);
+    w->mgmt = NULL;
+}

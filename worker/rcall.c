@@ -1,0 +1,230 @@
+/* rcall: one Redis command or script call, retried with backoff until Redis answers it. */
+#include "rcall.h"
+
+#include <hiredis/hiredis.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "policy.h"
+
+#define STALL_SWEEP_MS 2000
+
+struct rcall {
+    worker *w;
+    int is_script;
+    enum rds_script_id id;
+    char keys[4][RDS_KEY_MAX];
+    int argc;
+    char **argv;
+    size_t *lens;
+    rcall_done_cb *done;
+    void *arg;
+    loop_timer *timer;
+    long backoff_ms;
+    int pending;    /* an rds request is outstanding: its callback frees us if cancelled */
+    int cancelled;
+    int stalled;    /* waiting for rcall_prepare because a timer could not be added */
+    rcall *prev, *next; /* the stalled list */
+};
+
+struct rcall_state {
+    rcall *stalled;
+    long long next_sweep;
+};
+
+static void send_call(rcall *c);
+
+int rcall_init(worker *w, err_t *e)
+{
+    w->rcalls = calloc(1, sizeof *w->rcalls);
+    if (w->rcalls == NULL)
+        return err_set(e, "out of memory");
+    return AGG_OK;
+}
+
+void rcall_shutdown(worker *w)
+{
+    free(w->rcalls);
+    w->rcalls = NULL;
+}
+
+static void unstall(rcall *c)
+{
+    if (!c->stalled)
+        return;
+    struct rcall_state *s = c->w->rcalls;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        s->stalled = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    c->prev = c->next = NULL;
+    c->stalled = 0;
+}
+
+static void free_call(rcall *c)
+{
+    unstall(c);
+    for (int i = 0; i < c->argc; i++)
+        free(c->argv[i]);
+    free(c->argv);
+    free(c->lens);
+    free(c);
+}
+
+static void on_timer(loop *l, void *arg)
+{
+    rcall *c = arg;
+    c->timer = NULL;
+    send_call(c);
+}
+
+static void schedule_retry(rcall *c)
+{
+    worker *w = c->w;
+    w->met.redis_retries++;
+    c->backoff_ms = policy_backoff_next(c->backoff_ms);
+    c->timer = loop_timer_add(w->l, c->backoff_ms, on_timer, c);
+    if (c->timer != NULL)
+        return;
+    log_error("redis retry timer: out of memory; retrying within %d ms", STALL_SWEEP_MS);
+    struct rcall_state *s = w->rcalls;
+    c->stalled = 1;
+    c->prev = NULL;
+    c->next = s->stalled;
+    if (s->stalled)
+        s->stalled->prev = c;
+    s->stalled = c;
+}
+
+static void on_reply(struct redisReply *reply, void *arg)
+{
+    rcall *c = arg;
+    c->pending = 0;
+    if (c->cancelled || c->w->closing) {
+        free_call(c);
+        return;
+    }
+    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+        const char *what = c->is_script ? rds_script_name[c->id] : c->argv[0];
+        if (reply == NULL)
+            log_warn("redis: %s got no reply (connection lost); retrying", what);
+        else
+            log_warn("redis: %s failed: %.200s; retrying", what, reply->str ? reply->str : "");
+        schedule_retry(c);
+        return;
+    }
+    c->done(reply, c->arg);
+    free_call(c);
+}
+
+static void send_call(rcall *c)
+{
+    worker *w = c->w;
+    int rc;
+    if (c->is_script) {
+        const char *keys[4] = {c->keys[0], c->keys[1], c->keys[2], c->keys[3]};
+        rc = rds_script(w->r, c->id, on_reply, c, 4, keys, c->argc, (const char **)c->argv,
+                        c->lens);
+    } else {
+        rc = rds_command_argv(w->r, on_reply, c, c->argc, (const char **)c->argv, c->lens);
+    }
+    if (rc == AGG_OK) {
+        c->pending = 1;
+        return;
+    }
+    if (c->backoff_ms == 0)
+        log_warn("redis unavailable; %s will be retried",
+                 c->is_script ? rds_script_name[c->id] : c->argv[0]);
+    schedule_retry(c);
+}
+
+static rcall *new_call(worker *w, int argc, const char *const *argv, rcall_done_cb *done,
+                       void *arg)
+{
+    rcall *c = calloc(1, sizeof *c);
+    if (c == NULL)
+        return NULL;
+    c->w = w;
+    c->done = done;
+    c->arg = arg;
+    c->argv = calloc((size_t)argc, sizeof *c->argv);
+    c->lens = calloc((size_t)argc, sizeof *c->lens);
+    if (c->argv == NULL || c->lens == NULL) {
+        free_call(c);
+        return NULL;
+    }
+    c->argc = argc;
+    for (int i = 0; i < argc; i++) {
+        c->argv[i] = strdup(argv[i]);
+        if (c->argv[i] == NULL) {
+            free_call(c);
+            return NULL;
+        }
+        c->lens[i] = strlen(argv[i]);
+    }
+    return c;
+}
+
+rcall *rcall_script(worker *w, enum rds_script_id id, const char *cid, int nargs,
+                    const char *const *args, rcall_done_cb *done, void *arg)
+{
+    rcall *c = new_call(w, nargs, args, done, arg);
+    if (c == NULL)
+        return NULL;
+    c->is_script = 1;
+    c->id = id;
+    rds_session_keys(cid, c->keys);
+    send_call(c);
+    return c;
+}
+
+rcall *rcall_command(worker *w, int argc, const char *const *argv, rcall_done_cb *done,
+                     void *arg)
+{
+    if (argc < 1)
+        return NULL;
+    rcall *c = new_call(w, argc, argv, done, arg);
+    if (c == NULL)
+        return NULL;
+    send_call(c);
+    return c;
+}
+
+void rcall_cancel(rcall *c)
+{
+    if (c == NULL)
+        return;
+    if (c->pending) {
+        c->cancelled = 1; /* on_reply frees it */
+        return;
+    }
+    loop_timer_cancel(c->w->l, c->timer);
+    free_call(c);
+}
+
+void rcall_prepare(worker *w)
+{
+    struct rcall_state *s = w->rcalls;
+    if (s == NULL || s->stalled == NULL || w->closing)
+        return;
+    long long now = loop_now_ms();
+    if (now < s->next_sweep) {
+        loop_limit_wait(w->l, s->next_sweep - now);
+        return;
+    }
+    s->next_sweep = now + STALL_SWEEP_MS;
+    rcall *list = s->stalled;
+    s->stalled = NULL;
+    while (list != NULL) {
+        rcall *c = list;
+        list = c->next;
+        c->prev = c->next = NULL;
+        c->stalled = 0;
+        send_call(c);
+    }
+    if (s->stalled != NULL)
+        loop_limit_wait(w->l, STALL_SWEEP_MS);
+}

@@ -1,0 +1,80 @@
+/* worker: the state shared by the worker's modules (config, clients, metrics, message bookkeeping). */
+#ifndef WORKER_WORKER_H
+#define WORKER_WORKER_H
+
+#include <stdint.h>
+
+#include "httpc.h"
+#include "httpd.h"
+#include "kafka.h"
+#include "loop.h"
+#include "offtrack.h"
+#include "rds.h"
+#include "reslist.h"
+
+#include "metrics.h"
+
+/* Kafka topic indexes, in the order given to kafka_consumer_new(). */
+enum { WORKER_TOPIC_REQUESTS = 0, WORKER_TOPIC_CALLBACKS = 1 };
+
+typedef struct worker_cfg {
+    const char *brokers;         /* KAFKA_BROKERS */
+    const char *redis_url;       /* REDIS_URL */
+    const char *group;           /* KAFKA_GROUP_ID */
+    const char *topic_requests;  /* KAFKA_TOPIC_REQUESTS */
+    const char *topic_callbacks; /* KAFKA_TOPIC_CALLBACKS */
+    const char *bind_addr;       /* BIND_ADDR */
+    int allow_enforced;          /* 1 when RESOURCE_URLS is set */
+    resource_list allow;         /* RESOURCE_URLS, the only URLs the worker calls */
+    long connect_timeout_ms;     /* RESOURCE_CONNECT_TIMEOUT_MS */
+    long read_timeout_ms;        /* RESOURCE_READ_TIMEOUT_MS */
+    long retention_s;            /* SESSION_RETENTION_S */
+    long poll_ms;                /* DEADLINE_POLL_MS */
+    long mgmt_port;              /* MANAGEMENT_PORT */
+} worker_cfg;
+
+struct fanout_state;
+struct callbacks_state;
+struct deadlines_state;
+struct rcall_state;
+struct part_epoch;
+
+/* One process-wide instance, owned by main.c. Modules borrow it for the
+ * process lifetime; everything runs on the loop's thread. */
+typedef struct worker {
+    worker_cfg cfg;
+    loop *l;
+    rds *r;
+    httpc *hc;
+    kafka_consumer *kc;
+    offtrack *ot;
+    httpd *mgmt;
+    wmetrics met;
+    int stopping;  /* SIGTERM seen: begin no new message, drain the ones in flight */
+    int closing;   /* tearing down: reply callbacks must not start anything */
+    long jobs;     /* messages being handled (fan-out and callback jobs) */
+    char ttl_s[24]; /* cfg.retention_s as a decimal string, a script argument */
+    struct fanout_state *fanout;
+    struct callbacks_state *callbacks;
+    struct deadlines_state *deadlines;
+    struct rcall_state *rcalls;
+    struct part_epoch *epochs;
+    int n_epochs;
+} worker;
+
+/* Identifies one consumed message until it is done. epoch is the
+ * partition's revoke count when it was begun: a message of a partition
+ * revoked since then is no longer tracked, so finishing it commits nothing. */
+typedef struct wmsg {
+    int topic;
+    int32_t partition;
+    int64_t offset;
+    unsigned epoch;
+} wmsg;
+
+/* Called exactly once per begun message when it is fully handled: marks it
+ * done in the offset tracker, stores the committable offset, decrements
+ * w->jobs, and ends the drain when stopping and nothing is left. */
+void worker_msg_done(worker *w, const wmsg *m);
+
+#endif
