@@ -34,6 +34,7 @@ struct httpd {
     httpd_req *reqs; /* every live request, for httpd_stop */
     size_t n_streams;
     int kick; /* a connection was resumed: run MHD before the next wait */
+    long long mhd_due; /* when MHD wants to run again (monotonic ms), -1 = only on events */
 };
 
 struct httpd_stream {
@@ -449,14 +450,27 @@ static void on_mhd_ready(loop *l, int fd, unsigned events, void *arg) {
 static void before_wait(loop *l, void *arg) {
     httpd *d = arg;
     /* In external-epoll mode MHD is not woken by a resume made outside its
-     * own callbacks, so run it here until nothing was resumed meanwhile. */
-    for (int i = 0; d->kick && i < 8; i++) {
-        d->kick = 0;
-        MHD_run(d->mhd);
+     * own callbacks, and work it has left for "as soon as possible"
+     * (timeout 0) shows on no fd: run it here until it has nothing due. */
+    for (int pass = 0; pass < 16; pass++) {
+        long long now = loop_now_ms();
+        if (d->kick || (d->mhd_due >= 0 && now >= d->mhd_due)) {
+            d->kick = 0;
+            MHD_run(d->mhd);
+        }
+        MHD_UNSIGNED_LONG_LONG ms;
+        if (MHD_get_timeout(d->mhd, &ms) != MHD_YES) {
+            d->mhd_due = -1;
+            if (!d->kick) return;
+            continue;
+        }
+        d->mhd_due = loop_now_ms() + (long long)ms;
+        if (ms > 0 && !d->kick) {
+            loop_limit_wait(l, (long long)ms);
+            return;
+        }
     }
-    if (d->kick) loop_limit_wait(l, 0);
-    MHD_UNSIGNED_LONG_LONG ms;
-    if (MHD_get_timeout(d->mhd, &ms) == MHD_YES) loop_limit_wait(l, (long long)ms);
+    loop_limit_wait(l, 0);
 }
 
 static void on_mhd_log(void *cls, const char *fmt, va_list ap) {
@@ -488,6 +502,7 @@ httpd *httpd_start(loop *l, const httpd_options *o, httpd_handler *h, void *arg,
     }
     d->handler = h;
     d->handler_arg = arg;
+    d->mhd_due = -1;
 
     struct sockaddr_in sa;
     memset(&sa, 0, sizeof sa);

@@ -432,6 +432,10 @@ kafka_consumer *kafka_consumer_new(loop *l, const kafka_config *c, const char *g
     conf_put(&cs, "heartbeat.interval.ms", "1000");
     conf_put(&cs, "partition.assignment.strategy", "range");
     conf_put(&cs, "enable.partition.eof", "false");
+    /* A broker answers a fetch as soon as one byte is there; this bounds the
+     * wait where it does not (librdkafka's mock cluster), and the cost of an
+     * idle fetch round trip is small. */
+    conf_put(&cs, "fetch.wait.max.ms", "10");
     /* librdkafka 2.0.2 never asks the broker to auto-create subscribed topics
      * (the request flag ends up false), and rechecks a missing topic only at
      * the metadata refresh: keep that short so a topic created later by a

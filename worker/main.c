@@ -154,7 +154,7 @@ static void on_message(const kafka_message *km, void *arg)
 static void on_revoke(int topic_index, int32_t partition, void *arg)
 {
     worker *w = arg;
-    log_info("partition %" PRId32 " of topic %d revoked", partition, topic_index);
+    log_debug("partition %" PRId32 " of topic %d revoked", partition, topic_index);
     offtrack_forget(w->ot, topic_index, partition);
     bump_epoch(w, topic_index, partition);
 }

@@ -1,4 +1,4 @@
-/* policy: the worker's pure decisions (script replies, resource allowlist, retry backoff, log-safe URLs). */
+/* policy: the worker's pure decisions (script replies, resource allowlist, retry backoff, log-safe text). */
 #ifndef WORKER_POLICY_H
 #define WORKER_POLICY_H
 
