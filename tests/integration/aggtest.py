@@ -16,7 +16,7 @@ from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-SCHEMAS = os.path.join(REPO, "schemas")
+SCHEMAS = os.environ.get("AGG_SCHEMAS_DIR") or os.path.join(REPO, "schemas")
 SOURCES = ("resource-1", "resource-2", "resource-3")
 TOPIC_REQUESTS = "agg.requests"
 TOPIC_CALLBACKS = "agg.callbacks"
