@@ -71,6 +71,16 @@ static int stats_broker_up(const char *json, size_t len) {
     return up;
 }
 
+/* Asks for metadata once at start (blocking, at most timeout_ms), so that
+ * readiness does not wait a whole statistics interval. */
+static void probe_brokers(kbase *b, int timeout_ms) {
+    const struct rd_kafka_metadata *md;
+    if (rd_kafka_metadata(b->rk, 0, NULL, &md, timeout_ms) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        b->healthy = md->broker_cnt > 0;
+        rd_kafka_metadata_destroy(md);
+    }
+}
+
 static int on_stats(rd_kafka_t *rk, char *json, size_t json_len, void *opaque) {
     (void)rk;
     kbase *b = opaque;
@@ -249,6 +259,7 @@ kafka_producer *kafka_producer_new(loop *l, const kafka_config *c, err_t *e) {
         free(p);
         return NULL;
     }
+    probe_brokers(&p->b, 1000);
     return p;
 }
 
@@ -465,6 +476,7 @@ kafka_consumer *kafka_consumer_new(loop *l, const kafka_config *c, const char *g
         goto fail;
     }
     if (base_attach(&kc->b, rd_kafka_queue_get_consumer(kc->b.rk), e) != AGG_OK) goto fail;
+    probe_brokers(&kc->b, 1000);
     return kc;
 fail:
     kc->closing = 1;

@@ -1,4 +1,4 @@
-/* rds: hiredis async connections on the event loop, Lua scripts by EVALSHA, and pub/sub. */
+/* rds: Redis commands and Lua scripts by EVALSHA on the event loop; pub/sub via rdssub.h. */
 #ifndef AGG_RDS_H
 #define AGG_RDS_H
 
@@ -6,12 +6,12 @@
 
 #include "err.h"
 #include "loop.h"
+#include "rdssub.h" /* pub/sub, implemented in rdssub.c */
 #include "scripts_gen.h" /* generated from the .lua files in libagg/scripts: enum rds_script_id */
 
 struct redisReply;
 
 typedef struct rds rds;
-typedef struct rds_sub rds_sub;
 
 /* reply is borrowed for the call only; NULL when the command could not be
  * done (disconnected, connection lost before the answer). */
@@ -46,31 +46,6 @@ void rds_session_keys(const char *correlation_id, char keys[4][RDS_KEY_MAX]);
 /* Fills the session's pub/sub channel name (agg:{cid}:ev). */
 void rds_session_channel(const char *correlation_id, char channel[RDS_KEY_MAX]);
 
-/* --- pub/sub: one connection that holds every subscription of a process --- */
-
-/* payload borrowed for the call only. */
-typedef void rds_message_cb(const char *channel, const char *payload, size_t len, void *arg);
-/* Called after the connection was lost and is subscribed again: messages
- * may have been missed, so readers replay from the log. */
-typedef void rds_resubscribed_cb(void *arg);
-/* Called when a subscription is confirmed by Redis (ok=1) or could not be made (ok=0). */
-typedef void rds_subscribed_cb(int ok, void *arg);
-
-rds_sub *rds_sub_new(loop *l, const char *url, rds_message_cb *on_message,
-                     rds_resubscribed_cb *on_resubscribed, void *arg, err_t *e);
-/* Pending done callbacks are dropped without a call. Not from inside one of
- * s's own callbacks. */
-void rds_sub_free(rds_sub *s);
-int rds_sub_ready(const rds_sub *s);
-/* Adds one reference to channel; subscribes on the first. done runs once,
- * when Redis has confirmed the subscription (at once if it already has).
- * Messages that arrive after confirmation are delivered. AGG_ERR (no
- * reference taken, done not called) when not connected or out of memory.
- * When the connection is lost before the confirmation, done gets ok=0; the
- * reference stays (it is subscribed again on reconnect) until unsubscribed. */
-int rds_subscribe(rds_sub *s, const char *channel, rds_subscribed_cb *done, void *done_arg);
-/* Drops one reference; unsubscribes at zero. A pending done callback for the
- * same done_arg is cancelled. */
-void rds_unsubscribe(rds_sub *s, const char *channel, void *done_arg);
+/* pub/sub (rds_sub, rds_subscribe, ...) is declared in rdssub.h, included above. */
 
 #endif

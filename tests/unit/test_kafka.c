@@ -168,7 +168,7 @@ static void producer_becomes_healthy(void **state) {
     kafka_config c = config(f, 10000);
     kafka_producer *p = kafka_producer_new(f->l, &c, NULL);
     assert_non_null(p);
-    assert_int_equal(kafka_producer_healthy(p), 0);
+    /* The start-up metadata probe may already have seen the broker. */
     assert_true(wait_for(f->l, producer_is_healthy, p, DEADLINE_MS));
     kafka_producer_free(p, 1000);
 }

@@ -1,0 +1,292 @@
+/* rdsconn: one hiredis async connection on the event loop, from a redis:// URL, reconnected with backoff. */
+#include "rdsconn.h"
+
+#include <hiredis/hiredis.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 1000
+#define SETUP_TIMEOUT_MS 5000 /* connect + AUTH/SELECT/SCRIPT LOAD must finish within this */
+
+/* ------------------------------------------------------------------------ */
+/* URL: redis://[[user]:password@]host[:port][/db]                           */
+
+void rdsconn_url_free(rdsconn_url *u) {
+    free(u->host);
+    free(u->user);
+    free(u->password);
+    memset(u, 0, sizeof *u);
+}
+
+static char *dup_range(const char *s, size_t n) {
+    char *d = malloc(n + 1);
+    if (!d) return NULL;
+    memcpy(d, s, n);
+    d[n] = '\0';
+    return d;
+}
+
+static int parse_int(const char *s, size_t n, long min, long max, long *out) {
+    if (n == 0 || n > 10) return AGG_ERR;
+    long v = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9') return AGG_ERR;
+        v = v * 10 + (s[i] - '0');
+    }
+    if (v < min || v > max) return AGG_ERR;
+    *out = v;
+    return AGG_OK;
+}
+
+int rdsconn_url_parse(const char *url, rdsconn_url *u, err_t *e) {
+    memset(u, 0, sizeof *u);
+    u->port = 6379;
+    static const char scheme[] = "redis://";
+    if (!url || strncmp(url, scheme, sizeof scheme - 1) != 0)
+        return err_set(e, "redis url must start with redis://");
+    const char *p = url + sizeof scheme - 1;
+    const char *end = p + strcspn(p, "/?#");
+    const char *at = memchr(p, '@', (size_t)(end - p));
+    if (at) {
+        const char *colon = memchr(p, ':', (size_t)(at - p));
+        if (!colon) goto bad; /* redis://user@host carries no password */
+        if (colon > p && !(u->user = dup_range(p, (size_t)(colon - p)))) goto oom;
+        if (!(u->password = dup_range(colon + 1, (size_t)(at - colon - 1)))) goto oom;
+        p = at + 1;
+    }
+    const char *host_end;
+    const char *port_start = NULL;
+    if (*p == '[') { /* [ipv6]:port */
+        const char *close = memchr(p, ']', (size_t)(end - p));
+        if (!close) goto bad;
+        if (!(u->host = dup_range(p + 1, (size_t)(close - p - 1)))) goto oom;
+        host_end = close + 1;
+        if (host_end < end) {
+            if (*host_end != ':') goto bad;
+            port_start = host_end + 1;
+        }
+    } else {
+        const char *colon = memchr(p, ':', (size_t)(end - p));
+        host_end = colon ? colon : end;
+        if (!(u->host = dup_range(p, (size_t)(host_end - p)))) goto oom;
+        if (colon) port_start = colon + 1;
+    }
+    if (u->host[0] == '\0') goto bad;
+    if (port_start) {
+        long port;
+        if (parse_int(port_start, (size_t)(end - port_start), 1, 65535, &port) != AGG_OK) goto bad;
+        u->port = (int)port;
+    }
+    if (*end == '/' && end[1] != '\0') {
+        long db;
+        if (parse_int(end + 1, strlen(end + 1), 0, 1000000, &db) != AGG_OK) goto bad;
+        u->db = (int)db;
+    } else if (*end != '\0' && strcmp(end, "/") != 0) {
+        goto bad;
+    }
+    return AGG_OK;
+bad:
+    rdsconn_url_free(u);
+    return err_set(e, "invalid redis url (want redis://[:password@]host[:port][/db])");
+oom:
+    rdsconn_url_free(u);
+    return err_set(e, "out of memory");
+}
+
+/* ------------------------------------------------------------------------ */
+/* rdsconn: one hiredis async context on the loop, reconnected with backoff. */
+
+static void io_cb(loop *l, int fd, unsigned events, void *arg) {
+    (void)l;
+    (void)fd;
+    rdsconn *c = arg;
+    /* Each handler may free the context; c->ac is NULL once it has. */
+    if ((events & (LOOP_WRITE | LOOP_HUP)) && c->ac) redisAsyncHandleWrite(c->ac);
+    if ((events & (LOOP_READ | LOOP_HUP)) && c->ac) redisAsyncHandleRead(c->ac);
+}
+
+static void drop_now(loop *l, void *arg) {
+    (void)l;
+    rdsconn *c = arg;
+    c->drop_timer = NULL;
+    if (c->ac) redisAsyncFree(c->ac); /* outside hiredis callbacks: frees at once */
+}
+
+/* Closes the current connection soon (never from inside hiredis, where
+ * freeing the context is unsafe in the connect callback); it reconnects. */
+void rdsconn_drop(rdsconn *c, const char *why) {
+    if (!c->ac || c->drop_timer) return;
+    if (!c->lost_logged)
+        log_warn("%s %s:%d: %s; reconnecting", c->what, c->url.host, c->url.port, why);
+    c->lost_logged = 1;
+    c->drop_timer = loop_timer_add(c->l, 0, drop_now, c);
+    if (!c->drop_timer) log_error("%s: out of memory closing the connection", c->what);
+}
+
+static void ev_set(rdsconn *c, unsigned mask) {
+    if (mask == c->mask || c->fd < 0) return;
+    if (mask == 0) {
+        loop_unwatch(c->l, c->fd);
+    } else {
+        err_t e;
+        if (loop_watch(c->l, c->fd, mask, io_cb, c, &e) != AGG_OK) {
+            rdsconn_drop(c, e.text);
+            return;
+        }
+    }
+    c->mask = mask;
+}
+
+/* The hiredis event hooks; d is the conn. */
+static void ev_add_read(void *d) { ev_set(d, ((rdsconn *)d)->mask | LOOP_READ); }
+static void ev_del_read(void *d) { ev_set(d, ((rdsconn *)d)->mask & ~(unsigned)LOOP_READ); }
+static void ev_add_write(void *d) { ev_set(d, ((rdsconn *)d)->mask | LOOP_WRITE); }
+static void ev_del_write(void *d) { ev_set(d, ((rdsconn *)d)->mask & ~(unsigned)LOOP_WRITE); }
+
+static void on_retry(loop *l, void *arg) {
+    (void)l;
+    rdsconn *c = arg;
+    c->retry = NULL;
+    rdsconn_start(c);
+}
+
+static void schedule_retry(rdsconn *c) {
+    if (c->closing || c->retry) return;
+    c->retry = loop_timer_add(c->l, c->backoff, on_retry, c);
+    if (!c->retry) log_error("%s: out of memory scheduling a reconnect", c->what);
+    c->backoff = c->backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : c->backoff * 2;
+}
+
+/* hiredis calls this exactly once per context, from redisAsyncFree or on a
+ * connection error, after every pending reply callback got NULL. */
+static void ev_cleanup(void *d) {
+    rdsconn *c = d;
+    if (c->mask && c->fd >= 0) loop_unwatch(c->l, c->fd);
+    c->mask = 0;
+    c->fd = -1;
+    c->ac = NULL;
+    c->up = 0;
+    loop_timer_cancel(c->l, c->setup_timer);
+    c->setup_timer = NULL;
+    loop_timer_cancel(c->l, c->drop_timer);
+    c->drop_timer = NULL;
+    c->on_lost(c);
+    schedule_retry(c);
+}
+
+static void on_connect(const redisAsyncContext *ac, int status) {
+    rdsconn *c = ac->data;
+    if (status != REDIS_OK) {
+        if (!c->lost_logged)
+            log_warn("%s %s:%d: connect failed: %s; retrying", c->what, c->url.host, c->url.port,
+                     ac->c.errstr);
+        c->lost_logged = 1;
+        return; /* hiredis frees the context next; ev_cleanup reconnects */
+    }
+    redisEnableKeepAlive((redisContext *)&ac->c);
+    c->on_connected(c);
+}
+
+static void on_disconnect(const redisAsyncContext *ac, int status) {
+    rdsconn *c = ac->data;
+    if (status != REDIS_OK && !c->closing && !c->lost_logged) {
+        log_warn("%s %s:%d: connection lost: %s; reconnecting", c->what, c->url.host, c->url.port,
+                 ac->c.errstr);
+        c->lost_logged = 1;
+    }
+}
+
+static void on_setup_timeout(loop *l, void *arg) {
+    (void)l;
+    rdsconn *c = arg;
+    c->setup_timer = NULL;
+    if (!c->ac) return;
+    if (!c->lost_logged)
+        log_warn("%s %s:%d: no answer within %d ms; reconnecting", c->what, c->url.host,
+                 c->url.port, SETUP_TIMEOUT_MS);
+    c->lost_logged = 1;
+    redisAsyncFree(c->ac);
+}
+
+void rdsconn_start(rdsconn *c) {
+    redisAsyncContext *ac = redisAsyncConnect(c->url.host, c->url.port);
+    if (!ac || ac->err) {
+        if (!c->lost_logged)
+            log_warn("%s %s:%d: %s; retrying", c->what, c->url.host, c->url.port,
+                     ac ? ac->errstr : "out of memory");
+        c->lost_logged = 1;
+        if (ac) redisAsyncFree(ac); /* no event hooks yet: nothing else runs */
+        schedule_retry(c);
+        return;
+    }
+    c->ac = ac;
+    c->fd = ac->c.fd;
+    c->mask = 0;
+    ac->data = c;
+    ac->ev.data = c;
+    ac->ev.addRead = ev_add_read;
+    ac->ev.delRead = ev_del_read;
+    ac->ev.addWrite = ev_add_write;
+    ac->ev.delWrite = ev_del_write;
+    ac->ev.cleanup = ev_cleanup;
+    redisAsyncSetDisconnectCallback(ac, on_disconnect);
+    redisAsyncSetConnectCallback(ac, on_connect); /* registers write interest */
+    c->setup_timer = loop_timer_add(c->l, SETUP_TIMEOUT_MS, on_setup_timeout, c);
+}
+
+/* Called by the owner when setup on a fresh connection has finished. */
+void rdsconn_up(rdsconn *c) {
+    c->up = 1;
+    c->backoff = BACKOFF_MIN_MS;
+    loop_timer_cancel(c->l, c->setup_timer);
+    c->setup_timer = NULL;
+    log_info("%s %s:%d: connected", c->what, c->url.host, c->url.port);
+    c->lost_logged = 0;
+}
+
+int rdsconn_init(rdsconn *c, loop *l, const char *url, const char *what,
+                 rdsconn_hook *on_connected, rdsconn_hook *on_lost, err_t *e) {
+    memset(c, 0, sizeof *c);
+    if (rdsconn_url_parse(url, &c->url, e) != AGG_OK) return AGG_ERR;
+    c->l = l;
+    c->what = what;
+    c->fd = -1;
+    c->backoff = BACKOFF_MIN_MS;
+    c->on_connected = on_connected;
+    c->on_lost = on_lost;
+    return AGG_OK;
+}
+
+/* Frees the connection: pending reply callbacks get NULL, on_lost runs. */
+void rdsconn_close(rdsconn *c) {
+    c->closing = 1;
+    loop_timer_cancel(c->l, c->retry);
+    c->retry = NULL;
+    if (c->ac) redisAsyncFree(c->ac);
+    loop_timer_cancel(c->l, c->setup_timer);
+    c->setup_timer = NULL;
+    loop_timer_cancel(c->l, c->drop_timer);
+    c->drop_timer = NULL;
+    rdsconn_url_free(&c->url);
+}
+
+/* Sends AUTH (and SELECT when db != 0) with cb/arg as reply callback;
+ * returns how many commands were sent, -1 when sending failed. */
+int rdsconn_send_auth(rdsconn *c, redisCallbackFn *cb, void *arg, int select_db) {
+    int n = 0;
+    if (c->url.password) {
+        int rc = c->url.user ? redisAsyncCommand(c->ac, cb, arg, "AUTH %s %s", c->url.user,
+                                                 c->url.password)
+                             : redisAsyncCommand(c->ac, cb, arg, "AUTH %s", c->url.password);
+        if (rc != REDIS_OK) return -1;
+        n++;
+    }
+    if (select_db && c->url.db != 0) {
+        if (redisAsyncCommand(c->ac, cb, arg, "SELECT %d", c->url.db) != REDIS_OK) return -1;
+        n++;
+    }
+    return n;
+}
