@@ -1,4 +1,5 @@
-/* kafka-mock: runs librdkafka's mock Kafka cluster with the aggregator's topics for the local demo. */
+/* kafka-mock: runs librdkafka's mock Kafka cluster with the aggregator's topics for the local demo.
+ */
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -30,7 +31,10 @@ static const char usage[] =
 static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
     (void)rk;
     /* syslog levels; librdkafka reports transient connection failures at 3 (err). */
-    log_level lvl = level <= 2 ? LOG_ERROR : level <= 4 ? LOG_WARN : level <= 6 ? LOG_INFO : LOG_DEBUG;
+    log_level lvl = level <= 2   ? LOG_ERROR
+                    : level <= 4 ? LOG_WARN
+                    : level <= 6 ? LOG_INFO
+                                 : LOG_DEBUG;
     log_msg(lvl, "mock: %s: %s", fac, buf);
 }
 
@@ -49,7 +53,8 @@ int main(int argc, char **argv) {
     err_t e;
     long partitions;
     if (log_init(PROG, &e) != AGG_OK) cfg_fail(PROG, &e);
-    if (cfg_long("KAFKA_MOCK_PARTITIONS", 4, 1, 10000, &partitions, &e) != AGG_OK) cfg_fail(PROG, &e);
+    if (cfg_long("KAFKA_MOCK_PARTITIONS", 4, 1, 10000, &partitions, &e) != AGG_OK)
+        cfg_fail(PROG, &e);
     const char *topics[2] = {cfg_str("KAFKA_TOPIC_REQUESTS", "agg.requests"),
                              cfg_str("KAFKA_TOPIC_CALLBACKS", "agg.callbacks")};
 

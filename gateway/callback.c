@@ -60,8 +60,9 @@ void gw_callback_handle(gateway *gw, httpd_req *r) {
     c->gw = gw;
     c->r = r;
     err_t err;
-    if (kafka_produce(gw->kafka, gw->cfg.topic_callbacks, m.correlation_id, strlen(m.correlation_id),
-                      m.json, strlen(m.json), on_delivered, c, &err) != AGG_OK) {
+    if (kafka_produce(gw->kafka, gw->cfg.topic_callbacks, m.correlation_id,
+                      strlen(m.correlation_id), m.json, strlen(m.json), on_delivered, c,
+                      &err) != AGG_OK) {
         gw->metrics.produce_failures++;
         log_warn("callback not queued for Kafka: %s", err.text);
         free(c);

@@ -23,25 +23,32 @@ int gw_config_load(gw_config *c, err_t *e) {
     const char *cb;
     if (cfg_url("AGGREGATOR_CALLBACK_URL", def_cb, &cb, e) != AGG_OK) return AGG_ERR;
     if (strlen(cb) >= sizeof c->callback_url)
-        return err_set(e, "AGGREGATOR_CALLBACK_URL is longer than %zu bytes", sizeof c->callback_url - 1);
+        return err_set(e, "AGGREGATOR_CALLBACK_URL is longer than %zu bytes",
+                       sizeof c->callback_url - 1);
     strcpy(c->callback_url, cb);
     if (cfg_long("AGGREGATOR_TIMEOUT_MAX_MS", 27000, 1, 3600000, &c->timeout_max_ms, e) != AGG_OK ||
-        cfg_long("AGGREGATOR_TIMEOUT_DEFAULT_MS", 10000, 1, 3600000, &c->timeout_default_ms, e) != AGG_OK ||
+        cfg_long("AGGREGATOR_TIMEOUT_DEFAULT_MS", 10000, 1, 3600000, &c->timeout_default_ms, e) !=
+            AGG_OK ||
         cfg_long("SESSION_RETENTION_S", 3600, 60, 604800, &c->retention_s, e) != AGG_OK ||
         cfg_long("SSE_KEEPALIVE_MS", 15000, 100, 600000, &c->keepalive_ms, e) != AGG_OK ||
-        cfg_long("SSE_BUFFER_LIMIT_BYTES", 65536, 1024, 16777216, &c->stream_buffer_limit, e) != AGG_OK ||
+        cfg_long("SSE_BUFFER_LIMIT_BYTES", 65536, 1024, 16777216, &c->stream_buffer_limit, e) !=
+            AGG_OK ||
         cfg_long("WAIT_GRACE_MS", 5000, 0, 600000, &c->wait_grace_ms, e) != AGG_OK ||
         cfg_long("MAX_CONNECTIONS", 0, 0, 1000000, &c->max_connections, e) != AGG_OK ||
-        cfg_long("CONNECTION_MEMORY_LIMIT_BYTES", 0, 0, 1048576, &c->conn_memory_limit, e) != AGG_OK ||
+        cfg_long("CONNECTION_MEMORY_LIMIT_BYTES", 0, 0, 1048576, &c->conn_memory_limit, e) !=
+            AGG_OK ||
         cfg_long("KAFKA_LINGER_MS", 1, 0, 1000, &c->linger_ms, e) != AGG_OK ||
-        cfg_long("KAFKA_PRODUCE_TIMEOUT_MS", 5000, 100, 300000, &c->produce_timeout_ms, e) != AGG_OK)
+        cfg_long("KAFKA_PRODUCE_TIMEOUT_MS", 5000, 100, 300000, &c->produce_timeout_ms, e) !=
+            AGG_OK)
         return AGG_ERR;
     if (c->timeout_default_ms > c->timeout_max_ms)
-        return err_set(e, "AGGREGATOR_TIMEOUT_DEFAULT_MS (%ld) is above AGGREGATOR_TIMEOUT_MAX_MS (%ld)",
-                       c->timeout_default_ms, c->timeout_max_ms);
+        return err_set(
+            e, "AGGREGATOR_TIMEOUT_DEFAULT_MS (%ld) is above AGGREGATOR_TIMEOUT_MAX_MS (%ld)",
+            c->timeout_default_ms, c->timeout_max_ms);
     if (c->conn_memory_limit && c->conn_memory_limit < 2048)
         return err_set(e, "CONNECTION_MEMORY_LIMIT_BYTES must be 0 (default) or at least 2048");
-    c->cors_origins = cfg_str("CORS_ALLOWED_ORIGINS", "http://localhost:8082,http://127.0.0.1:8082");
+    c->cors_origins =
+        cfg_str("CORS_ALLOWED_ORIGINS", "http://localhost:8082,http://127.0.0.1:8082");
     c->topic_requests = cfg_str("KAFKA_TOPIC_REQUESTS", "agg.requests");
     c->topic_callbacks = cfg_str("KAFKA_TOPIC_CALLBACKS", "agg.callbacks");
     return AGG_OK;

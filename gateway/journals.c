@@ -22,15 +22,15 @@
 
 typedef struct post_ctx {
     gateway *gw;
-    httpd_req *r;         /* NULL once answered or the client left */
-    request_msg *msg;     /* owned until produced */
-    gw_listener *li;      /* WAIT_FOR_EVERYONE: the session's channel */
-    loop_timer *guard;    /* WAIT_FOR_EVERYONE: answer 504 after this */
-    int busy;             /* a Redis or Kafka callback is pending with this ctx */
-    int dead;             /* answered or the client left: free when not busy */
-    int produced;         /* Kafka acknowledged the request */
-    int summary_seen;     /* WAIT_FOR_EVERYONE: the summary was published */
-    int fetching;         /* WAIT_FOR_EVERYONE: reading the log */
+    httpd_req *r;      /* NULL once answered or the client left */
+    request_msg *msg;  /* owned until produced */
+    gw_listener *li;   /* WAIT_FOR_EVERYONE: the session's channel */
+    loop_timer *guard; /* WAIT_FOR_EVERYONE: answer 504 after this */
+    int busy;          /* a Redis or Kafka callback is pending with this ctx */
+    int dead;          /* answered or the client left: free when not busy */
+    int produced;      /* Kafka acknowledged the request */
+    int summary_seen;  /* WAIT_FOR_EVERYONE: the summary was published */
+    int fetching;      /* WAIT_FOR_EVERYONE: reading the log */
 } post_ctx;
 
 static void finish(post_ctx *c) {
@@ -202,7 +202,8 @@ static void on_opened(redisReply *reply, void *arg) {
     }
     if (!reply || reply->type != REDIS_REPLY_INTEGER) {
         c->gw->metrics.redis_failures++;
-        if (reply && reply->type == REDIS_REPLY_ERROR) log_error("session_open failed: %s", reply->str);
+        if (reply && reply->type == REDIS_REPLY_ERROR)
+            log_error("session_open failed: %s", reply->str);
         answer_error(c, 503, "unavailable", "session store unavailable");
         return;
     }
@@ -239,8 +240,14 @@ static void open_session(post_ctx *c) {
     snprintf(ttl, sizeof ttl, "%ld", c->gw->cfg.retention_s);
     snprintf(now, sizeof now, "%lld", loop_wall_ms());
     const char *k[4] = {keys[0], keys[1], keys[2], keys[3]};
-    const char *args[8] = {m->correlation_id, m->patient_id, req_strategy_name(m->strategy),
-                           created, deadline, sources, ttl, now};
+    const char *args[8] = {m->correlation_id,
+                           m->patient_id,
+                           req_strategy_name(m->strategy),
+                           created,
+                           deadline,
+                           sources,
+                           ttl,
+                           now};
     size_t lens[8];
     for (int i = 0; i < 8; i++) lens[i] = strlen(args[i]);
     int rc = rds_script(c->gw->redis, RDS_SCRIPT_SESSION_OPEN, on_opened, c, 4, k, 8, args, lens);

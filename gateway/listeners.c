@@ -101,8 +101,8 @@ static void on_subscribed(int ok, void *arg) {
     if (li->ready) li->ready(ok, li->arg);
 }
 
-gw_listener *gw_listen(gw_listeners *ls, const char *cid, gw_event_cb *on_event,
-                       gw_ready_cb *ready, gw_resync_cb *resync, void *arg) {
+gw_listener *gw_listen(gw_listeners *ls, const char *cid, gw_event_cb *on_event, gw_ready_cb *ready,
+                       gw_resync_cb *resync, void *arg) {
     if (!rds_sub_ready(ls->sub) || strlen(cid) != REQMSG_CID_LEN) return NULL;
     gw_listener *li = calloc(1, sizeof *li);
     if (!li) return NULL;

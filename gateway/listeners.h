@@ -27,8 +27,8 @@ int gw_listeners_ready(const gw_listeners *ls);
 /* Listens to session cid. ready runs once when Redis confirmed the
  * subscription; events published after that reach on_event. NULL on out of
  * memory or when pub/sub is down (nothing is called then). */
-gw_listener *gw_listen(gw_listeners *ls, const char *cid, gw_event_cb *on_event,
-                       gw_ready_cb *ready, gw_resync_cb *resync, void *arg);
+gw_listener *gw_listen(gw_listeners *ls, const char *cid, gw_event_cb *on_event, gw_ready_cb *ready,
+                       gw_resync_cb *resync, void *arg);
 /* Stops listening and frees the listener; no callback runs after it. */
 void gw_unlisten(gw_listeners *ls, gw_listener *li);
 /* Listeners alive. */

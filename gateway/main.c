@@ -109,8 +109,8 @@ static void route(httpd_req *r, void *arg) {
     struct {
         const char *path;
         int needs_post;
-    } known[] = {{"/aggregate/journals", 1},      {"/aggregate/callback", 1},
-                 {"/aggregate/stream", 0},        {"/actuator/health", 0},
+    } known[] = {{"/aggregate/journals", 1},       {"/aggregate/callback", 1},
+                 {"/aggregate/stream", 0},         {"/actuator/health", 0},
                  {"/actuator/health/liveness", 0}, {"/actuator/health/readiness", 0},
                  {"/actuator/prometheus", 0}};
     size_t i;
@@ -143,9 +143,14 @@ int main(int argc, char **argv) {
     if (log_init("gateway", &e) != AGG_OK || gw_config_load(&gw.cfg, &e) != AGG_OK)
         cfg_fail("gateway", &e);
 
-    kafka_config kc = {gw.cfg.kafka_brokers, "gateway", gw.cfg.linger_ms, gw.cfg.produce_timeout_ms};
-    httpd_options ho = {gw.cfg.bind_addr, gw.cfg.port, 1024 * 1024, (size_t)gw.cfg.stream_buffer_limit,
-                        (size_t)gw.cfg.conn_memory_limit, (unsigned)gw.cfg.max_connections,
+    kafka_config kc = {gw.cfg.kafka_brokers, "gateway", gw.cfg.linger_ms,
+                       gw.cfg.produce_timeout_ms};
+    httpd_options ho = {gw.cfg.bind_addr,
+                        gw.cfg.port,
+                        1024 * 1024,
+                        (size_t)gw.cfg.stream_buffer_limit,
+                        (size_t)gw.cfg.conn_memory_limit,
+                        (unsigned)gw.cfg.max_connections,
                         gw.cfg.cors_origins};
     if (!(gw.l = loop_new(&e)) || loop_stop_on_signals(gw.l, &e) != AGG_OK ||
         !(gw.redis = rds_new(gw.l, gw.cfg.redis_url, &e)) ||

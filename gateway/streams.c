@@ -22,15 +22,15 @@ enum phase { P_SUBSCRIBING, P_CHECKING, P_REPLAYING, P_LIVE, P_DONE };
 
 typedef struct stream_ctx {
     gw_streams *owner;
-    httpd_req *r;     /* until the stream is open, or the client left */
-    httpd_stream *s;  /* while the stream is open */
+    httpd_req *r;    /* until the stream is open, or the client left */
+    httpd_stream *s; /* while the stream is open */
     gw_listener *li;
     char cid[REQMSG_CID_LEN + 1];
     long long last_sent;
     enum phase phase;
-    int busy;   /* a Redis command is in flight with this ctx as its arg */
-    int dirty;  /* an event came while not live: read the log again */
-    int dead;   /* the client is gone: free once not busy */
+    int busy;  /* a Redis command is in flight with this ctx as its arg */
+    int dirty; /* an event came while not live: read the log again */
+    int dead;  /* the client is gone: free once not busy */
     loop_timer *retry;
     long long last_write_ms;
     struct stream_ctx *ka_prev, *ka_next;
@@ -47,10 +47,14 @@ static void replay(stream_ctx *c);
 
 static void ka_unlink(stream_ctx *c) {
     gw_streams *st = c->owner;
-    if (c->ka_prev) c->ka_prev->ka_next = c->ka_next;
-    else if (st->ka_head == c) st->ka_head = c->ka_next;
-    if (c->ka_next) c->ka_next->ka_prev = c->ka_prev;
-    else if (st->ka_tail == c) st->ka_tail = c->ka_prev;
+    if (c->ka_prev)
+        c->ka_prev->ka_next = c->ka_next;
+    else if (st->ka_head == c)
+        st->ka_head = c->ka_next;
+    if (c->ka_next)
+        c->ka_next->ka_prev = c->ka_prev;
+    else if (st->ka_tail == c)
+        st->ka_tail = c->ka_prev;
     c->ka_prev = c->ka_next = NULL;
 }
 
@@ -59,8 +63,10 @@ static void ka_append(stream_ctx *c) {
     c->last_write_ms = loop_now_ms();
     c->ka_prev = st->ka_tail;
     c->ka_next = NULL;
-    if (st->ka_tail) st->ka_tail->ka_next = c;
-    else st->ka_head = c;
+    if (st->ka_tail)
+        st->ka_tail->ka_next = c;
+    else
+        st->ka_head = c;
     st->ka_tail = c;
 }
 
@@ -107,8 +113,8 @@ static void on_request_cancel(void *arg) {
     free_if_idle(c);
 }
 
-static void emit(stream_ctx *c, long long seq, const char *event, size_t event_len, const char *data,
-                 size_t data_len) {
+static void emit(stream_ctx *c, long long seq, const char *event, size_t event_len,
+                 const char *data, size_t data_len) {
     if (!c->s || c->phase == P_DONE) return;
     char name[32];
     if (event_len == 0 || event_len >= sizeof name) return;
@@ -190,7 +196,8 @@ static void on_log(redisReply *reply, void *arg) {
         schedule_retry(c);
         return;
     }
-    for (size_t i = 0; i < reply->elements && c->phase != P_DONE; i++) emit_entry(c, reply->element[i]);
+    for (size_t i = 0; i < reply->elements && c->phase != P_DONE; i++)
+        emit_entry(c, reply->element[i]);
     if (c->phase == P_DONE) return;
     c->phase = P_LIVE;
     if (c->dirty) replay(c);
@@ -229,8 +236,10 @@ static void on_event(const sse_published *ev, void *arg) {
 
 static void on_resync(void *arg) {
     stream_ctx *c = arg;
-    if (c->phase == P_LIVE) replay(c);
-    else c->dirty = 1;
+    if (c->phase == P_LIVE)
+        replay(c);
+    else
+        c->dirty = 1;
 }
 
 static void on_exists(redisReply *reply, void *arg) {
@@ -293,11 +302,14 @@ void gw_streams_handle(gw_streams *st, httpd_req *r) {
     }
     long long last_id;
     if (!cid || !*cid) {
-        apierr_set(&e, 400, "missing_field", "correlationId", "query parameter correlationId is required");
+        apierr_set(&e, 400, "missing_field", "correlationId",
+                   "query parameter correlationId is required");
     } else if (!reqmsg_is_uuid(cid)) {
-        apierr_set(&e, 400, "invalid_field", "correlationId", "correlationId must be a lowercase UUID");
+        apierr_set(&e, 400, "invalid_field", "correlationId",
+                   "correlationId must be a lowercase UUID");
     } else if (sse_parse_last_event_id(last, &last_id) != AGG_OK) {
-        apierr_set(&e, 400, "invalid_field", field, "the last event id must be a non-negative integer");
+        apierr_set(&e, 400, "invalid_field", field,
+                   "the last event id must be a non-negative integer");
     } else {
         e.http_status = 0;
     }

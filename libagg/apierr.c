@@ -8,8 +8,8 @@
 
 #include "err.h"
 
-int apierr_set(api_error *e, int http_status, const char *code, const char *field,
-               const char *fmt, ...) {
+int apierr_set(api_error *e, int http_status, const char *code, const char *field, const char *fmt,
+               ...) {
     if (!e) return AGG_ERR;
     e->http_status = http_status;
     e->code = code;

@@ -3,15 +3,15 @@
 #define AGG_APIERR_H
 
 typedef struct api_error {
-    int http_status;     /* 400, 404, 413, 503, ... */
-    const char *code;    /* static string, e.g. "invalid_field" */
-    const char *field;   /* static string naming the field, or NULL */
+    int http_status;   /* 400, 404, 413, 503, ... */
+    const char *code;  /* static string, e.g. "invalid_field" */
+    const char *field; /* static string naming the field, or NULL */
     char message[256];
 } api_error;
 
 /* Fills e and returns AGG_ERR. code and field must be static strings. */
-int apierr_set(api_error *e, int http_status, const char *code, const char *field,
-               const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+int apierr_set(api_error *e, int http_status, const char *code, const char *field, const char *fmt,
+               ...) __attribute__((format(printf, 5, 6)));
 
 /* Returns a malloc'd JSON body {"error":code,"message":...,"field":...}
  * ("field" omitted when NULL); caller frees. NULL only on out of memory. */

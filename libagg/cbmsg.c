@@ -8,9 +8,10 @@
 #include "err.h"
 
 #define BAD(e, field, ...) apierr_set((e), 400, "invalid_field", (field), __VA_ARGS__)
-#define MISSING(e, field) apierr_set((e), 400, "missing_field", (field), "%s is required", (field))
+#define MISSING(e, field)  apierr_set((e), 400, "missing_field", (field), "%s is required", (field))
 
-static const char *const NOTE_FIELDS[] = {"id", "date", "caregiverId", "patientId", "doctorId", "note"};
+static const char *const NOTE_FIELDS[] = {"id",        "date",     "caregiverId",
+                                          "patientId", "doctorId", "note"};
 #define N_NOTE_FIELDS (sizeof NOTE_FIELDS / sizeof NOTE_FIELDS[0])
 
 /* Reads n digits at *p into *v; advances *p. 1 when all were digits. */
@@ -122,7 +123,8 @@ static int build(json_t *root, callback_msg *m, json_t *out, api_error *e) {
     json_t *in_notes = json_object_get(root, "notes");
     if (!in_notes || json_is_null(in_notes)) {
         if (m->status == OUTCOME_OK)
-            return apierr_set(e, 400, "missing_field", "notes", "notes is required when status is ok");
+            return apierr_set(e, 400, "missing_field", "notes",
+                              "notes is required when status is ok");
     } else if (!json_is_array(in_notes)) {
         return BAD(e, "notes", "notes must be an array");
     } else if (json_array_size(in_notes) > CBMSG_MAX_NOTES) {
@@ -130,10 +132,12 @@ static int build(json_t *root, callback_msg *m, json_t *out, api_error *e) {
     }
     json_t *notes = json_array();
     if (!notes) return apierr_set(e, 500, "internal_error", NULL, "out of memory");
-    if (json_object_set(out, "source", source) != 0 || json_object_set(out, "patientId", patient) != 0 ||
+    if (json_object_set(out, "source", source) != 0 ||
+        json_object_set(out, "patientId", patient) != 0 ||
         json_object_set(out, "correlationId", cid) != 0 ||
         (delay && json_object_set(out, "delayMs", delay) != 0) ||
-        json_object_set(out, "status", status) != 0 || json_object_set_new(out, "notes", notes) != 0)
+        json_object_set(out, "status", status) != 0 ||
+        json_object_set_new(out, "notes", notes) != 0)
         return apierr_set(e, 500, "internal_error", NULL, "out of memory");
     if (in_notes && json_is_array(in_notes)) {
         size_t i;

@@ -15,7 +15,7 @@ typedef struct callback_msg {
     char correlation_id[REQMSG_CID_LEN + 1];
     char source[RESLIST_NAME_MAX + 1];
     outcome_t status;
-    char *json;  /* owned: the normalised callback as JSON (see docs/architecture.md) */
+    char *json; /* owned: the normalised callback as JSON (see docs/architecture.md) */
 } callback_msg;
 
 /* Parses and validates a callback body:

@@ -18,12 +18,14 @@ int cfg_long(const char *name, long def, long min, long max, long *out, err_t *e
     }
     const char *p = s[0] == '-' ? s + 1 : s;
     if (*p < '0' || *p > '9')
-        return err_set(e, "%s must be a decimal integer in [%ld, %ld], got '%.40s'", name, min, max, s);
+        return err_set(e, "%s must be a decimal integer in [%ld, %ld], got '%.40s'", name, min, max,
+                       s);
     errno = 0;
     char *end;
     long v = strtol(s, &end, 10);
     if (*end != '\0' || errno == ERANGE || v < min || v > max)
-        return err_set(e, "%s must be a decimal integer in [%ld, %ld], got '%.40s'", name, min, max, s);
+        return err_set(e, "%s must be a decimal integer in [%ld, %ld], got '%.40s'", name, min, max,
+                       s);
     *out = v;
     return AGG_OK;
 }
@@ -53,7 +55,8 @@ int cfg_url(const char *name, const char *def, const char **out, err_t *e) {
     const char *s = getenv(name);
     if (!s || *s == '\0') s = def;
     if (s && !url_ok(s))
-        return err_set(e, "%s must be an http:// or https:// URL with a host, got '%.80s'", name, s);
+        return err_set(e, "%s must be an http:// or https:// URL with a host, got '%.80s'", name,
+                       s);
     *out = s;
     return AGG_OK;
 }

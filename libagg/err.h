@@ -4,7 +4,7 @@
 
 /* Every fallible function returns AGG_OK or AGG_ERR. On AGG_ERR it fills the
  * caller's err_t (when non-NULL) with one human-readable line. */
-#define AGG_OK 0
+#define AGG_OK  0
 #define AGG_ERR (-1)
 
 typedef struct err_t {

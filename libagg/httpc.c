@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define HTTPC_BODY_CAP (1024 * 1024) /* response bytes kept; the rest is read and dropped */
+#define HTTPC_BODY_CAP             (1024 * 1024) /* response bytes kept; the rest is read and dropped */
 #define HTTPC_MAX_HOST_CONNECTIONS 64
-#define HTTPC_MAX_CONNECTS 256 /* idle keep-alive connections kept in the pool */
+#define HTTPC_MAX_CONNECTS         256 /* idle keep-alive connections kept in the pool */
 
 typedef struct httpc_req httpc_req;
 
@@ -29,7 +29,7 @@ struct httpc {
     loop_timer *timer; /* curl's single timeout, NULL when none is pending */
     httpc_req *reqs;   /* every request in flight */
     size_t in_flight;
-    int dispatching;   /* inside check_done(): httpc_free() is deferred */
+    int dispatching; /* inside check_done(): httpc_free() is deferred */
     int free_pending;
 };
 
@@ -40,20 +40,15 @@ static void global_init(void) { global_rc = curl_global_init(CURL_GLOBAL_DEFAULT
 
 static transport_t map_code(CURLcode rc) {
     switch (rc) {
-    case CURLE_OK:
-        return TRANSPORT_OK;
-    case CURLE_OPERATION_TIMEDOUT:
-        return TRANSPORT_TIMEOUT;
+    case CURLE_OK: return TRANSPORT_OK;
+    case CURLE_OPERATION_TIMEDOUT: return TRANSPORT_TIMEOUT;
     case CURLE_COULDNT_CONNECT:
-    case CURLE_COULDNT_RESOLVE_HOST:
-        return TRANSPORT_CONNECT_FAILED;
+    case CURLE_COULDNT_RESOLVE_HOST: return TRANSPORT_CONNECT_FAILED;
     case CURLE_GOT_NOTHING:
     case CURLE_RECV_ERROR:
     case CURLE_SEND_ERROR:
-    case CURLE_PARTIAL_FILE:
-        return TRANSPORT_CLOSED;
-    default:
-        return TRANSPORT_OTHER;
+    case CURLE_PARTIAL_FILE: return TRANSPORT_CLOSED;
+    default: return TRANSPORT_OTHER;
     }
 }
 
@@ -213,8 +208,8 @@ httpc *httpc_new(loop *l, err_t *e) {
         curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c) != CURLM_OK ||
         curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, on_timer) != CURLM_OK ||
         curl_multi_setopt(c->multi, CURLMOPT_TIMERDATA, c) != CURLM_OK ||
-        curl_multi_setopt(c->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)HTTPC_MAX_HOST_CONNECTIONS) !=
-            CURLM_OK ||
+        curl_multi_setopt(c->multi, CURLMOPT_MAX_HOST_CONNECTIONS,
+                          (long)HTTPC_MAX_HOST_CONNECTIONS) != CURLM_OK ||
         curl_multi_setopt(c->multi, CURLMOPT_MAXCONNECTS, (long)HTTPC_MAX_CONNECTS) != CURLM_OK) {
         curl_multi_cleanup(c->multi);
         free(c);
@@ -237,7 +232,8 @@ size_t httpc_in_flight(const httpc *c) { return c->in_flight; }
 
 int httpc_post_json(httpc *c, const char *url, const char *body, long connect_timeout_ms,
                     long total_timeout_ms, httpc_done_cb *done, void *arg, err_t *e) {
-    if (!url || !body || !done) return err_set(e, "httpc_post_json: url, body and done are required");
+    if (!url || !body || !done)
+        return err_set(e, "httpc_post_json: url, body and done are required");
     if (c->free_pending) return err_set(e, "httpc_post_json: client is being freed");
     httpc_req *r = calloc(1, sizeof *r);
     if (!r) return err_set(e, "out of memory");
@@ -253,9 +249,9 @@ int httpc_post_json(httpc *c, const char *url, const char *body, long connect_ti
     }
     CURL *k = r->easy;
     CURLcode rc = CURLE_OK;
-#define SET(opt, val)                                       \
-    do {                                                    \
-        if (rc == CURLE_OK) rc = curl_easy_setopt(k, opt, val); \
+#define SET(opt, val)                                                                              \
+    do {                                                                                           \
+        if (rc == CURLE_OK) rc = curl_easy_setopt(k, opt, val);                                    \
     } while (0)
     SET(CURLOPT_URL, url);
     SET(CURLOPT_PROTOCOLS_STR, "http,https");

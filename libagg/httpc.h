@@ -10,11 +10,11 @@
 typedef struct httpc httpc;
 
 typedef struct httpc_result {
-    transport_t transport;  /* how the exchange ended (see outcome.h) */
-    long status;            /* HTTP status, 0 when none was received */
-    const char *body;       /* response body, NUL-terminated; borrowed for the callback only */
+    transport_t transport; /* how the exchange ended (see outcome.h) */
+    long status;           /* HTTP status, 0 when none was received */
+    const char *body;      /* response body, NUL-terminated; borrowed for the callback only */
     size_t body_len;
-    const char *error;      /* curl's error text, "" when none; borrowed */
+    const char *error; /* curl's error text, "" when none; borrowed */
 } httpc_result;
 
 typedef void httpc_done_cb(const httpc_result *res, void *arg);
@@ -27,9 +27,8 @@ void httpc_free(httpc *c);
 /* Starts POST url with a JSON body (copied). done runs exactly once on the
  * loop. Timeouts in ms; 0 means none. AGG_ERR (done not called) when the
  * request cannot be started. */
-int httpc_post_json(httpc *c, const char *url, const char *body,
-                    long connect_timeout_ms, long total_timeout_ms,
-                    httpc_done_cb *done, void *arg, err_t *e);
+int httpc_post_json(httpc *c, const char *url, const char *body, long connect_timeout_ms,
+                    long total_timeout_ms, httpc_done_cb *done, void *arg, err_t *e);
 
 /* Requests in flight. */
 size_t httpc_in_flight(const httpc *c);

@@ -33,7 +33,7 @@ struct httpd {
     void *handler_arg;
     httpd_req *reqs; /* every live request, for httpd_stop */
     size_t n_streams;
-    int kick; /* a connection was resumed: run MHD before the next wait */
+    int kick;          /* a connection was resumed: run MHD before the next wait */
     long long mhd_due; /* when MHD wants to run again (monotonic ms), -1 = only on events */
 };
 
@@ -71,7 +71,8 @@ struct httpd_req {
 };
 
 static int conn_fd(struct MHD_Connection *c) {
-    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
     return ci ? ci->connect_fd : -1;
 }
 
@@ -229,8 +230,8 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max) {
     return (ssize_t)n;
 }
 
-httpd_stream *httpd_stream_open(httpd_req *r, const char *content_type,
-                                void (*on_close)(void *arg), void *arg) {
+httpd_stream *httpd_stream_open(httpd_req *r, const char *content_type, void (*on_close)(void *arg),
+                                void *arg) {
     if (r->answered || r->cancelled) return NULL;
     httpd_stream *s = calloc(1, sizeof *s);
     struct MHD_Response *resp =
@@ -243,7 +244,8 @@ httpd_stream *httpd_stream_open(httpd_req *r, const char *content_type,
     s->r = r;
     s->on_close = on_close;
     s->close_arg = arg;
-    MHD_add_response_header(resp, "Content-Type", content_type ? content_type : "text/event-stream");
+    MHD_add_response_header(resp, "Content-Type",
+                            content_type ? content_type : "text/event-stream");
     MHD_add_response_header(resp, "Cache-Control", "no-cache");
     MHD_add_response_header(resp, "X-Accel-Buffering", "no");
     add_common_headers(r, resp);
@@ -297,8 +299,10 @@ int httpd_port(const httpd *d) { return d->port; }
 
 static void unlink_req(httpd_req *r) {
     httpd *d = r->d;
-    if (r->prev) r->prev->next = r->next;
-    else d->reqs = r->next;
+    if (r->prev)
+        r->prev->next = r->next;
+    else
+        d->reqs = r->next;
     if (r->next) r->next->prev = r->prev;
 }
 
@@ -340,14 +344,16 @@ static enum MHD_Result respond_now(struct MHD_Connection *c, httpd_req *r, unsig
 }
 
 static enum MHD_Result answer_preflight(httpd_req *r) {
-    struct MHD_Response *resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
     if (!resp) return MHD_NO;
     const char *origin = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Origin");
     if (origin_allowed(r->d, origin)) {
         MHD_add_response_header(resp, "Access-Control-Allow-Origin", origin);
         MHD_add_response_header(resp, "Vary", "Origin");
         MHD_add_response_header(resp, "Access-Control-Allow-Methods", "GET, POST, OPTIONS");
-        MHD_add_response_header(resp, "Access-Control-Allow-Headers", "Content-Type, Last-Event-ID");
+        MHD_add_response_header(resp, "Access-Control-Allow-Headers",
+                                "Content-Type, Last-Event-ID");
         MHD_add_response_header(resp, "Access-Control-Max-Age", "600");
     }
     enum MHD_Result ret = MHD_queue_response(r->conn, MHD_HTTP_NO_CONTENT, resp);
@@ -395,8 +401,9 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char
         *con_cls = r;
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
         if (cl && strtoull(cl, NULL, 10) > d->opt.max_body) {
-            return respond_now(c, r, MHD_HTTP_CONTENT_TOO_LARGE,
-                               "{\"error\":\"payload_too_large\",\"message\":\"request body is over the limit\"}");
+            return respond_now(
+                c, r, MHD_HTTP_CONTENT_TOO_LARGE,
+                "{\"error\":\"payload_too_large\",\"message\":\"request body is over the limit\"}");
         }
         return MHD_YES;
     }
@@ -426,8 +433,9 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char
     }
     r->dispatched = 1;
     if (r->too_large)
-        return respond_now(c, r, MHD_HTTP_CONTENT_TOO_LARGE,
-                           "{\"error\":\"payload_too_large\",\"message\":\"request body is over the limit\"}");
+        return respond_now(
+            c, r, MHD_HTTP_CONTENT_TOO_LARGE,
+            "{\"error\":\"payload_too_large\",\"message\":\"request body is over the limit\"}");
     if (strcmp(method, "OPTIONS") == 0 && d->cors_origins) return answer_preflight(r);
     r->in_handler = 1;
     d->handler(r, d->handler_arg);
@@ -520,17 +528,18 @@ httpd *httpd_start(loop *l, const httpd_options *o, httpd_handler *h, void *arg,
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, NULL};
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, 120, NULL};
     if (o->conn_memory_limit)
-        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_MEMORY_LIMIT, (intptr_t)o->conn_memory_limit, NULL};
+        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+                                            (intptr_t)o->conn_memory_limit, NULL};
     if (o->conn_limit)
-        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, (intptr_t)o->conn_limit, NULL};
+        opts[n++] =
+            (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, (intptr_t)o->conn_limit, NULL};
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_LISTEN_BACKLOG_SIZE, 4096, NULL};
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
 
-    d->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG |
-                                  MHD_USE_TURBO,
-                              (uint16_t)o->port, NULL, NULL, on_access, d,
-                              MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_SOCK_ADDR,
-                              (struct sockaddr *)&sa, MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
+    d->mhd = MHD_start_daemon(
+        MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG | MHD_USE_TURBO,
+        (uint16_t)o->port, NULL, NULL, on_access, d, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
     if (!d->mhd) {
         err_set(e, "cannot listen on %s:%d (port in use or not permitted)", bind_addr, o->port);
         free(d->cors_origins);

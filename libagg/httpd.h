@@ -20,13 +20,13 @@ typedef struct httpd_stream httpd_stream;
 typedef void httpd_handler(httpd_req *r, void *arg);
 
 typedef struct httpd_options {
-    const char *bind_addr;       /* NULL = all interfaces */
+    const char *bind_addr; /* NULL = all interfaces */
     int port;
-    size_t max_body;             /* bytes; 0 = 1 MiB */
-    size_t stream_buffer_limit;  /* max unsent bytes per stream; 0 = 64 KiB */
-    size_t conn_memory_limit;    /* MHD per-connection pool; 0 = MHD default */
-    unsigned conn_limit;         /* 0 = MHD default */
-    const char *cors_origins;    /* comma-separated allowed origins, or NULL */
+    size_t max_body;            /* bytes; 0 = 1 MiB */
+    size_t stream_buffer_limit; /* max unsent bytes per stream; 0 = 64 KiB */
+    size_t conn_memory_limit;   /* MHD per-connection pool; 0 = MHD default */
+    unsigned conn_limit;        /* 0 = MHD default */
+    const char *cors_origins;   /* comma-separated allowed origins, or NULL */
 } httpd_options;
 
 /* Starts listening. NULL with e filled when the port is taken etc. */
@@ -64,8 +64,8 @@ void httpd_req_on_cancel(httpd_req *r, void (*cancel)(void *arg), void *arg);
  * NULL). on_close(arg) runs exactly once when the stream ends for any reason
  * (client gone, buffer over limit, httpd_stream_end flushed, httpd_stop);
  * the stream handle is invalid after it. NULL on out of memory (r answered 500). */
-httpd_stream *httpd_stream_open(httpd_req *r, const char *content_type,
-                                void (*on_close)(void *arg), void *arg);
+httpd_stream *httpd_stream_open(httpd_req *r, const char *content_type, void (*on_close)(void *arg),
+                                void *arg);
 /* Queues bytes (copied). AGG_ERR when the stream is closing or the unsent
  * bytes would pass stream_buffer_limit: the stream is then closed (a slow
  * client reconnects with Last-Event-ID and loses nothing). */

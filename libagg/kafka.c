@@ -12,8 +12,8 @@
 
 #include "log.h"
 
-#define KAFKA_SAFETY_POLL_MS 100 /* periodic poll in case a wake-up is missed */
-#define KAFKA_DRAIN_MAX 10000    /* events served per wake-up before yielding to the loop */
+#define KAFKA_SAFETY_POLL_MS 100   /* periodic poll in case a wake-up is missed */
+#define KAFKA_DRAIN_MAX      10000 /* events served per wake-up before yielding to the loop */
 
 /* What producer and consumer share: the handle, the queue that wakes the
  * loop, and the health seen in statistics. Must be the first member. */
@@ -23,8 +23,8 @@ typedef struct kbase {
     rd_kafka_queue_t *q; /* queue with the io-event: main (producer) or consumer queue */
     int efd;             /* eventfd written by librdkafka when q becomes non-empty */
     loop_timer *timer;
-    int healthy;         /* a broker with nodeid >= 0 is UP (statistics) */
-    int fatal;           /* librdkafka raised a fatal error: never healthy again */
+    int healthy; /* a broker with nodeid >= 0 is UP (statistics) */
+    int fatal;   /* librdkafka raised a fatal error: never healthy again */
     void (*drain)(struct kbase *b);
 } kbase;
 
@@ -62,7 +62,8 @@ static int stats_broker_up(const char *json, size_t len) {
     json_object_foreach(brokers, name, b) {
         json_t *id = json_object_get(b, "nodeid");
         const char *state = json_string_value(json_object_get(b, "state"));
-        if (json_is_integer(id) && json_integer_value(id) >= 0 && state && strcmp(state, "UP") == 0) {
+        if (json_is_integer(id) && json_integer_value(id) >= 0 && state &&
+            strcmp(state, "UP") == 0) {
             up = 1;
             break;
         }
@@ -107,7 +108,10 @@ static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque) 
 static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
     /* syslog levels; librdkafka reports transient broker failures at 3 (err),
      * real trouble reaches us through the error callback. */
-    log_level lvl = level <= 2 ? LOG_ERROR : level <= 4 ? LOG_WARN : level <= 6 ? LOG_INFO : LOG_DEBUG;
+    log_level lvl = level <= 2   ? LOG_ERROR
+                    : level <= 4 ? LOG_WARN
+                    : level <= 6 ? LOG_INFO
+                                 : LOG_DEBUG;
     log_msg(lvl, "kafka %s: %s: %s", rd_kafka_name(rk), fac, buf);
 }
 
@@ -365,7 +369,8 @@ static void dispatch(kafka_consumer *c, const rd_kafka_message_t *m) {
     const char *topic = rd_kafka_topic_name(m->rkt);
     int idx = topic_index(c, topic);
     if (idx < 0) {
-        log_warn("kafka %s: message from unexpected topic %s skipped", rd_kafka_name(c->b.rk), topic);
+        log_warn("kafka %s: message from unexpected topic %s skipped", rd_kafka_name(c->b.rk),
+                 topic);
         return;
     }
     kafka_message km = {

@@ -9,10 +9,10 @@
 #include "loop.h"
 
 typedef struct kafka_config {
-    const char *brokers;        /* KAFKA_BROKERS, "host:port,..." */
-    const char *client_id;      /* e.g. "gateway" */
-    long linger_ms;             /* KAFKA_LINGER_MS, producer batching delay */
-    long message_timeout_ms;    /* KAFKA_PRODUCE_TIMEOUT_MS: delivery fails after this */
+    const char *brokers;     /* KAFKA_BROKERS, "host:port,..." */
+    const char *client_id;   /* e.g. "gateway" */
+    long linger_ms;          /* KAFKA_LINGER_MS, producer batching delay */
+    long message_timeout_ms; /* KAFKA_PRODUCE_TIMEOUT_MS: delivery fails after this */
 } kafka_config;
 
 typedef struct kafka_producer kafka_producer;
@@ -39,7 +39,7 @@ int kafka_producer_healthy(const kafka_producer *p);
 /* One consumed message. Everything is borrowed for the call only. */
 typedef struct kafka_message {
     const char *topic;
-    int topic_index;  /* index of topic in the list given to kafka_consumer_new */
+    int topic_index; /* index of topic in the list given to kafka_consumer_new */
     int32_t partition;
     int64_t offset;
     const char *key;
@@ -62,8 +62,8 @@ kafka_consumer *kafka_consumer_new(loop *l, const kafka_config *c, const char *g
 /* Marks next_offset (the next message to read) as committable for the partition.
  * AGG_ERR when the partition is not assigned to this consumer (e.g. revoked);
  * offsets of revoked partitions are stored from on_revoke at the latest. */
-int kafka_consumer_store(kafka_consumer *c, int topic_index, int32_t partition,
-                         int64_t next_offset, err_t *e);
+int kafka_consumer_store(kafka_consumer *c, int topic_index, int32_t partition, int64_t next_offset,
+                         err_t *e);
 /* Commits stored offsets synchronously and leaves the group, then frees.
  * on_revoke is not called for the partitions given up here. Must not be called
  * from one of this consumer's callbacks. */

@@ -247,7 +247,8 @@ int loop_add_prepare(loop *l, loop_hook_cb *cb, void *arg) {
 void loop_remove_prepare(loop *l, loop_hook_cb *cb, void *arg) {
     for (int i = 0; i < l->n_hooks; i++) {
         if (l->hooks[i].cb == cb && l->hooks[i].arg == arg) {
-            memmove(&l->hooks[i], &l->hooks[i + 1], (size_t)(l->n_hooks - i - 1) * sizeof l->hooks[0]);
+            memmove(&l->hooks[i], &l->hooks[i + 1],
+                    (size_t)(l->n_hooks - i - 1) * sizeof l->hooks[0]);
             l->n_hooks--;
             return;
         }

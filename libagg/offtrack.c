@@ -6,7 +6,7 @@
 
 #include "err.h"
 
-#define OT_TOPICS 16
+#define OT_TOPICS        16
 #define OT_MAX_PARTITION (1 << 20)
 
 typedef struct ot_entry {
@@ -18,17 +18,17 @@ typedef struct ot_entry {
  * leave the ring from the head once they and all before them are done. */
 typedef struct ot_part {
     ot_entry *ring;
-    size_t cap;          /* a power of two, or 0 */
+    size_t cap; /* a power of two, or 0 */
     size_t head, count;
-    int started;         /* an offset was begun since creation/forget */
+    int started; /* an offset was begun since creation/forget */
     int64_t last_begun;
-    int64_t last_done;   /* highest offset that left the ring (valid when have_done) */
+    int64_t last_done; /* highest offset that left the ring (valid when have_done) */
     int have_done;
-    int64_t reported;    /* last committable offset returned (or the first begun) */
+    int64_t reported; /* last committable offset returned (or the first begun) */
 } ot_part;
 
 typedef struct ot_topic {
-    ot_part **parts;  /* indexed by partition; NULL when never seen */
+    ot_part **parts; /* indexed by partition; NULL when never seen */
     size_t n_parts;
 } ot_topic;
 
@@ -37,9 +37,7 @@ struct offtrack {
     long in_flight;
 };
 
-offtrack *offtrack_new(void) {
-    return calloc(1, sizeof(offtrack));
-}
+offtrack *offtrack_new(void) { return calloc(1, sizeof(offtrack)); }
 
 void offtrack_free(offtrack *t) {
     if (!t) return;
@@ -56,7 +54,8 @@ void offtrack_free(offtrack *t) {
 /* The partition's state; created when create is set. NULL when absent,
  * out of range or out of memory. */
 static ot_part *get_part(offtrack *t, int topic_id, int32_t partition, int create) {
-    if (!t || topic_id < 0 || topic_id >= OT_TOPICS || partition < 0 || partition >= OT_MAX_PARTITION)
+    if (!t || topic_id < 0 || topic_id >= OT_TOPICS || partition < 0 ||
+        partition >= OT_MAX_PARTITION)
         return NULL;
     ot_topic *tp = &t->topics[topic_id];
     size_t idx = (size_t)partition;
@@ -75,9 +74,7 @@ static ot_part *get_part(offtrack *t, int topic_id, int32_t partition, int creat
     return tp->parts[idx];
 }
 
-static ot_entry *at(ot_part *p, size_t i) {
-    return &p->ring[(p->head + i) & (p->cap - 1)];
-}
+static ot_entry *at(ot_part *p, size_t i) { return &p->ring[(p->head + i) & (p->cap - 1)]; }
 
 static int grow(ot_part *p) {
     size_t cap = p->cap ? p->cap * 2 : 16;
@@ -160,6 +157,4 @@ void offtrack_forget(offtrack *t, int topic_id, int32_t partition) {
     free(p);
 }
 
-long offtrack_in_flight(const offtrack *t) {
-    return t ? t->in_flight : 0;
-}
+long offtrack_in_flight(const offtrack *t) { return t ? t->in_flight : 0; }

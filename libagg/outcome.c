@@ -1,4 +1,5 @@
-/* outcome: outcome names, how outcomes count, HTTP result mapping, and self-observed outcome events. */
+/* outcome: outcome names, how outcomes count, HTTP result mapping, and self-observed outcome
+ * events. */
 #include "outcome.h"
 
 #include <jansson.h>
@@ -8,12 +9,9 @@
 #include "err.h"
 
 static const char *const NAMES[] = {
-    [OUTCOME_OK] = "ok",
-    [OUTCOME_REJECTED] = "REJECTED",
-    [OUTCOME_TIMEOUT] = "TIMEOUT",
-    [OUTCOME_CONNECTION_CLOSED] = "CONNECTION_CLOSED",
-    [OUTCOME_ERROR] = "ERROR",
-    [OUTCOME_ACCEPTED] = "ACCEPTED",
+    [OUTCOME_OK] = "ok",           [OUTCOME_REJECTED] = "REJECTED",
+    [OUTCOME_TIMEOUT] = "TIMEOUT", [OUTCOME_CONNECTION_CLOSED] = "CONNECTION_CLOSED",
+    [OUTCOME_ERROR] = "ERROR",     [OUTCOME_ACCEPTED] = "ACCEPTED",
 };
 
 const char *outcome_name(outcome_t o) {
@@ -38,20 +36,15 @@ outcome_t outcome_classify(transport_t t, long http_status) {
         if (http_status >= 200 && http_status <= 299) return OUTCOME_ACCEPTED;
         if (http_status == 401) return OUTCOME_REJECTED;
         return OUTCOME_ERROR;
-    case TRANSPORT_TIMEOUT:
-        return OUTCOME_TIMEOUT;
+    case TRANSPORT_TIMEOUT: return OUTCOME_TIMEOUT;
     case TRANSPORT_CONNECT_FAILED:
-    case TRANSPORT_CLOSED:
-        return OUTCOME_CONNECTION_CLOSED;
+    case TRANSPORT_CLOSED: return OUTCOME_CONNECTION_CLOSED;
     case TRANSPORT_OTHER:
-    default:
-        return OUTCOME_ERROR;
+    default: return OUTCOME_ERROR;
     }
 }
 
-int outcome_is_respondent(outcome_t o) {
-    return o == OUTCOME_OK;
-}
+int outcome_is_respondent(outcome_t o) { return o == OUTCOME_OK; }
 
 int outcome_is_error(outcome_t o) {
     return o == OUTCOME_TIMEOUT || o == OUTCOME_CONNECTION_CLOSED || o == OUTCOME_ERROR;

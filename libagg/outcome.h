@@ -13,11 +13,11 @@ typedef enum outcome_t {
 
 /* How an outbound HTTP exchange ended at the transport level. */
 typedef enum transport_t {
-    TRANSPORT_OK = 0,           /* a complete HTTP response was received */
-    TRANSPORT_TIMEOUT,          /* connect or total timeout passed */
-    TRANSPORT_CONNECT_FAILED,   /* refused, unreachable, DNS failure */
-    TRANSPORT_CLOSED,           /* connection reset or closed without (a full) answer */
-    TRANSPORT_OTHER             /* anything else */
+    TRANSPORT_OK = 0,         /* a complete HTTP response was received */
+    TRANSPORT_TIMEOUT,        /* connect or total timeout passed */
+    TRANSPORT_CONNECT_FAILED, /* refused, unreachable, DNS failure */
+    TRANSPORT_CLOSED,         /* connection reset or closed without (a full) answer */
+    TRANSPORT_OTHER           /* anything else */
 } transport_t;
 
 /* The wire name ("ok", "REJECTED", ...); "ACCEPTED" for OUTCOME_ACCEPTED. Static string. */

@@ -135,9 +135,7 @@ void rds_free(rds *r) {
     free(r);
 }
 
-int rds_ready(const rds *r) {
-    return r && r->ready && r->c.ac != NULL;
-}
+int rds_ready(const rds *r) { return r && r->ready && r->c.ac != NULL; }
 
 static void command_reply(redisAsyncContext *ac, void *reply, void *arg) {
     pending *p = arg;
@@ -219,13 +217,13 @@ int rds_script(rds *r, enum rds_script_id id, rds_reply_cb *cb, void *arg, int n
     p->lens = (size_t *)(p->argv + argc);
     char *buf = (char *)(p->lens + argc);
     int k = 0;
-#define PUT(ptr, n)                      \
-    do {                                 \
-        memcpy(buf, (ptr), (n));         \
-        buf[(n)] = '\0';                 \
-        p->argv[k] = buf;                \
-        p->lens[k++] = (n);              \
-        buf += (n) + 1;                  \
+#define PUT(ptr, n)                                                                                \
+    do {                                                                                           \
+        memcpy(buf, (ptr), (n));                                                                   \
+        buf[(n)] = '\0';                                                                           \
+        p->argv[k] = buf;                                                                          \
+        p->lens[k++] = (n);                                                                        \
+        buf += (n) + 1;                                                                            \
     } while (0)
     PUT("EVALSHA", sizeof "EVALSHA" - 1);
     PUT(r->sha[id], (size_t)40);

@@ -6,7 +6,7 @@
 
 #include "err.h"
 #include "loop.h"
-#include "rdssub.h" /* pub/sub, implemented in rdssub.c */
+#include "rdssub.h"      /* pub/sub, implemented in rdssub.c */
 #include "scripts_gen.h" /* generated from the .lua files in libagg/scripts: enum rds_script_id */
 
 struct redisReply;

@@ -1,4 +1,5 @@
-/* rdsconn: one hiredis async connection on the event loop, from a redis:// URL, reconnected with backoff. */
+/* rdsconn: one hiredis async connection on the event loop, from a redis:// URL, reconnected with
+ * backoff. */
 #include "rdsconn.h"
 
 #include <hiredis/hiredis.h>
@@ -7,8 +8,8 @@
 
 #include "log.h"
 
-#define BACKOFF_MIN_MS 100
-#define BACKOFF_MAX_MS 1000
+#define BACKOFF_MIN_MS   100
+#define BACKOFF_MAX_MS   1000
 #define SETUP_TIMEOUT_MS 5000 /* connect + AUTH/SELECT/SCRIPT LOAD must finish within this */
 
 /* ------------------------------------------------------------------------ */
@@ -247,8 +248,8 @@ void rdsconn_up(rdsconn *c) {
     c->lost_logged = 0;
 }
 
-int rdsconn_init(rdsconn *c, loop *l, const char *url, const char *what,
-                 rdsconn_hook *on_connected, rdsconn_hook *on_lost, err_t *e) {
+int rdsconn_init(rdsconn *c, loop *l, const char *url, const char *what, rdsconn_hook *on_connected,
+                 rdsconn_hook *on_lost, err_t *e) {
     memset(c, 0, sizeof *c);
     if (rdsconn_url_parse(url, &c->url, e) != AGG_OK) return AGG_ERR;
     c->l = l;
@@ -278,9 +279,9 @@ void rdsconn_close(rdsconn *c) {
 int rdsconn_send_auth(rdsconn *c, redisCallbackFn *cb, void *arg, int select_db) {
     int n = 0;
     if (c->url.password) {
-        int rc = c->url.user ? redisAsyncCommand(c->ac, cb, arg, "AUTH %s %s", c->url.user,
-                                                 c->url.password)
-                             : redisAsyncCommand(c->ac, cb, arg, "AUTH %s", c->url.password);
+        int rc = c->url.user
+                     ? redisAsyncCommand(c->ac, cb, arg, "AUTH %s %s", c->url.user, c->url.password)
+                     : redisAsyncCommand(c->ac, cb, arg, "AUTH %s", c->url.password);
         if (rc != REDIS_OK) return -1;
         n++;
     }

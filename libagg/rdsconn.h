@@ -1,4 +1,5 @@
-/* rdsconn: one hiredis async connection on the event loop, from a redis:// URL, reconnected with backoff. */
+/* rdsconn: one hiredis async connection on the event loop, from a redis:// URL, reconnected with
+ * backoff. */
 #ifndef AGG_RDSCONN_H
 #define AGG_RDSCONN_H
 
@@ -25,7 +26,7 @@ typedef void rdsconn_hook(rdsconn *c);
 struct rdsconn {
     loop *l;
     rdsconn_url url;
-    const char *what; /* for log lines; borrowed, must outlive the conn */
+    const char *what;      /* for log lines; borrowed, must outlive the conn */
     redisAsyncContext *ac; /* NULL while not connected */
     int fd;
     unsigned mask; /* LOOP_READ/LOOP_WRITE interest given to loop_watch */
@@ -49,8 +50,8 @@ void rdsconn_url_free(rdsconn_url *u);
 /* Prepares c (does not connect): parses url, stores the hooks. what is
  * borrowed for c's lifetime. AGG_ERR with e filled when url is invalid or out
  * of memory; nothing to free then. */
-int rdsconn_init(rdsconn *c, loop *l, const char *url, const char *what,
-                 rdsconn_hook *on_connected, rdsconn_hook *on_lost, err_t *e);
+int rdsconn_init(rdsconn *c, loop *l, const char *url, const char *what, rdsconn_hook *on_connected,
+                 rdsconn_hook *on_lost, err_t *e);
 /* Starts connecting; on failure retries with backoff (100 ms doubling to 1 s)
  * for as long as c is not closed. on_connected runs once TCP is up; the owner
  * must then call rdsconn_up within 5 s or the connection is dropped. */

@@ -1,4 +1,5 @@
-/* rdssub: pub/sub for a process: one Redis connection that holds every subscription, refcounted per channel. */
+/* rdssub: pub/sub for a process: one Redis connection that holds every subscription, refcounted per
+ * channel. */
 #include "rdssub.h"
 
 #include <hiredis/async.h>
@@ -19,9 +20,9 @@
 /* rds_sub: one subscriber connection, refcounted channels in a strmap       */
 
 enum ch_state {
-    CH_NONE,        /* not subscribed on the server */
-    CH_SUBSCRIBING, /* SUBSCRIBE sent, confirmation pending */
-    CH_SUBSCRIBED,  /* confirmed */
+    CH_NONE,         /* not subscribed on the server */
+    CH_SUBSCRIBING,  /* SUBSCRIBE sent, confirmation pending */
+    CH_SUBSCRIBED,   /* confirmed */
     CH_UNSUBSCRIBING /* UNSUBSCRIBE sent, confirmation pending */
 };
 
@@ -52,13 +53,11 @@ struct rds_sub {
     int connected_before;
     int resub_pending;
     size_t resub_left;
-    strmap *chans; /* name -> chan *, owned */
+    strmap *chans;   /* name -> chan *, owned */
     waiter *failing; /* done(0) callbacks being delivered after a lost connection */
 };
 
-static chan *chan_find(rds_sub *s, const char *name) {
-    return strmap_get(s->chans, name);
-}
+static chan *chan_find(rds_sub *s, const char *name) { return strmap_get(s->chans, name); }
 
 static chan *chan_add(rds_sub *s, const char *name, size_t len) {
     chan *ch = calloc(1, sizeof *ch + len + 1);
@@ -316,15 +315,13 @@ static void free_one(const char *key, void *value, void *arg) {
 
 void rds_sub_free(rds_sub *s) {
     if (!s) return;
-    rdsconn_close(&s->c); /* sub_lost frees unreferenced channels, drops waiters */
+    rdsconn_close(&s->c);                  /* sub_lost frees unreferenced channels, drops waiters */
     strmap_each(s->chans, free_one, NULL); /* the map only borrows the channels */
     strmap_free(s->chans);
     free(s);
 }
 
-int rds_sub_ready(const rds_sub *s) {
-    return s && s->c.up && s->c.ac != NULL;
-}
+int rds_sub_ready(const rds_sub *s) { return s && s->c.up && s->c.ac != NULL; }
 
 int rds_subscribe(rds_sub *s, const char *channel, rds_subscribed_cb *done, void *done_arg) {
     if (!rds_sub_ready(s)) return AGG_ERR;

@@ -1,4 +1,5 @@
-/* rdssub: pub/sub for a process: one Redis connection that holds every subscription, refcounted per channel. */
+/* rdssub: pub/sub for a process: one Redis connection that holds every subscription, refcounted per
+ * channel. */
 #ifndef AGG_RDSSUB_H
 #define AGG_RDSSUB_H
 

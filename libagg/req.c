@@ -40,9 +40,7 @@ static int add_delay(journal_request *out, long v, const req_limits *lim, api_er
     return AGG_OK;
 }
 
-static int is_blank(char c) {
-    return c == ' ' || c == '\t';
-}
+static int is_blank(char c) { return c == ' ' || c == '\t'; }
 
 /* Parses one entry of the delays string (s, n bytes, surrounding blanks allowed). */
 static int parse_delay_entry(const char *s, size_t n, long *v) {
@@ -79,7 +77,8 @@ static int parse_delays(json_t *root, const req_limits *lim, journal_request *ou
             if (i < len && s[i] != ',') continue;
             long d;
             if (parse_delay_entry(s + start, i - start, &d) != AGG_OK)
-                return BAD(e, "delays", "delays must be comma-separated integers, e.g. \"1000,2000,-1\"");
+                return BAD(e, "delays",
+                           "delays must be comma-separated integers, e.g. \"1000,2000,-1\"");
             if (add_delay(out, d, lim, e) != AGG_OK) return AGG_ERR;
             start = i + 1;
         }
@@ -89,7 +88,8 @@ static int parse_delays(json_t *root, const req_limits *lim, journal_request *ou
         size_t i;
         json_t *item;
         json_array_foreach(v, i, item) {
-            if (!json_is_integer(item)) return BAD(e, "delays", "delays must be an array of integers");
+            if (!json_is_integer(item))
+                return BAD(e, "delays", "delays must be an array of integers");
             json_int_t d = json_integer_value(item);
             if (d < REQ_DELAY_MIN || d > REQ_DELAY_MAX_MS)
                 return BAD(e, "delays", "each delay must be in [%d, %d]", REQ_DELAY_MIN,

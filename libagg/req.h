@@ -10,21 +10,21 @@
 typedef enum strategy_t { STRATEGY_SSE = 0, STRATEGY_WAIT_FOR_EVERYONE } strategy_t;
 
 #define REQ_PATIENT_ID_MAX 64
-#define REQ_DELAY_MAX_MS 600000
-#define REQ_DELAY_MIN (-3)
+#define REQ_DELAY_MAX_MS   600000
+#define REQ_DELAY_MIN      (-3)
 
 typedef struct journal_request {
     char patient_id[REQ_PATIENT_ID_MAX + 1];
-    long delays[RESLIST_MAX];  /* one per resource, missing entries are 0 */
-    int n_delays;              /* entries given */
-    long timeout_ms;           /* after defaulting and capping */
+    long delays[RESLIST_MAX]; /* one per resource, missing entries are 0 */
+    int n_delays;             /* entries given */
+    long timeout_ms;          /* after defaulting and capping */
     strategy_t strategy;
 } journal_request;
 
 typedef struct req_limits {
-    long timeout_default_ms;  /* AGGREGATOR_TIMEOUT_DEFAULT_MS */
-    long timeout_max_ms;      /* AGGREGATOR_TIMEOUT_MAX_MS */
-    int n_resources;          /* resources configured; more delays than this is a 400 */
+    long timeout_default_ms; /* AGGREGATOR_TIMEOUT_DEFAULT_MS */
+    long timeout_max_ms;     /* AGGREGATOR_TIMEOUT_MAX_MS */
+    int n_resources;         /* resources configured; more delays than this is a 400 */
 } req_limits;
 
 /* Parses and validates body (len bytes, need not be NUL-terminated).

@@ -50,11 +50,11 @@ char *reqmsg_to_json(const request_msg *m) {
             return NULL;
         }
     }
-    json_t *o = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:s, s:o}", "correlationId",
-                          m->correlation_id, "patientId", m->patient_id, "strategy",
-                          req_strategy_name(m->strategy), "timeoutMs", (json_int_t)m->timeout_ms,
-                          "createdMs", (json_int_t)m->created_ms, "deadlineMs",
-                          (json_int_t)m->deadline_ms, "callbackUrl", m->callback_url, "resources", arr);
+    json_t *o = json_pack(
+        "{s:s, s:s, s:s, s:I, s:I, s:I, s:s, s:o}", "correlationId", m->correlation_id, "patientId",
+        m->patient_id, "strategy", req_strategy_name(m->strategy), "timeoutMs",
+        (json_int_t)m->timeout_ms, "createdMs", (json_int_t)m->created_ms, "deadlineMs",
+        (json_int_t)m->deadline_ms, "callbackUrl", m->callback_url, "resources", arr);
     if (!o) return NULL;
     char *out = json_dumps(o, JSON_COMPACT);
     json_decref(o);
@@ -98,7 +98,8 @@ static int get_str(json_t *o, const char *key, char *dst, size_t max, err_t *e) 
     if (!json_is_string(v)) return err_set(e, "%s must be a string", key);
     size_t n = json_string_length(v);
     const char *s = json_string_value(v);
-    if (n < 1 || n > max || strlen(s) != n) return err_set(e, "%s must be 1..%zu characters", key, max);
+    if (n < 1 || n > max || strlen(s) != n)
+        return err_set(e, "%s must be 1..%zu characters", key, max);
     memcpy(dst, s, n);
     dst[n] = '\0';
     return AGG_OK;
@@ -145,13 +146,14 @@ static int parse_resource(json_t *o, int i, reqmsg_resource *r, err_t *e) {
 }
 
 static int parse_object(json_t *root, request_msg *m, err_t *e) {
-    static const char *const keys[] = {"correlationId", "patientId", "strategy", "timeoutMs",
-                                       "createdMs", "deadlineMs", "callbackUrl", "resources",
-                                       NULL};
+    static const char *const keys[] = {"correlationId", "patientId", "strategy",
+                                       "timeoutMs",     "createdMs", "deadlineMs",
+                                       "callbackUrl",   "resources", NULL};
     if (only_keys(root, keys, "request message", e) != AGG_OK) return AGG_ERR;
     if (get_str(root, "correlationId", m->correlation_id, REQMSG_CID_LEN, e) != AGG_OK)
         return AGG_ERR;
-    if (!reqmsg_is_uuid(m->correlation_id)) return err_set(e, "correlationId is not a lowercase UUID");
+    if (!reqmsg_is_uuid(m->correlation_id))
+        return err_set(e, "correlationId is not a lowercase UUID");
     if (get_str(root, "patientId", m->patient_id, REQ_PATIENT_ID_MAX, e) != AGG_OK) return AGG_ERR;
     for (const char *p = m->patient_id; *p; p++) {
         char c = *p;

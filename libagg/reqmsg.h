@@ -22,8 +22,8 @@ typedef struct request_msg {
     char patient_id[REQ_PATIENT_ID_MAX + 1];
     strategy_t strategy;
     long timeout_ms;
-    long long created_ms;   /* wall clock, epoch ms */
-    long long deadline_ms;  /* created_ms + timeout_ms */
+    long long created_ms;  /* wall clock, epoch ms */
+    long long deadline_ms; /* created_ms + timeout_ms */
     char callback_url[REQMSG_URL_MAX + 1];
     reqmsg_resource resources[RESLIST_MAX];
     int n_resources;

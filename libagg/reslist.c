@@ -64,7 +64,8 @@ static int parse_entry(const char *s, size_t n, int idx, resource *r, err_t *e) 
                            RESLIST_NAME_MAX);
         for (size_t i = 0; i < name_n; i++) {
             if (!is_name_char(s[i]))
-                return err_set(e, "RESOURCE_URLS entry %d: name may only use [A-Za-z0-9._-]", idx + 1);
+                return err_set(e, "RESOURCE_URLS entry %d: name may only use [A-Za-z0-9._-]",
+                               idx + 1);
         }
         memcpy(r->source, s, name_n);
         r->source[name_n] = '\0';
@@ -79,7 +80,8 @@ static int parse_entry(const char *s, size_t n, int idx, resource *r, err_t *e) 
     }
     while (url_n > 0 && url[url_n - 1] == '/') url_n--;
     if (!url_ok(url, url_n))
-        return err_set(e, "RESOURCE_URLS entry %d: '%.*s' is not an http(s)://host[:port][/path] URL",
+        return err_set(e,
+                       "RESOURCE_URLS entry %d: '%.*s' is not an http(s)://host[:port][/path] URL",
                        idx + 1, (int)(url_n > 100 ? 100 : url_n), url);
     if (url_n > RESLIST_URL_MAX)
         return err_set(e, "RESOURCE_URLS entry %d: URL longer than %d characters", idx + 1,

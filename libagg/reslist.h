@@ -4,9 +4,9 @@
 
 #include "err.h"
 
-#define RESLIST_MAX 64
+#define RESLIST_MAX      64
 #define RESLIST_NAME_MAX 64
-#define RESLIST_URL_MAX 512
+#define RESLIST_URL_MAX  512
 
 typedef struct resource {
     char source[RESLIST_NAME_MAX + 1]; /* the name callbacks carry as "source" */

@@ -7,7 +7,7 @@
 
 #include "err.h"
 
-#define SSE_ID_MAX 1000000000000000LL /* 10^15 */
+#define SSE_ID_MAX        1000000000000000LL /* 10^15 */
 #define SSE_ID_DIGITS_MAX 16
 
 char *sse_frame(long long id, const char *event, const char *data, size_t len_data, size_t *len) {

@@ -8,14 +8,14 @@
 
 /* One note with its sort key. */
 typedef struct note_ref {
-    json_t *note;        /* borrowed from the parsed event */
-    const char *source;  /* the callback's source */
+    json_t *note;       /* borrowed from the parsed event */
+    const char *source; /* the callback's source */
     const char *id;
     const char *date;
-    int has_time;        /* date parsed into the fields below */
-    int64_t secs;        /* seconds since the epoch, UTC */
+    int has_time; /* date parsed into the fields below */
+    int64_t secs; /* seconds since the epoch, UTC */
     int32_t nanos;
-    size_t order;        /* position in the log, the last tie-breaker */
+    size_t order; /* position in the log, the last tie-breaker */
 } note_ref;
 
 static int64_t days_from_civil(int64_t y, int m, int d) {
@@ -81,9 +81,7 @@ static void parse_date(note_ref *r) {
     r->has_time = 1;
 }
 
-static int cmp_str(const char *a, const char *b) {
-    return strcmp(a ? a : "", b ? b : "");
-}
+static int cmp_str(const char *a, const char *b) { return strcmp(a ? a : "", b ? b : ""); }
 
 /* Newest first; unparseable dates last (by string); then source, id, log order. */
 static int cmp_notes(const void *pa, const void *pb) {
@@ -104,12 +102,12 @@ static int cmp_notes(const void *pa, const void *pb) {
 }
 
 typedef struct wfe_state {
-    json_t **parsed;  /* one per event, owned */
+    json_t **parsed; /* one per event, owned */
     size_t n_parsed;
     note_ref *notes;
     size_t n_notes, cap_notes;
-    json_t *sources;  /* array of {source,status,elapsedMs} */
-    json_t *summary;  /* borrowed from parsed */
+    json_t *sources; /* array of {source,status,elapsedMs} */
+    json_t *summary; /* borrowed from parsed */
 } wfe_state;
 
 static int push_note(wfe_state *st, json_t *note, const char *source) {
@@ -170,8 +168,8 @@ static char *finish(wfe_state *st, const char *patient_id) {
         }
     }
     json_t *o = json_pack("{s:O, s:s, s:O, s:O, s:O, s:o, s:O}", "correlationId", cid, "patientId",
-                          patient_id, "respondents", resp, "errors", errs, "completedBy", by, "notes",
-                          notes, "sources", st->sources);
+                          patient_id, "respondents", resp, "errors", errs, "completedBy", by,
+                          "notes", notes, "sources", st->sources);
     if (!o) return NULL;
     char *out = json_dumps(o, JSON_COMPACT);
     json_decref(o);

@@ -7,8 +7,8 @@
 /* One entry of the session log. Borrowed strings. */
 typedef struct log_event {
     long long seq;
-    const char *event;  /* "callback" or "summary" */
-    const char *data;   /* JSON */
+    const char *event; /* "callback" or "summary" */
+    const char *data;  /* JSON */
 } log_event;
 
 /* Builds {"correlationId","patientId","respondents","errors","completedBy",

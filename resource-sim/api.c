@@ -1,4 +1,5 @@
-/* api: the resource's HTTP endpoints, delayed callbacks with retries, and deferred direct answers. */
+/* api: the resource's HTTP endpoints, delayed callbacks with retries, and deferred direct answers.
+ */
 #include "api.h"
 
 #include <stdio.h>
@@ -17,11 +18,11 @@
 typedef struct cb_job {
     rs_api *a;
     struct cb_job *prev, *next;
-    loop_timer *t;   /* the delay or backoff timer; NULL when none is pending */
-    int in_flight;   /* a POST is running */
-    int attempts;    /* POSTs started so far */
+    loop_timer *t; /* the delay or backoff timer; NULL when none is pending */
+    int in_flight; /* a POST is running */
+    int attempts;  /* POSTs started so far */
     long delay;
-    char *body;      /* built when the delay has passed; kept for retries */
+    char *body; /* built when the delay has passed; kept for retries */
     rsreq q;
 } cb_job;
 
@@ -86,8 +87,10 @@ static void respond_plain_error(httpd_req *r, int status, const char *code, cons
 
 static void job_finish(cb_job *j) {
     rs_api *a = j->a;
-    if (j->prev) j->prev->next = j->next;
-    else a->jobs = j->next;
+    if (j->prev)
+        j->prev->next = j->next;
+    else
+        a->jobs = j->next;
     if (j->next) j->next->prev = j->prev;
     a->n_jobs--;
     free(j->body);
@@ -108,10 +111,11 @@ static void job_failed(cb_job *j, const char *why) {
                      j->q.correlation_id, j->attempts, why, backoff);
             return;
         }
-        log_error("callback for correlationId %s: out of memory scheduling a retry", j->q.correlation_id);
+        log_error("callback for correlationId %s: out of memory scheduling a retry",
+                  j->q.correlation_id);
     }
-    log_error("callback for correlationId %s to %s failed after %d attempt(s): %s", j->q.correlation_id,
-              j->q.callback_url, j->attempts, why);
+    log_error("callback for correlationId %s to %s failed after %d attempt(s): %s",
+              j->q.correlation_id, j->q.callback_url, j->attempts, why);
     job_finish(j);
 }
 
@@ -148,8 +152,8 @@ static void job_fire(loop *l, void *arg) {
     rs_api *a = j->a;
     j->t = NULL;
     if (!j->body) {
-        j->body = notes_result_json(a->cfg.resource_id, j->q.patient_id, j->q.correlation_id, j->delay,
-                                    a->cfg.notes_per_response, loop_wall_ms());
+        j->body = notes_result_json(a->cfg.resource_id, j->q.patient_id, j->q.correlation_id,
+                                    j->delay, a->cfg.notes_per_response, loop_wall_ms());
         if (!j->body) {
             log_error("callback for correlationId %s dropped: out of memory building the body",
                       j->q.correlation_id);
@@ -160,8 +164,8 @@ static void job_fire(loop *l, void *arg) {
     j->attempts++;
     j->in_flight = 1;
     err_t e;
-    if (httpc_post_json(a->c, j->q.callback_url, j->body, a->cfg.connect_timeout_ms, a->cfg.timeout_ms,
-                        job_done, j, &e) != AGG_OK) {
+    if (httpc_post_json(a->c, j->q.callback_url, j->body, a->cfg.connect_timeout_ms,
+                        a->cfg.timeout_ms, job_done, j, &e) != AGG_OK) {
         j->in_flight = 0;
         job_failed(j, e.text);
     }
@@ -184,16 +188,19 @@ static void handle_journals(rs_api *a, httpd_req *r) {
     }
     switch (j->q.delay) {
     case RSREQ_DELAY_REJECT:
-        log_info("journals for correlationId %s: rejected (simulated, delay -1)", j->q.correlation_id);
+        log_info("journals for correlationId %s: rejected (simulated, delay -1)",
+                 j->q.correlation_id);
         free(j);
         apierr_set(&ae, 401, "rejected", NULL, "%s refused the request (simulated rejection)",
                    a->cfg.resource_id);
         httpd_respond_error(r, &ae);
         return;
     case RSREQ_DELAY_FAIL:
-        log_info("journals for correlationId %s: failing (simulated, delay -2)", j->q.correlation_id);
+        log_info("journals for correlationId %s: failing (simulated, delay -2)",
+                 j->q.correlation_id);
         free(j);
-        apierr_set(&ae, 500, "simulated_failure", NULL, "%s failed (simulated failure)", a->cfg.resource_id);
+        apierr_set(&ae, 500, "simulated_failure", NULL, "%s failed (simulated failure)",
+                   a->cfg.resource_id);
         httpd_respond_error(r, &ae);
         return;
     case RSREQ_DELAY_DROP:
@@ -216,7 +223,8 @@ static void handle_journals(rs_api *a, httpd_req *r) {
     if (a->jobs) a->jobs->prev = j;
     a->jobs = j;
     a->n_jobs++;
-    log_info("journals for correlationId %s accepted; callback in %ld ms", j->q.correlation_id, j->delay);
+    log_info("journals for correlationId %s accepted; callback in %ld ms", j->q.correlation_id,
+             j->delay);
     httpd_respond(r, 200, NULL, "{\"status\":\"accepted\"}");
 }
 
@@ -227,8 +235,8 @@ static void direct_fire(loop *l, void *arg) {
     rs_api *a = w->a;
     (void)l;
     w->t = NULL;
-    char *body = notes_result_json(a->cfg.resource_id, w->patient_id, NULL, w->delay, a->cfg.notes_per_response,
-                                   loop_wall_ms());
+    char *body = notes_result_json(a->cfg.resource_id, w->patient_id, NULL, w->delay,
+                                   a->cfg.notes_per_response, loop_wall_ms());
     if (body) {
         httpd_respond(w->r, 200, NULL, body);
         log_info("direct answer sent after %ld ms", w->delay);
@@ -274,7 +282,8 @@ static void handle_direct(rs_api *a, httpd_req *r) {
     }
     if (q->delay == RSREQ_DELAY_FAIL) {
         free(q);
-        apierr_set(&ae, 500, "simulated_failure", NULL, "%s failed (simulated failure)", a->cfg.resource_id);
+        apierr_set(&ae, 500, "simulated_failure", NULL, "%s failed (simulated failure)",
+                   a->cfg.resource_id);
         httpd_respond_error(r, &ae);
         log_info("direct request failed (simulated, delay -2)");
         return;

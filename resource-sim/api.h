@@ -1,4 +1,5 @@
-/* api: the resource's HTTP endpoints, delayed callbacks with retries, and deferred direct answers. */
+/* api: the resource's HTTP endpoints, delayed callbacks with retries, and deferred direct answers.
+ */
 #ifndef RS_API_H
 #define RS_API_H
 

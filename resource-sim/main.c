@@ -11,7 +11,7 @@
 #include "loop.h"
 #include "notes.h"
 
-#define PROG "resource-sim"
+#define PROG     "resource-sim"
 #define DRAIN_MS 2000
 
 static const char USAGE[] =
@@ -105,8 +105,9 @@ int main(int argc, char **argv) {
         loop_free(l);
         return 1;
     }
-    log_info("%s listening on %s:%d; %d notes per response; callback retries %d", cfg.api.resource_id,
-             cfg.bind_addr, httpd_port(hd), cfg.api.notes_per_response, cfg.api.retries);
+    log_info("%s listening on %s:%d; %d notes per response; callback retries %d",
+             cfg.api.resource_id, cfg.bind_addr, httpd_port(hd), cfg.api.notes_per_response,
+             cfg.api.retries);
 
     int rc = 0;
     if (loop_run(l) != AGG_OK) {
@@ -116,7 +117,8 @@ int main(int argc, char **argv) {
     /* Stop accepting; suspended direct requests are cancelled and freed. */
     httpd_stop(hd);
     if (rc == 0 && rs_api_pending(api) > 0) {
-        log_info("stopping: waiting up to %d ms for %zu pending callback(s)", DRAIN_MS, rs_api_pending(api));
+        log_info("stopping: waiting up to %d ms for %zu pending callback(s)", DRAIN_MS,
+                 rs_api_pending(api));
         rs_api_on_idle(api, on_idle, l);
         loop_timer *deadline = NULL;
         deadline = loop_timer_add(l, DRAIN_MS, on_drain_deadline, &deadline);

@@ -53,9 +53,11 @@ long long notes_date_s(const char *resource_id, int i, long long now_s) {
 int notes_format_date(long long epoch_s, char *out) {
     time_t t = (time_t)epoch_s;
     struct tm tm;
-    if ((long long)t != epoch_s || !gmtime_r(&t, &tm) || tm.tm_year + 1900 < 0 || tm.tm_year + 1900 > 9999)
+    if ((long long)t != epoch_s || !gmtime_r(&t, &tm) || tm.tm_year + 1900 < 0 ||
+        tm.tm_year + 1900 > 9999)
         return AGG_ERR;
-    if (strftime(out, NOTES_DATE_LEN + 1, "%Y-%m-%dT%H:%M:%SZ", &tm) != NOTES_DATE_LEN) return AGG_ERR;
+    if (strftime(out, NOTES_DATE_LEN + 1, "%Y-%m-%dT%H:%M:%SZ", &tm) != NOTES_DATE_LEN)
+        return AGG_ERR;
     return AGG_OK;
 }
 
@@ -76,7 +78,8 @@ static json_t *make_note(const char *resource_id, unsigned h, const char *patien
     uuid_generate_random(u);
     uuid_unparse_lower(u, id);
     if (notes_format_date(notes_date_s(resource_id, i, now_s), date) != AGG_OK) return NULL;
-    snprintf(caregiver, sizeof caregiver, "%s-caregiver-%u", resource_id, (h + (unsigned)i) % 5u + 1u);
+    snprintf(caregiver, sizeof caregiver, "%s-caregiver-%u", resource_id,
+             (h + (unsigned)i) % 5u + 1u);
     snprintf(doctor, sizeof doctor, "doctor-%u", (h / 7u + (unsigned)i * 3u) % 12u + 1u);
     json_t *n = json_object();
     if (!n) return NULL;
@@ -96,8 +99,8 @@ static char *dump_and_free(json_t *o) {
     return s;
 }
 
-char *notes_result_json(const char *resource_id, const char *patient_id,
-                        const char *correlation_id, long delay_ms, int n, long long now_ms) {
+char *notes_result_json(const char *resource_id, const char *patient_id, const char *correlation_id,
+                        long delay_ms, int n, long long now_ms) {
     json_t *o = json_object();
     json_t *arr = json_array();
     if (!o || !arr) goto fail;

@@ -7,7 +7,7 @@
 #include "err.h"
 
 #define NOTES_RESOURCE_ID_MAX 64
-#define NOTES_DATE_LEN 20 /* "YYYY-MM-DDTHH:MM:SSZ" */
+#define NOTES_DATE_LEN        20 /* "YYYY-MM-DDTHH:MM:SSZ" */
 
 /* 1 when id is 1..NOTES_RESOURCE_ID_MAX characters of [A-Za-z0-9._-], else 0. */
 int notes_resource_id_valid(const char *id);
@@ -31,8 +31,8 @@ int notes_format_date(long long epoch_s, char *out);
  * Each note is {"id" (random lowercase UUID),"date","caregiverId","patientId",
  * "doctorId","note"}. Strings are borrowed for the call only; patient_id must
  * be valid UTF-8. Returns a malloc'd string (caller frees), NULL on out of memory. */
-char *notes_result_json(const char *resource_id, const char *patient_id,
-                        const char *correlation_id, long delay_ms, int n, long long now_ms);
+char *notes_result_json(const char *resource_id, const char *patient_id, const char *correlation_id,
+                        long delay_ms, int n, long long now_ms);
 
 /* The direct answer for delay -1:
  * {"source","patientId","status":"REJECTED","notes":null,"delayMs":-1}.

@@ -25,9 +25,12 @@ int rsreq_url_valid(const char *s) {
     size_t n = strlen(s);
     if (n > RSREQ_URL_MAX) return 0;
     size_t skip;
-    if (strncasecmp(s, "http://", 7) == 0) skip = 7;
-    else if (strncasecmp(s, "https://", 8) == 0) skip = 8;
-    else return 0;
+    if (strncasecmp(s, "http://", 7) == 0)
+        skip = 7;
+    else if (strncasecmp(s, "https://", 8) == 0)
+        skip = 8;
+    else
+        return 0;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
         if (c <= 0x20 || c == 0x7f) return 0;
@@ -47,8 +50,10 @@ static size_t utf8_len(const char *s) {
 /* Looks up a required string field; AGG_ERR with e filled when absent or not a string. */
 static int get_string(json_t *o, const char *field, const char **out, api_error *e) {
     json_t *v = json_object_get(o, field);
-    if (!v || json_is_null(v)) return apierr_set(e, 400, "missing_field", field, "%s is required", field);
-    if (!json_is_string(v)) return apierr_set(e, 400, "invalid_field", field, "%s must be a string", field);
+    if (!v || json_is_null(v))
+        return apierr_set(e, 400, "missing_field", field, "%s is required", field);
+    if (!json_is_string(v))
+        return apierr_set(e, 400, "invalid_field", field, "%s must be a string", field);
     *out = json_string_value(v); /* no embedded NUL: json_loadb runs without JSON_ALLOW_NUL */
     return AGG_OK;
 }
@@ -58,12 +63,13 @@ static int parse_object(json_t *o, int with_callback, rsreq *q, api_error *e) {
     if (get_string(o, "patientId", &pid, e) != AGG_OK) return AGG_ERR;
     size_t plen = utf8_len(pid);
     if (plen < 1 || plen > RSREQ_PATIENT_MAX || strlen(pid) >= sizeof q->patient_id)
-        return apierr_set(e, 400, "invalid_field", "patientId", "patientId must be 1..%d characters",
-                          RSREQ_PATIENT_MAX);
+        return apierr_set(e, 400, "invalid_field", "patientId",
+                          "patientId must be 1..%d characters", RSREQ_PATIENT_MAX);
     strcpy(q->patient_id, pid);
 
     json_t *d = json_object_get(o, "delay");
-    if (!d || json_is_null(d)) return apierr_set(e, 400, "missing_field", "delay", "delay is required");
+    if (!d || json_is_null(d))
+        return apierr_set(e, 400, "missing_field", "delay", "delay is required");
     if (!json_is_integer(d) || json_integer_value(d) < RSREQ_DELAY_MIN ||
         json_integer_value(d) > RSREQ_DELAY_MAX)
         return apierr_set(e, 400, "invalid_field", "delay", "delay must be an integer in %d..%d",
@@ -74,12 +80,14 @@ static int parse_object(json_t *o, int with_callback, rsreq *q, api_error *e) {
     if (get_string(o, "callbackUrl", &url, e) != AGG_OK) return AGG_ERR;
     if (!rsreq_url_valid(url))
         return apierr_set(e, 400, "invalid_field", "callbackUrl",
-                          "callbackUrl must be an http(s) URL with a host, at most %d bytes", RSREQ_URL_MAX);
+                          "callbackUrl must be an http(s) URL with a host, at most %d bytes",
+                          RSREQ_URL_MAX);
     strcpy(q->callback_url, url);
 
     if (get_string(o, "correlationId", &cid, e) != AGG_OK) return AGG_ERR;
     if (!rsreq_uuid_valid(cid))
-        return apierr_set(e, 400, "invalid_field", "correlationId", "correlationId must be a lowercase UUID");
+        return apierr_set(e, 400, "invalid_field", "correlationId",
+                          "correlationId must be a lowercase UUID");
     strcpy(q->correlation_id, cid);
     return AGG_OK;
 }
@@ -90,8 +98,10 @@ int rsreq_parse(const char *body, size_t len, int with_callback, rsreq *q, api_e
     json_t *o = json_loadb(body ? body : "", body ? len : 0, JSON_REJECT_DUPLICATES, &je);
     if (!o) return apierr_set(e, 400, "invalid_json", NULL, "body is not valid JSON: %s", je.text);
     int rc;
-    if (!json_is_object(o)) rc = apierr_set(e, 400, "invalid_json", NULL, "body must be a JSON object");
-    else rc = parse_object(o, with_callback, q, e);
+    if (!json_is_object(o))
+        rc = apierr_set(e, 400, "invalid_json", NULL, "body must be a JSON object");
+    else
+        rc = parse_object(o, with_callback, q, e);
     json_decref(o);
     if (rc != AGG_OK) memset(q, 0, sizeof *q);
     return rc;

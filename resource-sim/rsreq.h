@@ -7,9 +7,9 @@
 #include "apierr.h"
 
 #define RSREQ_PATIENT_MAX 64   /* characters (UTF-8 code points) */
-#define RSREQ_URL_MAX 2048     /* bytes */
-#define RSREQ_DELAY_MIN (-3)
-#define RSREQ_DELAY_MAX 600000 /* ms */
+#define RSREQ_URL_MAX     2048 /* bytes */
+#define RSREQ_DELAY_MIN   (-3)
+#define RSREQ_DELAY_MAX   600000 /* ms */
 
 /* Delay values with a special meaning. */
 enum { RSREQ_DELAY_REJECT = -1, RSREQ_DELAY_FAIL = -2, RSREQ_DELAY_DROP = -3 };

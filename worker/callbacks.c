@@ -26,37 +26,30 @@ struct callbacks_state {
     cjob *jobs;
 };
 
-int callbacks_init(worker *w, err_t *e)
-{
+int callbacks_init(worker *w, err_t *e) {
     w->callbacks = calloc(1, sizeof *w->callbacks);
-    if (w->callbacks == NULL)
-        return err_set(e, "out of memory");
+    if (w->callbacks == NULL) return err_set(e, "out of memory");
     return AGG_OK;
 }
 
-static void unlink_job(cjob *j)
-{
+static void unlink_job(cjob *j) {
     struct callbacks_state *s = j->w->callbacks;
     if (j->prev)
         j->prev->next = j->next;
     else
         s->jobs = j->next;
-    if (j->next)
-        j->next->prev = j->prev;
+    if (j->next) j->next->prev = j->prev;
     j->prev = j->next = NULL;
 }
 
-static void free_job(cjob *j)
-{
+static void free_job(cjob *j) {
     cbmsg_clear(&j->m);
     free(j);
 }
 
-void callbacks_shutdown(worker *w)
-{
+void callbacks_shutdown(worker *w) {
     struct callbacks_state *s = w->callbacks;
-    if (s == NULL)
-        return;
+    if (s == NULL) return;
     while (s->jobs != NULL) {
         cjob *j = s->jobs;
         unlink_job(j);
@@ -67,8 +60,7 @@ void callbacks_shutdown(worker *w)
     w->callbacks = NULL;
 }
 
-static void on_record(const struct redisReply *reply, void *arg)
-{
+static void on_record(const struct redisReply *reply, void *arg) {
     cjob *j = arg;
     worker *w = j->w;
     wmsg msg = j->msg;
@@ -81,11 +73,9 @@ static void on_record(const struct redisReply *reply, void *arg)
 
 /* Copies the "patientId" of the normalised callback JSON into out.
  * AGG_ERR when it is missing (cannot happen after cbmsg_parse) or out of memory. */
-static int patient_of(const char *json, char out[REQ_PATIENT_ID_MAX + 1])
-{
+static int patient_of(const char *json, char out[REQ_PATIENT_ID_MAX + 1]) {
     json_t *root = json_loads(json, 0, NULL);
-    if (root == NULL)
-        return AGG_ERR;
+    if (root == NULL) return AGG_ERR;
     const char *p = json_string_value(json_object_get(root, "patientId"));
     int rc = AGG_ERR;
     if (p != NULL && strlen(p) <= REQ_PATIENT_ID_MAX) {
@@ -96,16 +86,14 @@ static int patient_of(const char *json, char out[REQ_PATIENT_ID_MAX + 1])
     return rc;
 }
 
-static void bad(worker *w, const wmsg *m, const char *why)
-{
+static void bad(worker *w, const wmsg *m, const char *why) {
     w->met.bad_messages[WORKER_TOPIC_CALLBACKS]++;
     log_warn("bad callback message (partition %" PRId32 ", offset %" PRId64 ") skipped: %s",
              m->partition, m->offset, why);
     worker_msg_done(w, m);
 }
 
-void callbacks_handle(worker *w, const wmsg *m, const char *value, size_t len)
-{
+void callbacks_handle(worker *w, const wmsg *m, const char *value, size_t len) {
     cjob *j = calloc(1, sizeof *j);
     if (j == NULL) {
         log_error("callback message (partition %" PRId32 ", offset %" PRId64 "): out of memory",
@@ -120,8 +108,8 @@ void callbacks_handle(worker *w, const wmsg *m, const char *value, size_t len)
     if (cbmsg_parse(value ? value : "", len, &j->m, &ae) != AGG_OK) {
         char msg[256], why[320];
         policy_safe_error(ae.message, msg, sizeof msg);
-        snprintf(why, sizeof why, "%s%s%s: %s", ae.code ? ae.code : "invalid",
-                 ae.field ? " " : "", ae.field ? ae.field : "", msg);
+        snprintf(why, sizeof why, "%s%s%s: %s", ae.code ? ae.code : "invalid", ae.field ? " " : "",
+                 ae.field ? ae.field : "", msg);
         free_job(j);
         bad(w, m, why);
         return;
@@ -134,16 +122,19 @@ void callbacks_handle(worker *w, const wmsg *m, const char *value, size_t len)
     }
     struct callbacks_state *s = w->callbacks;
     j->next = s->jobs;
-    if (s->jobs)
-        s->jobs->prev = j;
+    if (s->jobs) s->jobs->prev = j;
     s->jobs = j;
 
     char now_s[24];
     snprintf(now_s, sizeof now_s, "%lld", loop_wall_ms());
-    const char *args[7] = {j->m.correlation_id, j->m.source, outcome_name(j->m.status), j->m.json,
-                           w->ttl_s,            patient,     now_s};
-    j->rec = rcall_script(w, RDS_SCRIPT_SESSION_RECORD, j->m.correlation_id, 7, args, on_record,
-                          j);
+    const char *args[7] = {j->m.correlation_id,
+                           j->m.source,
+                           outcome_name(j->m.status),
+                           j->m.json,
+                           w->ttl_s,
+                           patient,
+                           now_s};
+    j->rec = rcall_script(w, RDS_SCRIPT_SESSION_RECORD, j->m.correlation_id, 7, args, on_record, j);
     if (j->rec == NULL) {
         log_error("session %s: out of memory recording the callback of %s", j->m.correlation_id,
                   j->m.source);

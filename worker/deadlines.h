@@ -1,4 +1,5 @@
-/* deadlines: the scanner that expires every session whose deadline passed, whichever worker opened it. */
+/* deadlines: the scanner that expires every session whose deadline passed, whichever worker opened
+ * it. */
 #ifndef WORKER_DEADLINES_H
 #define WORKER_DEADLINES_H
 

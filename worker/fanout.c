@@ -39,45 +39,37 @@ struct fanout_state {
     fjob *jobs;
 };
 
-int fanout_init(worker *w, err_t *e)
-{
+int fanout_init(worker *w, err_t *e) {
     w->fanout = calloc(1, sizeof *w->fanout);
-    if (w->fanout == NULL)
-        return err_set(e, "out of memory");
+    if (w->fanout == NULL) return err_set(e, "out of memory");
     return AGG_OK;
 }
 
-static void unlink_job(fjob *j)
-{
+static void unlink_job(fjob *j) {
     struct fanout_state *s = j->w->fanout;
     if (j->prev)
         j->prev->next = j->next;
     else
         s->jobs = j->next;
-    if (j->next)
-        j->next->prev = j->prev;
+    if (j->next) j->next->prev = j->prev;
     j->prev = j->next = NULL;
 }
 
-void fanout_shutdown(worker *w)
-{
+void fanout_shutdown(worker *w) {
     struct fanout_state *s = w->fanout;
-    if (s == NULL)
-        return;
+    if (s == NULL) return;
     while (s->jobs != NULL) {
         fjob *j = s->jobs;
         unlink_job(j);
         rcall_cancel(j->meta);
-        for (int i = 0; i < RESLIST_MAX; i++)
-            rcall_cancel(j->calls[i].rec);
+        for (int i = 0; i < RESLIST_MAX; i++) rcall_cancel(j->calls[i].rec);
         free(j);
     }
     free(s);
     w->fanout = NULL;
 }
 
-static void finish(fjob *j)
-{
+static void finish(fjob *j) {
     worker *w = j->w;
     wmsg msg = j->msg;
     unlink_job(j);
@@ -85,14 +77,11 @@ static void finish(fjob *j)
     worker_msg_done(w, &msg);
 }
 
-static void release(fjob *j)
-{
-    if (--j->pending == 0)
-        finish(j);
+static void release(fjob *j) {
+    if (--j->pending == 0) finish(j);
 }
 
-static void on_record(const struct redisReply *reply, void *arg)
-{
+static void on_record(const struct redisReply *reply, void *arg) {
     fcall *c = arg;
     fjob *j = c->job;
     c->rec = NULL;
@@ -101,15 +90,13 @@ static void on_record(const struct redisReply *reply, void *arg)
 }
 
 /* Records outcome o for resource c; releases c once Redis acknowledged it. */
-static void record(fcall *c, outcome_t o)
-{
+static void record(fcall *c, outcome_t o) {
     fjob *j = c->job;
     worker *w = j->w;
     const reqmsg_resource *res = &j->m.resources[c->idx];
     long long now = loop_wall_ms();
     long long elapsed = now - j->m.created_ms;
-    if (elapsed < 0)
-        elapsed = 0;
+    if (elapsed < 0) elapsed = 0;
     c->outcome = o;
     char *event = outcome_event_json(res->source, j->m.patient_id, j->m.correlation_id, o,
                                      res->delay_ms, elapsed);
@@ -123,8 +110,7 @@ static void record(fcall *c, outcome_t o)
     snprintf(now_s, sizeof now_s, "%lld", now);
     const char *args[7] = {j->m.correlation_id, res->source, outcome_name(o), event, w->ttl_s,
                            j->m.patient_id,     now_s};
-    c->rec = rcall_script(w, RDS_SCRIPT_SESSION_RECORD, j->m.correlation_id, 7, args, on_record,
-                          c);
+    c->rec = rcall_script(w, RDS_SCRIPT_SESSION_RECORD, j->m.correlation_id, 7, args, on_record, c);
     free(event);
     if (c->rec == NULL) {
         log_error("session %s: out of memory recording %s of %s", j->m.correlation_id,
@@ -133,8 +119,7 @@ static void record(fcall *c, outcome_t o)
     }
 }
 
-static void on_http(const httpc_result *res, void *arg)
-{
+static void on_http(const httpc_result *res, void *arg) {
     fcall *c = arg;
     fjob *j = c->job;
     const reqmsg_resource *r = &j->m.resources[c->idx];
@@ -152,20 +137,17 @@ static void on_http(const httpc_result *res, void *arg)
 }
 
 /* The fan-out call's body; malloc'd or NULL on out of memory. */
-static char *call_body(const fjob *j, const reqmsg_resource *r)
-{
+static char *call_body(const fjob *j, const reqmsg_resource *r) {
     json_t *o = json_pack("{s:s, s:I, s:s, s:s}", "patientId", j->m.patient_id, "delay",
                           (json_int_t)r->delay_ms, "callbackUrl", j->m.callback_url,
                           "correlationId", j->m.correlation_id);
-    if (o == NULL)
-        return NULL;
+    if (o == NULL) return NULL;
     char *s = json_dumps(o, JSON_COMPACT);
     json_decref(o);
     return s;
 }
 
-static void start_call(fjob *j, int i)
-{
+static void start_call(fjob *j, int i) {
     worker *w = j->w;
     fcall *c = &j->calls[i];
     const reqmsg_resource *r = &j->m.resources[i];
@@ -186,8 +168,8 @@ static void start_call(fjob *j, int i)
         return;
     }
     err_t e = {{0}};
-    int rc = httpc_post_json(w->hc, url, body, w->cfg.connect_timeout_ms,
-                             w->cfg.read_timeout_ms, on_http, c, &e);
+    int rc = httpc_post_json(w->hc, url, body, w->cfg.connect_timeout_ms, w->cfg.read_timeout_ms,
+                             on_http, c, &e);
     free(body);
     if (rc != AGG_OK) {
         log_warn("session %s: call to %s could not start: %s", j->m.correlation_id, r->source,
@@ -196,8 +178,7 @@ static void start_call(fjob *j, int i)
     }
 }
 
-static void on_meta(const struct redisReply *reply, void *arg)
-{
+static void on_meta(const struct redisReply *reply, void *arg) {
     fjob *j = arg;
     j->meta = NULL;
     if (reply->type == REDIS_REPLY_NIL) {
@@ -213,13 +194,11 @@ static void on_meta(const struct redisReply *reply, void *arg)
         return;
     }
     j->pending = j->m.n_resources + 1;
-    for (int i = 0; i < j->m.n_resources; i++)
-        start_call(j, i);
+    for (int i = 0; i < j->m.n_resources; i++) start_call(j, i);
     release(j);
 }
 
-void fanout_handle(worker *w, const wmsg *m, const char *value, size_t len)
-{
+void fanout_handle(worker *w, const wmsg *m, const char *value, size_t len) {
     fjob *j = calloc(1, sizeof *j);
     if (j == NULL) {
         log_error("request message (partition %" PRId32 ", offset %" PRId64 "): out of memory",
@@ -246,8 +225,7 @@ void fanout_handle(worker *w, const wmsg *m, const char *value, size_t len)
     }
     struct fanout_state *s = w->fanout;
     j->next = s->jobs;
-    if (s->jobs)
-        s->jobs->prev = j;
+    if (s->jobs) s->jobs->prev = j;
     s->jobs = j;
 
     char keys[4][RDS_KEY_MAX];

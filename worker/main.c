@@ -1,4 +1,5 @@
-/* main: the worker program: configuration, wiring of Kafka/Redis/HTTP on one loop, offsets, drain. */
+/* main: the worker program: configuration, wiring of Kafka/Redis/HTTP on one loop, offsets, drain.
+ */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,7 +15,7 @@
 #include "rcall.h"
 #include "worker.h"
 
-#define PROG "worker"
+#define PROG     "worker"
 #define DRAIN_MS 10000
 
 static const char usage[] =
@@ -48,8 +49,7 @@ struct part_epoch {
 
 static long long drain_deadline;
 
-static void load_config(worker_cfg *c)
-{
+static void load_config(worker_cfg *c) {
     err_t e = {{0}};
     c->brokers = cfg_str("KAFKA_BROKERS", NULL);
     if (c->brokers == NULL) {
@@ -67,8 +67,7 @@ static void load_config(worker_cfg *c)
     }
     const char *allow = cfg_str("RESOURCE_URLS", NULL);
     c->allow_enforced = allow != NULL;
-    if (allow != NULL && reslist_parse(allow, &c->allow, &e) != AGG_OK)
-        cfg_fail(PROG, &e);
+    if (allow != NULL && reslist_parse(allow, &c->allow, &e) != AGG_OK) cfg_fail(PROG, &e);
     if (cfg_long("RESOURCE_CONNECT_TIMEOUT_MS", 5000, 1, 600000, &c->connect_timeout_ms, &e) ||
         cfg_long("RESOURCE_READ_TIMEOUT_MS", 30000, 1, 600000, &c->read_timeout_ms, &e) ||
         cfg_long("SESSION_RETENTION_S", 3600, 60, 604800, &c->retention_s, &e) ||
@@ -77,22 +76,19 @@ static void load_config(worker_cfg *c)
         cfg_fail(PROG, &e);
 }
 
-static struct part_epoch *find_epoch(worker *w, int topic, int32_t partition)
-{
+static struct part_epoch *find_epoch(worker *w, int topic, int32_t partition) {
     for (int i = 0; i < w->n_epochs; i++)
         if (w->epochs[i].topic == topic && w->epochs[i].partition == partition)
             return &w->epochs[i];
     return NULL;
 }
 
-static unsigned epoch_of(worker *w, int topic, int32_t partition)
-{
+static unsigned epoch_of(worker *w, int topic, int32_t partition) {
     struct part_epoch *p = find_epoch(w, topic, partition);
     return p ? p->epoch : 0;
 }
 
-static void bump_epoch(worker *w, int topic, int32_t partition)
-{
+static void bump_epoch(worker *w, int topic, int32_t partition) {
     struct part_epoch *p = find_epoch(w, topic, partition);
     if (p == NULL) {
         struct part_epoch *n = realloc(w->epochs, (size_t)(w->n_epochs + 1) * sizeof *n);
@@ -109,8 +105,7 @@ static void bump_epoch(worker *w, int topic, int32_t partition)
     p->epoch++;
 }
 
-void worker_msg_done(worker *w, const wmsg *m)
-{
+void worker_msg_done(worker *w, const wmsg *m) {
     w->jobs--;
     if (m->epoch == epoch_of(w, m->topic, m->partition) &&
         offtrack_done(w->ot, m->topic, m->partition, m->offset) == AGG_OK) {
@@ -122,20 +117,16 @@ void worker_msg_done(worker *w, const wmsg *m)
                          m->partition, e.text);
         }
     }
-    if (w->stopping && w->jobs == 0)
-        loop_stop(w->l);
+    if (w->stopping && w->jobs == 0) loop_stop(w->l);
 }
 
-static void on_message(const kafka_message *km, void *arg)
-{
+static void on_message(const kafka_message *km, void *arg) {
     worker *w = arg;
     /* While stopping, a message is not begun and its offset never stored:
      * the group re-delivers it to another worker. */
-    if (w->stopping || w->closing)
-        return;
+    if (w->stopping || w->closing) return;
     int t = km->topic_index;
-    if (t != WORKER_TOPIC_REQUESTS && t != WORKER_TOPIC_CALLBACKS)
-        return;
+    if (t != WORKER_TOPIC_REQUESTS && t != WORKER_TOPIC_CALLBACKS) return;
     if (offtrack_begin(w->ot, t, km->partition, km->offset) != AGG_OK) {
         log_warn("message at offset %" PRId64 " of partition %" PRId32
                  " not above the last one begun (or out of memory); ignored",
@@ -151,16 +142,14 @@ static void on_message(const kafka_message *km, void *arg)
         callbacks_handle(w, &m, km->value, km->value_len);
 }
 
-static void on_revoke(int topic_index, int32_t partition, void *arg)
-{
+static void on_revoke(int topic_index, int32_t partition, void *arg) {
     worker *w = arg;
     log_debug("partition %" PRId32 " of topic %d revoked", partition, topic_index);
     offtrack_forget(w->ot, topic_index, partition);
     bump_epoch(w, topic_index, partition);
 }
 
-static void on_prepare(loop *l, void *arg)
-{
+static void on_prepare(loop *l, void *arg) {
     worker *w = arg;
     rcall_prepare(w);
     deadlines_prepare(w);
@@ -177,8 +166,7 @@ static void on_prepare(loop *l, void *arg)
     }
 }
 
-static void log_config(const worker *w)
-{
+static void log_config(const worker *w) {
     const worker_cfg *c = &w->cfg;
     char redis[256];
     policy_redact_url(c->redis_url, redis, sizeof redis);
@@ -190,26 +178,21 @@ static void log_config(const worker *w)
              c->read_timeout_ms, c->retention_s, c->poll_ms, c->bind_addr, httpd_port(w->mgmt));
 }
 
-static void die(const char *what, const err_t *e)
-{
+static void die(const char *what, const err_t *e) {
     log_error("%s: %s", what, e->text);
     exit(1);
 }
 
-static void teardown(worker *w)
-{
+static void teardown(worker *w) {
     mgmt_stop(w);
-    if (w->kc != NULL)
-        kafka_consumer_free(w->kc); /* commits the stored offsets */
+    if (w->kc != NULL) kafka_consumer_free(w->kc); /* commits the stored offsets */
     w->kc = NULL;
     w->closing = 1;
-    if (w->hc != NULL)
-        httpc_free(w->hc);
+    if (w->hc != NULL) httpc_free(w->hc);
     w->hc = NULL;
     fanout_shutdown(w);
     callbacks_shutdown(w);
-    if (w->r != NULL)
-        rds_free(w->r); /* answers pending calls with NULL: they free themselves */
+    if (w->r != NULL) rds_free(w->r); /* answers pending calls with NULL: they free themselves */
     w->r = NULL;
     deadlines_shutdown(w);
     rcall_shutdown(w);
@@ -218,26 +201,22 @@ static void teardown(worker *w)
     loop_free(w->l);
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     cfg_handle_args(argc, argv, PROG, usage);
     static worker wk;
     worker *w = &wk;
     err_t e = {{0}};
-    if (log_init("worker", &e) != AGG_OK)
-        cfg_fail(PROG, &e);
+    if (log_init("worker", &e) != AGG_OK) cfg_fail(PROG, &e);
     load_config(&w->cfg);
     snprintf(w->ttl_s, sizeof w->ttl_s, "%ld", w->cfg.retention_s);
 
     w->l = loop_new(&e);
-    if (w->l == NULL)
-        die("event loop", &e);
+    if (w->l == NULL) die("event loop", &e);
     w->ot = offtrack_new();
     if (w->ot == NULL || rcall_init(w, &e) || fanout_init(w, &e) || callbacks_init(w, &e) ||
         deadlines_init(w, &e))
         die("startup", &(err_t){"out of memory"});
-    if (loop_stop_on_signals(w->l, &e) != AGG_OK)
-        die("signals", &e);
+    if (loop_stop_on_signals(w->l, &e) != AGG_OK) die("signals", &e);
     if (loop_add_prepare(w->l, on_prepare, w) != AGG_OK)
         die("startup", &(err_t){"cannot add the loop hook"});
     w->r = rds_new(w->l, w->cfg.redis_url, &e);
@@ -247,12 +226,12 @@ int main(int argc, char **argv)
         cfg_fail(PROG, &e2);
     }
     w->hc = httpc_new(w->l, &e);
-    if (w->hc == NULL)
-        die("http client", &e);
-    if (mgmt_start(w, &e) != AGG_OK)
-        die("management server", &e);
+    if (w->hc == NULL) die("http client", &e);
+    if (mgmt_start(w, &e) != AGG_OK) die("management server", &e);
 
-    kafka_config kc = {.brokers = w->cfg.brokers, .client_id = "worker", .linger_ms = 5,
+    kafka_config kc = {.brokers = w->cfg.brokers,
+                       .client_id = "worker",
+                       .linger_ms = 5,
                        .message_timeout_ms = 30000};
     const char *topics[2] = {w->cfg.topic_requests, w->cfg.topic_callbacks};
     w->kc = kafka_consumer_new(w->l, &kc, w->cfg.group, topics, 2, on_message, on_revoke, w, &e);

@@ -6,18 +6,15 @@
 
 static const char *const topic_names[2] = {"requests", "callbacks"};
 
-static void header(FILE *f, const char *name, const char *type, const char *help)
-{
+static void header(FILE *f, const char *name, const char *type, const char *help) {
     fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-char *wmetrics_render(const wmetrics *m, long inflight_messages, long inflight_http)
-{
+char *wmetrics_render(const wmetrics *m, long inflight_messages, long inflight_http) {
     char *buf = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
-    if (f == NULL)
-        return NULL;
+    if (f == NULL) return NULL;
 
     header(f, "worker_messages_total", "counter", "Kafka messages received, by topic.");
     for (int i = 0; i < 2; i++)
@@ -36,7 +33,8 @@ char *wmetrics_render(const wmetrics *m, long inflight_messages, long inflight_h
                 outcome_name((outcome_t)o), m->recorded[o]);
 
     header(f, "worker_callbacks_dropped_total", "counter",
-           "Outcomes the session refused (already recorded, unknown or finished session...), by reason.");
+           "Outcomes the session refused (already recorded, unknown or finished session...), by "
+           "reason.");
     for (int i = 0; i < POLICY_DROP_REASONS; i++)
         fprintf(f, "worker_callbacks_dropped_total{reason=\"%s\"} %llu\n", policy_drop_name(i),
                 m->dropped[i]);

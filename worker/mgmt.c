@@ -10,13 +10,9 @@
 
 #define PROM_TYPE "text/plain; version=0.0.4; charset=utf-8"
 
-static const char *up_down(int up)
-{
-    return up ? "UP" : "DOWN";
-}
+static const char *up_down(int up) { return up ? "UP" : "DOWN"; }
 
-static void health(worker *w, httpd_req *r, int readiness)
-{
+static void health(worker *w, httpd_req *r, int readiness) {
     int redis_up = w->r != NULL && rds_ready(w->r);
     int kafka_up = w->kc != NULL && kafka_consumer_healthy(w->kc);
     int up = redis_up && kafka_up && !(readiness && w->stopping);
@@ -28,8 +24,7 @@ static void health(worker *w, httpd_req *r, int readiness)
     httpd_respond(r, up ? 200 : 503, NULL, body);
 }
 
-static void metrics(worker *w, httpd_req *r)
-{
+static void metrics(worker *w, httpd_req *r) {
     long http = w->hc != NULL ? (long)httpc_in_flight(w->hc) : 0;
     char *text = wmetrics_render(&w->met, w->jobs, http);
     if (text == NULL) {
@@ -42,14 +37,12 @@ static void metrics(worker *w, httpd_req *r)
     free(text);
 }
 
-static void handle(httpd_req *r, void *arg)
-{
+static void handle(httpd_req *r, void *arg) {
     worker *w = arg;
     const char *path = httpd_path(r);
     const char *method = httpd_method(r);
     api_error ae;
-    if (path == NULL)
-        path = "";
+    if (path == NULL) path = "";
     int known = strcmp(path, "/actuator/health") == 0 ||
                 strcmp(path, "/actuator/health/liveness") == 0 ||
                 strcmp(path, "/actuator/health/readiness") == 0 ||
@@ -72,22 +65,18 @@ static void handle(httpd_req *r, void *arg)
         health(w, r, strcmp(path, "/actuator/health/readiness") == 0);
 }
 
-int mgmt_start(worker *w, err_t *e)
-{
+int mgmt_start(worker *w, err_t *e) {
     httpd_options o;
     memset(&o, 0, sizeof o);
     o.bind_addr = w->cfg.bind_addr;
     o.port = (int)w->cfg.mgmt_port;
     o.max_body = 4096;
     w->mgmt = httpd_start(w->l, &o, handle, w, e);
-    if (w->mgmt == NULL)
-        return AGG_ERR;
+    if (w->mgmt == NULL) return AGG_ERR;
     return AGG_OK;
 }
 
-void mgmt_stop(worker *w)
-{
-    if (w->mgmt != NULL)
-        httpd_stop(w->mgmt);
+void mgmt_stop(worker *w) {
+    if (w->mgmt != NULL) httpd_stop(w->mgmt);
     w->mgmt = NULL;
 }

@@ -1,4 +1,5 @@
-/* policy: the worker's pure decisions (script replies, resource allowlist, retry backoff, log-safe text). */
+/* policy: the worker's pure decisions (script replies, resource allowlist, retry backoff, log-safe
+ * text). */
 #ifndef WORKER_POLICY_H
 #define WORKER_POLICY_H
 
@@ -10,24 +11,24 @@ struct redisReply;
 
 /* The result of session_record, from its reply {result, seq}. */
 typedef enum policy_record {
-    POLICY_RECORDED = 0,         /* "recorded": the outcome was written */
-    POLICY_COMPLETED,            /* "completed": written, and it was the last one (summary) */
-    POLICY_DUPLICATE,            /* the dropped ones, in the order of policy_drop_name() */
+    POLICY_RECORDED = 0, /* "recorded": the outcome was written */
+    POLICY_COMPLETED,    /* "completed": written, and it was the last one (summary) */
+    POLICY_DUPLICATE,    /* the dropped ones, in the order of policy_drop_name() */
     POLICY_UNKNOWN_SESSION,
     POLICY_FINISHED,
     POLICY_UNKNOWN_SOURCE,
     POLICY_PATIENT_MISMATCH,
     POLICY_INVALID_STATUS,
-    POLICY_RECORD_UNKNOWN        /* any other string: a script/worker version mismatch */
+    POLICY_RECORD_UNKNOWN /* any other string: a script/worker version mismatch */
 } policy_record;
 
 #define POLICY_DROP_REASONS 6
 
 /* The result of session_expire. */
 typedef enum policy_expire {
-    POLICY_EXPIRED = 0,  /* "expired": TIMEOUTs and the summary were written */
-    POLICY_NOT_DUE,      /* "not-due" */
-    POLICY_GONE,         /* "gone": no open session (finished or expired) */
+    POLICY_EXPIRED = 0, /* "expired": TIMEOUTs and the summary were written */
+    POLICY_NOT_DUE,     /* "not-due" */
+    POLICY_GONE,        /* "gone": no open session (finished or expired) */
     POLICY_EXPIRE_UNKNOWN
 } policy_expire;
 

@@ -22,9 +22,9 @@ struct rcall {
     void *arg;
     loop_timer *timer;
     long backoff_ms;
-    int pending;    /* an rds request is outstanding: its callback frees us if cancelled */
+    int pending; /* an rds request is outstanding: its callback frees us if cancelled */
     int cancelled;
-    int stalled;    /* waiting for rcall_prepare because a timer could not be added */
+    int stalled;        /* waiting for rcall_prepare because a timer could not be added */
     rcall *prev, *next; /* the stalled list */
 };
 
@@ -35,72 +35,59 @@ struct rcall_state {
 
 static void send_call(rcall *c);
 
-int rcall_init(worker *w, err_t *e)
-{
+int rcall_init(worker *w, err_t *e) {
     w->rcalls = calloc(1, sizeof *w->rcalls);
-    if (w->rcalls == NULL)
-        return err_set(e, "out of memory");
+    if (w->rcalls == NULL) return err_set(e, "out of memory");
     return AGG_OK;
 }
 
-void rcall_shutdown(worker *w)
-{
+void rcall_shutdown(worker *w) {
     free(w->rcalls);
     w->rcalls = NULL;
 }
 
-static void unstall(rcall *c)
-{
-    if (!c->stalled)
-        return;
+static void unstall(rcall *c) {
+    if (!c->stalled) return;
     struct rcall_state *s = c->w->rcalls;
     if (c->prev)
         c->prev->next = c->next;
     else
         s->stalled = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
+    if (c->next) c->next->prev = c->prev;
     c->prev = c->next = NULL;
     c->stalled = 0;
 }
 
-static void free_call(rcall *c)
-{
+static void free_call(rcall *c) {
     unstall(c);
-    for (int i = 0; i < c->argc; i++)
-        free(c->argv[i]);
+    for (int i = 0; i < c->argc; i++) free(c->argv[i]);
     free(c->argv);
     free(c->lens);
     free(c);
 }
 
-static void on_timer(loop *l, void *arg)
-{
+static void on_timer(loop *l, void *arg) {
     rcall *c = arg;
     c->timer = NULL;
     send_call(c);
 }
 
-static void schedule_retry(rcall *c)
-{
+static void schedule_retry(rcall *c) {
     worker *w = c->w;
     w->met.redis_retries++;
     c->backoff_ms = policy_backoff_next(c->backoff_ms);
     c->timer = loop_timer_add(w->l, c->backoff_ms, on_timer, c);
-    if (c->timer != NULL)
-        return;
+    if (c->timer != NULL) return;
     log_error("redis retry timer: out of memory; retrying within %d ms", STALL_SWEEP_MS);
     struct rcall_state *s = w->rcalls;
     c->stalled = 1;
     c->prev = NULL;
     c->next = s->stalled;
-    if (s->stalled)
-        s->stalled->prev = c;
+    if (s->stalled) s->stalled->prev = c;
     s->stalled = c;
 }
 
-static void on_reply(struct redisReply *reply, void *arg)
-{
+static void on_reply(struct redisReply *reply, void *arg) {
     rcall *c = arg;
     c->pending = 0;
     if (c->cancelled || c->w->closing) {
@@ -120,14 +107,13 @@ static void on_reply(struct redisReply *reply, void *arg)
     free_call(c);
 }
 
-static void send_call(rcall *c)
-{
+static void send_call(rcall *c) {
     worker *w = c->w;
     int rc;
     if (c->is_script) {
         const char *keys[4] = {c->keys[0], c->keys[1], c->keys[2], c->keys[3]};
-        rc = rds_script(w->r, c->id, on_reply, c, 4, keys, c->argc, (const char **)c->argv,
-                        c->lens);
+        rc =
+            rds_script(w->r, c->id, on_reply, c, 4, keys, c->argc, (const char **)c->argv, c->lens);
     } else {
         rc = rds_command_argv(w->r, on_reply, c, c->argc, (const char **)c->argv, c->lens);
     }
@@ -142,11 +128,9 @@ static void send_call(rcall *c)
 }
 
 static rcall *new_call(worker *w, int argc, const char *const *argv, rcall_done_cb *done,
-                       void *arg)
-{
+                       void *arg) {
     rcall *c = calloc(1, sizeof *c);
-    if (c == NULL)
-        return NULL;
+    if (c == NULL) return NULL;
     c->w = w;
     c->done = done;
     c->arg = arg;
@@ -169,11 +153,9 @@ static rcall *new_call(worker *w, int argc, const char *const *argv, rcall_done_
 }
 
 rcall *rcall_script(worker *w, enum rds_script_id id, const char *cid, int nargs,
-                    const char *const *args, rcall_done_cb *done, void *arg)
-{
+                    const char *const *args, rcall_done_cb *done, void *arg) {
     rcall *c = new_call(w, nargs, args, done, arg);
-    if (c == NULL)
-        return NULL;
+    if (c == NULL) return NULL;
     c->is_script = 1;
     c->id = id;
     rds_session_keys(cid, c->keys);
@@ -181,22 +163,16 @@ rcall *rcall_script(worker *w, enum rds_script_id id, const char *cid, int nargs
     return c;
 }
 
-rcall *rcall_command(worker *w, int argc, const char *const *argv, rcall_done_cb *done,
-                     void *arg)
-{
-    if (argc < 1)
-        return NULL;
+rcall *rcall_command(worker *w, int argc, const char *const *argv, rcall_done_cb *done, void *arg) {
+    if (argc < 1) return NULL;
     rcall *c = new_call(w, argc, argv, done, arg);
-    if (c == NULL)
-        return NULL;
+    if (c == NULL) return NULL;
     send_call(c);
     return c;
 }
 
-void rcall_cancel(rcall *c)
-{
-    if (c == NULL)
-        return;
+void rcall_cancel(rcall *c) {
+    if (c == NULL) return;
     if (c->pending) {
         c->cancelled = 1; /* on_reply frees it */
         return;
@@ -205,11 +181,9 @@ void rcall_cancel(rcall *c)
     free_call(c);
 }
 
-void rcall_prepare(worker *w)
-{
+void rcall_prepare(worker *w) {
     struct rcall_state *s = w->rcalls;
-    if (s == NULL || s->stalled == NULL || w->closing)
-        return;
+    if (s == NULL || s->stalled == NULL || w->closing) return;
     long long now = loop_now_ms();
     if (now < s->next_sweep) {
         loop_limit_wait(w->l, s->next_sweep - now);
@@ -225,6 +199,5 @@ void rcall_prepare(worker *w)
         c->stalled = 0;
         send_call(c);
     }
-    if (s->stalled != NULL)
-        loop_limit_wait(w->l, STALL_SWEEP_MS);
+    if (s->stalled != NULL) loop_limit_wait(w->l, STALL_SWEEP_MS);
 }

@@ -30,8 +30,7 @@ void rcall_shutdown(worker *w);
 rcall *rcall_script(worker *w, enum rds_script_id id, const char *cid, int nargs,
                     const char *const *args, rcall_done_cb *done, void *arg);
 /* Same for a plain command given as an argument vector (copied). */
-rcall *rcall_command(worker *w, int argc, const char *const *argv, rcall_done_cb *done,
-                     void *arg);
+rcall *rcall_command(worker *w, int argc, const char *const *argv, rcall_done_cb *done, void *arg);
 
 /* Cancels c (NULL allowed): done will not run. Safe at any time before done starts. */
 void rcall_cancel(rcall *c);

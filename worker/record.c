@@ -1,21 +1,19 @@
-/* record: accounting of session_record replies (metrics and logs), shared by fan-out and callbacks. */
+/* record: accounting of session_record replies (metrics and logs), shared by fan-out and callbacks.
+ */
 #include "record.h"
 
 #include "log.h"
 #include "policy.h"
 
-void record_account(worker *w, const struct redisReply *reply, const char *cid,
-                    const char *source, outcome_t o)
-{
+void record_account(worker *w, const struct redisReply *reply, const char *cid, const char *source,
+                    outcome_t o) {
     const char *result = policy_script_result(reply);
     policy_record r = policy_record_parse(result);
     if (r == POLICY_RECORDED || r == POLICY_COMPLETED) {
-        if (o >= OUTCOME_OK && o <= OUTCOME_ERROR)
-            w->met.recorded[o]++;
+        if (o >= OUTCOME_OK && o <= OUTCOME_ERROR) w->met.recorded[o]++;
         if (r == POLICY_COMPLETED) {
             w->met.summaries++;
-            log_info("session %s complete (last outcome %s from %s)", cid, outcome_name(o),
-                     source);
+            log_info("session %s complete (last outcome %s from %s)", cid, outcome_name(o), source);
         } else {
             log_debug("session %s: recorded %s from %s", cid, outcome_name(o), source);
         }

@@ -1,4 +1,5 @@
-/* record: accounting of session_record replies (metrics and logs), shared by fan-out and callbacks. */
+/* record: accounting of session_record replies (metrics and logs), shared by fan-out and callbacks.
+ */
 #ifndef WORKER_RECORD_H
 #define WORKER_RECORD_H
 
@@ -11,7 +12,7 @@ struct redisReply;
  * outcome o: recorded/completed count in worker_outcomes_recorded_total
  * (completed also in worker_summaries_total), the refusals in
  * worker_callbacks_dropped_total. Anything else is logged as an error. */
-void record_account(worker *w, const struct redisReply *reply, const char *cid,
-                    const char *source, outcome_t o);
+void record_account(worker *w, const struct redisReply *reply, const char *cid, const char *source,
+                    outcome_t o);
 
 #endif

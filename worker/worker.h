@@ -1,4 +1,5 @@
-/* worker: the state shared by the worker's modules (config, clients, metrics, message bookkeeping). */
+/* worker: the state shared by the worker's modules (config, clients, metrics, message bookkeeping).
+ */
 #ifndef WORKER_WORKER_H
 #define WORKER_WORKER_H
 
@@ -50,9 +51,9 @@ typedef struct worker {
     offtrack *ot;
     httpd *mgmt;
     wmetrics met;
-    int stopping;  /* SIGTERM seen: begin no new message, drain the ones in flight */
-    int closing;   /* tearing down: reply callbacks must not start anything */
-    long jobs;     /* messages being handled (fan-out and callback jobs) */
+    int stopping;   /* SIGTERM seen: begin no new message, drain the ones in flight */
+    int closing;    /* tearing down: reply callbacks must not start anything */
+    long jobs;      /* messages being handled (fan-out and callback jobs) */
     char ttl_s[24]; /* cfg.retention_s as a decimal string, a script argument */
     struct fanout_state *fanout;
     struct callbacks_state *callbacks;

@@ -14,8 +14,8 @@
 #include "err.h"
 
 #define CID "0b7e6d3c-1f2a-4b5c-8d9e-0a1b2c3d4e5f"
-#define NOTE(id, date) \
-    "{\"id\":\"" id "\",\"date\":\"" date "\",\"caregiverId\":\"c\",\"patientId\":\"p1\"," \
+#define NOTE(id, date)                                                                             \
+    "{\"id\":\"" id "\",\"date\":\"" date "\",\"caregiverId\":\"c\",\"patientId\":\"p1\","         \
     "\"doctorId\":\"d\",\"note\":\"n\"}"
 
 static callback_msg M;
@@ -55,18 +55,20 @@ static int parse_with(const char *key, json_t *value) {
 
 static void test_ok_normalised_drops_unknown(void **state) {
     (void)state;
-    assert_int_equal(parse("{\"extra\":1,\"notes\":[{\"x\":1,\"id\":\"n1\",\"date\":\"2024-05-01T10:15:30Z\","
-                           "\"caregiverId\":\"c\",\"patientId\":\"p1\",\"doctorId\":\"d\",\"note\":\"hi\"}],"
-                           "\"status\":\"ok\",\"delayMs\":1000,\"correlationId\":\"" CID "\","
-                           "\"patientId\":\"p1\",\"source\":\"resource-1\"}"),
-                     AGG_OK);
+    assert_int_equal(
+        parse("{\"extra\":1,\"notes\":[{\"x\":1,\"id\":\"n1\",\"date\":\"2024-05-01T10:15:30Z\","
+              "\"caregiverId\":\"c\",\"patientId\":\"p1\",\"doctorId\":\"d\",\"note\":\"hi\"}],"
+              "\"status\":\"ok\",\"delayMs\":1000,\"correlationId\":\"" CID "\","
+              "\"patientId\":\"p1\",\"source\":\"resource-1\"}"),
+        AGG_OK);
     assert_string_equal(M.correlation_id, CID);
     assert_string_equal(M.source, "resource-1");
     assert_int_equal(M.status, OUTCOME_OK);
-    assert_string_equal(M.json, "{\"source\":\"resource-1\",\"patientId\":\"p1\",\"correlationId\":\"" CID
-                                "\",\"delayMs\":1000,\"status\":\"ok\",\"notes\":[{\"id\":\"n1\","
-                                "\"date\":\"2024-05-01T10:15:30Z\",\"caregiverId\":\"c\","
-                                "\"patientId\":\"p1\",\"doctorId\":\"d\",\"note\":\"hi\"}]}");
+    assert_string_equal(M.json,
+                        "{\"source\":\"resource-1\",\"patientId\":\"p1\",\"correlationId\":\"" CID
+                        "\",\"delayMs\":1000,\"status\":\"ok\",\"notes\":[{\"id\":\"n1\","
+                        "\"date\":\"2024-05-01T10:15:30Z\",\"caregiverId\":\"c\","
+                        "\"patientId\":\"p1\",\"doctorId\":\"d\",\"note\":\"hi\"}]}");
     cbmsg_clear(&M);
     assert_null(M.json);
     cbmsg_clear(&M);
@@ -126,10 +128,13 @@ static void test_invalid_fields(void **state) {
     (void)state;
     expect_invalid("source", json_string(""));
     expect_invalid("source", json_integer(1));
-    expect_invalid("source", json_string("sssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssss"));
+    expect_invalid(
+        "source", json_string("sssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssss"));
     expect_invalid("patientId", json_string(""));
     expect_invalid("patientId", json_null());
-    expect_invalid("patientId", json_string("ppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppp"));
+    expect_invalid(
+        "patientId",
+        json_string("ppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppp"));
     expect_invalid("correlationId", json_string("0B7E6D3C-1F2A-4B5C-8D9E-0A1B2C3D4E5F"));
     expect_invalid("correlationId", json_string("not-a-uuid"));
     expect_invalid("delayMs", json_string("5"));
@@ -140,8 +145,10 @@ static void test_invalid_fields(void **state) {
     expect_invalid("status", json_integer(0));
     expect_invalid("notes", json_string("[]"));
     expect_invalid("notes", json_object());
-    assert_int_equal(parse_with("source", json_string("ssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssss")),
-                     AGG_OK);
+    assert_int_equal(
+        parse_with("source",
+                   json_string("ssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssss")),
+        AGG_OK);
     assert_int_equal(strlen(M.source), 64);
     cbmsg_clear(&M);
 }
@@ -166,14 +173,30 @@ static void test_note_validation(void **state) {
 
 static void test_dates(void **state) {
     (void)state;
-    const char *good[] = {"2024-05-01", "2024-05-01T10:15", "2024-05-01T10:15:30",
-                          "2024-05-01T10:15:30Z", "2024-05-01T10:15:30.123Z",
-                          "2024-05-01T10:15:30+02:00", "2024-05-01T10:15-0530",
+    const char *good[] = {"2024-05-01",
+                          "2024-05-01T10:15",
+                          "2024-05-01T10:15:30",
+                          "2024-05-01T10:15:30Z",
+                          "2024-05-01T10:15:30.123Z",
+                          "2024-05-01T10:15:30+02:00",
+                          "2024-05-01T10:15-0530",
                           "2024-12-31T23:59:60.5+14:00"};
-    const char *bad[] = {"", "2024", "2024-5-01", "2024-05-1", "20240501", "2024-13-01",
-                         "2024-00-10", "2024-05-32", "2024-05-01T", "2024-05-01T25:00",
-                         "2024-05-01T10:60", "2024-05-01 10:15", "2024-05-01T10:15:30.",
-                         "2024-05-01T10:15:30Zx", "2024-05-01T10:15:30+2", "yesterday",
+    const char *bad[] = {"",
+                         "2024",
+                         "2024-5-01",
+                         "2024-05-1",
+                         "20240501",
+                         "2024-13-01",
+                         "2024-00-10",
+                         "2024-05-32",
+                         "2024-05-01T",
+                         "2024-05-01T25:00",
+                         "2024-05-01T10:60",
+                         "2024-05-01 10:15",
+                         "2024-05-01T10:15:30.",
+                         "2024-05-01T10:15:30Zx",
+                         "2024-05-01T10:15:30+2",
+                         "yesterday",
                          "2024-05-01T10:15:30z"};
     for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
         json_t *note = json_loads(NOTE("n1", "2024-05-01"), 0, NULL);
@@ -191,7 +214,8 @@ static void test_dates(void **state) {
 static void test_max_notes(void **state) {
     (void)state;
     json_t *arr = json_array();
-    for (int i = 0; i < CBMSG_MAX_NOTES; i++) json_array_append_new(arr, json_loads(NOTE("n", "2024-05-01"), 0, NULL));
+    for (int i = 0; i < CBMSG_MAX_NOTES; i++)
+        json_array_append_new(arr, json_loads(NOTE("n", "2024-05-01"), 0, NULL));
     json_incref(arr);
     assert_int_equal(parse_with("notes", arr), AGG_OK);
     cbmsg_clear(&M);

@@ -47,8 +47,8 @@ static void test_long_values_and_bounds(void **state) {
     setenv(VAR, "-5", 1);
     assert_int_equal(cfg_long(VAR, 0, -10, 10, &v, &e), AGG_OK);
     assert_int_equal(v, -5);
-    const char *bad[] = {"0", "101", "abc", "1x", " 5", "5 ", "+5", "1.0", "-", "0x10",
-                         "99999999999999999999999"};
+    const char *bad[] = {
+        "0", "101", "abc", "1x", " 5", "5 ", "+5", "1.0", "-", "0x10", "99999999999999999999999"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         setenv(VAR, bad[i], 1);
         memset(&e, 0, sizeof e);
@@ -84,7 +84,8 @@ static void test_url(void **state) {
         assert_int_equal(cfg_url(VAR, NULL, &u, &e), AGG_OK);
         assert_string_equal(u, good[i]);
     }
-    const char *bad[] = {"h:80", "ftp://h", "http://", "http:///x", "http://h x", "HTTP//h", "https:/h"};
+    const char *bad[] = {"h:80",       "ftp://h", "http://", "http:///x",
+                         "http://h x", "HTTP//h", "https:/h"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         setenv(VAR, bad[i], 1);
         memset(&e, 0, sizeof e);
@@ -157,7 +158,8 @@ static void test_exit_paths(void **state) {
     assert_int_equal(run_child(child_unknown, out, sizeof out), 2);
     assert_string_equal(out, "gateway: unknown argument '--bogus' (try --help)\n");
     assert_int_equal(run_child(child_fail, out, sizeof out), 2);
-    assert_string_equal(out, "worker: configuration error: SERVER_PORT must be a decimal integer\n");
+    assert_string_equal(out,
+                        "worker: configuration error: SERVER_PORT must be a decimal integer\n");
 }
 
 int main(void) {

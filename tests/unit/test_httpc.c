@@ -1,4 +1,5 @@
-/* test_httpc: outbound POSTs against a tiny threaded test server: statuses, closes, timeouts, concurrency. */
+/* test_httpc: outbound POSTs against a tiny threaded test server: statuses, closes, timeouts,
+ * concurrency. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -288,8 +289,7 @@ static void url_for(const fixture *f, const char *path, char *out, size_t cap) {
     snprintf(out, cap, "http://127.0.0.1:%d%s", f->s->port, path);
 }
 
-static void post_and_wait(fixture *f, const char *path, long connect_ms, long total_ms,
-                          result *r) {
+static void post_and_wait(fixture *f, const char *path, long connect_ms, long total_ms, result *r) {
     char url[128];
     url_for(f, path, url, sizeof url);
     int outstanding = 1;
@@ -478,7 +478,8 @@ static void free_aborts_in_flight_without_callbacks(void **state) {
     char url[128];
     url_for(f, "/slow", url, sizeof url);
     for (int i = 0; i < 3; i++)
-        assert_int_equal(httpc_post_json(f->c, url, "{}", 1000, 60000, on_never, NULL, NULL), AGG_OK);
+        assert_int_equal(httpc_post_json(f->c, url, "{}", 1000, 60000, on_never, NULL, NULL),
+                         AGG_OK);
     /* Let the connections open, then free with the requests in flight. */
     deadline_hit = 0;
     loop_timer_add(f->l, 100, on_deadline, NULL);

@@ -59,7 +59,8 @@ static void handler(httpd_req *r, void *arg) {
         size_t len;
         const char *body = httpd_body(r, &len);
         char out[128];
-        snprintf(out, sizeof out, "{\"len\":%zu,\"q\":\"%s\"}", len, httpd_query(r, "q") ? httpd_query(r, "q") : "");
+        snprintf(out, sizeof out, "{\"len\":%zu,\"q\":\"%s\"}", len,
+                 httpd_query(r, "q") ? httpd_query(r, "q") : "");
         (void)body;
         httpd_respond(r, 201, NULL, out);
     } else if (strcmp(path, "/later") == 0) {
@@ -183,8 +184,10 @@ static void on_deadline(loop *l, void *arg) {
 
 static void wait_closed(loop *l, void *arg) {
     (void)arg;
-    if (srv.stream_closed) loop_stop(l);
-    else loop_timer_add(l, 5, wait_closed, NULL);
+    if (srv.stream_closed)
+        loop_stop(l);
+    else
+        loop_timer_add(l, 5, wait_closed, NULL);
 }
 
 /* Runs the loop until the stream-closed callback ran, at most 5 s. */

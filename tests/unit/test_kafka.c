@@ -30,7 +30,8 @@ static int group_setup(void **state) {
     (void)state;
     char errstr[256];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    if (rd_kafka_conf_set(conf, "log_level", "3", errstr, sizeof errstr) != RD_KAFKA_CONF_OK) return -1;
+    if (rd_kafka_conf_set(conf, "log_level", "3", errstr, sizeof errstr) != RD_KAFKA_CONF_OK)
+        return -1;
     shared.mrk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
     if (!shared.mrk) return -1;
     shared.mc = rd_kafka_mock_cluster_new(shared.mrk, 1);
@@ -42,7 +43,8 @@ static int group_setup(void **state) {
         rd_kafka_mock_topic_create(shared.mc, "t.single", 1, 1) ||
         rd_kafka_mock_topic_create(shared.mc, "t.rebalance", 4, 1))
         return -1;
-    snprintf(shared.brokers, sizeof shared.brokers, "%s", rd_kafka_mock_cluster_bootstraps(shared.mc));
+    snprintf(shared.brokers, sizeof shared.brokers, "%s",
+             rd_kafka_mock_cluster_bootstraps(shared.mc));
     return 0;
 }
 
@@ -180,8 +182,8 @@ static void free_flushes_outstanding_deliveries(void **state) {
     assert_non_null(p);
     dr d[3] = {{0}};
     for (int i = 0; i < 3; i++)
-        assert_int_equal(kafka_produce(p, "agg.callbacks", "k", 1, "v", 1, on_delivery, &d[i], NULL),
-                         AGG_OK);
+        assert_int_equal(
+            kafka_produce(p, "agg.callbacks", "k", 1, "v", 1, on_delivery, &d[i], NULL), AGG_OK);
     /* No loop run: the deliveries are reported during the flush in free. */
     kafka_producer_free(p, 10000);
     assert_true(dr_all_done(d));
@@ -255,9 +257,9 @@ static int got_revoked(void *ctx) { return ((got *)ctx)->revoked > 0; }
 static void produce_sync(fixture *f, kafka_producer *p, const char *topic, const char *key,
                          const char *value) {
     dr d = {0};
-    assert_int_equal(kafka_produce(p, topic, key, strlen(key), value, strlen(value), on_delivery,
-                                   &d, NULL),
-                     AGG_OK);
+    assert_int_equal(
+        kafka_produce(p, topic, key, strlen(key), value, strlen(value), on_delivery, &d, NULL),
+        AGG_OK);
     assert_true(wait_for(f->l, dr_done, &d, DEADLINE_MS));
     assert_int_equal(d.ok, 1);
 }
@@ -301,8 +303,9 @@ static void consume_delivers_with_topic_index(void **state) {
 static int64_t committed_offset(const fixture *f, const char *group) {
     char errstr[256];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    assert_int_equal(rd_kafka_conf_set(conf, "bootstrap.servers", f->brokers, errstr, sizeof errstr),
-                     RD_KAFKA_CONF_OK);
+    assert_int_equal(
+        rd_kafka_conf_set(conf, "bootstrap.servers", f->brokers, errstr, sizeof errstr),
+        RD_KAFKA_CONF_OK);
     assert_int_equal(rd_kafka_conf_set(conf, "group.id", group, errstr, sizeof errstr),
                      RD_KAFKA_CONF_OK);
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);

@@ -69,17 +69,11 @@ static int run_until(cond_fn *cond, void *arg, long long timeout_ms) {
     return cond(arg);
 }
 
-static int is_ready(void *arg) {
-    return rds_ready(arg);
-}
+static int is_ready(void *arg) { return rds_ready(arg); }
 
-static int is_sub_ready(void *arg) {
-    return rds_sub_ready(arg);
-}
+static int is_sub_ready(void *arg) { return rds_sub_ready(arg); }
 
-static int int_positive(void *arg) {
-    return *(int *)arg > 0;
-}
+static int int_positive(void *arg) { return *(int *)arg > 0; }
 
 typedef struct atleast {
     const int *value;
@@ -130,9 +124,7 @@ static void on_reply(struct redisReply *r, void *arg) {
     }
 }
 
-static int got_reply(void *arg) {
-    return ((got *)arg)->calls > 0;
-}
+static int got_reply(void *arg) { return ((got *)arg)->calls > 0; }
 
 static void wait_reply(got *g) {
     assert_true(run_until(got_reply, g, WAIT_MS));
@@ -297,9 +289,7 @@ static void hangup_stop(hangup *h) {
     close(h->fd);
 }
 
-static int three_accepted(void *arg) {
-    return ((hangup *)arg)->accepted >= 3;
-}
+static int three_accepted(void *arg) { return ((hangup *)arg)->accepted >= 3; }
 
 static void reconnects_while_refused_and_frees_clean(void **state) {
     (void)state;
@@ -336,8 +326,9 @@ static void reconnects_while_refused_and_frees_clean(void **state) {
 
 static void bad_urls_are_refused(void **state) {
     (void)state;
-    const char *bad[] = {"http://127.0.0.1:6379", "redis://", "redis://h:0", "redis://h:70000",
-                         "redis://h:12x", "redis://h:1/x", "redis://user@h:1", "redis://[::1"};
+    const char *bad[] = {"http://127.0.0.1:6379", "redis://",      "redis://h:0",
+                         "redis://h:70000",       "redis://h:12x", "redis://h:1/x",
+                         "redis://user@h:1",      "redis://[::1"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         err_t e = {{0}};
         assert_null(rds_new(L, bad[i], &e));
@@ -376,9 +367,7 @@ static int auth_failures(const char *user) {
     return n;
 }
 
-static int two_auth_failures(void *arg) {
-    return auth_failures(arg) >= 2;
-}
+static int two_auth_failures(void *arg) { return auth_failures(arg) >= 2; }
 
 static void auth_and_select_from_url(void **state) {
     (void)state;
@@ -471,12 +460,11 @@ static void scripts_survive_script_flush(void **state) {
     wait_reply(&g);
     const char *exp_args[] = {cid, "4000", "60"};
     got g1 = {0}, g2 = {0};
-    assert_int_equal(rds_script(r, RDS_SCRIPT_SESSION_EXPIRE, on_reply, &g1, 4, k, 3, exp_args,
-                                NULL),
-                     AGG_OK);
-    assert_int_equal(rds_script(r, RDS_SCRIPT_SESSION_RECORD, on_reply, &g2, 4, k, 7, rec_args,
-                                rec_lens),
-                     AGG_OK);
+    assert_int_equal(
+        rds_script(r, RDS_SCRIPT_SESSION_EXPIRE, on_reply, &g1, 4, k, 3, exp_args, NULL), AGG_OK);
+    assert_int_equal(
+        rds_script(r, RDS_SCRIPT_SESSION_RECORD, on_reply, &g2, 4, k, 7, rec_args, rec_lens),
+        AGG_OK);
     wait_reply(&g2);
     assert_int_equal(g1.calls, 1);
     assert_string_equal(g1.str, "not-due");
@@ -548,9 +536,7 @@ static void on_done(int ok, void *arg) {
     d->ok = ok;
 }
 
-static int done_called(void *arg) {
-    return ((done_rec *)arg)->calls > 0;
-}
+static int done_called(void *arg) { return ((done_rec *)arg)->calls > 0; }
 
 typedef struct msgwait {
     subst *st;
@@ -562,9 +548,7 @@ static int enough_messages(void *arg) {
     return m->st->messages >= m->want;
 }
 
-static int no_subscribers(void *arg) {
-    return numsub(arg) == 0;
-}
+static int no_subscribers(void *arg) { return numsub(arg) == 0; }
 
 static long long publish(rds *r, const char *channel, const char *payload) {
     got g = {0};

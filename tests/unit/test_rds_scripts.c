@@ -116,9 +116,9 @@ static long long open_session(const char *cid, const char *patient, const char *
     return v;
 }
 
-static void expect_record(const char *cid, const char *source, const char *status,
-                          const char *json, const char *patient, long long now,
-                          const char *want, long long want_seq) {
+static void expect_record(const char *cid, const char *source, const char *status, const char *json,
+                          const char *patient, long long now, const char *want,
+                          long long want_seq) {
     char nows[32];
     snprintf(nows, sizeof nows, "%lld", now);
     const char *args[] = {cid, source, status, json, TTL, patient, nows};
@@ -242,7 +242,8 @@ static const char *ev(const char *src, const char *status) {
     static char buf[8][256];
     static int i;
     char *b = buf[i++ % 8];
-    snprintf(b, 256, "{\"source\":\"%s\",\"status\":\"%s\",\"notes\":[],\"elapsedMs\":7}", src, status);
+    snprintf(b, 256, "{\"source\":\"%s\",\"status\":\"%s\",\"notes\":[],\"elapsedMs\":7}", src,
+             status);
     return b;
 }
 
@@ -318,9 +319,11 @@ static void record_flow_and_summary(void **state) {
     expect_record(cid, "b", "ok", ev("b", "ok"), "p1", CREATED + 1300, "finished", 0);
 
     char summary[512];
-    snprintf(summary, sizeof summary, "{\"source\":\"AGGREGATOR\",\"correlationId\":\"%s\","
-                          "\"status\":\"COMPLETE\",\"respondents\":1,\"errors\":1,"
-                          "\"completedBy\":\"ALL_RESPONDED\",\"elapsedMs\":1234}", cid);
+    snprintf(summary, sizeof summary,
+             "{\"source\":\"AGGREGATOR\",\"correlationId\":\"%s\","
+             "\"status\":\"COMPLETE\",\"respondents\":1,\"errors\":1,"
+             "\"completedBy\":\"ALL_RESPONDED\",\"elapsedMs\":1234}",
+             cid);
     const char *events[] = {"callback", "callback", "callback", "summary"};
     const char *data[] = {ev("a", "ok"), ev("b", "REJECTED"), ev("c", "ERROR"), summary};
     expect_log(cid, 4, events, data);
@@ -389,15 +392,21 @@ static void expire_writes_timeouts_and_summary(void **state) {
     expect_expire(cid, CREATED + 1000, "expired");
 
     char ta[512];
-    snprintf(ta, sizeof ta, "{\"source\":\"a\",\"patientId\":\"p9\",\"correlationId\":\"%s\","
-                     "\"status\":\"TIMEOUT\",\"notes\":[],\"elapsedMs\":1000}", cid);
+    snprintf(ta, sizeof ta,
+             "{\"source\":\"a\",\"patientId\":\"p9\",\"correlationId\":\"%s\","
+             "\"status\":\"TIMEOUT\",\"notes\":[],\"elapsedMs\":1000}",
+             cid);
     char tc[512];
-    snprintf(tc, sizeof tc, "{\"source\":\"c\",\"patientId\":\"p9\",\"correlationId\":\"%s\","
-                     "\"status\":\"TIMEOUT\",\"notes\":[],\"elapsedMs\":1000}", cid);
+    snprintf(tc, sizeof tc,
+             "{\"source\":\"c\",\"patientId\":\"p9\",\"correlationId\":\"%s\","
+             "\"status\":\"TIMEOUT\",\"notes\":[],\"elapsedMs\":1000}",
+             cid);
     char summary[512];
-    snprintf(summary, sizeof summary, "{\"source\":\"AGGREGATOR\",\"correlationId\":\"%s\","
-                          "\"status\":\"COMPLETE\",\"respondents\":1,\"errors\":2,"
-                          "\"completedBy\":\"TIMEOUT\",\"elapsedMs\":1000}", cid);
+    snprintf(summary, sizeof summary,
+             "{\"source\":\"AGGREGATOR\",\"correlationId\":\"%s\","
+             "\"status\":\"COMPLETE\",\"respondents\":1,\"errors\":2,"
+             "\"completedBy\":\"TIMEOUT\",\"elapsedMs\":1000}",
+             cid);
     const char *events[] = {"callback", "callback", "callback", "summary"};
     const char *data[] = {ev("b", "ok"), ta, tc, summary};
     expect_log(cid, 4, events, data);
@@ -437,12 +446,16 @@ static void expire_when_all_timed_out(void **state) {
     assert_int_equal(open_session(cid, "p1", "[\"only\"]", CREATED + 50), 1);
     expect_expire(cid, CREATED + 51, "expired");
     char t[512];
-    snprintf(t, sizeof t, "{\"source\":\"only\",\"patientId\":\"p1\",\"correlationId\":\"%s\","
-                    "\"status\":\"TIMEOUT\",\"notes\":[],\"elapsedMs\":51}", cid);
+    snprintf(t, sizeof t,
+             "{\"source\":\"only\",\"patientId\":\"p1\",\"correlationId\":\"%s\","
+             "\"status\":\"TIMEOUT\",\"notes\":[],\"elapsedMs\":51}",
+             cid);
     char summary[512];
-    snprintf(summary, sizeof summary, "{\"source\":\"AGGREGATOR\",\"correlationId\":\"%s\","
-                          "\"status\":\"COMPLETE\",\"respondents\":0,\"errors\":1,"
-                          "\"completedBy\":\"TIMEOUT\",\"elapsedMs\":51}", cid);
+    snprintf(summary, sizeof summary,
+             "{\"source\":\"AGGREGATOR\",\"correlationId\":\"%s\","
+             "\"status\":\"COMPLETE\",\"respondents\":0,\"errors\":1,"
+             "\"completedBy\":\"TIMEOUT\",\"elapsedMs\":51}",
+             cid);
     const char *events[] = {"callback", "summary"};
     const char *data[] = {t, summary};
     expect_log(cid, 2, events, data);
@@ -455,9 +468,11 @@ static void no_sources_completes_at_once(void **state) {
     redisContext *s = sub_open(cid);
     assert_int_equal(open_session(cid, "p1", "[]", CREATED + 10000), 1);
     char summary[512];
-    snprintf(summary, sizeof summary, "{\"source\":\"AGGREGATOR\",\"correlationId\":\"%s\","
-                          "\"status\":\"COMPLETE\",\"respondents\":0,\"errors\":0,"
-                          "\"completedBy\":\"ALL_RESPONDED\",\"elapsedMs\":0}", cid);
+    snprintf(summary, sizeof summary,
+             "{\"source\":\"AGGREGATOR\",\"correlationId\":\"%s\","
+             "\"status\":\"COMPLETE\",\"respondents\":0,\"errors\":0,"
+             "\"completedBy\":\"ALL_RESPONDED\",\"elapsedMs\":0}",
+             cid);
     const char *events[] = {"summary"};
     const char *data[] = {summary};
     expect_log(cid, 1, events, data);

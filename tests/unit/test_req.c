@@ -12,7 +12,8 @@
 #include "err.h"
 #include "req.h"
 
-static const req_limits LIM = {.timeout_default_ms = 10000, .timeout_max_ms = 27000, .n_resources = 3};
+static const req_limits LIM = {
+    .timeout_default_ms = 10000, .timeout_max_ms = 27000, .n_resources = 3};
 
 static journal_request R;
 static api_error E;
@@ -22,9 +23,7 @@ static int parse_lim(const char *body, const req_limits *lim) {
     return req_parse(body, strlen(body), lim, &R, &E);
 }
 
-static int parse(const char *body) {
-    return parse_lim(body, &LIM);
-}
+static int parse(const char *body) { return parse_lim(body, &LIM); }
 
 static void expect_err(const char *body, const char *code, const char *field) {
     assert_int_equal(parse(body), AGG_ERR);
@@ -122,8 +121,10 @@ static void test_patient_id(void **state) {
 
 static void test_delays_string_errors(void **state) {
     (void)state;
-    const char *bad[] = {"abc", "1.5", "1,,2", "1,", ",1", " ", "1 2", "+5", "--1", "1e3",
-                         "0x10", "-", "4,-4", "600001", "99999999999999999999", "1;2"};
+    const char *bad[] = {"abc",  "1.5", "1,,2", "1,",     ",1",
+                         " ",    "1 2", "+5",   "--1",    "1e3",
+                         "0x10", "-",   "4,-4", "600001", "99999999999999999999",
+                         "1;2"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         char body[128];
         snprintf(body, sizeof body, "{\"patientId\":\"p\",\"delays\":\"%s\"}", bad[i]);
@@ -162,8 +163,10 @@ static char *delays_body(int n, int as_array) {
     size_t cap = 64 + (size_t)n * 8;
     char *b = malloc(cap);
     assert_non_null(b);
-    size_t pos = (size_t)snprintf(b, cap, "{\"patientId\":\"p\",\"delays\":%s", as_array ? "[" : "\"");
-    for (int i = 0; i < n; i++) pos += (size_t)snprintf(b + pos, cap - pos, "%s%d", i ? "," : "", i);
+    size_t pos =
+        (size_t)snprintf(b, cap, "{\"patientId\":\"p\",\"delays\":%s", as_array ? "[" : "\"");
+    for (int i = 0; i < n; i++)
+        pos += (size_t)snprintf(b + pos, cap - pos, "%s%d", i ? "," : "", i);
     snprintf(b + pos, cap - pos, "%s}", as_array ? "]" : "\"");
     return b;
 }

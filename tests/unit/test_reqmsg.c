@@ -29,9 +29,11 @@ static void build_sample(request_msg *m) {
     resource_list res;
     memset(&res, 0, sizeof res);
     err_t e;
-    assert_int_equal(reslist_parse("http://127.0.0.1:8081,lab=http://127.0.0.1:8082,http://h:3", &res, &e),
-                     AGG_OK);
-    reqmsg_from_request(m, &r, &res, CID, 1700000000000LL, "http://127.0.0.1:8080/aggregate/callback");
+    assert_int_equal(
+        reslist_parse("http://127.0.0.1:8081,lab=http://127.0.0.1:8082,http://h:3", &res, &e),
+        AGG_OK);
+    reqmsg_from_request(m, &r, &res, CID, 1700000000000LL,
+                        "http://127.0.0.1:8080/aggregate/callback");
 }
 
 static void test_from_request(void **state) {
@@ -129,20 +131,28 @@ static int parse_with(const char *key, json_t *value) {
 
 static void test_required_fields(void **state) {
     (void)state;
-    const char *keys[] = {"correlationId", "patientId", "strategy", "timeoutMs",
-                          "createdMs", "deadlineMs", "callbackUrl", "resources"};
+    const char *keys[] = {"correlationId", "patientId",  "strategy",    "timeoutMs",
+                          "createdMs",     "deadlineMs", "callbackUrl", "resources"};
     for (size_t i = 0; i < 8; i++) assert_int_equal(parse_with(keys[i], NULL), AGG_ERR);
     assert_int_equal(parse_with("extra", json_true()), AGG_ERR);
 }
 
 static void test_field_types_and_ranges(void **state) {
     (void)state;
-    assert_int_equal(parse_with("correlationId", json_string("0B7E6D3C-1F2A-4B5C-8D9E-0A1B2C3D4E5F")), AGG_ERR);
+    assert_int_equal(
+        parse_with("correlationId", json_string("0B7E6D3C-1F2A-4B5C-8D9E-0A1B2C3D4E5F")), AGG_ERR);
     assert_int_equal(parse_with("correlationId", json_integer(1)), AGG_ERR);
     assert_int_equal(parse_with("patientId", json_string("")), AGG_ERR);
     assert_int_equal(parse_with("patientId", json_string("a b")), AGG_ERR);
-    assert_int_equal(parse_with("patientId", json_string("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa")), AGG_ERR);
-    assert_int_equal(parse_with("patientId", json_string("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa")), AGG_OK);
+    assert_int_equal(
+        parse_with(
+            "patientId",
+            json_string("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa")),
+        AGG_ERR);
+    assert_int_equal(
+        parse_with("patientId",
+                   json_string("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa")),
+        AGG_OK);
     assert_int_equal(parse_with("strategy", json_string("sse")), AGG_ERR);
     assert_int_equal(parse_with("strategy", json_string("WAIT_FOR_EVERYONE")), AGG_OK);
     assert_int_equal(M2.strategy, STRATEGY_WAIT_FOR_EVERYONE);
@@ -164,19 +174,27 @@ static void test_field_types_and_ranges(void **state) {
 static void test_resource_entries(void **state) {
     (void)state;
     assert_int_equal(parse_with("resources", json_pack("[i]", 1)), AGG_ERR);
-    assert_int_equal(parse_with("resources", json_pack("[{s:s,s:s}]", "source", "a", "url", "http://h")), AGG_ERR);
-    assert_int_equal(parse_with("resources", json_pack("[{s:s,s:s,s:i,s:b}]", "source", "a", "url", "http://h",
-                                                       "delayMs", 0, "x", 1)), AGG_ERR);
-    assert_int_equal(parse_with("resources", json_pack("[{s:s,s:s,s:i}]", "source", "", "url", "http://h",
-                                                       "delayMs", 0)), AGG_ERR);
-    assert_int_equal(parse_with("resources", json_pack("[{s:s,s:s,s:i}]", "source", "a", "url", "h:1",
-                                                       "delayMs", 0)), AGG_ERR);
-    assert_int_equal(parse_with("resources", json_pack("[{s:s,s:s,s:i}]", "source", "a", "url", "http://h",
-                                                       "delayMs", -4)), AGG_ERR);
-    assert_int_equal(parse_with("resources", json_pack("[{s:s,s:s,s:i}]", "source", "a", "url", "http://h",
-                                                       "delayMs", 600001)), AGG_ERR);
-    assert_int_equal(parse_with("resources", json_pack("[{s:s,s:s,s:i}]", "source", "a", "url", "http://h",
-                                                       "delayMs", 600000)), AGG_OK);
+    assert_int_equal(
+        parse_with("resources", json_pack("[{s:s,s:s}]", "source", "a", "url", "http://h")),
+        AGG_ERR);
+    assert_int_equal(parse_with("resources", json_pack("[{s:s,s:s,s:i,s:b}]", "source", "a", "url",
+                                                       "http://h", "delayMs", 0, "x", 1)),
+                     AGG_ERR);
+    assert_int_equal(parse_with("resources", json_pack("[{s:s,s:s,s:i}]", "source", "", "url",
+                                                       "http://h", "delayMs", 0)),
+                     AGG_ERR);
+    assert_int_equal(parse_with("resources", json_pack("[{s:s,s:s,s:i}]", "source", "a", "url",
+                                                       "h:1", "delayMs", 0)),
+                     AGG_ERR);
+    assert_int_equal(parse_with("resources", json_pack("[{s:s,s:s,s:i}]", "source", "a", "url",
+                                                       "http://h", "delayMs", -4)),
+                     AGG_ERR);
+    assert_int_equal(parse_with("resources", json_pack("[{s:s,s:s,s:i}]", "source", "a", "url",
+                                                       "http://h", "delayMs", 600001)),
+                     AGG_ERR);
+    assert_int_equal(parse_with("resources", json_pack("[{s:s,s:s,s:i}]", "source", "a", "url",
+                                                       "http://h", "delayMs", 600000)),
+                     AGG_OK);
     assert_int_equal(M2.resources[0].delay_ms, 600000);
 }
 
@@ -186,13 +204,15 @@ static void test_max_resources(void **state) {
     for (int i = 0; i < RESLIST_MAX; i++) {
         char name[16];
         snprintf(name, sizeof name, "r%d", i);
-        json_array_append_new(arr, json_pack("{s:s,s:s,s:i}", "source", name, "url", "http://h", "delayMs", i));
+        json_array_append_new(
+            arr, json_pack("{s:s,s:s,s:i}", "source", name, "url", "http://h", "delayMs", i));
     }
     json_incref(arr);
     assert_int_equal(parse_with("resources", arr), AGG_OK);
     assert_int_equal(M2.n_resources, RESLIST_MAX);
     assert_string_equal(M2.resources[63].source, "r63");
-    json_array_append_new(arr, json_pack("{s:s,s:s,s:i}", "source", "x", "url", "http://h", "delayMs", 0));
+    json_array_append_new(
+        arr, json_pack("{s:s,s:s,s:i}", "source", "x", "url", "http://h", "delayMs", 0));
     assert_int_equal(parse_with("resources", arr), AGG_ERR);
 }
 

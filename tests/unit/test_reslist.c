@@ -29,9 +29,10 @@ static void test_empty(void **state) {
 static void test_unnamed_get_index_names(void **state) {
     (void)state;
     err_t e;
-    assert_int_equal(reslist_parse("http://127.0.0.1:8081, http://127.0.0.1:8082/ ,https://h.example/x/",
-                                   &L, &e),
-                     AGG_OK);
+    assert_int_equal(
+        reslist_parse("http://127.0.0.1:8081, http://127.0.0.1:8082/ ,https://h.example/x/", &L,
+                      &e),
+        AGG_OK);
     assert_int_equal(L.n, 3);
     assert_string_equal(L.items[0].source, "resource-1");
     assert_string_equal(L.items[0].url, "http://127.0.0.1:8081");
@@ -44,8 +45,8 @@ static void test_unnamed_get_index_names(void **state) {
 static void test_named_and_mixed(void **state) {
     (void)state;
     err_t e;
-    assert_int_equal(reslist_parse("lab=http://lab:9000//, http://b:1, x-ray = http://xr:2", &L, &e),
-                     AGG_OK);
+    assert_int_equal(
+        reslist_parse("lab=http://lab:9000//, http://b:1, x-ray = http://xr:2", &L, &e), AGG_OK);
     assert_int_equal(L.n, 3);
     assert_string_equal(L.items[0].source, "lab");
     assert_string_equal(L.items[0].url, "http://lab:9000");

@@ -1,4 +1,5 @@
-/* test_resource_notes: resource-sim note generation, dates, and the callback / direct JSON bodies. */
+/* test_resource_notes: resource-sim note generation, dates, and the callback / direct JSON bodies.
+ */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -70,8 +71,8 @@ static void date_format(void **state) {
 
 static void callback_body_shape(void **state) {
     (void)state;
-    char *s = notes_result_json("resource-1", "patient-123", "0b9e4d1c-2f3a-4b5c-8d6e-7f8091a2b3c4", 1000, 3,
-                                NOW_MS);
+    char *s = notes_result_json("resource-1", "patient-123", "0b9e4d1c-2f3a-4b5c-8d6e-7f8091a2b3c4",
+                                1000, 3, NOW_MS);
     json_t *o = parse(s);
     assert_int_equal(json_object_size(o), 6);
     assert_string_equal(str_field(o, "source"), "resource-1");
@@ -88,7 +89,8 @@ static void callback_body_shape(void **state) {
         assert_int_equal(json_object_size(n), 6);
         assert_true(is_lower_uuid(str_field(n, "id")));
         char want[NOTES_DATE_LEN + 1];
-        assert_int_equal(notes_format_date(notes_date_s("resource-1", (int)i, NOW_MS / 1000), want), AGG_OK);
+        assert_int_equal(notes_format_date(notes_date_s("resource-1", (int)i, NOW_MS / 1000), want),
+                         AGG_OK);
         assert_string_equal(str_field(n, "date"), want);
         assert_string_equal(str_field(n, "patientId"), "patient-123");
         assert_memory_equal(str_field(n, "caregiverId"), "resource-1-caregiver-", 21);
@@ -116,7 +118,8 @@ static void direct_body_has_no_correlation_id(void **state) {
 
 static void zero_notes_is_empty_array(void **state) {
     (void)state;
-    char *s = notes_result_json("resource-1", "p1", "0b9e4d1c-2f3a-4b5c-8d6e-7f8091a2b3c4", 5, 0, NOW_MS);
+    char *s =
+        notes_result_json("resource-1", "p1", "0b9e4d1c-2f3a-4b5c-8d6e-7f8091a2b3c4", 5, 0, NOW_MS);
     json_t *o = parse(s);
     json_t *notes = json_object_get(o, "notes");
     assert_true(json_is_array(notes));
@@ -131,7 +134,8 @@ static void patient_id_is_escaped(void **state) {
     char *s = notes_result_json("lab", pid, NULL, 7, 1, NOW_MS);
     json_t *o = parse(s);
     assert_string_equal(str_field(o, "patientId"), pid);
-    assert_string_equal(str_field(json_array_get(json_object_get(o, "notes"), 0), "patientId"), pid);
+    assert_string_equal(str_field(json_array_get(json_object_get(o, "notes"), 0), "patientId"),
+                        pid);
     json_decref(o);
     free(s);
 }
@@ -140,12 +144,15 @@ static void rejected_body(void **state) {
     (void)state;
     char *s = notes_rejected_json("resource-3", "patient-9");
     assert_non_null(s);
-    assert_string_equal(s, "{\"source\":\"resource-3\",\"patientId\":\"patient-9\",\"status\":\"REJECTED\","
-                           "\"notes\":null,\"delayMs\":-1}");
+    assert_string_equal(
+        s, "{\"source\":\"resource-3\",\"patientId\":\"patient-9\",\"status\":\"REJECTED\","
+           "\"notes\":null,\"delayMs\":-1}");
     free(s);
 }
 
-static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+static int cmp_str(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
 
 /* Newest-first ordering must be well defined: no two notes share a date,
  * within one resource or across the demo's three resources. */

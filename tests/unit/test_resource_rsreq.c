@@ -20,11 +20,12 @@ static void valid_journals(void **state) {
     (void)state;
     rsreq q;
     api_error e;
-    assert_int_equal(parse_str("{\"patientId\":\"p1\",\"delay\":1000,\"callbackUrl\":"
-                               "\"http://127.0.0.1:8080/aggregate/callback\",\"correlationId\":\"" CID
-                               "\",\"extra\":1}",
-                               1, &q, &e),
-                     AGG_OK);
+    assert_int_equal(
+        parse_str("{\"patientId\":\"p1\",\"delay\":1000,\"callbackUrl\":"
+                  "\"http://127.0.0.1:8080/aggregate/callback\",\"correlationId\":\"" CID
+                  "\",\"extra\":1}",
+                  1, &q, &e),
+        AGG_OK);
     assert_string_equal(q.patient_id, "p1");
     assert_int_equal(q.delay, 1000);
     assert_string_equal(q.callback_url, "http://127.0.0.1:8080/aggregate/callback");
@@ -32,7 +33,8 @@ static void valid_journals(void **state) {
     for (long d = -3; d <= 0; d++) {
         char body[256];
         snprintf(body, sizeof body,
-                 "{\"patientId\":\"p\",\"delay\":%ld,\"callbackUrl\":\"https://gw\",\"correlationId\":\"" CID "\"}",
+                 "{\"patientId\":\"p\",\"delay\":%ld,\"callbackUrl\":\"https://"
+                 "gw\",\"correlationId\":\"" CID "\"}",
                  d);
         assert_int_equal(parse_str(body, 1, &q, &e), AGG_OK);
         assert_int_equal(q.delay, d);
@@ -55,8 +57,10 @@ static void expect_error(const char *body, int with_cb, const char *code, const 
     assert_int_equal(parse_str(body, with_cb, &q, &e), AGG_ERR);
     assert_int_equal(e.http_status, 400);
     assert_string_equal(e.code, code);
-    if (field) assert_string_equal(e.field, field);
-    else assert_null(e.field);
+    if (field)
+        assert_string_equal(e.field, field);
+    else
+        assert_null(e.field);
 }
 
 static void invalid_bodies(void **state) {
@@ -75,16 +79,23 @@ static void invalid_bodies(void **state) {
     expect_error("{\"patientId\":\"p\",\"delay\":-4}", 0, "invalid_field", "delay");
     expect_error("{\"patientId\":\"p\",\"delay\":600001}", 0, "invalid_field", "delay");
     expect_error("{\"patientId\":\"p\",\"delay\":1}", 1, "missing_field", "callbackUrl");
-    expect_error("{\"patientId\":\"p\",\"delay\":1,\"callbackUrl\":\"ftp://x\",\"correlationId\":\"" CID "\"}", 1,
-                 "invalid_field", "callbackUrl");
-    expect_error("{\"patientId\":\"p\",\"delay\":1,\"callbackUrl\":\"http://\",\"correlationId\":\"" CID "\"}", 1,
-                 "invalid_field", "callbackUrl");
-    expect_error("{\"patientId\":\"p\",\"delay\":1,\"callbackUrl\":\"http://a b\",\"correlationId\":\"" CID "\"}",
-                 1, "invalid_field", "callbackUrl");
-    expect_error("{\"patientId\":\"p\",\"delay\":1,\"callbackUrl\":\"http://gw\"}", 1, "missing_field",
-                 "correlationId");
-    expect_error("{\"patientId\":\"p\",\"delay\":1,\"callbackUrl\":\"http://gw\",\"correlationId\":\"abc\"}", 1,
-                 "invalid_field", "correlationId");
+    expect_error(
+        "{\"patientId\":\"p\",\"delay\":1,\"callbackUrl\":\"ftp://x\",\"correlationId\":\"" CID
+        "\"}",
+        1, "invalid_field", "callbackUrl");
+    expect_error(
+        "{\"patientId\":\"p\",\"delay\":1,\"callbackUrl\":\"http://\",\"correlationId\":\"" CID
+        "\"}",
+        1, "invalid_field", "callbackUrl");
+    expect_error(
+        "{\"patientId\":\"p\",\"delay\":1,\"callbackUrl\":\"http://a b\",\"correlationId\":\"" CID
+        "\"}",
+        1, "invalid_field", "callbackUrl");
+    expect_error("{\"patientId\":\"p\",\"delay\":1,\"callbackUrl\":\"http://gw\"}", 1,
+                 "missing_field", "correlationId");
+    expect_error(
+        "{\"patientId\":\"p\",\"delay\":1,\"callbackUrl\":\"http://gw\",\"correlationId\":\"abc\"}",
+        1, "invalid_field", "correlationId");
     expect_error("{\"patientId\":\"p\",\"delay\":1,\"callbackUrl\":\"http://gw\",\"correlationId\":"
                  "\"0B9E4D1C-2F3A-4B5C-8D6E-7F8091A2B3C4\"}",
                  1, "invalid_field", "correlationId");

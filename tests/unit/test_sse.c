@@ -23,7 +23,8 @@ static void expect_frame(long long id, const char *event, const char *data, cons
 static void test_frame_simple(void **state) {
     (void)state;
     expect_frame(1, "callback", "{\"a\":1}", "id: 1\nevent: callback\ndata: {\"a\":1}\n\n");
-    expect_frame(1000000000000000LL, "summary", "{}", "id: 1000000000000000\nevent: summary\ndata: {}\n\n");
+    expect_frame(1000000000000000LL, "summary", "{}",
+                 "id: 1000000000000000\nevent: summary\ndata: {}\n\n");
 }
 
 static void test_frame_multiline(void **state) {
@@ -90,8 +91,17 @@ static void test_last_event_id(void **state) {
     assert_int_equal(v, 7);
     assert_int_equal(sse_parse_last_event_id("1000000000000000", &v), AGG_OK);
     assert_int_equal(v, 1000000000000000LL);
-    const char *bad[] = {"-1", "1a", " 1", "1 ", "+1", "1.0", "0x1", "1000000000000001",
-                         "9999999999999999", "99999999999999999999999999", "a"};
+    const char *bad[] = {"-1",
+                         "1a",
+                         " 1",
+                         "1 ",
+                         "+1",
+                         "1.0",
+                         "0x1",
+                         "1000000000000001",
+                         "9999999999999999",
+                         "99999999999999999999999999",
+                         "a"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         assert_int_equal(sse_parse_last_event_id(bad[i], &v), AGG_ERR);
 }
@@ -115,9 +125,20 @@ static void test_published_ok(void **state) {
 
 static void test_published_bad(void **state) {
     (void)state;
-    const char *bad[] = {"", "12", "12 ", "12 callback", "12 callback ", "0 callback {}",
-                         "-1 callback {}", "x callback {}", " 1 callback {}", "1  callback {}",
-                         "1 Callback {}", "1 call-back {}", "1 callback\t{}", "1a callback {}",
+    const char *bad[] = {"",
+                         "12",
+                         "12 ",
+                         "12 callback",
+                         "12 callback ",
+                         "0 callback {}",
+                         "-1 callback {}",
+                         "x callback {}",
+                         " 1 callback {}",
+                         "1  callback {}",
+                         "1 Callback {}",
+                         "1 call-back {}",
+                         "1 callback\t{}",
+                         "1a callback {}",
                          "99999999999999999999 callback {}"};
     sse_published ev;
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
@@ -128,14 +149,10 @@ static void test_published_bad(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_frame_simple),
-        cmocka_unit_test(test_frame_multiline),
-        cmocka_unit_test(test_frame_respects_len),
-        cmocka_unit_test(test_frame_bad_event),
-        cmocka_unit_test(test_frame_large),
-        cmocka_unit_test(test_last_event_id),
-        cmocka_unit_test(test_published_ok),
-        cmocka_unit_test(test_published_bad),
+        cmocka_unit_test(test_frame_simple),       cmocka_unit_test(test_frame_multiline),
+        cmocka_unit_test(test_frame_respects_len), cmocka_unit_test(test_frame_bad_event),
+        cmocka_unit_test(test_frame_large),        cmocka_unit_test(test_last_event_id),
+        cmocka_unit_test(test_published_ok),       cmocka_unit_test(test_published_bad),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

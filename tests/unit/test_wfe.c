@@ -12,11 +12,11 @@
 #include "wfe.h"
 
 #define CID "0b7e6d3c-1f2a-4b5c-8d9e-0a1b2c3d4e5f"
-#define NOTE(id, date) \
-    "{\"id\":\"" id "\",\"date\":\"" date "\",\"caregiverId\":\"c\",\"patientId\":\"p1\"," \
+#define NOTE(id, date)                                                                             \
+    "{\"id\":\"" id "\",\"date\":\"" date "\",\"caregiverId\":\"c\",\"patientId\":\"p1\","         \
     "\"doctorId\":\"d\",\"note\":\"n\"}"
-#define SUMMARY(resp, errs, by) \
-    "{\"source\":\"AGGREGATOR\",\"correlationId\":\"" CID "\",\"status\":\"COMPLETE\"," \
+#define SUMMARY(resp, errs, by)                                                                    \
+    "{\"source\":\"AGGREGATOR\",\"correlationId\":\"" CID "\",\"status\":\"COMPLETE\","            \
     "\"respondents\":" #resp ",\"errors\":" #errs ",\"completedBy\":\"" by "\",\"elapsedMs\":900}"
 
 static json_t *build(const log_event *ev, size_t n) {
@@ -35,14 +35,18 @@ static const char *note_id(json_t *o, size_t i) {
 static void test_full_response(void **state) {
     (void)state;
     const log_event ev[] = {
-        {1, "callback", "{\"source\":\"resource-2\",\"patientId\":\"p1\",\"correlationId\":\"" CID
-                        "\",\"status\":\"ok\",\"delayMs\":0,\"notes\":[" NOTE("b1", "2024-01-01") ","
-                        NOTE("b2", "2024-06-01T08:00:00Z") "],\"elapsedMs\":120}"},
-        {2, "callback", "{\"source\":\"resource-3\",\"patientId\":\"p1\",\"correlationId\":\"" CID
-                        "\",\"status\":\"REJECTED\",\"delayMs\":-1,\"notes\":[],\"elapsedMs\":130}"},
-        {3, "callback", "{\"source\":\"resource-1\",\"patientId\":\"p1\",\"correlationId\":\"" CID
-                        "\",\"status\":\"ok\",\"notes\":[" NOTE("a1", "2024-03-15T12:00:00.5+01:00") "],"
-                        "\"elapsedMs\":400}"},
+        {1, "callback",
+         "{\"source\":\"resource-2\",\"patientId\":\"p1\",\"correlationId\":\"" CID
+         "\",\"status\":\"ok\",\"delayMs\":0,\"notes\":[" NOTE("b1", "2024-01-01") "," NOTE(
+             "b2", "2024-06-01T08:00:00Z") "],\"elapsedMs\":120}"},
+        {2, "callback",
+         "{\"source\":\"resource-3\",\"patientId\":\"p1\",\"correlationId\":\"" CID
+         "\",\"status\":\"REJECTED\",\"delayMs\":-1,\"notes\":[],\"elapsedMs\":130}"},
+        {3, "callback",
+         "{\"source\":\"resource-1\",\"patientId\":\"p1\",\"correlationId\":\"" CID
+         "\",\"status\":\"ok\",\"notes\":[" NOTE(
+             "a1", "2024-03-15T12:00:00.5+01:00") "],"
+                                                  "\"elapsedMs\":400}"},
         {4, "summary", SUMMARY(2, 0, "ALL_RESPONDED")},
     };
     json_t *o = build(ev, 4);
@@ -79,12 +83,17 @@ static void test_order_ties_and_timezones(void **state) {
     /* 10:00+02:00 is 08:00Z, older than 09:00Z; equal instants tie by source then id;
      * a date without time is midnight UTC. */
     const log_event ev[] = {
-        {1, "callback", "{\"source\":\"zeta\",\"status\":\"ok\",\"notes\":["
-                        NOTE("z2", "2024-05-01T09:00:00Z") "," NOTE("z1", "2024-05-01T09:00:00Z") ","
-                        NOTE("tz", "2024-05-01T10:00:00+02:00") "]}"},
-        {2, "callback", "{\"source\":\"alpha\",\"status\":\"ok\",\"notes\":["
-                        NOTE("a9", "2024-05-01T09:00:00.000Z") "," NOTE("d0", "2024-05-01") ","
-                        NOTE("ms", "2024-05-01T09:00:00.001Z") "]}"},
+        {1, "callback",
+         "{\"source\":\"zeta\",\"status\":\"ok\",\"notes\":[" NOTE(
+             "z2",
+             "2024-05-01T09:00:00Z") "," NOTE("z1",
+                                              "2024-05-01T09:00:00Z") "," NOTE("tz",
+                                                                               "2024-05-01T10:00:"
+                                                                               "00+02:00") "]}"},
+        {2, "callback",
+         "{\"source\":\"alpha\",\"status\":\"ok\",\"notes\":[" NOTE("a9", "2024-05-01T09:00:00."
+                                                                          "000Z") "," NOTE(
+             "d0", "2024-05-01") "," NOTE("ms", "2024-05-01T09:00:00.001Z") "]}"},
         {3, "summary", SUMMARY(2, 0, "ALL_RESPONDED")},
     };
     json_t *o = build(ev, 3);
@@ -101,7 +110,8 @@ static void test_order_ties_and_timezones(void **state) {
 static void test_timeout_summary_only(void **state) {
     (void)state;
     const log_event ev[] = {
-        {1, "callback", "{\"source\":\"resource-1\",\"status\":\"TIMEOUT\",\"notes\":[],\"elapsedMs\":27000}"},
+        {1, "callback",
+         "{\"source\":\"resource-1\",\"status\":\"TIMEOUT\",\"notes\":[],\"elapsedMs\":27000}"},
         {2, "summary", SUMMARY(0, 1, "TIMEOUT")},
     };
     json_t *o = build(ev, 2);
@@ -119,10 +129,12 @@ static void test_timeout_summary_only(void **state) {
 
 static void test_errors(void **state) {
     (void)state;
-    const log_event no_summary[] = {{1, "callback", "{\"source\":\"a\",\"status\":\"ok\",\"notes\":[]}"}};
+    const log_event no_summary[] = {
+        {1, "callback", "{\"source\":\"a\",\"status\":\"ok\",\"notes\":[]}"}};
     assert_null(wfe_build_response("p1", no_summary, 1));
     assert_null(wfe_build_response("p1", NULL, 0));
-    const log_event bad_json[] = {{1, "callback", "{\"source\":"}, {2, "summary", SUMMARY(0, 0, "TIMEOUT")}};
+    const log_event bad_json[] = {{1, "callback", "{\"source\":"},
+                                  {2, "summary", SUMMARY(0, 0, "TIMEOUT")}};
     assert_null(wfe_build_response("p1", bad_json, 2));
     const log_event bad_summary[] = {{1, "summary", "[]"}};
     assert_null(wfe_build_response("p1", bad_summary, 1));
@@ -131,8 +143,9 @@ static void test_errors(void **state) {
     const log_event cb_no_source[] = {{1, "callback", "{\"status\":\"ok\"}"},
                                       {2, "summary", SUMMARY(0, 0, "TIMEOUT")}};
     assert_null(wfe_build_response("p1", cb_no_source, 2));
-    const log_event notes_not_array[] = {{1, "callback", "{\"source\":\"a\",\"status\":\"ok\",\"notes\":1}"},
-                                         {2, "summary", SUMMARY(1, 0, "TIMEOUT")}};
+    const log_event notes_not_array[] = {
+        {1, "callback", "{\"source\":\"a\",\"status\":\"ok\",\"notes\":1}"},
+        {2, "summary", SUMMARY(1, 0, "TIMEOUT")}};
     assert_null(wfe_build_response("p1", notes_not_array, 2));
     const log_event null_data[] = {{1, "summary", NULL}};
     assert_null(wfe_build_response("p1", null_data, 1));

@@ -14,17 +14,14 @@
 #include "../../worker/policy.c"
 
 /* 1 when text holds line as a whole line. */
-static int has_line(const char *text, const char *line)
-{
+static int has_line(const char *text, const char *line) {
     size_t n = strlen(line);
     for (const char *p = text; (p = strstr(p, line)) != NULL; p++)
-        if ((p == text || p[-1] == '\n') && p[n] == '\n')
-            return 1;
+        if ((p == text || p[-1] == '\n') && p[n] == '\n') return 1;
     return 0;
 }
 
-static void renders_every_series(void **state)
-{
+static void renders_every_series(void **state) {
     wmetrics m;
     memset(&m, 0, sizeof m);
     m.messages[0] = 7;
@@ -68,8 +65,7 @@ static void renders_every_series(void **state)
 
 /* Every line is a comment (# HELP/# TYPE name ...) or "name{labels} value"
  * for a name announced by a # TYPE line before it; the text ends with \n. */
-static void format_is_well_formed(void **state)
-{
+static void format_is_well_formed(void **state) {
     wmetrics m;
     memset(&m, 0, sizeof m);
     char *t = wmetrics_render(&m, 0, 0);
@@ -87,14 +83,12 @@ static void format_is_well_formed(void **state)
             n_typed++;
             continue;
         }
-        if (strncmp(line, "# HELP ", 7) == 0)
-            continue;
+        if (strncmp(line, "# HELP ", 7) == 0) continue;
         assert_true(line[0] != '#');
         size_t name_len = strcspn(line, "{ ");
         int known = 0;
         for (int i = 0; i < n_typed; i++)
-            if (strlen(typed[i]) == name_len && strncmp(typed[i], line, name_len) == 0)
-                known = 1;
+            if (strlen(typed[i]) == name_len && strncmp(typed[i], line, name_len) == 0) known = 1;
         assert_true(known);
         const char *value = strrchr(line, ' ');
         assert_non_null(value);
@@ -106,8 +100,7 @@ static void format_is_well_formed(void **state)
     free(t);
 }
 
-int main(void)
-{
+int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(renders_every_series),
         cmocka_unit_test(format_is_well_formed),

@@ -1,4 +1,5 @@
-/* test_worker_policy: the worker's pure decisions (script replies, allowlist, backoff, URL redaction). */
+/* test_worker_policy: the worker's pure decisions (script replies, allowlist, backoff, URL
+ * redaction). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,8 +13,7 @@
 /* the worker sources are not in libagg: compile the module under test into this program. */
 #include "../../worker/policy.c"
 
-static redisReply str_reply(int type, const char *s)
-{
+static redisReply str_reply(int type, const char *s) {
     redisReply r;
     memset(&r, 0, sizeof r);
     r.type = type;
@@ -22,8 +22,7 @@ static redisReply str_reply(int type, const char *s)
     return r;
 }
 
-static void script_result_of_array(void **state)
-{
+static void script_result_of_array(void **state) {
     redisReply first = str_reply(REDIS_REPLY_STRING, "recorded");
     redisReply seq;
     memset(&seq, 0, sizeof seq);
@@ -41,8 +40,7 @@ static void script_result_of_array(void **state)
     assert_string_equal(policy_script_result(&st), "gone");
 }
 
-static void script_result_rejects_other_shapes(void **state)
-{
+static void script_result_rejects_other_shapes(void **state) {
     assert_null(policy_script_result(NULL));
     redisReply err = str_reply(REDIS_REPLY_ERROR, "ERR boom");
     assert_null(policy_script_result(&err));
@@ -63,12 +61,11 @@ static void script_result_rejects_other_shapes(void **state)
     assert_null(policy_script_result(&nul));
 }
 
-static void record_results(void **state)
-{
+static void record_results(void **state) {
     assert_int_equal(policy_record_parse("recorded"), POLICY_RECORDED);
     assert_int_equal(policy_record_parse("completed"), POLICY_COMPLETED);
-    const char *drops[] = {"duplicate", "unknown-session", "finished", "unknown-source",
-                           "patient-mismatch", "invalid-status"};
+    const char *drops[] = {"duplicate",      "unknown-session",  "finished",
+                           "unknown-source", "patient-mismatch", "invalid-status"};
     for (int i = 0; i < 6; i++) {
         policy_record r = policy_record_parse(drops[i]);
         assert_true(policy_is_drop(r));
@@ -82,8 +79,7 @@ static void record_results(void **state)
     assert_false(policy_is_drop(POLICY_RECORD_UNKNOWN));
 }
 
-static void expire_results(void **state)
-{
+static void expire_results(void **state) {
     assert_int_equal(policy_expire_parse("expired"), POLICY_EXPIRED);
     assert_int_equal(policy_expire_parse("not-due"), POLICY_NOT_DUE);
     assert_int_equal(policy_expire_parse("gone"), POLICY_GONE);
@@ -91,8 +87,7 @@ static void expire_results(void **state)
     assert_int_equal(policy_expire_parse(NULL), POLICY_EXPIRE_UNKNOWN);
 }
 
-static void allowlist(void **state)
-{
+static void allowlist(void **state) {
     resource_list l;
     memset(&l, 0, sizeof l);
     l.n = 2;
@@ -115,8 +110,7 @@ static void allowlist(void **state)
     assert_false(policy_url_allowed(&l, 1, "http://127.0.0.1:8081"));
 }
 
-static void backoff(void **state)
-{
+static void backoff(void **state) {
     long d = policy_backoff_next(0);
     assert_int_equal(d, 100);
     long seen[8];
@@ -132,8 +126,7 @@ static void backoff(void **state)
     assert_int_equal(seen[7], 2000);
 }
 
-static void redact(void **state)
-{
+static void redact(void **state) {
     char out[128];
     policy_redact_url("redis://:secret@redis:6379/0", out, sizeof out);
     assert_string_equal(out, "redis://***@redis:6379/0");
@@ -151,8 +144,7 @@ static void redact(void **state)
     assert_null(strstr(tiny, "secret"));
 }
 
-static void safe_error(void **state)
-{
+static void safe_error(void **state) {
     char out[64];
     policy_safe_error("request message is not valid JSON: invalid token near 'patient-42'", out,
                       sizeof out);
@@ -171,8 +163,7 @@ static void safe_error(void **state)
     assert_string_equal(tiny, "abcd");
 }
 
-int main(void)
-{
+int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(script_result_of_array),
         cmocka_unit_test(script_result_rejects_other_shapes),
