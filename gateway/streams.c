@@ -242,20 +242,22 @@ static void on_resync(void *arg) {
         c->dirty = 1;
 }
 
-static void on_exists(redisReply *reply, void *arg) {
+/* The reply to HMGET meta state seq: [state or nil, seq or nil]. */
+static void on_session_state(redisReply *reply, void *arg) {
     stream_ctx *c = arg;
     c->busy = 0;
     if (c->dead) {
         free_if_idle(c);
         return;
     }
-    if (!reply || reply->type != REDIS_REPLY_INTEGER) {
+    if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2) {
         c->owner->gw->metrics.redis_failures++;
         fail_request(c, 503, "unavailable", "session store unavailable");
         free_if_idle(c);
         return;
     }
-    if (reply->integer == 0) {
+    const redisReply *state = reply->element[0], *seq = reply->element[1];
+    if (state->type != REDIS_REPLY_STRING) {
         fail_request(c, 404, "not_found", "no such session (unknown correlationId, or expired)");
         free_if_idle(c);
         return;
@@ -272,6 +274,15 @@ static void on_exists(redisReply *reply, void *arg) {
     c->owner->open++;
     c->owner->gw->metrics.streams_opened++;
     ka_append(c);
+    /* A client that already has the summary (a browser reconnects after
+     * every stream end) gets an empty stream that closes at once. */
+    if (strcmp(state->str, "done") == 0 && seq->type == REDIS_REPLY_STRING &&
+        atoll(seq->str) <= c->last_sent) {
+        c->phase = P_DONE;
+        stop_listening(c);
+        httpd_stream_end(c->s);
+        return;
+    }
     c->phase = P_LIVE;
     replay(c);
 }
@@ -281,7 +292,8 @@ static void on_subscribed(int ok, void *arg) {
     if (c->dead) return;
     char keys[4][RDS_KEY_MAX];
     rds_session_keys(c->cid, keys);
-    if (!ok || rds_command(c->owner->gw->redis, on_exists, c, "EXISTS %s", keys[0]) != AGG_OK) {
+    if (!ok || rds_command(c->owner->gw->redis, on_session_state, c, "HMGET %s state seq",
+                           keys[0]) != AGG_OK) {
         fail_request(c, 503, "unavailable", "session store unavailable");
         free_if_idle(c);
         return;

@@ -134,7 +134,7 @@ static int parse_resource(json_t *o, int i, reqmsg_resource *r, err_t *e) {
     static const char *const keys[] = {"source", "url", "delayMs", NULL};
     if (!json_is_object(o)) return err_set(e, "resources[%d] must be an object", i);
     if (only_keys(o, keys, "resource", e) != AGG_OK) return AGG_ERR;
-    long long d;
+    long long d = 0;
     if (get_str(o, "source", r->source, RESLIST_NAME_MAX, e) != AGG_OK ||
         get_str(o, "url", r->url, RESLIST_URL_MAX, e) != AGG_OK ||
         get_int(o, "delayMs", REQ_DELAY_MIN, REQ_DELAY_MAX_MS, &d, e) != AGG_OK)
@@ -169,7 +169,7 @@ static int parse_object(json_t *root, request_msg *m, err_t *e) {
         m->strategy = STRATEGY_WAIT_FOR_EVERYONE;
     else
         return err_set(e, "strategy must be SSE or WAIT_FOR_EVERYONE");
-    long long t;
+    long long t = 0;
     if (get_int(root, "timeoutMs", 1, LONG_MAX, &t, e) != AGG_OK) return AGG_ERR;
     m->timeout_ms = (long)t;
     if (get_int(root, "createdMs", 0, LLONG_MAX, &m->created_ms, e) != AGG_OK ||

@@ -207,7 +207,7 @@ def make_note(patient, i=0, date="2024-05-01T10:00:00Z", source="test"):
 
 
 def make_callback(cid, source, patient="patient-123", status="ok", n_notes=2, delay_ms=0):
-    notes = [make_note(patient, i, "2024-05-0%dT10:00:00Z" % (i + 1), source)
+    notes = [make_note(patient, i, "2024-05-%02dT%02d:00:00Z" % (1 + i % 28, i % 24), source)
              for i in range(n_notes)] if status == "ok" else []
     return {"source": source, "patientId": patient, "correlationId": cid, "delayMs": delay_ms,
             "status": status, "notes": notes}

@@ -4,63 +4,68 @@ callbacks topic) is counted once and shown once."""
 import json
 
 from aggtest import (SOURCES, TOPIC_CALLBACKS, SSEStream, check_session_events, make_callback,
-                     metric_sum, post_callback, produce, session_done, start_session, wait_until)
+                     metric_sum, post_callback, produce, read_stream, session_done, start_session,
+                     wait_until)
 
 
-def _two_recorded(redis, cid):
-    wait_until(lambda: int(redis.cmd("HLEN", "agg:{%s}:out" % cid)) == 2, 30,
-               "resource-1 and resource-2 recorded for %s" % cid)
+def _recorded(redis, cid, n):
+    wait_until(lambda: int(redis.cmd("HLEN", "agg:{%s}:out" % cid)) == n, 30,
+               "%d outcome(s) recorded for %s" % (n, cid))
+
+
+def _dropped(workers, reason):
+    return metric_sum(workers, "worker_callbacks_dropped_total", reason=reason)
 
 
 def test_same_callback_posted_twice_is_counted_once(gw, workers, redis, kafka_tap):
-    before = metric_sum(workers, "worker_callbacks_dropped_total", reason="duplicate")
-    cid = start_session(gw[0], "0,0,30000", timeout_ms=20000)
-    _two_recorded(redis, cid)
-    cb = make_callback(cid, "resource-3", n_notes=2)
+    before = _dropped(workers, "duplicate")
+    cid = start_session(gw[0], "0,30000,30000", timeout_ms=20000)
+    _recorded(redis, cid, 1)
+    cb = make_callback(cid, "resource-2", n_notes=2)
     assert post_callback(gw[0], cb).status_code == 202
     assert post_callback(gw[1], cb).status_code == 202
-    st = SSEStream(gw[1], cid)
-    st.read_all(30)
+    # The session is still open (resource-3 outstanding), so the second one is a duplicate.
+    wait_until(lambda: _dropped(workers, "duplicate") >= before + 1, 20,
+               "the second delivery dropped as a duplicate")
+    meta = redis.hgetall("agg:{%s}:meta" % cid)
+    assert (meta["respondents"], meta["seq"], meta["state"]) == ("2", "2", "open"), meta
+    assert post_callback(gw[1], make_callback(cid, "resource-3", n_notes=1)).status_code == 202
+    st = read_stream(gw[1], cid)
     by_source, summary = check_session_events(st.events, cid)
-    assert sorted(by_source) == list(SOURCES)
-    assert len(by_source["resource-3"]["notes"]) == 2
+    assert sorted(by_source) == list(SOURCES) and len(st.events) == 4
+    assert len(by_source["resource-2"]["notes"]) == 2
     assert (summary["respondents"], summary["errors"]) == (3, 0)
     msgs = [m for m in kafka_tap.wait_for(TOPIC_CALLBACKS, cid, n=4)
-            if json.loads(m["value"])["source"] == "resource-3"]
-    assert len(msgs) >= 2, "both deliveries reach Kafka"
-    wait_until(lambda: metric_sum(workers, "worker_callbacks_dropped_total",
-                                  reason="duplicate") >= before + 1,
-               20, "the second delivery dropped as a duplicate")
-    meta = redis.hgetall("agg:{%s}:meta" % cid)
-    assert meta["respondents"] == "3" and meta["errors"] == "0"
+            if json.loads(m["value"])["source"] == "resource-2"]
+    assert len(msgs) == 2, "both deliveries reach Kafka"
 
 
 def test_raw_duplicate_on_kafka_is_counted_once(stack, gw, workers, redis):
-    before = metric_sum(workers, "worker_callbacks_dropped_total", reason="duplicate")
-    cid = start_session(gw[1], "0,0,30000", timeout_ms=20000)
-    _two_recorded(redis, cid)
-    cb = make_callback(cid, "resource-3", n_notes=1)
+    before = _dropped(workers, "duplicate")
+    cid = start_session(gw[1], "0,30000,30000", timeout_ms=20000)
+    _recorded(redis, cid, 1)
+    cb = make_callback(cid, "resource-2", n_notes=1)
     value = json.dumps(cb).encode()
     produce(stack.kafka_brokers, TOPIC_CALLBACKS, [value, value], key=cid.encode())
     assert post_callback(gw[0], cb).status_code == 202
+    wait_until(lambda: _dropped(workers, "duplicate") >= before + 2, 20,
+               "two of the three deliveries dropped as duplicates")
+    assert int(redis.cmd("HLEN", "agg:{%s}:out" % cid)) == 2
+    assert post_callback(gw[0], make_callback(cid, "resource-3")).status_code == 202
     wait_until(lambda: session_done(redis, cid), 30, "session done")
     st = SSEStream(gw[0], cid)
     st.read_all(30)
     by_source, summary = check_session_events(st.events, cid)
-    assert [e.json["source"] for e in st.events if e.event == "callback"].count("resource-3") == 1
+    assert [e.json["source"] for e in st.events if e.event == "callback"].count("resource-2") == 1
     assert summary["respondents"] == 3
-    wait_until(lambda: metric_sum(workers, "worker_callbacks_dropped_total",
-                                  reason="duplicate") >= before + 2,
-               20, "two duplicate deliveries dropped")
 
 
 def test_callback_after_the_summary_is_dropped(gw, workers, redis):
     cid = start_session(gw[0], "0,0,0")
     wait_until(lambda: session_done(redis, cid), 30, "session done")
-    before = metric_sum(workers, "worker_callbacks_dropped_total", reason="finished")
+    before = _dropped(workers, "finished")
     log_len = int(redis.cmd("XLEN", "agg:{%s}:log" % cid))
     assert post_callback(gw[1], make_callback(cid, "resource-1")).status_code == 202
-    wait_until(lambda: metric_sum(workers, "worker_callbacks_dropped_total",
-                                  reason="finished") >= before + 1,
-               20, "late callback dropped as finished")
+    wait_until(lambda: _dropped(workers, "finished") >= before + 1, 20,
+               "late callback dropped as finished")
     assert int(redis.cmd("XLEN", "agg:{%s}:log" % cid)) == log_len
