@@ -59,7 +59,7 @@ static int get_string(json_t *o, const char *field, const char **out, api_error 
 }
 
 static int parse_object(json_t *o, int with_callback, rsreq *q, api_error *e) {
-    const char *pid, *url, *cid;
+    const char *pid = NULL, *url = NULL, *cid = NULL;
     if (get_string(o, "patientId", &pid, e) != AGG_OK) return AGG_ERR;
     size_t plen = utf8_len(pid);
     if (plen < 1 || plen > RSREQ_PATIENT_MAX || strlen(pid) >= sizeof q->patient_id)
