@@ -30,7 +30,7 @@ static const char USAGE[] =
     "  SESSION_RETENTION_S [3600], SSE_KEEPALIVE_MS [15000],\n"
     "  SSE_BUFFER_LIMIT_BYTES [65536], WAIT_GRACE_MS [5000]\n"
     "  CORS_ALLOWED_ORIGINS [http://localhost:8082,http://127.0.0.1:8082]\n"
-    "  MAX_CONNECTIONS [libmicrohttpd default], CONNECTION_MEMORY_LIMIT_BYTES [default]\n"
+    "  MAX_CONNECTIONS [open-file limit - 100], CONNECTION_MEMORY_LIMIT_BYTES [8192]\n"
     "  LOG_LEVEL [info]: debug, info, warn or error\n";
 
 void gw_respond_unavailable(httpd_req *r, const char *what) {
@@ -143,6 +143,10 @@ int main(int argc, char **argv) {
     if (log_init("gateway", &e) != AGG_OK || gw_config_load(&gw.cfg, &e) != AGG_OK)
         cfg_fail("gateway", &e);
 
+    /* libmicrohttpd's default connection limit (about 1000) would stall
+     * accepting long before memory runs out: streams are cheap. */
+    long nofile = cfg_raise_nofile();
+    if (gw.cfg.max_connections == 0) gw.cfg.max_connections = nofile > 1124 ? nofile - 100 : 1024;
     kafka_config kc = {gw.cfg.kafka_brokers, "gateway", gw.cfg.linger_ms,
                        gw.cfg.produce_timeout_ms};
     httpd_options ho = {gw.cfg.bind_addr,

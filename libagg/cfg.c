@@ -1,6 +1,8 @@
 /* cfg: reads validated configuration from the environment and handles --help/--version. */
 #include "cfg.h"
 
+#include <sys/resource.h>
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -82,4 +84,15 @@ void cfg_handle_args(int argc, char **argv, const char *prog, const char *usage)
 void cfg_fail(const char *prog, const err_t *e) {
     fprintf(stderr, "%s: configuration error: %s\n", prog, e ? e->text : "unknown error");
     exit(2);
+}
+
+long cfg_raise_nofile(void) {
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return 1024;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+        getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    return rl.rlim_cur == RLIM_INFINITY ? 1048576 : (long)rl.rlim_cur;
 }

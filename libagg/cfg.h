@@ -20,4 +20,8 @@ void cfg_handle_args(int argc, char **argv, const char *prog, const char *usage)
 /* Prints "<prog>: configuration error: <e->text>" to stderr and exits 2. */
 void cfg_fail(const char *prog, const err_t *e) __attribute__((noreturn));
 
+/* Raises the soft limit of open files to the hard limit (servers hold one
+ * descriptor per connection) and returns the limit now in force. */
+long cfg_raise_nofile(void);
+
 #endif

@@ -123,8 +123,8 @@ static void job_done(const httpc_result *res, void *arg) {
     cb_job *j = arg;
     j->in_flight = 0;
     if (res->transport == TRANSPORT_OK && res->status >= 200 && res->status < 300) {
-        log_info("callback for correlationId %s delivered (http %ld, attempt %d, delay %ld ms)",
-                 j->q.correlation_id, res->status, j->attempts, j->delay);
+        log_debug("callback for correlationId %s delivered (http %ld, attempt %d, delay %ld ms)",
+                  j->q.correlation_id, res->status, j->attempts, j->delay);
         job_finish(j);
         return;
     }
@@ -223,8 +223,8 @@ static void handle_journals(rs_api *a, httpd_req *r) {
     if (a->jobs) a->jobs->prev = j;
     a->jobs = j;
     a->n_jobs++;
-    log_info("journals for correlationId %s accepted; callback in %ld ms", j->q.correlation_id,
-             j->delay);
+    log_debug("journals for correlationId %s accepted; callback in %ld ms", j->q.correlation_id,
+              j->delay);
     httpd_respond(r, 200, NULL, "{\"status\":\"accepted\"}");
 }
 
@@ -239,7 +239,7 @@ static void direct_fire(loop *l, void *arg) {
                                    a->cfg.notes_per_response, loop_wall_ms());
     if (body) {
         httpd_respond(w->r, 200, NULL, body);
-        log_info("direct answer sent after %ld ms", w->delay);
+        log_debug("direct answer sent after %ld ms", w->delay);
     } else {
         respond_plain_error(w->r, 500, "internal", "out of memory");
     }

@@ -96,6 +96,8 @@ int main(int argc, char **argv) {
     memset(&ho, 0, sizeof ho);
     ho.bind_addr = cfg.bind_addr;
     ho.port = cfg.port;
+    long nofile = cfg_raise_nofile(); /* one descriptor per connection */
+    ho.conn_limit = nofile > 1124 ? (unsigned)(nofile - 100) : 1024;
     ho.max_body = 1024 * 1024;
     httpd *hd = httpd_start(l, &ho, rs_api_handle, api, &e);
     if (!hd) {

@@ -13,7 +13,8 @@ void record_account(worker *w, const struct redisReply *reply, const char *cid, 
         if (o >= OUTCOME_OK && o <= OUTCOME_ERROR) w->met.recorded[o]++;
         if (r == POLICY_COMPLETED) {
             w->met.summaries++;
-            log_info("session %s complete (last outcome %s from %s)", cid, outcome_name(o), source);
+            log_debug("session %s complete (last outcome %s from %s)", cid, outcome_name(o),
+                      source);
         } else {
             log_debug("session %s: recorded %s from %s", cid, outcome_name(o), source);
         }
