@@ -1,6 +1,8 @@
 /* cbmsg: validates a resource callback and normalises it for the agg.callbacks topic. */
 #include "cbmsg.h"
 
+#include "jbody.h"
+
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -153,17 +155,8 @@ static int build(json_t *root, callback_msg *m, json_t *out, api_error *e) {
 
 int cbmsg_parse(const char *body, size_t len, callback_msg *m, api_error *e) {
     memset(m, 0, sizeof *m);
-    json_error_t jerr;
-    json_t *root = body ? json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr) : NULL;
-    if (!root || !json_is_object(root)) {
-        if (root)
-            apierr_set(e, 400, "invalid_json", NULL, "the body must be a JSON object");
-        else
-            apierr_set(e, 400, "invalid_json", NULL, "the body is not valid JSON: %s",
-                       body ? jerr.text : "empty body");
-        json_decref(root);
-        return AGG_ERR;
-    }
+    json_t *root = jbody_object(body, len, e);
+    if (!root) return AGG_ERR;
     json_t *out = json_object();
     int rc = AGG_ERR;
     if (!out) {

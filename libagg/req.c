@@ -1,6 +1,8 @@
 /* req: parses and validates the POST /aggregate/journals body into a journal_request. */
 #include "req.h"
 
+#include "jbody.h"
+
 #include <jansson.h>
 #include <string.h>
 
@@ -134,17 +136,8 @@ static int parse_strategy(json_t *root, journal_request *out, api_error *e) {
 int req_parse(const char *body, size_t len, const req_limits *lim, journal_request *out,
               api_error *e) {
     memset(out, 0, sizeof *out);
-    json_error_t jerr;
-    json_t *root = body ? json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr) : NULL;
-    if (!root || !json_is_object(root)) {
-        if (root)
-            apierr_set(e, 400, "invalid_json", NULL, "the body must be a JSON object");
-        else
-            apierr_set(e, 400, "invalid_json", NULL, "the body is not valid JSON: %s",
-                       body ? jerr.text : "empty body");
-        json_decref(root);
-        return AGG_ERR;
-    }
+    json_t *root = jbody_object(body, len, e);
+    if (!root) return AGG_ERR;
     int rc = AGG_ERR;
     if (parse_patient(root, out, e) == AGG_OK && parse_delays(root, lim, out, e) == AGG_OK &&
         parse_timeout(root, lim, out, e) == AGG_OK && parse_strategy(root, out, e) == AGG_OK)

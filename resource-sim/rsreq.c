@@ -1,6 +1,8 @@
 /* rsreq: pure validation of the resource's request bodies (POST /journals and /journals/direct). */
 #include "rsreq.h"
 
+#include "jbody.h"
+
 #include <jansson.h>
 #include <string.h>
 #include <strings.h>
@@ -94,14 +96,9 @@ static int parse_object(json_t *o, int with_callback, rsreq *q, api_error *e) {
 
 int rsreq_parse(const char *body, size_t len, int with_callback, rsreq *q, api_error *e) {
     memset(q, 0, sizeof *q);
-    json_error_t je;
-    json_t *o = json_loadb(body ? body : "", body ? len : 0, JSON_REJECT_DUPLICATES, &je);
-    if (!o) return apierr_set(e, 400, "invalid_json", NULL, "body is not valid JSON: %s", je.text);
-    int rc;
-    if (!json_is_object(o))
-        rc = apierr_set(e, 400, "invalid_json", NULL, "body must be a JSON object");
-    else
-        rc = parse_object(o, with_callback, q, e);
+    json_t *o = jbody_object(body ? body : "", body ? len : 0, e);
+    if (!o) return AGG_ERR;
+    int rc = parse_object(o, with_callback, q, e);
     json_decref(o);
     if (rc != AGG_OK) memset(q, 0, sizeof *q);
     return rc;
