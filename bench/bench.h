@@ -25,12 +25,13 @@ typedef struct bench_cfg {
     int stream_offset;              /* stream on gateway (post gateway + offset) % ngw */
     double session_timeout_s;       /* client gives up on a session after this */
     long max_active;                /* open loop: sessions in flight before starts are refused */
+    long post_pool;                 /* idle keep-alive POST connections kept per gateway */
     procstat_set procs;
 } bench_cfg;
 
 enum {
     E_POST_CONN, E_POST_STATUS, E_POST_PARSE, E_STREAM_CONN, E_STREAM_STATUS, E_STREAM_EOF,
-    E_ORDER, E_VALIDATION, E_TIMEOUT, E_OVERLOAD, E_COUNT
+    E_ORDER, E_VALIDATION, E_TIMEOUT_POST, E_TIMEOUT, E_OVERLOAD, E_COUNT
 };
 extern const char *const bench_err_names[E_COUNT];
 
@@ -41,9 +42,12 @@ typedef struct sess_stats {
     uint64_t errors[E_COUNT];
     uint64_t post_status[6];        /* POST answers by class: 1xx..5xx (index 1..5) */
     uint64_t events, post_conns, stream_conns;
+    uint64_t server_closed, linger_expired;   /* after the summary: response ended or closed by the server / neither within 2 s */
     uint64_t timeout_summaries;     /* summaries with completedBy TIMEOUT */
     double window_s;                /* length of the measurement window */
-    int64_t first_error_status;     /* the first unexpected POST status, for the report */
+    int64_t first_error_status;
+    char stuck_cid[48];             /* the first session given up on with its stream open */
+    long long stuck_last_id;        /* the last event id it received */     /* the first unexpected POST status, for the report */
 } sess_stats;
 
 typedef struct sess_plan {

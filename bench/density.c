@@ -211,6 +211,7 @@ int density_run(bench_cfg *cfg, const density_opts *o, FILE *out) {
     run_for((int64_t)(o->idle_s * 1e9));
     procstat_end(&idle, net_now());
     unsigned long long idle_bytes = body_bytes - bytes0;
+    procstat_proc *gi = find_proc(&idle, "gateway");
 
     /* 5. events flowing: an open-loop SSE load next to the idle streams */
     sess_setup(cfg);
@@ -224,13 +225,16 @@ int density_run(bench_cfg *cfg, const density_opts *o, FILE *out) {
 
     fprintf(out, "{\"mode\":\"density\",\"streams_requested\":%ld,\"streams_open\":%ld,\"streams_failed\":%ld,"
                  "\"first_failure_status\":%ld,\"first_failure_errno\":\"%s\",\"sessions\":%ld,"
+                 "\"sessions_failed\":%llu,\"sessions_first_error_status\":%lld,"
                  "\"open_s\":%.3f,\"open_per_s\":%.0f,\"sse_active_connections_before\":%ld,"
                  "\"sse_active_connections\":%ld,\"gateway_rss_mib_before\":%.2f,\"gateway_rss_mib_after\":%.2f,"
-                 "\"gateway_rss_bytes_per_stream\":%.0f,\"gateway_rss_mib_after_flow\":%.2f,"
+                 "\"gateway_rss_bytes_per_stream\":%.0f,\"gateway_rss_bytes_per_stream_after_idle\":%.0f,"
+                 "\"gateway_rss_mib_after_flow\":%.2f,"
                  "\"idle\":{\"window_s\":%.1f,\"keepalive_bytes\":%llu,\"procs\":",
             o->streams, opened, n_failed, fail_status, fail_errno ? strerror((int)fail_errno) : "",
-            cids.n, open_s, open_s > 0 ? opened / open_s : 0, gauge0, gauge1, rss0 / 1024.0, rss1 / 1024.0,
-            opened ? (rss1 - rss0) * 1024.0 / opened : 0, rss2 / 1024.0, o->idle_s, idle_bytes);
+            cids.n, (unsigned long long)setup.failed, (long long)setup.first_error_status, open_s, open_s > 0 ? opened / open_s : 0, gauge0, gauge1, rss0 / 1024.0, rss1 / 1024.0,
+            opened ? (rss1 - rss0) * 1024.0 / opened : 0,
+            opened && gi ? (gi->rss_kib_end - rss0) * 1024.0 / opened : 0, rss2 / 1024.0, o->idle_s, idle_bytes);
     procstat_json(&idle, out);
     fprintf(out, "},\"flow\":{\"rate\":%.0f,\"streams_still_open\":%ld,\"streams_dropped\":%ld,\"stats\":",
             o->flow_rate, still_open, n_dropped);

@@ -27,6 +27,7 @@ static void usage(FILE *f) {
           "  --pids NAME=PID,...          processes whose CPU and RSS are reported (gateway-0=... needed by density)\n"
           "  --session-timeout S          give up on a session after S seconds (default 30)\n"
           "  --max-active N               open loop: refuse starts above N sessions in flight (default 15000)\n"
+          "  --post-pool N                idle keep-alive POST connections kept per gateway (default 64)\n"
           "  --name NAME --out FILE       profile name and JSON output (default stdout)\n"
           "density: --streams K (50000) --density-sessions S (64) --density-delays LIST (600000,600000,600000)\n"
           "         --density-timeout-ms N (600000) --idle S (16) --flow S (10) --flow-rate R (200)\n"
@@ -89,12 +90,13 @@ int main(int argc, char **argv) {
     cfg.timeout_ms = 10000;
     cfg.session_timeout_s = 30;
     cfg.max_active = 15000;
+    cfg.post_pool = 64;
     const char *mode = "closed", *name = "loadgen", *out_path = NULL, *pids = NULL, *gws = NULL;
     int concurrency = 64, nsrc = 0;
     double rate = 500, duration = 20, warmup = 5;
     enum {
         O_GW = 256, O_MODE, O_STRAT, O_CONC, O_RATE, O_DUR, O_WARM, O_DELAYS, O_TMO, O_RES, O_SOFF, O_SRC, O_PIDS,
-        O_STMO, O_MAXA, O_NAME, O_OUT, O_K, O_DS, O_DD, O_DT, O_IDLE, O_FLOW, O_FRATE, O_BATCH, O_OTMO, O_HELP
+        O_STMO, O_MAXA, O_NAME, O_OUT, O_K, O_DS, O_DD, O_DT, O_IDLE, O_FLOW, O_FRATE, O_BATCH, O_OTMO, O_POOL, O_HELP
     };
     static const struct option opts[] = {
         {"gateways", 1, 0, O_GW}, {"mode", 1, 0, O_MODE}, {"strategy", 1, 0, O_STRAT},
@@ -105,7 +107,7 @@ int main(int argc, char **argv) {
         {"name", 1, 0, O_NAME}, {"out", 1, 0, O_OUT}, {"streams", 1, 0, O_K},
         {"density-sessions", 1, 0, O_DS}, {"density-delays", 1, 0, O_DD}, {"density-timeout-ms", 1, 0, O_DT},
         {"idle", 1, 0, O_IDLE}, {"flow", 1, 0, O_FLOW}, {"flow-rate", 1, 0, O_FRATE},
-        {"open-batch", 1, 0, O_BATCH}, {"open-timeout", 1, 0, O_OTMO}, {"help", 0, 0, O_HELP}, {0, 0, 0, 0},
+        {"open-batch", 1, 0, O_BATCH}, {"open-timeout", 1, 0, O_OTMO}, {"post-pool", 1, 0, O_POOL}, {"help", 0, 0, O_HELP}, {0, 0, 0, 0},
     };
     int o;
     while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -136,6 +138,7 @@ int main(int argc, char **argv) {
         case O_FRATE: d.flow_rate = atof(optarg); break;
         case O_BATCH: d.open_batch = atol(optarg); break;
         case O_OTMO: d.open_timeout_s = atof(optarg); break;
+        case O_POOL: cfg.post_pool = atol(optarg); break;
         case O_HELP: usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -143,7 +146,7 @@ int main(int argc, char **argv) {
     int density = !strcmp(mode, "density"), open_loop = !strcmp(mode, "open");
     if (!gws || parse_gateways(&cfg, gws) || (!density && !open_loop && strcmp(mode, "closed")) ||
         concurrency < 1 || rate <= 0 || duration <= 0 || warmup < 0 || nsrc < 0 || nsrc > BENCH_MAX_SRC ||
-        d.streams < 1 || d.sessions < 1 || d.open_batch < 1 || (cfg.max_delay_ms = max_delay(cfg.delays)) < 0 ||
+        d.streams < 1 || cfg.post_pool < 0 || d.sessions < 1 || d.open_batch < 1 || (cfg.max_delay_ms = max_delay(cfg.delays)) < 0 ||
         procstat_parse(&cfg.procs, pids)) {
         usage(stderr);
         return 2;

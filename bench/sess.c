@@ -10,7 +10,7 @@
 
 const char *const bench_err_names[E_COUNT] = {
     "post_connect", "post_status", "post_parse", "stream_connect", "stream_status", "stream_eof",
-    "event_order", "validation", "timeout", "client_overload",
+    "event_order", "validation", "timeout_post", "timeout_stream", "client_overload",
 };
 
 #define LINGER_NS 2000000000LL  /* a finished stream waits this long for the server's close */
@@ -35,6 +35,7 @@ struct session {
     int record;
     int retried;
     int done;               /* set inside parser callbacks; acted on after the feed returns */
+    int ended;              /* the stream's HTTP response ended (terminating chunk) */
     int err;                /* -1: success */
     int callbacks;
     long respondents;
@@ -49,9 +50,11 @@ struct session {
     session *prev, *next;   /* the active list, in start order */
 };
 
-/* A finished stream waiting for the server to close it (so TIME_WAIT stays on the server side). */
+/* A stream whose summary arrived, waiting for the server to end the response (the terminating
+ * chunk) or close the connection; then it is reset, so no TIME_WAIT piles up on the client. */
 typedef struct lingering {
     net_conn *c;
+    http_resp resp;
     int64_t t;
     struct lingering *prev, *next;
 } lingering;
@@ -60,6 +63,7 @@ static const bench_cfg *cfg;
 static const sess_plan *plan;
 static sess_stats *stats;
 static pconn *pool[BENCH_MAX_GW];
+static long pool_len[BENCH_MAX_GW];
 static session *act_head, *act_tail;
 static long active;
 static lingering *lg_head, *lg_tail;
@@ -98,12 +102,21 @@ static const struct sockaddr_in *next_src(void) {
 static void pool_remove(pconn *p) {
     if (p->prev) p->prev->next = p->next;
     else if (pool[p->gw] == p) pool[p->gw] = p->next;
+    else return;    /* not pooled */
     if (p->next) p->next->prev = p->prev;
     p->prev = p->next = NULL;
+    pool_len[p->gw]--;
 }
 
+/* Keeps p for the next POST, or closes it when the pool is full. */
 static void pool_put(pconn *p) {
     p->s = NULL;
+    if (pool_len[p->gw] >= cfg->post_pool) {
+        net_close(p->c, 0);
+        free(p);
+        return;
+    }
+    pool_len[p->gw]++;
     p->reused = 1;
     p->prev = NULL;
     p->next = pool[p->gw];
@@ -142,13 +155,14 @@ void sess_close_pool(void) {
 
 /* ---- session life -------------------------------------------------------- */
 
-static void linger_add(net_conn *c) {
+static void linger_add(net_conn *c, const http_resp *resp) {
     lingering *l = calloc(1, sizeof *l);
     if (!l) {
         net_close(c, 1);
         return;
     }
     l->c = c;
+    l->resp = *resp;
     l->t = net_now();
     c->ops = &linger_ops;
     c->ud = l;
@@ -167,11 +181,17 @@ static void linger_remove(lingering *l) {
 }
 
 static void linger_data(net_conn *c, const char *buf, size_t n) {
-    (void)c, (void)buf, (void)n;
+    lingering *l = c->ud;
+    size_t used;
+    if (http_resp_feed(&l->resp, buf, n, &used, NULL, NULL) == HTTP_MORE) return;
+    stats->server_closed++;     /* the response ended (or is malformed): done with it */
+    net_close(c, 1);
+    linger_remove(l);
 }
 
 static void linger_closed(net_conn *c, int err) {
     (void)err;
+    stats->server_closed++;
     linger_remove(c->ud);
 }
 
@@ -184,8 +204,11 @@ static void finish(session *s, int err) {
         s->pc = NULL;
     }
     if (s->stream) {
-        if (err < 0) {
-            linger_add(s->stream);
+        if (err < 0 && !s->ended) {
+            linger_add(s->stream, &s->resp);
+        } else if (err < 0) {
+            stats->server_closed++;
+            net_close(s->stream, 1);
         } else {
             net_close(s->stream, 1);
         }
@@ -207,6 +230,10 @@ static void finish(session *s, int err) {
     } else {
         stats->failed++;
         stats->errors[err]++;
+        if (err == E_TIMEOUT && !stats->stuck_cid[0]) {
+            memcpy(stats->stuck_cid, s->cid, sizeof stats->stuck_cid);
+            stats->stuck_last_id = s->last_id;
+        }
         if (s->record) stats->recorded_failed++;
     }
     if (s->prev) s->prev->next = s->next;
@@ -438,6 +465,7 @@ static void stream_data(net_conn *c, const char *buf, size_t n) {
         return;
     }
     if (s->done) {
+        s->ended = r == HTTP_DONE;
         finish(s, s->err);
         return;
     }
@@ -448,6 +476,7 @@ static void stream_closed(net_conn *c, int err) {
     session *s = c->ud;
     s->stream = NULL;
     if (s->done) {  /* the summary and the close arrived together */
+        stats->server_closed++;
         finish(s, s->err);
         return;
     }
@@ -458,9 +487,10 @@ static void stream_closed(net_conn *c, int err) {
 
 static void sweep(int64_t now) {
     int64_t limit = (int64_t)(cfg->session_timeout_s * 1e9);
-    while (act_head && now - act_head->t0 > limit) finish(act_head, E_TIMEOUT);
+    while (act_head && now - act_head->t0 > limit) finish(act_head, act_head->pc ? E_TIMEOUT_POST : E_TIMEOUT);
     while (lg_head && now - lg_head->t > LINGER_NS) {
         lingering *l = lg_head;
+        stats->linger_expired++;
         net_close(l->c, 1);
         linger_remove(l);
     }
@@ -550,15 +580,20 @@ void sess_stats_json(const sess_stats *st, int wfe, FILE *f) {
     fprintf(f, "{\"started\":%llu,\"ok\":%llu,\"failed\":%llu,\"recorded_ok\":%llu,\"recorded_failed\":%llu,"
                "\"window_s\":%.3f,\"window_ok\":%llu,\"sessions_per_s\":%.1f,\"events\":%llu,"
                "\"timeout_summaries\":%llu,\"post_connections\":%llu,\"stream_connections\":%llu,"
+               "\"streams_ended_by_server\":%llu,\"streams_not_ended_after_2s\":%llu,"
                "\"post_status\":{\"2xx\":%llu,\"4xx\":%llu,\"5xx\":%llu},\"first_error_status\":%lld,\"errors\":",
             (unsigned long long)st->started, (unsigned long long)st->ok, (unsigned long long)st->failed,
             (unsigned long long)st->recorded_ok, (unsigned long long)st->recorded_failed, st->window_s,
             (unsigned long long)st->window_ok, tput, (unsigned long long)st->events,
             (unsigned long long)st->timeout_summaries, (unsigned long long)st->post_conns,
-            (unsigned long long)st->stream_conns, (unsigned long long)st->post_status[2],
+            (unsigned long long)st->stream_conns, (unsigned long long)st->server_closed,
+            (unsigned long long)st->linger_expired, (unsigned long long)st->post_status[2],
             (unsigned long long)st->post_status[4], (unsigned long long)st->post_status[5],
             (long long)st->first_error_status);
     err_json(st, f);
+    if (st->stuck_cid[0])
+        fprintf(f, ",\"first_stuck_stream\":{\"correlationId\":\"%s\",\"last_event_id\":%lld}", st->stuck_cid,
+                st->stuck_last_id);
     fputs(",\"latency\":{\"post\":", f);
     hdr_json(&st->post, f);
     if (!wfe) {

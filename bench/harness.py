@@ -1,0 +1,695 @@
+#!/usr/bin/env python3
+"""harness.py: runs the benchmark profiles against real stacks (demo/stack.py, real Kafka) and writes the results.
+
+    python3 bench/harness.py --build-dir build --loadgen build/bench/loadgen [--profiles a,b,...]
+                             [--streams 50000] [--quick] [--perf]
+
+Profiles (names used for bench/results/<name>.json):
+  startup       each binary's start-to-ready time and idle RSS, Kafka and Redis up
+  closed-1x1    closed-loop SSE sessions, 1 gateway + 1 worker, concurrency sweep: maximum throughput
+  open-500      open-loop SSE sessions at 500/s (no coordinated omission)
+  open-1000     open-loop SSE sessions at 1,000/s
+  open-2000     open-loop SSE sessions at 2,000/s
+  wfe-closed    closed-loop WAIT_FOR_EVERYONE sessions
+  closed-2x2    closed-loop SSE sessions, 2 gateways + 2 workers
+  density       K idle SSE streams on one gateway: RSS per stream, CPU idle and with events flowing
+Then bench/results/summary.md (targets, figures, met?) and a one-screen summary on stdout.
+Standard library only. Every wait polls a condition with a deadline.
+"""
+
+import argparse
+import json
+import math
+import os
+import platform
+import resource
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RESULTS = os.path.join(REPO, "bench", "results")
+ALL_PROFILES = ["startup", "closed-1x1", "open-500", "open-1000", "open-2000", "wfe-closed", "closed-2x2", "density"]
+MIB = 1024 * 1024
+
+
+def log(msg):
+    sys.stderr.write("bench: %s\n" % msg)
+    sys.stderr.flush()
+
+
+# ---- stacks -----------------------------------------------------------------
+
+class StackRun:
+    """demo/stack.py as a child process; info is its JSON line."""
+
+    def __init__(self, build_dir, gateways=1, workers=1, env=None, only=None, log_level="warn"):
+        self.tmp = tempfile.mkdtemp(prefix="agg-bench-")
+        self.json_path = os.path.join(self.tmp, "stack.json")
+        argv = [sys.executable, os.path.join(REPO, "demo", "stack.py"), "--build-dir", build_dir,
+                "--kafka", "real", "--free-ports", "--log-level", log_level,
+                "--json-out", self.json_path, "--ready-timeout", "180"]
+        if only:
+            argv += ["--only", only]
+        else:
+            argv += ["--gateways", str(gateways), "--workers", str(workers)]
+        for k, v in (env or {}).items():
+            argv += ["--env", "%s=%s" % (k, v)]
+        self.err_path = os.path.join(self.tmp, "stack.err")
+        self.err = open(self.err_path, "wb")
+        log("starting stack: %s" % " ".join(argv[2:]))
+        self.t0 = time.monotonic()
+        self.popen = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=self.err,
+                                      start_new_session=True)
+        self.info = self._wait_info(240.0)
+        self.start_s = time.monotonic() - self.t0
+        log("stack ready in %.1f s" % self.start_s)
+
+    def _wait_info(self, timeout):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if os.path.exists(self.json_path):
+                with open(self.json_path) as f:
+                    return json.loads(f.read())
+            if self.popen.poll() is not None:
+                raise RuntimeError("stack.py exited with %s:\n%s" % (self.popen.returncode, self.tail()))
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError("stack not ready in %.0f s:\n%s" % (timeout, self.tail()))
+
+    def tail(self):
+        self.err.flush()
+        with open(self.err_path, "rb") as f:
+            return f.read()[-3000:].decode(errors="replace")
+
+    def pids_arg(self):
+        return ",".join("%s=%d" % (n, p) for n, p in sorted(self.info["pids"].items()))
+
+    def stop(self):
+        if self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGTERM)
+            try:
+                self.popen.wait(90)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.popen.pid, signal.SIGKILL)
+                self.popen.wait()
+        self.err.close()
+
+
+def loadgen(args, exe, timeout=900):
+    """Runs the load generator; returns its JSON result (raises on failure)."""
+    fd, out = tempfile.mkstemp(prefix="loadgen-", suffix=".json")
+    os.close(fd)
+    argv = [exe] + [str(a) for a in args] + ["--out", out]
+    log("loadgen %s" % " ".join(str(a) for a in args if not str(a).startswith("redis=")))
+    r = subprocess.run(argv, stderr=subprocess.PIPE, timeout=timeout)
+    sys.stderr.write(r.stderr.decode(errors="replace"))
+    try:
+        with open(out) as f:
+            text = f.read()
+    finally:
+        os.unlink(out)
+    if r.returncode != 0 or not text.strip():
+        raise RuntimeError("loadgen failed (%d): %s" % (r.returncode, r.stderr.decode(errors="replace")[-2000:]))
+    return json.loads(text)
+
+
+# ---- perf -------------------------------------------------------------------
+
+def perf_start(pid, name, seconds):
+    """perf record of pid for seconds (when perf works here); returns (popen, data path) or None."""
+    if not shutil_which("perf"):
+        return None
+    data = os.path.join(tempfile.gettempdir(), "bench-perf-%s.data" % name)
+    p = subprocess.Popen(["perf", "record", "-q", "-F", "499", "-g", "-p", str(pid), "-o", data,
+                          "--", "sleep", str(seconds)], stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
+    return p, data, name
+
+
+def perf_report(handle):
+    if not handle:
+        return None
+    p, data, name = handle
+    try:
+        p.wait(120)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        return None
+    if p.returncode != 0 or not os.path.exists(data):
+        return None
+    r = subprocess.run(["perf", "report", "-i", data, "--no-children", "--stdio", "--sort", "dso,symbol",
+                        "--percent-limit", "1.5", "-g", "none"], stdout=subprocess.PIPE,
+                       stderr=subprocess.DEVNULL)
+    lines = [l for l in r.stdout.decode(errors="replace").splitlines() if l.strip() and not l.startswith("#")]
+    out = os.path.join(RESULTS, "perf-%s.txt" % name)
+    with open(out, "w") as f:
+        f.write("\n".join(lines[:40]) + "\n")
+    os.unlink(data)
+    return lines[:25]
+
+
+def shutil_which(name):
+    for d in os.environ.get("PATH", "").split(os.pathsep):
+        if os.access(os.path.join(d, name), os.X_OK):
+            return True
+    return False
+
+
+# ---- start-to-ready -----------------------------------------------------------
+
+def http_status(port, path="/actuator/health/readiness", timeout=0.5):
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+            s.sendall(("GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n" % path).encode())
+            head = s.recv(64)
+            return int(head.split()[1]) if head.startswith(b"HTTP/1.") else None
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def rss_kib(pid):
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def stable_rss_kib(pid, timeout=5.0):
+    """RSS once two samples 250 ms apart agree within 1 %."""
+    prev = rss_kib(pid)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        time.sleep(0.25)
+        cur = rss_kib(pid)
+        if cur is None or prev is None or abs(cur - prev) * 100 <= prev:
+            return cur
+        prev = cur
+    return prev
+
+
+def time_to_ready(exe, env, port, timeout=20.0):
+    """Starts exe, polls its readiness every 2 ms; returns (ms, idle RSS KiB)."""
+    full = dict(os.environ)
+    full.update(env)
+    t0 = time.monotonic()
+    p = subprocess.Popen([exe], env=full, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = t0 + timeout
+        ready_ms = None
+        while time.monotonic() < deadline:
+            if http_status(port, timeout=0.2) == 200:
+                ready_ms = (time.monotonic() - t0) * 1000
+                break
+            if p.poll() is not None:
+                raise RuntimeError("%s exited with %s during start-up" % (exe, p.returncode))
+            time.sleep(0.002)
+        if ready_ms is None:
+            raise RuntimeError("%s not ready in %.0f s" % (exe, timeout))
+        return ready_ms, stable_rss_kib(p.pid)
+    finally:
+        p.send_signal(signal.SIGTERM)
+        try:
+            p.wait(15)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
+def profile_startup(a):
+    st = StackRun(a.build_dir, only="infra")
+    try:
+        info = st.info
+        res_port = free_port()
+        runs = 3 if a.quick else 7
+        out = {"profile": "startup", "runs": runs, "components": {}}
+        specs = {
+            "resource-sim": lambda port: {"SERVER_PORT": str(port), "RESOURCE_ID": "resource-1",
+                                          "LOG_LEVEL": "warn"},
+            "gateway": lambda port: {"SERVER_PORT": str(port), "KAFKA_BROKERS": info["kafka"],
+                                     "REDIS_URL": info["redis"], "LOG_LEVEL": "warn",
+                                     "RESOURCE_URLS": "http://127.0.0.1:%d" % res_port},
+            "worker": lambda port: {"MANAGEMENT_PORT": str(port), "KAFKA_BROKERS": info["kafka"],
+                                    "REDIS_URL": info["redis"], "LOG_LEVEL": "warn",
+                                    "RESOURCE_URLS": "http://127.0.0.1:%d" % res_port},
+        }
+        for name, envf in specs.items():
+            exe = os.path.join(a.build_dir_abs, name)
+            times, rss = [], []
+            for _ in range(runs):
+                port = free_port()
+                ms, kib = time_to_ready(exe, envf(port), port)
+                times.append(ms)
+                rss.append(kib or 0)
+            times.sort()
+            out["components"][name] = {
+                "ready_ms_median": round(times[len(times) // 2], 1), "ready_ms_min": round(times[0], 1),
+                "ready_ms_max": round(times[-1], 1), "ready_ms_all": [round(t, 1) for t in times],
+                "idle_rss_mib_median": round(sorted(rss)[len(rss) // 2] / 1024, 2),
+                "idle_rss_mib_max": round(max(rss) / 1024, 2)}
+            log("%s: ready in %.1f ms (median of %d), idle RSS %.1f MiB" % (
+                name, times[len(times) // 2], runs, sorted(rss)[len(rss) // 2] / 1024))
+        out["infra_rss_mib"] = {n: round((rss_kib(p) or 0) / 1024, 1) for n, p in info["pids"].items()}
+        return out
+    finally:
+        st.stop()
+
+
+# ---- load profiles ------------------------------------------------------------
+
+def common_args(st, a):
+    return ["--gateways", ",".join(st.info["gateways"]), "--pids", st.pids_arg()]
+
+
+def closed_sweep(st, a, name, concurrencies, strategy="sse", extra=()):
+    points = []
+    for i, c in enumerate(concurrencies):
+        if i:
+            settle(st)
+        r = loadgen(common_args(st, a) + ["--mode", "closed", "--strategy", strategy, "--concurrency", c,
+                                          "--warmup", a.warmup if i == 0 else a.warmup_next,
+                                          "--duration", a.step_duration, "--name", "%s-c%d" % (name, c)]
+                    + list(extra), a.loadgen)
+        points.append(r)
+    best = max(points, key=lambda r: r["stats"]["sessions_per_s"])
+    return {"profile": name, "sweep": [summarise_point(p) for p in points],
+            "best": best, "best_concurrency": best["concurrency"]}
+
+
+def summarise_point(r):
+    s = r["stats"]
+    return {"concurrency": r["concurrency"], "rate": r["rate"], "sessions_per_s": s["sessions_per_s"],
+            "ok": s["ok"], "failed": s["failed"], "errors": s["errors"],
+            "overhead_p50_ms": s["latency"]["overhead"]["p50_ms"],
+            "overhead_p99_ms": s["latency"]["overhead"]["p99_ms"],
+            "post_p99_ms": s["latency"]["post"]["p99_ms"],
+            "cpu_pct": {k: v["cpu_pct"] for k, v in r["procs"].items()}}
+
+
+def stack_env():
+    """Gateway settings for every stack: libmicrohttpd's default connection limit (about 1,000)
+    is below what a closed loop with hundreds of sessions (one POST and one stream connection
+    each) needs; the descriptor limit bounds it."""
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    cap = 100000 if hard == resource.RLIM_INFINITY else max(1024, min(100000, hard - 1000))
+    return {"MAX_CONNECTIONS": str(cap)}
+
+
+def metric(url, name):
+    """Sum of the samples of metric name on url/actuator/prometheus, or None."""
+    host, port = url.rsplit("/", 1)[-1].split(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=2) as sk:
+            sk.sendall(b"GET /actuator/prometheus HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            data = b""
+            while True:
+                b = sk.recv(65536)
+                if not b:
+                    break
+                data += b
+    except OSError:
+        return None
+    total, seen = 0.0, False
+    for line in data.decode(errors="replace").splitlines():
+        if line.startswith(name + " ") or line.startswith(name + "{"):
+            total += float(line.rsplit(" ", 1)[1])
+            seen = True
+    return total if seen else None
+
+
+def settle(st, timeout=90.0):
+    """Waits until no stream is open and no worker has work in flight; returns the seconds waited."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        busy = [metric(u, "sse_active_connections") for u in st.info["gateways"]]
+        busy += [metric(u, "worker_inflight_messages") for u in st.info["workers"]]
+        busy += [metric(u, "worker_inflight_http") for u in st.info["workers"]]
+        if all(b is not None and b == 0 for b in busy):
+            return round(time.monotonic() - t0, 2)
+        time.sleep(0.2)
+    log("stack still busy after %.0f s" % timeout)
+    return None
+
+
+def perf_run(st, a, conc):
+    """An unrecorded closed-loop run while perf samples the gateway, the worker and redis."""
+    perf = [perf_start(st.info["pids"][n], n, a.step_duration) for n in ("gateway-0", "worker-0", "redis")]
+    loadgen(common_args(st, a) + ["--mode", "closed", "--concurrency", conc, "--warmup", 0,
+                                  "--duration", a.step_duration + 1, "--name", "perf"], a.loadgen)
+    return {h[2]: perf_report(h) for h in perf if h}
+
+
+def warm_up(st, a):
+    """A short unrecorded load: the Kafka JVM compiles its hot paths, topics and consumers settle."""
+    loadgen(common_args(st, a) + ["--mode", "closed", "--concurrency", 32, "--warmup", 0,
+                                  "--duration", 3 if a.quick else 8, "--name", "warm-up"], a.loadgen)
+
+
+def run_load_profiles(a, profiles, results):
+    # open-2000 runs last on its stack: when the stack cannot keep up, the backlog it leaves must
+    # not disturb another profile.
+    want_1x1 = [p for p in ("closed-1x1", "open-500", "open-1000", "wfe-closed", "open-2000")
+                if p in profiles]
+    if want_1x1:
+        st = StackRun(a.build_dir, 1, 1, env=stack_env())
+        try:
+            warm_up(st, a)
+            for p in want_1x1:
+                settled = settle(st)
+                if p == "closed-1x1":
+                    r = closed_sweep(st, a, p, a.concurrency)
+                    if a.perf:
+                        settle(st)
+                        r["perf_top"] = perf_run(st, a, r["best_concurrency"])
+                elif p == "open-500":
+                    r = {"profile": p, "best": loadgen(common_args(st, a) + [
+                        "--mode", "open", "--rate", 500, "--warmup", a.warmup, "--duration", a.duration,
+                        "--name", p], a.loadgen)}
+                elif p == "open-1000":
+                    r = {"profile": p, "best": loadgen(common_args(st, a) + [
+                        "--mode", "open", "--rate", 1000, "--warmup", a.warmup, "--duration", a.duration,
+                        "--session-timeout", 20, "--max-active", 6000, "--name", p], a.loadgen)}
+                elif p == "open-2000":
+                    r = {"profile": p, "best": loadgen(common_args(st, a) + [
+                        "--mode", "open", "--rate", 2000, "--warmup", a.warmup, "--duration", a.duration,
+                        "--session-timeout", 20, "--max-active", 6000, "--name", p], a.loadgen)}
+                else:
+                    r = closed_sweep(st, a, p, a.concurrency[-2:], strategy="wfe")
+                r["stack_start_s"] = round(st.start_s, 1)
+                r["settle_before_s"] = settled
+                r["gateway_env"] = stack_env()
+                results[p] = r
+                write_result(p, r)
+        finally:
+            st.stop()
+    if "closed-2x2" in profiles:
+        st = StackRun(a.build_dir, 2, 2, env=stack_env())
+        try:
+            warm_up(st, a)
+            settle(st)
+            r = closed_sweep(st, a, "closed-2x2", [c * 2 for c in a.concurrency[-2:]], extra=["--stream-offset", 1])
+            r["stack_start_s"] = round(st.start_s, 1)
+            r["gateway_env"] = stack_env()
+            results["closed-2x2"] = r
+            write_result("closed-2x2", r)
+        finally:
+            st.stop()
+
+
+def run_density(a, results):
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    k = a.streams
+    limited = None
+    # Head-room for the flow window's sessions and the harness: each needs descriptors in the
+    # load generator and in the gateway, which share this limit.
+    if hard != resource.RLIM_INFINITY and k + 2500 > hard:
+        k = hard - 2500
+        limited = ("RLIMIT_NOFILE hard limit is %d here (no CAP_SYS_RESOURCE to raise it): "
+                   "K lowered from %d to %d" % (hard, a.streams, k))
+        log(limited)
+    env = {"MAX_CONNECTIONS": str(max(k + 2000, 1000)), "CONNECTION_MEMORY_LIMIT_BYTES": "4096",
+           "AGGREGATOR_TIMEOUT_MAX_MS": "600000"}
+    st = StackRun(a.build_dir, 1, 1, env=env)
+    try:
+        nsrc = max(2, math.ceil(k / 25000) + 1)
+        gw_only = "gateway-0=%d" % st.info["pids"]["gateway-0"]
+        others = ",".join("%s=%d" % (n, p) for n, p in st.info["pids"].items() if n != "gateway-0")
+        r = loadgen(["--gateways", st.info["gateways"][0], "--pids", gw_only + "," + others,
+                     "--mode", "density", "--streams", k, "--src-addrs", nsrc,
+                     "--idle", a.idle, "--flow", a.flow, "--flow-rate", 200, "--name", "density"],
+                    a.loadgen)
+        r["profile"] = "density"
+        r["gateway_env"] = env
+        r["source_addresses"] = nsrc
+        r["limited_by"] = limited
+        r["stack_start_s"] = round(st.start_s, 1)
+        results["density"] = r
+        write_result("density", r)
+    finally:
+        st.stop()
+
+
+# ---- report -------------------------------------------------------------------
+
+def machine():
+    model = ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    return {"cpus": os.cpu_count(), "cpu_model": model, "mem_gib": round(mem / 2 ** 30, 1),
+            "kernel": platform.release(), "nofile": list(resource.getrlimit(resource.RLIMIT_NOFILE))}
+
+
+def write_result(name, r):
+    r = dict(r)
+    r["machine"] = machine()
+    r["when"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    os.makedirs(RESULTS, exist_ok=True)
+    tmp = os.path.join(RESULTS, name + ".json.tmp")
+    with open(tmp, "w") as f:
+        json.dump(r, f, indent=1)
+    os.replace(tmp, os.path.join(RESULTS, name + ".json"))
+
+
+def load_results():
+    out = {}
+    for p in ALL_PROFILES:
+        path = os.path.join(RESULTS, p + ".json")
+        if os.path.exists(path):
+            with open(path) as f:
+                out[p] = json.load(f)
+    return out
+
+
+def g(d, *path, default=None):
+    for k in path:
+        if not isinstance(d, dict) or k not in d:
+            return default
+        d = d[k]
+    return d
+
+
+def fmt(v, unit="", nd=1):
+    if v is None:
+        return "n/a"
+    return ("%." + str(nd) + "f%s") % (v, unit)
+
+
+def targets(res):
+    """Rows (target, figure, met) from the results."""
+    rows = []
+    c11 = g(res, "closed-1x1", "best", "stats")
+    o2k = g(res, "open-2000", "best", "stats")
+    o500 = g(res, "open-500", "best", "stats")
+
+    def open_ok(s, rate, p99_limit):
+        if not s:
+            return None
+        ok = s["failed"] == 0 and s["sessions_per_s"] >= 0.98 * rate
+        return ok and s["latency"]["overhead"]["p99_ms"] <= p99_limit
+
+    rows.append((">= 2,000 SSE sessions/s (3 resources), closed loop, 1 gw + 1 worker",
+                 fmt(g(c11, "sessions_per_s"), "/s", 0) + " (p99 overhead %s)" % fmt(g(c11, "latency", "overhead", "p99_ms"), " ms"),
+                 None if not c11 else c11["sessions_per_s"] >= 2000))
+    rows.append(("2,000 sessions/s open loop with p99 overhead <= 25 ms",
+                 ("%s completed, p99 %s, %d failed" % (fmt(g(o2k, "sessions_per_s"), "/s", 0),
+                                                        fmt(g(o2k, "latency", "overhead", "p99_ms"), " ms"),
+                                                        g(o2k, "failed", default=0))) if o2k else "n/a",
+                 open_ok(o2k, 2000, 25)))
+    rows.append(("p99 overhead <= 10 ms at 500 sessions/s (open loop)",
+                 ("p99 %s, p99.9 %s, max %s, %d failed" % (
+                     fmt(g(o500, "latency", "overhead", "p99_ms"), " ms"),
+                     fmt(g(o500, "latency", "overhead", "p999_ms"), " ms"),
+                     fmt(g(o500, "latency", "overhead", "max_ms"), " ms"), g(o500, "failed", default=0))) if o500 else "n/a",
+                 open_ok(o500, 500, 10)))
+    d = res.get("density")
+    if d:
+        per = max(d.get("gateway_rss_bytes_per_stream") or 0, d.get("gateway_rss_bytes_per_stream_after_idle") or 0)
+        rows.append((">= 50,000 concurrent idle SSE streams on one gateway",
+                     "%d open of %d requested%s" % (d["streams_open"], d["streams_requested"],
+                                                    " (%s)" % d["limited_by"] if d.get("limited_by") else ""),
+                     d["streams_open"] >= 50000))
+        rows.append(("<= 8 KiB gateway RSS per idle stream", fmt(per / 1024 if per is not None else None, " KiB", 2),
+                     None if per is None else per <= 8192))
+    else:
+        rows.append((">= 50,000 concurrent idle SSE streams on one gateway", "n/a", None))
+    su = g(res, "startup", "components")
+    for comp in ("gateway", "worker"):
+        c = g(su, comp)
+        rows.append(("%s idle RSS <= 20 MiB" % comp, fmt(g(c, "idle_rss_mib_max"), " MiB"),
+                     None if not c else c["idle_rss_mib_max"] <= 20))
+        rows.append(("%s ready <= 200 ms after start" % comp,
+                     "median %s, max %s" % (fmt(g(c, "ready_ms_median"), " ms"), fmt(g(c, "ready_ms_max"), " ms")),
+                     None if not c else c["ready_ms_max"] <= 200))
+    c22 = g(res, "closed-2x2", "best", "stats")
+    if c11 and c22:
+        ratio = c22["sessions_per_s"] / c11["sessions_per_s"] if c11["sessions_per_s"] else 0
+        rows.append(("2 gw + 2 workers vs 1 + 1 (reported)", "%s vs %s (x%.2f)" % (
+            fmt(c22["sessions_per_s"], "/s", 0), fmt(c11["sessions_per_s"], "/s", 0), ratio), "reported"))
+    return rows
+
+
+def write_summary(res):
+    rows = targets(res)
+    lines = ["# Benchmark summary", "",
+             "Generated by `make bench` (bench/harness.py); raw figures in bench/results/<profile>.json.", ""]
+    m = machine()
+    lines.append("Machine: %d CPUs (%s), %.1f GiB, kernel %s; everything (Kafka JVM, Redis, services, load "
+                 "generator) on it." % (m["cpus"], m["cpu_model"], m["mem_gib"], m["kernel"]))
+    lines += ["", "| target | figure | met? |", "|---|---|---|"]
+    for t, f, met in rows:
+        lines.append("| %s | %s | %s |" % (t, f, {True: "yes", False: "**no**", None: "not measured"}.get(met, met)))
+    lines += ["", "## Latency (ms, from the intended start; overhead = summary time - slowest delay)", "",
+              "| profile | sessions/s | ok | failed | POST p50/p99 | first event p50/p99 | overhead p50 | p90 | p99 | p99.9 | max |",
+              "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for p in ("closed-1x1", "open-500", "open-1000", "open-2000", "wfe-closed", "closed-2x2"):
+        s = g(res, p, "best", "stats")
+        if not s:
+            continue
+        L = s["latency"]
+        fe = L.get("first_event")
+        label = p + (" (c=%s)" % res[p]["best"]["concurrency"] if res[p]["best"]["concurrency"] else "")
+        lines.append("| %s | %.0f | %d | %d | %s / %s | %s | %s | %s | %s | %s | %s |" % (
+            label, s["sessions_per_s"], s["ok"], s["failed"], fmt(L["post"]["p50_ms"]), fmt(L["post"]["p99_ms"]),
+            "%s / %s" % (fmt(fe["p50_ms"]), fmt(fe["p99_ms"])) if fe else "-",
+            fmt(L["overhead"]["p50_ms"]), fmt(L["overhead"]["p90_ms"]), fmt(L["overhead"]["p99_ms"]),
+            fmt(L["overhead"]["p999_ms"]), fmt(L["overhead"]["max_ms"])))
+    lines += ["", "## CPU (% of one core) and peak RSS (MiB) per component in the measurement window", "",
+              "| profile | " + " | ".join(["gateway", "worker", "kafka", "redis", "resources", "loadgen"]) + " |",
+              "|---|---|---|---|---|---|---|"]
+    for p in ("closed-1x1", "open-500", "open-1000", "open-2000", "wfe-closed", "closed-2x2"):
+        procs = g(res, p, "best", "procs")
+        if not procs:
+            continue
+        cells = []
+        for prefix in ("gateway", "worker", "kafka", "redis", "resource", "loadgen"):
+            ms = [v for k, v in procs.items() if k.startswith(prefix)]
+            cpu = sum(v["cpu_pct"] for v in ms)
+            rss = sum(v["rss_mib_max"] for v in ms)
+            cells.append("%.0f%% / %.0f" % (cpu, rss) if ms else "-")
+        lines.append("| %s | %s |" % (p, " | ".join(cells)))
+    d = res.get("density")
+    if d:
+        gi = g(d, "idle", "procs", "gateway-0", default={})
+        gf = g(d, "flow", "procs", "gateway-0", default={})
+        fs = g(d, "flow", "stats", default={})
+        lines += ["", "## SSE density", "",
+                  "%d streams open (of %d) over %d sessions from %d source addresses in %.1f s; gateway RSS %.1f -> %.1f MiB "
+                  "(%s per stream right after opening, %s after the idle window); gateway CPU idle %.1f%% over %.0f s, %.1f%% with %d sessions/s flowing "
+                  "(overhead p99 %s ms, %d failed, %d idle streams dropped)." % (
+                      d["streams_open"], d["streams_requested"], d["sessions"], d.get("source_addresses", 0),
+                      d["open_s"], d["gateway_rss_mib_before"], d["gateway_rss_mib_after"],
+                      fmt(d["gateway_rss_bytes_per_stream"] / 1024, " KiB", 2),
+                      fmt((d.get("gateway_rss_bytes_per_stream_after_idle") or 0) / 1024, " KiB", 2), gi.get("cpu_pct", -1),
+                      g(d, "idle", "window_s", default=0), gf.get("cpu_pct", -1), g(d, "flow", "rate", default=0),
+                      fmt(g(fs, "latency", "overhead", "p99_ms")), g(fs, "failed", default=0),
+                      g(d, "flow", "streams_dropped", default=0))]
+        if d.get("limited_by"):
+            lines.append("")
+            lines.append("Limit: " + d["limited_by"] + ".")
+    su = res.get("startup")
+    if su:
+        lines += ["", "## Start-up (Kafka and Redis up; readiness polled every 2 ms)", "",
+                  "| binary | ready median | min | max | idle RSS |", "|---|---|---|---|---|"]
+        for n, c in su["components"].items():
+            lines.append("| %s | %.1f ms | %.1f ms | %.1f ms | %.1f MiB |" % (
+                n, c["ready_ms_median"], c["ready_ms_min"], c["ready_ms_max"], c["idle_rss_mib_max"]))
+    for p in ("closed-1x1",):
+        top = g(res, p, "perf_top")
+        if top:
+            lines += ["", "## Where the time goes (perf, closed-1x1, top symbols)", ""]
+            for comp, tl in top.items():
+                if tl:
+                    lines += ["%s:" % comp, "", "```"] + tl[:12] + ["```", ""]
+    text = "\n".join(lines) + "\n"
+    with open(os.path.join(RESULTS, "summary.md"), "w") as f:
+        f.write(text)
+    return rows
+
+
+def print_screen(res, rows):
+    print("=" * 78)
+    print("aggregator benchmark (bench/results/summary.md has the tables)")
+    print("-" * 78)
+    for t, f, met in rows:
+        mark = {True: "MET ", False: "MISS", None: " -- "}.get(met, "info")
+        print("[%s] %-46.46s %s" % (mark, t, f))
+    print("-" * 78)
+    for p in ("closed-1x1", "open-500", "open-1000", "open-2000", "wfe-closed", "closed-2x2"):
+        s = g(res, p, "best", "stats")
+        if s:
+            o = s["latency"]["overhead"]
+            print("%-11s %7.0f/s ok %-7d fail %-5d overhead p50 %7.1f p99 %7.1f p99.9 %7.1f max %7.1f ms" % (
+                p, s["sessions_per_s"], s["ok"], s["failed"], o["p50_ms"], o["p99_ms"], o["p999_ms"], o["max_ms"]))
+    print("=" * 78)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--build-dir", default="build")
+    ap.add_argument("--loadgen", required=True)
+    ap.add_argument("--profiles", default=",".join(ALL_PROFILES))
+    ap.add_argument("--streams", type=int, default=int(os.environ.get("BENCH_STREAMS", "50000")))
+    ap.add_argument("--concurrency", default=os.environ.get("BENCH_CONCURRENCY", "16,64,256"),
+                    help="closed-loop sweep")
+    ap.add_argument("--quick", action="store_true", help="short windows (a smoke run)")
+    ap.add_argument("--perf", action="store_true", help="perf record the gateway, worker and redis in closed-1x1")
+    ap.add_argument("--report-only", action="store_true", help="rewrite summary.md from the stored results")
+    a = ap.parse_args()
+    a.build_dir_abs = a.build_dir if os.path.isabs(a.build_dir) else os.path.join(REPO, a.build_dir)
+    a.concurrency = [int(c) for c in a.concurrency.split(",")]
+    a.warmup, a.warmup_next, a.step_duration, a.duration = (2, 1, 4, 6) if a.quick else (5, 2, 10, 20)
+    a.idle, a.flow = (4, 4) if a.quick else (16, 10)
+    profiles = [p for p in a.profiles.split(",") if p]
+    unknown = [p for p in profiles if p not in ALL_PROFILES]
+    if unknown:
+        ap.error("unknown profiles: %s (known: %s)" % (", ".join(unknown), ", ".join(ALL_PROFILES)))
+    results = {}
+    failures = []
+    if not a.report_only:
+        t0 = time.monotonic()
+        if "startup" in profiles:
+            try:
+                results["startup"] = profile_startup(a)
+                write_result("startup", results["startup"])
+            except (RuntimeError, OSError) as e:
+                failures.append("startup: %s" % e)
+        try:
+            run_load_profiles(a, profiles, results)
+        except (RuntimeError, OSError, subprocess.TimeoutExpired) as e:
+            failures.append("load: %s" % e)
+        if "density" in profiles:
+            try:
+                run_density(a, results)
+            except (RuntimeError, OSError, subprocess.TimeoutExpired) as e:
+                failures.append("density: %s" % e)
+        log("profiles done in %.0f s" % (time.monotonic() - t0))
+    res = load_results()
+    rows = write_summary(res)
+    print_screen(res, rows)
+    for f in failures:
+        log("FAILED %s" % f)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
