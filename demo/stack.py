@@ -416,11 +416,15 @@ class Stack:
         java = shutil.which("java") or "java"
         jenv = dict(os.environ, KAFKA_HEAP_OPTS="-Xmx512m -Xms256m",
                     LOG_DIR=os.path.join(d, "logs"))
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        # Kafka's own ids never start with "-" (the tool's parser would take it
+        # for an option); draw again until this one does not either.
+        cluster_id = "-"
+        while cluster_id.startswith("-"):
+            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         fmt_log = os.path.join(self.run_dir, "kafka-format.log")
         with open(fmt_log, "wb") as out:
-            r = subprocess.run([java, "-cp", cp, "kafka.tools.StorageTool", "format", "-t",
-                                cluster_id, "-c", props], stdout=out, stderr=subprocess.STDOUT,
+            r = subprocess.run([java, "-cp", cp, "kafka.tools.StorageTool", "format",
+                                "--cluster-id=" + cluster_id, "-c", props], stdout=out, stderr=subprocess.STDOUT,
                                env=jenv, cwd=d)
         if r.returncode != 0:
             raise StackError("kafka storage format failed; see %s" % fmt_log)

@@ -226,7 +226,12 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max) {
     memcpy(buf, s->buf + s->start, n);
     s->start += n;
     s->len -= n;
-    if (s->len == 0) s->start = 0;
+    if (s->len == 0) {
+        /* An idle stream keeps no buffer: most of the time it has nothing to send. */
+        free(s->buf);
+        s->buf = NULL;
+        s->start = s->cap = 0;
+    }
     return (ssize_t)n;
 }
 
