@@ -4,6 +4,7 @@
 #include <jansson.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stddef.h>
 #include <string.h>
 
 int reqmsg_is_uuid(const char *s) {
@@ -19,9 +20,17 @@ int reqmsg_is_uuid(const char *s) {
     return s[REQMSG_CID_LEN] == '\0';
 }
 
+/* Zeroes everything but the resource slots: only the first n_resources of
+ * those are ever read, and zeroing all 64 (most of the struct's 38 KB) on
+ * every message is measurable on the hot path. */
+static void clear_header(request_msg *m) {
+    memset(m, 0, offsetof(request_msg, resources));
+    m->n_resources = 0;
+}
+
 void reqmsg_from_request(request_msg *m, const journal_request *r, const resource_list *res,
                          const char *cid, long long created_ms, const char *callback_url) {
-    memset(m, 0, sizeof *m);
+    clear_header(m);
     snprintf(m->correlation_id, sizeof m->correlation_id, "%s", cid ? cid : "");
     snprintf(m->patient_id, sizeof m->patient_id, "%s", r->patient_id);
     m->strategy = r->strategy;
@@ -193,7 +202,7 @@ static int parse_object(json_t *root, request_msg *m, err_t *e) {
 }
 
 int reqmsg_parse(const char *json, size_t len, request_msg *m, err_t *e) {
-    memset(m, 0, sizeof *m);
+    clear_header(m);
     if (!json) return err_set(e, "request message is empty");
     json_error_t jerr;
     json_t *root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);

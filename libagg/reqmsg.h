@@ -30,7 +30,8 @@ typedef struct request_msg {
 } request_msg;
 
 /* Fills m from a validated request: resource i gets delay r->delays[i] (0
- * when not given). cid must be a 36-char UUID. */
+ * when not given). cid must be a 36-char UUID. Resource slots from
+ * n_resources on are left as they were (never read). */
 void reqmsg_from_request(request_msg *m, const journal_request *r, const resource_list *res,
                          const char *cid, long long created_ms, const char *callback_url);
 
@@ -39,7 +40,8 @@ void reqmsg_from_request(request_msg *m, const journal_request *r, const resourc
 char *reqmsg_to_json(const request_msg *m);
 
 /* Parses and validates a message (len bytes). AGG_ERR with e filled on any
- * deviation from the schema; m is then unspecified. */
+ * deviation from the schema; m is then unspecified. Resource slots from
+ * n_resources on are left as they were (never read). */
 int reqmsg_parse(const char *json, size_t len, request_msg *m, err_t *e);
 
 /* The JSON array of source names, e.g. ["resource-1","resource-2"]; malloc'd. */

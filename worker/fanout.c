@@ -4,6 +4,7 @@
 #include <hiredis/hiredis.h>
 #include <inttypes.h>
 #include <jansson.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -199,7 +200,13 @@ static void on_meta(const struct redisReply *reply, void *arg) {
 }
 
 void fanout_handle(worker *w, const wmsg *m, const char *value, size_t len) {
-    fjob *j = calloc(1, sizeof *j);
+    /* Not calloc: reqmsg_parse fills j->m, and zeroing its 38 KB of resource
+     * slots per message shows in profiles. Everything else starts zeroed. */
+    fjob *j = malloc(sizeof *j);
+    if (j != NULL) {
+        memset(j, 0, offsetof(fjob, m));
+        memset(&j->meta, 0, sizeof *j - offsetof(fjob, meta));
+    }
     if (j == NULL) {
         log_error("request message (partition %" PRId32 ", offset %" PRId64 "): out of memory",
                   m->partition, m->offset);
