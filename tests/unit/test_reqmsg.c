@@ -171,6 +171,11 @@ static void test_field_types_and_ranges(void **state) {
     assert_int_equal(M2.n_resources, 0);
 }
 
+/* A message whose only resource is {source, url, delayMs}. */
+static int parse_one_resource(const char *source, const char *url, int delay_ms) {
+    return parse_with("resources", json_pack("[{s:s,s:s,s:i}]", "source", source, "url", url,
+                                             "delayMs", delay_ms));
+}
 static void test_resource_entries(void **state) {
     (void)state;
     assert_int_equal(parse_with("resources", json_pack("[i]", 1)), AGG_ERR);
@@ -180,21 +185,11 @@ static void test_resource_entries(void **state) {
     assert_int_equal(parse_with("resources", json_pack("[{s:s,s:s,s:i,s:b}]", "source", "a", "url",
                                                        "http://h", "delayMs", 0, "x", 1)),
                      AGG_ERR);
-    assert_int_equal(parse_with("resources", json_pack("[{s:s,s:s,s:i}]", "source", "", "url",
-                                                       "http://h", "delayMs", 0)),
-                     AGG_ERR);
-    assert_int_equal(parse_with("resources", json_pack("[{s:s,s:s,s:i}]", "source", "a", "url",
-                                                       "h:1", "delayMs", 0)),
-                     AGG_ERR);
-    assert_int_equal(parse_with("resources", json_pack("[{s:s,s:s,s:i}]", "source", "a", "url",
-                                                       "http://h", "delayMs", -4)),
-                     AGG_ERR);
-    assert_int_equal(parse_with("resources", json_pack("[{s:s,s:s,s:i}]", "source", "a", "url",
-                                                       "http://h", "delayMs", 600001)),
-                     AGG_ERR);
-    assert_int_equal(parse_with("resources", json_pack("[{s:s,s:s,s:i}]", "source", "a", "url",
-                                                       "http://h", "delayMs", 600000)),
-                     AGG_OK);
+    assert_int_equal(parse_one_resource("", "http://h", 0), AGG_ERR);
+    assert_int_equal(parse_one_resource("a", "h:1", 0), AGG_ERR);
+    assert_int_equal(parse_one_resource("a", "http://h", -4), AGG_ERR);
+    assert_int_equal(parse_one_resource("a", "http://h", 600001), AGG_ERR);
+    assert_int_equal(parse_one_resource("a", "http://h", 600000), AGG_OK);
     assert_int_equal(M2.resources[0].delay_ms, 600000);
 }
 
