@@ -61,7 +61,7 @@ void gw_callback_handle(gateway *gw, httpd_req *r) {
     c->r = r;
     err_t err;
     if (kafka_produce(gw->kafka, gw->cfg.topic_callbacks, m.correlation_id,
-                      strlen(m.correlation_id), m.json, strlen(m.json), on_delivered, c,
+                      strlen(m.correlation_id), m.json, m.json_len, on_delivered, c,
                       &err) != AGG_OK) {
         gw->metrics.produce_failures++;
         log_warn("callback not queued for Kafka: %s", err.text);

@@ -6,6 +6,7 @@
 
 #include "apierr.h"
 #include "outcome.h"
+#include "req.h"
 #include "reqmsg.h"
 #include "reslist.h"
 
@@ -14,8 +15,10 @@
 typedef struct callback_msg {
     char correlation_id[REQMSG_CID_LEN + 1];
     char source[RESLIST_NAME_MAX + 1];
+    char patient_id[REQ_PATIENT_ID_MAX + 1];
     outcome_t status;
-    char *json; /* owned: the normalised callback as JSON (see docs/architecture.md) */
+    char *json;      /* owned: the normalised callback as JSON (see docs/architecture.md) */
+    size_t json_len; /* strlen(json) */
 } callback_msg;
 
 /* Parses and validates a callback body:
@@ -24,14 +27,14 @@ typedef struct callback_msg {
  *  "CONNECTION_CLOSED"|"ERROR", "notes": array of notes, or null/missing
  *  when status is not "ok"}. A note is {"id","date" (ISO-8601),
  * "caregiverId","patientId","doctorId","note"}, all strings; at most
- * CBMSG_MAX_NOTES. Unknown fields are dropped from the normalised JSON.
- * On error fills e (400, "invalid_json"/"missing_field"/"invalid_field")
- * and returns AGG_ERR. On success the caller owns m->json: cbmsg_clear(). */
+ * CBMSG_MAX_NOTES. Unknown fields are dropped from the normalised JSON;
+ * a known field named twice in one object is invalid JSON. String values
+ * are copied as the body spelled them (escapes kept), so the output means
+ * exactly what the input meant. On error fills e (400, "invalid_json"/
+ * "missing_field"/"invalid_field"; 500 on out of memory) and returns
+ * AGG_ERR with *m zeroed. On success the caller owns m->json: cbmsg_clear().
+ * body is borrowed for the call only. */
 int cbmsg_parse(const char *body, size_t len, callback_msg *m, api_error *e);
-
-/* The outcome event data: the normalised callback plus "elapsedMs".
- * malloc'd; caller frees; NULL on out of memory. */
-char *cbmsg_event_json(const callback_msg *m, long long elapsed_ms);
 
 /* Frees m->json and resets it. */
 void cbmsg_clear(callback_msg *m);

@@ -2,7 +2,6 @@
 #include "callbacks.h"
 
 #include <inttypes.h>
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,21 +70,6 @@ static void on_record(const struct redisReply *reply, void *arg) {
     worker_msg_done(w, &msg);
 }
 
-/* Copies the "patientId" of the normalised callback JSON into out.
- * AGG_ERR when it is missing (cannot happen after cbmsg_parse) or out of memory. */
-static int patient_of(const char *json, char out[REQ_PATIENT_ID_MAX + 1]) {
-    json_t *root = json_loads(json, 0, NULL);
-    if (root == NULL) return AGG_ERR;
-    const char *p = json_string_value(json_object_get(root, "patientId"));
-    int rc = AGG_ERR;
-    if (p != NULL && strlen(p) <= REQ_PATIENT_ID_MAX) {
-        memcpy(out, p, strlen(p) + 1);
-        rc = AGG_OK;
-    }
-    json_decref(root);
-    return rc;
-}
-
 static void bad(worker *w, const wmsg *m, const char *why) {
     w->met.bad_messages[WORKER_TOPIC_CALLBACKS]++;
     log_warn("bad callback message (partition %" PRId32 ", offset %" PRId64 ") skipped: %s",
@@ -114,12 +98,6 @@ void callbacks_handle(worker *w, const wmsg *m, const char *value, size_t len) {
         bad(w, m, why);
         return;
     }
-    char patient[REQ_PATIENT_ID_MAX + 1];
-    if (patient_of(j->m.json, patient) != AGG_OK) {
-        free_job(j);
-        bad(w, m, "no patientId in the normalised callback");
-        return;
-    }
     struct callbacks_state *s = w->callbacks;
     j->next = s->jobs;
     if (s->jobs) s->jobs->prev = j;
@@ -127,13 +105,9 @@ void callbacks_handle(worker *w, const wmsg *m, const char *value, size_t len) {
 
     char now_s[24];
     snprintf(now_s, sizeof now_s, "%lld", loop_wall_ms());
-    const char *args[7] = {j->m.correlation_id,
-                           j->m.source,
-                           outcome_name(j->m.status),
-                           j->m.json,
-                           w->ttl_s,
-                           patient,
-                           now_s};
+    const char *args[7] = {
+        j->m.correlation_id, j->m.source, outcome_name(j->m.status), j->m.json, w->ttl_s,
+        j->m.patient_id,     now_s};
     j->rec = rcall_script(w, RDS_SCRIPT_SESSION_RECORD, j->m.correlation_id, 7, args, on_record, j);
     if (j->rec == NULL) {
         log_error("session %s: out of memory recording the callback of %s", j->m.correlation_id,

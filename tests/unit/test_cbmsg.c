@@ -223,23 +223,58 @@ static void test_max_notes(void **state) {
     expect_invalid("notes", arr);
 }
 
-static void test_event_json(void **state) {
+static void test_escapes_kept_and_fields_decoded(void **state) {
     (void)state;
-    assert_int_equal(parse("{\"source\":\"s\",\"patientId\":\"p\",\"correlationId\":\"" CID
-                           "\",\"status\":\"ok\",\"notes\":[" NOTE("n1", "2024-05-01") "]}"),
+    assert_int_equal(parse("{\"sourc\\u0065\":\"r\\u00e5\",\"patientId\":\"p\\\"1\","
+                           "\"correlationId\":\"" CID "\",\"status\":\"\\u006fk\",\"notes\":[]}"),
                      AGG_OK);
-    char *ev = cbmsg_event_json(&M, 1234);
-    assert_non_null(ev);
-    json_t *o = json_loads(ev, 0, NULL);
+    assert_string_equal(M.source, "r\xc3\xa5");
+    assert_string_equal(M.patient_id, "p\"1");
+    assert_int_equal(M.status, OUTCOME_OK);
+    assert_int_equal(M.json_len, strlen(M.json));
+    assert_string_equal(M.json,
+                        "{\"source\":\"r\\u00e5\",\"patientId\":\"p\\\"1\",\"correlationId\":\"" CID
+                        "\",\"status\":\"\\u006fk\",\"notes\":[]}");
+    /* It means what the body meant. */
+    json_t *o = json_loads(M.json, 0, NULL);
     assert_non_null(o);
-    assert_int_equal(json_integer_value(json_object_get(o, "elapsedMs")), 1234);
     assert_string_equal(json_string_value(json_object_get(o, "status")), "ok");
-    assert_int_equal(json_array_size(json_object_get(o, "notes")), 1);
-    assert_int_equal(json_object_size(o), 6);
     json_decref(o);
-    free(ev);
     cbmsg_clear(&M);
-    assert_null(cbmsg_event_json(&M, 1));
+}
+
+static void test_duplicates_and_bad_strings(void **state) {
+    (void)state;
+    expect_err("{\"source\":\"a\",\"sourc\\u0065\":\"b\"}", "invalid_json", NULL);
+    expect_err("{\"source\":\"s\",\"patientId\":\"p\",\"correlationId\":\"" CID
+               "\",\"status\":\"ok\",\"notes\":[{\"id\":\"a\",\"id\":\"b\"}]}",
+               "invalid_json", NULL);
+    /* Unknown members are dropped, so their repeats do not matter. */
+    assert_int_equal(
+        parse("{\"x\":1,\"x\":2,\"source\":\"s\",\"patientId\":\"p\",\"correlationId\":\"" CID
+              "\",\"status\":\"ERROR\"}"),
+        AGG_OK);
+    cbmsg_clear(&M);
+    expect_err("{\"source\":\"s\\u0000\",\"patientId\":\"p\",\"correlationId\":\"" CID
+               "\",\"status\":\"ERROR\"}",
+               "invalid_field", "source");
+    expect_err(
+        "{\"source\":\"s\",\"patientId\":\"p\",\"correlationId\":\"" CID
+        "\",\"status\":\"ok\",\"notes\":[{\"id\":\"a\",\"date\":\"2024-05-01\","
+        "\"caregiverId\":\"c\",\"patientId\":\"p1\",\"doctorId\":\"d\",\"note\":\"\\u0000\"}]}",
+        "invalid_field", "notes");
+    expect_err("{\"source\":\"\xff\"}", "invalid_json", NULL);
+    expect_err("{\"delayMs\":1} x", "invalid_json", NULL);
+    expect_err("{\"source\":\"s\",\"patientId\":\"p\",\"correlationId\":\"" CID
+               "\",\"status\":\"ERROR\",\"delayMs\":99999999999999999999}",
+               "invalid_field", "delayMs");
+    /* A date spelled with escapes is checked decoded. */
+    assert_int_equal(
+        parse("{\"source\":\"s\",\"patientId\":\"p\",\"correlationId\":\"" CID
+              "\",\"status\":\"ok\",\"notes\":[{\"id\":\"a\",\"date\":\"2024\\u002d05-01\","
+              "\"caregiverId\":\"c\",\"patientId\":\"p1\",\"doctorId\":\"d\",\"note\":\"n\"}]}"),
+        AGG_OK);
+    cbmsg_clear(&M);
 }
 
 int main(void) {
@@ -252,7 +287,8 @@ int main(void) {
         cmocka_unit_test(test_note_validation),
         cmocka_unit_test(test_dates),
         cmocka_unit_test(test_max_notes),
-        cmocka_unit_test(test_event_json),
+        cmocka_unit_test(test_escapes_kept_and_fields_decoded),
+        cmocka_unit_test(test_duplicates_and_bad_strings),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
