@@ -9,12 +9,15 @@
 #define HTTPC_BODY_CAP             (1024 * 1024) /* response bytes kept; the rest is read and dropped */
 #define HTTPC_MAX_HOST_CONNECTIONS 64
 #define HTTPC_MAX_CONNECTS         256 /* idle keep-alive connections kept in the pool */
+/* Finished easy handles kept for the next request: curl_easy_init allocates
+ * and zeroes several buffers (about 20 KB), which showed up as malloc time
+ * in the worker's and resource-sim's profiles at thousands of POSTs/s. */
+#define HTTPC_IDLE_EASY 32
 
 typedef struct httpc_req httpc_req;
 
 struct httpc_req {
     CURL *easy;
-    struct curl_slist *headers;
     char *resp;
     size_t resp_len, resp_cap;
     httpc_done_cb *done;
@@ -26,8 +29,11 @@ struct httpc_req {
 struct httpc {
     loop *l;
     CURLM *multi;
-    loop_timer *timer; /* curl's single timeout, NULL when none is pending */
-    httpc_req *reqs;   /* every request in flight */
+    loop_timer *timer;          /* curl's single timeout, NULL when none is pending */
+    httpc_req *reqs;            /* every request in flight */
+    struct curl_slist *headers; /* the same for every POST; owned */
+    CURL *idle[HTTPC_IDLE_EASY];
+    size_t n_idle;
     size_t in_flight;
     int dispatching; /* inside check_done(): httpc_free() is deferred */
     int free_pending;
@@ -52,9 +58,19 @@ static transport_t map_code(CURLcode rc) {
     }
 }
 
-static void req_free(httpc_req *r) {
-    if (r->easy) curl_easy_cleanup(r->easy);
-    curl_slist_free_all(r->headers);
+/* Keeps easy for reuse (reset to defaults) or cleans it up when the pool is full. */
+static void easy_release(httpc *c, CURL *easy) {
+    if (!easy) return;
+    if (c->n_idle < HTTPC_IDLE_EASY && !c->free_pending) {
+        curl_easy_reset(easy);
+        c->idle[c->n_idle++] = easy;
+    } else {
+        curl_easy_cleanup(easy);
+    }
+}
+
+static void req_free(httpc *c, httpc_req *r) {
+    easy_release(c, r->easy);
     free(r->resp);
     free(r);
 }
@@ -74,11 +90,15 @@ static void destroy(httpc *c) {
     while (r) {
         httpc_req *next = r->next;
         curl_multi_remove_handle(c->multi, r->easy);
-        req_free(r);
+        curl_easy_cleanup(r->easy);
+        r->easy = NULL;
+        req_free(c, r);
         r = next;
     }
     c->reqs = NULL;
     c->in_flight = 0;
+    while (c->n_idle > 0) curl_easy_cleanup(c->idle[--c->n_idle]);
+    curl_slist_free_all(c->headers);
     /* Closing pooled connections calls the socket callback (REMOVE). */
     curl_multi_cleanup(c->multi);
     if (c->timer) loop_timer_cancel(c->l, c->timer);
@@ -110,7 +130,7 @@ static void check_done(httpc *c) {
             .error = rc == CURLE_OK ? "" : (r->errbuf[0] ? r->errbuf : curl_easy_strerror(rc)),
         };
         r->done(&res, r->arg);
-        req_free(r);
+        req_free(c, r);
     }
     c->dispatching--;
     if (c->dispatching == 0 && c->free_pending) destroy(c);
@@ -198,8 +218,17 @@ httpc *httpc_new(loop *l, err_t *e) {
         return NULL;
     }
     c->l = l;
+    struct curl_slist *h1 = curl_slist_append(NULL, "Content-Type: application/json");
+    c->headers = h1 ? curl_slist_append(h1, "Expect:") : NULL; /* no 100-continue */
+    if (!c->headers) {
+        curl_slist_free_all(h1);
+        free(c);
+        err_set(e, "out of memory");
+        return NULL;
+    }
     c->multi = curl_multi_init();
     if (!c->multi) {
+        curl_slist_free_all(c->headers);
         free(c);
         err_set(e, "curl_multi_init failed");
         return NULL;
@@ -212,6 +241,7 @@ httpc *httpc_new(loop *l, err_t *e) {
                           (long)HTTPC_MAX_HOST_CONNECTIONS) != CURLM_OK ||
         curl_multi_setopt(c->multi, CURLMOPT_MAXCONNECTS, (long)HTTPC_MAX_CONNECTS) != CURLM_OK) {
         curl_multi_cleanup(c->multi);
+        curl_slist_free_all(c->headers);
         free(c);
         err_set(e, "curl_multi_setopt failed");
         return NULL;
@@ -239,12 +269,9 @@ int httpc_post_json(httpc *c, const char *url, const char *body, long connect_ti
     if (!r) return err_set(e, "out of memory");
     r->done = done;
     r->arg = arg;
-    r->easy = curl_easy_init();
-    struct curl_slist *h1 = curl_slist_append(NULL, "Content-Type: application/json");
-    struct curl_slist *h2 = h1 ? curl_slist_append(h1, "Expect:") : NULL; /* no 100-continue */
-    r->headers = h2 ? h2 : h1;
-    if (!r->easy || !h2) {
-        req_free(r);
+    r->easy = c->n_idle > 0 ? c->idle[--c->n_idle] : curl_easy_init();
+    if (!r->easy) {
+        req_free(c, r);
         return err_set(e, "out of memory");
     }
     CURL *k = r->easy;
@@ -256,7 +283,7 @@ int httpc_post_json(httpc *c, const char *url, const char *body, long connect_ti
     SET(CURLOPT_URL, url);
     SET(CURLOPT_PROTOCOLS_STR, "http,https");
     SET(CURLOPT_NOSIGNAL, 1L);
-    SET(CURLOPT_HTTPHEADER, r->headers);
+    SET(CURLOPT_HTTPHEADER, c->headers);
     SET(CURLOPT_POSTFIELDSIZE, (long)strlen(body));
     SET(CURLOPT_COPYPOSTFIELDS, body);
     SET(CURLOPT_CONNECTTIMEOUT_MS, connect_timeout_ms > 0 ? connect_timeout_ms : 0L);
@@ -268,7 +295,7 @@ int httpc_post_json(httpc *c, const char *url, const char *body, long connect_ti
     SET(CURLOPT_TCP_KEEPALIVE, 1L);
 #undef SET
     if (rc != CURLE_OK) {
-        req_free(r);
+        req_free(c, r);
         return err_set(e, "curl_easy_setopt: %s", curl_easy_strerror(rc));
     }
     r->next = c->reqs;
@@ -278,7 +305,7 @@ int httpc_post_json(httpc *c, const char *url, const char *body, long connect_ti
     CURLMcode mrc = curl_multi_add_handle(c->multi, k);
     if (mrc != CURLM_OK) {
         req_unlink(c, r);
-        req_free(r);
+        req_free(c, r);
         return err_set(e, "curl_multi_add_handle: %s", curl_multi_strerror(mrc));
     }
     return AGG_OK;

@@ -38,11 +38,6 @@ if redis.call('EXISTS', meta) == 1 then
   return 0
 end
 
-local function touch()
-  redis.call('EXPIRE', meta, ttl)
-  redis.call('EXPIRE', out, ttl)
-  redis.call('EXPIRE', log, ttl)
-end
 
 redis.call('HSET', meta, 'patientId', patient, 'strategy', strategy,
   'created', string.format('%d', created), 'deadline', string.format('%d', deadline),
@@ -58,5 +53,13 @@ if n == 0 then
 else
   redis.call('ZADD', deadlines, string.format('%d', deadline), cid)
 end
-touch()
+-- Until it completes, the session lives for its deadline plus the retention; every key that
+-- session_record or session_expire creates later takes meta's remaining TTL, and completion
+-- sets all three to the retention again.
+if n == 0 then
+  redis.call('EXPIRE', meta, ttl)
+  redis.call('EXPIRE', log, ttl)
+else
+  redis.call('PEXPIRE', meta, math.max(deadline - now, 0) + ttl * 1000)
+end
 return 1

@@ -26,22 +26,31 @@ if not respondent and not failed and status ~= 'REJECTED' then
   return {'invalid-status', 0}
 end
 
-local m = redis.call('HMGET', meta, 'state', 'sources', 'patientId', 'n', 'created')
+-- One read of everything this needs; counters are written back in one HSET (fewer calls per
+-- callback: this script runs three times per session and its calls were most of Redis' CPU).
+local m = redis.call('HMGET', meta, 'state', 'sources', 'patientId', 'n', 'created', 'deadline',
+  'seq', 'respondents', 'errors')
 if not m[1] then
   return {'unknown-session', 0}
 end
 if m[1] == 'done' then
   return {'finished', 0}
 end
-local known = false
-local sources = cjson.decode(m[2])
-for i = 1, #sources do
-  if sources[i] == source then
-    known = true
-    break
+-- sources is a JSON array of names that session_open checked. A quoted name is found whole;
+-- only a miss pays for decoding (a name that JSON may spell two ways, such as one with '/').
+local function known_source()
+  if string.find(m[2], cjson.encode(source), 1, true) then
+    return true
   end
+  local sources = cjson.decode(m[2])
+  for i = 1, #sources do
+    if sources[i] == source then
+      return true
+    end
+  end
+  return false
 end
-if not known then
+if not known_source() then
   return {'unknown-source', 0}
 end
 if m[3] ~= patient then
@@ -51,32 +60,42 @@ if redis.call('HSETNX', out, source, status) == 0 then
   return {'duplicate', 0}
 end
 
+local created = tonumber(m[5])
 -- Callbacks carry no elapsedMs: only the session knows when it started.
 if not string.find(event, '"elapsedMs"', 1, true) and string.sub(event, -1) == '}' then
   local sep = string.sub(event, -2) == '{}' and '' or ','
-  event = string.sub(event, 1, -2) .. sep .. '"elapsedMs":' .. string.format('%d', now - tonumber(m[5])) .. '}'
+  event = string.sub(event, 1, -2) .. sep .. '"elapsedMs":' .. string.format('%d', now - created) .. '}'
 end
 
 local channel = 'agg:{' .. cid .. '}:ev'
-local seq = redis.call('HINCRBY', meta, 'seq', 1)
+local seq = tonumber(m[7]) + 1
+local respondents = tonumber(m[8]) + (respondent and 1 or 0)
+local errors = tonumber(m[9]) + (failed and 1 or 0)
 redis.call('XADD', log, '0-' .. seq, 'e', 'callback', 'd', event)
 redis.call('PUBLISH', channel, seq .. ' callback ' .. event)
-local respondents = redis.call('HINCRBY', meta, 'respondents', respondent and 1 or 0)
-local errors = redis.call('HINCRBY', meta, 'errors', failed and 1 or 0)
 
-local result = 'recorded'
-if redis.call('HLEN', out) >= tonumber(m[4]) then
-  local data = '{"source":"AGGREGATOR","correlationId":' .. cjson.encode(cid) ..
-    ',"status":"COMPLETE","respondents":' .. respondents .. ',"errors":' .. errors ..
-    ',"completedBy":"ALL_RESPONDED","elapsedMs":' .. string.format('%d', now - tonumber(m[5])) .. '}'
-  seq = redis.call('HINCRBY', meta, 'seq', 1)
-  redis.call('XADD', log, '0-' .. seq, 'e', 'summary', 'd', data)
-  redis.call('HSET', meta, 'state', 'done', 'completedBy', 'ALL_RESPONDED')
-  redis.call('PUBLISH', channel, seq .. ' summary ' .. data)
-  redis.call('ZREM', deadlines, cid)
-  result = 'completed'
+if redis.call('HLEN', out) < tonumber(m[4]) then
+  redis.call('HSET', meta, 'seq', seq, 'respondents', respondents, 'errors', errors)
+  if seq == 1 then
+    -- out and log were just created: they live as long as meta (see session_open).
+    local pttl = redis.call('PTTL', meta)
+    redis.call('PEXPIRE', out, pttl)
+    redis.call('PEXPIRE', log, pttl)
+  end
+  return {'recorded', seq}
 end
+
+local data = '{"source":"AGGREGATOR","correlationId":' .. cjson.encode(cid) ..
+  ',"status":"COMPLETE","respondents":' .. respondents .. ',"errors":' .. errors ..
+  ',"completedBy":"ALL_RESPONDED","elapsedMs":' .. string.format('%d', now - created) .. '}'
+seq = seq + 1
+redis.call('XADD', log, '0-' .. seq, 'e', 'summary', 'd', data)
+redis.call('HSET', meta, 'seq', seq, 'respondents', respondents, 'errors', errors, 'state', 'done',
+  'completedBy', 'ALL_RESPONDED')
+redis.call('PUBLISH', channel, seq .. ' summary ' .. data)
+redis.call('ZREM', deadlines, cid)
+-- Retention counts from completion.
 redis.call('EXPIRE', meta, ttl)
 redis.call('EXPIRE', out, ttl)
 redis.call('EXPIRE', log, ttl)
-return {result, seq}
+return {'completed', seq}

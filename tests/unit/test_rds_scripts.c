@@ -503,6 +503,29 @@ static int parse_url(const char *url) {
     return port > 0 ? 0 : -1;
 }
 
+/* An open session lives until its deadline plus the retention; completion
+ * brings every key back to the retention. */
+static void ttls_span_deadline_then_retention(void **state) {
+    (void)state;
+    char cid[64];
+    mkcid(cid, "c-ttl");
+    assert_int_equal(open_session(cid, "p1", "[\"a/b\",\"c\"]", CREATED + 100000), 1);
+    long long meta = cmd_int("TTL agg:{%s}:meta", cid);
+    assert_true(meta > 600 + 95 && meta <= 600 + 100);
+    /* "a/b" is the name JSON may spell "a\/b": found through the decoding path. */
+    expect_record(cid, "a/b", "ok", ev("a/b", "ok"), "p1", CREATED + 5, "recorded", 1);
+    const char *suffix[] = {"meta", "out", "log"};
+    for (int k = 0; k < 3; k++) {
+        long long ttl = cmd_int("TTL agg:{%s}:%s", cid, suffix[k]);
+        assert_true(ttl > 600 + 95 && ttl <= 600 + 100);
+    }
+    expect_record(cid, "c", "ok", ev("c", "ok"), "p1", CREATED + 6, "completed", 3);
+    for (int k = 0; k < 3; k++) {
+        long long ttl = cmd_int("TTL agg:{%s}:%s", cid, suffix[k]);
+        assert_true(ttl > 595 && ttl <= 600);
+    }
+}
+
 int main(void) {
     const char *url = getenv("REDIS_TEST_URL");
     if (!url || !*url) {
@@ -525,6 +548,7 @@ int main(void) {
         cmocka_unit_test(expire_unknown_session_is_gone),
         cmocka_unit_test(expire_when_all_timed_out),
         cmocka_unit_test(no_sources_completes_at_once),
+        cmocka_unit_test(ttls_span_deadline_then_retention),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
