@@ -284,7 +284,9 @@ static void on_session_state(redisReply *reply, void *arg) {
         return;
     }
     c->phase = P_LIVE;
-    replay(c);
+    /* Subscribed before the HMGET, so every event after seq arrives by pub/sub; the log is read
+     * only when it holds events this client has not had (not for a fresh session's stream). */
+    if (seq->type != REDIS_REPLY_STRING || atoll(seq->str) > c->last_sent || c->dirty) replay(c);
 }
 
 static void on_subscribed(int ok, void *arg) {
