@@ -6,12 +6,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <uuid/uuid.h>
 
 #include "apierr.h"
 #include "listeners.h"
 #include "log.h"
 #include "reqmsg.h"
+#include "uuid4.h"
 #include "wfe.h"
 
 /* Order of work, and why:
@@ -296,10 +296,14 @@ void gw_journals_handle(gateway *gw, httpd_req *r) {
         gw_respond_unavailable(r, "memory");
         return;
     }
-    uuid_t id;
-    char cid[REQMSG_CID_LEN + 1];
-    uuid_generate_random(id);
-    uuid_unparse_lower(id, cid);
+    char cid[UUID4_LEN + 1];
+    if (uuid4_new(cid) != AGG_OK) {
+        free(c);
+        free(m);
+        log_error("no random bytes for a correlation id");
+        gw_respond_unavailable(r, "random");
+        return;
+    }
     reqmsg_from_request(m, &jr, &gw->cfg.resources, cid, loop_wall_ms(), gw->cfg.callback_url);
     c->gw = gw;
     c->r = r;

@@ -47,8 +47,21 @@ struct httpd_stream {
     void *close_arg;
 };
 
+/* One per TCP connection (MHD's socket context). The hang-up watch lives
+ * here, added at the first suspend and kept until the connection closes:
+ * adding and removing it around every suspend (a stream has one per event,
+ * and keep-alive connections carry many requests) was half of the gateway's
+ * epoll_ctl calls. */
+typedef struct httpd_conn {
+    int fd;
+    int watching;   /* the loop watches fd for hang-up */
+    int peer_left;  /* the client closed its side */
+    httpd_req *cur; /* the request being served, NULL between requests */
+} httpd_conn;
+
 struct httpd_req {
     httpd *d;
+    httpd_conn *cx; /* NULL when MHD gave no socket context */
     struct MHD_Connection *conn;
     httpd_req *prev, *next;
     const char *method;
@@ -59,7 +72,6 @@ struct httpd_req {
     int dispatched;
     int in_handler;
     int suspended;
-    int watching_fd;
     int answered;
     int cancelled;
     int drop;
@@ -78,31 +90,43 @@ static int conn_fd(struct MHD_Connection *c) {
 
 static void on_peer_hangup(loop *l, int fd, unsigned events, void *arg);
 
+static void peer_gone(httpd_req *r);
+
 static void suspend_req(httpd_req *r) {
     if (r->suspended) return;
     MHD_suspend_connection(r->conn);
     r->suspended = 1;
-    int fd = conn_fd(r->conn);
-    if (fd >= 0 && loop_watch(r->d->l, fd, LOOP_HUP, on_peer_hangup, r, NULL) == AGG_OK)
-        r->watching_fd = fd + 1;
+    httpd_conn *cx = r->cx;
+    if (!cx) return;
+    if (cx->peer_left) {
+        peer_gone(r);
+        return;
+    }
+    if (!cx->watching && cx->fd >= 0 &&
+        loop_watch(r->d->l, cx->fd, LOOP_HUP, on_peer_hangup, cx, NULL) == AGG_OK)
+        cx->watching = 1;
 }
 
 static void resume_req(httpd_req *r) {
     if (!r->suspended) return;
-    if (r->watching_fd) {
-        loop_unwatch(r->d->l, r->watching_fd - 1);
-        r->watching_fd = 0;
-    }
     r->suspended = 0;
     r->d->kick = 1;
     MHD_resume_connection(r->conn);
 }
 
+/* The watch is level-triggered, so it is dropped at the first report; a
+ * request that MHD is serving (resumed) meets the hang-up itself, and the
+ * next suspend on this connection acts on it at once. */
 static void on_peer_hangup(loop *l, int fd, unsigned events, void *arg) {
-    (void)l;
-    (void)fd;
     (void)events;
-    httpd_req *r = arg;
+    httpd_conn *cx = arg;
+    loop_unwatch(l, fd);
+    cx->watching = 0;
+    cx->peer_left = 1;
+    if (cx->cur && cx->cur->suspended) peer_gone(cx->cur);
+}
+
+static void peer_gone(httpd_req *r) {
     if (r->stream) {
         r->stream->failed = 1;
     } else if (!r->answered && !r->cancelled) {
@@ -311,6 +335,23 @@ static void unlink_req(httpd_req *r) {
     if (r->next) r->next->prev = r->prev;
 }
 
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code) {
+    httpd *d = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        httpd_conn *cx = calloc(1, sizeof *cx); /* NULL: served without a hang-up watch */
+        if (cx) cx->fd = conn_fd(c);
+        *socket_context = cx;
+        return;
+    }
+    httpd_conn *cx = *socket_context;
+    if (!cx) return;
+    *socket_context = NULL;
+    if (cx->watching) loop_unwatch(d->l, cx->fd);
+    if (cx->cur) cx->cur->cx = NULL;
+    free(cx);
+}
+
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                          enum MHD_RequestTerminationCode toe) {
     (void)cls;
@@ -319,7 +360,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     httpd_req *r = *con_cls;
     if (!r) return;
     *con_cls = NULL;
-    if (r->watching_fd) loop_unwatch(r->d->l, r->watching_fd - 1);
+    if (r->cx && r->cx->cur == r) r->cx->cur = NULL;
     if (r->pending) MHD_destroy_response(r->pending);
     if (r->stream) {
         httpd_stream *s = r->stream;
@@ -398,6 +439,10 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char
         if (!r) return MHD_NO;
         r->d = d;
         r->conn = c;
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+        r->cx = ci ? ci->socket_context : NULL;
+        if (r->cx) r->cx->cur = r;
         r->method = method;
         r->path = url;
         r->next = d->reqs;
@@ -528,9 +573,10 @@ httpd *httpd_start(loop *l, const httpd_options *o, httpd_handler *h, void *arg,
         free(d);
         return NULL;
     }
-    struct MHD_OptionItem opts[8];
+    struct MHD_OptionItem opts[9];
     int n = 0;
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, NULL};
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, d};
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, 120, NULL};
     if (o->conn_memory_limit)
         opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_MEMORY_LIMIT,
