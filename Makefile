@@ -10,7 +10,7 @@ VENV := $(BUILD_DIR)/venv
 JOBS ?= $(shell nproc)
 
 APT_PACKAGES := build-essential cmake pkg-config librdkafka-dev libmicrohttpd-dev libjansson-dev \
-	libhiredis-dev libcmocka-dev libcurl4-openssl-dev uuid-dev redis-server python3-venv
+	libhiredis-dev libcmocka-dev libcurl4-openssl-dev redis-server python3-venv
 APT_TEST_PACKAGES := chromium default-jre-headless maven nodejs npm
 
 # Installs the system packages that are missing (needs root, as on a fresh Debian 12).

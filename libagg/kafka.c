@@ -40,6 +40,7 @@ struct kafka_consumer {
     kafka_revoke_cb *on_revoke;
     void *arg;
     int closing; /* inside kafka_consumer_free(): on_revoke is not called */
+    int held;    /* kafka_consumer_hold(): take no messages */
 };
 
 /* Per-message opaque: who to tell about the delivery. */
@@ -304,6 +305,16 @@ int kafka_produce(kafka_producer *p, const char *topic, const char *key, size_t 
 
 int kafka_producer_healthy(const kafka_producer *p) { return p->b.healthy; }
 
+static void consumer_drain(kbase *b);
+
+void kafka_consumer_hold(kafka_consumer *c, int hold) {
+    int was = c->held;
+    c->held = hold ? 1 : 0;
+    if (was && !c->held) consumer_drain(&c->b);
+}
+
+int kafka_consumer_held(const kafka_consumer *c) { return c->held; }
+
 /* --- consumer --- */
 
 static int topic_index(const kafka_consumer *c, const char *topic) {
@@ -388,7 +399,7 @@ static void dispatch(kafka_consumer *c, const rd_kafka_message_t *m) {
 
 static void consumer_drain(kbase *b) {
     kafka_consumer *c = (kafka_consumer *)b;
-    for (int i = 0; i < KAFKA_DRAIN_MAX; i++) {
+    for (int i = 0; i < KAFKA_DRAIN_MAX && !c->held; i++) {
         /* Also serves rebalance, statistics, error, commit and log callbacks. */
         rd_kafka_message_t *m = rd_kafka_consumer_poll(b->rk, 0);
         if (!m) break;
@@ -452,6 +463,10 @@ kafka_consumer *kafka_consumer_new(loop *l, const kafka_config *c, const char *g
      * wait where it does not (librdkafka's mock cluster), and the cost of an
      * idle fetch round trip is small. */
     conf_put(&cs, "fetch.wait.max.ms", "10");
+    /* Prefetched messages wait in librdkafka's queue while the worker holds
+     * its intake (kafka_consumer_hold); 16 MB bounds that memory (the default
+     * is 64 MB), and the backlog stays in Kafka, durable. */
+    conf_put(&cs, "queued.max.messages.kbytes", "16384");
     /* librdkafka 2.0.2 never asks the broker to auto-create subscribed topics
      * (the request flag ends up false), and rechecks a missing topic only at
      * the metadata refresh: keep that short so a topic created later by a

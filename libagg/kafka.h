@@ -70,4 +70,12 @@ int kafka_consumer_store(kafka_consumer *c, int topic_index, int32_t partition, 
 void kafka_consumer_free(kafka_consumer *c);
 int kafka_consumer_healthy(const kafka_consumer *c);
 
+/* hold 1: the consumer hands out no more messages (librdkafka keeps fetching
+ * up to its queue bound, then stops); hold 0: it drains at once. Rebalance
+ * and other callbacks wait while held, so a hold must end within
+ * max.poll.interval.ms (5 minutes) or the group moves the partitions on.
+ * Must not be called from this consumer's message callback with hold 0. */
+void kafka_consumer_hold(kafka_consumer *c, int hold);
+int kafka_consumer_held(const kafka_consumer *c);
+
 #endif

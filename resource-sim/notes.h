@@ -26,17 +26,27 @@ long long notes_date_s(const char *resource_id, int i, long long now_s);
 int notes_format_date(long long epoch_s, char *out);
 
 /* The callback / direct-answer body with n generated notes, dated from now_ms:
- * {"source","patientId","correlationId","delayMs","status":"ok","notes":[...]};
- * "correlationId" is left out when correlation_id is NULL (/journals/direct).
- * Each note is {"id" (random lowercase UUID),"date","caregiverId","patientId",
- * "doctorId","note"}. Strings are borrowed for the call only; patient_id must
- * be valid UTF-8. Returns a malloc'd string (caller frees), NULL on out of memory. */
+ * {"source","patientId","correlationId","delayMs","status":"ok","notes":[...]},
+ * compact, keys in this order; "correlationId" is left out when correlation_id
+ * is NULL (/journals/direct); n <= 0 gives "notes":[]. Each note is {"id","date",
+ * "caregiverId","patientId","doctorId","note"}. Strings are escaped as jansson's
+ * json_dumps() does ('"', '\\', control bytes; not '/' or UTF-8).
+ * Note ids are random lowercase version-4 UUIDs from a fast PRNG (xoshiro256**)
+ * seeded once from getrandom(): unique with overwhelming probability, not
+ * cryptographic (never use them as secrets). The PRNG state is one static, so
+ * this is not thread-safe; the resource-sim calls it from its one event loop.
+ * Strings are borrowed for the call only; patient_id must be valid UTF-8.
+ * Returns a malloc'd string (caller frees); NULL on out of memory, on a NULL
+ * resource_id or patient_id, a string that is not valid UTF-8, or (n > 0) a
+ * note date that notes_format_date() cannot write. */
 char *notes_result_json(const char *resource_id, const char *patient_id, const char *correlation_id,
                         long delay_ms, int n, long long now_ms);
 
-/* The direct answer for delay -1:
+/* The direct answer for delay -1, compact and in this key order:
  * {"source","patientId","status":"REJECTED","notes":null,"delayMs":-1}.
- * malloc'd (caller frees); NULL on out of memory. */
+ * Strings are borrowed for the call only and escaped as in notes_result_json().
+ * malloc'd (caller frees); NULL on out of memory, or on a NULL or non-UTF-8
+ * resource_id or patient_id. */
 char *notes_rejected_json(const char *resource_id, const char *patient_id);
 
 #endif

@@ -37,6 +37,9 @@ static const char usage[] =
     "  SESSION_RETENTION_S          TTL of session keys (3600, 60..604800)\n"
     "  DEADLINE_POLL_MS             deadline scan period (25, 5..10000)\n"
     "  MANAGEMENT_PORT              health and metrics port (8091; 0 = any free port)\n"
+    "  WORKER_MAX_IN_FLIGHT         messages handled at once; at this many the worker\n"
+    "                               takes no more from Kafka until half are done\n"
+    "                               (1000, 1..100000)\n"
     "  BIND_ADDR                    management listen address (0.0.0.0)\n"
     "  LOG_LEVEL                    debug|info|warn|error (info)\n";
 
@@ -72,7 +75,8 @@ static void load_config(worker_cfg *c) {
         cfg_long("RESOURCE_READ_TIMEOUT_MS", 30000, 1, 600000, &c->read_timeout_ms, &e) ||
         cfg_long("SESSION_RETENTION_S", 3600, 60, 604800, &c->retention_s, &e) ||
         cfg_long("DEADLINE_POLL_MS", 25, 5, 10000, &c->poll_ms, &e) ||
-        cfg_long("MANAGEMENT_PORT", 8091, 0, 65535, &c->mgmt_port, &e))
+        cfg_long("MANAGEMENT_PORT", 8091, 0, 65535, &c->mgmt_port, &e) ||
+        cfg_long("WORKER_MAX_IN_FLIGHT", 1000, 1, 100000, &c->max_in_flight, &e))
         cfg_fail(PROG, &e);
 }
 
@@ -135,6 +139,13 @@ static void on_message(const kafka_message *km, void *arg) {
     }
     w->met.messages[t]++;
     w->jobs++;
+    /* Past capacity the backlog waits in Kafka (durable, bounded memory here)
+     * rather than in this process; on_prepare lets it in again. */
+    if (w->jobs >= w->cfg.max_in_flight && !kafka_consumer_held(w->kc)) {
+        kafka_consumer_hold(w->kc, 1);
+        w->met.intake_holds++;
+        log_debug("intake held at %ld messages in flight", w->jobs);
+    }
     wmsg m = {t, km->partition, km->offset, epoch_of(w, t, km->partition)};
     if (t == WORKER_TOPIC_REQUESTS)
         fanout_handle(w, &m, km->value, km->value_len);
@@ -151,6 +162,8 @@ static void on_revoke(int topic_index, int32_t partition, void *arg) {
 
 static void on_prepare(loop *l, void *arg) {
     worker *w = arg;
+    if (w->kc != NULL && kafka_consumer_held(w->kc) && w->jobs <= w->cfg.max_in_flight / 2)
+        kafka_consumer_hold(w->kc, 0);
     rcall_prepare(w);
     deadlines_prepare(w);
     if (w->stopping && drain_deadline > 0) {

@@ -10,7 +10,8 @@ static void header(FILE *f, const char *name, const char *type, const char *help
     fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-char *wmetrics_render(const wmetrics *m, long inflight_messages, long inflight_http) {
+char *wmetrics_render(const wmetrics *m, long inflight_messages, long inflight_http,
+                      int intake_held) {
     char *buf = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
@@ -55,6 +56,15 @@ char *wmetrics_render(const wmetrics *m, long inflight_messages, long inflight_h
 
     header(f, "worker_inflight_http", "gauge", "Calls to resources in flight.");
     fprintf(f, "worker_inflight_http %ld\n", inflight_http);
+
+    header(f, "worker_intake_held", "gauge",
+           "1 while WORKER_MAX_IN_FLIGHT messages are in flight and no more are taken from Kafka.");
+    fprintf(f, "worker_intake_held %d\n", intake_held ? 1 : 0);
+
+    header(f, "worker_intake_holds_total", "counter",
+           "Times the worker stopped taking messages at WORKER_MAX_IN_FLIGHT (sustained "
+           "overload: add workers and partitions).");
+    fprintf(f, "worker_intake_holds_total %llu\n", m->intake_holds);
 
     int failed = ferror(f);
     if (fclose(f) != 0 || failed) {

@@ -14,11 +14,13 @@ typedef struct wmetrics {
     unsigned long long summaries;     /* summaries this worker wrote (completed + expired) */
     unsigned long long timeouts;      /* sessions this worker expired (completedBy TIMEOUT) */
     unsigned long long redis_retries; /* Redis calls retried after a failure */
+    unsigned long long intake_holds;  /* times WORKER_MAX_IN_FLIGHT held the Kafka intake */
 } wmetrics;
 
-/* Renders every metric with # HELP and # TYPE lines; inflight_messages and
- * inflight_http are the gauge values. Returns malloc'd text (caller frees),
- * NULL on out of memory. */
-char *wmetrics_render(const wmetrics *m, long inflight_messages, long inflight_http);
+/* Renders every metric with # HELP and # TYPE lines; inflight_messages,
+ * inflight_http and intake_held (0/1) are the gauge values. Returns malloc'd
+ * text (caller frees), NULL on out of memory. */
+char *wmetrics_render(const wmetrics *m, long inflight_messages, long inflight_http,
+                      int intake_held);
 
 #endif

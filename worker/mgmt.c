@@ -26,7 +26,8 @@ static void health(worker *w, httpd_req *r, int readiness) {
 
 static void metrics(worker *w, httpd_req *r) {
     long http = w->hc != NULL ? (long)httpc_in_flight(w->hc) : 0;
-    char *text = wmetrics_render(&w->met, w->jobs, http);
+    char *text =
+        wmetrics_render(&w->met, w->jobs, http, w->kc != NULL && kafka_consumer_held(w->kc));
     if (text == NULL) {
         api_error ae;
         apierr_set(&ae, 500, "internal", NULL, "out of memory");

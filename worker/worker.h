@@ -32,6 +32,7 @@ typedef struct worker_cfg {
     long retention_s;            /* SESSION_RETENTION_S */
     long poll_ms;                /* DEADLINE_POLL_MS */
     long mgmt_port;              /* MANAGEMENT_PORT */
+    long max_in_flight;          /* WORKER_MAX_IN_FLIGHT */
 } worker_cfg;
 
 struct fanout_state;

@@ -3,6 +3,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,7 @@
 
 #define NOW_MS 1700000000123LL /* 2023-11-14T22:13:20.123Z */
 
+/* 1 when s is a lowercase UUID (8-4-4-4-12 hex digits). */
 static int is_lower_uuid(const char *s) {
     if (strlen(s) != 36) return 0;
     for (int i = 0; i < 36; i++) {
@@ -26,6 +28,11 @@ static int is_lower_uuid(const char *s) {
         }
     }
     return 1;
+}
+
+/* 1 when s is a lowercase version-4 UUID: version nibble 4, variant 10xx. */
+static int is_v4_uuid(const char *s) {
+    return is_lower_uuid(s) && s[14] == '4' && strchr("89ab", s[19]) != NULL;
 }
 
 static json_t *parse(const char *s) {
@@ -87,7 +94,7 @@ static void callback_body_shape(void **state) {
     for (size_t i = 0; i < 3; i++) {
         json_t *n = json_array_get(notes, i);
         assert_int_equal(json_object_size(n), 6);
-        assert_true(is_lower_uuid(str_field(n, "id")));
+        assert_true(is_v4_uuid(str_field(n, "id")));
         char want[NOTES_DATE_LEN + 1];
         assert_int_equal(notes_format_date(notes_date_s("resource-1", (int)i, NOW_MS / 1000), want),
                          AGG_OK);
@@ -199,6 +206,257 @@ static void many_notes(void **state) {
     free(s);
 }
 
+/* --- reference: the former jansson implementation, with the note ids taken
+ * from the body under test (ids are random), so bodies compare byte for byte. */
+
+static int ref_set_str(json_t *o, const char *key, const char *s) {
+    json_t *v = json_string(s);
+    return v ? json_object_set_new(o, key, v) : -1;
+}
+
+/* The jansson body for these inputs and ids (an array of n id strings, or NULL
+ * when n <= 0); malloc'd, NULL where the jansson version returned NULL. */
+static char *ref_result_json(const char *resource_id, const char *patient_id,
+                             const char *correlation_id, long delay_ms, int n, long long now_ms,
+                             json_t *ids) {
+    json_t *o = json_object();
+    json_t *arr = json_array();
+    assert_non_null(o);
+    assert_non_null(arr);
+    char *out = NULL;
+    if (ref_set_str(o, "source", resource_id) || ref_set_str(o, "patientId", patient_id) ||
+        (correlation_id && ref_set_str(o, "correlationId", correlation_id)) ||
+        json_object_set_new(o, "delayMs", json_integer(delay_ms)) || ref_set_str(o, "status", "ok"))
+        goto done;
+    unsigned h = notes_resource_hash(resource_id);
+    for (int i = 0; i < n; i++) {
+        char date[NOTES_DATE_LEN + 1], caregiver[NOTES_RESOURCE_ID_MAX + 32], doctor[32];
+        if (notes_format_date(notes_date_s(resource_id, i, now_ms / 1000), date) != AGG_OK)
+            goto done;
+        snprintf(caregiver, sizeof caregiver, "%s-caregiver-%u", resource_id,
+                 (h + (unsigned)i) % 5u + 1u);
+        snprintf(doctor, sizeof doctor, "doctor-%u", (h / 7u + (unsigned)i * 3u) % 12u + 1u);
+        json_t *note = json_object();
+        assert_non_null(note);
+        json_array_append_new(arr, note);
+        if (ref_set_str(note, "id",
+                        ids ? json_string_value(json_array_get(ids, (size_t)i)) : NULL) ||
+            ref_set_str(note, "date", date) || ref_set_str(note, "caregiverId", caregiver) ||
+            ref_set_str(note, "patientId", patient_id) || ref_set_str(note, "doctorId", doctor) ||
+            ref_set_str(note, "note", NOTE_TEXTS[(h + (unsigned)i) % N_TEXTS].s))
+            goto done;
+    }
+    json_object_set(o, "notes", arr);
+    out = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    assert_non_null(out);
+done:
+    json_decref(arr);
+    json_decref(o);
+    return out;
+}
+
+/* Calls notes_result_json() and checks it against the reference byte for byte
+ * (both NULL counts as equal). Returns the body (caller frees) or NULL. */
+static char *result_matches_reference(const char *resource_id, const char *patient_id,
+                                      const char *correlation_id, long delay_ms, int n,
+                                      long long now_ms) {
+    char *s = notes_result_json(resource_id, patient_id, correlation_id, delay_ms, n, now_ms);
+    json_t *ids = json_array();
+    assert_non_null(ids);
+    if (s) {
+        json_t *o = parse(s);
+        json_t *notes = json_object_get(o, "notes");
+        assert_true(json_is_array(notes));
+        for (size_t i = 0; i < json_array_size(notes); i++)
+            json_array_append(ids, json_object_get(json_array_get(notes, i), "id"));
+        json_decref(o);
+    }
+    char *want = ref_result_json(resource_id, patient_id, correlation_id, delay_ms, n, now_ms,
+                                 s ? ids : NULL);
+    if (!want || !s) {
+        assert_null(s);
+        assert_null(want);
+    } else {
+        assert_string_equal(s, want);
+    }
+    free(want);
+    json_decref(ids);
+    return s;
+}
+
+static void key_order_and_fields(void **state) {
+    (void)state;
+    static const char *const top[] = {"source",  "patientId", "correlationId",
+                                      "delayMs", "status",    "notes"};
+    static const char *const note_keys[] = {"id",        "date",     "caregiverId",
+                                            "patientId", "doctorId", "note"};
+    char *s =
+        notes_result_json("resource-1", "p1", "0b9e4d1c-2f3a-4b5c-8d6e-7f8091a2b3c4", 0, 3, NOW_MS);
+    json_t *o = parse(s);
+    size_t k = 0;
+    for (void *it = json_object_iter(o); it; it = json_object_iter_next(o, it), k++) {
+        assert_true(k < 6);
+        assert_string_equal(json_object_iter_key(it), top[k]);
+    }
+    assert_int_equal(k, 6);
+    json_t *notes = json_object_get(o, "notes");
+    for (size_t i = 0; i < json_array_size(notes); i++) {
+        json_t *n = json_array_get(notes, i);
+        k = 0;
+        for (void *it = json_object_iter(n); it; it = json_object_iter_next(n, it), k++) {
+            assert_true(k < 6);
+            assert_string_equal(json_object_iter_key(it), note_keys[k]);
+            assert_true(json_is_string(json_object_iter_value(it)));
+        }
+        assert_int_equal(k, 6);
+    }
+    json_decref(o);
+    /* Compact: no whitespace anywhere outside the strings (the note texts have spaces). */
+    const char *head = "{\"source\":\"resource-1\",\"patientId\":\"p1\",\"correlationId\":"
+                       "\"0b9e4d1c-2f3a-4b5c-8d6e-7f8091a2b3c4\",\"delayMs\":0,\"status\":\"ok\","
+                       "\"notes\":[{\"id\":\"";
+    assert_memory_equal(s, head, strlen(head));
+    free(s);
+}
+
+static void byte_identical_to_jansson(void **state) {
+    (void)state;
+    char long_id[NOTES_RESOURCE_ID_MAX + 40];
+    const char *pids[] = {"p1",           "",
+                          "a/b",          "\x7f",
+                          "\x01\x1f\x1e", "\b\f\n\r\t",
+                          "\"\\\"",       "\xc3\xa5\xe2\x82\xac\xf0\x9f\x98\x80\xf4\x8f\xbf\xbf"};
+    for (size_t i = 0; i < sizeof pids / sizeof pids[0]; i++) {
+        free(result_matches_reference("resource-1", pids[i], "0b9e4d1c-2f3a-4b5c-8d6e-7f8091a2b3c4",
+                                      1000, 3, NOW_MS));
+        free(result_matches_reference("Lab_2.eu-north", pids[i], NULL, 0, 2, NOW_MS));
+        char *rej = notes_rejected_json("resource-3", pids[i]);
+        json_t *o = json_object();
+        json_object_set_new(o, "source", json_string("resource-3"));
+        json_object_set_new(o, "patientId", json_string(pids[i]));
+        json_object_set_new(o, "status", json_string("REJECTED"));
+        json_object_set_new(o, "notes", json_null());
+        json_object_set_new(o, "delayMs", json_integer(-1));
+        char *want = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        assert_non_null(rej);
+        assert_string_equal(rej, want);
+        free(want);
+        free(rej);
+        json_decref(o);
+    }
+    /* delayMs extremes and the other numbers. */
+    free(result_matches_reference("r", "p", NULL, -3, 1, NOW_MS));
+    free(result_matches_reference("r", "p", NULL, 600000, 12, NOW_MS));
+    free(result_matches_reference("r", "p", NULL, LONG_MIN, 1, NOW_MS));
+    free(result_matches_reference("r", "p", NULL, LONG_MAX, 1, NOW_MS));
+    free(result_matches_reference("r", "p", NULL, 0, -1, NOW_MS));
+    /* Longest valid resource id, and longer ones where the jansson version cut
+     * caregiverId to 95 bytes (never reached by main.c, which validates). */
+    for (size_t len = NOTES_RESOURCE_ID_MAX; len < sizeof long_id; len++) {
+        memset(long_id, 'x', len);
+        long_id[len] = '\0';
+        free(result_matches_reference(long_id, "p", NULL, 0, 6, NOW_MS));
+    }
+}
+
+static void special_patient_id_round_trips(void **state) {
+    (void)state;
+    const char *pid = "q\"b\\s\nn\x01"
+                      "c\xc3\xa5/\x1f";
+    char *s =
+        notes_result_json("resource-1", pid, "0b9e4d1c-2f3a-4b5c-8d6e-7f8091a2b3c4", 1, 2, NOW_MS);
+    assert_non_null(s);
+    /* jansson's escapes: short forms, \u00XX in upper case, '/' and UTF-8 as is. */
+    assert_non_null(strstr(s, "\"patientId\":\"q\\\"b\\\\s\\nn\\u0001c\xc3\xa5/\\u001F\""));
+    json_t *o = parse(s);
+    assert_string_equal(str_field(o, "patientId"), pid);
+    json_t *notes = json_object_get(o, "notes");
+    for (size_t i = 0; i < 2; i++)
+        assert_string_equal(str_field(json_array_get(notes, i), "patientId"), pid);
+    json_decref(o);
+    free(s);
+
+    s = notes_rejected_json("resource-1", pid);
+    o = parse(s);
+    assert_string_equal(str_field(o, "patientId"), pid);
+    json_decref(o);
+    free(s);
+}
+
+static void invalid_utf8_gives_null(void **state) {
+    (void)state;
+    /* As before: jansson's json_string() refused these, so the body was NULL. */
+    const char *bad[] = {"\xc3", "\xc0\x80", "\xed\xa0\x80", "\xf4\x90\x80\x80", "a\xff"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_null(notes_result_json("resource-1", bad[i], NULL, 0, 1, NOW_MS));
+        assert_null(notes_result_json("resource-1", bad[i], NULL, 0, 0, NOW_MS));
+        assert_null(notes_rejected_json("resource-1", bad[i]));
+    }
+    assert_null(notes_result_json("resource-1", NULL, NULL, 0, 1, NOW_MS));
+    assert_null(notes_rejected_json(NULL, "p"));
+}
+
+static void ids_distinct_v4(void **state) {
+    (void)state;
+    enum { N = 1000 };
+    char *s = notes_result_json("resource-1", "p", NULL, 0, N, NOW_MS);
+    json_t *o = parse(s);
+    json_t *notes = json_object_get(o, "notes");
+    assert_int_equal(json_array_size(notes), N);
+    static char ids[N][UUID_TEXT_LEN + 1];
+    static char *ptrs[N];
+    for (size_t i = 0; i < N; i++) {
+        const char *id = str_field(json_array_get(notes, i), "id");
+        assert_true(is_v4_uuid(id));
+        strcpy(ids[i], id);
+        ptrs[i] = ids[i];
+    }
+    qsort(ptrs, N, sizeof ptrs[0], cmp_str);
+    for (size_t i = 1; i < N; i++) assert_string_not_equal(ptrs[i - 1], ptrs[i]);
+    json_decref(o);
+    free(s);
+}
+
+static void empty_notes_and_no_correlation_id_raw(void **state) {
+    (void)state;
+    char *s = notes_result_json("resource-2", "p1", NULL, 5, 0, NOW_MS);
+    assert_non_null(s);
+    assert_string_equal(s, "{\"source\":\"resource-2\",\"patientId\":\"p1\",\"delayMs\":5,"
+                           "\"status\":\"ok\",\"notes\":[]}");
+    free(s);
+    s = notes_result_json("resource-2", "p1", "0b9e4d1c-2f3a-4b5c-8d6e-7f8091a2b3c4", -2, 0,
+                          NOW_MS);
+    assert_string_equal(s, "{\"source\":\"resource-2\",\"patientId\":\"p1\",\"correlationId\":"
+                           "\"0b9e4d1c-2f3a-4b5c-8d6e-7f8091a2b3c4\",\"delayMs\":-2,"
+                           "\"status\":\"ok\",\"notes\":[]}");
+    free(s);
+}
+
+static void out_of_range_date_gives_null(void **state) {
+    (void)state;
+    const long long far_future_ms = 400000000000000LL; /* year ~14645 */
+    const long long far_past_ms = -70000000000000LL;   /* year ~ -248 */
+    assert_null(notes_result_json("resource-1", "p", NULL, 0, 1, far_future_ms));
+    assert_null(notes_result_json("resource-1", "p", NULL, 0, 3, far_past_ms));
+    /* No note, no date: the body is still built (unchanged behaviour). */
+    char *s = notes_result_json("resource-1", "p", NULL, 0, 0, far_future_ms);
+    assert_non_null(s);
+    free(s);
+    free(result_matches_reference("resource-1", "p", NULL, 0, 2, far_future_ms));
+}
+
+static void note_texts_need_no_escaping(void **state) {
+    (void)state;
+    for (size_t t = 0; t < N_TEXTS; t++) {
+        assert_int_equal(NOTE_TEXTS[t].len, strlen(NOTE_TEXTS[t].s));
+        jstr j;
+        assert_int_equal(jstr_init(&j, NOTE_TEXTS[t].s, NOTE_TEXTS[t].len), AGG_OK);
+        assert_int_equal(j.esc_len, j.len);
+        for (size_t i = 0; i < NOTE_TEXTS[t].len; i++)
+            assert_true(NOTE_TEXTS[t].s[i] >= 0x20 && NOTE_TEXTS[t].s[i] < 0x7f);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(resource_id_validation),
@@ -210,6 +468,14 @@ int main(void) {
         cmocka_unit_test(rejected_body),
         cmocka_unit_test(dates_distinct_and_deterministic),
         cmocka_unit_test(many_notes),
+        cmocka_unit_test(key_order_and_fields),
+        cmocka_unit_test(byte_identical_to_jansson),
+        cmocka_unit_test(special_patient_id_round_trips),
+        cmocka_unit_test(invalid_utf8_gives_null),
+        cmocka_unit_test(ids_distinct_v4),
+        cmocka_unit_test(empty_notes_and_no_correlation_id_raw),
+        cmocka_unit_test(out_of_range_date_gives_null),
+        cmocka_unit_test(note_texts_need_no_escaping),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -35,7 +35,8 @@ static void renders_every_series(void **state) {
     m.summaries = 11;
     m.timeouts = 2;
     m.redis_retries = 13;
-    char *t = wmetrics_render(&m, 3, 1);
+    m.intake_holds = 4;
+    char *t = wmetrics_render(&m, 3, 1, 1);
     assert_non_null(t);
     assert_true(has_line(t, "worker_messages_total{topic=\"requests\"} 7"));
     assert_true(has_line(t, "worker_messages_total{topic=\"callbacks\"} 9"));
@@ -57,6 +58,8 @@ static void renders_every_series(void **state) {
     assert_true(has_line(t, "worker_redis_retries_total 13"));
     assert_true(has_line(t, "worker_inflight_messages 3"));
     assert_true(has_line(t, "worker_inflight_http 1"));
+    assert_true(has_line(t, "worker_intake_held 1"));
+    assert_true(has_line(t, "worker_intake_holds_total 4"));
     assert_true(has_line(t, "# TYPE worker_messages_total counter"));
     assert_true(has_line(t, "# TYPE worker_inflight_http gauge"));
     assert_true(has_line(t, "# TYPE aggregator_timeouts_total counter"));
@@ -68,7 +71,7 @@ static void renders_every_series(void **state) {
 static void format_is_well_formed(void **state) {
     wmetrics m;
     memset(&m, 0, sizeof m);
-    char *t = wmetrics_render(&m, 0, 0);
+    char *t = wmetrics_render(&m, 0, 0, 0);
     assert_non_null(t);
     size_t len = strlen(t);
     assert_true(len > 0 && t[len - 1] == '\n');
@@ -95,8 +98,8 @@ static void format_is_well_formed(void **state) {
         assert_string_equal(value, " 0");
         samples++;
     }
-    assert_int_equal(n_typed, 9);
-    assert_int_equal(samples, 2 + 2 + 5 + 6 + 1 + 1 + 1 + 1 + 1);
+    assert_int_equal(n_typed, 11);
+    assert_int_equal(samples, 2 + 2 + 5 + 6 + 1 + 1 + 1 + 1 + 1 + 1 + 1);
     free(t);
 }
 
