@@ -227,11 +227,17 @@ class Stack:
         except subprocess.TimeoutExpired:
             return None
 
-    def restart(self, name, wait_ready=True):
+    def restart(self, name, wait_ready=True, env=None):
         """Stops process name if it runs (SIGTERM, then SIGKILL) and starts it again with the
-        same environment and port; waits until it is ready."""
+        same port and environment, changed by env (a value of None removes the variable);
+        waits until it is ready."""
         with self._lock:
             p = self.procs[name]
+            for k, v in (env or {}).items():
+                if v is None:
+                    p.env.pop(k, None)
+                else:
+                    p.env[k] = str(v)
             p.expect_exit = True
             self._terminate([p], 10.0)
             p.expect_exit = False
