@@ -46,7 +46,7 @@ void gw_callback_handle(gateway *gw, httpd_req *r) {
         httpd_respond_error(r, &e);
         return;
     }
-    if (!kafka_producer_healthy(gw->kafka)) {
+    if (!gw_producer_healthy(gw->kafka)) {
         cbmsg_clear(&m);
         gw_respond_unavailable(r, "kafka");
         return;
@@ -60,9 +60,8 @@ void gw_callback_handle(gateway *gw, httpd_req *r) {
     c->gw = gw;
     c->r = r;
     err_t err;
-    if (kafka_produce(gw->kafka, gw->cfg.topic_callbacks, m.correlation_id,
-                      strlen(m.correlation_id), m.json, m.json_len, on_delivered, c,
-                      &err) != AGG_OK) {
+    if (gw_produce(gw->kafka, gw->cfg.topic_callbacks, m.correlation_id, strlen(m.correlation_id),
+                   m.json, m.json_len, on_delivered, c, &err) != AGG_OK) {
         gw->metrics.produce_failures++;
         log_warn("callback not queued for Kafka: %s", err.text);
         free(c);

@@ -5,6 +5,7 @@
 #include "err.h"
 #include "httpd.h"
 #include "kafka.h"
+#include "produce.h"
 #include "loop.h"
 #include "rds.h"
 #include "reslist.h"
@@ -27,7 +28,8 @@ typedef struct gw_config {
     long conn_memory_limit;      /* CONNECTION_MEMORY_LIMIT_BYTES */
     const char *topic_requests;  /* KAFKA_TOPIC_REQUESTS */
     const char *topic_callbacks; /* KAFKA_TOPIC_CALLBACKS */
-    long linger_ms;              /* KAFKA_LINGER_MS */
+    long linger_ms;              /* KAFKA_LINGER_MS: linger of the batching producer */
+    long batch_above_per_s;      /* KAFKA_BATCH_ABOVE_PER_S: messages/s from which to batch */
     long produce_timeout_ms;     /* KAFKA_PRODUCE_TIMEOUT_MS */
 } gw_config;
 
@@ -54,7 +56,7 @@ typedef struct gateway {
     httpd *http;
     rds *redis;
     rds_sub *sub;
-    kafka_producer *kafka;
+    gw_producer *kafka;
     struct gw_listeners *listeners;
     struct gw_streams *streams;
     gw_metrics metrics;

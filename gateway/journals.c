@@ -213,8 +213,8 @@ static void on_opened(redisReply *reply, void *arg) {
         answer_error(c, 500, "internal", "out of memory");
         return;
     }
-    int rc = kafka_produce(c->gw->kafka, c->gw->cfg.topic_requests, c->msg->correlation_id,
-                           REQMSG_CID_LEN, json, strlen(json), on_delivered, c, &e);
+    int rc = gw_produce(c->gw->kafka, c->gw->cfg.topic_requests, c->msg->correlation_id,
+                        REQMSG_CID_LEN, json, strlen(json), on_delivered, c, &e);
     free(json);
     if (rc != AGG_OK) {
         c->gw->metrics.produce_failures++;
@@ -284,7 +284,7 @@ void gw_journals_handle(gateway *gw, httpd_req *r) {
         gw_respond_unavailable(r, "redis");
         return;
     }
-    if (!kafka_producer_healthy(gw->kafka)) {
+    if (!gw_producer_healthy(gw->kafka)) {
         gw_respond_unavailable(r, "kafka");
         return;
     }

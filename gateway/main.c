@@ -21,7 +21,8 @@ static const char USAGE[] =
     "Environment (defaults in brackets):\n"
     "  SERVER_PORT [8080], BIND_ADDR [0.0.0.0]\n"
     "  KAFKA_BROKERS (required), KAFKA_TOPIC_REQUESTS [agg.requests],\n"
-    "  KAFKA_TOPIC_CALLBACKS [agg.callbacks], KAFKA_LINGER_MS [1],\n"
+    "  KAFKA_TOPIC_CALLBACKS [agg.callbacks], KAFKA_LINGER_MS [5] (batching producer),\n"
+    "  KAFKA_BATCH_ABOVE_PER_S [4000]: messages/s from which to batch (0: always),\n"
     "  KAFKA_PRODUCE_TIMEOUT_MS [5000]\n"
     "  REDIS_URL [redis://127.0.0.1:6379]\n"
     "  RESOURCE_URLS: comma-separated url or name=url [none]\n"
@@ -41,7 +42,7 @@ void gw_respond_unavailable(httpd_req *r, const char *what) {
 
 static void respond_health(gateway *gw, httpd_req *r, int with_components) {
     int redis_up = rds_ready(gw->redis) && gw_listeners_ready(gw->listeners);
-    int kafka_up = kafka_producer_healthy(gw->kafka);
+    int kafka_up = gw_producer_healthy(gw->kafka);
     int up = redis_up && kafka_up;
     char body[256];
     if (with_components) {
@@ -159,7 +160,7 @@ int main(int argc, char **argv) {
     if (!(gw.l = loop_new(&e)) || loop_stop_on_signals(gw.l, &e) != AGG_OK ||
         !(gw.redis = rds_new(gw.l, gw.cfg.redis_url, &e)) ||
         !(gw.listeners = gw_listeners_new(gw.l, gw.cfg.redis_url, &e)) ||
-        !(gw.kafka = kafka_producer_new(gw.l, &kc, &e))) {
+        !(gw.kafka = gw_producer_new(gw.l, &kc, gw.cfg.linger_ms, gw.cfg.batch_above_per_s, &e))) {
         cfg_fail("gateway", &e);
     }
     if (!(gw.streams = gw_streams_new(&gw))) {
@@ -176,7 +177,7 @@ int main(int argc, char **argv) {
     log_info("gateway stopping");
     httpd_stop(gw.http);
     gw_streams_free(gw.streams);
-    kafka_producer_free(gw.kafka, 5000);
+    gw_producer_free(gw.kafka, 5000);
     gw_listeners_free(gw.listeners);
     rds_free(gw.redis);
     loop_free(gw.l);

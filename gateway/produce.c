@@ -1,0 +1,60 @@
+/* produce: the gateway's Kafka publishing: an immediate producer at low load, a batching one at
+ * high load. */
+#include "produce.h"
+
+#include <stdlib.h>
+
+#include "ratesel.h"
+
+struct gw_producer {
+    loop *l;
+    kafka_producer *now;   /* linger 0; NULL when batch_above_per_s is 0 */
+    kafka_producer *batch; /* linger batch_linger_ms */
+    ratesel sel;
+};
+
+gw_producer *gw_producer_new(loop *l, const kafka_config *c, long batch_linger_ms,
+                             long batch_above_per_s, err_t *e) {
+    gw_producer *p = calloc(1, sizeof *p);
+    if (!p) {
+        err_set(e, "out of memory");
+        return NULL;
+    }
+    p->l = l;
+    ratesel_init(&p->sel, batch_above_per_s);
+    kafka_config bc = *c;
+    bc.linger_ms = batch_linger_ms;
+    if (!(p->batch = kafka_producer_new(l, &bc, e))) {
+        free(p);
+        return NULL;
+    }
+    if (batch_above_per_s > 0) {
+        kafka_config nc = *c;
+        nc.linger_ms = 0;
+        if (!(p->now = kafka_producer_new(l, &nc, e))) {
+            kafka_producer_free(p->batch, 0);
+            free(p);
+            return NULL;
+        }
+    }
+    return p;
+}
+
+int gw_produce(gw_producer *p, const char *topic, const char *key, size_t key_len,
+               const char *value, size_t value_len, kafka_delivery_cb *done, void *arg, err_t *e) {
+    kafka_producer *k = p->batch;
+    if (p->now && !ratesel_pick(&p->sel, loop_now_ms())) k = p->now;
+    return kafka_produce(k, topic, key, key_len, value, value_len, done, arg, e);
+}
+
+int gw_producer_healthy(const gw_producer *p) {
+    return kafka_producer_healthy(p->batch) && (!p->now || kafka_producer_healthy(p->now));
+}
+
+void gw_producer_free(gw_producer *p, int flush_ms) {
+    if (!p) return;
+    /* Each gets half: together they stay within flush_ms. */
+    if (p->now) kafka_producer_free(p->now, flush_ms / 2);
+    kafka_producer_free(p->batch, p->now ? flush_ms / 2 : flush_ms);
+    free(p);
+}

@@ -1,0 +1,34 @@
+/* produce: the gateway's Kafka publishing: an immediate producer at low load, a batching one at
+ * high load. */
+#ifndef GW_PRODUCE_H
+#define GW_PRODUCE_H
+
+#include <stddef.h>
+
+#include "err.h"
+#include "kafka.h"
+#include "loop.h"
+
+typedef struct gw_producer gw_producer;
+
+/* Two idempotent producers on loop l: linger 0, and linger batch_linger_ms
+ * used while the gateway publishes batch_above_per_s messages/s or more
+ * (ratesel.h says why). batch_above_per_s 0: only the batching producer is
+ * created. c->linger_ms is ignored. NULL with e filled on failure. */
+gw_producer *gw_producer_new(loop *l, const kafka_config *c, long batch_linger_ms,
+                             long batch_above_per_s, err_t *e);
+
+/* As kafka_produce(), on the producer the current rate picks. Messages of
+ * one key may go through either producer: nothing here relies on the order
+ * of two messages (each callback is recorded on its own, and a request and
+ * its callbacks are on different topics). */
+int gw_produce(gw_producer *p, const char *topic, const char *key, size_t key_len,
+               const char *value, size_t value_len, kafka_delivery_cb *done, void *arg, err_t *e);
+
+/* 1 when every producer has a broker connection. */
+int gw_producer_healthy(const gw_producer *p);
+
+/* Flushes both for up to flush_ms in all, then frees. */
+void gw_producer_free(gw_producer *p, int flush_ms);
+
+#endif
