@@ -512,9 +512,18 @@ def targets(res):
         ok = s["failed"] == 0 and s["sessions_per_s"] >= 0.98 * rate
         return ok and s["latency"]["overhead"]["p99_ms"] <= p99_limit
 
-    rows.append((">= 2,000 SSE sessions/s (3 resources), closed loop, 1 gw + 1 worker",
+    rows.append((">= 2,000 SSE sessions/s (3 resources), closed loop, 1 gw + 1 worker (maximum)",
                  fmt(g(c11, "sessions_per_s"), "/s", 0) + " (p99 overhead %s)" % fmt(g(c11, "latency", "overhead", "p99_ms"), " ms"),
                  None if not c11 else c11["sessions_per_s"] >= 2000))
+    within = [pt for pt in (g(res, "closed-1x1", "sweep") or [])
+              if pt["failed"] == 0 and pt["overhead_p99_ms"] <= 25]
+    best_within = max(within, key=lambda pt: pt["sessions_per_s"]) if within else None
+    rows.append((">= 2,000 SSE sessions/s with p99 overhead <= 25 ms, closed loop (best sweep point)",
+                 ("%s at c=%d (p99 overhead %s)" % (fmt(best_within["sessions_per_s"], "/s", 0),
+                                                    best_within["concurrency"],
+                                                    fmt(best_within["overhead_p99_ms"], " ms")))
+                 if best_within else "none within 25 ms",
+                 None if not g(res, "closed-1x1") else bool(best_within and best_within["sessions_per_s"] >= 2000)))
     rows.append(("2,000 sessions/s open loop with p99 overhead <= 25 ms",
                  ("%s completed, p99 %s, %d failed" % (fmt(g(o2k, "sessions_per_s"), "/s", 0),
                                                         fmt(g(o2k, "latency", "overhead", "p99_ms"), " ms"),
@@ -660,7 +669,7 @@ def main():
     ap.add_argument("--loadgen", required=True)
     ap.add_argument("--profiles", default=",".join(ALL_PROFILES))
     ap.add_argument("--streams", type=int, default=int(os.environ.get("BENCH_STREAMS", "50000")))
-    ap.add_argument("--concurrency", default=os.environ.get("BENCH_CONCURRENCY", "16,64,256"),
+    ap.add_argument("--concurrency", default=os.environ.get("BENCH_CONCURRENCY", "16,32,64,256"),
                     help="closed-loop sweep")
     ap.add_argument("--quick", action="store_true", help="short windows (a smoke run)")
     ap.add_argument("--perf", action="store_true", help="perf record the gateway, worker and redis in closed-1x1")

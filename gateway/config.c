@@ -37,7 +37,7 @@ int gw_config_load(gw_config *c, err_t *e) {
         cfg_long("MAX_CONNECTIONS", 0, 0, 1000000, &c->max_connections, e) != AGG_OK ||
         cfg_long("CONNECTION_MEMORY_LIMIT_BYTES", 8192, 0, 1048576, &c->conn_memory_limit, e) !=
             AGG_OK ||
-        cfg_long("KAFKA_LINGER_MS", 5, 0, 1000, &c->linger_ms, e) != AGG_OK ||
+        cfg_long("KAFKA_LINGER_MS", 2, 0, 1000, &c->linger_ms, e) != AGG_OK ||
         cfg_long("KAFKA_BATCH_ABOVE_PER_S", 4000, 0, 10000000, &c->batch_above_per_s, e) !=
             AGG_OK ||
         cfg_long("KAFKA_PRODUCE_TIMEOUT_MS", 5000, 100, 300000, &c->produce_timeout_ms, e) !=

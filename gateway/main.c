@@ -21,7 +21,7 @@ static const char USAGE[] =
     "Environment (defaults in brackets):\n"
     "  SERVER_PORT [8080], BIND_ADDR [0.0.0.0]\n"
     "  KAFKA_BROKERS (required), KAFKA_TOPIC_REQUESTS [agg.requests],\n"
-    "  KAFKA_TOPIC_CALLBACKS [agg.callbacks], KAFKA_LINGER_MS [5] (batching producer),\n"
+    "  KAFKA_TOPIC_CALLBACKS [agg.callbacks], KAFKA_LINGER_MS [2] (batching producer),\n"
     "  KAFKA_BATCH_ABOVE_PER_S [4000]: messages/s from which to batch (0: always),\n"
     "  KAFKA_PRODUCE_TIMEOUT_MS [5000]\n"
     "  REDIS_URL [redis://127.0.0.1:6379]\n"

@@ -4,7 +4,7 @@
 #   scripts/bench.sh [BUILD_DIR] [harness options...]     e.g. scripts/bench.sh build --profiles open-500
 #
 # Environment: BENCH_PROFILES (comma list), BENCH_STREAMS (density K, default 50000),
-# BENCH_CONCURRENCY (closed-loop sweep, default 16,64,256), BENCH_QUICK=1 (short windows),
+# BENCH_CONCURRENCY (closed-loop sweep, default 16,32,64,256), BENCH_QUICK=1 (short windows),
 # BENCH_PERF=1 (perf profiles of gateway, worker and redis in closed-1x1).
 set -euo pipefail
 build_dir=${1:-build}
