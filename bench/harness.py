@@ -56,7 +56,8 @@ class StackRun:
         if only:
             argv += ["--only", only]
         else:
-            argv += ["--gateways", str(gateways), "--workers", str(workers)]
+            argv += ["--gateways", str(gateways), "--workers", str(workers),
+                     "--resources-in-one-process"]
         for k, v in (env or {}).items():
             argv += ["--env", "%s=%s" % (k, v)]
         self.err_path = os.path.join(self.tmp, "stack.err")

@@ -14,7 +14,8 @@ When everything is ready it prints one JSON line to stdout:
  "redis":url,"kafka":brokers,"pids":{name:pid},"logs":dir}
 and the URLs in words on stderr. SIGINT/SIGTERM stop every child and exit 0.
 
-Process names: "redis", "kafka", "resource-1".."resource-3" (= RESOURCE_ID),
+Process names: "redis", "kafka", "resource-1".."resource-3" (= RESOURCE_ID; "resources"
+with --resources-in-one-process),
 "gateway-0".., "worker-0"..,"web".
 """
 
@@ -132,7 +133,7 @@ class Stack:
     def __init__(self, build_dir="build", kafka="mock", gateways=1, workers=1, base_port=8080,
                  free_ports=False, web=False, supervise=False, only=None, timeout_default_ms=None,
                  log_level="info", env=None, run_dir=None, ready_timeout=60.0, notes_per_response=3,
-                 resources=3):
+                 resources=3, resources_in_one_process=False):
         if not os.path.isabs(build_dir) and not os.path.isdir(build_dir):
             build_dir = os.path.join(REPO, build_dir)  # relative to the repository
         self.build_dir = os.path.abspath(build_dir)
@@ -150,6 +151,7 @@ class Stack:
         self.ready_timeout = ready_timeout
         self.notes_per_response = notes_per_response
         self.n_resources = resources
+        self.resources_in_one_process = resources_in_one_process
         stamp = time.strftime("%Y%m%d-%H%M%S") + "-%d" % os.getpid()
         self.run_dir = run_dir or os.path.join(self.build_dir, "stack-" + stamp)
         self.procs = {}
@@ -296,7 +298,16 @@ class Stack:
         cors = "http://localhost:%d,http://127.0.0.1:%d" % (cors_port, cors_port)
 
         started = []
-        for i, port in enumerate(res_ports):
+        if self.resources_in_one_process and res_ports:
+            # One process serving every resource on its own port (make bench: fewer
+            # processes competing with the system under test for the same cores).
+            spec = ",".join("resource-%d=%d" % (i + 1, port) for i, port in enumerate(res_ports))
+            env = {"RESOURCES": spec, "NOTES_PER_RESPONSE": str(self.notes_per_response),
+                   "LOG_LEVEL": self.log_level}
+            ready = [self._http_ready(port) for port in res_ports]
+            started.append(self._add("resources", [os.path.join(self.build_dir, "resource-sim")], env,
+                                     kind="resource", ready=lambda: all(r() for r in ready)))
+        for i, port in enumerate(res_ports if not self.resources_in_one_process else []):
             rid = "resource-%d" % (i + 1)
             env = {"SERVER_PORT": str(port), "RESOURCE_ID": rid,
                    "NOTES_PER_RESPONSE": str(self.notes_per_response), "LOG_LEVEL": self.log_level}
@@ -573,6 +584,8 @@ def parse_args(argv):
     ap.add_argument("--timeout-default-ms", type=int)
     ap.add_argument("--log-level", default="info")
     ap.add_argument("--ready-timeout", type=float, default=60.0)
+    ap.add_argument("--resources-in-one-process", action="store_true",
+                    help="one resource-sim process serves every resource (RESOURCES), each on its port")
     ap.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
                     help="extra environment for gateways, workers and resources")
     a = ap.parse_args(argv)
@@ -600,7 +613,8 @@ def main(argv=None):
     s = Stack(build_dir=a.build_dir, kafka=a.kafka, gateways=a.gateways, workers=a.workers,
               base_port=a.base_port, free_ports=a.free_ports, web=a.web, supervise=a.supervise,
               only=a.only, timeout_default_ms=a.timeout_default_ms, log_level=a.log_level,
-              env=a.extra_env, ready_timeout=a.ready_timeout)
+              env=a.extra_env, ready_timeout=a.ready_timeout,
+              resources_in_one_process=a.resources_in_one_process)
     try:
         info = s.start()
     except (StackError, OSError) as e:

@@ -13,6 +13,7 @@
 
 #define PROG     "resource-sim"
 #define DRAIN_MS 2000
+#define RS_MAX   16 /* resources one process can serve (RESOURCES) */
 
 static const char USAGE[] =
     "Usage: resource-sim [--help] [--version]\n"
@@ -25,16 +26,52 @@ static const char USAGE[] =
     "Environment (defaults in brackets):\n"
     "  SERVER_PORT [8081], BIND_ADDR [0.0.0.0]\n"
     "  RESOURCE_ID [resource-1]: 1..64 characters of A-Z a-z 0-9 . _ -\n"
+    "  RESOURCES: id=port,id=port,... serves up to 16 resources from this one\n"
+    "    process, each on its own port (RESOURCE_ID and SERVER_PORT are then\n"
+    "    ignored); make bench uses it to leave the CPU to the system under test\n"
     "  NOTES_PER_RESPONSE [3]: 0..1000\n"
     "  CALLBACK_CONNECT_TIMEOUT_MS [2000], CALLBACK_TIMEOUT_MS [5000]\n"
     "  CALLBACK_RETRIES [3]: 0..10 extra attempts, backoff 200 ms, 400 ms, ...\n"
     "  LOG_LEVEL [info]: debug, info, warn or error\n";
 
 typedef struct rs_main_cfg {
-    int port;
+    int n;
+    int port[RS_MAX];
     const char *bind_addr;
-    rs_config api;
+    rs_config api[RS_MAX];
+    char ids[RS_MAX][NOTES_RESOURCE_ID_MAX + 1];
 } rs_main_cfg;
+
+/* Parses RESOURCES ("id=port,...") into c->ids and c->port. */
+static int parse_resources(const char *spec, rs_main_cfg *c, err_t *e) {
+    const char *p = spec;
+    c->n = 0;
+    while (*p) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        const char *eq = memchr(p, '=', len);
+        if (c->n == RS_MAX) return err_set(e, "RESOURCES has more than %d entries", RS_MAX);
+        if (!eq || eq == p || (size_t)(eq - p) > NOTES_RESOURCE_ID_MAX)
+            return err_set(e, "RESOURCES entry %d must be id=port", c->n + 1);
+        memcpy(c->ids[c->n], p, (size_t)(eq - p));
+        c->ids[c->n][eq - p] = '\0';
+        char *stop;
+        long port = strtol(eq + 1, &stop, 10);
+        if (!notes_resource_id_valid(c->ids[c->n]))
+            return err_set(
+                e, "RESOURCES entry %d: the id must be 1..%d characters of A-Z a-z 0-9 . _ -",
+                c->n + 1, NOTES_RESOURCE_ID_MAX);
+        if (stop == eq + 1 || stop != p + len || port < 1 || port > 65535)
+            return err_set(e, "RESOURCES entry %d: the port must be 1..65535", c->n + 1);
+        for (int i = 0; i < c->n; i++)
+            if (c->port[i] == port || strcmp(c->ids[i], c->ids[c->n]) == 0)
+                return err_set(e, "RESOURCES entry %d repeats an id or a port", c->n + 1);
+        c->port[c->n++] = (int)port;
+        p = end ? end + 1 : p + len;
+    }
+    if (c->n == 0) return err_set(e, "RESOURCES is empty");
+    return AGG_OK;
+}
 
 static int config_load(rs_main_cfg *c, err_t *e) {
     long port, notes, connect_ms, total_ms, retries;
@@ -45,21 +82,48 @@ static int config_load(rs_main_cfg *c, err_t *e) {
         cfg_long("CALLBACK_TIMEOUT_MS", 5000, 1, 600000, &total_ms, e) != AGG_OK ||
         cfg_long("CALLBACK_RETRIES", 3, 0, 10, &retries, e) != AGG_OK)
         return AGG_ERR;
-    c->port = (int)port;
     c->bind_addr = cfg_str("BIND_ADDR", "0.0.0.0");
-    c->api.resource_id = cfg_str("RESOURCE_ID", "resource-1");
-    if (!notes_resource_id_valid(c->api.resource_id))
-        return err_set(e, "RESOURCE_ID must be 1..%d characters of A-Z a-z 0-9 . _ -",
-                       NOTES_RESOURCE_ID_MAX);
-    c->api.notes_per_response = (int)notes;
-    c->api.connect_timeout_ms = connect_ms;
-    c->api.timeout_ms = total_ms;
-    c->api.retries = (int)retries;
+    const char *many = cfg_str("RESOURCES", NULL);
+    if (many) {
+        if (parse_resources(many, c, e) != AGG_OK) return AGG_ERR;
+    } else {
+        const char *id = cfg_str("RESOURCE_ID", "resource-1");
+        if (!notes_resource_id_valid(id))
+            return err_set(e, "RESOURCE_ID must be 1..%d characters of A-Z a-z 0-9 . _ -",
+                           NOTES_RESOURCE_ID_MAX);
+        strcpy(c->ids[0], id);
+        c->port[0] = (int)port;
+        c->n = 1;
+    }
+    for (int i = 0; i < c->n; i++) {
+        c->api[i].resource_id = c->ids[i];
+        c->api[i].notes_per_response = (int)notes;
+        c->api[i].connect_timeout_ms = connect_ms;
+        c->api[i].timeout_ms = total_ms;
+        c->api[i].retries = (int)retries;
+    }
     return AGG_OK;
 }
 
-/* Ends the drain phase when the last pending callback has finished. */
-static void on_idle(void *arg) { loop_stop(arg); }
+/* Every served resource, for the drain. */
+typedef struct rs_set {
+    int n;
+    rs_api *api[RS_MAX];
+    httpd *hd[RS_MAX];
+    loop *l;
+} rs_set;
+
+static size_t pending(const rs_set *s) {
+    size_t n = 0;
+    for (int i = 0; i < s->n; i++) n += rs_api_pending(s->api[i]);
+    return n;
+}
+
+/* Ends the drain phase when the last pending callback of every resource has finished. */
+static void on_idle(void *arg) {
+    rs_set *s = arg;
+    if (pending(s) == 0) loop_stop(s->l);
+}
 
 /* arg is the caller's timer handle slot, cleared because the handle dies now. */
 static void on_drain_deadline(loop *l, void *arg) {
@@ -68,13 +132,23 @@ static void on_drain_deadline(loop *l, void *arg) {
     loop_stop(l);
 }
 
+static void free_all(rs_set *s, httpc *hc) {
+    for (int i = 0; i < s->n; i++)
+        if (s->hd[i]) httpd_stop(s->hd[i]);
+    httpc_free(hc); /* before the APIs: a callback in flight would call into them */
+    for (int i = 0; i < s->n; i++) rs_api_free(s->api[i]);
+    loop_free(s->l);
+}
+
 int main(int argc, char **argv) {
     cfg_handle_args(argc, argv, PROG, USAGE);
     err_t e;
-    rs_main_cfg cfg;
+    static rs_main_cfg cfg;
     if (log_init(PROG, &e) != AGG_OK || config_load(&cfg, &e) != AGG_OK) cfg_fail(PROG, &e);
 
-    loop *l = loop_new(&e);
+    rs_set set;
+    memset(&set, 0, sizeof set);
+    loop *l = set.l = loop_new(&e);
     if (!l || loop_stop_on_signals(l, &e) != AGG_OK) {
         fprintf(stderr, PROG ": %s\n", e.text);
         return 1;
@@ -85,31 +159,30 @@ int main(int argc, char **argv) {
         loop_free(l);
         return 1;
     }
-    rs_api *api = rs_api_new(l, hc, &cfg.api);
-    if (!api) {
-        fprintf(stderr, PROG ": out of memory\n");
-        httpc_free(hc);
-        loop_free(l);
-        return 1;
-    }
-    httpd_options ho;
-    memset(&ho, 0, sizeof ho);
-    ho.bind_addr = cfg.bind_addr;
-    ho.port = cfg.port;
     long nofile = cfg_raise_nofile(); /* one descriptor per connection */
-    ho.conn_limit = nofile > 1124 ? (unsigned)(nofile - 100) : 1024;
-    ho.max_body = 1024 * 1024;
-    httpd *hd = httpd_start(l, &ho, rs_api_handle, api, &e);
-    if (!hd) {
-        fprintf(stderr, PROG ": %s\n", e.text);
-        rs_api_free(api);
-        httpc_free(hc);
-        loop_free(l);
-        return 1;
+    for (int i = 0; i < cfg.n; i++) {
+        rs_api *api = rs_api_new(l, hc, &cfg.api[i]);
+        if (!api) {
+            fprintf(stderr, PROG ": out of memory\n");
+            free_all(&set, hc);
+            return 1;
+        }
+        set.api[set.n++] = api;
+        httpd_options ho;
+        memset(&ho, 0, sizeof ho);
+        ho.bind_addr = cfg.bind_addr;
+        ho.port = cfg.port[i];
+        ho.conn_limit = nofile > 1124 ? (unsigned)((nofile - 100) / cfg.n) : 1024;
+        ho.max_body = 1024 * 1024;
+        if (!(set.hd[i] = httpd_start(l, &ho, rs_api_handle, api, &e))) {
+            fprintf(stderr, PROG ": %s: %s\n", cfg.ids[i], e.text);
+            free_all(&set, hc);
+            return 1;
+        }
+        log_info("%s listening on %s:%d; %d notes per response; callback retries %d", cfg.ids[i],
+                 cfg.bind_addr, httpd_port(set.hd[i]), cfg.api[i].notes_per_response,
+                 cfg.api[i].retries);
     }
-    log_info("%s listening on %s:%d; %d notes per response; callback retries %d",
-             cfg.api.resource_id, cfg.bind_addr, httpd_port(hd), cfg.api.notes_per_response,
-             cfg.api.retries);
 
     int rc = 0;
     if (loop_run(l) != AGG_OK) {
@@ -117,11 +190,14 @@ int main(int argc, char **argv) {
         rc = 1;
     }
     /* Stop accepting; suspended direct requests are cancelled and freed. */
-    httpd_stop(hd);
-    if (rc == 0 && rs_api_pending(api) > 0) {
+    for (int i = 0; i < set.n; i++) {
+        httpd_stop(set.hd[i]);
+        set.hd[i] = NULL;
+    }
+    if (rc == 0 && pending(&set) > 0) {
         log_info("stopping: waiting up to %d ms for %zu pending callback(s)", DRAIN_MS,
-                 rs_api_pending(api));
-        rs_api_on_idle(api, on_idle, l);
+                 pending(&set));
+        for (int i = 0; i < set.n; i++) rs_api_on_idle(set.api[i], on_idle, &set);
         loop_timer *deadline = NULL;
         deadline = loop_timer_add(l, DRAIN_MS, on_drain_deadline, &deadline);
         if (deadline) {
@@ -129,9 +205,7 @@ int main(int argc, char **argv) {
             loop_timer_cancel(l, deadline); /* NULL when it fired */
         }
     }
-    log_info("%s stopping", cfg.api.resource_id);
-    httpc_free(hc);
-    rs_api_free(api);
-    loop_free(l);
+    log_info("stopping");
+    free_all(&set, hc);
     return rc;
 }
