@@ -40,6 +40,7 @@ int gw_config_load(gw_config *c, err_t *e) {
         cfg_long("KAFKA_LINGER_MS", 2, 0, 1000, &c->linger_ms, e) != AGG_OK ||
         cfg_long("KAFKA_BATCH_ABOVE_PER_S", 4000, 0, 10000000, &c->batch_above_per_s, e) !=
             AGG_OK ||
+        cfg_long("MAX_PENDING_PUBLISHES", 5000, 0, 10000000, &c->max_pending, e) != AGG_OK ||
         cfg_long("KAFKA_PRODUCE_TIMEOUT_MS", 5000, 100, 300000, &c->produce_timeout_ms, e) !=
             AGG_OK)
         return AGG_ERR;

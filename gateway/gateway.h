@@ -30,6 +30,7 @@ typedef struct gw_config {
     const char *topic_callbacks; /* KAFKA_TOPIC_CALLBACKS */
     long linger_ms;              /* KAFKA_LINGER_MS: linger of the batching producer */
     long batch_above_per_s;      /* KAFKA_BATCH_ABOVE_PER_S: messages/s from which to batch */
+    long max_pending;            /* MAX_PENDING_PUBLISHES: shed new sessions above, 0 = never */
     long produce_timeout_ms;     /* KAFKA_PRODUCE_TIMEOUT_MS */
 } gw_config;
 
@@ -45,6 +46,7 @@ typedef struct gw_metrics {
     unsigned long long stream_events_sent;
     unsigned long long stream_replays;
     unsigned long long stream_overflows;
+    unsigned long long sessions_shed; /* POSTs refused with 503 overloaded */
 } gw_metrics;
 
 struct gw_listeners;
@@ -60,6 +62,7 @@ typedef struct gateway {
     struct gw_listeners *listeners;
     struct gw_streams *streams;
     gw_metrics metrics;
+    long posts_publishing; /* POSTs accepted and not yet acknowledged by Kafka */
 } gateway;
 
 /* Reads the configuration from the environment into c. AGG_ERR with one

@@ -31,10 +31,19 @@ typedef struct post_ctx {
     int produced;      /* Kafka acknowledged the request */
     int summary_seen;  /* WAIT_FOR_EVERYONE: the summary was published */
     int fetching;      /* WAIT_FOR_EVERYONE: reading the log */
+    int publishing;    /* counted in gw->posts_publishing */
 } post_ctx;
+
+/* The request left the publishing phase (acknowledged, failed or abandoned). */
+static void published(post_ctx *c) {
+    if (!c->publishing) return;
+    c->publishing = 0;
+    c->gw->posts_publishing--;
+}
 
 static void finish(post_ctx *c) {
     c->dead = 1;
+    published(c);
     if (c->li) {
         gw_unlisten(c->gw->listeners, c->li);
         c->li = NULL;
@@ -184,6 +193,7 @@ static void on_delivered(int ok, const char *errstr, void *arg) {
         return;
     }
     c->produced = 1;
+    published(c);
     if (c->msg->strategy == STRATEGY_SSE) {
         c->gw->metrics.sessions_started_sse++;
         answer_accepted(c);
@@ -288,6 +298,18 @@ void gw_journals_handle(gateway *gw, httpd_req *r) {
         gw_respond_unavailable(r, "kafka");
         return;
     }
+    /* Load shedding: past this many requests and messages waiting for the broker the
+     * pipeline lags; refusing new sessions early lets the ones already accepted finish
+     * (their callbacks are always taken) instead of every session ending by deadline. */
+    if (gw->cfg.max_pending > 0 && (size_t)gw->posts_publishing + gw_producer_queued(gw->kafka) >=
+                                       (size_t)gw->cfg.max_pending) {
+        gw->metrics.sessions_shed++;
+        api_error oe;
+        apierr_set(&oe, 503, "overloaded", NULL,
+                   "too many requests waiting for the message broker; retry in a second");
+        httpd_respond_error(r, &oe);
+        return;
+    }
     post_ctx *c = calloc(1, sizeof *c);
     request_msg *m = malloc(sizeof *m);
     if (!c || !m) {
@@ -308,6 +330,8 @@ void gw_journals_handle(gateway *gw, httpd_req *r) {
     c->gw = gw;
     c->r = r;
     c->msg = m;
+    c->publishing = 1;
+    gw->posts_publishing++;
     httpd_req_on_cancel(r, on_cancel, c);
     if (jr.strategy == STRATEGY_SSE) {
         open_session(c);

@@ -24,6 +24,8 @@ static const char USAGE[] =
     "  KAFKA_TOPIC_CALLBACKS [agg.callbacks], KAFKA_LINGER_MS [2] (batching producer),\n"
     "  KAFKA_BATCH_ABOVE_PER_S [4000]: messages/s from which to batch (0: always),\n"
     "  KAFKA_PRODUCE_TIMEOUT_MS [5000]\n"
+    "  MAX_PENDING_PUBLISHES [5000]: new sessions get 503 overloaded while this many\n"
+    "    requests and Kafka messages wait for the broker (0: never)\n"
     "  REDIS_URL [redis://127.0.0.1:6379]\n"
     "  RESOURCE_URLS: comma-separated url or name=url [none]\n"
     "  AGGREGATOR_CALLBACK_URL [http://127.0.0.1:SERVER_PORT/aggregate/callback]\n"
@@ -59,7 +61,7 @@ static void respond_health(gateway *gw, httpd_req *r, int with_components) {
 
 static void respond_metrics(gateway *gw, httpd_req *r) {
     const gw_metrics *m = &gw->metrics;
-    char body[2048];
+    char body[4096];
     snprintf(body, sizeof body,
              "# HELP sse_active_connections Open server-sent-event streams.\n"
              "# TYPE sse_active_connections gauge\n"
@@ -87,11 +89,15 @@ static void respond_metrics(gateway *gw, httpd_req *r) {
              "# TYPE gateway_stream_overflows_total counter\n"
              "gateway_stream_overflows_total %llu\n"
              "# TYPE gateway_session_listeners gauge\n"
-             "gateway_session_listeners %zu\n",
+             "gateway_session_listeners %zu\n"
+             "# HELP gateway_sessions_shed_total New sessions refused (503 overloaded) while "
+             "MAX_PENDING_PUBLISHES were waiting for Kafka.\n"
+             "# TYPE gateway_sessions_shed_total counter\n"
+             "gateway_sessions_shed_total %llu\n",
              gw_streams_open(gw->streams), m->sessions_started_sse, m->sessions_started_wait,
              m->callbacks_accepted, m->bad_requests, m->produce_failures, m->redis_failures,
              m->wait_timeouts, m->streams_opened, m->stream_events_sent, m->stream_replays,
-             m->stream_overflows, gw_listeners_count(gw->listeners));
+             m->stream_overflows, gw_listeners_count(gw->listeners), m->sessions_shed);
     httpd_respond(r, 200, "text/plain; version=0.0.4", body);
 }
 

@@ -47,6 +47,10 @@ int gw_produce(gw_producer *p, const char *topic, const char *key, size_t key_le
     return kafka_produce(k, topic, key, key_len, value, value_len, done, arg, e);
 }
 
+size_t gw_producer_queued(const gw_producer *p) {
+    return kafka_producer_queued(p->batch) + (p->now ? kafka_producer_queued(p->now) : 0);
+}
+
 int gw_producer_healthy(const gw_producer *p) {
     return kafka_producer_healthy(p->batch) && (!p->now || kafka_producer_healthy(p->now));
 }

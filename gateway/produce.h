@@ -25,6 +25,9 @@ gw_producer *gw_producer_new(loop *l, const kafka_config *c, long batch_linger_m
 int gw_produce(gw_producer *p, const char *topic, const char *key, size_t key_len,
                const char *value, size_t value_len, kafka_delivery_cb *done, void *arg, err_t *e);
 
+/* Messages of both producers not yet acknowledged by the broker. */
+size_t gw_producer_queued(const gw_producer *p);
+
 /* 1 when every producer has a broker connection. */
 int gw_producer_healthy(const gw_producer *p);
 

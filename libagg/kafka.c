@@ -305,6 +305,11 @@ int kafka_produce(kafka_producer *p, const char *topic, const char *key, size_t 
 
 int kafka_producer_healthy(const kafka_producer *p) { return p->b.healthy; }
 
+size_t kafka_producer_queued(const kafka_producer *p) {
+    int n = rd_kafka_outq_len(p->b.rk);
+    return n > 0 ? (size_t)n : 0;
+}
+
 static void consumer_drain(kbase *b);
 
 void kafka_consumer_hold(kafka_consumer *c, int hold) {

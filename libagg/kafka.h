@@ -35,6 +35,8 @@ int kafka_produce(kafka_producer *p, const char *topic, const char *key, size_t 
 /* 1 when at least one broker connection is up (from librdkafka statistics,
  * refreshed every second), else 0. */
 int kafka_producer_healthy(const kafka_producer *p);
+/* Messages (and requests) not yet acknowledged by the broker. */
+size_t kafka_producer_queued(const kafka_producer *p);
 
 /* One consumed message. Everything is borrowed for the call only. */
 typedef struct kafka_message {
