@@ -106,10 +106,15 @@ static int config_load(rs_main_cfg *c, err_t *e) {
 }
 
 /* Every served resource, for the drain. */
+/* Each resource has its own callback client, as separate processes would: a
+ * shared one would share libcurl's per-host connection limit (64 to the
+ * gateway) between all resources, and under load their callbacks would queue
+ * behind it, time out and be retried. */
 typedef struct rs_set {
     int n;
     rs_api *api[RS_MAX];
     httpd *hd[RS_MAX];
+    httpc *hc[RS_MAX];
     loop *l;
 } rs_set;
 
@@ -132,10 +137,11 @@ static void on_drain_deadline(loop *l, void *arg) {
     loop_stop(l);
 }
 
-static void free_all(rs_set *s, httpc *hc) {
+static void free_all(rs_set *s) {
     for (int i = 0; i < s->n; i++)
         if (s->hd[i]) httpd_stop(s->hd[i]);
-    httpc_free(hc); /* before the APIs: a callback in flight would call into them */
+    /* Clients before the APIs: a callback in flight would call into them. */
+    for (int i = 0; i < RS_MAX; i++) httpc_free(s->hc[i]);
     for (int i = 0; i < s->n; i++) rs_api_free(s->api[i]);
     loop_free(s->l);
 }
@@ -153,18 +159,17 @@ int main(int argc, char **argv) {
         fprintf(stderr, PROG ": %s\n", e.text);
         return 1;
     }
-    httpc *hc = httpc_new(l, &e);
-    if (!hc) {
-        fprintf(stderr, PROG ": %s\n", e.text);
-        loop_free(l);
-        return 1;
-    }
     long nofile = cfg_raise_nofile(); /* one descriptor per connection */
     for (int i = 0; i < cfg.n; i++) {
-        rs_api *api = rs_api_new(l, hc, &cfg.api[i]);
+        if (!(set.hc[i] = httpc_new(l, &e))) {
+            fprintf(stderr, PROG ": %s\n", e.text);
+            free_all(&set);
+            return 1;
+        }
+        rs_api *api = rs_api_new(l, set.hc[i], &cfg.api[i]);
         if (!api) {
             fprintf(stderr, PROG ": out of memory\n");
-            free_all(&set, hc);
+            free_all(&set);
             return 1;
         }
         set.api[set.n++] = api;
@@ -176,7 +181,7 @@ int main(int argc, char **argv) {
         ho.max_body = 1024 * 1024;
         if (!(set.hd[i] = httpd_start(l, &ho, rs_api_handle, api, &e))) {
             fprintf(stderr, PROG ": %s: %s\n", cfg.ids[i], e.text);
-            free_all(&set, hc);
+            free_all(&set);
             return 1;
         }
         log_info("%s listening on %s:%d; %d notes per response; callback retries %d", cfg.ids[i],
@@ -206,6 +211,6 @@ int main(int argc, char **argv) {
         }
     }
     log_info("stopping");
-    free_all(&set, hc);
+    free_all(&set);
     return rc;
 }
