@@ -71,7 +71,7 @@ static size_t utf8_len(unsigned cp) {
     return cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
 }
 
-/* Reads the \uXXXX escape (or surrogate pair) whose 'u' is at *p; advances
+/* Reads the \u escape of four hex digits (or a surrogate pair) whose 'u' is at *p; advances
  * *p past it and sets *cp. 0 when malformed. */
 static int read_u_escape(const char **p, const char *end, unsigned *cp) {
     const char *q = *p + 1;

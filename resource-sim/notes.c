@@ -281,6 +281,14 @@ static char *put_long(char *p, long v) {
 #define N_NOTE    "\",\"note\":\""
 #define N_END     "\"}"
 
+/* Writes {"source":<src>,"patientId":<pid> (both bodies start so); returns the end. */
+static char *put_head(char *p, const jstr *src, const jstr *pid) {
+    p = PUT_LIT(p, R_SOURCE);
+    p = put_jstr(p, src);
+    p = PUT_LIT(p, R_PATIENT);
+    return put_jstr(p, pid);
+}
+
 char *notes_result_json(const char *resource_id, const char *patient_id, const char *correlation_id,
                         long delay_ms, int n, long long now_ms) {
     jstr src, pid, cid = {NULL, 0, 0}, cg = {NULL, 0, 0};
@@ -318,10 +326,7 @@ char *notes_result_json(const char *resource_id, const char *patient_id, const c
 
     char *buf = malloc(cap);
     if (!buf) return NULL;
-    char *p = PUT_LIT(buf, R_SOURCE);
-    p = put_jstr(p, &src);
-    p = PUT_LIT(p, R_PATIENT);
-    p = put_jstr(p, &pid);
+    char *p = put_head(buf, &src, &pid);
     if (correlation_id) {
         p = PUT_LIT(p, R_CORR);
         p = put_jstr(p, &cid);
@@ -375,10 +380,7 @@ char *notes_rejected_json(const char *resource_id, const char *patient_id) {
                  LIT_LEN(J_REJECTED) + 1;
     char *buf = malloc(cap);
     if (!buf) return NULL;
-    char *p = PUT_LIT(buf, R_SOURCE);
-    p = put_jstr(p, &src);
-    p = PUT_LIT(p, R_PATIENT);
-    p = put_jstr(p, &pid);
+    char *p = put_head(buf, &src, &pid);
     p = PUT_LIT(p, J_REJECTED);
     *p = '\0';
     return buf;
