@@ -215,6 +215,10 @@ loop_timer *loop_timer_add(loop *l, long long delay_ms, loop_timer_cb *cb, void 
     return t;
 }
 
+loop_timer *loop_defer(loop *l, loop_timer_cb *cb, void *arg) {
+    return loop_timer_add(l, 0, cb, arg);
+}
+
 void loop_timer_cancel(loop *l, loop_timer *t) {
     if (!t) return;
     heap_remove(l, t->heap_index);

@@ -170,48 +170,65 @@ static pending *pending_new(rds *r, rds_reply_cb *cb, void *arg, size_t extra) {
     return p;
 }
 
-int rds_command(rds *r, rds_reply_cb *cb, void *arg, const char *fmt, ...) {
-    if (!rds_ready(r)) return AGG_ERR;
+int rds_command(rds *r, rds_reply_cb *cb, void *arg, err_t *e, const char *fmt, ...) {
+    if (!rds_ready(r)) return err_set(e, "redis not connected");
     pending *p = pending_new(r, cb, arg, 0);
-    if (!p) return AGG_ERR;
+    if (!p) return err_set(e, "out of memory");
     va_list ap;
     va_start(ap, fmt);
     int rc = redisvAsyncCommand(r->c.ac, command_reply, p, fmt, ap);
     va_end(ap);
     if (rc != REDIS_OK) {
         free(p);
-        return AGG_ERR;
+        return err_set(e, "redis: cannot send the command (out of memory or bad format)");
     }
     return AGG_OK;
 }
 
-int rds_command_argv(rds *r, rds_reply_cb *cb, void *arg, int argc, const char **argv,
-                     const size_t *lens) {
-    if (!rds_ready(r) || argc <= 0) return AGG_ERR;
-    pending *p = pending_new(r, cb, arg, 0);
-    if (!p) return AGG_ERR;
-    if (redisAsyncCommandArgv(r->c.ac, command_reply, p, argc, argv, lens) != REDIS_OK) {
-        free(p);
-        return AGG_ERR;
-    }
-    return AGG_OK;
+void rds_call_begin_script(rds_call *c, enum rds_script_id id, int nkeys) {
+    c->script = (int)id;
+    c->nkeys = nkeys;
+    c->argc = 0;
+    c->invalid = (int)id < 0 || id >= RDS_SCRIPT__COUNT || nkeys < 0;
 }
 
-int rds_script(rds *r, enum rds_script_id id, rds_reply_cb *cb, void *arg, int nkeys,
-               const char **keys, int nargs, const char **args, const size_t *arg_lens) {
-    if (!rds_ready(r) || (int)id < 0 || id >= RDS_SCRIPT__COUNT || nkeys < 0 || nargs < 0)
-        return AGG_ERR;
-    int argc = 3 + nkeys + nargs;
+void rds_call_begin_command(rds_call *c) {
+    c->script = RDS_PLAIN_COMMAND;
+    c->nkeys = 0;
+    c->argc = 0;
+    c->invalid = 0;
+}
+
+void rds_call_push(rds_call *c, const char *s) {
+    if (c->argc == RDS_CALL_MAX_ARGV || !s) {
+        c->invalid = 1;
+        return;
+    }
+    c->argv[c->argc] = s;
+    c->lens[c->argc++] = strlen(s);
+}
+
+const char *rds_call_name(const rds_call *c) {
+    if (c->script >= 0 && c->script < RDS_SCRIPT__COUNT) return rds_script_name[c->script];
+    return c->argc > 0 ? c->argv[0] : "(empty command)";
+}
+
+int rds_call_send(rds *r, const rds_call *c, rds_reply_cb *cb, void *arg, err_t *e) {
+    int script = c->script >= 0;
+    if (c->invalid || (!script && c->argc == 0) || (script && c->nkeys > c->argc))
+        return err_set(e, "redis: malformed call %s", rds_call_name(c));
+    if (!rds_ready(r)) return err_set(e, "redis not connected");
+    /* EVALSHA <sha> <numkeys> then the call's words. */
+    int argc = c->argc + (script ? 3 : 0);
     char numkeys[16];
-    int numkeys_len = snprintf(numkeys, sizeof numkeys, "%d", nkeys);
-    size_t bytes = 40 + (size_t)numkeys_len + 2 + sizeof "EVALSHA";
-    for (int i = 0; i < nkeys; i++) bytes += strlen(keys[i]) + 1;
-    for (int i = 0; i < nargs; i++) bytes += (arg_lens ? arg_lens[i] : strlen(args[i])) + 1;
+    int numkeys_len = snprintf(numkeys, sizeof numkeys, "%d", c->nkeys);
+    size_t bytes = script ? sizeof "EVALSHA" + 41 + (size_t)numkeys_len + 1 : 0;
+    for (int i = 0; i < c->argc; i++) bytes += c->lens[i] + 1;
     size_t table = (size_t)argc * (sizeof(char *) + sizeof(size_t));
     pending *p = pending_new(r, cb, arg, table + bytes);
-    if (!p) return AGG_ERR;
+    if (!p) return err_set(e, "out of memory");
     /* One block: pending, argv[argc], lens[argc], then the argument bytes. */
-    p->script = (int)id;
+    p->script = script ? c->script : -1;
     p->argc = argc;
     p->argv = (const char **)(p + 1);
     p->lens = (size_t *)(p->argv + argc);
@@ -225,26 +242,16 @@ int rds_script(rds *r, enum rds_script_id id, rds_reply_cb *cb, void *arg, int n
         p->lens[k++] = (n);                                                                        \
         buf += (n) + 1;                                                                            \
     } while (0)
-    PUT("EVALSHA", sizeof "EVALSHA" - 1);
-    PUT(r->sha[id], (size_t)40);
-    PUT(numkeys, (size_t)numkeys_len);
-    for (int i = 0; i < nkeys; i++) PUT(keys[i], strlen(keys[i]));
-    for (int i = 0; i < nargs; i++) PUT(args[i], arg_lens ? arg_lens[i] : strlen(args[i]));
+    if (script) {
+        PUT("EVALSHA", sizeof "EVALSHA" - 1);
+        PUT(r->sha[c->script], (size_t)40);
+        PUT(numkeys, (size_t)numkeys_len);
+    }
+    for (int i = 0; i < c->argc; i++) PUT(c->argv[i], c->lens[i]);
 #undef PUT
     if (redisAsyncCommandArgv(r->c.ac, command_reply, p, argc, p->argv, p->lens) != REDIS_OK) {
         free(p);
-        return AGG_ERR;
+        return err_set(e, "out of memory");
     }
     return AGG_OK;
-}
-
-void rds_session_keys(const char *correlation_id, char keys[4][RDS_KEY_MAX]) {
-    snprintf(keys[0], RDS_KEY_MAX, "agg:{%s}:meta", correlation_id);
-    snprintf(keys[1], RDS_KEY_MAX, "agg:{%s}:out", correlation_id);
-    snprintf(keys[2], RDS_KEY_MAX, "agg:{%s}:log", correlation_id);
-    snprintf(keys[3], RDS_KEY_MAX, "agg:deadlines");
-}
-
-void rds_session_channel(const char *correlation_id, char channel[RDS_KEY_MAX]) {
-    snprintf(channel, RDS_KEY_MAX, "agg:{%s}:ev", correlation_id);
 }

@@ -28,23 +28,41 @@ void rds_free(rds *r);
 /* 1 when connected and scripts are loaded. */
 int rds_ready(const rds *r);
 
-/* Sends a command (hiredis format string). AGG_ERR (cb not called) when not
- * connected. Otherwise cb runs exactly once. */
-int rds_command(rds *r, rds_reply_cb *cb, void *arg, const char *fmt, ...);
-/* Same with an argument vector (binary-safe). */
-int rds_command_argv(rds *r, rds_reply_cb *cb, void *arg, int argc, const char **argv,
-                     const size_t *lens);
-/* Runs a script by EVALSHA; on NOSCRIPT it loads the script and retries
- * once. keys and args as for EVALSHA. Same return rules as rds_command. */
-int rds_script(rds *r, enum rds_script_id id, rds_reply_cb *cb, void *arg, int nkeys,
-               const char **keys, int nargs, const char **args, const size_t *arg_lens);
+/* Sends a command (hiredis format string). AGG_ERR with e filled (cb not
+ * called) when not connected or out of memory. Otherwise cb runs exactly
+ * once, later, from the loop. */
+int rds_command(rds *r, rds_reply_cb *cb, void *arg, err_t *e, const char *fmt, ...);
 
-/* Fills the four key names every session script takes, in order: meta, out,
- * log, deadlines (buffers of RDS_KEY_MAX bytes). */
-#define RDS_KEY_MAX 96
-void rds_session_keys(const char *correlation_id, char keys[4][RDS_KEY_MAX]);
-/* Fills the session's pub/sub channel name (agg:{cid}:ev). */
-void rds_session_channel(const char *correlation_id, char channel[RDS_KEY_MAX]);
+/* One command or EVALSHA, described before it is sent: a plain command's
+ * words, or a script's keys then arguments. The strings are borrowed until
+ * rds_call_send (or a retrying sender) has copied them. Scripts are built
+ * with the generated typed builders rds_call_<script>() in scripts_gen.h;
+ * plain commands with rds_call_begin_command and rds_call_push. */
+#define RDS_CALL_MAX_ARGV 16
+#define RDS_PLAIN_COMMAND (-1)
+typedef struct rds_call {
+    int script;  /* enum rds_script_id, or RDS_PLAIN_COMMAND */
+    int nkeys;   /* scripts: how many of argv are keys */
+    int argc;    /* entries of argv in use */
+    int invalid; /* more than RDS_CALL_MAX_ARGV pushed, or a NULL string */
+    const char *argv[RDS_CALL_MAX_ARGV];
+    size_t lens[RDS_CALL_MAX_ARGV];
+} rds_call;
+
+/* Starts *c as EVALSHA of script id with nkeys keys to follow (used by the generated builders). */
+void rds_call_begin_script(rds_call *c, enum rds_script_id id, int nkeys);
+/* Starts *c as a plain command; its name is the first word pushed. */
+void rds_call_begin_command(rds_call *c);
+/* Appends a NUL-terminated word (borrowed). */
+void rds_call_push(rds_call *c, const char *s);
+/* What to log for c: the script's name or the command's first word. Static or borrowed from c. */
+const char *rds_call_name(const rds_call *c);
+
+/* Sends c (its strings are copied). A script runs by EVALSHA; on NOSCRIPT
+ * it is loaded and run again once. AGG_ERR with e filled (cb not called)
+ * when c is invalid, Redis is not connected, or out of memory. Otherwise
+ * cb runs exactly once, later, from the loop. */
+int rds_call_send(rds *r, const rds_call *c, rds_reply_cb *cb, void *arg, err_t *e);
 
 /* pub/sub (rds_sub, rds_subscribe, ...) is declared in rdssub.h, included above. */
 

@@ -55,6 +55,10 @@ struct rds_sub {
     size_t resub_left;
     strmap *chans;   /* name -> chan *, owned */
     waiter *failing; /* done(0) callbacks being delivered after a lost connection */
+    /* done(1) callbacks of channels that were already subscribed: delivered
+     * from the loop (confirm_timer), never from inside rds_subscribe. */
+    waiter *confirmed, **confirmed_tail;
+    loop_timer *confirm_timer;
 };
 
 static chan *chan_find(rds_sub *s, const char *name) { return strmap_get(s->chans, name); }
@@ -268,6 +272,14 @@ static void sub_lost(rdsconn *c) {
         walk.dead = ch->dead_next;
         chan_remove(s, ch); /* its waiters moved to failing already */
     }
+    /* Confirmations not yet delivered no longer hold: they fail too. */
+    *walk.tail = s->confirmed;
+    s->confirmed = NULL;
+    s->confirmed_tail = &s->confirmed;
+    if (s->confirm_timer) {
+        loop_timer_cancel(c->l, s->confirm_timer);
+        s->confirm_timer = NULL;
+    }
     /* Subscriptions that were not confirmed fail; their references stay and
      * are subscribed again on reconnect. Not during rds_sub_free. */
     s->failing = failing;
@@ -299,6 +311,7 @@ rds_sub *rds_sub_new(loop *l, const char *url, rds_message_cb *on_message,
         free(s);
         return NULL;
     }
+    s->confirmed_tail = &s->confirmed;
     s->on_message = on_message;
     s->on_resubscribed = on_resubscribed;
     s->arg = arg;
@@ -323,31 +336,61 @@ void rds_sub_free(rds_sub *s) {
 
 int rds_sub_ready(const rds_sub *s) { return s && s->c.up && s->c.ac != NULL; }
 
-int rds_subscribe(rds_sub *s, const char *channel, rds_subscribed_cb *done, void *done_arg) {
-    if (!rds_sub_ready(s)) return AGG_ERR;
+/* Delivers the done(1) callbacks queued by rds_subscribe, one at a time: a
+ * callback may unsubscribe others (drop_waiter takes them off the queue). */
+static void deliver_confirmed(loop *l, void *arg) {
+    (void)l;
+    rds_sub *s = arg;
+    s->confirm_timer = NULL;
+    while (s->confirmed) {
+        waiter *w = s->confirmed;
+        s->confirmed = w->next;
+        if (!s->confirmed) s->confirmed_tail = &s->confirmed;
+        rds_subscribed_cb *done = w->done;
+        void *done_arg = w->arg;
+        free(w);
+        done(1, done_arg);
+    }
+}
+
+int rds_subscribe(rds_sub *s, const char *channel, rds_subscribed_cb *done, void *done_arg,
+                  err_t *e) {
+    if (!rds_sub_ready(s)) return err_set(e, "redis pub/sub not connected");
     size_t len = strlen(channel);
     chan *ch = chan_find(s, channel);
     int created = 0;
     if (!ch) {
-        if (!(ch = chan_add(s, channel, len))) return AGG_ERR;
+        if (!(ch = chan_add(s, channel, len))) return err_set(e, "out of memory");
         created = 1;
     }
-    if (ch->state == CH_SUBSCRIBED) {
-        ch->refs++;
-        if (done) done(1, done_arg);
-        return AGG_OK;
-    }
+    waiter *w = NULL;
     if (done) {
-        waiter *w = malloc(sizeof *w);
+        w = malloc(sizeof *w);
         if (!w) {
             if (created) chan_remove(s, ch);
-            return AGG_ERR;
+            return err_set(e, "out of memory");
         }
         w->ch = ch;
         w->done = done;
         w->arg = done_arg;
-        /* Appended: confirmations run in subscription order. */
         w->next = NULL;
+    }
+    if (ch->state == CH_SUBSCRIBED) {
+        /* Already confirmed: done runs from the loop, like every other confirmation. */
+        if (w) {
+            if (!s->confirm_timer &&
+                !(s->confirm_timer = loop_defer(s->c.l, deliver_confirmed, s))) {
+                free(w);
+                return err_set(e, "out of memory");
+            }
+            *s->confirmed_tail = w;
+            s->confirmed_tail = &w->next;
+        }
+        ch->refs++;
+        return AGG_OK;
+    }
+    if (w) {
+        /* Appended: confirmations run in subscription order. */
         waiter **pp = &ch->waiters;
         while (*pp) pp = &(*pp)->next;
         *pp = w;
@@ -359,11 +402,14 @@ int rds_subscribe(rds_sub *s, const char *channel, rds_subscribed_cb *done, void
     return AGG_OK;
 }
 
-static int drop_waiter(waiter **list, const chan *ch, void *done_arg) {
+/* Removes the waiter of (ch, done_arg) from list; *tail (may be NULL) is
+ * the list's tail pointer, kept right. 1 when one was removed. */
+static int drop_waiter(waiter **list, waiter ***tail, const chan *ch, void *done_arg) {
     for (waiter **pp = list; *pp; pp = &(*pp)->next) {
         if ((*pp)->arg == done_arg && (*pp)->ch == ch) {
             waiter *w = *pp;
             *pp = w->next;
+            if (tail && *tail == &w->next) *tail = pp;
             free(w);
             return 1;
         }
@@ -375,7 +421,9 @@ void rds_unsubscribe(rds_sub *s, const char *channel, void *done_arg) {
     if (!s) return;
     chan *ch = chan_find(s, channel);
     if (!ch || ch->refs == 0) return;
-    if (!drop_waiter(&ch->waiters, ch, done_arg)) drop_waiter(&s->failing, ch, done_arg);
+    if (!drop_waiter(&ch->waiters, NULL, ch, done_arg) &&
+        !drop_waiter(&s->confirmed, &s->confirmed_tail, ch, done_arg))
+        drop_waiter(&s->failing, NULL, ch, done_arg);
     if (--ch->refs > 0) return;
     if (ch->state == CH_SUBSCRIBED)
         chan_send(s, ch, 0);

@@ -32,14 +32,16 @@ rds_sub *rds_sub_new(loop *l, const char *url, rds_message_cb *on_message,
 void rds_sub_free(rds_sub *s);
 /* 1 when connected and the connection is set up. */
 int rds_sub_ready(const rds_sub *s);
-/* Adds one reference to channel; subscribes on the first. done runs once,
- * when Redis has confirmed the subscription (at once if it already has).
- * Messages that arrive after confirmation are delivered. AGG_ERR (no
- * reference taken, done not called) when not connected or out of memory.
- * When the connection is lost before the confirmation, done gets ok=0; the
- * reference stays (it is subscribed again on reconnect) until unsubscribed.
- * channel is copied. */
-int rds_subscribe(rds_sub *s, const char *channel, rds_subscribed_cb *done, void *done_arg);
+/* Adds one reference to channel; subscribes on the first. done (may be
+ * NULL) runs once, later, from the loop, never from inside this call: when
+ * Redis has confirmed the subscription, or on the next pass of the loop if
+ * it already had. Messages that arrive after confirmation are delivered.
+ * AGG_ERR with e filled (no reference taken, done never called) when not
+ * connected or out of memory. When the connection is lost before done ran,
+ * done gets ok=0; the reference stays (it is subscribed again on reconnect)
+ * until unsubscribed. channel is copied. */
+int rds_subscribe(rds_sub *s, const char *channel, rds_subscribed_cb *done, void *done_arg,
+                  err_t *e);
 /* Drops one reference; unsubscribes at zero. A pending done callback for the
  * same done_arg is cancelled. */
 void rds_unsubscribe(rds_sub *s, const char *channel, void *done_arg);

@@ -12,4 +12,8 @@
  * an empty string). */
 int uuid4_new(char out[UUID4_LEN + 1]);
 
+/* 1 when s is a correlation id as uuid4_new writes them: lowercase
+ * 8-4-4-4-12 hex and a NUL; else 0 (also for NULL). */
+int uuid4_valid(const char *s);
+
 #endif

@@ -1,15 +1,16 @@
---input: KEYS[1] agg:{cid}:meta (hash)
---input: KEYS[2] agg:{cid}:out (hash)
---input: KEYS[3] agg:{cid}:log (stream)
---input: KEYS[4] agg:deadlines (sorted set, shared)
+--input: KEYS[1] meta: the session's meta hash
+--input: KEYS[2] out: the session's outcome hash (source -> status)
+--input: KEYS[3] log: the session's event log (stream)
+--input: KEYS[4] deadlines: the deadline index of the session's bucket (sorted set)
 --input: ARGV[1] cid: correlationId
---input: ARGV[2] nowMs: epoch ms
---input: ARGV[3] ttlS: SESSION_RETENTION_S
+--input: ARGV[2] channel: the session's pub/sub channel
+--input: ARGV[3] nowMs: epoch ms
+--input: ARGV[4] ttlS: SESSION_RETENTION_S
 --output: status string "expired" (TIMEOUT written for every source without an outcome, then the
 --output: summary with completedBy TIMEOUT, deadline removed) | "not-due" (deadline > nowMs) |
 --output: "gone" (no session or already done; deadline removed)
 local meta, out, log, deadlines = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local cid, now, ttl = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local cid, channel, now, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 
 if not now or not ttl or ttl <= 0 then
   return redis.error_reply('ERR invalid number argument')
@@ -23,7 +24,6 @@ if tonumber(m[5]) > now then
   return 'not-due'
 end
 
-local channel = 'agg:{' .. cid .. '}:ev'
 local elapsed = string.format('%d', now - tonumber(m[4]))
 local sources = cjson.decode(m[2])
 local seq

@@ -1,27 +1,28 @@
---input: KEYS[1] agg:{cid}:meta (hash)
---input: KEYS[2] agg:{cid}:out (hash)
---input: KEYS[3] agg:{cid}:log (stream)
---input: KEYS[4] agg:deadlines (sorted set, shared)
+--input: KEYS[1] meta: the session's meta hash
+--input: KEYS[2] out: the session's outcome hash (source -> status)
+--input: KEYS[3] log: the session's event log (stream)
+--input: KEYS[4] deadlines: the deadline index of the session's bucket (sorted set)
 --input: ARGV[1] cid: correlationId
---input: ARGV[2] patientId
---input: ARGV[3] strategy
---input: ARGV[4] createdMs: epoch ms
---input: ARGV[5] deadlineMs: epoch ms
---input: ARGV[6] sourcesJSON: JSON array of distinct source names
---input: ARGV[7] ttlS: SESSION_RETENTION_S
---input: ARGV[8] nowMs: epoch ms
+--input: ARGV[2] channel: the session's pub/sub channel
+--input: ARGV[3] patientId: the patient
+--input: ARGV[4] strategy: SSE | WAIT_FOR_EVERYONE
+--input: ARGV[5] createdMs: epoch ms
+--input: ARGV[6] deadlineMs: epoch ms
+--input: ARGV[7] sourcesJSON: JSON array of distinct source names
+--input: ARGV[8] ttlS: SESSION_RETENTION_S
+--input: ARGV[9] nowMs: epoch ms
 --output: integer 1 when the session was created (with no sources it is also completed: summary seq 1), 0 when it already existed
 --output: error reply "ERR invalid ..." when an argument is malformed
 local meta, out, log, deadlines = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local cid, patient, strategy = ARGV[1], ARGV[2], ARGV[3]
-local created, deadline = tonumber(ARGV[4]), tonumber(ARGV[5])
-local ttl, now = tonumber(ARGV[7]), tonumber(ARGV[8])
+local cid, channel, patient, strategy = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local created, deadline = tonumber(ARGV[5]), tonumber(ARGV[6])
+local sources_json, ttl, now = ARGV[7], tonumber(ARGV[8]), tonumber(ARGV[9])
 
 if not created or not deadline or not ttl or ttl <= 0 or not now then
   return redis.error_reply('ERR invalid number argument')
 end
-local okdec, sources = pcall(cjson.decode, ARGV[6])
-if not okdec or type(sources) ~= 'table' or not string.find(ARGV[6], '^%s*%[') then
+local okdec, sources = pcall(cjson.decode, sources_json)
+if not okdec or type(sources) ~= 'table' or not string.find(sources_json, '^%s*%[') then
   return redis.error_reply('ERR invalid sources: not a JSON array')
 end
 local seen = {}
@@ -37,11 +38,9 @@ local n = #sources
 if redis.call('EXISTS', meta) == 1 then
   return 0
 end
-
-
 redis.call('HSET', meta, 'patientId', patient, 'strategy', strategy,
   'created', string.format('%d', created), 'deadline', string.format('%d', deadline),
-  'sources', ARGV[6], 'n', n, 'seq', 0, 'state', 'open', 'respondents', 0, 'errors', 0)
+  'sources', sources_json, 'n', n, 'seq', 0, 'state', 'open', 'respondents', 0, 'errors', 0)
 
 if n == 0 then
   local data = '{"source":"AGGREGATOR","correlationId":' .. cjson.encode(cid) ..
@@ -49,7 +48,7 @@ if n == 0 then
     string.format('%d', now - created) .. '}'
   redis.call('XADD', log, '0-1', 'e', 'summary', 'd', data)
   redis.call('HSET', meta, 'seq', 1, 'state', 'done', 'completedBy', 'ALL_RESPONDED')
-  redis.call('PUBLISH', 'agg:{' .. cid .. '}:ev', '1 summary ' .. data)
+  redis.call('PUBLISH', channel, '1 summary ' .. data)
 else
   redis.call('ZADD', deadlines, string.format('%d', deadline), cid)
 end

@@ -1,21 +1,22 @@
---input: KEYS[1] agg:{cid}:meta (hash)
---input: KEYS[2] agg:{cid}:out (hash)
---input: KEYS[3] agg:{cid}:log (stream)
---input: KEYS[4] agg:deadlines (sorted set, shared)
+--input: KEYS[1] meta: the session's meta hash
+--input: KEYS[2] out: the session's outcome hash (source -> status)
+--input: KEYS[3] log: the session's event log (stream)
+--input: KEYS[4] deadlines: the deadline index of the session's bucket (sorted set)
 --input: ARGV[1] cid: correlationId
---input: ARGV[2] source: resource name
---input: ARGV[3] status: ok | REJECTED | TIMEOUT | CONNECTION_CLOSED | ERROR
---input: ARGV[4] eventJSON: the outcome event's data (a JSON object); stored and published as is,
+--input: ARGV[2] channel: the session's pub/sub channel
+--input: ARGV[3] source: resource name
+--input: ARGV[4] status: ok | REJECTED | TIMEOUT | CONNECTION_CLOSED | ERROR
+--input: ARGV[5] eventJSON: the outcome event's data (a JSON object); stored and published as is,
 --input:   plus "elapsedMs" (now - created) when the object has no such field
---input: ARGV[5] ttlS: SESSION_RETENTION_S
---input: ARGV[6] patientId: must equal the session's
---input: ARGV[7] nowMs: epoch ms
+--input: ARGV[6] ttlS: SESSION_RETENTION_S
+--input: ARGV[7] patientId: must equal the session's
+--input: ARGV[8] nowMs: epoch ms
 --output: array {result, seq}: {"recorded", eventSeq} | {"completed", summarySeq} |
 --output: {"invalid-status",0} | {"unknown-session",0} | {"finished",0} | {"unknown-source",0} |
 --output: {"patient-mismatch",0} | {"duplicate",0}  (checked in this order)
 local meta, out, log, deadlines = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local cid, source, status, event = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local ttl, patient, now = tonumber(ARGV[5]), ARGV[6], tonumber(ARGV[7])
+local cid, channel, source, status, event = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local ttl, patient, now = tonumber(ARGV[6]), ARGV[7], tonumber(ARGV[8])
 
 if not ttl or ttl <= 0 or not now then
   return redis.error_reply('ERR invalid number argument')
@@ -67,7 +68,6 @@ if not string.find(event, '"elapsedMs"', 1, true) and string.sub(event, -1) == '
   event = string.sub(event, 1, -2) .. sep .. '"elapsedMs":' .. string.format('%d', now - created) .. '}'
 end
 
-local channel = 'agg:{' .. cid .. '}:ev'
 local seq = tonumber(m[7]) + 1
 local respondents = tonumber(m[8]) + (respondent and 1 or 0)
 local errors = tonumber(m[9]) + (failed and 1 or 0)

@@ -13,8 +13,11 @@
 #include <hiredis/hiredis.h>
 
 #include "rds.h"
+#include "session.h"
+#include "uuid4.h"
 
-#define TTL "600"
+#define TTL_S 600
+#define TTL   "600"
 /* Far in the future, so a deadline poller sharing this Redis never finds these sessions due. */
 #define CREATED 4102444800000LL
 
@@ -34,9 +37,7 @@ static redisContext *connect_redis(void) {
     return c;
 }
 
-static int group_setup(void **state) {
-    (void)state;
-    rc = connect_redis();
+static int load_scripts(void) {
     for (int i = 0; i < RDS_SCRIPT__COUNT; i++) {
         redisReply *r = redisCommand(rc, "SCRIPT LOAD %s", rds_script_source[i]);
         if (!r || r->type != REDIS_REPLY_STRING || r->len != 40) {
@@ -50,35 +51,51 @@ static int group_setup(void **state) {
     return 0;
 }
 
+static int group_setup(void **state) {
+    (void)state;
+    rc = connect_redis();
+    return load_scripts();
+}
+
 static int group_teardown(void **state) {
     (void)state;
     redisFree(rc);
     return 0;
 }
 
-/* EVALSHA script with the session's four keys and the given ARGV. */
-static redisReply *run(enum rds_script_id id, const char *cid, int nargs, const char **args) {
-    char keys[4][RDS_KEY_MAX];
-    rds_session_keys(cid, keys);
-    const char *argv[32];
+/* Sends a built call as the services do (EVALSHA for scripts). */
+static redisReply *send_call(const rds_call *c) {
+    assert_false(c->invalid);
+    const char *argv[RDS_CALL_MAX_ARGV + 3];
+    size_t lens[RDS_CALL_MAX_ARGV + 3];
     int argc = 0;
-    argv[argc++] = "EVALSHA";
-    argv[argc++] = sha[id];
-    argv[argc++] = "4";
-    for (int i = 0; i < 4; i++) argv[argc++] = keys[i];
-    for (int i = 0; i < nargs; i++) argv[argc++] = args[i];
-    redisReply *r = redisCommandArgv(rc, argc, argv, NULL);
+    char nkeys[16];
+    if (c->script >= 0) {
+        snprintf(nkeys, sizeof nkeys, "%d", c->nkeys);
+        argv[argc] = "EVALSHA", lens[argc++] = 7;
+        argv[argc] = sha[c->script], lens[argc++] = 40;
+        argv[argc] = nkeys, lens[argc++] = strlen(nkeys);
+    }
+    for (int i = 0; i < c->argc; i++) argv[argc] = c->argv[i], lens[argc++] = c->lens[i];
+    redisReply *r = redisCommandArgv(rc, argc, argv, lens);
     assert_non_null(r);
-    if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0) {
+    if (c->script >= 0 && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0) {
         /* test_rds runs SCRIPT FLUSH on the same server: load and retry. */
         freeReplyObject(r);
-        r = redisCommand(rc, "SCRIPT LOAD %s", rds_script_source[id]);
-        assert_non_null(r);
-        freeReplyObject(r);
-        r = redisCommandArgv(rc, argc, argv, NULL);
+        assert_int_equal(load_scripts(), 0);
+        r = redisCommandArgv(rc, argc, argv, lens);
         assert_non_null(r);
     }
     return r;
+}
+
+/* The session's key names (rotating static storage). */
+static const session_keys *keys_of(const char *cid) {
+    static session_keys k[8];
+    static int i;
+    session_keys *p = &k[i++ % 8];
+    assert_int_equal(session_keys_of(cid, p, NULL), AGG_OK);
+    return p;
 }
 
 static redisReply *cmd(const char *fmt, ...) {
@@ -104,25 +121,30 @@ static long long cmd_int(const char *fmt, ...) {
 
 static long long open_session(const char *cid, const char *patient, const char *sources,
                               long long deadline) {
-    char created[32], dl[32];
-    snprintf(created, sizeof created, "%lld", CREATED);
-    snprintf(dl, sizeof dl, "%lld", deadline);
-    const char *args[] = {cid, patient, "SSE", created, dl, sources, TTL, created};
-    redisReply *r = run(RDS_SCRIPT_SESSION_OPEN, cid, 8, args);
+    session_def d = {cid, patient, "SSE", sources, CREATED, deadline, CREATED, TTL_S};
+    session_call sc;
+    assert_int_equal(session_call_open(&sc, &d, NULL), AGG_OK);
+    redisReply *r = send_call(&sc.call);
     if (r->type == REDIS_REPLY_ERROR) fail_msg("session_open: %s", r->str);
     assert_int_equal(r->type, REDIS_REPLY_INTEGER);
+    assert_int_equal(session_open_reply(r, NULL), AGG_OK);
     long long v = r->integer;
     freeReplyObject(r);
     return v;
 }
 
+/* Records through the generated builder, so that a status the C side could not express
+ * ("DONE") reaches the script. */
 static void expect_record(const char *cid, const char *source, const char *status, const char *json,
                           const char *patient, long long now, const char *want,
                           long long want_seq) {
     char nows[32];
     snprintf(nows, sizeof nows, "%lld", now);
-    const char *args[] = {cid, source, status, json, TTL, patient, nows};
-    redisReply *r = run(RDS_SCRIPT_SESSION_RECORD, cid, 7, args);
+    const session_keys *k = keys_of(cid);
+    rds_call c;
+    rds_call_session_record(&c, k->meta, k->out, k->log, k->deadlines, cid, k->channel, source,
+                            status, json, TTL, patient, nows);
+    redisReply *r = send_call(&c);
     if (r->type == REDIS_REPLY_ERROR) fail_msg("session_record: %s", r->str);
     assert_int_equal(r->type, REDIS_REPLY_ARRAY);
     assert_int_equal(r->elements, 2);
@@ -130,22 +152,26 @@ static void expect_record(const char *cid, const char *source, const char *statu
     assert_string_equal(r->element[0]->str, want);
     assert_int_equal(r->element[1]->type, REDIS_REPLY_INTEGER);
     assert_int_equal(r->element[1]->integer, want_seq);
+    long long seq;
+    session_record_result res = session_record_reply(r, &seq);
+    assert_string_equal(session_record_name(res), want);
+    assert_int_equal(seq, want_seq);
     freeReplyObject(r);
 }
 
 static void expect_expire(const char *cid, long long now, const char *want) {
-    char nows[32];
-    snprintf(nows, sizeof nows, "%lld", now);
-    const char *args[] = {cid, nows, TTL};
-    redisReply *r = run(RDS_SCRIPT_SESSION_EXPIRE, cid, 3, args);
+    session_call sc;
+    assert_int_equal(session_call_expire(&sc, cid, now, TTL_S, NULL), AGG_OK);
+    redisReply *r = send_call(&sc.call);
     if (r->type == REDIS_REPLY_ERROR) fail_msg("session_expire: %s", r->str);
     assert_true(r->type == REDIS_REPLY_STATUS || r->type == REDIS_REPLY_STRING);
     assert_string_equal(r->str, want);
+    assert_string_equal(session_expire_name(session_expire_reply(r)), want);
     freeReplyObject(r);
 }
 
 static void expect_field(const char *cid, const char *field, const char *want) {
-    redisReply *r = cmd("HGET agg:{%s}:meta %s", cid, field);
+    redisReply *r = cmd("HGET %s %s", keys_of(cid)->meta, field);
     if (!want) {
         assert_int_equal(r->type, REDIS_REPLY_NIL);
     } else {
@@ -157,10 +183,11 @@ static void expect_field(const char *cid, const char *field, const char *want) {
 
 /* Every session key that exists has a TTL. */
 static void expect_ttls(const char *cid, int n_existing) {
-    static const char *const suffix[] = {"meta", "out", "log"};
+    const session_keys *k = keys_of(cid);
+    const char *const names[] = {k->meta, k->out, k->log};
     int existing = 0;
     for (int i = 0; i < 3; i++) {
-        long long ttl = cmd_int("TTL agg:{%s}:%s", cid, suffix[i]);
+        long long ttl = cmd_int("TTL %s", names[i]);
         if (ttl == -2) continue; /* absent */
         existing++;
         assert_true(ttl > 0);
@@ -169,7 +196,7 @@ static void expect_ttls(const char *cid, int n_existing) {
 }
 
 static int in_deadlines(const char *cid) {
-    redisReply *r = cmd("ZSCORE agg:deadlines %s", cid);
+    redisReply *r = cmd("ZSCORE %s %s", keys_of(cid)->deadlines, cid);
     int in = r->type != REDIS_REPLY_NIL;
     freeReplyObject(r);
     return in;
@@ -177,7 +204,7 @@ static int in_deadlines(const char *cid) {
 
 /* Checks the log: n entries with ids 0-1..0-n, events and data as given. */
 static void expect_log(const char *cid, int n, const char *const *events, const char *const *data) {
-    redisReply *r = cmd("XRANGE agg:{%s}:log - +", cid);
+    redisReply *r = cmd("XRANGE %s - +", keys_of(cid)->log);
     assert_int_equal(r->type, REDIS_REPLY_ARRAY);
     assert_int_equal(r->elements, (size_t)n);
     for (int i = 0; i < n; i++) {
@@ -198,9 +225,7 @@ static void expect_log(const char *cid, int n, const char *const *events, const 
 /* A second connection subscribed to the session's channel. */
 static redisContext *sub_open(const char *cid) {
     redisContext *s = connect_redis();
-    char ch[RDS_KEY_MAX];
-    rds_session_channel(cid, ch);
-    redisReply *r = redisCommand(s, "SUBSCRIBE %s", ch);
+    redisReply *r = redisCommand(s, "SUBSCRIBE %s", keys_of(cid)->channel);
     assert_non_null(r);
     assert_int_equal(r->type, REDIS_REPLY_ARRAY);
     assert_string_equal(r->element[0]->str, "subscribe");
@@ -215,9 +240,7 @@ static void sub_expect(redisContext *s, const char *cid, int seq, const char *ev
     redisReply *r = v;
     assert_int_equal(r->type, REDIS_REPLY_ARRAY);
     assert_string_equal(r->element[0]->str, "message");
-    char ch[RDS_KEY_MAX];
-    rds_session_channel(cid, ch);
-    assert_string_equal(r->element[1]->str, ch);
+    assert_string_equal(r->element[1]->str, keys_of(cid)->channel);
     char want[1024];
     snprintf(want, sizeof want, "%d %s %s", seq, event, data);
     assert_string_equal(r->element[2]->str, want);
@@ -233,9 +256,10 @@ static void sub_expect_nothing(redisContext *s) {
     freeReplyObject(r);
 }
 
-/* Session ids unique to this process: other tests share the server. */
+/* A new correlation id: other tests share the server. base names the case in the source only. */
 static void mkcid(char *cid, const char *base) {
-    snprintf(cid, 64, "%s-%ld", base, (long)getpid());
+    (void)base;
+    assert_int_equal(uuid4_new(cid), AGG_OK);
 }
 
 static const char *ev(const char *src, const char *status) {
@@ -277,7 +301,7 @@ static void open_twice_is_a_noop(void **state) {
     expect_field(cid, "respondents", "0");
     expect_field(cid, "errors", "0");
     expect_field(cid, "completedBy", NULL);
-    redisReply *r = cmd("ZSCORE agg:deadlines %s", cid);
+    redisReply *r = cmd("ZSCORE %s %s", keys_of(cid)->deadlines, cid);
     assert_string_equal(r->str, "4102444810000");
     freeReplyObject(r);
     expect_ttls(cid, 1);
@@ -289,12 +313,17 @@ static void open_rejects_bad_sources(void **state) {
     mkcid(cid, "c-bad");
     const char *bad[] = {"not json", "{\"a\":1}", "[\"a\",\"a\"]", "[1]", "[\"\"]"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        const char *args[] = {cid, "p1", "SSE", "1", "2", bad[i], TTL, "1"};
-        redisReply *r = run(RDS_SCRIPT_SESSION_OPEN, cid, 8, args);
+        session_def d = {cid, "p1", "SSE", bad[i], 1, 2, 1, TTL_S};
+        session_call sc;
+        assert_int_equal(session_call_open(&sc, &d, NULL), AGG_OK);
+        redisReply *r = send_call(&sc.call);
         assert_int_equal(r->type, REDIS_REPLY_ERROR);
+        err_t e;
+        assert_int_equal(session_open_reply(r, &e), AGG_ERR);
+        assert_non_null(strstr(e.text, "invalid sources"));
         freeReplyObject(r);
     }
-    assert_int_equal(cmd_int("EXISTS agg:{%s}:meta", cid), 0);
+    assert_int_equal(cmd_int("EXISTS %s", keys_of(cid)->meta), 0);
 }
 
 static void record_flow_and_summary(void **state) {
@@ -333,10 +362,10 @@ static void record_flow_and_summary(void **state) {
     expect_field(cid, "respondents", "1");
     expect_field(cid, "errors", "1");
     assert_false(in_deadlines(cid));
-    redisReply *r = cmd("HGETALL agg:{%s}:out", cid);
+    redisReply *r = cmd("HGETALL %s", keys_of(cid)->out);
     assert_int_equal(r->elements, 6);
     freeReplyObject(r);
-    r = cmd("HGET agg:{%s}:out a", cid);
+    r = cmd("HGET %s a", keys_of(cid)->out);
     assert_string_equal(r->str, "ok");
     freeReplyObject(r);
     expect_ttls(cid, 3);
@@ -351,8 +380,8 @@ static void record_unknown_session(void **state) {
     char cid[64];
     mkcid(cid, "c-none");
     expect_record(cid, "a", "ok", ev("a", "ok"), "p1", CREATED, "unknown-session", 0);
-    assert_int_equal(cmd_int("EXISTS agg:{%s}:out", cid), 0);
-    assert_int_equal(cmd_int("EXISTS agg:{%s}:log", cid), 0);
+    assert_int_equal(cmd_int("EXISTS %s", keys_of(cid)->out), 0);
+    assert_int_equal(cmd_int("EXISTS %s", keys_of(cid)->log), 0);
 }
 
 static void counting_rules(void **state) {
@@ -368,7 +397,7 @@ static void counting_rules(void **state) {
     expect_field(cid, "respondents", "1");
     expect_field(cid, "errors", "3");
     expect_record(cid, "s6", "ok", ev("s6", "ok"), "p1", CREATED + 1700000000000LL, "completed", 7);
-    redisReply *r = cmd("XRANGE agg:{%s}:log 0-7 0-7", cid);
+    redisReply *r = cmd("XRANGE %s 0-7 0-7", keys_of(cid)->log);
     assert_int_equal(r->elements, 1);
     char summary[512];
     snprintf(summary, sizeof summary,
@@ -414,10 +443,10 @@ static void expire_writes_timeouts_and_summary(void **state) {
     expect_field(cid, "completedBy", "TIMEOUT");
     expect_field(cid, "errors", "2");
     expect_field(cid, "respondents", "1");
-    redisReply *r = cmd("HGET agg:{%s}:out a", cid);
+    redisReply *r = cmd("HGET %s a", keys_of(cid)->out);
     assert_string_equal(r->str, "TIMEOUT");
     freeReplyObject(r);
-    r = cmd("HGET agg:{%s}:out b", cid);
+    r = cmd("HGET %s b", keys_of(cid)->out);
     assert_string_equal(r->str, "ok");
     freeReplyObject(r);
     assert_false(in_deadlines(cid));
@@ -434,7 +463,7 @@ static void expire_unknown_session_is_gone(void **state) {
     (void)state;
     char cid[64];
     mkcid(cid, "c-ghost");
-    assert_int_equal(cmd_int("ZADD agg:deadlines 5 %s", cid), 1);
+    assert_int_equal(cmd_int("ZADD %s 5 %s", keys_of(cid)->deadlines, cid), 1);
     expect_expire(cid, CREATED, "gone");
     assert_false(in_deadlines(cid));
 }
@@ -510,18 +539,19 @@ static void ttls_span_deadline_then_retention(void **state) {
     char cid[64];
     mkcid(cid, "c-ttl");
     assert_int_equal(open_session(cid, "p1", "[\"a/b\",\"c\"]", CREATED + 100000), 1);
-    long long meta = cmd_int("TTL agg:{%s}:meta", cid);
+    const session_keys *sk = keys_of(cid);
+    const char *const names[] = {sk->meta, sk->out, sk->log};
+    long long meta = cmd_int("TTL %s", sk->meta);
     assert_true(meta > 600 + 95 && meta <= 600 + 100);
     /* "a/b" is the name JSON may spell "a\/b": found through the decoding path. */
     expect_record(cid, "a/b", "ok", ev("a/b", "ok"), "p1", CREATED + 5, "recorded", 1);
-    const char *suffix[] = {"meta", "out", "log"};
     for (int k = 0; k < 3; k++) {
-        long long ttl = cmd_int("TTL agg:{%s}:%s", cid, suffix[k]);
+        long long ttl = cmd_int("TTL %s", names[k]);
         assert_true(ttl > 600 + 95 && ttl <= 600 + 100);
     }
     expect_record(cid, "c", "ok", ev("c", "ok"), "p1", CREATED + 6, "completed", 3);
     for (int k = 0; k < 3; k++) {
-        long long ttl = cmd_int("TTL agg:{%s}:%s", cid, suffix[k]);
+        long long ttl = cmd_int("TTL %s", names[k]);
         assert_true(ttl > 595 && ttl <= 600);
     }
 }
