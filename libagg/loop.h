@@ -38,7 +38,7 @@ void loop_unwatch(loop *l, int fd);
 loop_timer *loop_timer_add(loop *l, long long delay_ms, loop_timer_cb *cb, void *arg);
 /* Cancels a timer that has not fired yet; t may be NULL. */
 void loop_timer_cancel(loop *l, loop_timer *t);
-/* Calls cb once on the next pass of the loop, after pending I/O: how a
+/* Calls cb once on the loop's next pass (timers run before it waits): how a
  * function that takes a callback answers "at once" without calling it from
  * inside itself (the libuv rule). A timer handle like loop_timer_add's;
  * NULL only on out of memory. */

@@ -16,6 +16,8 @@
 #include <hiredis/hiredis.h>
 
 #include "rds.h"
+#include "session.h"
+#include "uuid4.h"
 
 #define WAIT_MS 5000
 #ifndef TEST_RDS_CHANNELS
@@ -234,18 +236,24 @@ static void commands_run_once_connected(void **state) {
     (void)state;
     rds *r = new_ready_rds();
     got g = {0};
-    assert_int_equal(rds_command(r, on_reply, &g, "SET %s %s", K("k"), "v1"), AGG_OK);
+    assert_int_equal(rds_command(r, on_reply, &g, NULL, "SET %s %s", K("k"), "v1"), AGG_OK);
     wait_reply(&g);
     assert_int_equal(g.type, REDIS_REPLY_STATUS);
     assert_string_equal(g.str, "OK");
 
-    const char *argv[] = {"SET", K("bin"), "a\0b"};
-    const size_t lens[] = {3, strlen(argv[1]), 3};
+    /* A plain command as an rds_call; the value is binary (lens set by hand). */
+    rds_call c;
+    rds_call_begin_command(&c);
+    rds_call_push(&c, "SET");
+    rds_call_push(&c, K("bin"));
+    rds_call_push(&c, "a");
+    c.argv[2] = "a\0b";
+    c.lens[2] = 3;
     memset(&g, 0, sizeof g);
-    assert_int_equal(rds_command_argv(r, on_reply, &g, 3, argv, lens), AGG_OK);
+    assert_int_equal(rds_call_send(r, &c, on_reply, &g, NULL), AGG_OK);
     wait_reply(&g);
     memset(&g, 0, sizeof g);
-    assert_int_equal(rds_command(r, on_reply, &g, "GET %s", K("bin")), AGG_OK);
+    assert_int_equal(rds_command(r, on_reply, &g, NULL, "GET %s", K("bin")), AGG_OK);
     wait_reply(&g);
     assert_int_equal(g.type, REDIS_REPLY_STRING);
     assert_int_equal(g.len, 3);
@@ -303,9 +311,13 @@ static void reconnects_while_refused_and_frees_clean(void **state) {
     assert_true(run_until(three_accepted, &h, WAIT_MS)); /* retried with backoff */
     assert_false(rds_ready(r));
     got g = {0};
-    assert_int_equal(rds_command(r, on_reply, &g, "PING"), AGG_ERR);
-    assert_int_equal(rds_script(r, RDS_SCRIPT_SESSION_EXPIRE, on_reply, &g, 0, NULL, 0, NULL, NULL),
-                     AGG_ERR);
+    assert_int_equal(rds_command(r, on_reply, &g, NULL, "PING"), AGG_ERR);
+    rds_call c;
+    rds_call_begin_command(&c);
+    rds_call_push(&c, "PING");
+    err_t ce;
+    assert_int_equal(rds_call_send(r, &c, on_reply, &g, &ce), AGG_ERR);
+    assert_string_equal(ce.text, "redis not connected");
     assert_int_equal(g.calls, 0);
     rds_free(r);
 
@@ -314,7 +326,7 @@ static void reconnects_while_refused_and_frees_clean(void **state) {
     assert_non_null(s);
     assert_true(run_until(three_accepted, &h, WAIT_MS));
     assert_false(rds_sub_ready(s));
-    assert_int_equal(rds_subscribe(s, "x", NULL, NULL), AGG_ERR);
+    assert_int_equal(rds_subscribe(s, "x", NULL, NULL, NULL), AGG_ERR);
     rds_sub_free(s);
     hangup_stop(&h);
 
@@ -398,10 +410,10 @@ static void auth_and_select_from_url(void **state) {
     assert_true(run_until(is_sub_ready, s, WAIT_MS));
     rds_sub_free(s);
     got g = {0};
-    assert_int_equal(rds_command(r, on_reply, &g, "SET %s x", K("db3")), AGG_OK);
+    assert_int_equal(rds_command(r, on_reply, &g, NULL, "SET %s x", K("db3")), AGG_OK);
     wait_reply(&g);
     memset(&g, 0, sizeof g);
-    assert_int_equal(rds_command(r, on_reply, &g, "ACL WHOAMI"), AGG_OK);
+    assert_int_equal(rds_command(r, on_reply, &g, NULL, "ACL WHOAMI"), AGG_OK);
     wait_reply(&g);
     assert_string_equal(g.str, user);
     rds_free(r);
@@ -416,39 +428,29 @@ static void auth_and_select_from_url(void **state) {
 static void scripts_survive_script_flush(void **state) {
     (void)state;
     rds *r = new_ready_rds();
-    char keys[4][RDS_KEY_MAX];
-    rds_session_keys("t-cid", keys); /* the naming, then a session of our own */
-    assert_string_equal(keys[0], "agg:{t-cid}:meta");
-    assert_string_equal(keys[1], "agg:{t-cid}:out");
-    assert_string_equal(keys[2], "agg:{t-cid}:log");
-    assert_string_equal(keys[3], "agg:deadlines");
-    char ch[RDS_KEY_MAX];
-    rds_session_channel("t-cid", ch);
-    assert_string_equal(ch, "agg:{t-cid}:ev");
-    const char *cid = K("cid");
-    rds_session_keys(cid, keys);
-    const char *k[] = {keys[0], keys[1], keys[2], keys[3]};
+    char cid[UUID4_LEN + 1];
+    assert_int_equal(uuid4_new(cid), AGG_OK);
 
-    const char *open_args[] = {cid, "p1", "SSE", "1000", "5000", "[\"a\",\"b\"]", "60", "1000"};
+    session_def d = {cid, "p1", "SSE", "[\"a\",\"b\"]", 1000, 5000, 1000, 60};
+    session_call sc;
+    assert_int_equal(session_call_open(&sc, &d, NULL), AGG_OK);
     got g = {0};
-    assert_int_equal(rds_script(r, RDS_SCRIPT_SESSION_OPEN, on_reply, &g, 4, k, 8, open_args, NULL),
-                     AGG_OK);
+    assert_int_equal(rds_call_send(r, &sc.call, on_reply, &g, NULL), AGG_OK);
     wait_reply(&g);
     assert_int_equal(g.type, REDIS_REPLY_INTEGER);
     assert_int_equal(g.integer, 1);
 
     memset(&g, 0, sizeof g);
-    assert_int_equal(rds_command(r, on_reply, &g, "SCRIPT FLUSH"), AGG_OK);
+    assert_int_equal(rds_command(r, on_reply, &g, NULL, "SCRIPT FLUSH"), AGG_OK);
     wait_reply(&g);
     assert_string_equal(g.str, "OK");
 
-    /* Binary-safe args with explicit lengths; NOSCRIPT is recovered from. */
-    const char *rec_args[] = {cid, "a", "ok", "{\"x\":1}", "60", "p1", "1500"};
-    const size_t rec_lens[] = {5, 1, 2, 7, 2, 2, 4};
+    /* NOSCRIPT is recovered from. */
+    session_outcome o = {cid, "p1", "a", OUTCOME_OK, "{\"x\":1}", 1500, 60};
+    session_call rec;
+    assert_int_equal(session_call_record(&rec, &o, NULL), AGG_OK);
     memset(&g, 0, sizeof g);
-    assert_int_equal(
-        rds_script(r, RDS_SCRIPT_SESSION_RECORD, on_reply, &g, 4, k, 7, rec_args, rec_lens),
-        AGG_OK);
+    assert_int_equal(rds_call_send(r, &rec.call, on_reply, &g, NULL), AGG_OK);
     wait_reply(&g);
     assert_int_equal(g.type, REDIS_REPLY_ARRAY);
     assert_string_equal(g.el[0], "recorded");
@@ -456,15 +458,13 @@ static void scripts_survive_script_flush(void **state) {
 
     /* Two in flight after another flush: both recover, each answered once. */
     memset(&g, 0, sizeof g);
-    assert_int_equal(rds_command(r, on_reply, &g, "SCRIPT FLUSH"), AGG_OK);
+    assert_int_equal(rds_command(r, on_reply, &g, NULL, "SCRIPT FLUSH"), AGG_OK);
     wait_reply(&g);
-    const char *exp_args[] = {cid, "4000", "60"};
+    session_call exp;
+    assert_int_equal(session_call_expire(&exp, cid, 4000, 60, NULL), AGG_OK);
     got g1 = {0}, g2 = {0};
-    assert_int_equal(
-        rds_script(r, RDS_SCRIPT_SESSION_EXPIRE, on_reply, &g1, 4, k, 3, exp_args, NULL), AGG_OK);
-    assert_int_equal(
-        rds_script(r, RDS_SCRIPT_SESSION_RECORD, on_reply, &g2, 4, k, 7, rec_args, rec_lens),
-        AGG_OK);
+    assert_int_equal(rds_call_send(r, &exp.call, on_reply, &g1, NULL), AGG_OK);
+    assert_int_equal(rds_call_send(r, &rec.call, on_reply, &g2, NULL), AGG_OK);
     wait_reply(&g2);
     assert_int_equal(g1.calls, 1);
     assert_string_equal(g1.str, "not-due");
@@ -476,9 +476,9 @@ static void pending_callbacks_get_null_on_free(void **state) {
     (void)state;
     rds *r = new_ready_rds();
     got g = {0}, q = {0};
-    assert_int_equal(rds_command(r, on_reply, &g, "BLPOP %s 30", K("never")), AGG_OK);
+    assert_int_equal(rds_command(r, on_reply, &g, NULL, "BLPOP %s 30", K("never")), AGG_OK);
     assert_true(run_until(own_blocked, NULL, WAIT_MS));
-    assert_int_equal(rds_command(r, on_reply, &q, "PING"), AGG_OK); /* queued behind BLPOP */
+    assert_int_equal(rds_command(r, on_reply, &q, NULL, "PING"), AGG_OK); /* queued behind BLPOP */
     rds_free(r);
     assert_int_equal(g.calls, 1);
     assert_int_equal(g.null, 1);
@@ -490,14 +490,14 @@ static void lost_connection_gives_null_then_reconnects(void **state) {
     (void)state;
     rds *r = new_ready_rds();
     got g = {0};
-    assert_int_equal(rds_command(r, on_reply, &g, "BLPOP %s 30", K("never")), AGG_OK);
+    assert_int_equal(rds_command(r, on_reply, &g, NULL, "BLPOP %s 30", K("never")), AGG_OK);
     assert_true(run_until(own_blocked, NULL, WAIT_MS));
     assert_int_equal(own_clients("normal", 0, 1), 1);
     wait_reply(&g);
     assert_int_equal(g.null, 1);
     assert_true(run_until(is_ready, r, WAIT_MS));
     got p = {0};
-    assert_int_equal(rds_command(r, on_reply, &p, "PING"), AGG_OK);
+    assert_int_equal(rds_command(r, on_reply, &p, NULL, "PING"), AGG_OK);
     wait_reply(&p);
     assert_string_equal(p.str, "PONG");
     assert_int_equal(g.calls, 1);
@@ -552,7 +552,7 @@ static int no_subscribers(void *arg) { return numsub(arg) == 0; }
 
 static long long publish(rds *r, const char *channel, const char *payload) {
     got g = {0};
-    assert_int_equal(rds_command(r, on_reply, &g, "PUBLISH %s %s", channel, payload), AGG_OK);
+    assert_int_equal(rds_command(r, on_reply, &g, NULL, "PUBLISH %s %s", channel, payload), AGG_OK);
     wait_reply(&g);
     assert_int_equal(g.type, REDIS_REPLY_INTEGER);
     return g.integer;
@@ -581,14 +581,16 @@ static void subscribe_done_then_messages(void **state) {
     subst st = {0};
     rds_sub *s = new_ready_sub(&st);
     done_rec d1 = {0}, d2 = {0};
-    assert_int_equal(rds_subscribe(s, K("a"), on_done, &d1), AGG_OK);
+    assert_int_equal(rds_subscribe(s, K("a"), on_done, &d1, NULL), AGG_OK);
     assert_int_equal(d1.calls, 0); /* not before Redis confirmed */
     assert_true(run_until(done_called, &d1, WAIT_MS));
     assert_int_equal(d1.ok, 1);
     publish_expect(r, &st, K("a"), "hello");
 
-    assert_int_equal(rds_subscribe(s, K("a"), on_done, &d2), AGG_OK);
-    assert_int_equal(d2.calls, 1); /* already confirmed: at once */
+    /* Already confirmed: done still runs from the loop, not from inside rds_subscribe. */
+    assert_int_equal(rds_subscribe(s, K("a"), on_done, &d2, NULL), AGG_OK);
+    assert_int_equal(d2.calls, 0);
+    assert_true(run_until(done_called, &d2, WAIT_MS));
     assert_int_equal(d2.ok, 1);
     rds_unsubscribe(s, K("a"), &d1); /* one reference left */
     publish_expect(r, &st, K("a"), "two");
@@ -603,6 +605,37 @@ static void subscribe_done_then_messages(void **state) {
     rds_free(r);
 }
 
+/* The libuv rule for an already-confirmed channel: done is queued for the
+ * loop; unsubscribing first cancels it, and freeing drops it. */
+static void confirmed_channel_done_is_deferred(void **state) {
+    (void)state;
+    rds *r = new_ready_rds();
+    subst st = {0};
+    rds_sub *s = new_ready_sub(&st);
+    done_rec d1 = {0}, d2 = {0}, d3 = {0}, d4 = {0};
+    assert_int_equal(rds_subscribe(s, K("q"), on_done, &d1, NULL), AGG_OK);
+    assert_true(run_until(done_called, &d1, WAIT_MS));
+
+    assert_int_equal(rds_subscribe(s, K("q"), on_done, &d2, NULL), AGG_OK);
+    assert_int_equal(rds_subscribe(s, K("q"), on_done, &d3, NULL), AGG_OK);
+    rds_unsubscribe(s, K("q"), &d2); /* before the loop ran: never called */
+    assert_int_equal(d2.calls + d3.calls, 0);
+    assert_true(run_until(done_called, &d3, WAIT_MS));
+    assert_int_equal(d3.ok, 1);
+    assert_int_equal(d2.calls, 0);
+
+    rds_unsubscribe(s, K("q"), &d1);
+    rds_unsubscribe(s, K("q"), &d3);
+
+    /* Queued at free: dropped without a call (and without a leak). */
+    assert_int_equal(rds_subscribe(s, K("q2"), on_done, &d1, NULL), AGG_OK);
+    assert_true(run_until(done_called, &d1, WAIT_MS));
+    assert_int_equal(rds_subscribe(s, K("q2"), on_done, &d4, NULL), AGG_OK);
+    rds_sub_free(s);
+    assert_int_equal(d4.calls, 0);
+    rds_free(r);
+}
+
 static void unsubscribe_cancels_pending_done(void **state) {
     (void)state;
     rds *r = new_ready_rds();
@@ -611,19 +644,19 @@ static void unsubscribe_cancels_pending_done(void **state) {
     done_rec d1 = {0}, d2 = {0}, d3 = {0}, d4 = {0};
 
     /* Cancelled before the confirmation, then subscribed again at once. */
-    assert_int_equal(rds_subscribe(s, K("b"), on_done, &d1), AGG_OK);
+    assert_int_equal(rds_subscribe(s, K("b"), on_done, &d1, NULL), AGG_OK);
     rds_unsubscribe(s, K("b"), &d1);
-    assert_int_equal(rds_subscribe(s, K("b"), on_done, &d2), AGG_OK);
+    assert_int_equal(rds_subscribe(s, K("b"), on_done, &d2, NULL), AGG_OK);
     assert_true(run_until(done_called, &d2, WAIT_MS));
     assert_int_equal(d2.ok, 1);
     assert_int_equal(d1.calls, 0);
     publish_expect(r, &st, K("b"), "b1");
 
     /* Subscribed again while the UNSUBSCRIBE is in flight. */
-    assert_int_equal(rds_subscribe(s, K("c"), on_done, &d3), AGG_OK);
+    assert_int_equal(rds_subscribe(s, K("c"), on_done, &d3, NULL), AGG_OK);
     assert_true(run_until(done_called, &d3, WAIT_MS));
     rds_unsubscribe(s, K("c"), &d3);
-    assert_int_equal(rds_subscribe(s, K("c"), on_done, &d4), AGG_OK);
+    assert_int_equal(rds_subscribe(s, K("c"), on_done, &d4, NULL), AGG_OK);
     assert_int_equal(d4.calls, 0);
     assert_true(run_until(done_called, &d4, WAIT_MS));
     assert_int_equal(d4.ok, 1);
@@ -631,7 +664,7 @@ static void unsubscribe_cancels_pending_done(void **state) {
 
     /* Pending at free: dropped without a call. */
     done_rec d5 = {0};
-    assert_int_equal(rds_subscribe(s, K("d"), on_done, &d5), AGG_OK);
+    assert_int_equal(rds_subscribe(s, K("d"), on_done, &d5, NULL), AGG_OK);
     rds_sub_free(s);
     assert_int_equal(d5.calls, 0);
     rds_free(r);
@@ -660,7 +693,7 @@ static void resubscribes_after_kill(void **state) {
     char name[64];
     for (int i = 0; i < N; i++) {
         snprintf(name, sizeof name, "%sm:%d", prefix, i);
-        assert_int_equal(rds_subscribe(s, name, on_done, &d[i]), AGG_OK);
+        assert_int_equal(rds_subscribe(s, name, on_done, &d[i], NULL), AGG_OK);
     }
     many m = {d, N};
     assert_true(run_until(all_done, &m, WAIT_MS));
@@ -680,7 +713,7 @@ static void resubscribes_after_kill(void **state) {
      * reference, and is subscribed again after the reconnect. */
     done_rec f = {0};
     int before = st.resubscribed;
-    assert_int_equal(rds_subscribe(s, K("f"), on_done, &f), AGG_OK);
+    assert_int_equal(rds_subscribe(s, K("f"), on_done, &f, NULL), AGG_OK);
     assert_int_equal(own_clients("pubsub", 0, 1), 1); /* before SUBSCRIBE is written */
     assert_true(run_until(done_called, &f, WAIT_MS));
     assert_int_equal(f.ok, 0);
@@ -749,6 +782,7 @@ int main(void) {
         cmocka_unit_test(pending_callbacks_get_null_on_free),
         cmocka_unit_test(lost_connection_gives_null_then_reconnects),
         cmocka_unit_test(subscribe_done_then_messages),
+        cmocka_unit_test(confirmed_channel_done_is_deferred),
         cmocka_unit_test(unsubscribe_cancels_pending_done),
         cmocka_unit_test(resubscribes_after_kill),
     };
