@@ -1,0 +1,364 @@
+/* test_session: the session module's key layout, call builders and reply parsing (no Redis). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <hiredis/hiredis.h>
+
+#include "session.h"
+
+#define CID  "3f2b8c1d-5e6a-4b7c-9d8e-0f1a2b3c4d5e"
+#define CID2 "c0ffee00-1111-4222-8333-444455556666"
+
+/* --- hand-built replies --- */
+
+static redisReply pool[64];
+static redisReply *elems[64][8];
+static int used;
+
+static redisReply *mk(int type) {
+    assert_true(used < 64);
+    redisReply *r = &pool[used++];
+    memset(r, 0, sizeof *r);
+    r->type = type;
+    return r;
+}
+static redisReply *str(const char *s) {
+    redisReply *r = mk(REDIS_REPLY_STRING);
+    r->str = (char *)s;
+    r->len = strlen(s);
+    return r;
+}
+static redisReply *status(const char *s) {
+    redisReply *r = str(s);
+    r->type = REDIS_REPLY_STATUS;
+    return r;
+}
+static redisReply *error(const char *s) {
+    redisReply *r = str(s);
+    r->type = REDIS_REPLY_ERROR;
+    return r;
+}
+static redisReply *integer(long long v) {
+    redisReply *r = mk(REDIS_REPLY_INTEGER);
+    r->integer = v;
+    return r;
+}
+static redisReply *nil(void) { return mk(REDIS_REPLY_NIL); }
+static redisReply *arr(int n, ...) {
+    redisReply *r = mk(REDIS_REPLY_ARRAY);
+    int slot = used - 1;
+    va_list ap;
+    va_start(ap, n);
+    for (int i = 0; i < n; i++) elems[slot][i] = va_arg(ap, redisReply *);
+    va_end(ap);
+    r->elements = (size_t)n;
+    r->element = elems[slot];
+    return r;
+}
+static int reset(void **state) {
+    (void)state;
+    used = 0;
+    return 0;
+}
+
+/* --- key layout --- */
+
+static void keys_share_the_bucket_tag(void **state) {
+    (void)state;
+    session_keys k;
+    assert_int_equal(session_keys_of(CID, &k, NULL), AGG_OK);
+    /* 0x3f = 63 -> bucket 63 */
+    assert_int_equal(session_bucket_of(CID), 63);
+    assert_string_equal(k.meta, "agg:{b63}:" CID ":meta");
+    assert_string_equal(k.out, "agg:{b63}:" CID ":out");
+    assert_string_equal(k.log, "agg:{b63}:" CID ":log");
+    assert_string_equal(k.deadlines, "agg:{b63}:deadlines");
+    assert_string_equal(k.channel, "agg:{b63}:" CID ":ev");
+    assert_int_equal(session_bucket_of(CID2), 0xc0 % SESSION_BUCKETS);
+    err_t e;
+    assert_int_equal(session_keys_of("not-a-uuid", &k, &e), AGG_ERR);
+    assert_string_equal(e.text, "not a correlation id");
+    assert_int_equal(session_keys_of("3F2B8C1D-5E6A-4B7C-9D8E-0F1A2B3C4D5E", &k, NULL), AGG_ERR);
+    assert_int_equal(session_keys_of(NULL, &k, NULL), AGG_ERR);
+}
+
+static void buckets_cover_every_value(void **state) {
+    (void)state;
+    int seen[SESSION_BUCKETS] = {0};
+    char cid[] = CID;
+    static const char hex[] = "0123456789abcdef";
+    for (int hi = 0; hi < 16; hi++)
+        for (int lo = 0; lo < 16; lo++) {
+            cid[0] = hex[hi];
+            cid[1] = hex[lo];
+            int b = session_bucket_of(cid);
+            assert_true(b >= 0 && b < SESSION_BUCKETS);
+            seen[b]++;
+        }
+    for (int b = 0; b < SESSION_BUCKETS; b++) assert_int_equal(seen[b], 256 / SESSION_BUCKETS);
+}
+
+static void channel_names_round_trip(void **state) {
+    (void)state;
+    session_keys k;
+    assert_int_equal(session_keys_of(CID, &k, NULL), AGG_OK);
+    char cid[UUID4_LEN + 1];
+    assert_int_equal(session_cid_of_channel(k.channel, strlen(k.channel), cid), AGG_OK);
+    assert_string_equal(cid, CID);
+    const char *bad[] = {
+        "agg:{b63}:" CID ":eV",
+        "agg:{b62}:" CID ":ev", /* the bucket does not match the id */
+        "agg:{b63}:" CID "x:ev",
+        "agg:{" CID "}:ev", /* the old layout */
+        "agg:{b63}:3F2B8C1D-5E6A-4B7C-9D8E-0F1A2B3C4D5E:ev",
+        "agg:rds:anchor",
+        "",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_int_equal(session_cid_of_channel(bad[i], strlen(bad[i]), cid), AGG_ERR);
+    /* Length is taken as given: a prefix of a valid name is not one. */
+    assert_int_equal(session_cid_of_channel(k.channel, strlen(k.channel) - 1, cid), AGG_ERR);
+}
+
+/* --- builders --- */
+
+static void open_call_has_its_keys_then_arguments(void **state) {
+    (void)state;
+    session_def d = {CID, "p1", "SSE", "[\"a\"]", 1000, 11000, 1001, 60};
+    session_call sc;
+    assert_int_equal(session_call_open(&sc, &d, NULL), AGG_OK);
+    assert_int_equal(sc.call.script, RDS_SCRIPT_SESSION_OPEN);
+    assert_int_equal(sc.call.nkeys, 4);
+    assert_int_equal(sc.call.argc, 4 + 9);
+    assert_false(sc.call.invalid);
+    const char *want[] = {sc.keys.meta, sc.keys.out, sc.keys.log, sc.keys.deadlines, CID,
+                          sc.keys.channel, "p1", "SSE", "1000", "11000", "[\"a\"]", "60", "1001"};
+    for (int i = 0; i < 13; i++) {
+        assert_string_equal(sc.call.argv[i], want[i]);
+        assert_int_equal(sc.call.lens[i], strlen(want[i]));
+    }
+    assert_string_equal(rds_call_name(&sc.call), "session_open");
+    session_def missing = d;
+    missing.sources_json = NULL;
+    err_t e;
+    assert_int_equal(session_call_open(&sc, &missing, &e), AGG_ERR);
+    session_def badcid = d;
+    badcid.cid = "x";
+    assert_int_equal(session_call_open(&sc, &badcid, &e), AGG_ERR);
+    assert_string_equal(e.text, "not a correlation id");
+}
+
+static void record_and_expire_calls(void **state) {
+    (void)state;
+    session_outcome o = {CID, "p1", "resource-1", OUTCOME_CONNECTION_CLOSED, "{}", 5000, 60};
+    session_call sc;
+    assert_int_equal(session_call_record(&sc, &o, NULL), AGG_OK);
+    assert_int_equal(sc.call.script, RDS_SCRIPT_SESSION_RECORD);
+    assert_int_equal(sc.call.argc, 4 + 8);
+    assert_string_equal(sc.call.argv[4], CID);
+    assert_string_equal(sc.call.argv[5], sc.keys.channel);
+    assert_string_equal(sc.call.argv[6], "resource-1");
+    assert_string_equal(sc.call.argv[7], "CONNECTION_CLOSED");
+    assert_string_equal(sc.call.argv[8], "{}");
+    assert_string_equal(sc.call.argv[9], "60");
+    assert_string_equal(sc.call.argv[10], "p1");
+    assert_string_equal(sc.call.argv[11], "5000");
+
+    assert_int_equal(session_call_expire(&sc, CID, 7000, 60, NULL), AGG_OK);
+    assert_int_equal(sc.call.script, RDS_SCRIPT_SESSION_EXPIRE);
+    assert_int_equal(sc.call.argc, 4 + 4);
+    assert_string_equal(sc.call.argv[3], "agg:{b63}:deadlines");
+    assert_string_equal(sc.call.argv[6], "7000");
+    assert_string_equal(sc.call.argv[7], "60");
+}
+
+static void plain_calls(void **state) {
+    (void)state;
+    session_call sc;
+    assert_int_equal(session_call_state(&sc, CID, NULL), AGG_OK);
+    assert_int_equal(sc.call.script, RDS_PLAIN_COMMAND);
+    assert_int_equal(sc.call.argc, 4);
+    assert_string_equal(sc.call.argv[0], "HMGET");
+    assert_string_equal(sc.call.argv[1], "agg:{b63}:" CID ":meta");
+
+    assert_int_equal(session_call_log(&sc, CID, 0, NULL), AGG_OK);
+    assert_string_equal(sc.call.argv[0], "XRANGE");
+    assert_string_equal(sc.call.argv[1], "agg:{b63}:" CID ":log");
+    assert_string_equal(sc.call.argv[2], "0-1");
+    assert_string_equal(sc.call.argv[3], "+");
+    assert_int_equal(session_call_log(&sc, CID, 41, NULL), AGG_OK);
+    assert_string_equal(sc.call.argv[2], "0-42");
+    assert_int_equal(session_call_log(&sc, CID, -1, NULL), AGG_ERR);
+
+    assert_int_equal(session_call_due(&sc, 7, 123456, 256, NULL), AGG_OK);
+    const char *want[] = {"ZRANGEBYSCORE", "agg:{b07}:deadlines", "-inf", "123456",
+                          "LIMIT", "0", "256"};
+    assert_int_equal(sc.call.argc, 7);
+    for (int i = 0; i < 7; i++) assert_string_equal(sc.call.argv[i], want[i]);
+    assert_int_equal(session_call_due(&sc, SESSION_BUCKETS, 1, 1, NULL), AGG_ERR);
+    assert_int_equal(session_call_due(&sc, -1, 1, 1, NULL), AGG_ERR);
+    assert_int_equal(session_call_due(&sc, 0, 1, 0, NULL), AGG_ERR);
+}
+
+static void rds_call_overflow_is_invalid(void **state) {
+    (void)state;
+    rds_call c;
+    rds_call_begin_command(&c);
+    for (int i = 0; i < RDS_CALL_MAX_ARGV; i++) rds_call_push(&c, "x");
+    assert_false(c.invalid);
+    rds_call_push(&c, "one too many");
+    assert_true(c.invalid);
+    assert_int_equal(c.argc, RDS_CALL_MAX_ARGV);
+    rds_call_begin_command(&c);
+    rds_call_push(&c, NULL);
+    assert_true(c.invalid);
+    assert_string_equal(rds_call_name(&c), "(empty command)");
+}
+
+/* --- replies --- */
+
+static void open_replies(void **state) {
+    (void)state;
+    err_t e;
+    assert_int_equal(session_open_reply(integer(1), NULL), AGG_OK);
+    assert_int_equal(session_open_reply(integer(0), NULL), AGG_OK);
+    assert_int_equal(session_open_reply(integer(2), &e), AGG_ERR);
+    assert_int_equal(session_open_reply(error("ERR invalid sources: x"), &e), AGG_ERR);
+    assert_string_equal(e.text, "session_open: ERR invalid sources: x");
+    assert_int_equal(session_open_reply(NULL, &e), AGG_ERR);
+    assert_string_equal(e.text, "session_open: unexpected reply");
+}
+
+static void record_replies(void **state) {
+    (void)state;
+    long long seq = -1;
+    assert_int_equal(session_record_reply(arr(2, str("recorded"), integer(3)), &seq),
+                     SESSION_RECORDED);
+    assert_int_equal(seq, 3);
+    assert_int_equal(session_record_reply(arr(2, str("completed"), integer(4)), &seq),
+                     SESSION_COMPLETED);
+    assert_int_equal(seq, 4);
+    const char *refusals[] = {"duplicate",      "unknown-session",  "finished",
+                              "unknown-source", "patient-mismatch", "invalid-status"};
+    for (int i = 0; i < SESSION_REFUSALS; i++) {
+        session_record_result r = session_record_reply(arr(2, str(refusals[i]), integer(0)), &seq);
+        assert_int_equal(r, SESSION_DUPLICATE + i);
+        assert_true(session_record_refused(r));
+        assert_string_equal(session_record_name(r), refusals[i]);
+        assert_int_equal(seq, 0);
+    }
+    assert_false(session_record_refused(SESSION_RECORDED));
+    assert_false(session_record_refused(SESSION_RECORD_UNEXPECTED));
+    assert_int_equal(session_record_reply(arr(2, str("bogus"), integer(0)), NULL),
+                     SESSION_RECORD_UNEXPECTED);
+    assert_int_equal(session_record_reply(arr(1, str("recorded")), NULL),
+                     SESSION_RECORD_UNEXPECTED);
+    assert_int_equal(session_record_reply(arr(2, str("recorded"), str("1")), NULL),
+                     SESSION_RECORD_UNEXPECTED);
+    assert_int_equal(session_record_reply(str("recorded"), NULL), SESSION_RECORD_UNEXPECTED);
+    assert_int_equal(session_record_reply(error("ERR x"), NULL), SESSION_RECORD_UNEXPECTED);
+    assert_int_equal(session_record_reply(NULL, NULL), SESSION_RECORD_UNEXPECTED);
+    redisReply *nul = str("recorded");
+    nul->len = 9; /* an embedded NUL: none of ours */
+    assert_int_equal(session_record_reply(arr(2, nul, integer(1)), NULL),
+                     SESSION_RECORD_UNEXPECTED);
+    assert_string_equal(session_record_name(SESSION_RECORD_UNEXPECTED), "unexpected");
+}
+
+static void expire_replies(void **state) {
+    (void)state;
+    assert_int_equal(session_expire_reply(status("expired")), SESSION_EXPIRED);
+    assert_int_equal(session_expire_reply(str("not-due")), SESSION_NOT_DUE);
+    assert_int_equal(session_expire_reply(str("gone")), SESSION_GONE);
+    assert_int_equal(session_expire_reply(str("went")), SESSION_EXPIRE_UNEXPECTED);
+    assert_int_equal(session_expire_reply(error("ERR")), SESSION_EXPIRE_UNEXPECTED);
+    assert_int_equal(session_expire_reply(NULL), SESSION_EXPIRE_UNEXPECTED);
+    assert_string_equal(session_expire_name(SESSION_NOT_DUE), "not-due");
+    assert_string_equal(session_expire_name(SESSION_EXPIRE_UNEXPECTED), "unexpected");
+}
+
+static void state_replies(void **state) {
+    (void)state;
+    session_state st;
+    assert_int_equal(session_state_reply(arr(2, nil(), nil()), &st, NULL), AGG_OK);
+    assert_false(st.exists);
+    assert_int_equal(session_state_reply(arr(2, str("open"), str("2")), &st, NULL), AGG_OK);
+    assert_true(st.exists);
+    assert_false(st.done);
+    assert_int_equal(st.seq, 2);
+    assert_int_equal(session_state_reply(arr(2, str("done"), str("4")), &st, NULL), AGG_OK);
+    assert_true(st.done);
+    assert_int_equal(st.seq, 4);
+    err_t e;
+    assert_int_equal(session_state_reply(arr(2, str("open"), str("x")), &st, &e), AGG_ERR);
+    assert_string_equal(e.text, "session state: malformed meta");
+    assert_int_equal(session_state_reply(arr(2, str("open"), nil()), &st, &e), AGG_ERR);
+    assert_int_equal(session_state_reply(error("LOADING"), &st, &e), AGG_ERR);
+    assert_string_equal(e.text, "session state: LOADING");
+    assert_int_equal(session_state_reply(NULL, &st, &e), AGG_ERR);
+}
+
+static redisReply *entry(const char *id, const char *ev, const char *data) {
+    return arr(2, str(id), arr(4, str("e"), str(ev), str("d"), str(data)));
+}
+
+static void log_entries(void **state) {
+    (void)state;
+    redisReply *log = arr(6, entry("0-1", "callback", "{\"a\":1}"), entry("0-2", "summary", "{}"),
+                          entry("1-3", "callback", "{}"), arr(2, str("0-4"), str("x")),
+                          arr(2, str("0-5"), arr(2, str("e"), str("callback"))),
+                          entry("0-x", "callback", "{}"));
+    session_event ev;
+    assert_int_equal(session_log_entry(log, 0, &ev), AGG_OK);
+    assert_int_equal(ev.seq, 1);
+    assert_int_equal(ev.name_len, 8);
+    assert_memory_equal(ev.name, "callback", 8);
+    assert_int_equal(ev.data_len, 7);
+    assert_false(session_event_is_summary(&ev));
+    assert_int_equal(session_log_entry(log, 1, &ev), AGG_OK);
+    assert_int_equal(ev.seq, 2);
+    assert_true(session_event_is_summary(&ev));
+    for (size_t i = 2; i < 6; i++) assert_int_equal(session_log_entry(log, i, &ev), AGG_ERR);
+    assert_int_equal(session_log_entry(log, 6, &ev), AGG_ERR); /* past the end */
+    assert_int_equal(session_log_entry(error("ERR"), 0, &ev), AGG_ERR);
+    assert_int_equal(session_log_entry(NULL, 0, &ev), AGG_ERR);
+}
+
+static void due_entries(void **state) {
+    (void)state;
+    int b = session_bucket_of(CID);
+    redisReply *due = arr(4, str(CID), str(CID2), str("junk"), integer(1));
+    char cid[UUID4_LEN + 1];
+    assert_int_equal(session_due_entry(due, 0, b, cid), AGG_OK);
+    assert_string_equal(cid, CID);
+    assert_int_equal(session_due_entry(due, 1, b, cid), AGG_ERR); /* another bucket's */
+    assert_int_equal(session_due_entry(due, 1, session_bucket_of(CID2), cid), AGG_OK);
+    assert_int_equal(session_due_entry(due, 2, b, cid), AGG_ERR);
+    assert_int_equal(session_due_entry(due, 3, b, cid), AGG_ERR);
+    assert_int_equal(session_due_entry(due, 4, b, cid), AGG_ERR);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(keys_share_the_bucket_tag, reset),
+        cmocka_unit_test_setup(buckets_cover_every_value, reset),
+        cmocka_unit_test_setup(channel_names_round_trip, reset),
+        cmocka_unit_test_setup(open_call_has_its_keys_then_arguments, reset),
+        cmocka_unit_test_setup(record_and_expire_calls, reset),
+        cmocka_unit_test_setup(plain_calls, reset),
+        cmocka_unit_test_setup(rds_call_overflow_is_invalid, reset),
+        cmocka_unit_test_setup(open_replies, reset),
+        cmocka_unit_test_setup(record_replies, reset),
+        cmocka_unit_test_setup(expire_replies, reset),
+        cmocka_unit_test_setup(state_replies, reset),
+        cmocka_unit_test_setup(log_entries, reset),
+        cmocka_unit_test_setup(due_entries, reset),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
