@@ -20,7 +20,7 @@ struct redisReply;
  *   agg:{bNN}:<cid>:meta  agg:{bNN}:<cid>:out  agg:{bNN}:<cid>:log
  *   agg:{bNN}:deadlines   channel agg:{bNN}:<cid>:ev
  * Every process must use the same SESSION_BUCKETS. */
-#define SESSION_BUCKETS 64
+#define SESSION_BUCKETS 16
 #define SESSION_KEY_MAX 64
 
 typedef struct session_keys {

@@ -73,13 +73,13 @@ static void keys_share_the_bucket_tag(void **state) {
     (void)state;
     session_keys k;
     assert_int_equal(session_keys_of(CID, &k, NULL), AGG_OK);
-    /* 0x3f = 63 -> bucket 63 */
-    assert_int_equal(session_bucket_of(CID), 63);
-    assert_string_equal(k.meta, "agg:{b63}:" CID ":meta");
-    assert_string_equal(k.out, "agg:{b63}:" CID ":out");
-    assert_string_equal(k.log, "agg:{b63}:" CID ":log");
-    assert_string_equal(k.deadlines, "agg:{b63}:deadlines");
-    assert_string_equal(k.channel, "agg:{b63}:" CID ":ev");
+    /* 0x3f = 63 -> bucket 63 % 16 = 15 */
+    assert_int_equal(session_bucket_of(CID), 15);
+    assert_string_equal(k.meta, "agg:{b15}:" CID ":meta");
+    assert_string_equal(k.out, "agg:{b15}:" CID ":out");
+    assert_string_equal(k.log, "agg:{b15}:" CID ":log");
+    assert_string_equal(k.deadlines, "agg:{b15}:deadlines");
+    assert_string_equal(k.channel, "agg:{b15}:" CID ":ev");
     assert_int_equal(session_bucket_of(CID2), 0xc0 % SESSION_BUCKETS);
     err_t e;
     assert_int_equal(session_keys_of("not-a-uuid", &k, &e), AGG_ERR);
@@ -112,11 +112,11 @@ static void channel_names_round_trip(void **state) {
     assert_int_equal(session_cid_of_channel(k.channel, strlen(k.channel), cid), AGG_OK);
     assert_string_equal(cid, CID);
     const char *bad[] = {
-        "agg:{b63}:" CID ":eV",
-        "agg:{b62}:" CID ":ev", /* the bucket does not match the id */
-        "agg:{b63}:" CID "x:ev",
+        "agg:{b15}:" CID ":eV",
+        "agg:{b14}:" CID ":ev", /* the bucket does not match the id */
+        "agg:{b15}:" CID "x:ev",
         "agg:{" CID "}:ev", /* the old layout */
-        "agg:{b63}:3F2B8C1D-5E6A-4B7C-9D8E-0F1A2B3C4D5E:ev",
+        "agg:{b15}:3F2B8C1D-5E6A-4B7C-9D8E-0F1A2B3C4D5E:ev",
         "agg:rds:anchor",
         "",
     };
@@ -173,7 +173,7 @@ static void record_and_expire_calls(void **state) {
     assert_int_equal(session_call_expire(&sc, CID, 7000, 60, NULL), AGG_OK);
     assert_int_equal(sc.call.script, RDS_SCRIPT_SESSION_EXPIRE);
     assert_int_equal(sc.call.argc, 4 + 4);
-    assert_string_equal(sc.call.argv[3], "agg:{b63}:deadlines");
+    assert_string_equal(sc.call.argv[3], "agg:{b15}:deadlines");
     assert_string_equal(sc.call.argv[6], "7000");
     assert_string_equal(sc.call.argv[7], "60");
 }
@@ -185,11 +185,11 @@ static void plain_calls(void **state) {
     assert_int_equal(sc.call.script, RDS_PLAIN_COMMAND);
     assert_int_equal(sc.call.argc, 4);
     assert_string_equal(sc.call.argv[0], "HMGET");
-    assert_string_equal(sc.call.argv[1], "agg:{b63}:" CID ":meta");
+    assert_string_equal(sc.call.argv[1], "agg:{b15}:" CID ":meta");
 
     assert_int_equal(session_call_log(&sc, CID, 0, NULL), AGG_OK);
     assert_string_equal(sc.call.argv[0], "XRANGE");
-    assert_string_equal(sc.call.argv[1], "agg:{b63}:" CID ":log");
+    assert_string_equal(sc.call.argv[1], "agg:{b15}:" CID ":log");
     assert_string_equal(sc.call.argv[2], "0-1");
     assert_string_equal(sc.call.argv[3], "+");
     assert_int_equal(session_call_log(&sc, CID, 41, NULL), AGG_OK);
