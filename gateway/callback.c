@@ -54,7 +54,9 @@ void gw_callback_handle(gateway *gw, httpd_req *r) {
     cb_ctx *c = malloc(sizeof *c);
     if (!c) {
         cbmsg_clear(&m);
-        gw_respond_unavailable(r, "memory");
+        err_t oom;
+        err_nomem(&oom);
+        gw_respond_failure(r, &oom, "memory");
         return;
     }
     c->gw = gw;
@@ -66,7 +68,7 @@ void gw_callback_handle(gateway *gw, httpd_req *r) {
         log_warn("callback not queued for Kafka: %s", err.text);
         free(c);
         cbmsg_clear(&m);
-        gw_respond_unavailable(r, "kafka");
+        gw_respond_failure(r, &err, "kafka");
         return;
     }
     cbmsg_clear(&m);

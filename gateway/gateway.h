@@ -71,5 +71,8 @@ int gw_config_load(gw_config *c, err_t *e);
 
 /* Answers 503 {"error":"unavailable"} naming what is down. */
 void gw_respond_unavailable(httpd_req *r, const char *what);
+/* Answers a request that failed with e: 503 {"error":"out_of_memory"} when
+ * e is out of memory, else as gw_respond_unavailable(r, what). */
+void gw_respond_failure(httpd_req *r, const err_t *e, const char *what);
 
 #endif

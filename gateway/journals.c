@@ -1,7 +1,6 @@
 /* journals: POST /aggregate/journals (SSE and WAIT_FOR_EVERYONE strategies). */
 #include "journals.h"
 
-#include <hiredis/hiredis.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +10,7 @@
 #include "listeners.h"
 #include "log.h"
 #include "reqmsg.h"
+#include "session.h"
 #include "uuid4.h"
 #include "wfe.h"
 
@@ -67,23 +67,32 @@ static void answer_error(post_ctx *c, int status, const char *code, const char *
     finish(c);
 }
 
+/* Answers for failure e: 503 naming what is unavailable, or out of memory. */
+static void answer_failure(post_ctx *c, const err_t *e, const char *what) {
+    if (c->r) {
+        gw_respond_failure(c->r, e, what);
+        c->r = NULL;
+    }
+    finish(c);
+}
+
 static void on_cancel(void *arg) {
     post_ctx *c = arg;
     c->r = NULL;
     finish(c);
 }
 
+static void answer_failure(post_ctx *c, const err_t *e, const char *what);
+
 static void answer_accepted(post_ctx *c) {
+    err_t e;
     char *sources = reqmsg_sources_json(c->msg);
-    if (!sources) {
-        answer_error(c, 500, "internal", "out of memory");
-        return;
-    }
-    size_t n = strlen(sources) + 160;
-    char *body = malloc(n);
-    if (!body) {
+    char *body = NULL;
+    size_t n = sources ? strlen(sources) + 160 : 0;
+    if (!sources || !(body = malloc(n))) {
         free(sources);
-        answer_error(c, 500, "internal", "out of memory");
+        err_nomem(&e);
+        answer_failure(c, &e, "memory");
         return;
     }
     snprintf(body, n, "{\"correlationId\":\"%s\",\"resources\":%d,\"sources\":%s}",
@@ -97,7 +106,7 @@ static void answer_accepted(post_ctx *c) {
 
 /* --- WAIT_FOR_EVERYONE: read the whole log once the summary is out --- */
 
-static void on_wait_log(redisReply *reply, void *arg) {
+static void on_wait_log(struct redisReply *reply, void *arg) {
     post_ctx *c = arg;
     c->busy = 0;
     c->fetching = 0;
@@ -105,34 +114,37 @@ static void on_wait_log(redisReply *reply, void *arg) {
         finish(c);
         return;
     }
-    if (!reply || reply->type != REDIS_REPLY_ARRAY) {
+    size_t n;
+    err_t e;
+    if (session_list_reply(reply, &n, &e) != AGG_OK) {
         c->gw->metrics.redis_failures++;
-        answer_error(c, 503, "unavailable", "session store unavailable");
+        log_warn("WAIT_FOR_EVERYONE log read failed: %s", e.text);
+        answer_failure(c, &e, "session store");
         return;
     }
-    log_event *events = calloc(reply->elements ? reply->elements : 1, sizeof *events);
+    log_event *events = calloc(n ? n : 1, sizeof *events);
     if (!events) {
-        answer_error(c, 500, "internal", "out of memory");
+        err_nomem(&e);
+        answer_failure(c, &e, "memory");
         return;
     }
-    size_t n = 0;
+    size_t k = 0;
     int has_summary = 0;
-    for (size_t i = 0; i < reply->elements; i++) {
-        redisReply *entry = reply->element[i];
-        if (entry->type != REDIS_REPLY_ARRAY || entry->elements != 2) continue;
-        redisReply *f = entry->element[1];
-        if (f->type != REDIS_REPLY_ARRAY || f->elements != 4) continue;
-        events[n].seq = (long long)i + 1;
-        events[n].event = f->element[1]->str;
-        events[n].data = f->element[3]->str;
-        if (events[n].event && strcmp(events[n].event, "summary") == 0) has_summary = 1;
-        n++;
+    session_event ev;
+    for (size_t i = 0; i < n; i++) {
+        if (session_log_entry(reply, i, &ev) != AGG_OK) continue;
+        /* Entries are stored with NUL-terminated values by Redis' protocol reader. */
+        events[k].seq = ev.seq;
+        events[k].event = session_event_is_summary(&ev) ? "summary" : "callback";
+        events[k].data = ev.data;
+        has_summary |= session_event_is_summary(&ev);
+        k++;
     }
     if (!has_summary) { /* resync found no summary yet: keep waiting */
         free(events);
         return;
     }
-    char *body = wfe_build_response(c->msg->patient_id, events, n);
+    char *body = wfe_build_response(c->msg->patient_id, events, k);
     free(events);
     if (!body) {
         answer_error(c, 500, "internal", "could not build the answer");
@@ -146,10 +158,11 @@ static void on_wait_log(redisReply *reply, void *arg) {
 
 static void fetch_log(post_ctx *c) {
     if (c->busy || c->fetching || c->dead) return;
-    char keys[4][RDS_KEY_MAX];
-    rds_session_keys(c->msg->correlation_id, keys);
-    if (rds_command(c->gw->redis, on_wait_log, c, "XRANGE %s - +", keys[2]) != AGG_OK) {
-        answer_error(c, 503, "unavailable", "session store unavailable");
+    session_call sc;
+    err_t e;
+    if (session_call_log(&sc, c->msg->correlation_id, 0, &e) != AGG_OK ||
+        rds_call_send(c->gw->redis, &sc.call, on_wait_log, c, &e) != AGG_OK) {
+        answer_failure(c, &e, "session store");
         return;
     }
     c->busy = 1;
@@ -203,24 +216,24 @@ static void on_delivered(int ok, const char *errstr, void *arg) {
     if (c->summary_seen) fetch_log(c);
 }
 
-static void on_opened(redisReply *reply, void *arg) {
+static void on_opened(struct redisReply *reply, void *arg) {
     post_ctx *c = arg;
     c->busy = 0;
     if (c->dead || !c->r) {
         finish(c);
         return;
     }
-    if (!reply || reply->type != REDIS_REPLY_INTEGER) {
+    err_t e;
+    if (session_open_reply(reply, &e) != AGG_OK) {
         c->gw->metrics.redis_failures++;
-        if (reply && reply->type == REDIS_REPLY_ERROR)
-            log_error("session_open failed: %s", reply->str);
-        answer_error(c, 503, "unavailable", "session store unavailable");
+        log_error("%s", e.text);
+        answer_failure(c, &e, "session store");
         return;
     }
     char *json = reqmsg_to_json(c->msg);
-    err_t e;
     if (!json) {
-        answer_error(c, 500, "internal", "out of memory");
+        err_nomem(&e);
+        answer_failure(c, &e, "memory");
         return;
     }
     int rc = gw_produce(c->gw->kafka, c->gw->cfg.topic_requests, c->msg->correlation_id,
@@ -229,7 +242,7 @@ static void on_opened(redisReply *reply, void *arg) {
     if (rc != AGG_OK) {
         c->gw->metrics.produce_failures++;
         log_warn("request not queued for Kafka: %s", e.text);
-        answer_error(c, 503, "unavailable", "message broker unavailable");
+        answer_failure(c, &e, "message broker");
         return;
     }
     c->busy = 1;
@@ -237,33 +250,22 @@ static void on_opened(redisReply *reply, void *arg) {
 
 static void open_session(post_ctx *c) {
     const request_msg *m = c->msg;
-    char keys[4][RDS_KEY_MAX];
-    rds_session_keys(m->correlation_id, keys);
+    err_t e;
     char *sources = reqmsg_sources_json(m);
     if (!sources) {
-        answer_error(c, 500, "internal", "out of memory");
+        err_nomem(&e);
+        answer_failure(c, &e, "memory");
         return;
     }
-    char created[24], deadline[24], ttl[24], now[24];
-    snprintf(created, sizeof created, "%lld", m->created_ms);
-    snprintf(deadline, sizeof deadline, "%lld", m->deadline_ms);
-    snprintf(ttl, sizeof ttl, "%ld", c->gw->cfg.retention_s);
-    snprintf(now, sizeof now, "%lld", loop_wall_ms());
-    const char *k[4] = {keys[0], keys[1], keys[2], keys[3]};
-    const char *args[8] = {m->correlation_id,
-                           m->patient_id,
-                           req_strategy_name(m->strategy),
-                           created,
-                           deadline,
-                           sources,
-                           ttl,
-                           now};
-    size_t lens[8];
-    for (int i = 0; i < 8; i++) lens[i] = strlen(args[i]);
-    int rc = rds_script(c->gw->redis, RDS_SCRIPT_SESSION_OPEN, on_opened, c, 4, k, 8, args, lens);
+    session_def d = {m->correlation_id, m->patient_id,  req_strategy_name(m->strategy),
+                     sources,           m->created_ms, m->deadline_ms,
+                     loop_wall_ms(),    c->gw->cfg.retention_s};
+    session_call sc;
+    int rc = session_call_open(&sc, &d, &e);
+    if (rc == AGG_OK) rc = rds_call_send(c->gw->redis, &sc.call, on_opened, c, &e);
     free(sources);
     if (rc != AGG_OK) {
-        answer_error(c, 503, "unavailable", "session store unavailable");
+        answer_failure(c, &e, "session store");
         return;
     }
     c->busy = 1;
@@ -273,7 +275,9 @@ static void on_wait_subscribed(int ok, void *arg) {
     post_ctx *c = arg;
     if (c->dead) return;
     if (!ok) {
-        answer_error(c, 503, "unavailable", "session store unavailable");
+        err_t e;
+        err_set(&e, "subscription lost");
+        answer_failure(c, &e, "session store");
         return;
     }
     open_session(c);
@@ -315,7 +319,9 @@ void gw_journals_handle(gateway *gw, httpd_req *r) {
     if (!c || !m) {
         free(c);
         free(m);
-        gw_respond_unavailable(r, "memory");
+        err_t oom;
+        err_nomem(&oom);
+        gw_respond_failure(r, &oom, "memory");
         return;
     }
     char cid[UUID4_LEN + 1];
@@ -338,6 +344,7 @@ void gw_journals_handle(gateway *gw, httpd_req *r) {
         return;
     }
     c->guard = loop_timer_add(gw->l, jr.timeout_ms + gw->cfg.wait_grace_ms, on_wait_guard, c);
-    c->li = gw_listen(gw->listeners, cid, on_wait_event, on_wait_subscribed, on_wait_resync, c);
-    if (!c->li && !c->dead) answer_error(c, 503, "unavailable", "session store unavailable");
+    err_t le;
+    c->li = gw_listen(gw->listeners, cid, on_wait_event, on_wait_subscribed, on_wait_resync, c, &le);
+    if (!c->li) answer_failure(c, &le, "session store");
 }

@@ -6,12 +6,13 @@
 
 #include "log.h"
 #include "reqmsg.h"
+#include "session.h"
 #include "strmap.h"
 
 struct gw_listener {
     gw_listeners *owner;
     gw_listener *prev, *next; /* siblings on the same session */
-    char cid[REQMSG_CID_LEN + 1];
+    char cid[UUID4_LEN + 1];
     gw_event_cb *on_event;
     gw_ready_cb *ready;
     gw_resync_cb *resync;
@@ -24,22 +25,11 @@ struct gw_listeners {
     size_t count;
 };
 
-/* channel is "agg:{<cid>}:ev"; copies the cid out, AGG_ERR when it is not that shape. */
-static int channel_cid(const char *channel, char cid[REQMSG_CID_LEN + 1]) {
-    size_t n = strlen(channel);
-    if (n != 5 + REQMSG_CID_LEN + 4 || strncmp(channel, "agg:{", 5) != 0 ||
-        strcmp(channel + 5 + REQMSG_CID_LEN, "}:ev") != 0)
-        return AGG_ERR;
-    memcpy(cid, channel + 5, REQMSG_CID_LEN);
-    cid[REQMSG_CID_LEN] = '\0';
-    return AGG_OK;
-}
-
 static void on_message(const char *channel, const char *payload, size_t len, void *arg) {
     gw_listeners *ls = arg;
-    char cid[REQMSG_CID_LEN + 1];
+    char cid[UUID4_LEN + 1];
     sse_published ev;
-    if (channel_cid(channel, cid) != AGG_OK) return;
+    if (session_cid_of_channel(channel, strlen(channel), cid) != AGG_OK) return;
     if (sse_parse_published(payload, len, &ev) != AGG_OK) {
         log_warn("ignoring a malformed event on a session channel");
         return;
@@ -102,12 +92,20 @@ static void on_subscribed(int ok, void *arg) {
 }
 
 gw_listener *gw_listen(gw_listeners *ls, const char *cid, gw_event_cb *on_event, gw_ready_cb *ready,
-                       gw_resync_cb *resync, void *arg) {
-    if (!rds_sub_ready(ls->sub) || strlen(cid) != REQMSG_CID_LEN) return NULL;
+                       gw_resync_cb *resync, void *arg, err_t *e) {
+    session_keys k;
+    if (session_keys_of(cid, &k, e) != AGG_OK) return NULL;
+    if (!rds_sub_ready(ls->sub)) {
+        err_set(e, "redis pub/sub not connected");
+        return NULL;
+    }
     gw_listener *li = calloc(1, sizeof *li);
-    if (!li) return NULL;
+    if (!li) {
+        err_set(e, "out of memory");
+        return NULL;
+    }
     li->owner = ls;
-    memcpy(li->cid, cid, REQMSG_CID_LEN + 1);
+    memcpy(li->cid, cid, UUID4_LEN + 1);
     li->on_event = on_event;
     li->ready = ready;
     li->resync = resync;
@@ -115,14 +113,13 @@ gw_listener *gw_listen(gw_listeners *ls, const char *cid, gw_event_cb *on_event,
     gw_listener *head = strmap_get(ls->by_cid, cid);
     if (strmap_put(ls->by_cid, cid, li) != AGG_OK) {
         free(li);
+        err_set(e, "out of memory");
         return NULL;
     }
     li->next = head;
     if (head) head->prev = li;
     ls->count++;
-    char channel[RDS_KEY_MAX];
-    rds_session_channel(cid, channel);
-    if (rds_subscribe(ls->sub, channel, on_subscribed, li) != AGG_OK) {
+    if (rds_subscribe(ls->sub, k.channel, on_subscribed, li, e) != AGG_OK) {
         unlink_listener(ls, li);
         return NULL;
     }
@@ -131,9 +128,8 @@ gw_listener *gw_listen(gw_listeners *ls, const char *cid, gw_event_cb *on_event,
 
 void gw_unlisten(gw_listeners *ls, gw_listener *li) {
     if (!li) return;
-    char channel[RDS_KEY_MAX];
-    rds_session_channel(li->cid, channel);
-    rds_unsubscribe(ls->sub, channel, li);
+    session_keys k;
+    if (session_keys_of(li->cid, &k, NULL) == AGG_OK) rds_unsubscribe(ls->sub, k.channel, li);
     unlink_listener(ls, li);
 }
 

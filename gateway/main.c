@@ -42,6 +42,16 @@ void gw_respond_unavailable(httpd_req *r, const char *what) {
     httpd_respond_error(r, &e);
 }
 
+void gw_respond_failure(httpd_req *r, const err_t *e, const char *what) {
+    if (!err_is_nomem(e)) {
+        gw_respond_unavailable(r, what);
+        return;
+    }
+    api_error ae;
+    apierr_set(&ae, 503, "out_of_memory", NULL, "out of memory");
+    httpd_respond_error(r, &ae);
+}
+
 static void respond_health(gateway *gw, httpd_req *r, int with_components) {
     int redis_up = rds_ready(gw->redis) && gw_listeners_ready(gw->listeners);
     int kafka_up = gw_producer_healthy(gw->kafka);

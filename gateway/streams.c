@@ -1,7 +1,6 @@
 /* streams: GET /aggregate/stream: subscribe, replay the log, de-duplicate, keep alive. */
 #include "streams.h"
 
-#include <hiredis/hiredis.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,6 +8,7 @@
 #include "listeners.h"
 #include "log.h"
 #include "reqmsg.h"
+#include "session.h"
 #include "sse.h"
 
 /* Invariant 1 (no event lost, none twice): a stream subscribes to its
@@ -83,12 +83,21 @@ static void stop_listening(stream_ctx *c) {
     }
 }
 
-/* Answers the pending request with an error and ends this ctx. */
-static void fail_request(stream_ctx *c, int status, const char *code, const char *msg) {
+/* Answers the pending request for failure e (of what) and ends this ctx. */
+static void fail_request(stream_ctx *c, const err_t *e, const char *what) {
+    stop_listening(c);
+    if (c->r) {
+        gw_respond_failure(c->r, e, what);
+        c->r = NULL;
+    }
+    c->dead = 1;
+}
+
+static void fail_not_found(stream_ctx *c) {
     stop_listening(c);
     if (c->r) {
         api_error e;
-        apierr_set(&e, status, code, NULL, "%s", msg);
+        apierr_set(&e, 404, "not_found", NULL, "no such session (unknown correlationId, or expired)");
         httpd_respond_error(c->r, &e);
         c->r = NULL;
     }
@@ -156,48 +165,24 @@ static void schedule_retry(stream_ctx *c) {
     if (!c->retry) c->retry = loop_timer_add(c->owner->gw->l, 500, on_retry, c);
 }
 
-/* An XRANGE entry id is "0-<seq>". */
-static long long entry_seq(const redisReply *id) {
-    if (id->type != REDIS_REPLY_STRING || id->len < 3 || strncmp(id->str, "0-", 2) != 0) return -1;
-    long long v = 0;
-    for (size_t i = 2; i < (size_t)id->len; i++) {
-        if (id->str[i] < '0' || id->str[i] > '9') return -1;
-        v = v * 10 + (id->str[i] - '0');
-    }
-    return v;
-}
-
-static void emit_entry(stream_ctx *c, const redisReply *entry) {
-    if (entry->type != REDIS_REPLY_ARRAY || entry->elements != 2) return;
-    long long seq = entry_seq(entry->element[0]);
-    const redisReply *fields = entry->element[1];
-    if (seq <= c->last_sent || fields->type != REDIS_REPLY_ARRAY) return;
-    const redisReply *ev = NULL, *data = NULL;
-    for (size_t i = 0; i + 1 < fields->elements; i += 2) {
-        const redisReply *k = fields->element[i];
-        if (k->type != REDIS_REPLY_STRING || k->len != 1) continue;
-        if (k->str[0] == 'e') ev = fields->element[i + 1];
-        if (k->str[0] == 'd') data = fields->element[i + 1];
-    }
-    if (!ev || !data || ev->type != REDIS_REPLY_STRING || data->type != REDIS_REPLY_STRING) return;
-    emit(c, seq, ev->str, (size_t)ev->len, data->str, (size_t)data->len);
-}
-
-static void on_log(redisReply *reply, void *arg) {
+static void on_log(struct redisReply *reply, void *arg) {
     stream_ctx *c = arg;
     c->busy = 0;
     if (c->dead) {
         free_if_idle(c);
         return;
     }
-    if (!reply || reply->type != REDIS_REPLY_ARRAY) {
+    size_t n;
+    if (session_list_reply(reply, &n, NULL) != AGG_OK) {
         c->owner->gw->metrics.redis_failures++;
         c->phase = P_LIVE;
         schedule_retry(c);
         return;
     }
-    for (size_t i = 0; i < reply->elements && c->phase != P_DONE; i++)
-        emit_entry(c, reply->element[i]);
+    session_event ev;
+    for (size_t i = 0; i < n && c->phase != P_DONE; i++)
+        if (session_log_entry(reply, i, &ev) == AGG_OK && ev.seq > c->last_sent)
+            emit(c, ev.seq, ev.name, ev.name_len, ev.data, ev.data_len);
     if (c->phase == P_DONE) return;
     c->phase = P_LIVE;
     if (c->dirty) replay(c);
@@ -205,14 +190,12 @@ static void on_log(redisReply *reply, void *arg) {
 
 static void replay(stream_ctx *c) {
     if (c->busy || c->dead || c->phase == P_DONE || !c->s) return;
-    char keys[4][RDS_KEY_MAX];
-    char from[32];
-    rds_session_keys(c->cid, keys);
-    snprintf(from, sizeof from, "0-%lld", c->last_sent + 1);
+    session_call sc;
     c->dirty = 0;
     c->phase = P_REPLAYING;
     c->owner->gw->metrics.stream_replays++;
-    if (rds_command(c->owner->gw->redis, on_log, c, "XRANGE %s %s +", keys[2], from) != AGG_OK) {
+    if (session_call_log(&sc, c->cid, c->last_sent, NULL) != AGG_OK ||
+        rds_call_send(c->owner->gw->redis, &sc.call, on_log, c, NULL) != AGG_OK) {
         c->phase = P_LIVE;
         schedule_retry(c);
         return;
@@ -242,23 +225,24 @@ static void on_resync(void *arg) {
         c->dirty = 1;
 }
 
-/* The reply to HMGET meta state seq: [state or nil, seq or nil]. */
-static void on_session_state(redisReply *reply, void *arg) {
+static void on_session_state(struct redisReply *reply, void *arg) {
     stream_ctx *c = arg;
     c->busy = 0;
     if (c->dead) {
         free_if_idle(c);
         return;
     }
-    if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2) {
+    session_state st;
+    err_t e;
+    if (session_state_reply(reply, &st, &e) != AGG_OK) {
         c->owner->gw->metrics.redis_failures++;
-        fail_request(c, 503, "unavailable", "session store unavailable");
+        log_warn("stream: %s", e.text);
+        fail_request(c, &e, "session store");
         free_if_idle(c);
         return;
     }
-    const redisReply *state = reply->element[0], *seq = reply->element[1];
-    if (state->type != REDIS_REPLY_STRING) {
-        fail_request(c, 404, "not_found", "no such session (unknown correlationId, or expired)");
+    if (!st.exists) {
+        fail_not_found(c);
         free_if_idle(c);
         return;
     }
@@ -276,32 +260,34 @@ static void on_session_state(redisReply *reply, void *arg) {
     ka_append(c);
     /* A client that already has the summary (a browser reconnects after
      * every stream end) gets an empty stream that closes at once. */
-    if (strcmp(state->str, "done") == 0 && seq->type == REDIS_REPLY_STRING &&
-        atoll(seq->str) <= c->last_sent) {
+    if (st.done && st.seq <= c->last_sent) {
         c->phase = P_DONE;
         stop_listening(c);
         httpd_stream_end(c->s);
         return;
     }
     c->phase = P_LIVE;
-    /* Subscribed before the HMGET, so every event after seq arrives by pub/sub; the log is read
-     * only when it holds events this client has not had (not for a fresh session's stream). */
-    if (seq->type != REDIS_REPLY_STRING || atoll(seq->str) > c->last_sent || c->dirty) replay(c);
+    /* Subscribed before the state was read, so every event after seq arrives by pub/sub; the
+     * log is read only when it holds events this client has not had (not for a fresh
+     * session's stream). */
+    if (st.seq > c->last_sent || c->dirty) replay(c);
 }
 
 static void on_subscribed(int ok, void *arg) {
     stream_ctx *c = arg;
     if (c->dead) return;
-    char keys[4][RDS_KEY_MAX];
-    rds_session_keys(c->cid, keys);
-    if (!ok || rds_command(c->owner->gw->redis, on_session_state, c, "HMGET %s state seq",
-                           keys[0]) != AGG_OK) {
-        fail_request(c, 503, "unavailable", "session store unavailable");
-        free_if_idle(c);
+    session_call sc;
+    err_t e;
+    if (!ok) {
+        err_set(&e, "subscription lost");
+    } else if (session_call_state(&sc, c->cid, &e) == AGG_OK &&
+               rds_call_send(c->owner->gw->redis, &sc.call, on_session_state, c, &e) == AGG_OK) {
+        c->phase = P_CHECKING;
+        c->busy = 1;
         return;
     }
-    c->phase = P_CHECKING;
-    c->busy = 1;
+    fail_request(c, &e, "session store");
+    free_if_idle(c);
 }
 
 void gw_streams_handle(gw_streams *st, httpd_req *r) {
@@ -336,9 +322,11 @@ void gw_streams_handle(gw_streams *st, httpd_req *r) {
         gw_respond_unavailable(r, "redis");
         return;
     }
+    err_t err;
     stream_ctx *c = calloc(1, sizeof *c);
     if (!c) {
-        gw_respond_unavailable(r, "memory");
+        err_nomem(&err);
+        gw_respond_failure(r, &err, "memory");
         return;
     }
     c->owner = st;
@@ -346,20 +334,13 @@ void gw_streams_handle(gw_streams *st, httpd_req *r) {
     memcpy(c->cid, cid, REQMSG_CID_LEN + 1);
     c->last_sent = last_id;
     c->phase = P_SUBSCRIBING;
-    httpd_req_on_cancel(r, on_request_cancel, c);
-    gw_listener *li = gw_listen(gw->listeners, cid, on_event, on_subscribed, on_resync, c);
-    if (c->dead) { /* failed synchronously inside on_subscribed */
-        if (li) gw_unlisten(gw->listeners, li);
-        free_if_idle(c);
-        return;
-    }
-    if (!li) {
-        c->r = NULL;
+    c->li = gw_listen(gw->listeners, cid, on_event, on_subscribed, on_resync, c, &err);
+    if (!c->li) {
         free(c);
-        gw_respond_unavailable(r, "redis");
+        gw_respond_failure(r, &err, "redis");
         return;
     }
-    c->li = li;
+    httpd_req_on_cancel(r, on_request_cancel, c);
 }
 
 static void on_keepalive(loop *l, void *arg) {

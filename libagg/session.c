@@ -134,14 +134,15 @@ static const char *reply_text(const redisReply *r) {
     return r->str;
 }
 
-static const char *error_text(const redisReply *r) {
-    return r && r->type == REDIS_REPLY_ERROR && r->str ? r->str : "unexpected reply";
+const char *session_reply_error(const redisReply *r) {
+    if (!r) return "no reply";
+    return r->type == REDIS_REPLY_ERROR && r->str ? r->str : "unexpected reply";
 }
 
 int session_open_reply(const redisReply *reply, err_t *e) {
     if (reply && reply->type == REDIS_REPLY_INTEGER && (reply->integer == 0 || reply->integer == 1))
         return AGG_OK;
-    return err_set(e, "session_open: %.200s", error_text(reply));
+    return err_set(e, "session_open: %.200s", session_reply_error(reply));
 }
 
 session_record_result session_record_reply(const redisReply *reply, long long *seq) {
@@ -193,7 +194,7 @@ static int parse_seq(const char *s, size_t n, long long *out) {
 int session_state_reply(const redisReply *reply, session_state *st, err_t *e) {
     memset(st, 0, sizeof *st);
     if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2)
-        return err_set(e, "session state: %.200s", error_text(reply));
+        return err_set(e, "session state: %.200s", session_reply_error(reply));
     const redisReply *state = reply->element[0], *seq = reply->element[1];
     if (state->type == REDIS_REPLY_NIL) return AGG_OK;
     const char *s = reply_text(state);
@@ -202,6 +203,14 @@ int session_state_reply(const redisReply *reply, session_state *st, err_t *e) {
         return err_set(e, "session state: malformed meta");
     st->exists = 1;
     st->done = strcmp(s, "done") == 0;
+    return AGG_OK;
+}
+
+int session_list_reply(const redisReply *reply, size_t *n, err_t *e) {
+    *n = 0;
+    if (!reply || reply->type != REDIS_REPLY_ARRAY)
+        return err_set(e, "%.200s", session_reply_error(reply));
+    *n = reply->elements;
     return AGG_OK;
 }
 

@@ -90,6 +90,10 @@ int session_call_log(session_call *sc, const char *cid, long long after_seq, err
  * with session_due_entry. */
 int session_call_due(session_call *sc, int bucket, long long now_ms, int limit, err_t *e);
 
+/* For logs: an error reply's text, "no reply" for NULL, else "unexpected
+ * reply". Borrowed from reply or static. */
+const char *session_reply_error(const struct redisReply *reply);
+
 /* session_open's reply: AGG_OK when the session exists now (created, or it
  * already did); AGG_ERR with e filled otherwise (a script error's text). */
 int session_open_reply(const struct redisReply *reply, err_t *e);
@@ -147,6 +151,11 @@ typedef struct session_event {
     const char *data; /* the event's JSON */
     size_t data_len;
 } session_event;
+
+/* The reply of session_call_log or session_call_due: AGG_OK with its
+ * number of entries in *n, AGG_ERR with e filled when it is an error or
+ * not a list. */
+int session_list_reply(const struct redisReply *reply, size_t *n, err_t *e);
 
 /* Reads entry i of a session_call_log reply (reply->elements entries).
  * AGG_ERR when the reply is not a log or entry i is malformed (skip it). */

@@ -12,6 +12,7 @@
 #include "rcall.h"
 #include "record.h"
 #include "req.h"
+#include "session.h"
 
 typedef struct cjob {
     worker *w;
@@ -103,15 +104,15 @@ void callbacks_handle(worker *w, const wmsg *m, const char *value, size_t len) {
     if (s->jobs) s->jobs->prev = j;
     s->jobs = j;
 
-    char now_s[24];
-    snprintf(now_s, sizeof now_s, "%lld", loop_wall_ms());
-    const char *args[7] = {
-        j->m.correlation_id, j->m.source, outcome_name(j->m.status), j->m.json, w->ttl_s,
-        j->m.patient_id,     now_s};
-    j->rec = rcall_script(w, RDS_SCRIPT_SESSION_RECORD, j->m.correlation_id, 7, args, on_record, j);
+    session_outcome so = {j->m.correlation_id, j->m.patient_id, j->m.source, j->m.status,
+                          j->m.json,           loop_wall_ms(),  w->cfg.retention_s};
+    session_call sc;
+    err_t e;
+    if (session_call_record(&sc, &so, &e) == AGG_OK)
+        j->rec = rcall_send(w, &sc.call, on_record, j, &e);
     if (j->rec == NULL) {
-        log_error("session %s: out of memory recording the callback of %s", j->m.correlation_id,
-                  j->m.source);
+        log_error("session %s: the answer of %s not recorded: %s", j->m.correlation_id,
+                  j->m.source, e.text);
         wmsg msg = j->msg;
         unlink_job(j);
         free_job(j);

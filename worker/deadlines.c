@@ -2,32 +2,35 @@
  * it. */
 #include "deadlines.h"
 
-#include <hiredis/hiredis.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
-#include "policy.h"
+#include "session.h"
 
 #define SCAN_BATCH 256
 
 struct deadlines_state {
     long long next_tick; /* loop_now_ms() of the next scan */
-    int scanning;        /* the ZRANGEBYSCORE or some expire call is outstanding */
-    int outstanding;     /* expire calls outstanding */
-    int batch_full;      /* the running scan returned SCAN_BATCH members */
+    int scanning;        /* a bucket read or some expire call is outstanding */
+    int outstanding;     /* bucket reads and expire calls outstanding */
+    int batch_full;      /* a bucket of the running scan returned SCAN_BATCH members */
     int failing;         /* the last scan failed (log once per outage) */
+    int failed_now;      /* a bucket read of the running scan failed */
     int ever_ok;         /* a scan has worked once (no warning while first connecting) */
-    char now_s[24];      /* the scan's wall-clock time, an expire argument */
+    long long now_ms;    /* the scan's wall-clock time, an expire argument */
 };
 
-/* Longest deadlines member passed to session_expire (its keys must fit RDS_KEY_MAX). */
-#define MEMBER_MAX 64
+/* One bucket read of a scan. */
+typedef struct bucket_read {
+    worker *w;
+    int bucket;
+} bucket_read;
 
 typedef struct expire_call {
     worker *w;
-    char cid[MEMBER_MAX + 1];
+    char cid[UUID4_LEN + 1];
 } expire_call;
 
 int deadlines_init(worker *w, err_t *e) {
@@ -43,105 +46,124 @@ void deadlines_shutdown(worker *w) {
 
 int deadlines_busy(const worker *w) { return w->deadlines != NULL && w->deadlines->scanning; }
 
-static void scan_done(worker *w) {
+/* One outstanding call of the scan is over; the last one ends the scan. */
+static void scan_step(worker *w) {
     struct deadlines_state *s = w->deadlines;
+    if (--s->outstanding > 0) return;
     s->scanning = 0;
+    if (s->failed_now) {
+        s->failing = 1;
+        return;
+    }
+    if (s->failing && s->ever_ok) log_info("deadline scan works again");
+    s->failing = 0;
+    s->ever_ok = 1;
     if (s->batch_full) s->next_tick = 0; /* more are due: scan again before the next wait */
 }
 
 static void on_expire(struct redisReply *reply, void *arg) {
     expire_call *x = arg;
     worker *w = x->w;
-    struct deadlines_state *s = w->deadlines;
     if (!w->closing && reply != NULL) {
-        const char *result = policy_script_result(reply);
-        switch (policy_expire_parse(result)) {
-        case POLICY_EXPIRED:
+        session_expire_result r = session_expire_reply(reply);
+        switch (r) {
+        case SESSION_EXPIRED:
             w->met.timeouts++;
             w->met.summaries++;
             log_info("session %s expired: deadline passed (completedBy TIMEOUT)", x->cid);
             break;
-        case POLICY_NOT_DUE:
-        case POLICY_GONE: log_debug("session %s: expire: %s", x->cid, result); break;
-        case POLICY_EXPIRE_UNKNOWN:
-            log_error("session %s: unexpected session_expire reply %.120s", x->cid,
-                      reply->type == REDIS_REPLY_ERROR && reply->str ? reply->str
-                      : result                                       ? result
-                                                                     : "(not a result)");
+        case SESSION_NOT_DUE:
+        case SESSION_GONE:
+            log_debug("session %s: expire: %s", x->cid, session_expire_name(r));
+            break;
+        case SESSION_EXPIRE_UNEXPECTED:
+            log_error("session %s: unexpected session_expire reply (%.160s)", x->cid,
+                      session_reply_error(reply));
             break;
         }
     }
     free(x);
-    if (w->closing) return;
-    if (--s->outstanding == 0) scan_done(w);
+    if (!w->closing) scan_step(w);
 }
 
-static void expire_one(worker *w, const char *cid, size_t len) {
+static void expire_one(worker *w, const char *cid) {
     struct deadlines_state *s = w->deadlines;
-    if (len == 0 || len > MEMBER_MAX || strlen(cid) != len) {
-        log_warn("agg:deadlines holds a member that is not a correlation id; ignored");
-        return;
-    }
     expire_call *x = calloc(1, sizeof *x);
     if (x == NULL) {
-        log_error("deadline scan: out of memory");
+        log_error("deadline scan: out of memory; session %s is expired by a later scan", cid);
         return;
     }
     x->w = w;
-    memcpy(x->cid, cid, len + 1);
-    char keys[4][RDS_KEY_MAX];
-    rds_session_keys(x->cid, keys);
-    const char *kp[4] = {keys[0], keys[1], keys[2], keys[3]};
-    const char *args[3] = {x->cid, s->now_s, w->ttl_s};
-    if (rds_script(w->r, RDS_SCRIPT_SESSION_EXPIRE, on_expire, x, 4, kp, 3, args, NULL) != AGG_OK) {
+    memcpy(x->cid, cid, sizeof x->cid);
+    session_call sc;
+    err_t e;
+    if (session_call_expire(&sc, cid, s->now_ms, w->cfg.retention_s, &e) != AGG_OK ||
+        rds_call_send(w->r, &sc.call, on_expire, x, &e) != AGG_OK) {
+        /* Redis went away or memory ran out: the session stays due and the next scan tries it. */
+        log_debug("session %s: expire not sent: %s", cid, e.text);
         free(x);
-        return; /* Redis went away: the next scan tries again */
+        return;
     }
     s->outstanding++;
 }
 
-static void on_scan(struct redisReply *reply, void *arg) {
-    worker *w = arg;
-    struct deadlines_state *s = w->deadlines;
+static void on_bucket(struct redisReply *reply, void *arg) {
+    bucket_read *b = arg;
+    worker *w = b->w;
+    int bucket = b->bucket;
+    free(b);
     if (w->closing) return;
-    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY) {
-        if (!s->failing)
-            log_warn("deadline scan failed: %s", reply == NULL ? "no reply from redis"
-                                                 : reply->type == REDIS_REPLY_ERROR && reply->str
-                                                     ? reply->str
-                                                     : "unexpected reply");
-        s->failing = 1;
-        scan_done(w);
+    struct deadlines_state *s = w->deadlines;
+    size_t n;
+    err_t e;
+    if (session_list_reply(reply, &n, &e) != AGG_OK) {
+        if (!s->failing && !s->failed_now) log_warn("deadline scan failed: %s", e.text);
+        s->failed_now = 1;
+        scan_step(w);
         return;
     }
-    if (s->failing && s->ever_ok) log_info("deadline scan works again");
-    s->failing = 0;
-    s->ever_ok = 1;
-    s->batch_full = reply->elements >= SCAN_BATCH;
-    s->outstanding = 1; /* held while the expire calls are sent */
-    for (size_t i = 0; i < reply->elements; i++) {
-        const struct redisReply *el = reply->element[i];
-        if (el != NULL && el->type == REDIS_REPLY_STRING && el->str != NULL)
-            expire_one(w, el->str, el->len);
+    if (n >= SCAN_BATCH) s->batch_full = 1;
+    char cid[UUID4_LEN + 1];
+    for (size_t i = 0; i < n; i++) {
+        if (session_due_entry(reply, i, bucket, cid) == AGG_OK)
+            expire_one(w, cid);
+        else
+            log_warn("deadline index of bucket %d holds a member that is not one of its sessions; "
+                     "ignored",
+                     bucket);
     }
-    if (--s->outstanding == 0) scan_done(w);
+    scan_step(w);
 }
 
+/* Reads every bucket's due sessions; the reads go out together (one round trip). */
 static void start_scan(worker *w) {
     struct deadlines_state *s = w->deadlines;
-    char keys[4][RDS_KEY_MAX];
-    /* The deadlines key is shared by every session; any id gives its name. */
-    rds_session_keys("00000000-0000-0000-0000-000000000000", keys);
-    long long now = loop_wall_ms();
-    snprintf(s->now_s, sizeof s->now_s, "%lld", now);
+    s->now_ms = loop_wall_ms();
     s->batch_full = 0;
-    if (rds_command(w->r, on_scan, w, "ZRANGEBYSCORE %s -inf %lld LIMIT 0 %d", keys[3], now,
-                    SCAN_BATCH) != AGG_OK) {
-        if (!s->failing && s->ever_ok) log_warn("deadline scan: redis unavailable");
-        s->failing = 1;
-        return;
-    }
+    s->failed_now = 0;
+    s->outstanding = 1; /* held while the reads are sent */
     s->scanning = 1;
+    for (int i = 0; i < SESSION_BUCKETS; i++) {
+        session_call sc;
+        err_t e;
+        bucket_read *b = malloc(sizeof *b);
+        if (b == NULL) {
+            log_error("deadline scan: out of memory; bucket %d is read by a later scan", i);
+            s->failed_now = 1;
+            continue;
+        }
+        b->w = w;
+        b->bucket = i;
+        if (session_call_due(&sc, i, s->now_ms, SCAN_BATCH, &e) != AGG_OK ||
+            rds_call_send(w->r, &sc.call, on_bucket, b, &e) != AGG_OK) {
+            if (!s->failing && s->ever_ok && !s->failed_now) log_warn("deadline scan: %s", e.text);
+            free(b);
+            s->failed_now = 1;
+            continue;
+        }
+        s->outstanding++;
+    }
+    scan_step(w);
 }
 
 void deadlines_prepare(worker *w) {

@@ -11,11 +11,12 @@ int deadlines_init(worker *w, err_t *e);
 void deadlines_shutdown(worker *w);
 
 /* Called before each loop wait: every DEADLINE_POLL_MS, unless a scan is
- * still running or the worker is stopping, reads up to 256 due sessions
- * (ZRANGEBYSCORE agg:deadlines -inf now LIMIT 0 256) and runs session_expire
- * on each; caps the wait until the next scan. A full batch scans again at
- * once. A scan that fails (Redis down) is simply repeated at the next tick:
- * due sessions stay in agg:deadlines until expired. */
+ * still running or the worker is stopping, reads up to 256 due sessions of
+ * every bucket's deadline index (session_call_due, all buckets in one round
+ * trip) and runs session_expire on each; caps the wait until the next scan.
+ * A full batch scans again at once. A scan that fails (Redis down) is
+ * simply repeated at the next tick: due sessions stay in their index until
+ * expired. */
 void deadlines_prepare(worker *w);
 
 /* 1 while a scan (or one of its expire calls) is outstanding. */

@@ -15,6 +15,7 @@
 #include "rcall.h"
 #include "record.h"
 #include "reqmsg.h"
+#include "session.h"
 
 struct fjob;
 
@@ -107,15 +108,16 @@ static void record(fcall *c, outcome_t o) {
         release(j);
         return;
     }
-    char now_s[24];
-    snprintf(now_s, sizeof now_s, "%lld", now);
-    const char *args[7] = {j->m.correlation_id, res->source, outcome_name(o), event, w->ttl_s,
-                           j->m.patient_id,     now_s};
-    c->rec = rcall_script(w, RDS_SCRIPT_SESSION_RECORD, j->m.correlation_id, 7, args, on_record, c);
+    session_outcome so = {j->m.correlation_id, j->m.patient_id, res->source, o, event, now,
+                          w->cfg.retention_s};
+    session_call sc;
+    err_t e;
+    if (session_call_record(&sc, &so, &e) == AGG_OK)
+        c->rec = rcall_send(w, &sc.call, on_record, c, &e);
     free(event);
     if (c->rec == NULL) {
-        log_error("session %s: out of memory recording %s of %s", j->m.correlation_id,
-                  outcome_name(o), res->source);
+        log_error("session %s: %s of %s not recorded: %s", j->m.correlation_id, outcome_name(o),
+                  res->source, e.text);
         release(j);
     }
 }
@@ -168,7 +170,7 @@ static void start_call(fjob *j, int i) {
         record(c, OUTCOME_ERROR);
         return;
     }
-    err_t e = {{0}};
+    err_t e = {0};
     int rc = httpc_post_json(w->hc, url, body, w->cfg.connect_timeout_ms, w->cfg.read_timeout_ms,
                              on_http, c, &e);
     free(body);
@@ -182,14 +184,21 @@ static void start_call(fjob *j, int i) {
 static void on_meta(const struct redisReply *reply, void *arg) {
     fjob *j = arg;
     j->meta = NULL;
-    if (reply->type == REDIS_REPLY_NIL) {
+    session_state st;
+    err_t e;
+    if (session_state_reply(reply, &st, &e) != AGG_OK) {
+        /* Not one of ours: calling the resources is what the message asked. */
+        log_warn("session %s: %s; fanning out anyway", j->m.correlation_id, e.text);
+        st.exists = 1;
+        st.done = 0;
+    }
+    if (!st.exists) {
         log_info("session %s: unknown (expired or never opened); request skipped",
                  j->m.correlation_id);
         finish(j);
         return;
     }
-    if (reply->type == REDIS_REPLY_STRING && reply->str != NULL &&
-        strcmp(reply->str, "done") == 0) {
+    if (st.done) {
         log_debug("session %s: already done; request skipped", j->m.correlation_id);
         finish(j);
         return;
@@ -215,7 +224,7 @@ void fanout_handle(worker *w, const wmsg *m, const char *value, size_t len) {
     }
     j->w = w;
     j->msg = *m;
-    err_t e = {{0}};
+    err_t e = {0};
     if (reqmsg_parse(value ? value : "", len, &j->m, &e) != AGG_OK) {
         char why[256];
         policy_safe_error(e.text, why, sizeof why);
@@ -235,12 +244,11 @@ void fanout_handle(worker *w, const wmsg *m, const char *value, size_t len) {
     if (s->jobs) s->jobs->prev = j;
     s->jobs = j;
 
-    char keys[4][RDS_KEY_MAX];
-    rds_session_keys(j->m.correlation_id, keys);
-    const char *argv[3] = {"HGET", keys[0], "state"};
-    j->meta = rcall_command(w, 3, argv, on_meta, j);
+    session_call sc;
+    if (session_call_state(&sc, j->m.correlation_id, &e) == AGG_OK)
+        j->meta = rcall_send(w, &sc.call, on_meta, j, &e);
     if (j->meta == NULL) {
-        log_error("session %s: out of memory reading its state", j->m.correlation_id);
+        log_error("session %s: state not read: %s", j->m.correlation_id, e.text);
         finish(j);
     }
 }

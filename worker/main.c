@@ -53,7 +53,7 @@ struct part_epoch {
 static long long drain_deadline;
 
 static void load_config(worker_cfg *c) {
-    err_t e = {{0}};
+    err_t e = {0};
     c->brokers = cfg_str("KAFKA_BROKERS", NULL);
     if (c->brokers == NULL) {
         err_set(&e, "KAFKA_BROKERS is required");
@@ -115,7 +115,7 @@ void worker_msg_done(worker *w, const wmsg *m) {
         offtrack_done(w->ot, m->topic, m->partition, m->offset) == AGG_OK) {
         int64_t next;
         if (offtrack_committable(w->ot, m->topic, m->partition, &next) && w->kc != NULL) {
-            err_t e = {{0}};
+            err_t e = {0};
             if (kafka_consumer_store(w->kc, m->topic, m->partition, next, &e) != AGG_OK)
                 log_warn("storing offset %" PRId64 " of partition %" PRId32 ": %s", next,
                          m->partition, e.text);
@@ -218,20 +218,22 @@ int main(int argc, char **argv) {
     cfg_handle_args(argc, argv, PROG, usage);
     static worker wk;
     worker *w = &wk;
-    err_t e = {{0}};
+    err_t e = {0};
     if (log_init("worker", &e) != AGG_OK) cfg_fail(PROG, &e);
     load_config(&w->cfg);
-    snprintf(w->ttl_s, sizeof w->ttl_s, "%ld", w->cfg.retention_s);
 
     w->l = loop_new(&e);
     if (w->l == NULL) die("event loop", &e);
     w->ot = offtrack_new();
+    if (w->ot == NULL) err_nomem(&e);
     if (w->ot == NULL || rcall_init(w, &e) || fanout_init(w, &e) || callbacks_init(w, &e) ||
         deadlines_init(w, &e))
-        die("startup", &(err_t){"out of memory"});
+        die("startup", &e);
     if (loop_stop_on_signals(w->l, &e) != AGG_OK) die("signals", &e);
-    if (loop_add_prepare(w->l, on_prepare, w) != AGG_OK)
-        die("startup", &(err_t){"cannot add the loop hook"});
+    if (loop_add_prepare(w->l, on_prepare, w) != AGG_OK) {
+        err_set(&e, "cannot add the loop hook");
+        die("startup", &e);
+    }
     w->r = rds_new(w->l, w->cfg.redis_url, &e);
     if (w->r == NULL) {
         err_t e2;

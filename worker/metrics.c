@@ -36,9 +36,9 @@ char *wmetrics_render(const wmetrics *m, long inflight_messages, long inflight_h
     header(f, "worker_callbacks_dropped_total", "counter",
            "Outcomes the session refused (already recorded, unknown or finished session...), by "
            "reason.");
-    for (int i = 0; i < POLICY_DROP_REASONS; i++)
-        fprintf(f, "worker_callbacks_dropped_total{reason=\"%s\"} %llu\n", policy_drop_name(i),
-                m->dropped[i]);
+    for (int i = 0; i < SESSION_REFUSALS; i++)
+        fprintf(f, "worker_callbacks_dropped_total{reason=\"%s\"} %llu\n",
+                session_record_name((session_record_result)(SESSION_DUPLICATE + i)), m->dropped[i]);
 
     header(f, "worker_summaries_total", "counter", "Session summaries this worker wrote.");
     fprintf(f, "worker_summaries_total %llu\n", m->summaries);

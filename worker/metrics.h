@@ -3,14 +3,14 @@
 #define WORKER_METRICS_H
 
 #include "outcome.h"
-#include "policy.h"
+#include "session.h"
 
 /* Counters only ever grow; the two gauges are sampled when rendering. */
 typedef struct wmetrics {
     unsigned long long messages[2];     /* by topic index: requests, callbacks */
     unsigned long long bad_messages[2]; /* by topic index */
     unsigned long long recorded[5];     /* by outcome_t OK..ERROR: recorded or completed replies */
-    unsigned long long dropped[POLICY_DROP_REASONS]; /* by policy_drop_reason() */
+    unsigned long long dropped[SESSION_REFUSALS]; /* by refusal, index r - SESSION_DUPLICATE */
     unsigned long long summaries;     /* summaries this worker wrote (completed + expired) */
     unsigned long long timeouts;      /* sessions this worker expired (completedBy TIMEOUT) */
     unsigned long long redis_retries; /* Redis calls retried after a failure */

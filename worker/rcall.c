@@ -12,12 +12,7 @@
 
 struct rcall {
     worker *w;
-    int is_script;
-    enum rds_script_id id;
-    char keys[4][RDS_KEY_MAX];
-    int argc;
-    char **argv;
-    size_t *lens;
+    rds_call call; /* its strings point into bytes[] */
     rcall_done_cb *done;
     void *arg;
     loop_timer *timer;
@@ -26,6 +21,7 @@ struct rcall {
     int cancelled;
     int stalled;        /* waiting for rcall_prepare because a timer could not be added */
     rcall *prev, *next; /* the stalled list */
+    char bytes[];       /* the call's strings, NUL-terminated, one after another */
 };
 
 struct rcall_state {
@@ -60,9 +56,6 @@ static void unstall(rcall *c) {
 
 static void free_call(rcall *c) {
     unstall(c);
-    for (int i = 0; i < c->argc; i++) free(c->argv[i]);
-    free(c->argv);
-    free(c->lens);
     free(c);
 }
 
@@ -95,7 +88,7 @@ static void on_reply(struct redisReply *reply, void *arg) {
         return;
     }
     if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
-        const char *what = c->is_script ? rds_script_name[c->id] : c->argv[0];
+        const char *what = rds_call_name(&c->call);
         if (reply == NULL)
             log_warn("redis: %s got no reply (connection lost); retrying", what);
         else
@@ -108,65 +101,39 @@ static void on_reply(struct redisReply *reply, void *arg) {
 }
 
 static void send_call(rcall *c) {
-    worker *w = c->w;
-    int rc;
-    if (c->is_script) {
-        const char *keys[4] = {c->keys[0], c->keys[1], c->keys[2], c->keys[3]};
-        rc =
-            rds_script(w->r, c->id, on_reply, c, 4, keys, c->argc, (const char **)c->argv, c->lens);
-    } else {
-        rc = rds_command_argv(w->r, on_reply, c, c->argc, (const char **)c->argv, c->lens);
-    }
-    if (rc == AGG_OK) {
+    err_t e;
+    if (rds_call_send(c->w->r, &c->call, on_reply, c, &e) == AGG_OK) {
         c->pending = 1;
         return;
     }
     if (c->backoff_ms == 0)
-        log_warn("redis unavailable; %s will be retried",
-                 c->is_script ? rds_script_name[c->id] : c->argv[0]);
+        log_warn("redis: %s not sent (%s); it will be retried", rds_call_name(&c->call), e.text);
     schedule_retry(c);
 }
 
-static rcall *new_call(worker *w, int argc, const char *const *argv, rcall_done_cb *done,
-                       void *arg) {
-    rcall *c = calloc(1, sizeof *c);
-    if (c == NULL) return NULL;
+rcall *rcall_send(worker *w, const rds_call *call, rcall_done_cb *done, void *arg, err_t *e) {
+    if (call->invalid || call->argc < 1) {
+        err_set(e, "redis: malformed call %s", rds_call_name(call));
+        return NULL;
+    }
+    size_t bytes = 0;
+    for (int i = 0; i < call->argc; i++) bytes += call->lens[i] + 1;
+    rcall *c = calloc(1, sizeof *c + bytes);
+    if (c == NULL) {
+        err_set(e, "out of memory");
+        return NULL;
+    }
     c->w = w;
     c->done = done;
     c->arg = arg;
-    c->argv = calloc((size_t)argc, sizeof *c->argv);
-    c->lens = calloc((size_t)argc, sizeof *c->lens);
-    if (c->argv == NULL || c->lens == NULL) {
-        free_call(c);
-        return NULL;
+    c->call = *call;
+    char *p = c->bytes;
+    for (int i = 0; i < call->argc; i++) {
+        memcpy(p, call->argv[i], call->lens[i]);
+        p[call->lens[i]] = '\0';
+        c->call.argv[i] = p;
+        p += call->lens[i] + 1;
     }
-    c->argc = argc;
-    for (int i = 0; i < argc; i++) {
-        c->argv[i] = strdup(argv[i]);
-        if (c->argv[i] == NULL) {
-            free_call(c);
-            return NULL;
-        }
-        c->lens[i] = strlen(argv[i]);
-    }
-    return c;
-}
-
-rcall *rcall_script(worker *w, enum rds_script_id id, const char *cid, int nargs,
-                    const char *const *args, rcall_done_cb *done, void *arg) {
-    rcall *c = new_call(w, nargs, args, done, arg);
-    if (c == NULL) return NULL;
-    c->is_script = 1;
-    c->id = id;
-    rds_session_keys(cid, c->keys);
-    send_call(c);
-    return c;
-}
-
-rcall *rcall_command(worker *w, int argc, const char *const *argv, rcall_done_cb *done, void *arg) {
-    if (argc < 1) return NULL;
-    rcall *c = new_call(w, argc, argv, done, arg);
-    if (c == NULL) return NULL;
     send_call(c);
     return c;
 }

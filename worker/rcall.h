@@ -21,16 +21,13 @@ int rcall_init(worker *w, err_t *e);
  * (rds_free answers pending calls, which then free themselves). */
 void rcall_shutdown(worker *w);
 
-/* Runs script id on the session cid (keys from rds_session_keys) with args
- * (copied; lens NULL = NUL-terminated strings). When Redis is unavailable,
- * the reply is lost or it is an error reply, the same call is sent again
+/* Sends call (copied: its strings need not outlive this) and, when Redis
+ * is unavailable, the reply is lost or it is an error reply, sends it again
  * after a backoff of 100 ms doubling to 2 s, for as long as the process
  * runs; each retry counts in worker_redis_retries_total. done runs exactly
- * once, unless the call is cancelled. NULL on out of memory (done not called). */
-rcall *rcall_script(worker *w, enum rds_script_id id, const char *cid, int nargs,
-                    const char *const *args, rcall_done_cb *done, void *arg);
-/* Same for a plain command given as an argument vector (copied). */
-rcall *rcall_command(worker *w, int argc, const char *const *argv, rcall_done_cb *done, void *arg);
+ * once, later, from the loop, unless the call is cancelled. NULL with e
+ * filled (done never called) when call is malformed or out of memory. */
+rcall *rcall_send(worker *w, const rds_call *call, rcall_done_cb *done, void *arg, err_t *e);
 
 /* Cancels c (NULL allowed): done will not run. Safe at any time before done starts. */
 void rcall_cancel(rcall *c);

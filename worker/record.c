@@ -3,15 +3,14 @@
 #include "record.h"
 
 #include "log.h"
-#include "policy.h"
+#include "session.h"
 
 void record_account(worker *w, const struct redisReply *reply, const char *cid, const char *source,
                     outcome_t o) {
-    const char *result = policy_script_result(reply);
-    policy_record r = policy_record_parse(result);
-    if (r == POLICY_RECORDED || r == POLICY_COMPLETED) {
+    session_record_result r = session_record_reply(reply, NULL);
+    if (r == SESSION_RECORDED || r == SESSION_COMPLETED) {
         if (o >= OUTCOME_OK && o <= OUTCOME_ERROR) w->met.recorded[o]++;
-        if (r == POLICY_COMPLETED) {
+        if (r == SESSION_COMPLETED) {
             w->met.summaries++;
             log_debug("session %s complete (last outcome %s from %s)", cid, outcome_name(o),
                       source);
@@ -20,17 +19,16 @@ void record_account(worker *w, const struct redisReply *reply, const char *cid, 
         }
         return;
     }
-    if (policy_is_drop(r)) {
-        int i = policy_drop_index(r);
-        w->met.dropped[i]++;
-        if (r == POLICY_DUPLICATE || r == POLICY_FINISHED)
+    if (session_record_refused(r)) {
+        w->met.dropped[r - SESSION_DUPLICATE]++;
+        if (r == SESSION_DUPLICATE || r == SESSION_FINISHED)
             log_debug("session %s: %s outcome from %s dropped: %s", cid, outcome_name(o), source,
-                      policy_drop_name(i));
+                      session_record_name(r));
         else
             log_info("session %s: %s outcome from %s dropped: %s", cid, outcome_name(o), source,
-                     policy_drop_name(i));
+                     session_record_name(r));
         return;
     }
-    log_error("session %s: unexpected session_record reply %.64s for %s", cid,
-              result ? result : "(not a result)", source);
+    log_error("session %s: unexpected session_record reply (%.120s) for %s", cid,
+              session_reply_error(reply), source);
 }

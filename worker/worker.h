@@ -55,7 +55,6 @@ typedef struct worker {
     int stopping;   /* SIGTERM seen: begin no new message, drain the ones in flight */
     int closing;    /* tearing down: reply callbacks must not start anything */
     long jobs;      /* messages being handled (fan-out and callback jobs) */
-    char ttl_s[24]; /* cfg.retention_s as a decimal string, a script argument */
     struct fanout_state *fanout;
     struct callbacks_state *callbacks;
     struct deadlines_state *deadlines;

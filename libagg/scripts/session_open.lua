@@ -59,6 +59,12 @@ if n == 0 then
   redis.call('EXPIRE', meta, ttl)
   redis.call('EXPIRE', log, ttl)
 else
-  redis.call('PEXPIRE', meta, math.max(deadline - now, 0) + ttl * 1000)
+  local life = math.max(deadline - now, 0) + ttl * 1000
+  redis.call('PEXPIRE', meta, life)
+  -- The bucket's index outlives its latest session, so it too is a key with a TTL; an entry is
+  -- removed when its session completes or expires, long before.
+  if redis.call('PTTL', deadlines) < life then
+    redis.call('PEXPIRE', deadlines, life)
+  end
 end
 return 1

@@ -469,16 +469,35 @@ class Redis:
         return dict(zip(flat[0::2], flat[1::2]))
 
     def session_log(self, cid):
-        """[(seq, event, data json)] of agg:{cid}:log."""
+        """[(seq, event, data json)] of the session's log."""
         out = []
-        for entry_id, fields in self.cmd("XRANGE", "agg:{%s}:log" % cid, "-", "+") or []:
+        for entry_id, fields in self.cmd("XRANGE", session_key(cid, "log"), "-", "+") or []:
             f = dict(zip(fields[0::2], fields[1::2]))
             out.append((int(entry_id.split("-")[1]), f.get("e"), json.loads(f.get("d", "null"))))
         return out
 
 
+# The key layout of docs/architecture.md ("Redis"), written down again on purpose: these tests
+# check that the services use it, so they must not borrow it from libagg/session.c.
+SESSION_BUCKETS = 16
+
+
+def session_bucket(cid):
+    return int(cid[:2], 16) % SESSION_BUCKETS
+
+
+def session_key(cid, part):
+    """agg:{bNN}:<cid>:<part> for part in meta, out, log, ev (the channel)."""
+    return "agg:{b%02d}:%s:%s" % (session_bucket(cid), cid, part)
+
+
+def deadlines_key(cid):
+    """The deadline index of the session's bucket."""
+    return "agg:{b%02d}:deadlines" % session_bucket(cid)
+
+
 def session_done(redis, cid):
-    return redis.cmd("HGET", "agg:{%s}:meta" % cid, "state") == "done"
+    return redis.cmd("HGET", session_key(cid, "meta"), "state") == "done"
 
 
 # ---- metrics ---------------------------------------------------------------

@@ -4,12 +4,12 @@ callbacks topic) is counted once and shown once."""
 import json
 
 from aggtest import (SOURCES, TOPIC_CALLBACKS, SSEStream, check_session_events, make_callback,
-                     metric_sum, post_callback, produce, read_stream, session_done, start_session,
-                     wait_until)
+                     metric_sum, post_callback, produce, read_stream, session_done, session_key,
+                     start_session, wait_until)
 
 
 def _recorded(redis, cid, n):
-    wait_until(lambda: int(redis.cmd("HLEN", "agg:{%s}:out" % cid)) == n, 30,
+    wait_until(lambda: int(redis.cmd("HLEN", session_key(cid, "out"))) == n, 30,
                "%d outcome(s) recorded for %s" % (n, cid))
 
 
@@ -27,7 +27,7 @@ def test_same_callback_posted_twice_is_counted_once(gw, workers, redis, kafka_ta
     # The session is still open (resource-3 outstanding), so the second one is a duplicate.
     wait_until(lambda: _dropped(workers, "duplicate") >= before + 1, 20,
                "the second delivery dropped as a duplicate")
-    meta = redis.hgetall("agg:{%s}:meta" % cid)
+    meta = redis.hgetall(session_key(cid, "meta"))
     assert (meta["respondents"], meta["seq"], meta["state"]) == ("2", "2", "open"), meta
     assert post_callback(gw[1], make_callback(cid, "resource-3", n_notes=1)).status_code == 202
     st = read_stream(gw[1], cid)
@@ -50,7 +50,7 @@ def test_raw_duplicate_on_kafka_is_counted_once(stack, gw, workers, redis):
     assert post_callback(gw[0], cb).status_code == 202
     wait_until(lambda: _dropped(workers, "duplicate") >= before + 2, 20,
                "two of the three deliveries dropped as duplicates")
-    assert int(redis.cmd("HLEN", "agg:{%s}:out" % cid)) == 2
+    assert int(redis.cmd("HLEN", session_key(cid, "out"))) == 2
     assert post_callback(gw[0], make_callback(cid, "resource-3")).status_code == 202
     wait_until(lambda: session_done(redis, cid), 30, "session done")
     st = SSEStream(gw[0], cid)
@@ -64,8 +64,8 @@ def test_callback_after_the_summary_is_dropped(gw, workers, redis):
     cid = start_session(gw[0], "0,0,0")
     wait_until(lambda: session_done(redis, cid), 30, "session done")
     before = _dropped(workers, "finished")
-    log_len = int(redis.cmd("XLEN", "agg:{%s}:log" % cid))
+    log_len = int(redis.cmd("XLEN", session_key(cid, "log")))
     assert post_callback(gw[1], make_callback(cid, "resource-1")).status_code == 202
     wait_until(lambda: _dropped(workers, "finished") >= before + 1, 20,
                "late callback dropped as finished")
-    assert int(redis.cmd("XLEN", "agg:{%s}:log" % cid)) == log_len
+    assert int(redis.cmd("XLEN", session_key(cid, "log"))) == log_len

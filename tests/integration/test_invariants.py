@@ -9,8 +9,8 @@ import time
 import pytest
 
 from aggtest import (SOURCES, TIMEOUT_MAX_MS, TOPIC_CALLBACKS, SSEStream, check_session_events,
-                     make_callback, metric, metric_sum, post_callback, post_journals, produce,
-                     read_stream, session_done, start_session, wait_until)
+                     deadlines_key, make_callback, metric, metric_sum, post_callback, post_journals,
+                     produce, read_stream, session_done, session_key, start_session, wait_until)
 
 
 def _hop_reader(gw, cid, k0):
@@ -73,7 +73,7 @@ def test_2_duplicates_counted_once_under_racing_redelivery(stack, gw, redis):
     assert len(st.events) == 4, st.events
     assert (summary["respondents"], summary["errors"], summary["completedBy"]) == \
         (3, 0, "ALL_RESPONDED")
-    meta = redis.hgetall("agg:{%s}:meta" % cid)
+    meta = redis.hgetall(session_key(cid, "meta"))
     assert (meta["respondents"], meta["errors"], meta["seq"]) == ("3", "0", "4")
 
 
@@ -102,7 +102,7 @@ def test_5_gateways_are_interchangeable(gw, redis):
     assert summary["respondents"] == 3
     # POST on gateway 0, a callback through gateway 1, stream on gateway 1.
     cid = start_session(gw[0], "0,0,30000", timeout_ms=20000)
-    wait_until(lambda: int(redis.cmd("HLEN", "agg:{%s}:out" % cid)) == 2, 30, "two recorded")
+    wait_until(lambda: int(redis.cmd("HLEN", session_key(cid, "out"))) == 2, 30, "two recorded")
     assert post_callback(gw[1], make_callback(cid, "resource-3")).status_code == 202
     by_source, summary = check_session_events(read_stream(gw[1], cid).events, cid)
     assert summary["respondents"] == 3 and summary["completedBy"] == "ALL_RESPONDED"
@@ -116,9 +116,9 @@ def test_6_every_session_key_has_a_ttl(gw, redis):
     cid = start_session(gw[0], "0,0,0")
     wait_until(lambda: session_done(redis, cid), 30, "session done")
     for suffix in ("meta", "out", "log"):
-        ttl = redis.cmd("TTL", "agg:{%s}:%s" % (cid, suffix))
-        assert 0 < ttl <= 3600, "agg:{%s}:%s TTL %s" % (cid, suffix, ttl)
-    assert redis.cmd("ZSCORE", "agg:deadlines", cid) is None
+        ttl = redis.cmd("TTL", session_key(cid, suffix))
+        assert 0 < ttl <= 3600, "%s TTL %s" % (session_key(cid, suffix), ttl)
+    assert redis.cmd("ZSCORE", deadlines_key(cid), cid) is None
     # Every key of every session written so far (open ones included) has a TTL.
     cursor, keys = "0", []
     while True:
@@ -157,7 +157,7 @@ def test_7_bad_input_never_corrupts_a_session(stack, gw, workers, redis):
     bad_before = metric_sum(workers, "worker_bad_messages_total", topic="callbacks")
     patient = "patient-inv7"
     cid = start_session(gw[0], "0,0,2500", timeout_ms=15000, patient=patient)
-    wait_until(lambda: int(redis.cmd("HLEN", "agg:{%s}:out" % cid)) == 2, 30, "two recorded")
+    wait_until(lambda: int(redis.cmd("HLEN", session_key(cid, "out"))) == 2, 30, "two recorded")
     malformed = make_callback(cid, "resource-3", patient=patient)
     malformed["notes"] = "not a list"
     r = post_callback(gw[0], malformed)
@@ -182,12 +182,12 @@ def test_7_bad_input_never_corrupts_a_session(stack, gw, workers, redis):
 @pytest.mark.destructive
 def test_4_deadline_fires_although_every_worker_died(stack, gw, workers, redis):
     cid = start_session(gw[0], "0,0,60000", timeout_ms=4000)
-    wait_until(lambda: int(redis.cmd("HLEN", "agg:{%s}:out" % cid)) == 2, 30, "fan-out done")
+    wait_until(lambda: int(redis.cmd("HLEN", session_key(cid, "out"))) == 2, 30, "fan-out done")
     for i in range(stack.n_workers):
         stack.kill("worker-%d" % i, signal.SIGKILL)
     for i in range(stack.n_workers):
         assert stack.wait_exit("worker-%d" % i, 10) is not None
-    deadline_ms = int(redis.hgetall("agg:{%s}:meta" % cid)["deadline"])
+    deadline_ms = int(redis.hgetall(session_key(cid, "meta"))["deadline"])
     wait_until(lambda: time.time() * 1000 > deadline_ms + 300, 10, "the deadline to pass")
     assert not session_done(redis, cid), "no worker is alive to fire the deadline"
     stack.restart("worker-1")  # a fresh worker, not the one that started the session

@@ -4,7 +4,7 @@ Last-Event-ID (header and query) on another gateway."""
 import pytest
 
 from aggtest import (SOURCES, SSEStream, check_session_events, read_stream, session_done,
-                     start_session, wait_until)
+                     session_key, start_session, wait_until)
 
 
 def test_client_connects_after_summary_gets_full_replay(gw, redis):
@@ -24,7 +24,7 @@ def test_client_connects_before_any_callback(gw, redis):
     st = SSEStream(gw[1], cid)
     assert st.status == 200
     # Connected while nothing is logged yet (every delay is 1.5 s).
-    assert int(redis.cmd("XLEN", "agg:{%s}:log" % cid)) == 0
+    assert int(redis.cmd("XLEN", session_key(cid, "log"))) == 0
     st.read_all(30)
     by_source, summary = check_session_events(st.events, cid)
     assert sorted(by_source) == list(SOURCES) and summary["respondents"] == 3
@@ -32,7 +32,7 @@ def test_client_connects_before_any_callback(gw, redis):
 
 def test_client_connects_mid_way(gw, redis):
     cid = start_session(gw[1], "0,1500,3000")
-    key = "agg:{%s}:log" % cid
+    key = session_key(cid, "log")
     wait_until(lambda: int(redis.cmd("XLEN", key)) >= 1, 20, "first event logged")
     assert not session_done(redis, cid)
     st = SSEStream(gw[0], cid)

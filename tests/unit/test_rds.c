@@ -342,7 +342,7 @@ static void bad_urls_are_refused(void **state) {
                          "redis://h:70000",       "redis://h:12x", "redis://h:1/x",
                          "redis://user@h:1",      "redis://[::1"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        err_t e = {{0}};
+        err_t e = {0};
         assert_null(rds_new(L, bad[i], &e));
         assert_true(e.text[0] != '\0');
         assert_null(rds_sub_new(L, bad[i], NULL, NULL, NULL, &e));

@@ -305,6 +305,8 @@ static void open_twice_is_a_noop(void **state) {
     assert_string_equal(r->str, "4102444810000");
     freeReplyObject(r);
     expect_ttls(cid, 1);
+    /* The bucket's index lives at least as long as this session. */
+    assert_true(cmd_int("TTL %s", keys_of(cid)->meta) <= cmd_int("TTL %s", keys_of(cid)->deadlines));
 }
 
 static void open_rejects_bad_sources(void **state) {

@@ -122,7 +122,7 @@ static int parse_with(const char *key, json_t *value) {
         json_object_del(o, key);
     s = json_dumps(o, JSON_COMPACT);
     json_decref(o);
-    err_t e = {{0}};
+    err_t e = {0};
     int rc = reqmsg_parse(s, strlen(s), &M2, &e);
     if (rc != AGG_OK) assert_true(strlen(e.text) > 0);
     free(s);

@@ -66,7 +66,7 @@ static void test_query_with_equals_is_not_a_name(void **state) {
 }
 
 static void expect_error(const char *spec) {
-    err_t e = {{0}};
+    err_t e = {0};
     L.n = 7;
     assert_int_equal(reslist_parse(spec, &L, &e), AGG_ERR);
     assert_true(strlen(e.text) > 0);

@@ -232,7 +232,7 @@ static void open_replies(void **state) {
     assert_int_equal(session_open_reply(error("ERR invalid sources: x"), &e), AGG_ERR);
     assert_string_equal(e.text, "session_open: ERR invalid sources: x");
     assert_int_equal(session_open_reply(NULL, &e), AGG_ERR);
-    assert_string_equal(e.text, "session_open: unexpected reply");
+    assert_string_equal(e.text, "session_open: no reply");
 }
 
 static void record_replies(void **state) {
@@ -326,6 +326,15 @@ static void log_entries(void **state) {
     assert_true(session_event_is_summary(&ev));
     for (size_t i = 2; i < 6; i++) assert_int_equal(session_log_entry(log, i, &ev), AGG_ERR);
     assert_int_equal(session_log_entry(log, 6, &ev), AGG_ERR); /* past the end */
+    size_t n;
+    err_t e;
+    assert_int_equal(session_list_reply(log, &n, NULL), AGG_OK);
+    assert_int_equal(n, 6);
+    assert_int_equal(session_list_reply(error("OOM command not allowed"), &n, &e), AGG_ERR);
+    assert_string_equal(e.text, "OOM command not allowed");
+    assert_int_equal(n, 0);
+    assert_int_equal(session_list_reply(NULL, &n, &e), AGG_ERR);
+    assert_string_equal(e.text, "no reply");
     assert_int_equal(session_log_entry(error("ERR"), 0, &ev), AGG_ERR);
     assert_int_equal(session_log_entry(NULL, 0, &ev), AGG_ERR);
 }
