@@ -252,7 +252,7 @@ static void open_session(post_ctx *c) {
     const char *k[4] = {keys[0], keys[1], keys[2], keys[3]};
     const char *args[8] = {m->correlation_id,
                            m->patient_id,
-                           req_strategy_name(m->strategy),
+                           journalreq_strategy_name(m->strategy),
                            created,
                            deadline,
                            sources,
@@ -282,10 +282,11 @@ static void on_wait_subscribed(int ok, void *arg) {
 void gw_journals_handle(gateway *gw, httpd_req *r) {
     size_t len;
     const char *body = httpd_body(r, &len);
-    req_limits lim = {gw->cfg.timeout_default_ms, gw->cfg.timeout_max_ms, gw->cfg.resources.n};
+    journalreq_limits lim = {gw->cfg.timeout_default_ms, gw->cfg.timeout_max_ms,
+                             gw->cfg.resources.n};
     journal_request jr;
     api_error e;
-    if (req_parse(body, len, &lim, &jr, &e) != AGG_OK) {
+    if (journalreq_parse(body, len, &lim, &jr, &e) != AGG_OK) {
         gw->metrics.bad_requests++;
         httpd_respond_error(r, &e);
         return;

@@ -162,7 +162,8 @@ static int build(const jscan_val *root, callback_msg *m, obuf *o, api_error *e) 
     char cid[REQMSG_CID_LEN + 1], status[33];
     if (collect(root, FIELDS, N_FIELDS, f, e, "") != AGG_OK ||
         get_string(&f[F_SOURCE], 1, RESLIST_NAME_MAX, m->source, e, "source") != AGG_OK ||
-        get_string(&f[F_PATIENT], 1, REQ_PATIENT_ID_MAX, m->patient_id, e, "patientId") != AGG_OK ||
+        get_string(&f[F_PATIENT], 1, JOURNALREQ_PATIENT_ID_MAX, m->patient_id, e, "patientId") !=
+            AGG_OK ||
         get_string(&f[F_CID], REQMSG_CID_LEN, REQMSG_CID_LEN, cid, e, "correlationId") != AGG_OK)
         return AGG_ERR;
     if (!reqmsg_is_uuid(cid))

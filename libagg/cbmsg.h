@@ -6,7 +6,7 @@
 
 #include "apierr.h"
 #include "outcome.h"
-#include "req.h"
+#include "journalreq.h"
 #include "reqmsg.h"
 #include "reslist.h"
 
@@ -15,7 +15,7 @@
 typedef struct callback_msg {
     char correlation_id[REQMSG_CID_LEN + 1];
     char source[RESLIST_NAME_MAX + 1];
-    char patient_id[REQ_PATIENT_ID_MAX + 1];
+    char patient_id[JOURNALREQ_PATIENT_ID_MAX + 1];
     outcome_t status;
     char *json;      /* owned: the normalised callback as JSON (see docs/architecture.md) */
     size_t json_len; /* strlen(json) */

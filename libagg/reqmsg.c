@@ -61,7 +61,7 @@ char *reqmsg_to_json(const request_msg *m) {
     }
     json_t *o = json_pack(
         "{s:s, s:s, s:s, s:I, s:I, s:I, s:s, s:o}", "correlationId", m->correlation_id, "patientId",
-        m->patient_id, "strategy", req_strategy_name(m->strategy), "timeoutMs",
+        m->patient_id, "strategy", journalreq_strategy_name(m->strategy), "timeoutMs",
         (json_int_t)m->timeout_ms, "createdMs", (json_int_t)m->created_ms, "deadlineMs",
         (json_int_t)m->deadline_ms, "callbackUrl", m->callback_url, "resources", arr);
     if (!o) return NULL;
@@ -146,7 +146,7 @@ static int parse_resource(json_t *o, int i, reqmsg_resource *r, err_t *e) {
     long long d = 0;
     if (get_str(o, "source", r->source, RESLIST_NAME_MAX, e) != AGG_OK ||
         get_str(o, "url", r->url, RESLIST_URL_MAX, e) != AGG_OK ||
-        get_int(o, "delayMs", REQ_DELAY_MIN, REQ_DELAY_MAX_MS, &d, e) != AGG_OK)
+        get_int(o, "delayMs", JOURNALREQ_DELAY_MIN, JOURNALREQ_DELAY_MAX_MS, &d, e) != AGG_OK)
         return AGG_ERR;
     if (!url_ok(r->url, strlen(r->url), RESLIST_URL_MAX))
         return err_set(e, "resources[%d].url is not an http(s) URL", i);
@@ -163,7 +163,8 @@ static int parse_object(json_t *root, request_msg *m, err_t *e) {
         return AGG_ERR;
     if (!reqmsg_is_uuid(m->correlation_id))
         return err_set(e, "correlationId is not a lowercase UUID");
-    if (get_str(root, "patientId", m->patient_id, REQ_PATIENT_ID_MAX, e) != AGG_OK) return AGG_ERR;
+    if (get_str(root, "patientId", m->patient_id, JOURNALREQ_PATIENT_ID_MAX, e) != AGG_OK)
+        return AGG_ERR;
     for (const char *p = m->patient_id; *p; p++) {
         char c = *p;
         if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||

@@ -5,7 +5,7 @@
 #include <stddef.h>
 
 #include "err.h"
-#include "req.h"
+#include "journalreq.h"
 #include "reslist.h"
 
 #define REQMSG_CID_LEN 36
@@ -19,7 +19,7 @@ typedef struct reqmsg_resource {
 
 typedef struct request_msg {
     char correlation_id[REQMSG_CID_LEN + 1];
-    char patient_id[REQ_PATIENT_ID_MAX + 1];
+    char patient_id[JOURNALREQ_PATIENT_ID_MAX + 1];
     strategy_t strategy;
     long timeout_ms;
     long long created_ms;  /* wall clock, epoch ms */

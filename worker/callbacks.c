@@ -11,7 +11,7 @@
 #include "policy.h"
 #include "rcall.h"
 #include "record.h"
-#include "req.h"
+#include "journalreq.h"
 
 typedef struct cjob {
     worker *w;
