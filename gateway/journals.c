@@ -10,7 +10,7 @@
 #include "apierr.h"
 #include "listeners.h"
 #include "log.h"
-#include "reqmsg.h"
+#include "fanoutmsg.h"
 #include "uuid4.h"
 #include "wfe.h"
 
@@ -18,17 +18,17 @@
  *   (WAIT_FOR_EVERYONE only) subscribe to the session channel first, so the
  *   summary cannot be published before we listen;
  *   session_open in Redis, so a stream opened right after the answer finds it;
- *   produce the request to Kafka and answer only on the broker's ack. */
+ *   produce the fan-out message to Kafka and answer only on the broker's ack. */
 
 typedef struct post_ctx {
     gateway *gw;
     httpd_req *r;      /* NULL once answered or the client left */
-    request_msg *msg;  /* owned until produced */
+    fanout_msg *msg;   /* owned until produced */
     gw_listener *li;   /* WAIT_FOR_EVERYONE: the session's channel */
     loop_timer *guard; /* WAIT_FOR_EVERYONE: answer 504 after this */
     int busy;          /* a Redis or Kafka callback is pending with this ctx */
     int dead;          /* answered or the client left: free when not busy */
-    int produced;      /* Kafka acknowledged the request */
+    int produced;      /* Kafka acknowledged the fan-out message */
     int summary_seen;  /* WAIT_FOR_EVERYONE: the summary was published */
     int fetching;      /* WAIT_FOR_EVERYONE: reading the log */
     int publishing;    /* counted in gw->posts_publishing */
@@ -74,7 +74,7 @@ static void on_cancel(void *arg) {
 }
 
 static void answer_accepted(post_ctx *c) {
-    char *sources = reqmsg_sources_json(c->msg);
+    char *sources = fanoutmsg_sources_json(c->msg);
     if (!sources) {
         answer_error(c, 500, "internal", "out of memory");
         return;
@@ -188,7 +188,7 @@ static void on_delivered(int ok, const char *errstr, void *arg) {
     }
     if (!ok) {
         c->gw->metrics.produce_failures++;
-        log_warn("request not accepted by Kafka: %s", errstr ? errstr : "unknown error");
+        log_warn("fan-out message not accepted by Kafka: %s", errstr ? errstr : "unknown error");
         answer_error(c, 503, "unavailable", "message broker unavailable");
         return;
     }
@@ -217,18 +217,18 @@ static void on_opened(redisReply *reply, void *arg) {
         answer_error(c, 503, "unavailable", "session store unavailable");
         return;
     }
-    char *json = reqmsg_to_json(c->msg);
+    char *json = fanoutmsg_to_json(c->msg);
     err_t e;
     if (!json) {
         answer_error(c, 500, "internal", "out of memory");
         return;
     }
     int rc = gw_produce(c->gw->kafka, c->gw->cfg.topic_requests, c->msg->correlation_id,
-                        REQMSG_CID_LEN, json, strlen(json), on_delivered, c, &e);
+                        FANOUTMSG_CID_LEN, json, strlen(json), on_delivered, c, &e);
     free(json);
     if (rc != AGG_OK) {
         c->gw->metrics.produce_failures++;
-        log_warn("request not queued for Kafka: %s", e.text);
+        log_warn("fan-out message not queued for Kafka: %s", e.text);
         answer_error(c, 503, "unavailable", "message broker unavailable");
         return;
     }
@@ -236,10 +236,10 @@ static void on_opened(redisReply *reply, void *arg) {
 }
 
 static void open_session(post_ctx *c) {
-    const request_msg *m = c->msg;
+    const fanout_msg *m = c->msg;
     char keys[4][RDS_KEY_MAX];
     rds_session_keys(m->correlation_id, keys);
-    char *sources = reqmsg_sources_json(m);
+    char *sources = fanoutmsg_sources_json(m);
     if (!sources) {
         answer_error(c, 500, "internal", "out of memory");
         return;
@@ -312,7 +312,7 @@ void gw_journals_handle(gateway *gw, httpd_req *r) {
         return;
     }
     post_ctx *c = calloc(1, sizeof *c);
-    request_msg *m = malloc(sizeof *m);
+    fanout_msg *m = malloc(sizeof *m);
     if (!c || !m) {
         free(c);
         free(m);
@@ -327,7 +327,7 @@ void gw_journals_handle(gateway *gw, httpd_req *r) {
         gw_respond_unavailable(r, "random");
         return;
     }
-    reqmsg_from_request(m, &jr, &gw->cfg.resources, cid, loop_wall_ms(), gw->cfg.callback_url);
+    fanoutmsg_from_request(m, &jr, &gw->cfg.resources, cid, loop_wall_ms(), gw->cfg.callback_url);
     c->gw = gw;
     c->r = r;
     c->msg = m;

@@ -7,13 +7,13 @@
 #include "apierr.h"
 #include "outcome.h"
 #include "journalreq.h"
-#include "reqmsg.h"
+#include "fanoutmsg.h"
 #include "reslist.h"
 
 #define CBMSG_MAX_NOTES 1000
 
 typedef struct callback_msg {
-    char correlation_id[REQMSG_CID_LEN + 1];
+    char correlation_id[FANOUTMSG_CID_LEN + 1];
     char source[RESLIST_NAME_MAX + 1];
     char patient_id[JOURNALREQ_PATIENT_ID_MAX + 1];
     outcome_t status;

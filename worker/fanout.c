@@ -1,4 +1,4 @@
-/* fanout: handles request messages: calls every resource and records the outcomes it observes. */
+/* fanout: handles fan-out messages: calls every resource and records the outcomes it observes. */
 #include "fanout.h"
 
 #include <hiredis/hiredis.h>
@@ -14,7 +14,7 @@
 #include "policy.h"
 #include "rcall.h"
 #include "record.h"
-#include "reqmsg.h"
+#include "fanoutmsg.h"
 
 struct fjob;
 
@@ -29,7 +29,7 @@ typedef struct fcall {
 typedef struct fjob {
     worker *w;
     wmsg msg;
-    request_msg m;
+    fanout_msg m;
     rcall *meta;
     int pending; /* resource calls not finished (+1 while they are being started) */
     fcall calls[RESLIST_MAX];
@@ -94,7 +94,7 @@ static void on_record(const struct redisReply *reply, void *arg) {
 static void record(fcall *c, outcome_t o) {
     fjob *j = c->job;
     worker *w = j->w;
-    const reqmsg_resource *res = &j->m.resources[c->idx];
+    const fanoutmsg_resource *res = &j->m.resources[c->idx];
     long long now = loop_wall_ms();
     long long elapsed = now - j->m.created_ms;
     if (elapsed < 0) elapsed = 0;
@@ -123,7 +123,7 @@ static void record(fcall *c, outcome_t o) {
 static void on_http(const httpc_result *res, void *arg) {
     fcall *c = arg;
     fjob *j = c->job;
-    const reqmsg_resource *r = &j->m.resources[c->idx];
+    const fanoutmsg_resource *r = &j->m.resources[c->idx];
     outcome_t o = outcome_classify(res->transport, res->status);
     if (o == OUTCOME_ACCEPTED) {
         log_debug("session %s: %s accepted (http %ld)", j->m.correlation_id, r->source,
@@ -138,7 +138,7 @@ static void on_http(const httpc_result *res, void *arg) {
 }
 
 /* The fan-out call's body; malloc'd or NULL on out of memory. */
-static char *call_body(const fjob *j, const reqmsg_resource *r) {
+static char *call_body(const fjob *j, const fanoutmsg_resource *r) {
     json_t *o = json_pack("{s:s, s:I, s:s, s:s}", "patientId", j->m.patient_id, "delay",
                           (json_int_t)r->delay_ms, "callbackUrl", j->m.callback_url,
                           "correlationId", j->m.correlation_id);
@@ -151,7 +151,7 @@ static char *call_body(const fjob *j, const reqmsg_resource *r) {
 static void start_call(fjob *j, int i) {
     worker *w = j->w;
     fcall *c = &j->calls[i];
-    const reqmsg_resource *r = &j->m.resources[i];
+    const fanoutmsg_resource *r = &j->m.resources[i];
     if (!policy_url_allowed(&w->cfg.allow, w->cfg.allow_enforced, r->url)) {
         log_warn("session %s: %s has a URL that is not in RESOURCE_URLS; not called, "
                  "recorded as ERROR",
@@ -200,7 +200,7 @@ static void on_meta(const struct redisReply *reply, void *arg) {
 }
 
 void fanout_handle(worker *w, const wmsg *m, const char *value, size_t len) {
-    /* Not calloc: reqmsg_parse fills j->m, and zeroing its 38 KB of resource
+    /* Not calloc: fanoutmsg_parse fills j->m, and zeroing its 38 KB of resource
      * slots per message shows in profiles. Everything else starts zeroed. */
     fjob *j = malloc(sizeof *j);
     if (j != NULL) {
@@ -208,7 +208,7 @@ void fanout_handle(worker *w, const wmsg *m, const char *value, size_t len) {
         memset(&j->meta, 0, sizeof *j - offsetof(fjob, meta));
     }
     if (j == NULL) {
-        log_error("request message (partition %" PRId32 ", offset %" PRId64 "): out of memory",
+        log_error("fan-out message (partition %" PRId32 ", offset %" PRId64 "): out of memory",
                   m->partition, m->offset);
         worker_msg_done(w, m);
         return;
@@ -216,11 +216,11 @@ void fanout_handle(worker *w, const wmsg *m, const char *value, size_t len) {
     j->w = w;
     j->msg = *m;
     err_t e = {{0}};
-    if (reqmsg_parse(value ? value : "", len, &j->m, &e) != AGG_OK) {
+    if (fanoutmsg_parse(value ? value : "", len, &j->m, &e) != AGG_OK) {
         char why[256];
         policy_safe_error(e.text, why, sizeof why);
         w->met.bad_messages[WORKER_TOPIC_REQUESTS]++;
-        log_warn("bad request message (partition %" PRId32 ", offset %" PRId64 ") skipped: %s",
+        log_warn("bad fan-out message (partition %" PRId32 ", offset %" PRId64 ") skipped: %s",
                  m->partition, m->offset, why);
         free(j);
         worker_msg_done(w, m);

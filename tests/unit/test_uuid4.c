@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "err.h"
-#include "reqmsg.h"
+#include "fanoutmsg.h"
 #include "uuid4.h"
 
 static int cmp(const void *a, const void *b) { return strcmp(a, b); }
@@ -20,7 +20,7 @@ static void test_format_and_bits(void **state) {
     for (int i = 0; i < 1000; i++) {
         assert_int_equal(uuid4_new(id), AGG_OK);
         assert_int_equal(strlen(id), UUID4_LEN);
-        assert_true(reqmsg_is_uuid(id)); /* the project's own check: lowercase 8-4-4-4-12 */
+        assert_true(fanoutmsg_is_uuid(id)); /* the project's own check: lowercase 8-4-4-4-12 */
         assert_int_equal(id[14], '4');
         assert_non_null(strchr("89ab", id[19]));
     }
