@@ -301,7 +301,7 @@ void gw_journals_handle(gateway *gw, httpd_req *r) {
     }
     /* Load shedding: past this many requests and messages waiting for the broker the
      * pipeline lags; refusing new sessions early lets the ones already accepted finish
-     * (their callbacks are always taken) instead of every session ending by deadline. */
+     * (their answers are always taken) instead of every session ending by deadline. */
     if (gw->cfg.max_pending > 0 && (size_t)gw->posts_publishing + gw_producer_queued(gw->kafka) >=
                                        (size_t)gw->cfg.max_pending) {
         gw->metrics.sessions_shed++;

@@ -60,7 +60,7 @@ static int get_string(json_t *o, const char *field, const char **out, api_error 
     return AGG_OK;
 }
 
-static int parse_object(json_t *o, int with_callback, rsreq *q, api_error *e) {
+static int parse_object(json_t *o, int with_callback_url, rsreq *q, api_error *e) {
     const char *pid = NULL, *url = NULL, *cid = NULL;
     if (get_string(o, "patientId", &pid, e) != AGG_OK) return AGG_ERR;
     size_t plen = utf8_len(pid);
@@ -77,7 +77,7 @@ static int parse_object(json_t *o, int with_callback, rsreq *q, api_error *e) {
         return apierr_set(e, 400, "invalid_field", "delay", "delay must be an integer in %d..%d",
                           RSREQ_DELAY_MIN, RSREQ_DELAY_MAX);
     q->delay = (long)json_integer_value(d);
-    if (!with_callback) return AGG_OK;
+    if (!with_callback_url) return AGG_OK;
 
     if (get_string(o, "callbackUrl", &url, e) != AGG_OK) return AGG_ERR;
     if (!rsreq_url_valid(url))
@@ -94,11 +94,11 @@ static int parse_object(json_t *o, int with_callback, rsreq *q, api_error *e) {
     return AGG_OK;
 }
 
-int rsreq_parse(const char *body, size_t len, int with_callback, rsreq *q, api_error *e) {
+int rsreq_parse(const char *body, size_t len, int with_callback_url, rsreq *q, api_error *e) {
     memset(q, 0, sizeof *q);
     json_t *o = jbody_object(body ? body : "", body ? len : 0, e);
     if (!o) return AGG_ERR;
-    int rc = parse_object(o, with_callback, q, e);
+    int rc = parse_object(o, with_callback_url, q, e);
     json_decref(o);
     if (rc != AGG_OK) memset(q, 0, sizeof *q);
     return rc;

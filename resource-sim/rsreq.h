@@ -21,13 +21,13 @@ typedef struct rsreq {
     char correlation_id[37];                    /* lowercase UUID; "" for /journals/direct */
 } rsreq;
 
-/* Parses body (len bytes) into q. With_callback selects POST /journals
+/* Parses body (len bytes) into q. with_callback_url selects POST /journals
  * ({"patientId": string 1..64, "delay": integer -3..600000, "callbackUrl":
  * http(s) URL with a host, "correlationId": lowercase UUID}) over
  * /journals/direct ({"patientId","delay"}). Unknown fields are ignored.
  * AGG_OK, or AGG_ERR with e filled (400, "invalid_json" / "missing_field" /
  * "invalid_field", naming the field). Nothing to free. */
-int rsreq_parse(const char *body, size_t len, int with_callback, rsreq *q, api_error *e);
+int rsreq_parse(const char *body, size_t len, int with_callback_url, rsreq *q, api_error *e);
 
 /* 1 when s is a lowercase UUID (8-4-4-4-12 hex digits), else 0. */
 int rsreq_uuid_valid(const char *s);

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "callbacks.h"
+#include "answers.h"
 #include "cfg.h"
 #include "deadlines.h"
 #include "fanout.h"
@@ -21,7 +21,7 @@
 static const char usage[] =
     "Usage: worker [--help | --version]\n"
     "\n"
-    "Consumes request and callback messages from Kafka, calls the resources,\n"
+    "Consumes fan-out and answer messages from Kafka, calls the resources,\n"
     "records every outcome in Redis and expires sessions whose deadline passed.\n"
     "\n"
     "Environment:\n"
@@ -29,7 +29,7 @@ static const char usage[] =
     "  REDIS_URL                    redis://[:password@]host:port[/db] (redis://127.0.0.1:6379)\n"
     "  KAFKA_GROUP_ID               consumer group (agg-workers)\n"
     "  KAFKA_TOPIC_REQUESTS         request topic (agg.requests)\n"
-    "  KAFKA_TOPIC_CALLBACKS        callback topic (agg.callbacks)\n"
+    "  KAFKA_TOPIC_CALLBACKS        answer topic (agg.callbacks)\n"
     "  RESOURCE_URLS                when set, the only resource URLs the worker calls\n"
     "                               (comma-separated, url or name=url)\n"
     "  RESOURCE_CONNECT_TIMEOUT_MS  connect timeout of resource calls (5000, 1..600000)\n"
@@ -150,7 +150,7 @@ static void on_message(const kafka_message *km, void *arg) {
     if (t == WORKER_TOPIC_REQUESTS)
         fanout_handle(w, &m, km->value, km->value_len);
     else
-        callbacks_handle(w, &m, km->value, km->value_len);
+        answers_handle(w, &m, km->value, km->value_len);
 }
 
 static void on_revoke(int topic_index, int32_t partition, void *arg) {
@@ -204,8 +204,8 @@ static void teardown(worker *w) {
     if (w->hc != NULL) httpc_free(w->hc);
     w->hc = NULL;
     fanout_shutdown(w);
-    callbacks_shutdown(w);
-    if (w->r != NULL) rds_free(w->r); /* answers pending calls with NULL: they free themselves */
+    answers_shutdown(w);
+    if (w->r != NULL) rds_free(w->r); /* replies NULL to pending calls: they free themselves */
     w->r = NULL;
     deadlines_shutdown(w);
     rcall_shutdown(w);
@@ -226,7 +226,7 @@ int main(int argc, char **argv) {
     w->l = loop_new(&e);
     if (w->l == NULL) die("event loop", &e);
     w->ot = offtrack_new();
-    if (w->ot == NULL || rcall_init(w, &e) || fanout_init(w, &e) || callbacks_init(w, &e) ||
+    if (w->ot == NULL || rcall_init(w, &e) || fanout_init(w, &e) || answers_init(w, &e) ||
         deadlines_init(w, &e))
         die("startup", &(err_t){"out of memory"});
     if (loop_stop_on_signals(w->l, &e) != AGG_OK) die("signals", &e);

@@ -36,7 +36,7 @@ typedef struct worker_cfg {
 } worker_cfg;
 
 struct fanout_state;
-struct callbacks_state;
+struct answers_state;
 struct deadlines_state;
 struct rcall_state;
 struct part_epoch;
@@ -54,10 +54,10 @@ typedef struct worker {
     wmetrics met;
     int stopping;   /* SIGTERM seen: begin no new message, drain the ones in flight */
     int closing;    /* tearing down: reply callbacks must not start anything */
-    long jobs;      /* messages being handled (fan-out and callback jobs) */
+    long jobs;      /* messages being handled (fan-out and answer jobs) */
     char ttl_s[24]; /* cfg.retention_s as a decimal string, a script argument */
     struct fanout_state *fanout;
-    struct callbacks_state *callbacks;
+    struct answers_state *answers;
     struct deadlines_state *deadlines;
     struct rcall_state *rcalls;
     struct part_epoch *epochs;

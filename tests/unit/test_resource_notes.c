@@ -1,5 +1,4 @@
-/* test_resource_notes: resource-sim note generation, dates, and the callback / direct JSON bodies.
- */
+/* test_resource_notes: resource-sim notes, dates, and the answer bodies (callback and direct). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -76,7 +75,7 @@ static void date_format(void **state) {
     assert_string_equal(d, "2023-11-14T22:13:20Z");
 }
 
-static void callback_body_shape(void **state) {
+static void answer_body_shape(void **state) {
     (void)state;
     char *s = notes_result_json("resource-1", "patient-123", "0b9e4d1c-2f3a-4b5c-8d6e-7f8091a2b3c4",
                                 1000, 3, NOW_MS);
@@ -461,7 +460,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(resource_id_validation),
         cmocka_unit_test(date_format),
-        cmocka_unit_test(callback_body_shape),
+        cmocka_unit_test(answer_body_shape),
         cmocka_unit_test(direct_body_has_no_correlation_id),
         cmocka_unit_test(zero_notes_is_empty_array),
         cmocka_unit_test(patient_id_is_escaped),

@@ -1,5 +1,5 @@
-/* cbmsg: validates a resource callback and normalises it for the agg.callbacks topic. */
-#include "cbmsg.h"
+/* answer: validates a resource's answer and normalises it for the agg.callbacks topic. */
+#include "answer.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,8 +59,8 @@ static int date_ok(const char *s) {
 
 /* Output buffer: the normalised JSON never outgrows the input plus the
  * ",\"notes\":[]" that a body without notes gains, so one allocation of
- * len + CBMSG_SLACK holds it; out() still checks, so a bug cannot overrun. */
-#define CBMSG_SLACK 32
+ * len + ANSWER_SLACK holds it; out() still checks, so a bug cannot overrun. */
+#define ANSWER_SLACK 32
 
 typedef struct obuf {
     char *b;
@@ -76,7 +76,7 @@ static int out(obuf *o, const char *s, size_t n) {
 
 static int out_s(obuf *o, const char *s) { return out(o, s, strlen(s)); }
 
-/* Member names of a callback, in the order of the normalised JSON. */
+/* Member names of an answer, in the order of the normalised JSON. */
 enum { F_SOURCE, F_PATIENT, F_CID, F_DELAY, F_STATUS, F_NOTES, N_FIELDS };
 static const char *const FIELDS[N_FIELDS] = {"source",  "patientId", "correlationId",
                                              "delayMs", "status",    "notes"};
@@ -146,7 +146,7 @@ static int add_note(obuf *o, const jscan_val *in, size_t i, api_error *e) {
     if (out(o, "}", 1) != AGG_OK) goto overflow;
     return AGG_OK;
 overflow:
-    return apierr_set(e, 500, "internal_error", NULL, "normalised callback outgrew its buffer");
+    return apierr_set(e, 500, "internal_error", NULL, "normalised answer outgrew its buffer");
 }
 
 /* Writes "name":<raw value> for the top-level field k. */
@@ -157,7 +157,7 @@ static int put_member(obuf *o, int k, const jscan_val *v) {
                : AGG_OK;
 }
 
-static int build(const jscan_val *root, callback_msg *m, obuf *o, api_error *e) {
+static int build(const jscan_val *root, answer_msg *m, obuf *o, api_error *e) {
     jscan_val f[N_FIELDS];
     char cid[FANOUTMSG_CID_LEN + 1], status[33];
     if (collect(root, FIELDS, N_FIELDS, f, e, "") != AGG_OK ||
@@ -186,26 +186,26 @@ static int build(const jscan_val *root, callback_msg *m, obuf *o, api_error *e) 
     for (int k = F_SOURCE; k <= F_STATUS; k++)
         if (f[k].text && put_member(o, k, &f[k]) != AGG_OK)
             return apierr_set(e, 500, "internal_error", NULL,
-                              "normalised callback outgrew its buffer");
+                              "normalised answer outgrew its buffer");
     if (out_s(o, ",\"notes\":[") != AGG_OK)
-        return apierr_set(e, 500, "internal_error", NULL, "normalised callback outgrew its buffer");
+        return apierr_set(e, 500, "internal_error", NULL, "normalised answer outgrew its buffer");
     if (notes->type == JSCAN_ARRAY) {
         jscan_iter it;
         jscan_val n;
         size_t i = 0;
         jscan_iter_init(&it, notes);
         while (jscan_arr_next(&it, &n)) {
-            if (i == CBMSG_MAX_NOTES) return BAD(e, "notes", "at most %d notes", CBMSG_MAX_NOTES);
+            if (i == ANSWER_MAX_NOTES) return BAD(e, "notes", "at most %d notes", ANSWER_MAX_NOTES);
             if (add_note(o, &n, i++, e) != AGG_OK) return AGG_ERR;
         }
     }
     if (out(o, "]}", 3) != AGG_OK) /* with the NUL */
-        return apierr_set(e, 500, "internal_error", NULL, "normalised callback outgrew its buffer");
+        return apierr_set(e, 500, "internal_error", NULL, "normalised answer outgrew its buffer");
     memcpy(m->correlation_id, cid, sizeof cid);
     return AGG_OK;
 }
 
-int cbmsg_parse(const char *body, size_t len, callback_msg *m, api_error *e) {
+int answer_parse(const char *body, size_t len, answer_msg *m, api_error *e) {
     memset(m, 0, sizeof *m);
     jscan_val root;
     char jerr[JSCAN_ERR_LEN];
@@ -215,7 +215,7 @@ int cbmsg_parse(const char *body, size_t len, callback_msg *m, api_error *e) {
         return apierr_set(e, 400, "invalid_json", NULL, "the body is not valid JSON: %s", jerr);
     if (root.type != JSCAN_OBJECT)
         return apierr_set(e, 400, "invalid_json", NULL, "the body must be a JSON object");
-    obuf o = {malloc(len + CBMSG_SLACK), 0, len + CBMSG_SLACK};
+    obuf o = {malloc(len + ANSWER_SLACK), 0, len + ANSWER_SLACK};
     if (!o.b) return apierr_set(e, 500, "internal_error", NULL, "out of memory");
     if (build(&root, m, &o, e) != AGG_OK) {
         free(o.b);
@@ -227,7 +227,7 @@ int cbmsg_parse(const char *body, size_t len, callback_msg *m, api_error *e) {
     return AGG_OK;
 }
 
-void cbmsg_clear(callback_msg *m) {
+void answer_clear(answer_msg *m) {
     if (!m) return;
     free(m->json);
     m->json = NULL;
