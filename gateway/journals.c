@@ -12,7 +12,7 @@
 #include "log.h"
 #include "fanoutmsg.h"
 #include "uuid4.h"
-#include "wfe.h"
+#include "journalmerge.h"
 
 /* Order of work, and why:
  *   (WAIT_FOR_EVERYONE only) subscribe to the session channel first, so the
@@ -132,7 +132,7 @@ static void on_wait_log(redisReply *reply, void *arg) {
         free(events);
         return;
     }
-    char *body = wfe_build_response(c->msg->patient_id, events, n);
+    char *body = journalmerge_build(c->msg->patient_id, events, n);
     free(events);
     if (!body) {
         answer_error(c, 500, "internal", "could not build the answer");

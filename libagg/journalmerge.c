@@ -1,5 +1,5 @@
-/* wfe: builds the WAIT_FOR_EVERYONE response body from a finished session's event log. */
-#include "wfe.h"
+/* journalmerge: builds the WAIT_FOR_EVERYONE response body from a finished session's log. */
+#include "journalmerge.h"
 
 #include <jansson.h>
 #include <stdint.h>
@@ -9,7 +9,7 @@
 /* One note with its sort key. */
 typedef struct note_ref {
     json_t *note;       /* borrowed from the parsed event */
-    const char *source; /* the callback's source */
+    const char *source; /* the outcome event's source */
     const char *id;
     const char *date;
     int has_time; /* date parsed into the fields below */
@@ -101,16 +101,16 @@ static int cmp_notes(const void *pa, const void *pb) {
     return a->order < b->order ? -1 : a->order > b->order;
 }
 
-typedef struct wfe_state {
+typedef struct merge_state {
     json_t **parsed; /* one per event, owned */
     size_t n_parsed;
     note_ref *notes;
     size_t n_notes, cap_notes;
     json_t *sources; /* array of {source,status,elapsedMs} */
     json_t *summary; /* borrowed from parsed */
-} wfe_state;
+} merge_state;
 
-static int push_note(wfe_state *st, json_t *note, const char *source) {
+static int push_note(merge_state *st, json_t *note, const char *source) {
     if (st->n_notes == st->cap_notes) {
         size_t cap = st->cap_notes ? st->cap_notes * 2 : 16;
         note_ref *nn = realloc(st->notes, cap * sizeof *nn);
@@ -129,7 +129,7 @@ static int push_note(wfe_state *st, json_t *note, const char *source) {
     return 0;
 }
 
-static int add_callback(wfe_state *st, json_t *ev) {
+static int add_outcome(merge_state *st, json_t *ev) {
     json_t *source = json_object_get(ev, "source");
     json_t *status = json_object_get(ev, "status");
     if (!json_is_string(source) || !json_is_string(status)) return -1;
@@ -149,7 +149,7 @@ static int add_callback(wfe_state *st, json_t *ev) {
     return 0;
 }
 
-static char *finish(wfe_state *st, const char *patient_id) {
+static char *finish(merge_state *st, const char *patient_id) {
     json_t *sum = st->summary;
     json_t *cid = json_object_get(sum, "correlationId");
     json_t *resp = json_object_get(sum, "respondents");
@@ -176,9 +176,9 @@ static char *finish(wfe_state *st, const char *patient_id) {
     return out;
 }
 
-char *wfe_build_response(const char *patient_id, const log_event *events, size_t n) {
+char *journalmerge_build(const char *patient_id, const log_event *events, size_t n) {
     if (!patient_id || (!events && n > 0)) return NULL;
-    wfe_state st;
+    merge_state st;
     memset(&st, 0, sizeof st);
     char *out = NULL;
     st.sources = json_array();
@@ -193,7 +193,7 @@ char *wfe_build_response(const char *patient_id, const log_event *events, size_t
         if (strcmp(events[i].event, "summary") == 0) {
             st.summary = ev;
         } else if (strcmp(events[i].event, "callback") == 0) {
-            if (add_callback(&st, ev) != 0) goto done;
+            if (add_outcome(&st, ev) != 0) goto done;
         }
     }
     if (st.summary) out = finish(&st, patient_id);
