@@ -9,7 +9,7 @@
 #include "answer.h"
 #include "log.h"
 #include "policy.h"
-#include "rcall.h"
+#include "rdsretry.h"
 #include "record.h"
 #include "journalreq.h"
 
@@ -17,7 +17,7 @@ typedef struct ajob {
     worker *w;
     wmsg msg;
     answer_msg m;
-    rcall *rec;
+    rdsretry *rec;
     struct ajob *prev, *next;
 } ajob;
 
@@ -52,7 +52,7 @@ void answers_shutdown(worker *w) {
     while (s->jobs != NULL) {
         ajob *j = s->jobs;
         unlink_job(j);
-        rcall_cancel(j->rec);
+        rdsretry_cancel(j->rec);
         free_job(j);
     }
     free(s);
@@ -108,7 +108,8 @@ void answers_handle(worker *w, const wmsg *m, const char *value, size_t len) {
     const char *args[7] = {
         j->m.correlation_id, j->m.source, outcome_name(j->m.status), j->m.json, w->ttl_s,
         j->m.patient_id,     now_s};
-    j->rec = rcall_script(w, RDS_SCRIPT_SESSION_RECORD, j->m.correlation_id, 7, args, on_record, j);
+    j->rec =
+        rdsretry_script(w, RDS_SCRIPT_SESSION_RECORD, j->m.correlation_id, 7, args, on_record, j);
     if (j->rec == NULL) {
         log_error("session %s: out of memory recording the answer of %s", j->m.correlation_id,
                   j->m.source);

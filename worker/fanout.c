@@ -12,7 +12,7 @@
 #include "log.h"
 #include "outcome.h"
 #include "policy.h"
-#include "rcall.h"
+#include "rdsretry.h"
 #include "record.h"
 #include "fanoutmsg.h"
 
@@ -23,14 +23,14 @@ typedef struct fcall {
     struct fjob *job;
     int idx;
     outcome_t outcome;
-    rcall *rec;
+    rdsretry *rec;
 } fcall;
 
 typedef struct fjob {
     worker *w;
     wmsg msg;
     fanout_msg m;
-    rcall *meta;
+    rdsretry *meta;
     int pending; /* resource calls not finished (+1 while they are being started) */
     fcall calls[RESLIST_MAX];
     struct fjob *prev, *next;
@@ -62,8 +62,8 @@ void fanout_shutdown(worker *w) {
     while (s->jobs != NULL) {
         fjob *j = s->jobs;
         unlink_job(j);
-        rcall_cancel(j->meta);
-        for (int i = 0; i < RESLIST_MAX; i++) rcall_cancel(j->calls[i].rec);
+        rdsretry_cancel(j->meta);
+        for (int i = 0; i < RESLIST_MAX; i++) rdsretry_cancel(j->calls[i].rec);
         free(j);
     }
     free(s);
@@ -111,7 +111,8 @@ static void record(fcall *c, outcome_t o) {
     snprintf(now_s, sizeof now_s, "%lld", now);
     const char *args[7] = {j->m.correlation_id, res->source, outcome_name(o), event, w->ttl_s,
                            j->m.patient_id,     now_s};
-    c->rec = rcall_script(w, RDS_SCRIPT_SESSION_RECORD, j->m.correlation_id, 7, args, on_record, c);
+    c->rec =
+        rdsretry_script(w, RDS_SCRIPT_SESSION_RECORD, j->m.correlation_id, 7, args, on_record, c);
     free(event);
     if (c->rec == NULL) {
         log_error("session %s: out of memory recording %s of %s", j->m.correlation_id,
@@ -238,7 +239,7 @@ void fanout_handle(worker *w, const wmsg *m, const char *value, size_t len) {
     char keys[4][RDS_KEY_MAX];
     rds_session_keys(j->m.correlation_id, keys);
     const char *argv[3] = {"HGET", keys[0], "state"};
-    j->meta = rcall_command(w, 3, argv, on_meta, j);
+    j->meta = rdsretry_command(w, 3, argv, on_meta, j);
     if (j->meta == NULL) {
         log_error("session %s: out of memory reading its state", j->m.correlation_id);
         finish(j);

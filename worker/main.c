@@ -12,7 +12,7 @@
 #include "log.h"
 #include "mgmt.h"
 #include "policy.h"
-#include "rcall.h"
+#include "rdsretry.h"
 #include "worker.h"
 
 #define PROG     "worker"
@@ -164,7 +164,7 @@ static void on_prepare(loop *l, void *arg) {
     worker *w = arg;
     if (w->kc != NULL && kafka_consumer_held(w->kc) && w->jobs <= w->cfg.max_in_flight / 2)
         kafka_consumer_hold(w->kc, 0);
-    rcall_prepare(w);
+    rdsretry_prepare(w);
     deadlines_prepare(w);
     if (w->stopping && drain_deadline > 0) {
         long long now = loop_now_ms();
@@ -208,7 +208,7 @@ static void teardown(worker *w) {
     if (w->r != NULL) rds_free(w->r); /* replies NULL to pending calls: they free themselves */
     w->r = NULL;
     deadlines_shutdown(w);
-    rcall_shutdown(w);
+    rdsretry_shutdown(w);
     offtrack_free(w->ot);
     free(w->epochs);
     loop_free(w->l);
@@ -226,7 +226,7 @@ int main(int argc, char **argv) {
     w->l = loop_new(&e);
     if (w->l == NULL) die("event loop", &e);
     w->ot = offtrack_new();
-    if (w->ot == NULL || rcall_init(w, &e) || fanout_init(w, &e) || answers_init(w, &e) ||
+    if (w->ot == NULL || rdsretry_init(w, &e) || fanout_init(w, &e) || answers_init(w, &e) ||
         deadlines_init(w, &e))
         die("startup", &(err_t){"out of memory"});
     if (loop_stop_on_signals(w->l, &e) != AGG_OK) die("signals", &e);

@@ -38,7 +38,7 @@ typedef struct worker_cfg {
 struct fanout_state;
 struct answers_state;
 struct deadlines_state;
-struct rcall_state;
+struct rdsretry_state;
 struct part_epoch;
 
 /* One process-wide instance, owned by main.c. Modules borrow it for the
@@ -59,7 +59,7 @@ typedef struct worker {
     struct fanout_state *fanout;
     struct answers_state *answers;
     struct deadlines_state *deadlines;
-    struct rcall_state *rcalls;
+    struct rdsretry_state *rdsretry;
     struct part_epoch *epochs;
     int n_epochs;
 } worker;

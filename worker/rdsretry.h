@@ -1,6 +1,6 @@
-/* rcall: one Redis command or script call, retried with backoff until Redis answers it. */
-#ifndef WORKER_RCALL_H
-#define WORKER_RCALL_H
+/* rdsretry: one Redis command or script call, retried with backoff until Redis replies. */
+#ifndef WORKER_RDSRETRY_H
+#define WORKER_RDSRETRY_H
 
 #include <stddef.h>
 
@@ -9,17 +9,17 @@
 
 struct redisReply;
 
-typedef struct rcall rcall;
+typedef struct rdsretry rdsretry;
 
 /* reply is never NULL and never an error reply; borrowed for the call only.
- * The rcall handle is invalid once done has started. */
-typedef void rcall_done_cb(const struct redisReply *reply, void *arg);
+ * The rdsretry handle is invalid once done has started. */
+typedef void rdsretry_done_cb(const struct redisReply *reply, void *arg);
 
-/* Sets up the module's state in w (w->rcalls). AGG_ERR on out of memory. */
-int rcall_init(worker *w, err_t *e);
+/* Sets up the module's state in w (w->rdsretry). AGG_ERR on out of memory. */
+int rdsretry_init(worker *w, err_t *e);
 /* Frees the module's state; every call must be cancelled first and rds freed
  * (rds_free answers pending calls, which then free themselves). */
-void rcall_shutdown(worker *w);
+void rdsretry_shutdown(worker *w);
 
 /* Runs script id on the session cid (keys from rds_session_keys) with args
  * (copied; lens NULL = NUL-terminated strings). When Redis is unavailable,
@@ -27,16 +27,17 @@ void rcall_shutdown(worker *w);
  * after a backoff of 100 ms doubling to 2 s, for as long as the process
  * runs; each retry counts in worker_redis_retries_total. done runs exactly
  * once, unless the call is cancelled. NULL on out of memory (done not called). */
-rcall *rcall_script(worker *w, enum rds_script_id id, const char *cid, int nargs,
-                    const char *const *args, rcall_done_cb *done, void *arg);
+rdsretry *rdsretry_script(worker *w, enum rds_script_id id, const char *cid, int nargs,
+                          const char *const *args, rdsretry_done_cb *done, void *arg);
 /* Same for a plain command given as an argument vector (copied). */
-rcall *rcall_command(worker *w, int argc, const char *const *argv, rcall_done_cb *done, void *arg);
+rdsretry *rdsretry_command(worker *w, int argc, const char *const *argv, rdsretry_done_cb *done,
+                           void *arg);
 
 /* Cancels c (NULL allowed): done will not run. Safe at any time before done starts. */
-void rcall_cancel(rcall *c);
+void rdsretry_cancel(rdsretry *c);
 
 /* Called before each loop wait: resends calls whose retry timer could not be
  * allocated (out of memory), at most every 2 s. */
-void rcall_prepare(worker *w);
+void rdsretry_prepare(worker *w);
 
 #endif

@@ -1,5 +1,5 @@
-/* rcall: one Redis command or script call, retried with backoff until Redis answers it. */
-#include "rcall.h"
+/* rdsretry: one Redis command or script call, retried with backoff until Redis replies. */
+#include "rdsretry.h"
 
 #include <hiredis/hiredis.h>
 #include <stdlib.h>
@@ -10,7 +10,7 @@
 
 #define STALL_SWEEP_MS 2000
 
-struct rcall {
+struct rdsretry {
     worker *w;
     int is_script;
     enum rds_script_id id;
@@ -18,37 +18,37 @@ struct rcall {
     int argc;
     char **argv;
     size_t *lens;
-    rcall_done_cb *done;
+    rdsretry_done_cb *done;
     void *arg;
     loop_timer *timer;
     long backoff_ms;
     int pending; /* an rds request is outstanding: its callback frees us if cancelled */
     int cancelled;
-    int stalled;        /* waiting for rcall_prepare because a timer could not be added */
-    rcall *prev, *next; /* the stalled list */
+    int stalled;           /* waiting for rdsretry_prepare because a timer could not be added */
+    rdsretry *prev, *next; /* the stalled list */
 };
 
-struct rcall_state {
-    rcall *stalled;
+struct rdsretry_state {
+    rdsretry *stalled;
     long long next_sweep;
 };
 
-static void send_call(rcall *c);
+static void send_call(rdsretry *c);
 
-int rcall_init(worker *w, err_t *e) {
-    w->rcalls = calloc(1, sizeof *w->rcalls);
-    if (w->rcalls == NULL) return err_set(e, "out of memory");
+int rdsretry_init(worker *w, err_t *e) {
+    w->rdsretry = calloc(1, sizeof *w->rdsretry);
+    if (w->rdsretry == NULL) return err_set(e, "out of memory");
     return AGG_OK;
 }
 
-void rcall_shutdown(worker *w) {
-    free(w->rcalls);
-    w->rcalls = NULL;
+void rdsretry_shutdown(worker *w) {
+    free(w->rdsretry);
+    w->rdsretry = NULL;
 }
 
-static void unstall(rcall *c) {
+static void unstall(rdsretry *c) {
     if (!c->stalled) return;
-    struct rcall_state *s = c->w->rcalls;
+    struct rdsretry_state *s = c->w->rdsretry;
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -58,7 +58,7 @@ static void unstall(rcall *c) {
     c->stalled = 0;
 }
 
-static void free_call(rcall *c) {
+static void free_call(rdsretry *c) {
     unstall(c);
     for (int i = 0; i < c->argc; i++) free(c->argv[i]);
     free(c->argv);
@@ -67,19 +67,19 @@ static void free_call(rcall *c) {
 }
 
 static void on_timer(loop *l, void *arg) {
-    rcall *c = arg;
+    rdsretry *c = arg;
     c->timer = NULL;
     send_call(c);
 }
 
-static void schedule_retry(rcall *c) {
+static void schedule_retry(rdsretry *c) {
     worker *w = c->w;
     w->met.redis_retries++;
     c->backoff_ms = policy_backoff_next(c->backoff_ms);
     c->timer = loop_timer_add(w->l, c->backoff_ms, on_timer, c);
     if (c->timer != NULL) return;
     log_error("redis retry timer: out of memory; retrying within %d ms", STALL_SWEEP_MS);
-    struct rcall_state *s = w->rcalls;
+    struct rdsretry_state *s = w->rdsretry;
     c->stalled = 1;
     c->prev = NULL;
     c->next = s->stalled;
@@ -88,7 +88,7 @@ static void schedule_retry(rcall *c) {
 }
 
 static void on_reply(struct redisReply *reply, void *arg) {
-    rcall *c = arg;
+    rdsretry *c = arg;
     c->pending = 0;
     if (c->cancelled || c->w->closing) {
         free_call(c);
@@ -107,7 +107,7 @@ static void on_reply(struct redisReply *reply, void *arg) {
     free_call(c);
 }
 
-static void send_call(rcall *c) {
+static void send_call(rdsretry *c) {
     worker *w = c->w;
     int rc;
     if (c->is_script) {
@@ -127,9 +127,9 @@ static void send_call(rcall *c) {
     schedule_retry(c);
 }
 
-static rcall *new_call(worker *w, int argc, const char *const *argv, rcall_done_cb *done,
-                       void *arg) {
-    rcall *c = calloc(1, sizeof *c);
+static rdsretry *new_call(worker *w, int argc, const char *const *argv, rdsretry_done_cb *done,
+                          void *arg) {
+    rdsretry *c = calloc(1, sizeof *c);
     if (c == NULL) return NULL;
     c->w = w;
     c->done = done;
@@ -152,9 +152,9 @@ static rcall *new_call(worker *w, int argc, const char *const *argv, rcall_done_
     return c;
 }
 
-rcall *rcall_script(worker *w, enum rds_script_id id, const char *cid, int nargs,
-                    const char *const *args, rcall_done_cb *done, void *arg) {
-    rcall *c = new_call(w, nargs, args, done, arg);
+rdsretry *rdsretry_script(worker *w, enum rds_script_id id, const char *cid, int nargs,
+                          const char *const *args, rdsretry_done_cb *done, void *arg) {
+    rdsretry *c = new_call(w, nargs, args, done, arg);
     if (c == NULL) return NULL;
     c->is_script = 1;
     c->id = id;
@@ -163,15 +163,16 @@ rcall *rcall_script(worker *w, enum rds_script_id id, const char *cid, int nargs
     return c;
 }
 
-rcall *rcall_command(worker *w, int argc, const char *const *argv, rcall_done_cb *done, void *arg) {
+rdsretry *rdsretry_command(worker *w, int argc, const char *const *argv, rdsretry_done_cb *done,
+                           void *arg) {
     if (argc < 1) return NULL;
-    rcall *c = new_call(w, argc, argv, done, arg);
+    rdsretry *c = new_call(w, argc, argv, done, arg);
     if (c == NULL) return NULL;
     send_call(c);
     return c;
 }
 
-void rcall_cancel(rcall *c) {
+void rdsretry_cancel(rdsretry *c) {
     if (c == NULL) return;
     if (c->pending) {
         c->cancelled = 1; /* on_reply frees it */
@@ -181,8 +182,8 @@ void rcall_cancel(rcall *c) {
     free_call(c);
 }
 
-void rcall_prepare(worker *w) {
-    struct rcall_state *s = w->rcalls;
+void rdsretry_prepare(worker *w) {
+    struct rdsretry_state *s = w->rdsretry;
     if (s == NULL || s->stalled == NULL || w->closing) return;
     long long now = loop_now_ms();
     if (now < s->next_sweep) {
@@ -190,10 +191,10 @@ void rcall_prepare(worker *w) {
         return;
     }
     s->next_sweep = now + STALL_SWEEP_MS;
-    rcall *list = s->stalled;
+    rdsretry *list = s->stalled;
     s->stalled = NULL;
     while (list != NULL) {
-        rcall *c = list;
+        rdsretry *c = list;
         list = c->next;
         c->prev = c->next = NULL;
         c->stalled = 0;
