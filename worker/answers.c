@@ -8,7 +8,7 @@
 
 #include "answer.h"
 #include "log.h"
-#include "policy.h"
+#include "logsafe.h"
 #include "rdsretry.h"
 #include "record.h"
 #include "journalreq.h"
@@ -91,7 +91,7 @@ void answers_handle(worker *w, const wmsg *m, const char *value, size_t len) {
     memset(&ae, 0, sizeof ae);
     if (answer_parse(value ? value : "", len, &j->m, &ae) != AGG_OK) {
         char msg[256], why[320];
-        policy_safe_error(ae.message, msg, sizeof msg);
+        logsafe_error(ae.message, msg, sizeof msg);
         snprintf(why, sizeof why, "%s%s%s: %s", ae.code ? ae.code : "invalid", ae.field ? " " : "",
                  ae.field ? ae.field : "", msg);
         free_job(j);

@@ -9,9 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "allowlist.h"
 #include "log.h"
+#include "logsafe.h"
 #include "outcome.h"
-#include "policy.h"
 #include "rdsretry.h"
 #include "record.h"
 #include "fanoutmsg.h"
@@ -153,7 +154,7 @@ static void start_call(fjob *j, int i) {
     worker *w = j->w;
     fcall *c = &j->calls[i];
     const fanoutmsg_resource *r = &j->m.resources[i];
-    if (!policy_url_allowed(&w->cfg.allow, w->cfg.allow_enforced, r->url)) {
+    if (!allowlist_url_allowed(&w->cfg.allow, w->cfg.allow_enforced, r->url)) {
         log_warn("session %s: %s has a URL that is not in RESOURCE_URLS; not called, "
                  "recorded as ERROR",
                  j->m.correlation_id, r->source);
@@ -219,7 +220,7 @@ void fanout_handle(worker *w, const wmsg *m, const char *value, size_t len) {
     err_t e = {{0}};
     if (fanoutmsg_parse(value ? value : "", len, &j->m, &e) != AGG_OK) {
         char why[256];
-        policy_safe_error(e.text, why, sizeof why);
+        logsafe_error(e.text, why, sizeof why);
         w->met.bad_messages[WORKER_TOPIC_REQUESTS]++;
         log_warn("bad fan-out message (partition %" PRId32 ", offset %" PRId64 ") skipped: %s",
                  m->partition, m->offset, why);

@@ -11,7 +11,7 @@
 #include "fanout.h"
 #include "log.h"
 #include "mgmt.h"
-#include "policy.h"
+#include "logsafe.h"
 #include "rdsretry.h"
 #include "worker.h"
 
@@ -182,7 +182,7 @@ static void on_prepare(loop *l, void *arg) {
 static void log_config(const worker *w) {
     const worker_cfg *c = &w->cfg;
     char redis[256];
-    policy_redact_url(c->redis_url, redis, sizeof redis);
+    logsafe_url(c->redis_url, redis, sizeof redis);
     log_info("worker %s starting: brokers=%s redis=%s group=%s topics=%s,%s allowlist=%s(%d) "
              "connect_timeout_ms=%ld read_timeout_ms=%ld retention_s=%ld deadline_poll_ms=%ld "
              "management=%s:%d",

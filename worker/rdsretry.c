@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backoff.h"
 #include "log.h"
-#include "policy.h"
 
 #define STALL_SWEEP_MS 2000
 
@@ -75,7 +75,7 @@ static void on_timer(loop *l, void *arg) {
 static void schedule_retry(rdsretry *c) {
     worker *w = c->w;
     w->met.redis_retries++;
-    c->backoff_ms = policy_backoff_next(c->backoff_ms);
+    c->backoff_ms = backoff_next(c->backoff_ms);
     c->timer = loop_timer_add(w->l, c->backoff_ms, on_timer, c);
     if (c->timer != NULL) return;
     log_error("redis retry timer: out of memory; retrying within %d ms", STALL_SWEEP_MS);
