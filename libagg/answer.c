@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "err.h"
+#include "isodate.h"
 #include "jscan.h"
 
 #define BAD(e, field, ...) apierr_set((e), 400, "invalid_field", (field), __VA_ARGS__)
@@ -14,48 +15,6 @@
 static const char *const NOTE_FIELDS[] = {"id",        "date",     "caregiverId",
                                           "patientId", "doctorId", "note"};
 #define N_NOTE_FIELDS (sizeof NOTE_FIELDS / sizeof NOTE_FIELDS[0])
-
-/* Reads n digits at *p into *v; advances *p. 1 when all were digits. */
-static int digits(const char **p, int n, int *v) {
-    int x = 0;
-    for (int i = 0; i < n; i++) {
-        char c = (*p)[i];
-        if (c < '0' || c > '9') return 0;
-        x = x * 10 + (c - '0');
-    }
-    *p += n;
-    *v = x;
-    return 1;
-}
-
-/* YYYY-MM-DD[THH:MM[:SS[.frac]][Z|+HH[:]MM|-HH[:]MM]] with sane field ranges. */
-static int date_ok(const char *s) {
-    int y, mo, d, h, mi, sec, oh, om;
-    if (!digits(&s, 4, &y) || *s++ != '-' || !digits(&s, 2, &mo) || *s++ != '-' ||
-        !digits(&s, 2, &d))
-        return 0;
-    if (mo < 1 || mo > 12 || d < 1 || d > 31) return 0;
-    if (*s == '\0') return 1;
-    if (*s++ != 'T' || !digits(&s, 2, &h) || *s++ != ':' || !digits(&s, 2, &mi)) return 0;
-    if (h > 23 || mi > 59) return 0;
-    if (*s == ':') {
-        s++;
-        if (!digits(&s, 2, &sec) || sec > 60) return 0;
-        if (*s == '.') {
-            s++;
-            if (*s < '0' || *s > '9') return 0;
-            while (*s >= '0' && *s <= '9') s++;
-        }
-    }
-    if (*s == 'Z') return s[1] == '\0';
-    if (*s == '+' || *s == '-') {
-        s++;
-        if (!digits(&s, 2, &oh)) return 0;
-        if (*s == ':') s++;
-        if (!digits(&s, 2, &om) || oh > 23 || om > 59) return 0;
-    }
-    return *s == '\0';
-}
 
 /* Output buffer: the normalised JSON never outgrows the input plus the
  * ",\"notes\":[]" that a body without notes gains, so one allocation of
@@ -135,8 +94,9 @@ static int add_note(obuf *o, const jscan_val *in, size_t i, api_error *e) {
         if (k == 0 && v->str_len == 0) return BAD(e, "notes", "notes[%zu].id must not be empty", i);
         if (k == 1) {
             char date[40];
+            isodate when;
             if (v->str_len >= sizeof date ||
-                (jscan_str_decode(v, date, sizeof date), !date_ok(date)))
+                (jscan_str_decode(v, date, sizeof date), isodate_parse(date, &when) != AGG_OK))
                 return BAD(e, "notes", "notes[%zu].date must be an ISO-8601 date", i);
         }
         if (out_s(o, k ? ",\"" : "\"") != AGG_OK || out_s(o, NOTE_FIELDS[k]) != AGG_OK ||
