@@ -223,8 +223,8 @@ static void on_opened(redisReply *reply, void *arg) {
         answer_error(c, 500, "internal", "out of memory");
         return;
     }
-    int rc = gw_produce(c->gw->kafka, c->gw->cfg.topic_requests, c->msg->correlation_id,
-                        FANOUTMSG_CID_LEN, json, strlen(json), on_delivered, c, &e);
+    int rc = gw_produce(c->gw->kafka, c->gw->cfg.topic_requests, c->msg->correlation_id, UUID4_LEN,
+                        json, strlen(json), on_delivered, c, &e);
     free(json);
     if (rc != AGG_OK) {
         c->gw->metrics.produce_failures++;

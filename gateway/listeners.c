@@ -5,13 +5,13 @@
 #include <string.h>
 
 #include "log.h"
-#include "fanoutmsg.h"
 #include "strmap.h"
+#include "uuid4.h"
 
 struct gw_listener {
     gw_listeners *owner;
     gw_listener *prev, *next; /* siblings on the same session */
-    char cid[FANOUTMSG_CID_LEN + 1];
+    char cid[UUID4_LEN + 1];
     gw_event_cb *on_event;
     gw_ready_cb *ready;
     gw_resync_cb *resync;
@@ -25,19 +25,19 @@ struct gw_listeners {
 };
 
 /* channel is "agg:{<cid>}:ev"; copies the cid out, AGG_ERR when it is not that shape. */
-static int channel_cid(const char *channel, char cid[FANOUTMSG_CID_LEN + 1]) {
+static int channel_cid(const char *channel, char cid[UUID4_LEN + 1]) {
     size_t n = strlen(channel);
-    if (n != 5 + FANOUTMSG_CID_LEN + 4 || strncmp(channel, "agg:{", 5) != 0 ||
-        strcmp(channel + 5 + FANOUTMSG_CID_LEN, "}:ev") != 0)
+    if (n != 5 + UUID4_LEN + 4 || strncmp(channel, "agg:{", 5) != 0 ||
+        strcmp(channel + 5 + UUID4_LEN, "}:ev") != 0)
         return AGG_ERR;
-    memcpy(cid, channel + 5, FANOUTMSG_CID_LEN);
-    cid[FANOUTMSG_CID_LEN] = '\0';
+    memcpy(cid, channel + 5, UUID4_LEN);
+    cid[UUID4_LEN] = '\0';
     return AGG_OK;
 }
 
 static void on_message(const char *channel, const char *payload, size_t len, void *arg) {
     gw_listeners *ls = arg;
-    char cid[FANOUTMSG_CID_LEN + 1];
+    char cid[UUID4_LEN + 1];
     sse_published ev;
     if (channel_cid(channel, cid) != AGG_OK) return;
     if (sse_parse_published(payload, len, &ev) != AGG_OK) {
@@ -103,11 +103,11 @@ static void on_subscribed(int ok, void *arg) {
 
 gw_listener *gw_listen(gw_listeners *ls, const char *cid, gw_event_cb *on_event, gw_ready_cb *ready,
                        gw_resync_cb *resync, void *arg) {
-    if (!rds_sub_ready(ls->sub) || strlen(cid) != FANOUTMSG_CID_LEN) return NULL;
+    if (!rds_sub_ready(ls->sub) || strlen(cid) != UUID4_LEN) return NULL;
     gw_listener *li = calloc(1, sizeof *li);
     if (!li) return NULL;
     li->owner = ls;
-    memcpy(li->cid, cid, FANOUTMSG_CID_LEN + 1);
+    memcpy(li->cid, cid, UUID4_LEN + 1);
     li->on_event = on_event;
     li->ready = ready;
     li->resync = resync;

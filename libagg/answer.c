@@ -119,16 +119,14 @@ static int put_member(obuf *o, int k, const jscan_val *v) {
 
 static int build(const jscan_val *root, answer_msg *m, obuf *o, api_error *e) {
     jscan_val f[N_FIELDS];
-    char cid[FANOUTMSG_CID_LEN + 1], status[33];
+    char cid[UUID4_LEN + 1], status[33];
     if (collect(root, FIELDS, N_FIELDS, f, e, "") != AGG_OK ||
         get_string(&f[F_SOURCE], 1, RESLIST_NAME_MAX, m->source, e, "source") != AGG_OK ||
         get_string(&f[F_PATIENT], 1, JOURNALREQ_PATIENT_ID_MAX, m->patient_id, e, "patientId") !=
             AGG_OK ||
-        get_string(&f[F_CID], FANOUTMSG_CID_LEN, FANOUTMSG_CID_LEN, cid, e, "correlationId") !=
-            AGG_OK)
+        get_string(&f[F_CID], UUID4_LEN, UUID4_LEN, cid, e, "correlationId") != AGG_OK)
         return AGG_ERR;
-    if (!fanoutmsg_is_uuid(cid))
-        return BAD(e, "correlationId", "correlationId must be a lowercase UUID");
+    if (!uuid4_valid(cid)) return BAD(e, "correlationId", "correlationId must be a lowercase UUID");
     const jscan_val *delay = f[F_DELAY].text ? &f[F_DELAY] : NULL;
     if (delay && !(delay->type == JSCAN_NUMBER && delay->num_integer))
         return BAD(e, "delayMs", "delayMs must be an integer");

@@ -5,15 +5,15 @@
 #include <stddef.h>
 
 #include "apierr.h"
-#include "outcome.h"
 #include "journalreq.h"
-#include "fanoutmsg.h"
+#include "outcome.h"
 #include "reslist.h"
+#include "uuid4.h"
 
 #define ANSWER_MAX_NOTES 1000
 
 typedef struct answer_msg {
-    char correlation_id[FANOUTMSG_CID_LEN + 1];
+    char correlation_id[UUID4_LEN + 1];
     char source[RESLIST_NAME_MAX + 1];
     char patient_id[JOURNALREQ_PATIENT_ID_MAX + 1];
     outcome_t status;

@@ -7,18 +7,7 @@
 #include <stddef.h>
 #include <string.h>
 
-int fanoutmsg_is_uuid(const char *s) {
-    if (!s) return 0;
-    for (int i = 0; i < FANOUTMSG_CID_LEN; i++) {
-        char c = s[i];
-        if (i == 8 || i == 13 || i == 18 || i == 23) {
-            if (c != '-') return 0;
-        } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
-            return 0;
-        }
-    }
-    return s[FANOUTMSG_CID_LEN] == '\0';
-}
+#include "uuid4.h"
 
 /* Zeroes everything but the resource slots: only the first n_resources of
  * those are ever read, and zeroing all 64 (most of the struct's 38 KB) on
@@ -159,10 +148,8 @@ static int parse_object(json_t *root, fanout_msg *m, err_t *e) {
                                        "timeoutMs",     "createdMs", "deadlineMs",
                                        "callbackUrl",   "resources", NULL};
     if (only_keys(root, keys, "fan-out message", e) != AGG_OK) return AGG_ERR;
-    if (get_str(root, "correlationId", m->correlation_id, FANOUTMSG_CID_LEN, e) != AGG_OK)
-        return AGG_ERR;
-    if (!fanoutmsg_is_uuid(m->correlation_id))
-        return err_set(e, "correlationId is not a lowercase UUID");
+    if (get_str(root, "correlationId", m->correlation_id, UUID4_LEN, e) != AGG_OK) return AGG_ERR;
+    if (!uuid4_valid(m->correlation_id)) return err_set(e, "correlationId is not a lowercase UUID");
     if (get_str(root, "patientId", m->patient_id, JOURNALREQ_PATIENT_ID_MAX, e) != AGG_OK)
         return AGG_ERR;
     for (const char *p = m->patient_id; *p; p++) {

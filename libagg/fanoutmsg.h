@@ -7,8 +7,8 @@
 #include "err.h"
 #include "journalreq.h"
 #include "reslist.h"
+#include "uuid4.h"
 
-#define FANOUTMSG_CID_LEN 36
 #define FANOUTMSG_URL_MAX 512
 
 typedef struct fanoutmsg_resource {
@@ -18,7 +18,7 @@ typedef struct fanoutmsg_resource {
 } fanoutmsg_resource;
 
 typedef struct fanout_msg {
-    char correlation_id[FANOUTMSG_CID_LEN + 1];
+    char correlation_id[UUID4_LEN + 1];
     char patient_id[JOURNALREQ_PATIENT_ID_MAX + 1];
     strategy_t strategy;
     long timeout_ms;
@@ -46,8 +46,5 @@ int fanoutmsg_parse(const char *json, size_t len, fanout_msg *m, err_t *e);
 
 /* The JSON array of source names, e.g. ["resource-1","resource-2"]; malloc'd. */
 char *fanoutmsg_sources_json(const fanout_msg *m);
-
-/* 1 when s is a canonical lowercase 8-4-4-4-12 hex UUID, else 0. */
-int fanoutmsg_is_uuid(const char *s);
 
 #endif

@@ -1,4 +1,4 @@
-/* uuid4: random (version 4) UUIDs from the kernel's CSPRNG, drawn in blocks. */
+/* uuid4: random (version 4) UUIDs from the kernel's CSPRNG, drawn in blocks, and the UUID check. */
 #include "uuid4.h"
 
 #include <errno.h>
@@ -44,4 +44,17 @@ int uuid4_new(char out[UUID4_LEN + 1]) {
     *p = '\0';
     memset(b, 0, 16); /* a used id leaves no copy in the pool */
     return AGG_OK;
+}
+
+int uuid4_valid(const char *s) {
+    if (!s) return 0;
+    for (int i = 0; i < UUID4_LEN; i++) {
+        char c = s[i];
+        if (i == 8 || i == 13 || i == 18 || i == 23) {
+            if (c != '-') return 0;
+        } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
+            return 0;
+        }
+    }
+    return s[UUID4_LEN] == '\0';
 }

@@ -8,19 +8,7 @@
 #include <strings.h>
 
 #include "err.h"
-
-int rsreq_uuid_valid(const char *s) {
-    if (!s || strlen(s) != 36) return 0;
-    for (int i = 0; i < 36; i++) {
-        char c = s[i];
-        if (i == 8 || i == 13 || i == 18 || i == 23) {
-            if (c != '-') return 0;
-        } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
-            return 0;
-        }
-    }
-    return 1;
-}
+#include "uuid4.h"
 
 int rsreq_url_valid(const char *s) {
     if (!s) return 0;
@@ -87,7 +75,7 @@ static int parse_object(json_t *o, int with_callback_url, rsreq *q, api_error *e
     strcpy(q->callback_url, url);
 
     if (get_string(o, "correlationId", &cid, e) != AGG_OK) return AGG_ERR;
-    if (!rsreq_uuid_valid(cid))
+    if (!uuid4_valid(cid))
         return apierr_set(e, 400, "invalid_field", "correlationId",
                           "correlationId must be a lowercase UUID");
     strcpy(q->correlation_id, cid);

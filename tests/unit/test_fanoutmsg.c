@@ -95,19 +95,6 @@ static void test_sources_json(void **state) {
     free(s);
 }
 
-static void test_is_uuid(void **state) {
-    (void)state;
-    assert_true(fanoutmsg_is_uuid(CID));
-    assert_true(fanoutmsg_is_uuid("00000000-0000-0000-0000-000000000000"));
-    assert_false(fanoutmsg_is_uuid("0B7E6D3C-1F2A-4B5C-8D9E-0A1B2C3D4E5F"));
-    assert_false(fanoutmsg_is_uuid(CID "0"));
-    assert_false(fanoutmsg_is_uuid("0b7e6d3c-1f2a-4b5c-8d9e-0a1b2c3d4e5"));
-    assert_false(fanoutmsg_is_uuid("0b7e6d3c1f2a-4b5c-8d9e-0a1b2c3d4e5f0"));
-    assert_false(fanoutmsg_is_uuid("0b7e6d3c-1f2a-4b5c-8d9e-0a1b2c3d4e5g"));
-    assert_false(fanoutmsg_is_uuid(""));
-    assert_false(fanoutmsg_is_uuid(NULL));
-}
-
 /* Parses the sample with one top-level member replaced (value NULL: removed). */
 static int parse_with(const char *key, json_t *value) {
     build_sample(&M);
@@ -222,15 +209,10 @@ static void test_not_json(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_from_request),
-        cmocka_unit_test(test_to_json_exact),
-        cmocka_unit_test(test_round_trip),
-        cmocka_unit_test(test_sources_json),
-        cmocka_unit_test(test_is_uuid),
-        cmocka_unit_test(test_required_fields),
-        cmocka_unit_test(test_field_types_and_ranges),
-        cmocka_unit_test(test_resource_entries),
-        cmocka_unit_test(test_max_resources),
+        cmocka_unit_test(test_from_request),     cmocka_unit_test(test_to_json_exact),
+        cmocka_unit_test(test_round_trip),       cmocka_unit_test(test_sources_json),
+        cmocka_unit_test(test_required_fields),  cmocka_unit_test(test_field_types_and_ranges),
+        cmocka_unit_test(test_resource_entries), cmocka_unit_test(test_max_resources),
         cmocka_unit_test(test_not_json),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -15,23 +15,9 @@
 
 #define NOW_MS 1700000000123LL /* 2023-11-14T22:13:20.123Z */
 
-/* 1 when s is a lowercase UUID (8-4-4-4-12 hex digits). */
-static int is_lower_uuid(const char *s) {
-    if (strlen(s) != 36) return 0;
-    for (int i = 0; i < 36; i++) {
-        char c = s[i];
-        if (i == 8 || i == 13 || i == 18 || i == 23) {
-            if (c != '-') return 0;
-        } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
-            return 0;
-        }
-    }
-    return 1;
-}
-
 /* 1 when s is a lowercase version-4 UUID: version nibble 4, variant 10xx. */
 static int is_v4_uuid(const char *s) {
-    return is_lower_uuid(s) && s[14] == '4' && strchr("89ab", s[19]) != NULL;
+    return uuid4_valid(s) && s[14] == '4' && strchr("89ab", s[19]) != NULL;
 }
 
 static json_t *parse(const char *s) {
@@ -402,7 +388,7 @@ static void ids_distinct_v4(void **state) {
     json_t *o = parse(s);
     json_t *notes = json_object_get(o, "notes");
     assert_int_equal(json_array_size(notes), N);
-    static char ids[N][UUID_TEXT_LEN + 1];
+    static char ids[N][UUID4_LEN + 1];
     static char *ptrs[N];
     for (size_t i = 0; i < N; i++) {
         const char *id = str_field(json_array_get(notes, i), "id");
