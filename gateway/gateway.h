@@ -37,7 +37,7 @@ typedef struct gw_config {
 typedef struct gw_metrics {
     unsigned long long sessions_started_sse;
     unsigned long long sessions_started_wait;
-    unsigned long long callbacks_accepted;
+    unsigned long long answers_accepted; /* gateway_callbacks_accepted_total */
     unsigned long long bad_requests;
     unsigned long long produce_failures;
     unsigned long long redis_failures;

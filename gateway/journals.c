@@ -9,26 +9,26 @@
 #include "apierr.h"
 #include "listeners.h"
 #include "log.h"
-#include "reqmsg.h"
+#include "fanoutmsg.h"
 #include "session.h"
 #include "uuid4.h"
-#include "wfe.h"
+#include "journalmerge.h"
 
 /* Order of work, and why:
  *   (WAIT_FOR_EVERYONE only) subscribe to the session channel first, so the
  *   summary cannot be published before we listen;
  *   session_open in Redis, so a stream opened right after the answer finds it;
- *   produce the request to Kafka and answer only on the broker's ack. */
+ *   produce the fan-out message to Kafka and answer only on the broker's ack. */
 
 typedef struct post_ctx {
     gateway *gw;
     httpd_req *r;      /* NULL once answered or the client left */
-    request_msg *msg;  /* owned until produced */
+    fanout_msg *msg;   /* owned until produced */
     gw_listener *li;   /* WAIT_FOR_EVERYONE: the session's channel */
     loop_timer *guard; /* WAIT_FOR_EVERYONE: answer 504 after this */
     int busy;          /* a Redis or Kafka callback is pending with this ctx */
     int dead;          /* answered or the client left: free when not busy */
-    int produced;      /* Kafka acknowledged the request */
+    int produced;      /* Kafka acknowledged the fan-out message */
     int summary_seen;  /* WAIT_FOR_EVERYONE: the summary was published */
     int fetching;      /* WAIT_FOR_EVERYONE: reading the log */
     int publishing;    /* counted in gw->posts_publishing */
@@ -86,7 +86,7 @@ static void answer_failure(post_ctx *c, const err_t *e, const char *what);
 
 static void answer_accepted(post_ctx *c) {
     err_t e;
-    char *sources = reqmsg_sources_json(c->msg);
+    char *sources = fanoutmsg_sources_json(c->msg);
     char *body = NULL;
     size_t n = sources ? strlen(sources) + 160 : 0;
     if (!sources || !(body = malloc(n))) {
@@ -144,7 +144,7 @@ static void on_wait_log(struct redisReply *reply, void *arg) {
         free(events);
         return;
     }
-    char *body = wfe_build_response(c->msg->patient_id, events, k);
+    char *body = journalmerge_build(c->msg->patient_id, events, k);
     free(events);
     if (!body) {
         answer_error(c, 500, "internal", "could not build the answer");
@@ -201,7 +201,7 @@ static void on_delivered(int ok, const char *errstr, void *arg) {
     }
     if (!ok) {
         c->gw->metrics.produce_failures++;
-        log_warn("request not accepted by Kafka: %s", errstr ? errstr : "unknown error");
+        log_warn("fan-out message not accepted by Kafka: %s", errstr ? errstr : "unknown error");
         answer_error(c, 503, "unavailable", "message broker unavailable");
         return;
     }
@@ -230,18 +230,18 @@ static void on_opened(struct redisReply *reply, void *arg) {
         answer_failure(c, &e, "session store");
         return;
     }
-    char *json = reqmsg_to_json(c->msg);
+    char *json = fanoutmsg_to_json(c->msg);
     if (!json) {
         err_nomem(&e);
         answer_failure(c, &e, "memory");
         return;
     }
-    int rc = gw_produce(c->gw->kafka, c->gw->cfg.topic_requests, c->msg->correlation_id,
-                        REQMSG_CID_LEN, json, strlen(json), on_delivered, c, &e);
+    int rc = gw_produce(c->gw->kafka, c->gw->cfg.topic_requests, c->msg->correlation_id, UUID4_LEN,
+                        json, strlen(json), on_delivered, c, &e);
     free(json);
     if (rc != AGG_OK) {
         c->gw->metrics.produce_failures++;
-        log_warn("request not queued for Kafka: %s", e.text);
+        log_warn("fan-out message not queued for Kafka: %s", e.text);
         answer_failure(c, &e, "message broker");
         return;
     }
@@ -249,15 +249,15 @@ static void on_opened(struct redisReply *reply, void *arg) {
 }
 
 static void open_session(post_ctx *c) {
-    const request_msg *m = c->msg;
+    const fanout_msg *m = c->msg;
     err_t e;
-    char *sources = reqmsg_sources_json(m);
+    char *sources = fanoutmsg_sources_json(m);
     if (!sources) {
         err_nomem(&e);
         answer_failure(c, &e, "memory");
         return;
     }
-    session_def d = {m->correlation_id, m->patient_id,  req_strategy_name(m->strategy),
+    session_def d = {m->correlation_id, m->patient_id,  journalreq_strategy_name(m->strategy),
                      sources,           m->created_ms, m->deadline_ms,
                      loop_wall_ms(),    c->gw->cfg.retention_s};
     session_call sc;
@@ -286,10 +286,11 @@ static void on_wait_subscribed(int ok, void *arg) {
 void gw_journals_handle(gateway *gw, httpd_req *r) {
     size_t len;
     const char *body = httpd_body(r, &len);
-    req_limits lim = {gw->cfg.timeout_default_ms, gw->cfg.timeout_max_ms, gw->cfg.resources.n};
+    journalreq_limits lim = {gw->cfg.timeout_default_ms, gw->cfg.timeout_max_ms,
+                             gw->cfg.resources.n};
     journal_request jr;
     api_error e;
-    if (req_parse(body, len, &lim, &jr, &e) != AGG_OK) {
+    if (journalreq_parse(body, len, &lim, &jr, &e) != AGG_OK) {
         gw->metrics.bad_requests++;
         httpd_respond_error(r, &e);
         return;
@@ -304,7 +305,7 @@ void gw_journals_handle(gateway *gw, httpd_req *r) {
     }
     /* Load shedding: past this many requests and messages waiting for the broker the
      * pipeline lags; refusing new sessions early lets the ones already accepted finish
-     * (their callbacks are always taken) instead of every session ending by deadline. */
+     * (their answers are always taken) instead of every session ending by deadline. */
     if (gw->cfg.max_pending > 0 && (size_t)gw->posts_publishing + gw_producer_queued(gw->kafka) >=
                                        (size_t)gw->cfg.max_pending) {
         gw->metrics.sessions_shed++;
@@ -315,7 +316,7 @@ void gw_journals_handle(gateway *gw, httpd_req *r) {
         return;
     }
     post_ctx *c = calloc(1, sizeof *c);
-    request_msg *m = malloc(sizeof *m);
+    fanout_msg *m = malloc(sizeof *m);
     if (!c || !m) {
         free(c);
         free(m);
@@ -332,7 +333,7 @@ void gw_journals_handle(gateway *gw, httpd_req *r) {
         gw_respond_unavailable(r, "random");
         return;
     }
-    reqmsg_from_request(m, &jr, &gw->cfg.resources, cid, loop_wall_ms(), gw->cfg.callback_url);
+    fanoutmsg_from_request(m, &jr, &gw->cfg.resources, cid, loop_wall_ms(), gw->cfg.callback_url);
     c->gw = gw;
     c->r = r;
     c->msg = m;

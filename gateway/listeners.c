@@ -5,9 +5,9 @@
 #include <string.h>
 
 #include "log.h"
-#include "reqmsg.h"
 #include "session.h"
 #include "strmap.h"
+#include "uuid4.h"
 
 struct gw_listener {
     gw_listeners *owner;

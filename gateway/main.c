@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "callback.h"
+#include "answer_intake.h"
 #include "cfg.h"
 #include "gateway.h"
 #include "journals.h"
@@ -15,7 +15,7 @@ static const char USAGE[] =
     "Usage: gateway [--help] [--version]\n"
     "\n"
     "The aggregator's stateless HTTP gateway: accepts aggregation requests and\n"
-    "resource callbacks, publishes them to Kafka, and streams each session's\n"
+    "the resources' answers, publishes them to Kafka, and streams each session's\n"
     "events (server-sent events) from Redis. Any replica serves any client.\n"
     "\n"
     "Environment (defaults in brackets):\n"
@@ -105,7 +105,7 @@ static void respond_metrics(gateway *gw, httpd_req *r) {
              "# TYPE gateway_sessions_shed_total counter\n"
              "gateway_sessions_shed_total %llu\n",
              gw_streams_open(gw->streams), m->sessions_started_sse, m->sessions_started_wait,
-             m->callbacks_accepted, m->bad_requests, m->produce_failures, m->redis_failures,
+             m->answers_accepted, m->bad_requests, m->produce_failures, m->redis_failures,
              m->wait_timeouts, m->streams_opened, m->stream_events_sent, m->stream_replays,
              m->stream_overflows, gw_listeners_count(gw->listeners), m->sessions_shed);
     httpd_respond(r, 200, "text/plain; version=0.0.4", body);
@@ -143,7 +143,7 @@ static void route(httpd_req *r, void *arg) {
     }
     switch (i) {
     case 0: gw_journals_handle(gw, r); break;
-    case 1: gw_callback_handle(gw, r); break;
+    case 1: gw_answer_intake_handle(gw, r); break;
     case 2: gw_streams_handle(gw->streams, r); break;
     case 3: respond_health(gw, r, 1); break;
     case 4: respond_health(gw, r, 0); break;
@@ -187,7 +187,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "gateway: %s\n", e.text);
         return 1;
     }
-    log_info("gateway listening on %s:%d; %d resources; callbacks to %s", gw.cfg.bind_addr,
+    log_info("gateway listening on %s:%d; %d resources; answers to %s", gw.cfg.bind_addr,
              httpd_port(gw.http), gw.cfg.resources.n, gw.cfg.callback_url);
     if (loop_run(gw.l) != AGG_OK) log_error("event loop failed");
     log_info("gateway stopping");

@@ -7,9 +7,9 @@
 #include "apierr.h"
 #include "listeners.h"
 #include "log.h"
-#include "reqmsg.h"
 #include "session.h"
 #include "sse.h"
+#include "uuid4.h"
 
 /* Invariant 1 (no event lost, none twice): a stream subscribes to its
  * session's channel first, and only after Redis confirmed the subscription
@@ -25,7 +25,7 @@ typedef struct stream_ctx {
     httpd_req *r;    /* until the stream is open, or the client left */
     httpd_stream *s; /* while the stream is open */
     gw_listener *li;
-    char cid[REQMSG_CID_LEN + 1];
+    char cid[UUID4_LEN + 1];
     long long last_sent;
     enum phase phase;
     int busy;  /* a Redis command is in flight with this ctx as its arg */
@@ -304,7 +304,7 @@ void gw_streams_handle(gw_streams *st, httpd_req *r) {
     if (!cid || !*cid) {
         apierr_set(&e, 400, "missing_field", "correlationId",
                    "query parameter correlationId is required");
-    } else if (!reqmsg_is_uuid(cid)) {
+    } else if (!uuid4_valid(cid)) {
         apierr_set(&e, 400, "invalid_field", "correlationId",
                    "correlationId must be a lowercase UUID");
     } else if (sse_parse_last_event_id(last, &last_id) != AGG_OK) {
@@ -331,7 +331,7 @@ void gw_streams_handle(gw_streams *st, httpd_req *r) {
     }
     c->owner = st;
     c->r = r;
-    memcpy(c->cid, cid, REQMSG_CID_LEN + 1);
+    memcpy(c->cid, cid, UUID4_LEN + 1);
     c->last_sent = last_id;
     c->phase = P_SUBSCRIBING;
     c->li = gw_listen(gw->listeners, cid, on_event, on_subscribed, on_resync, c, &err);

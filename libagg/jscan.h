@@ -4,7 +4,7 @@
 
 #include <stddef.h>
 
-/* Why not jansson here: a callback is parsed by the gateway and again by the
+/* Why not jansson here: an answer is parsed by the gateway and again by the
  * worker, about 6,000 times a second at full load, and building a jansson
  * tree (one allocation per value, a hashtable per object) then dumping it was
  * a quarter of the gateway's CPU. jscan checks RFC 8259 in one pass over the

@@ -3,12 +3,12 @@
 #define AGG_OUTCOME_H
 
 typedef enum outcome_t {
-    OUTCOME_OK = 0,            /* "ok": callback with notes; a respondent */
+    OUTCOME_OK = 0,            /* "ok": an answer with notes; a respondent */
     OUTCOME_REJECTED,          /* "REJECTED": 401; neither respondent nor error */
     OUTCOME_TIMEOUT,           /* "TIMEOUT": error */
     OUTCOME_CONNECTION_CLOSED, /* "CONNECTION_CLOSED": error */
     OUTCOME_ERROR,             /* "ERROR": error */
-    OUTCOME_ACCEPTED           /* 2xx to the fan-out call: no outcome yet, wait for the callback */
+    OUTCOME_ACCEPTED           /* 2xx to the fan-out call: no outcome yet, wait for the answer */
 } outcome_t;
 
 /* How an outbound HTTP exchange ended at the transport level. */
@@ -34,7 +34,7 @@ int outcome_is_respondent(outcome_t o);
 /* 1 when the outcome counts as an error (TIMEOUT, CONNECTION_CLOSED, ERROR), else 0. */
 int outcome_is_error(outcome_t o);
 
-/* The event data for an outcome the worker observed itself (not a callback):
+/* The event data for an outcome the worker observed itself (not an answer):
  * {"source","patientId","correlationId","status","delayMs","notes":[],"elapsedMs"}.
  * Returns malloc'd JSON; caller frees. NULL on out of memory. */
 char *outcome_event_json(const char *source, const char *patient_id, const char *correlation_id,

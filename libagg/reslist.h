@@ -9,7 +9,7 @@
 #define RESLIST_URL_MAX  512
 
 typedef struct resource {
-    char source[RESLIST_NAME_MAX + 1]; /* the name callbacks carry as "source" */
+    char source[RESLIST_NAME_MAX + 1]; /* the name answers carry as "source" */
     char url[RESLIST_URL_MAX + 1];     /* base URL, no trailing slash */
 } resource;
 

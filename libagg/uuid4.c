@@ -1,4 +1,4 @@
-/* uuid4: random (version 4) UUIDs from the kernel's CSPRNG, drawn in blocks. */
+/* uuid4: random (version 4) UUIDs from the kernel's CSPRNG, drawn in blocks, and the UUID check. */
 #include "uuid4.h"
 
 #include <errno.h>

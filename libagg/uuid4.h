@@ -1,4 +1,4 @@
-/* uuid4: random (version 4) UUIDs from the kernel's CSPRNG, drawn in blocks. */
+/* uuid4: random (version 4) UUIDs from the kernel's CSPRNG, drawn in blocks, and the UUID check. */
 #ifndef AGG_UUID4_H
 #define AGG_UUID4_H
 
@@ -12,8 +12,9 @@
  * an empty string). */
 int uuid4_new(char out[UUID4_LEN + 1]);
 
-/* 1 when s is a correlation id as uuid4_new writes them: lowercase
- * 8-4-4-4-12 hex and a NUL; else 0 (also for NULL). */
+/* 1 when s is a canonical lowercase 8-4-4-4-12 hex UUID (any version, as
+ * correlation ids are checked everywhere), else 0 (also for NULL). s is
+ * borrowed for the call and read up to its NUL or its first wrong byte. */
 int uuid4_valid(const char *s);
 
 #endif

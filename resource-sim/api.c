@@ -1,5 +1,4 @@
-/* api: the resource's HTTP endpoints, delayed callbacks with retries, and deferred direct answers.
- */
+/* api: the resource's HTTP endpoints, delayed answers with retries, and deferred direct answers. */
 #include "api.h"
 
 #include <stdio.h>
@@ -13,18 +12,18 @@
 
 #define RETRY_BASE_MS 200
 
-/* One callback to deliver: waits for its delay, then POSTs body to url,
+/* One answer to deliver: waits for its delay, then POSTs body to url,
  * retrying failed attempts. Owned by the api's job list until finished. */
-typedef struct cb_job {
+typedef struct answer_job {
     rs_api *a;
-    struct cb_job *prev, *next;
+    struct answer_job *prev, *next;
     loop_timer *t; /* the delay or backoff timer; NULL when none is pending */
     int in_flight; /* a POST is running */
     int attempts;  /* POSTs started so far */
     long delay;
     char *body; /* built when the delay has passed; kept for retries */
     rsreq q;
-} cb_job;
+} answer_job;
 
 /* A /journals/direct request waiting for its delay; freed when answered or cancelled. */
 typedef struct direct_wait {
@@ -39,7 +38,7 @@ struct rs_api {
     loop *l;
     httpc *c;
     rs_config cfg;
-    cb_job *jobs;
+    answer_job *jobs;
     size_t n_jobs;
     void (*idle)(void *arg);
     void *idle_arg;
@@ -66,10 +65,10 @@ void rs_api_on_idle(rs_api *a, void (*idle)(void *arg), void *arg) {
 void rs_api_free(rs_api *a) {
     if (!a) return;
     while (a->jobs) {
-        cb_job *j = a->jobs;
+        answer_job *j = a->jobs;
         a->jobs = j->next;
         loop_timer_cancel(a->l, j->t);
-        log_warn("callback for correlationId %s abandoned at shutdown after %d attempt(s)",
+        log_warn("answer for correlationId %s abandoned at shutdown after %d attempt(s)",
                  j->q.correlation_id, j->attempts);
         free(j->body);
         free(j);
@@ -83,9 +82,9 @@ static void respond_plain_error(httpd_req *r, int status, const char *code, cons
     httpd_respond_error(r, &e);
 }
 
-/* --- callbacks (POST /journals) --- */
+/* --- answers to callbackUrl (POST /journals) --- */
 
-static void job_finish(cb_job *j) {
+static void job_finish(answer_job *j) {
     rs_api *a = j->a;
     if (j->prev)
         j->prev->next = j->next;
@@ -101,35 +100,35 @@ static void job_finish(cb_job *j) {
 static void job_fire(loop *l, void *arg);
 
 /* An attempt failed: schedules the next one with backoff, or gives up. */
-static void job_failed(cb_job *j, const char *why) {
+static void job_failed(answer_job *j, const char *why) {
     rs_api *a = j->a;
     if (j->attempts <= a->cfg.retries) {
         long long backoff = (long long)RETRY_BASE_MS << (j->attempts - 1);
         j->t = loop_timer_add(a->l, backoff, job_fire, j);
         if (j->t) {
-            log_warn("callback for correlationId %s: attempt %d failed (%s); retrying in %lld ms",
+            log_warn("answer for correlationId %s: attempt %d failed (%s); retrying in %lld ms",
                      j->q.correlation_id, j->attempts, why, backoff);
             return;
         }
-        log_error("callback for correlationId %s: out of memory scheduling a retry",
+        log_error("answer for correlationId %s: out of memory scheduling a retry",
                   j->q.correlation_id);
     }
-    log_error("callback for correlationId %s to %s failed after %d attempt(s): %s",
+    log_error("answer for correlationId %s to %s failed after %d attempt(s): %s",
               j->q.correlation_id, j->q.callback_url, j->attempts, why);
     job_finish(j);
 }
 
 static void job_done(const httpc_result *res, void *arg) {
-    cb_job *j = arg;
+    answer_job *j = arg;
     j->in_flight = 0;
     if (res->transport == TRANSPORT_OK && res->status >= 200 && res->status < 300) {
-        log_debug("callback for correlationId %s delivered (http %ld, attempt %d, delay %ld ms)",
+        log_debug("answer for correlationId %s delivered (http %ld, attempt %d, delay %ld ms)",
                   j->q.correlation_id, res->status, j->attempts, j->delay);
         job_finish(j);
         return;
     }
     if (res->transport == TRANSPORT_OK && res->status >= 400 && res->status < 500) {
-        log_warn("callback for correlationId %s refused by the receiver (http %ld); not retried",
+        log_warn("answer for correlationId %s refused by the receiver (http %ld); not retried",
                  j->q.correlation_id, res->status);
         job_finish(j);
         return;
@@ -148,14 +147,14 @@ static void job_done(const httpc_result *res, void *arg) {
 }
 
 static void job_fire(loop *l, void *arg) {
-    cb_job *j = arg;
+    answer_job *j = arg;
     rs_api *a = j->a;
     j->t = NULL;
     if (!j->body) {
         j->body = notes_result_json(a->cfg.resource_id, j->q.patient_id, j->q.correlation_id,
                                     j->delay, a->cfg.notes_per_response, loop_wall_ms());
         if (!j->body) {
-            log_error("callback for correlationId %s dropped: out of memory building the body",
+            log_error("answer for correlationId %s dropped: out of memory building the body",
                       j->q.correlation_id);
             job_finish(j);
             return;
@@ -176,7 +175,7 @@ static void handle_journals(rs_api *a, httpd_req *r) {
     size_t len;
     const char *body = httpd_body(r, &len);
     api_error ae;
-    cb_job *j = calloc(1, sizeof *j);
+    answer_job *j = calloc(1, sizeof *j);
     if (!j) {
         respond_plain_error(r, 500, "internal", "out of memory");
         return;
@@ -223,7 +222,7 @@ static void handle_journals(rs_api *a, httpd_req *r) {
     if (a->jobs) a->jobs->prev = j;
     a->jobs = j;
     a->n_jobs++;
-    log_debug("journals for correlationId %s accepted; callback in %ld ms", j->q.correlation_id,
+    log_debug("journals for correlationId %s accepted; answer in %ld ms", j->q.correlation_id,
               j->delay);
     httpd_respond(r, 200, NULL, "{\"status\":\"accepted\"}");
 }

@@ -1,5 +1,4 @@
-/* api: the resource's HTTP endpoints, delayed callbacks with retries, and deferred direct answers.
- */
+/* api: the resource's HTTP endpoints, delayed answers with retries, and deferred direct answers. */
 #ifndef RS_API_H
 #define RS_API_H
 
@@ -12,29 +11,29 @@
 typedef struct rs_config {
     const char *resource_id; /* validated with notes_resource_id_valid() */
     int notes_per_response;  /* 0..1000 */
-    long connect_timeout_ms; /* per callback attempt */
-    long timeout_ms;         /* per callback attempt */
-    int retries;             /* extra attempts after a failed callback, 0..10 */
+    long connect_timeout_ms; /* per attempt to deliver an answer */
+    long timeout_ms;         /* per attempt to deliver an answer */
+    int retries;             /* extra attempts after a failed delivery, 0..10 */
 } rs_config;
 
 typedef struct rs_api rs_api;
 
-/* Returns the API state on loop l, sending callbacks with c; NULL on out of
+/* Returns the API state on loop l, sending answers with c; NULL on out of
  * memory. l, c and the strings in cfg are borrowed and must outlive it. */
 rs_api *rs_api_new(loop *l, httpc *c, const rs_config *cfg);
 
 /* The httpd_handler for every request; arg is the rs_api. */
 void rs_api_handle(httpd_req *r, void *arg);
 
-/* Callbacks not finished yet (waiting for their delay, in flight or waiting
+/* Answers not delivered yet (waiting for their delay, in flight or waiting
  * to retry). */
 size_t rs_api_pending(const rs_api *a);
 
-/* Calls idle(arg) each time the last pending callback finishes (NULL: never). */
+/* Calls idle(arg) each time the last pending answer finishes (NULL: never). */
 void rs_api_on_idle(rs_api *a, void (*idle)(void *arg), void *arg);
 
-/* Cancels the timers of pending callbacks and frees them with a log line per
- * abandoned callback. Call httpc_free() first: a request still in flight
+/* Cancels the timers of pending answers and frees them with a log line per
+ * abandoned answer. Call httpc_free() first: a request still in flight
  * would otherwise call back into freed memory. a may be NULL. */
 void rs_api_free(rs_api *a);
 

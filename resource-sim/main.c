@@ -31,7 +31,7 @@ static const char USAGE[] =
     "    ignored); make bench uses it to leave the CPU to the system under test\n"
     "  NOTES_PER_RESPONSE [3]: 0..1000\n"
     "  CALLBACK_CONNECT_TIMEOUT_MS [2000], CALLBACK_TIMEOUT_MS [5000]\n"
-    "  CALLBACK_RETRIES [3]: 0..10 extra attempts, backoff 200 ms, 400 ms, ...\n"
+    "  CALLBACK_RETRIES [3]: 0..10 extra attempts at an answer, backoff 200 ms, 400 ms, ...\n"
     "  LOG_LEVEL [info]: debug, info, warn or error\n";
 
 typedef struct rs_main_cfg {
@@ -106,9 +106,9 @@ static int config_load(rs_main_cfg *c, err_t *e) {
 }
 
 /* Every served resource, for the drain. */
-/* Each resource has its own callback client, as separate processes would: a
+/* Each resource has its own HTTP client for its answers, as separate processes would: a
  * shared one would share libcurl's per-host connection limit (64 to the
- * gateway) between all resources, and under load their callbacks would queue
+ * gateway) between all resources, and under load their answers would queue
  * behind it, time out and be retried. */
 typedef struct rs_set {
     int n;
@@ -124,7 +124,7 @@ static size_t pending(const rs_set *s) {
     return n;
 }
 
-/* Ends the drain phase when the last pending callback of every resource has finished. */
+/* Ends the drain phase when the last pending answer of every resource has finished. */
 static void on_idle(void *arg) {
     rs_set *s = arg;
     if (pending(s) == 0) loop_stop(s->l);
@@ -140,7 +140,7 @@ static void on_drain_deadline(loop *l, void *arg) {
 static void free_all(rs_set *s) {
     for (int i = 0; i < s->n; i++)
         if (s->hd[i]) httpd_stop(s->hd[i]);
-    /* Clients before the APIs: a callback in flight would call into them. */
+    /* Clients before the APIs: an answer in flight would call into them. */
     for (int i = 0; i < RS_MAX; i++) httpc_free(s->hc[i]);
     for (int i = 0; i < s->n; i++) rs_api_free(s->api[i]);
     loop_free(s->l);
@@ -184,7 +184,7 @@ int main(int argc, char **argv) {
             free_all(&set);
             return 1;
         }
-        log_info("%s listening on %s:%d; %d notes per response; callback retries %d", cfg.ids[i],
+        log_info("%s listening on %s:%d; %d notes per response; answer retries %d", cfg.ids[i],
                  cfg.bind_addr, httpd_port(set.hd[i]), cfg.api[i].notes_per_response,
                  cfg.api[i].retries);
     }
@@ -200,7 +200,7 @@ int main(int argc, char **argv) {
         set.hd[i] = NULL;
     }
     if (rc == 0 && pending(&set) > 0) {
-        log_info("stopping: waiting up to %d ms for %zu pending callback(s)", DRAIN_MS,
+        log_info("stopping: waiting up to %d ms for %zu pending answer(s)", DRAIN_MS,
                  pending(&set));
         for (int i = 0; i < set.n; i++) rs_api_on_idle(set.api[i], on_idle, &set);
         loop_timer *deadline = NULL;

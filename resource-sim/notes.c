@@ -8,6 +8,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "uuid4.h"
+
 /* The note texts are written into the JSON as they are: keep them printable
  * ASCII without '"' or '\\' (test_resource_notes checks this). */
 #define NOTE_TEXT(s)                                                                               \
@@ -123,9 +125,7 @@ static uint64_t rng_next(void) {
     return result;
 }
 
-#define UUID_TEXT_LEN 36
-
-/* Writes a random lowercase version-4 UUID (UUID_TEXT_LEN characters, no NUL)
+/* Writes a random lowercase version-4 UUID (UUID4_LEN characters, no NUL)
  * at p; returns the position after it. */
 static char *put_uuid(char *p) {
     static const char hex[] = "0123456789abcdef";
@@ -317,7 +317,7 @@ char *notes_result_json(const char *resource_id, const char *patient_id, const c
         size_t text_max = 0;
         for (size_t t = 0; t < N_TEXTS; t++)
             if (NOTE_TEXTS[t].len > text_max) text_max = NOTE_TEXTS[t].len;
-        size_t per_note = LIT_LEN(N_ID) + UUID_TEXT_LEN + LIT_LEN(N_DATE) + NOTES_DATE_LEN +
+        size_t per_note = LIT_LEN(N_ID) + UUID4_LEN + LIT_LEN(N_DATE) + NOTES_DATE_LEN +
                           LIT_LEN(N_CARE) + cg.esc_len + 1 + LIT_LEN(N_PATIENT) + pid.esc_len +
                           LIT_LEN(N_DOCTOR) + 2 + LIT_LEN(N_NOTE) + text_max + LIT_LEN(N_END) + 1;
         if ((size_t)n > (SIZE_MAX - cap) / per_note) return NULL;

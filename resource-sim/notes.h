@@ -25,7 +25,7 @@ long long notes_date_s(const char *resource_id, int i, long long now_s);
  * NOTES_DATE_LEN + 1 bytes. AGG_OK, or AGG_ERR when the date is out of range. */
 int notes_format_date(long long epoch_s, char *out);
 
-/* The callback / direct-answer body with n generated notes, dated from now_ms:
+/* The answer body (to callbackUrl, or the direct answer) with n generated notes, dated from now_ms:
  * {"source","patientId","correlationId","delayMs","status":"ok","notes":[...]},
  * compact, keys in this order; "correlationId" is left out when correlation_id
  * is NULL (/journals/direct); n <= 0 gives "notes":[]. Each note is {"id","date",

@@ -8,19 +8,7 @@
 #include <strings.h>
 
 #include "err.h"
-
-int rsreq_uuid_valid(const char *s) {
-    if (!s || strlen(s) != 36) return 0;
-    for (int i = 0; i < 36; i++) {
-        char c = s[i];
-        if (i == 8 || i == 13 || i == 18 || i == 23) {
-            if (c != '-') return 0;
-        } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
-            return 0;
-        }
-    }
-    return 1;
-}
+#include "uuid4.h"
 
 int rsreq_url_valid(const char *s) {
     if (!s) return 0;
@@ -60,7 +48,7 @@ static int get_string(json_t *o, const char *field, const char **out, api_error 
     return AGG_OK;
 }
 
-static int parse_object(json_t *o, int with_callback, rsreq *q, api_error *e) {
+static int parse_object(json_t *o, int with_callback_url, rsreq *q, api_error *e) {
     const char *pid = NULL, *url = NULL, *cid = NULL;
     if (get_string(o, "patientId", &pid, e) != AGG_OK) return AGG_ERR;
     size_t plen = utf8_len(pid);
@@ -77,7 +65,7 @@ static int parse_object(json_t *o, int with_callback, rsreq *q, api_error *e) {
         return apierr_set(e, 400, "invalid_field", "delay", "delay must be an integer in %d..%d",
                           RSREQ_DELAY_MIN, RSREQ_DELAY_MAX);
     q->delay = (long)json_integer_value(d);
-    if (!with_callback) return AGG_OK;
+    if (!with_callback_url) return AGG_OK;
 
     if (get_string(o, "callbackUrl", &url, e) != AGG_OK) return AGG_ERR;
     if (!rsreq_url_valid(url))
@@ -87,18 +75,18 @@ static int parse_object(json_t *o, int with_callback, rsreq *q, api_error *e) {
     strcpy(q->callback_url, url);
 
     if (get_string(o, "correlationId", &cid, e) != AGG_OK) return AGG_ERR;
-    if (!rsreq_uuid_valid(cid))
+    if (!uuid4_valid(cid))
         return apierr_set(e, 400, "invalid_field", "correlationId",
                           "correlationId must be a lowercase UUID");
     strcpy(q->correlation_id, cid);
     return AGG_OK;
 }
 
-int rsreq_parse(const char *body, size_t len, int with_callback, rsreq *q, api_error *e) {
+int rsreq_parse(const char *body, size_t len, int with_callback_url, rsreq *q, api_error *e) {
     memset(q, 0, sizeof *q);
     json_t *o = jbody_object(body ? body : "", body ? len : 0, e);
     if (!o) return AGG_ERR;
-    int rc = parse_object(o, with_callback, q, e);
+    int rc = parse_object(o, with_callback_url, q, e);
     json_decref(o);
     if (rc != AGG_OK) memset(q, 0, sizeof *q);
     return rc;

@@ -5,6 +5,7 @@
 #include <stddef.h>
 
 #include "apierr.h"
+#include "uuid4.h"
 
 #define RSREQ_PATIENT_MAX 64   /* characters (UTF-8 code points) */
 #define RSREQ_URL_MAX     2048 /* bytes */
@@ -18,19 +19,16 @@ typedef struct rsreq {
     char patient_id[RSREQ_PATIENT_MAX * 4 + 1]; /* valid UTF-8 */
     long delay;                                 /* RSREQ_DELAY_MIN..RSREQ_DELAY_MAX */
     char callback_url[RSREQ_URL_MAX + 1];       /* "" for /journals/direct */
-    char correlation_id[37];                    /* lowercase UUID; "" for /journals/direct */
+    char correlation_id[UUID4_LEN + 1];         /* lowercase UUID; "" for /journals/direct */
 } rsreq;
 
-/* Parses body (len bytes) into q. With_callback selects POST /journals
+/* Parses body (len bytes) into q. with_callback_url selects POST /journals
  * ({"patientId": string 1..64, "delay": integer -3..600000, "callbackUrl":
  * http(s) URL with a host, "correlationId": lowercase UUID}) over
  * /journals/direct ({"patientId","delay"}). Unknown fields are ignored.
  * AGG_OK, or AGG_ERR with e filled (400, "invalid_json" / "missing_field" /
  * "invalid_field", naming the field). Nothing to free. */
-int rsreq_parse(const char *body, size_t len, int with_callback, rsreq *q, api_error *e);
-
-/* 1 when s is a lowercase UUID (8-4-4-4-12 hex digits), else 0. */
-int rsreq_uuid_valid(const char *s);
+int rsreq_parse(const char *body, size_t len, int with_callback_url, rsreq *q, api_error *e);
 
 /* 1 when s is an http:// or https:// URL with a non-empty host and no
  * whitespace or control characters, at most RSREQ_URL_MAX bytes; else 0. */

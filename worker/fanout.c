@@ -1,4 +1,4 @@
-/* fanout: handles request messages: calls every resource and records the outcomes it observes. */
+/* fanout: handles fan-out messages: calls every resource and records the outcomes it observes. */
 #include "fanout.h"
 
 #include <hiredis/hiredis.h>
@@ -9,12 +9,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "allowlist.h"
 #include "log.h"
+#include "logsafe.h"
 #include "outcome.h"
-#include "policy.h"
-#include "rcall.h"
+#include "rdsretry.h"
 #include "record.h"
-#include "reqmsg.h"
+#include "fanoutmsg.h"
 #include "session.h"
 
 struct fjob;
@@ -24,14 +25,14 @@ typedef struct fcall {
     struct fjob *job;
     int idx;
     outcome_t outcome;
-    rcall *rec;
+    rdsretry *rec;
 } fcall;
 
 typedef struct fjob {
     worker *w;
     wmsg msg;
-    request_msg m;
-    rcall *meta;
+    fanout_msg m;
+    rdsretry *meta;
     int pending; /* resource calls not finished (+1 while they are being started) */
     fcall calls[RESLIST_MAX];
     struct fjob *prev, *next;
@@ -63,8 +64,8 @@ void fanout_shutdown(worker *w) {
     while (s->jobs != NULL) {
         fjob *j = s->jobs;
         unlink_job(j);
-        rcall_cancel(j->meta);
-        for (int i = 0; i < RESLIST_MAX; i++) rcall_cancel(j->calls[i].rec);
+        rdsretry_cancel(j->meta);
+        for (int i = 0; i < RESLIST_MAX; i++) rdsretry_cancel(j->calls[i].rec);
         free(j);
     }
     free(s);
@@ -95,7 +96,7 @@ static void on_record(const struct redisReply *reply, void *arg) {
 static void record(fcall *c, outcome_t o) {
     fjob *j = c->job;
     worker *w = j->w;
-    const reqmsg_resource *res = &j->m.resources[c->idx];
+    const fanoutmsg_resource *res = &j->m.resources[c->idx];
     long long now = loop_wall_ms();
     long long elapsed = now - j->m.created_ms;
     if (elapsed < 0) elapsed = 0;
@@ -113,7 +114,7 @@ static void record(fcall *c, outcome_t o) {
     session_call sc;
     err_t e;
     if (session_call_record(&sc, &so, &e) == AGG_OK)
-        c->rec = rcall_send(w, &sc.call, on_record, c, &e);
+        c->rec = rdsretry_send(w, &sc.call, on_record, c, &e);
     free(event);
     if (c->rec == NULL) {
         log_error("session %s: %s of %s not recorded: %s", j->m.correlation_id, outcome_name(o),
@@ -125,7 +126,7 @@ static void record(fcall *c, outcome_t o) {
 static void on_http(const httpc_result *res, void *arg) {
     fcall *c = arg;
     fjob *j = c->job;
-    const reqmsg_resource *r = &j->m.resources[c->idx];
+    const fanoutmsg_resource *r = &j->m.resources[c->idx];
     outcome_t o = outcome_classify(res->transport, res->status);
     if (o == OUTCOME_ACCEPTED) {
         log_debug("session %s: %s accepted (http %ld)", j->m.correlation_id, r->source,
@@ -140,7 +141,7 @@ static void on_http(const httpc_result *res, void *arg) {
 }
 
 /* The fan-out call's body; malloc'd or NULL on out of memory. */
-static char *call_body(const fjob *j, const reqmsg_resource *r) {
+static char *call_body(const fjob *j, const fanoutmsg_resource *r) {
     json_t *o = json_pack("{s:s, s:I, s:s, s:s}", "patientId", j->m.patient_id, "delay",
                           (json_int_t)r->delay_ms, "callbackUrl", j->m.callback_url,
                           "correlationId", j->m.correlation_id);
@@ -153,8 +154,8 @@ static char *call_body(const fjob *j, const reqmsg_resource *r) {
 static void start_call(fjob *j, int i) {
     worker *w = j->w;
     fcall *c = &j->calls[i];
-    const reqmsg_resource *r = &j->m.resources[i];
-    if (!policy_url_allowed(&w->cfg.allow, w->cfg.allow_enforced, r->url)) {
+    const fanoutmsg_resource *r = &j->m.resources[i];
+    if (!allowlist_url_allowed(&w->cfg.allow, w->cfg.allow_enforced, r->url)) {
         log_warn("session %s: %s has a URL that is not in RESOURCE_URLS; not called, "
                  "recorded as ERROR",
                  j->m.correlation_id, r->source);
@@ -209,7 +210,7 @@ static void on_meta(const struct redisReply *reply, void *arg) {
 }
 
 void fanout_handle(worker *w, const wmsg *m, const char *value, size_t len) {
-    /* Not calloc: reqmsg_parse fills j->m, and zeroing its 38 KB of resource
+    /* Not calloc: fanoutmsg_parse fills j->m, and zeroing its 38 KB of resource
      * slots per message shows in profiles. Everything else starts zeroed. */
     fjob *j = malloc(sizeof *j);
     if (j != NULL) {
@@ -217,7 +218,7 @@ void fanout_handle(worker *w, const wmsg *m, const char *value, size_t len) {
         memset(&j->meta, 0, sizeof *j - offsetof(fjob, meta));
     }
     if (j == NULL) {
-        log_error("request message (partition %" PRId32 ", offset %" PRId64 "): out of memory",
+        log_error("fan-out message (partition %" PRId32 ", offset %" PRId64 "): out of memory",
                   m->partition, m->offset);
         worker_msg_done(w, m);
         return;
@@ -225,11 +226,11 @@ void fanout_handle(worker *w, const wmsg *m, const char *value, size_t len) {
     j->w = w;
     j->msg = *m;
     err_t e = {0};
-    if (reqmsg_parse(value ? value : "", len, &j->m, &e) != AGG_OK) {
+    if (fanoutmsg_parse(value ? value : "", len, &j->m, &e) != AGG_OK) {
         char why[256];
-        policy_safe_error(e.text, why, sizeof why);
+        logsafe_error(e.text, why, sizeof why);
         w->met.bad_messages[WORKER_TOPIC_REQUESTS]++;
-        log_warn("bad request message (partition %" PRId32 ", offset %" PRId64 ") skipped: %s",
+        log_warn("bad fan-out message (partition %" PRId32 ", offset %" PRId64 ") skipped: %s",
                  m->partition, m->offset, why);
         free(j);
         worker_msg_done(w, m);
@@ -246,7 +247,7 @@ void fanout_handle(worker *w, const wmsg *m, const char *value, size_t len) {
 
     session_call sc;
     if (session_call_state(&sc, j->m.correlation_id, &e) == AGG_OK)
-        j->meta = rcall_send(w, &sc.call, on_meta, j, &e);
+        j->meta = rdsretry_send(w, &sc.call, on_meta, j, &e);
     if (j->meta == NULL) {
         log_error("session %s: state not read: %s", j->m.correlation_id, e.text);
         finish(j);

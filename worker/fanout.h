@@ -1,4 +1,4 @@
-/* fanout: handles request messages: calls every resource and records the outcomes it observes. */
+/* fanout: handles fan-out messages: calls every resource and records the outcomes it observes. */
 #ifndef WORKER_FANOUT_H
 #define WORKER_FANOUT_H
 
@@ -12,7 +12,7 @@ int fanout_init(worker *w, err_t *e);
  * Call after httpc_free() (no HTTP callback may follow) and before rds_free(). */
 void fanout_shutdown(worker *w);
 
-/* Handles one request message (value borrowed for the call). The message is
+/* Handles one fan-out message (value borrowed for the call). The message is
  * begun by the caller; fanout calls worker_msg_done(w, m) exactly once: at
  * once for a bad message or a finished/unknown session, else when every
  * resource call has completed and every outcome to record was acknowledged

@@ -5,14 +5,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "callbacks.h"
+#include "answers.h"
 #include "cfg.h"
 #include "deadlines.h"
 #include "fanout.h"
 #include "log.h"
 #include "mgmt.h"
-#include "policy.h"
-#include "rcall.h"
+#include "logsafe.h"
+#include "rdsretry.h"
 #include "worker.h"
 
 #define PROG     "worker"
@@ -21,7 +21,7 @@
 static const char usage[] =
     "Usage: worker [--help | --version]\n"
     "\n"
-    "Consumes request and callback messages from Kafka, calls the resources,\n"
+    "Consumes fan-out and answer messages from Kafka, calls the resources,\n"
     "records every outcome in Redis and expires sessions whose deadline passed.\n"
     "\n"
     "Environment:\n"
@@ -29,7 +29,7 @@ static const char usage[] =
     "  REDIS_URL                    redis://[:password@]host:port[/db] (redis://127.0.0.1:6379)\n"
     "  KAFKA_GROUP_ID               consumer group (agg-workers)\n"
     "  KAFKA_TOPIC_REQUESTS         request topic (agg.requests)\n"
-    "  KAFKA_TOPIC_CALLBACKS        callback topic (agg.callbacks)\n"
+    "  KAFKA_TOPIC_CALLBACKS        answer topic (agg.callbacks)\n"
     "  RESOURCE_URLS                when set, the only resource URLs the worker calls\n"
     "                               (comma-separated, url or name=url)\n"
     "  RESOURCE_CONNECT_TIMEOUT_MS  connect timeout of resource calls (5000, 1..600000)\n"
@@ -150,7 +150,7 @@ static void on_message(const kafka_message *km, void *arg) {
     if (t == WORKER_TOPIC_REQUESTS)
         fanout_handle(w, &m, km->value, km->value_len);
     else
-        callbacks_handle(w, &m, km->value, km->value_len);
+        answers_handle(w, &m, km->value, km->value_len);
 }
 
 static void on_revoke(int topic_index, int32_t partition, void *arg) {
@@ -164,7 +164,7 @@ static void on_prepare(loop *l, void *arg) {
     worker *w = arg;
     if (w->kc != NULL && kafka_consumer_held(w->kc) && w->jobs <= w->cfg.max_in_flight / 2)
         kafka_consumer_hold(w->kc, 0);
-    rcall_prepare(w);
+    rdsretry_prepare(w);
     deadlines_prepare(w);
     if (w->stopping && drain_deadline > 0) {
         long long now = loop_now_ms();
@@ -182,7 +182,7 @@ static void on_prepare(loop *l, void *arg) {
 static void log_config(const worker *w) {
     const worker_cfg *c = &w->cfg;
     char redis[256];
-    policy_redact_url(c->redis_url, redis, sizeof redis);
+    logsafe_url(c->redis_url, redis, sizeof redis);
     log_info("worker %s starting: brokers=%s redis=%s group=%s topics=%s,%s allowlist=%s(%d) "
              "connect_timeout_ms=%ld read_timeout_ms=%ld retention_s=%ld deadline_poll_ms=%ld "
              "management=%s:%d",
@@ -204,11 +204,11 @@ static void teardown(worker *w) {
     if (w->hc != NULL) httpc_free(w->hc);
     w->hc = NULL;
     fanout_shutdown(w);
-    callbacks_shutdown(w);
-    if (w->r != NULL) rds_free(w->r); /* answers pending calls with NULL: they free themselves */
+    answers_shutdown(w);
+    if (w->r != NULL) rds_free(w->r); /* replies NULL to pending calls: they free themselves */
     w->r = NULL;
     deadlines_shutdown(w);
-    rcall_shutdown(w);
+    rdsretry_shutdown(w);
     offtrack_free(w->ot);
     free(w->epochs);
     loop_free(w->l);
@@ -226,7 +226,7 @@ int main(int argc, char **argv) {
     if (w->l == NULL) die("event loop", &e);
     w->ot = offtrack_new();
     if (w->ot == NULL) err_nomem(&e);
-    if (w->ot == NULL || rcall_init(w, &e) || fanout_init(w, &e) || callbacks_init(w, &e) ||
+    if (w->ot == NULL || rdsretry_init(w, &e) || fanout_init(w, &e) || answers_init(w, &e) ||
         deadlines_init(w, &e))
         die("startup", &e);
     if (loop_stop_on_signals(w->l, &e) != AGG_OK) die("signals", &e);

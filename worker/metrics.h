@@ -7,7 +7,7 @@
 
 /* Counters only ever grow; the two gauges are sampled when rendering. */
 typedef struct wmetrics {
-    unsigned long long messages[2];     /* by topic index: requests, callbacks */
+    unsigned long long messages[2];     /* by topic index: requests, callbacks (answers) */
     unsigned long long bad_messages[2]; /* by topic index */
     unsigned long long recorded[5];     /* by outcome_t OK..ERROR: recorded or completed replies */
     unsigned long long dropped[SESSION_REFUSALS]; /* by refusal, index r - SESSION_DUPLICATE */

@@ -1,11 +1,6 @@
-/* policy: the worker's pure decisions (script replies, resource allowlist, retry backoff, log-safe
- * text). */
+/* policy: the worker's pure reading of the session scripts' replies (record, expire). */
 #ifndef WORKER_POLICY_H
 #define WORKER_POLICY_H
-
-#include <stddef.h>
-
-#include "reslist.h"
 
 struct redisReply;
 
@@ -48,22 +43,5 @@ int policy_is_drop(policy_record r);
 int policy_drop_index(policy_record r);
 /* The metric label / wire name of drop index i ("duplicate", ...). Static. */
 const char *policy_drop_name(int i);
-
-/* 1 when url may be called: always when enforce is 0, else when url equals
- * (ignoring trailing slashes on either side) the url of an entry of allow. */
-int policy_url_allowed(const resource_list *allow, int enforce, const char *url);
-
-/* The next retry delay: 100 ms first (current <= 0), then doubling, at
- * most 2000 ms. */
-long policy_backoff_next(long current_ms);
-
-/* Copies url into out (size outsz, always NUL-terminated, truncating) with
- * any user:password@ part replaced by "***@", for logging. */
-void policy_redact_url(const char *url, char *out, size_t outsz);
-
-/* Copies a parser's error text into out (size outsz, always NUL-terminated)
- * without any quoted input: jansson's "... near '<input>'" suffix and
- * anything after it is cut, so a patient id never reaches a log line. */
-void policy_safe_error(const char *text, char *out, size_t outsz);
 
 #endif

@@ -1,5 +1,4 @@
-/* record: accounting of session_record replies (metrics and logs), shared by fan-out and callbacks.
- */
+/* record: accounting of session_record replies (metrics, logs), shared by fan-out and answers. */
 #ifndef WORKER_RECORD_H
 #define WORKER_RECORD_H
 

@@ -36,9 +36,9 @@ typedef struct worker_cfg {
 } worker_cfg;
 
 struct fanout_state;
-struct callbacks_state;
+struct answers_state;
 struct deadlines_state;
-struct rcall_state;
+struct rdsretry_state;
 struct part_epoch;
 
 /* One process-wide instance, owned by main.c. Modules borrow it for the
@@ -54,11 +54,11 @@ typedef struct worker {
     wmetrics met;
     int stopping;   /* SIGTERM seen: begin no new message, drain the ones in flight */
     int closing;    /* tearing down: reply callbacks must not start anything */
-    long jobs;      /* messages being handled (fan-out and callback jobs) */
+    long jobs;      /* messages being handled (fan-out and answer jobs) */
     struct fanout_state *fanout;
-    struct callbacks_state *callbacks;
+    struct answers_state *answers;
     struct deadlines_state *deadlines;
-    struct rcall_state *rcalls;
+    struct rdsretry_state *rdsretry;
     struct part_epoch *epochs;
     int n_epochs;
 } worker;

@@ -1,5 +1,4 @@
-/* test_resource_notes: resource-sim note generation, dates, and the callback / direct JSON bodies.
- */
+/* test_resource_notes: resource-sim notes, dates, and the answer bodies (callback and direct). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,23 +15,9 @@
 
 #define NOW_MS 1700000000123LL /* 2023-11-14T22:13:20.123Z */
 
-/* 1 when s is a lowercase UUID (8-4-4-4-12 hex digits). */
-static int is_lower_uuid(const char *s) {
-    if (strlen(s) != 36) return 0;
-    for (int i = 0; i < 36; i++) {
-        char c = s[i];
-        if (i == 8 || i == 13 || i == 18 || i == 23) {
-            if (c != '-') return 0;
-        } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
-            return 0;
-        }
-    }
-    return 1;
-}
-
 /* 1 when s is a lowercase version-4 UUID: version nibble 4, variant 10xx. */
 static int is_v4_uuid(const char *s) {
-    return is_lower_uuid(s) && s[14] == '4' && strchr("89ab", s[19]) != NULL;
+    return uuid4_valid(s) && s[14] == '4' && strchr("89ab", s[19]) != NULL;
 }
 
 static json_t *parse(const char *s) {
@@ -76,7 +61,7 @@ static void date_format(void **state) {
     assert_string_equal(d, "2023-11-14T22:13:20Z");
 }
 
-static void callback_body_shape(void **state) {
+static void answer_body_shape(void **state) {
     (void)state;
     char *s = notes_result_json("resource-1", "patient-123", "0b9e4d1c-2f3a-4b5c-8d6e-7f8091a2b3c4",
                                 1000, 3, NOW_MS);
@@ -403,7 +388,7 @@ static void ids_distinct_v4(void **state) {
     json_t *o = parse(s);
     json_t *notes = json_object_get(o, "notes");
     assert_int_equal(json_array_size(notes), N);
-    static char ids[N][UUID_TEXT_LEN + 1];
+    static char ids[N][UUID4_LEN + 1];
     static char *ptrs[N];
     for (size_t i = 0; i < N; i++) {
         const char *id = str_field(json_array_get(notes, i), "id");
@@ -461,7 +446,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(resource_id_validation),
         cmocka_unit_test(date_format),
-        cmocka_unit_test(callback_body_shape),
+        cmocka_unit_test(answer_body_shape),
         cmocka_unit_test(direct_body_has_no_correlation_id),
         cmocka_unit_test(zero_notes_is_empty_array),
         cmocka_unit_test(patient_id_is_escaped),

@@ -1,5 +1,5 @@
-/* reqmsg: builds, serialises and validates the agg.requests Kafka message. */
-#include "reqmsg.h"
+/* fanoutmsg: builds, serialises and validates the fan-out message of the agg.requests topic. */
+#include "fanoutmsg.h"
 
 #include <jansson.h>
 #include <limits.h>
@@ -7,29 +7,18 @@
 #include <stddef.h>
 #include <string.h>
 
-int reqmsg_is_uuid(const char *s) {
-    if (!s) return 0;
-    for (int i = 0; i < REQMSG_CID_LEN; i++) {
-        char c = s[i];
-        if (i == 8 || i == 13 || i == 18 || i == 23) {
-            if (c != '-') return 0;
-        } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
-            return 0;
-        }
-    }
-    return s[REQMSG_CID_LEN] == '\0';
-}
+#include "uuid4.h"
 
 /* Zeroes everything but the resource slots: only the first n_resources of
  * those are ever read, and zeroing all 64 (most of the struct's 38 KB) on
  * every message is measurable on the hot path. */
-static void clear_header(request_msg *m) {
-    memset(m, 0, offsetof(request_msg, resources));
+static void clear_header(fanout_msg *m) {
+    memset(m, 0, offsetof(fanout_msg, resources));
     m->n_resources = 0;
 }
 
-void reqmsg_from_request(request_msg *m, const journal_request *r, const resource_list *res,
-                         const char *cid, long long created_ms, const char *callback_url) {
+void fanoutmsg_from_request(fanout_msg *m, const journal_request *r, const resource_list *res,
+                            const char *cid, long long created_ms, const char *callback_url) {
     clear_header(m);
     snprintf(m->correlation_id, sizeof m->correlation_id, "%s", cid ? cid : "");
     snprintf(m->patient_id, sizeof m->patient_id, "%s", r->patient_id);
@@ -48,7 +37,7 @@ void reqmsg_from_request(request_msg *m, const journal_request *r, const resourc
     m->n_resources = n;
 }
 
-char *reqmsg_to_json(const request_msg *m) {
+char *fanoutmsg_to_json(const fanout_msg *m) {
     json_t *arr = json_array();
     if (!arr) return NULL;
     for (int i = 0; i < m->n_resources; i++) {
@@ -61,7 +50,7 @@ char *reqmsg_to_json(const request_msg *m) {
     }
     json_t *o = json_pack(
         "{s:s, s:s, s:s, s:I, s:I, s:I, s:s, s:o}", "correlationId", m->correlation_id, "patientId",
-        m->patient_id, "strategy", req_strategy_name(m->strategy), "timeoutMs",
+        m->patient_id, "strategy", journalreq_strategy_name(m->strategy), "timeoutMs",
         (json_int_t)m->timeout_ms, "createdMs", (json_int_t)m->created_ms, "deadlineMs",
         (json_int_t)m->deadline_ms, "callbackUrl", m->callback_url, "resources", arr);
     if (!o) return NULL;
@@ -70,7 +59,7 @@ char *reqmsg_to_json(const request_msg *m) {
     return out;
 }
 
-char *reqmsg_sources_json(const request_msg *m) {
+char *fanoutmsg_sources_json(const fanout_msg *m) {
     json_t *arr = json_array();
     if (!arr) return NULL;
     for (int i = 0; i < m->n_resources; i++) {
@@ -139,14 +128,14 @@ static int only_keys(json_t *o, const char *const *keys, const char *what, err_t
     return AGG_OK;
 }
 
-static int parse_resource(json_t *o, int i, reqmsg_resource *r, err_t *e) {
+static int parse_resource(json_t *o, int i, fanoutmsg_resource *r, err_t *e) {
     static const char *const keys[] = {"source", "url", "delayMs", NULL};
     if (!json_is_object(o)) return err_set(e, "resources[%d] must be an object", i);
     if (only_keys(o, keys, "resource", e) != AGG_OK) return AGG_ERR;
     long long d = 0;
     if (get_str(o, "source", r->source, RESLIST_NAME_MAX, e) != AGG_OK ||
         get_str(o, "url", r->url, RESLIST_URL_MAX, e) != AGG_OK ||
-        get_int(o, "delayMs", REQ_DELAY_MIN, REQ_DELAY_MAX_MS, &d, e) != AGG_OK)
+        get_int(o, "delayMs", JOURNALREQ_DELAY_MIN, JOURNALREQ_DELAY_MAX_MS, &d, e) != AGG_OK)
         return AGG_ERR;
     if (!url_ok(r->url, strlen(r->url), RESLIST_URL_MAX))
         return err_set(e, "resources[%d].url is not an http(s) URL", i);
@@ -154,16 +143,15 @@ static int parse_resource(json_t *o, int i, reqmsg_resource *r, err_t *e) {
     return AGG_OK;
 }
 
-static int parse_object(json_t *root, request_msg *m, err_t *e) {
+static int parse_object(json_t *root, fanout_msg *m, err_t *e) {
     static const char *const keys[] = {"correlationId", "patientId", "strategy",
                                        "timeoutMs",     "createdMs", "deadlineMs",
                                        "callbackUrl",   "resources", NULL};
-    if (only_keys(root, keys, "request message", e) != AGG_OK) return AGG_ERR;
-    if (get_str(root, "correlationId", m->correlation_id, REQMSG_CID_LEN, e) != AGG_OK)
+    if (only_keys(root, keys, "fan-out message", e) != AGG_OK) return AGG_ERR;
+    if (get_str(root, "correlationId", m->correlation_id, UUID4_LEN, e) != AGG_OK) return AGG_ERR;
+    if (!uuid4_valid(m->correlation_id)) return err_set(e, "correlationId is not a lowercase UUID");
+    if (get_str(root, "patientId", m->patient_id, JOURNALREQ_PATIENT_ID_MAX, e) != AGG_OK)
         return AGG_ERR;
-    if (!reqmsg_is_uuid(m->correlation_id))
-        return err_set(e, "correlationId is not a lowercase UUID");
-    if (get_str(root, "patientId", m->patient_id, REQ_PATIENT_ID_MAX, e) != AGG_OK) return AGG_ERR;
     for (const char *p = m->patient_id; *p; p++) {
         char c = *p;
         if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
@@ -184,8 +172,9 @@ static int parse_object(json_t *root, request_msg *m, err_t *e) {
     if (get_int(root, "createdMs", 0, LLONG_MAX, &m->created_ms, e) != AGG_OK ||
         get_int(root, "deadlineMs", 0, LLONG_MAX, &m->deadline_ms, e) != AGG_OK)
         return AGG_ERR;
-    if (get_str(root, "callbackUrl", m->callback_url, REQMSG_URL_MAX, e) != AGG_OK) return AGG_ERR;
-    if (!url_ok(m->callback_url, strlen(m->callback_url), REQMSG_URL_MAX))
+    if (get_str(root, "callbackUrl", m->callback_url, FANOUTMSG_URL_MAX, e) != AGG_OK)
+        return AGG_ERR;
+    if (!url_ok(m->callback_url, strlen(m->callback_url), FANOUTMSG_URL_MAX))
         return err_set(e, "callbackUrl is not an http(s) URL");
     json_t *res = json_object_get(root, "resources");
     if (!res) return err_set(e, "resources is missing");
@@ -201,14 +190,14 @@ static int parse_object(json_t *root, request_msg *m, err_t *e) {
     return AGG_OK;
 }
 
-int reqmsg_parse(const char *json, size_t len, request_msg *m, err_t *e) {
+int fanoutmsg_parse(const char *json, size_t len, fanout_msg *m, err_t *e) {
     clear_header(m);
-    if (!json) return err_set(e, "request message is empty");
+    if (!json) return err_set(e, "fan-out message is empty");
     json_error_t jerr;
     json_t *root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
-    if (!root) return err_set(e, "request message is not valid JSON: %s", jerr.text);
+    if (!root) return err_set(e, "fan-out message is not valid JSON: %s", jerr.text);
     int rc = json_is_object(root) ? parse_object(root, m, e)
-                                  : err_set(e, "request message is not a JSON object");
+                                  : err_set(e, "fan-out message is not a JSON object");
     json_decref(root);
     return rc;
 }

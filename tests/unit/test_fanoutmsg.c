@@ -1,4 +1,4 @@
-/* Unit tests for reqmsg: the Kafka request message, built, serialised and validated. */
+/* Unit tests for fanoutmsg: the fan-out message, built, serialised and validated. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,13 +11,13 @@
 #include <string.h>
 
 #include "err.h"
-#include "reqmsg.h"
+#include "fanoutmsg.h"
 
 #define CID "0b7e6d3c-1f2a-4b5c-8d9e-0a1b2c3d4e5f"
 
-static request_msg M, M2;
+static fanout_msg M, M2;
 
-static void build_sample(request_msg *m) {
+static void build_sample(fanout_msg *m) {
     journal_request r;
     memset(&r, 0, sizeof r);
     strcpy(r.patient_id, "p1");
@@ -32,8 +32,8 @@ static void build_sample(request_msg *m) {
     assert_int_equal(
         reslist_parse("http://127.0.0.1:8081,lab=http://127.0.0.1:8082,http://h:3", &res, &e),
         AGG_OK);
-    reqmsg_from_request(m, &r, &res, CID, 1700000000000LL,
-                        "http://127.0.0.1:8080/aggregate/callback");
+    fanoutmsg_from_request(m, &r, &res, CID, 1700000000000LL,
+                           "http://127.0.0.1:8080/aggregate/callback");
 }
 
 static void test_from_request(void **state) {
@@ -57,7 +57,7 @@ static void test_from_request(void **state) {
 static void test_to_json_exact(void **state) {
     (void)state;
     build_sample(&M);
-    char *s = reqmsg_to_json(&M);
+    char *s = fanoutmsg_to_json(&M);
     assert_non_null(s);
     assert_string_equal(
         s, "{\"correlationId\":\"" CID "\",\"patientId\":\"p1\",\"strategy\":\"SSE\","
@@ -73,10 +73,10 @@ static void test_round_trip(void **state) {
     (void)state;
     build_sample(&M);
     M.strategy = STRATEGY_WAIT_FOR_EVERYONE;
-    char *s = reqmsg_to_json(&M);
+    char *s = fanoutmsg_to_json(&M);
     assert_non_null(s);
     err_t e;
-    assert_int_equal(reqmsg_parse(s, strlen(s), &M2, &e), AGG_OK);
+    assert_int_equal(fanoutmsg_parse(s, strlen(s), &M2, &e), AGG_OK);
     free(s);
     assert_memory_equal(&M, &M2, sizeof M);
 }
@@ -84,34 +84,21 @@ static void test_round_trip(void **state) {
 static void test_sources_json(void **state) {
     (void)state;
     build_sample(&M);
-    char *s = reqmsg_sources_json(&M);
+    char *s = fanoutmsg_sources_json(&M);
     assert_non_null(s);
     assert_string_equal(s, "[\"resource-1\",\"lab\",\"resource-3\"]");
     free(s);
     M.n_resources = 0;
-    s = reqmsg_sources_json(&M);
+    s = fanoutmsg_sources_json(&M);
     assert_non_null(s);
     assert_string_equal(s, "[]");
     free(s);
 }
 
-static void test_is_uuid(void **state) {
-    (void)state;
-    assert_true(reqmsg_is_uuid(CID));
-    assert_true(reqmsg_is_uuid("00000000-0000-0000-0000-000000000000"));
-    assert_false(reqmsg_is_uuid("0B7E6D3C-1F2A-4B5C-8D9E-0A1B2C3D4E5F"));
-    assert_false(reqmsg_is_uuid(CID "0"));
-    assert_false(reqmsg_is_uuid("0b7e6d3c-1f2a-4b5c-8d9e-0a1b2c3d4e5"));
-    assert_false(reqmsg_is_uuid("0b7e6d3c1f2a-4b5c-8d9e-0a1b2c3d4e5f0"));
-    assert_false(reqmsg_is_uuid("0b7e6d3c-1f2a-4b5c-8d9e-0a1b2c3d4e5g"));
-    assert_false(reqmsg_is_uuid(""));
-    assert_false(reqmsg_is_uuid(NULL));
-}
-
 /* Parses the sample with one top-level member replaced (value NULL: removed). */
 static int parse_with(const char *key, json_t *value) {
     build_sample(&M);
-    char *s = reqmsg_to_json(&M);
+    char *s = fanoutmsg_to_json(&M);
     assert_non_null(s);
     json_t *o = json_loads(s, 0, NULL);
     free(s);
@@ -123,7 +110,7 @@ static int parse_with(const char *key, json_t *value) {
     s = json_dumps(o, JSON_COMPACT);
     json_decref(o);
     err_t e = {0};
-    int rc = reqmsg_parse(s, strlen(s), &M2, &e);
+    int rc = fanoutmsg_parse(s, strlen(s), &M2, &e);
     if (rc != AGG_OK) assert_true(strlen(e.text) > 0);
     free(s);
     return rc;
@@ -214,23 +201,18 @@ static void test_max_resources(void **state) {
 static void test_not_json(void **state) {
     (void)state;
     err_t e;
-    assert_int_equal(reqmsg_parse("", 0, &M2, &e), AGG_ERR);
-    assert_int_equal(reqmsg_parse("[]", 2, &M2, &e), AGG_ERR);
+    assert_int_equal(fanoutmsg_parse("", 0, &M2, &e), AGG_ERR);
+    assert_int_equal(fanoutmsg_parse("[]", 2, &M2, &e), AGG_ERR);
     const char *dup = "{\"correlationId\":\"" CID "\",\"correlationId\":\"" CID "\"}";
-    assert_int_equal(reqmsg_parse(dup, strlen(dup), &M2, &e), AGG_ERR);
+    assert_int_equal(fanoutmsg_parse(dup, strlen(dup), &M2, &e), AGG_ERR);
 }
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_from_request),
-        cmocka_unit_test(test_to_json_exact),
-        cmocka_unit_test(test_round_trip),
-        cmocka_unit_test(test_sources_json),
-        cmocka_unit_test(test_is_uuid),
-        cmocka_unit_test(test_required_fields),
-        cmocka_unit_test(test_field_types_and_ranges),
-        cmocka_unit_test(test_resource_entries),
-        cmocka_unit_test(test_max_resources),
+        cmocka_unit_test(test_from_request),     cmocka_unit_test(test_to_json_exact),
+        cmocka_unit_test(test_round_trip),       cmocka_unit_test(test_sources_json),
+        cmocka_unit_test(test_required_fields),  cmocka_unit_test(test_field_types_and_ranges),
+        cmocka_unit_test(test_resource_entries), cmocka_unit_test(test_max_resources),
         cmocka_unit_test(test_not_json),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,11 +1,12 @@
-/* cbmsg: validates a resource callback and normalises it for the agg.callbacks topic. */
-#include "cbmsg.h"
+/* answer: validates a resource's answer and normalises it for the agg.callbacks topic. */
+#include "answer.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "err.h"
+#include "isodate.h"
 #include "jscan.h"
 
 #define BAD(e, field, ...) apierr_set((e), 400, "invalid_field", (field), __VA_ARGS__)
@@ -15,52 +16,10 @@ static const char *const NOTE_FIELDS[] = {"id",        "date",     "caregiverId"
                                           "patientId", "doctorId", "note"};
 #define N_NOTE_FIELDS (sizeof NOTE_FIELDS / sizeof NOTE_FIELDS[0])
 
-/* Reads n digits at *p into *v; advances *p. 1 when all were digits. */
-static int digits(const char **p, int n, int *v) {
-    int x = 0;
-    for (int i = 0; i < n; i++) {
-        char c = (*p)[i];
-        if (c < '0' || c > '9') return 0;
-        x = x * 10 + (c - '0');
-    }
-    *p += n;
-    *v = x;
-    return 1;
-}
-
-/* YYYY-MM-DD[THH:MM[:SS[.frac]][Z|+HH[:]MM|-HH[:]MM]] with sane field ranges. */
-static int date_ok(const char *s) {
-    int y, mo, d, h, mi, sec, oh, om;
-    if (!digits(&s, 4, &y) || *s++ != '-' || !digits(&s, 2, &mo) || *s++ != '-' ||
-        !digits(&s, 2, &d))
-        return 0;
-    if (mo < 1 || mo > 12 || d < 1 || d > 31) return 0;
-    if (*s == '\0') return 1;
-    if (*s++ != 'T' || !digits(&s, 2, &h) || *s++ != ':' || !digits(&s, 2, &mi)) return 0;
-    if (h > 23 || mi > 59) return 0;
-    if (*s == ':') {
-        s++;
-        if (!digits(&s, 2, &sec) || sec > 60) return 0;
-        if (*s == '.') {
-            s++;
-            if (*s < '0' || *s > '9') return 0;
-            while (*s >= '0' && *s <= '9') s++;
-        }
-    }
-    if (*s == 'Z') return s[1] == '\0';
-    if (*s == '+' || *s == '-') {
-        s++;
-        if (!digits(&s, 2, &oh)) return 0;
-        if (*s == ':') s++;
-        if (!digits(&s, 2, &om) || oh > 23 || om > 59) return 0;
-    }
-    return *s == '\0';
-}
-
 /* Output buffer: the normalised JSON never outgrows the input plus the
  * ",\"notes\":[]" that a body without notes gains, so one allocation of
- * len + CBMSG_SLACK holds it; out() still checks, so a bug cannot overrun. */
-#define CBMSG_SLACK 32
+ * len + ANSWER_SLACK holds it; out() still checks, so a bug cannot overrun. */
+#define ANSWER_SLACK 32
 
 typedef struct obuf {
     char *b;
@@ -76,7 +35,7 @@ static int out(obuf *o, const char *s, size_t n) {
 
 static int out_s(obuf *o, const char *s) { return out(o, s, strlen(s)); }
 
-/* Member names of a callback, in the order of the normalised JSON. */
+/* Member names of an answer, in the order of the normalised JSON. */
 enum { F_SOURCE, F_PATIENT, F_CID, F_DELAY, F_STATUS, F_NOTES, N_FIELDS };
 static const char *const FIELDS[N_FIELDS] = {"source",  "patientId", "correlationId",
                                              "delayMs", "status",    "notes"};
@@ -135,8 +94,9 @@ static int add_note(obuf *o, const jscan_val *in, size_t i, api_error *e) {
         if (k == 0 && v->str_len == 0) return BAD(e, "notes", "notes[%zu].id must not be empty", i);
         if (k == 1) {
             char date[40];
+            isodate when;
             if (v->str_len >= sizeof date ||
-                (jscan_str_decode(v, date, sizeof date), !date_ok(date)))
+                (jscan_str_decode(v, date, sizeof date), isodate_parse(date, &when) != AGG_OK))
                 return BAD(e, "notes", "notes[%zu].date must be an ISO-8601 date", i);
         }
         if (out_s(o, k ? ",\"" : "\"") != AGG_OK || out_s(o, NOTE_FIELDS[k]) != AGG_OK ||
@@ -146,7 +106,7 @@ static int add_note(obuf *o, const jscan_val *in, size_t i, api_error *e) {
     if (out(o, "}", 1) != AGG_OK) goto overflow;
     return AGG_OK;
 overflow:
-    return apierr_set(e, 500, "internal_error", NULL, "normalised callback outgrew its buffer");
+    return apierr_set(e, 500, "internal_error", NULL, "normalised answer outgrew its buffer");
 }
 
 /* Writes "name":<raw value> for the top-level field k. */
@@ -157,16 +117,16 @@ static int put_member(obuf *o, int k, const jscan_val *v) {
                : AGG_OK;
 }
 
-static int build(const jscan_val *root, callback_msg *m, obuf *o, api_error *e) {
+static int build(const jscan_val *root, answer_msg *m, obuf *o, api_error *e) {
     jscan_val f[N_FIELDS];
-    char cid[REQMSG_CID_LEN + 1], status[33];
+    char cid[UUID4_LEN + 1], status[33];
     if (collect(root, FIELDS, N_FIELDS, f, e, "") != AGG_OK ||
         get_string(&f[F_SOURCE], 1, RESLIST_NAME_MAX, m->source, e, "source") != AGG_OK ||
-        get_string(&f[F_PATIENT], 1, REQ_PATIENT_ID_MAX, m->patient_id, e, "patientId") != AGG_OK ||
-        get_string(&f[F_CID], REQMSG_CID_LEN, REQMSG_CID_LEN, cid, e, "correlationId") != AGG_OK)
+        get_string(&f[F_PATIENT], 1, JOURNALREQ_PATIENT_ID_MAX, m->patient_id, e, "patientId") !=
+            AGG_OK ||
+        get_string(&f[F_CID], UUID4_LEN, UUID4_LEN, cid, e, "correlationId") != AGG_OK)
         return AGG_ERR;
-    if (!reqmsg_is_uuid(cid))
-        return BAD(e, "correlationId", "correlationId must be a lowercase UUID");
+    if (!uuid4_valid(cid)) return BAD(e, "correlationId", "correlationId must be a lowercase UUID");
     const jscan_val *delay = f[F_DELAY].text ? &f[F_DELAY] : NULL;
     if (delay && !(delay->type == JSCAN_NUMBER && delay->num_integer))
         return BAD(e, "delayMs", "delayMs must be an integer");
@@ -184,26 +144,26 @@ static int build(const jscan_val *root, callback_msg *m, obuf *o, api_error *e) 
     for (int k = F_SOURCE; k <= F_STATUS; k++)
         if (f[k].text && put_member(o, k, &f[k]) != AGG_OK)
             return apierr_set(e, 500, "internal_error", NULL,
-                              "normalised callback outgrew its buffer");
+                              "normalised answer outgrew its buffer");
     if (out_s(o, ",\"notes\":[") != AGG_OK)
-        return apierr_set(e, 500, "internal_error", NULL, "normalised callback outgrew its buffer");
+        return apierr_set(e, 500, "internal_error", NULL, "normalised answer outgrew its buffer");
     if (notes->type == JSCAN_ARRAY) {
         jscan_iter it;
         jscan_val n;
         size_t i = 0;
         jscan_iter_init(&it, notes);
         while (jscan_arr_next(&it, &n)) {
-            if (i == CBMSG_MAX_NOTES) return BAD(e, "notes", "at most %d notes", CBMSG_MAX_NOTES);
+            if (i == ANSWER_MAX_NOTES) return BAD(e, "notes", "at most %d notes", ANSWER_MAX_NOTES);
             if (add_note(o, &n, i++, e) != AGG_OK) return AGG_ERR;
         }
     }
     if (out(o, "]}", 3) != AGG_OK) /* with the NUL */
-        return apierr_set(e, 500, "internal_error", NULL, "normalised callback outgrew its buffer");
+        return apierr_set(e, 500, "internal_error", NULL, "normalised answer outgrew its buffer");
     memcpy(m->correlation_id, cid, sizeof cid);
     return AGG_OK;
 }
 
-int cbmsg_parse(const char *body, size_t len, callback_msg *m, api_error *e) {
+int answer_parse(const char *body, size_t len, answer_msg *m, api_error *e) {
     memset(m, 0, sizeof *m);
     jscan_val root;
     char jerr[JSCAN_ERR_LEN];
@@ -213,7 +173,7 @@ int cbmsg_parse(const char *body, size_t len, callback_msg *m, api_error *e) {
         return apierr_set(e, 400, "invalid_json", NULL, "the body is not valid JSON: %s", jerr);
     if (root.type != JSCAN_OBJECT)
         return apierr_set(e, 400, "invalid_json", NULL, "the body must be a JSON object");
-    obuf o = {malloc(len + CBMSG_SLACK), 0, len + CBMSG_SLACK};
+    obuf o = {malloc(len + ANSWER_SLACK), 0, len + ANSWER_SLACK};
     if (!o.b) return apierr_set(e, 500, "internal_error", NULL, "out of memory");
     if (build(&root, m, &o, e) != AGG_OK) {
         free(o.b);
@@ -225,7 +185,7 @@ int cbmsg_parse(const char *body, size_t len, callback_msg *m, api_error *e) {
     return AGG_OK;
 }
 
-void cbmsg_clear(callback_msg *m) {
+void answer_clear(answer_msg *m) {
     if (!m) return;
     free(m->json);
     m->json = NULL;

@@ -1,30 +1,30 @@
-/* callback: POST /aggregate/callback: validate a resource's callback and publish it to Kafka. */
-#include "callback.h"
+/* answer_intake: POST /aggregate/callback: validate a resource's answer and publish it to Kafka. */
+#include "answer_intake.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #include "apierr.h"
-#include "cbmsg.h"
+#include "answer.h"
 #include "log.h"
 
-typedef struct cb_ctx {
+typedef struct intake_ctx {
     gateway *gw;
     httpd_req *r; /* NULL once the client left */
-} cb_ctx;
+} intake_ctx;
 
 static void on_cancel(void *arg) {
-    cb_ctx *c = arg;
+    intake_ctx *c = arg;
     c->r = NULL; /* the delivery callback frees c */
 }
 
 static void on_delivered(int ok, const char *errstr, void *arg) {
-    cb_ctx *c = arg;
+    intake_ctx *c = arg;
     if (!ok) {
         c->gw->metrics.produce_failures++;
-        log_warn("callback not accepted by Kafka: %s", errstr ? errstr : "unknown error");
+        log_warn("answer not accepted by Kafka: %s", errstr ? errstr : "unknown error");
     } else {
-        c->gw->metrics.callbacks_accepted++;
+        c->gw->metrics.answers_accepted++;
     }
     if (c->r) {
         if (ok) {
@@ -36,24 +36,24 @@ static void on_delivered(int ok, const char *errstr, void *arg) {
     free(c);
 }
 
-void gw_callback_handle(gateway *gw, httpd_req *r) {
+void gw_answer_intake_handle(gateway *gw, httpd_req *r) {
     size_t len;
     const char *body = httpd_body(r, &len);
-    callback_msg m;
+    answer_msg m;
     api_error e;
-    if (cbmsg_parse(body, len, &m, &e) != AGG_OK) {
+    if (answer_parse(body, len, &m, &e) != AGG_OK) {
         gw->metrics.bad_requests++;
         httpd_respond_error(r, &e);
         return;
     }
     if (!gw_producer_healthy(gw->kafka)) {
-        cbmsg_clear(&m);
+        answer_clear(&m);
         gw_respond_unavailable(r, "kafka");
         return;
     }
-    cb_ctx *c = malloc(sizeof *c);
+    intake_ctx *c = malloc(sizeof *c);
     if (!c) {
-        cbmsg_clear(&m);
+        answer_clear(&m);
         err_t oom;
         err_nomem(&oom);
         gw_respond_failure(r, &oom, "memory");
@@ -65,12 +65,12 @@ void gw_callback_handle(gateway *gw, httpd_req *r) {
     if (gw_produce(gw->kafka, gw->cfg.topic_callbacks, m.correlation_id, strlen(m.correlation_id),
                    m.json, m.json_len, on_delivered, c, &err) != AGG_OK) {
         gw->metrics.produce_failures++;
-        log_warn("callback not queued for Kafka: %s", err.text);
+        log_warn("answer not queued for Kafka: %s", err.text);
         free(c);
-        cbmsg_clear(&m);
+        answer_clear(&m);
         gw_respond_failure(r, &err, "kafka");
         return;
     }
-    cbmsg_clear(&m);
+    answer_clear(&m);
     httpd_req_on_cancel(r, on_cancel, c);
 }

@@ -1,50 +1,50 @@
-/* rcall: one Redis command or script call, retried with backoff until Redis answers it. */
-#include "rcall.h"
+/* rdsretry: one Redis command or script call, retried with backoff until Redis replies. */
+#include "rdsretry.h"
 
 #include <hiredis/hiredis.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "backoff.h"
 #include "log.h"
-#include "policy.h"
 
 #define STALL_SWEEP_MS 2000
 
-struct rcall {
+struct rdsretry {
     worker *w;
     rds_call call; /* its strings point into bytes[] */
-    rcall_done_cb *done;
+    rdsretry_done_cb *done;
     void *arg;
     loop_timer *timer;
     long backoff_ms;
     int pending; /* an rds request is outstanding: its callback frees us if cancelled */
     int cancelled;
-    int stalled;        /* waiting for rcall_prepare because a timer could not be added */
-    rcall *prev, *next; /* the stalled list */
+    int stalled;        /* waiting for rdsretry_prepare because a timer could not be added */
+    rdsretry *prev, *next; /* the stalled list */
     char bytes[];       /* the call's strings, NUL-terminated, one after another */
 };
 
-struct rcall_state {
-    rcall *stalled;
+struct rdsretry_state {
+    rdsretry *stalled;
     long long next_sweep;
 };
 
-static void send_call(rcall *c);
+static void send_call(rdsretry *c);
 
-int rcall_init(worker *w, err_t *e) {
-    w->rcalls = calloc(1, sizeof *w->rcalls);
-    if (w->rcalls == NULL) return err_set(e, "out of memory");
+int rdsretry_init(worker *w, err_t *e) {
+    w->rdsretry = calloc(1, sizeof *w->rdsretry);
+    if (w->rdsretry == NULL) return err_set(e, "out of memory");
     return AGG_OK;
 }
 
-void rcall_shutdown(worker *w) {
-    free(w->rcalls);
-    w->rcalls = NULL;
+void rdsretry_shutdown(worker *w) {
+    free(w->rdsretry);
+    w->rdsretry = NULL;
 }
 
-static void unstall(rcall *c) {
+static void unstall(rdsretry *c) {
     if (!c->stalled) return;
-    struct rcall_state *s = c->w->rcalls;
+    struct rdsretry_state *s = c->w->rdsretry;
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -54,25 +54,25 @@ static void unstall(rcall *c) {
     c->stalled = 0;
 }
 
-static void free_call(rcall *c) {
+static void free_call(rdsretry *c) {
     unstall(c);
     free(c);
 }
 
 static void on_timer(loop *l, void *arg) {
-    rcall *c = arg;
+    rdsretry *c = arg;
     c->timer = NULL;
     send_call(c);
 }
 
-static void schedule_retry(rcall *c) {
+static void schedule_retry(rdsretry *c) {
     worker *w = c->w;
     w->met.redis_retries++;
-    c->backoff_ms = policy_backoff_next(c->backoff_ms);
+    c->backoff_ms = backoff_next(c->backoff_ms);
     c->timer = loop_timer_add(w->l, c->backoff_ms, on_timer, c);
     if (c->timer != NULL) return;
     log_error("redis retry timer: out of memory; retrying within %d ms", STALL_SWEEP_MS);
-    struct rcall_state *s = w->rcalls;
+    struct rdsretry_state *s = w->rdsretry;
     c->stalled = 1;
     c->prev = NULL;
     c->next = s->stalled;
@@ -81,7 +81,7 @@ static void schedule_retry(rcall *c) {
 }
 
 static void on_reply(struct redisReply *reply, void *arg) {
-    rcall *c = arg;
+    rdsretry *c = arg;
     c->pending = 0;
     if (c->cancelled || c->w->closing) {
         free_call(c);
@@ -100,7 +100,7 @@ static void on_reply(struct redisReply *reply, void *arg) {
     free_call(c);
 }
 
-static void send_call(rcall *c) {
+static void send_call(rdsretry *c) {
     err_t e;
     if (rds_call_send(c->w->r, &c->call, on_reply, c, &e) == AGG_OK) {
         c->pending = 1;
@@ -111,14 +111,14 @@ static void send_call(rcall *c) {
     schedule_retry(c);
 }
 
-rcall *rcall_send(worker *w, const rds_call *call, rcall_done_cb *done, void *arg, err_t *e) {
+rdsretry *rdsretry_send(worker *w, const rds_call *call, rdsretry_done_cb *done, void *arg, err_t *e) {
     if (call->invalid || call->argc < 1) {
         err_set(e, "redis: malformed call %s", rds_call_name(call));
         return NULL;
     }
     size_t bytes = 0;
     for (int i = 0; i < call->argc; i++) bytes += call->lens[i] + 1;
-    rcall *c = calloc(1, sizeof *c + bytes);
+    rdsretry *c = calloc(1, sizeof *c + bytes);
     if (c == NULL) {
         err_set(e, "out of memory");
         return NULL;
@@ -138,7 +138,7 @@ rcall *rcall_send(worker *w, const rds_call *call, rcall_done_cb *done, void *ar
     return c;
 }
 
-void rcall_cancel(rcall *c) {
+void rdsretry_cancel(rdsretry *c) {
     if (c == NULL) return;
     if (c->pending) {
         c->cancelled = 1; /* on_reply frees it */
@@ -148,8 +148,8 @@ void rcall_cancel(rcall *c) {
     free_call(c);
 }
 
-void rcall_prepare(worker *w) {
-    struct rcall_state *s = w->rcalls;
+void rdsretry_prepare(worker *w) {
+    struct rdsretry_state *s = w->rdsretry;
     if (s == NULL || s->stalled == NULL || w->closing) return;
     long long now = loop_now_ms();
     if (now < s->next_sweep) {
@@ -157,10 +157,10 @@ void rcall_prepare(worker *w) {
         return;
     }
     s->next_sweep = now + STALL_SWEEP_MS;
-    rcall *list = s->stalled;
+    rdsretry *list = s->stalled;
     s->stalled = NULL;
     while (list != NULL) {
-        rcall *c = list;
+        rdsretry *c = list;
         list = c->next;
         c->prev = c->next = NULL;
         c->stalled = 0;

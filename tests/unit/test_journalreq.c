@@ -1,4 +1,4 @@
-/* Unit tests for req: validation of the POST /aggregate/journals body. */
+/* Unit tests for journalreq: validation of the POST /aggregate/journals body. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,17 +10,17 @@
 #include <string.h>
 
 #include "err.h"
-#include "req.h"
+#include "journalreq.h"
 
-static const req_limits LIM = {
+static const journalreq_limits LIM = {
     .timeout_default_ms = 10000, .timeout_max_ms = 27000, .n_resources = 3};
 
 static journal_request R;
 static api_error E;
 
-static int parse_lim(const char *body, const req_limits *lim) {
+static int parse_lim(const char *body, const journalreq_limits *lim) {
     memset(&E, 0, sizeof E);
-    return req_parse(body, strlen(body), lim, &R, &E);
+    return journalreq_parse(body, strlen(body), lim, &R, &E);
 }
 
 static int parse(const char *body) { return parse_lim(body, &LIM); }
@@ -88,7 +88,7 @@ static void test_invalid_json(void **state) {
 static void test_body_not_nul_terminated(void **state) {
     (void)state;
     const char buf[] = "{\"patientId\":\"p9\"}GARBAGE";
-    assert_int_equal(req_parse(buf, strlen("{\"patientId\":\"p9\"}"), &LIM, &R, &E), AGG_OK);
+    assert_int_equal(journalreq_parse(buf, strlen("{\"patientId\":\"p9\"}"), &LIM, &R, &E), AGG_OK);
     assert_string_equal(R.patient_id, "p9");
 }
 
@@ -107,14 +107,14 @@ static void test_patient_id(void **state) {
     assert_int_equal(parse("{\"patientId\":\"A-z_0.9:x\"}"), AGG_OK);
 
     char body[200];
-    char id[REQ_PATIENT_ID_MAX + 2];
-    memset(id, 'a', REQ_PATIENT_ID_MAX);
-    id[REQ_PATIENT_ID_MAX] = '\0';
+    char id[JOURNALREQ_PATIENT_ID_MAX + 2];
+    memset(id, 'a', JOURNALREQ_PATIENT_ID_MAX);
+    id[JOURNALREQ_PATIENT_ID_MAX] = '\0';
     snprintf(body, sizeof body, "{\"patientId\":\"%s\"}", id);
     assert_int_equal(parse(body), AGG_OK);
     assert_string_equal(R.patient_id, id);
-    id[REQ_PATIENT_ID_MAX] = 'a';
-    id[REQ_PATIENT_ID_MAX + 1] = '\0';
+    id[JOURNALREQ_PATIENT_ID_MAX] = 'a';
+    id[JOURNALREQ_PATIENT_ID_MAX + 1] = '\0';
     snprintf(body, sizeof body, "{\"patientId\":\"%s\"}", id);
     expect_err(body, "invalid_field", "patientId");
 }
@@ -152,7 +152,7 @@ static void test_delays_more_than_resources(void **state) {
     (void)state;
     expect_err("{\"patientId\":\"p\",\"delays\":[1,2,3,4]}", "invalid_field", "delays");
     expect_err("{\"patientId\":\"p\",\"delays\":\"1,2,3,4\"}", "invalid_field", "delays");
-    req_limits none = LIM;
+    journalreq_limits none = LIM;
     none.n_resources = 0;
     assert_int_equal(parse_lim("{\"patientId\":\"p\",\"delays\":[1]}", &none), AGG_ERR);
     assert_string_equal(E.field, "delays");
@@ -173,7 +173,7 @@ static char *delays_body(int n, int as_array) {
 
 static void test_64_vs_65_delays(void **state) {
     (void)state;
-    req_limits big = LIM;
+    journalreq_limits big = LIM;
     big.n_resources = RESLIST_MAX;
     for (int as_array = 0; as_array < 2; as_array++) {
         char *b = delays_body(64, as_array);
@@ -215,7 +215,7 @@ static void test_timeout(void **state) {
 
 static void test_default_capped_by_max(void **state) {
     (void)state;
-    req_limits l = LIM;
+    journalreq_limits l = LIM;
     l.timeout_default_ms = 50000;
     assert_int_equal(parse_lim("{\"patientId\":\"p\"}", &l), AGG_OK);
     assert_int_equal(R.timeout_ms, 27000);
@@ -230,8 +230,8 @@ static void test_strategy(void **state) {
     expect_err("{\"patientId\":\"p\",\"strategy\":\"sse\"}", "invalid_field", "strategy");
     expect_err("{\"patientId\":\"p\",\"strategy\":\"\"}", "invalid_field", "strategy");
     expect_err("{\"patientId\":\"p\",\"strategy\":1}", "invalid_field", "strategy");
-    assert_string_equal(req_strategy_name(STRATEGY_SSE), "SSE");
-    assert_string_equal(req_strategy_name(STRATEGY_WAIT_FOR_EVERYONE), "WAIT_FOR_EVERYONE");
+    assert_string_equal(journalreq_strategy_name(STRATEGY_SSE), "SSE");
+    assert_string_equal(journalreq_strategy_name(STRATEGY_WAIT_FOR_EVERYONE), "WAIT_FOR_EVERYONE");
 }
 
 int main(void) {

@@ -1,13 +1,13 @@
-/* wfe: builds the WAIT_FOR_EVERYONE answer from a session's event log. */
-#ifndef AGG_WFE_H
-#define AGG_WFE_H
+/* journalmerge: merges a finished session's log into the WAIT_FOR_EVERYONE response body. */
+#ifndef AGG_JOURNALMERGE_H
+#define AGG_JOURNALMERGE_H
 
 #include <stddef.h>
 
 /* One entry of the session log. Borrowed strings. */
 typedef struct log_event {
     long long seq;
-    const char *event; /* "callback" or "summary" */
+    const char *event; /* "callback" (an outcome event) or "summary" */
     const char *data;  /* JSON */
 } log_event;
 
@@ -17,6 +17,6 @@ typedef struct log_event {
  * respondents/errors/completedBy come from the summary event; AGG_ERR-like
  * NULL when there is no summary or an entry is not valid JSON. Returns a
  * malloc'd string; caller frees. */
-char *wfe_build_response(const char *patient_id, const log_event *events, size_t n);
+char *journalmerge_build(const char *patient_id, const log_event *events, size_t n);
 
 #endif

@@ -1,39 +1,39 @@
-/* callbacks: handles callback messages: records each resource's callback in its session. */
-#include "callbacks.h"
+/* answers: handles answer messages (callbacks topic): records each answer in its session. */
+#include "answers.h"
 
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "cbmsg.h"
+#include "answer.h"
 #include "log.h"
-#include "policy.h"
-#include "rcall.h"
+#include "logsafe.h"
+#include "rdsretry.h"
 #include "record.h"
-#include "req.h"
+#include "journalreq.h"
 #include "session.h"
 
-typedef struct cjob {
+typedef struct ajob {
     worker *w;
     wmsg msg;
-    callback_msg m;
-    rcall *rec;
-    struct cjob *prev, *next;
-} cjob;
+    answer_msg m;
+    rdsretry *rec;
+    struct ajob *prev, *next;
+} ajob;
 
-struct callbacks_state {
-    cjob *jobs;
+struct answers_state {
+    ajob *jobs;
 };
 
-int callbacks_init(worker *w, err_t *e) {
-    w->callbacks = calloc(1, sizeof *w->callbacks);
-    if (w->callbacks == NULL) return err_set(e, "out of memory");
+int answers_init(worker *w, err_t *e) {
+    w->answers = calloc(1, sizeof *w->answers);
+    if (w->answers == NULL) return err_set(e, "out of memory");
     return AGG_OK;
 }
 
-static void unlink_job(cjob *j) {
-    struct callbacks_state *s = j->w->callbacks;
+static void unlink_job(ajob *j) {
+    struct answers_state *s = j->w->answers;
     if (j->prev)
         j->prev->next = j->next;
     else
@@ -42,26 +42,26 @@ static void unlink_job(cjob *j) {
     j->prev = j->next = NULL;
 }
 
-static void free_job(cjob *j) {
-    cbmsg_clear(&j->m);
+static void free_job(ajob *j) {
+    answer_clear(&j->m);
     free(j);
 }
 
-void callbacks_shutdown(worker *w) {
-    struct callbacks_state *s = w->callbacks;
+void answers_shutdown(worker *w) {
+    struct answers_state *s = w->answers;
     if (s == NULL) return;
     while (s->jobs != NULL) {
-        cjob *j = s->jobs;
+        ajob *j = s->jobs;
         unlink_job(j);
-        rcall_cancel(j->rec);
+        rdsretry_cancel(j->rec);
         free_job(j);
     }
     free(s);
-    w->callbacks = NULL;
+    w->answers = NULL;
 }
 
 static void on_record(const struct redisReply *reply, void *arg) {
-    cjob *j = arg;
+    ajob *j = arg;
     worker *w = j->w;
     wmsg msg = j->msg;
     j->rec = NULL;
@@ -73,15 +73,15 @@ static void on_record(const struct redisReply *reply, void *arg) {
 
 static void bad(worker *w, const wmsg *m, const char *why) {
     w->met.bad_messages[WORKER_TOPIC_CALLBACKS]++;
-    log_warn("bad callback message (partition %" PRId32 ", offset %" PRId64 ") skipped: %s",
+    log_warn("bad answer message (partition %" PRId32 ", offset %" PRId64 ") skipped: %s",
              m->partition, m->offset, why);
     worker_msg_done(w, m);
 }
 
-void callbacks_handle(worker *w, const wmsg *m, const char *value, size_t len) {
-    cjob *j = calloc(1, sizeof *j);
+void answers_handle(worker *w, const wmsg *m, const char *value, size_t len) {
+    ajob *j = calloc(1, sizeof *j);
     if (j == NULL) {
-        log_error("callback message (partition %" PRId32 ", offset %" PRId64 "): out of memory",
+        log_error("answer message (partition %" PRId32 ", offset %" PRId64 "): out of memory",
                   m->partition, m->offset);
         worker_msg_done(w, m);
         return;
@@ -90,16 +90,16 @@ void callbacks_handle(worker *w, const wmsg *m, const char *value, size_t len) {
     j->msg = *m;
     api_error ae;
     memset(&ae, 0, sizeof ae);
-    if (cbmsg_parse(value ? value : "", len, &j->m, &ae) != AGG_OK) {
+    if (answer_parse(value ? value : "", len, &j->m, &ae) != AGG_OK) {
         char msg[256], why[320];
-        policy_safe_error(ae.message, msg, sizeof msg);
+        logsafe_error(ae.message, msg, sizeof msg);
         snprintf(why, sizeof why, "%s%s%s: %s", ae.code ? ae.code : "invalid", ae.field ? " " : "",
                  ae.field ? ae.field : "", msg);
         free_job(j);
         bad(w, m, why);
         return;
     }
-    struct callbacks_state *s = w->callbacks;
+    struct answers_state *s = w->answers;
     j->next = s->jobs;
     if (s->jobs) s->jobs->prev = j;
     s->jobs = j;
@@ -109,7 +109,7 @@ void callbacks_handle(worker *w, const wmsg *m, const char *value, size_t len) {
     session_call sc;
     err_t e;
     if (session_call_record(&sc, &so, &e) == AGG_OK)
-        j->rec = rcall_send(w, &sc.call, on_record, j, &e);
+        j->rec = rdsretry_send(w, &sc.call, on_record, j, &e);
     if (j->rec == NULL) {
         log_error("session %s: the answer of %s not recorded: %s", j->m.correlation_id,
                   j->m.source, e.text);

@@ -1,6 +1,6 @@
-/* req: validation of the POST /aggregate/journals body. */
-#ifndef AGG_REQ_H
-#define AGG_REQ_H
+/* journalreq: the clinician's journal request (the POST /aggregate/journals body), validated. */
+#ifndef AGG_JOURNALREQ_H
+#define AGG_JOURNALREQ_H
 
 #include <stddef.h>
 
@@ -9,23 +9,23 @@
 
 typedef enum strategy_t { STRATEGY_SSE = 0, STRATEGY_WAIT_FOR_EVERYONE } strategy_t;
 
-#define REQ_PATIENT_ID_MAX 64
-#define REQ_DELAY_MAX_MS   600000
-#define REQ_DELAY_MIN      (-3)
+#define JOURNALREQ_PATIENT_ID_MAX 64
+#define JOURNALREQ_DELAY_MAX_MS   600000
+#define JOURNALREQ_DELAY_MIN      (-3)
 
 typedef struct journal_request {
-    char patient_id[REQ_PATIENT_ID_MAX + 1];
+    char patient_id[JOURNALREQ_PATIENT_ID_MAX + 1];
     long delays[RESLIST_MAX]; /* one per resource, missing entries are 0 */
     int n_delays;             /* entries given */
     long timeout_ms;          /* after defaulting and capping */
     strategy_t strategy;
 } journal_request;
 
-typedef struct req_limits {
+typedef struct journalreq_limits {
     long timeout_default_ms; /* AGGREGATOR_TIMEOUT_DEFAULT_MS */
     long timeout_max_ms;     /* AGGREGATOR_TIMEOUT_MAX_MS */
     int n_resources;         /* resources configured; more delays than this is a 400 */
-} req_limits;
+} journalreq_limits;
 
 /* Parses and validates body (len bytes, need not be NUL-terminated).
  * patientId: required string, 1..64 chars of [A-Za-z0-9._:-].
@@ -36,10 +36,10 @@ typedef struct req_limits {
  * strategy: "SSE" (default) or "WAIT_FOR_EVERYONE".
  * On error fills e (400, code "invalid_json" | "missing_field" |
  * "invalid_field", field = the JSON name) and returns AGG_ERR. */
-int req_parse(const char *body, size_t len, const req_limits *lim, journal_request *out,
-              api_error *e);
+int journalreq_parse(const char *body, size_t len, const journalreq_limits *lim,
+                     journal_request *out, api_error *e);
 
 /* "SSE" or "WAIT_FOR_EVERYONE". */
-const char *req_strategy_name(strategy_t s);
+const char *journalreq_strategy_name(strategy_t s);
 
 #endif

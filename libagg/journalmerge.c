@@ -1,85 +1,23 @@
-/* wfe: builds the WAIT_FOR_EVERYONE response body from a finished session's event log. */
-#include "wfe.h"
+/* journalmerge: builds the WAIT_FOR_EVERYONE response body from a finished session's log. */
+#include "journalmerge.h"
 
 #include <jansson.h>
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "err.h"
+#include "isodate.h"
 
 /* One note with its sort key. */
 typedef struct note_ref {
     json_t *note;       /* borrowed from the parsed event */
-    const char *source; /* the callback's source */
+    const char *source; /* the outcome event's source */
     const char *id;
     const char *date;
-    int has_time; /* date parsed into the fields below */
-    int64_t secs; /* seconds since the epoch, UTC */
-    int32_t nanos;
+    int has_time; /* date parsed into when */
+    isodate when;
     size_t order; /* position in the log, the last tie-breaker */
 } note_ref;
-
-static int64_t days_from_civil(int64_t y, int m, int d) {
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-static int num(const char **p, int n, int *v) {
-    int x = 0;
-    for (int i = 0; i < n; i++) {
-        char c = (*p)[i];
-        if (c < '0' || c > '9') return 0;
-        x = x * 10 + (c - '0');
-    }
-    *p += n;
-    *v = x;
-    return 1;
-}
-
-/* Parses an ISO-8601 date (date only = midnight UTC; no zone = UTC) into r. */
-static void parse_date(note_ref *r) {
-    const char *s = r->date;
-    int y, mo, d, h = 0, mi = 0, sec = 0, oh = 0, om = 0;
-    long nanos = 0;
-    r->has_time = 0;
-    if (!s || !num(&s, 4, &y) || *s++ != '-' || !num(&s, 2, &mo) || *s++ != '-' || !num(&s, 2, &d))
-        return;
-    if (*s == 'T') {
-        s++;
-        if (!num(&s, 2, &h) || *s++ != ':' || !num(&s, 2, &mi)) return;
-        if (*s == ':') {
-            s++;
-            if (!num(&s, 2, &sec)) return;
-            if (*s == '.') {
-                s++;
-                long scale = 100000000;
-                while (*s >= '0' && *s <= '9') {
-                    nanos += (*s - '0') * scale;
-                    scale /= 10;
-                    s++;
-                }
-            }
-        }
-        if (*s == 'Z') {
-            s++;
-        } else if (*s == '+' || *s == '-') {
-            int sign = *s++ == '-' ? -1 : 1;
-            if (!num(&s, 2, &oh)) return;
-            if (*s == ':') s++;
-            if (!num(&s, 2, &om)) return;
-            oh *= sign;
-            om *= sign;
-        }
-    }
-    if (*s != '\0') return;
-    r->secs = days_from_civil(y, mo, d) * 86400 + (int64_t)h * 3600 + mi * 60 + sec -
-              ((int64_t)oh * 3600 + om * 60);
-    r->nanos = (int32_t)nanos;
-    r->has_time = 1;
-}
 
 static int cmp_str(const char *a, const char *b) { return strcmp(a ? a : "", b ? b : ""); }
 
@@ -88,8 +26,8 @@ static int cmp_notes(const void *pa, const void *pb) {
     const note_ref *a = pa, *b = pb;
     if (a->has_time != b->has_time) return a->has_time ? -1 : 1;
     if (a->has_time) {
-        if (a->secs != b->secs) return a->secs > b->secs ? -1 : 1;
-        if (a->nanos != b->nanos) return a->nanos > b->nanos ? -1 : 1;
+        if (a->when.secs != b->when.secs) return a->when.secs > b->when.secs ? -1 : 1;
+        if (a->when.nanos != b->when.nanos) return a->when.nanos > b->when.nanos ? -1 : 1;
     } else {
         int c = cmp_str(b->date, a->date);
         if (c) return c;
@@ -101,16 +39,16 @@ static int cmp_notes(const void *pa, const void *pb) {
     return a->order < b->order ? -1 : a->order > b->order;
 }
 
-typedef struct wfe_state {
+typedef struct merge_state {
     json_t **parsed; /* one per event, owned */
     size_t n_parsed;
     note_ref *notes;
     size_t n_notes, cap_notes;
     json_t *sources; /* array of {source,status,elapsedMs} */
     json_t *summary; /* borrowed from parsed */
-} wfe_state;
+} merge_state;
 
-static int push_note(wfe_state *st, json_t *note, const char *source) {
+static int push_note(merge_state *st, json_t *note, const char *source) {
     if (st->n_notes == st->cap_notes) {
         size_t cap = st->cap_notes ? st->cap_notes * 2 : 16;
         note_ref *nn = realloc(st->notes, cap * sizeof *nn);
@@ -125,11 +63,11 @@ static int push_note(wfe_state *st, json_t *note, const char *source) {
     r->id = json_string_value(json_object_get(note, "id"));
     r->date = json_string_value(json_object_get(note, "date"));
     r->order = st->n_notes++;
-    parse_date(r);
+    r->has_time = isodate_parse(r->date, &r->when) == AGG_OK;
     return 0;
 }
 
-static int add_callback(wfe_state *st, json_t *ev) {
+static int add_outcome(merge_state *st, json_t *ev) {
     json_t *source = json_object_get(ev, "source");
     json_t *status = json_object_get(ev, "status");
     if (!json_is_string(source) || !json_is_string(status)) return -1;
@@ -149,7 +87,7 @@ static int add_callback(wfe_state *st, json_t *ev) {
     return 0;
 }
 
-static char *finish(wfe_state *st, const char *patient_id) {
+static char *finish(merge_state *st, const char *patient_id) {
     json_t *sum = st->summary;
     json_t *cid = json_object_get(sum, "correlationId");
     json_t *resp = json_object_get(sum, "respondents");
@@ -176,9 +114,9 @@ static char *finish(wfe_state *st, const char *patient_id) {
     return out;
 }
 
-char *wfe_build_response(const char *patient_id, const log_event *events, size_t n) {
+char *journalmerge_build(const char *patient_id, const log_event *events, size_t n) {
     if (!patient_id || (!events && n > 0)) return NULL;
-    wfe_state st;
+    merge_state st;
     memset(&st, 0, sizeof st);
     char *out = NULL;
     st.sources = json_array();
@@ -193,7 +131,7 @@ char *wfe_build_response(const char *patient_id, const log_event *events, size_t
         if (strcmp(events[i].event, "summary") == 0) {
             st.summary = ev;
         } else if (strcmp(events[i].event, "callback") == 0) {
-            if (add_callback(&st, ev) != 0) goto done;
+            if (add_outcome(&st, ev) != 0) goto done;
         }
     }
     if (st.summary) out = finish(&st, patient_id);

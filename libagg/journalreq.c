@@ -1,5 +1,5 @@
-/* req: parses and validates the POST /aggregate/journals body into a journal_request. */
-#include "req.h"
+/* journalreq: parses and validates the POST /aggregate/journals body into a journal_request. */
+#include "journalreq.h"
 
 #include "jbody.h"
 
@@ -22,8 +22,8 @@ static int parse_patient(json_t *root, journal_request *out, api_error *e) {
     if (!json_is_string(v)) return BAD(e, "patientId", "patientId must be a string");
     size_t n = json_string_length(v);
     const char *s = json_string_value(v);
-    if (n < 1 || n > REQ_PATIENT_ID_MAX)
-        return BAD(e, "patientId", "patientId must be 1..%d characters", REQ_PATIENT_ID_MAX);
+    if (n < 1 || n > JOURNALREQ_PATIENT_ID_MAX)
+        return BAD(e, "patientId", "patientId must be 1..%d characters", JOURNALREQ_PATIENT_ID_MAX);
     for (size_t i = 0; i < n; i++) {
         if (!is_patient_char(s[i]))
             return BAD(e, "patientId", "patientId may only use [A-Za-z0-9._:-]");
@@ -33,9 +33,10 @@ static int parse_patient(json_t *root, journal_request *out, api_error *e) {
     return AGG_OK;
 }
 
-static int add_delay(journal_request *out, long v, const req_limits *lim, api_error *e) {
-    if (v < REQ_DELAY_MIN || v > REQ_DELAY_MAX_MS)
-        return BAD(e, "delays", "each delay must be in [%d, %d]", REQ_DELAY_MIN, REQ_DELAY_MAX_MS);
+static int add_delay(journal_request *out, long v, const journalreq_limits *lim, api_error *e) {
+    if (v < JOURNALREQ_DELAY_MIN || v > JOURNALREQ_DELAY_MAX_MS)
+        return BAD(e, "delays", "each delay must be in [%d, %d]", JOURNALREQ_DELAY_MIN,
+                   JOURNALREQ_DELAY_MAX_MS);
     if (out->n_delays >= lim->n_resources || out->n_delays >= RESLIST_MAX)
         return BAD(e, "delays", "more delays than resources (%d)", lim->n_resources);
     out->delays[out->n_delays++] = v;
@@ -67,7 +68,8 @@ static int parse_delay_entry(const char *s, size_t n, long *v) {
     return AGG_OK;
 }
 
-static int parse_delays(json_t *root, const req_limits *lim, journal_request *out, api_error *e) {
+static int parse_delays(json_t *root, const journalreq_limits *lim, journal_request *out,
+                        api_error *e) {
     json_t *v = json_object_get(root, "delays");
     if (!v || json_is_null(v)) return AGG_OK;
     if (json_is_string(v)) {
@@ -93,9 +95,9 @@ static int parse_delays(json_t *root, const req_limits *lim, journal_request *ou
             if (!json_is_integer(item))
                 return BAD(e, "delays", "delays must be an array of integers");
             json_int_t d = json_integer_value(item);
-            if (d < REQ_DELAY_MIN || d > REQ_DELAY_MAX_MS)
-                return BAD(e, "delays", "each delay must be in [%d, %d]", REQ_DELAY_MIN,
-                           REQ_DELAY_MAX_MS);
+            if (d < JOURNALREQ_DELAY_MIN || d > JOURNALREQ_DELAY_MAX_MS)
+                return BAD(e, "delays", "each delay must be in [%d, %d]", JOURNALREQ_DELAY_MIN,
+                           JOURNALREQ_DELAY_MAX_MS);
             if (add_delay(out, (long)d, lim, e) != AGG_OK) return AGG_ERR;
         }
         return AGG_OK;
@@ -103,7 +105,8 @@ static int parse_delays(json_t *root, const req_limits *lim, journal_request *ou
     return BAD(e, "delays", "delays must be a string or an array of integers");
 }
 
-static int parse_timeout(json_t *root, const req_limits *lim, journal_request *out, api_error *e) {
+static int parse_timeout(json_t *root, const journalreq_limits *lim, journal_request *out,
+                         api_error *e) {
     json_t *v = json_object_get(root, "timeoutMs");
     if (!v || json_is_null(v)) {
         out->timeout_ms = lim->timeout_default_ms;
@@ -133,8 +136,8 @@ static int parse_strategy(json_t *root, journal_request *out, api_error *e) {
     return BAD(e, "strategy", "strategy must be \"SSE\" or \"WAIT_FOR_EVERYONE\"");
 }
 
-int req_parse(const char *body, size_t len, const req_limits *lim, journal_request *out,
-              api_error *e) {
+int journalreq_parse(const char *body, size_t len, const journalreq_limits *lim,
+                     journal_request *out, api_error *e) {
     memset(out, 0, sizeof *out);
     json_t *root = jbody_object(body, len, e);
     if (!root) return AGG_ERR;
@@ -146,6 +149,6 @@ int req_parse(const char *body, size_t len, const req_limits *lim, journal_reque
     return rc;
 }
 
-const char *req_strategy_name(strategy_t s) {
+const char *journalreq_strategy_name(strategy_t s) {
     return s == STRATEGY_WAIT_FOR_EVERYONE ? "WAIT_FOR_EVERYONE" : "SSE";
 }

@@ -1,4 +1,4 @@
-/* Unit tests for cbmsg: callback validation and normalisation. */
+/* Unit tests for answer: validation and normalisation of a resource's answer. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cbmsg.h"
+#include "answer.h"
 #include "err.h"
 
 #define CID "0b7e6d3c-1f2a-4b5c-8d9e-0a1b2c3d4e5f"
@@ -18,12 +18,12 @@
     "{\"id\":\"" id "\",\"date\":\"" date "\",\"caregiverId\":\"c\",\"patientId\":\"p1\","         \
     "\"doctorId\":\"d\",\"note\":\"n\"}"
 
-static callback_msg M;
+static answer_msg M;
 static api_error E;
 
 static int parse(const char *body) {
     memset(&E, 0, sizeof E);
-    return cbmsg_parse(body, strlen(body), &M, &E);
+    return answer_parse(body, strlen(body), &M, &E);
 }
 
 static void expect_err(const char *body, const char *code, const char *field) {
@@ -69,9 +69,9 @@ static void test_ok_normalised_drops_unknown(void **state) {
                         "\",\"delayMs\":1000,\"status\":\"ok\",\"notes\":[{\"id\":\"n1\","
                         "\"date\":\"2024-05-01T10:15:30Z\",\"caregiverId\":\"c\","
                         "\"patientId\":\"p1\",\"doctorId\":\"d\",\"note\":\"hi\"}]}");
-    cbmsg_clear(&M);
+    answer_clear(&M);
     assert_null(M.json);
-    cbmsg_clear(&M);
+    answer_clear(&M);
 }
 
 static void test_non_ok_without_notes(void **state) {
@@ -82,13 +82,13 @@ static void test_non_ok_without_notes(void **state) {
     assert_int_equal(M.status, OUTCOME_ERROR);
     assert_string_equal(M.json, "{\"source\":\"s\",\"patientId\":\"p\",\"correlationId\":\"" CID
                                 "\",\"status\":\"ERROR\",\"notes\":[]}");
-    cbmsg_clear(&M);
+    answer_clear(&M);
     assert_int_equal(parse("{\"source\":\"s\",\"patientId\":\"p\",\"correlationId\":\"" CID
                            "\",\"status\":\"REJECTED\",\"notes\":null}"),
                      AGG_OK);
     assert_int_equal(M.status, OUTCOME_REJECTED);
     assert_non_null(strstr(M.json, "\"notes\":[]"));
-    cbmsg_clear(&M);
+    answer_clear(&M);
 }
 
 static void test_invalid_json(void **state) {
@@ -114,7 +114,7 @@ static void test_missing_fields(void **state) {
     assert_string_equal(E.field, "notes");
     assert_int_equal(parse_with("delayMs", NULL), AGG_OK);
     assert_null(strstr(M.json, "delayMs"));
-    cbmsg_clear(&M);
+    answer_clear(&M);
 }
 
 static void expect_invalid(const char *key, json_t *value) {
@@ -150,7 +150,7 @@ static void test_invalid_fields(void **state) {
                    json_string("ssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssss")),
         AGG_OK);
     assert_int_equal(strlen(M.source), 64);
-    cbmsg_clear(&M);
+    answer_clear(&M);
 }
 
 static void test_note_validation(void **state) {
@@ -189,6 +189,8 @@ static void test_dates(void **state) {
                          "2024-13-01",
                          "2024-00-10",
                          "2024-05-32",
+                         "2023-02-29",
+                         "2024-04-31",
                          "2024-05-01T",
                          "2024-05-01T25:00",
                          "2024-05-01T10:60",
@@ -202,7 +204,7 @@ static void test_dates(void **state) {
         json_t *note = json_loads(NOTE("n1", "2024-05-01"), 0, NULL);
         json_object_set_new(note, "date", json_string(good[i]));
         assert_int_equal(parse_with("notes", json_pack("[o]", note)), AGG_OK);
-        cbmsg_clear(&M);
+        answer_clear(&M);
     }
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         json_t *note = json_loads(NOTE("n1", "2024-05-01"), 0, NULL);
@@ -214,11 +216,11 @@ static void test_dates(void **state) {
 static void test_max_notes(void **state) {
     (void)state;
     json_t *arr = json_array();
-    for (int i = 0; i < CBMSG_MAX_NOTES; i++)
+    for (int i = 0; i < ANSWER_MAX_NOTES; i++)
         json_array_append_new(arr, json_loads(NOTE("n", "2024-05-01"), 0, NULL));
     json_incref(arr);
     assert_int_equal(parse_with("notes", arr), AGG_OK);
-    cbmsg_clear(&M);
+    answer_clear(&M);
     json_array_append_new(arr, json_loads(NOTE("n", "2024-05-01"), 0, NULL));
     expect_invalid("notes", arr);
 }
@@ -240,7 +242,7 @@ static void test_escapes_kept_and_fields_decoded(void **state) {
     assert_non_null(o);
     assert_string_equal(json_string_value(json_object_get(o, "status")), "ok");
     json_decref(o);
-    cbmsg_clear(&M);
+    answer_clear(&M);
 }
 
 static void test_duplicates_and_bad_strings(void **state) {
@@ -254,7 +256,7 @@ static void test_duplicates_and_bad_strings(void **state) {
         parse("{\"x\":1,\"x\":2,\"source\":\"s\",\"patientId\":\"p\",\"correlationId\":\"" CID
               "\",\"status\":\"ERROR\"}"),
         AGG_OK);
-    cbmsg_clear(&M);
+    answer_clear(&M);
     expect_err("{\"source\":\"s\\u0000\",\"patientId\":\"p\",\"correlationId\":\"" CID
                "\",\"status\":\"ERROR\"}",
                "invalid_field", "source");
@@ -274,7 +276,7 @@ static void test_duplicates_and_bad_strings(void **state) {
               "\",\"status\":\"ok\",\"notes\":[{\"id\":\"a\",\"date\":\"2024\\u002d05-01\","
               "\"caregiverId\":\"c\",\"patientId\":\"p1\",\"doctorId\":\"d\",\"note\":\"n\"}]}"),
         AGG_OK);
-    cbmsg_clear(&M);
+    answer_clear(&M);
 }
 
 int main(void) {

@@ -1,4 +1,4 @@
-/* Unit tests for wfe: the WAIT_FOR_EVERYONE response built from a session log. */
+/* Unit tests for journalmerge: the WAIT_FOR_EVERYONE response built from a session log. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "wfe.h"
+#include "journalmerge.h"
 
 #define CID "0b7e6d3c-1f2a-4b5c-8d9e-0a1b2c3d4e5f"
 #define NOTE(id, date)                                                                             \
@@ -20,7 +20,7 @@
     "\"respondents\":" #resp ",\"errors\":" #errs ",\"completedBy\":\"" by "\",\"elapsedMs\":900}"
 
 static json_t *build(const log_event *ev, size_t n) {
-    char *s = wfe_build_response("p1", ev, n);
+    char *s = journalmerge_build("p1", ev, n);
     if (!s) return NULL;
     json_t *o = json_loads(s, 0, NULL);
     free(s);
@@ -131,24 +131,24 @@ static void test_errors(void **state) {
     (void)state;
     const log_event no_summary[] = {
         {1, "callback", "{\"source\":\"a\",\"status\":\"ok\",\"notes\":[]}"}};
-    assert_null(wfe_build_response("p1", no_summary, 1));
-    assert_null(wfe_build_response("p1", NULL, 0));
+    assert_null(journalmerge_build("p1", no_summary, 1));
+    assert_null(journalmerge_build("p1", NULL, 0));
     const log_event bad_json[] = {{1, "callback", "{\"source\":"},
                                   {2, "summary", SUMMARY(0, 0, "TIMEOUT")}};
-    assert_null(wfe_build_response("p1", bad_json, 2));
+    assert_null(journalmerge_build("p1", bad_json, 2));
     const log_event bad_summary[] = {{1, "summary", "[]"}};
-    assert_null(wfe_build_response("p1", bad_summary, 1));
+    assert_null(journalmerge_build("p1", bad_summary, 1));
     const log_event summary_missing[] = {{1, "summary", "{\"correlationId\":\"" CID "\"}"}};
-    assert_null(wfe_build_response("p1", summary_missing, 1));
+    assert_null(journalmerge_build("p1", summary_missing, 1));
     const log_event cb_no_source[] = {{1, "callback", "{\"status\":\"ok\"}"},
                                       {2, "summary", SUMMARY(0, 0, "TIMEOUT")}};
-    assert_null(wfe_build_response("p1", cb_no_source, 2));
+    assert_null(journalmerge_build("p1", cb_no_source, 2));
     const log_event notes_not_array[] = {
         {1, "callback", "{\"source\":\"a\",\"status\":\"ok\",\"notes\":1}"},
         {2, "summary", SUMMARY(1, 0, "TIMEOUT")}};
-    assert_null(wfe_build_response("p1", notes_not_array, 2));
+    assert_null(journalmerge_build("p1", notes_not_array, 2));
     const log_event null_data[] = {{1, "summary", NULL}};
-    assert_null(wfe_build_response("p1", null_data, 1));
+    assert_null(journalmerge_build("p1", null_data, 1));
 }
 
 int main(void) {
