@@ -11,7 +11,6 @@
 
 /* the worker sources are not in libagg: compile the modules under test into this program. */
 #include "../../worker/metrics.c"
-#include "../../worker/policy.c"
 
 /* 1 when text holds line as a whole line. */
 static int has_line(const char *text, const char *line) {
@@ -30,8 +29,8 @@ static void renders_every_series(void **state) {
     m.recorded[OUTCOME_OK] = 5;
     m.recorded[OUTCOME_REJECTED] = 1;
     m.recorded[OUTCOME_CONNECTION_CLOSED] = 3;
-    m.dropped[policy_drop_index(POLICY_DUPLICATE)] = 4;
-    m.dropped[policy_drop_index(POLICY_INVALID_STATUS)] = 6;
+    m.dropped[SESSION_DUPLICATE - SESSION_DUPLICATE] = 4;
+    m.dropped[SESSION_INVALID_STATUS - SESSION_DUPLICATE] = 6;
     m.summaries = 11;
     m.timeouts = 2;
     m.redis_retries = 13;
