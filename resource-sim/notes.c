@@ -29,6 +29,10 @@ static const struct {
 };
 #define N_TEXTS (sizeof NOTE_TEXTS / sizeof NOTE_TEXTS[0])
 
+size_t notes_text_count(void) { return N_TEXTS; }
+
+const char *notes_text(size_t i) { return i < N_TEXTS ? NOTE_TEXTS[i].s : NULL; }
+
 int notes_resource_id_valid(const char *id) {
     if (!id) return 0;
     size_t n = strlen(id);

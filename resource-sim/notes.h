@@ -49,4 +49,10 @@ char *notes_result_json(const char *resource_id, const char *patient_id, const c
  * resource_id or patient_id. */
 char *notes_rejected_json(const char *resource_id, const char *patient_id);
 
+/* The catalogue of note texts a note takes its text from (note i of a body
+ * uses text (hash + i) % notes_text_count()); for reference models in
+ * tests. Static strings; notes_text is NULL past the end. */
+size_t notes_text_count(void);
+const char *notes_text(size_t i);
+
 #endif

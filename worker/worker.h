@@ -61,6 +61,8 @@ typedef struct worker {
     struct rdsretry_state *rdsretry;
     struct part_epoch *epochs;
     int n_epochs;
+    int prepare_added;         /* the loop hook is registered */
+    long long drain_deadline; /* loop_now_ms() when a drain gives up; 0 = none */
 } worker;
 
 /* Identifies one consumed message until it is done. epoch is the

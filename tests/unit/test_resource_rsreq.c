@@ -8,7 +8,8 @@
 
 #include <cmocka.h>
 
-#include "../../resource-sim/rsreq.c"
+#include "err.h"
+#include "rsreq.h"
 
 #define CID "0b9e4d1c-2f3a-4b5c-8d6e-7f8091a2b3c4"
 

@@ -7,10 +7,11 @@
 #include <cmocka.h>
 
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 /* the worker sources are not in libagg: compile the modules under test into this program. */
-#include "../../worker/metrics.c"
+#include "metrics.h"
 
 /* 1 when text holds line as a whole line. */
 static int has_line(const char *text, const char *line) {

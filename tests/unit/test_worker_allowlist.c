@@ -9,7 +9,7 @@
 #include <string.h>
 
 /* the worker sources are not in libagg: compile the module under test into this program. */
-#include "../../worker/allowlist.c"
+#include "allowlist.h"
 
 static void allowlist_matches(void **state) {
     resource_list l;

@@ -1,0 +1,163 @@
+/* app: one gateway on a loop: its clients (Redis, pub/sub, Kafka), its HTTP server and the routes. */
+#include "app.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "answer_intake.h"
+#include "journals.h"
+#include "listeners.h"
+#include "log.h"
+#include "streams.h"
+
+void gw_respond_unavailable(httpd_req *r, const char *what) {
+    api_error e;
+    apierr_set(&e, 503, "unavailable", NULL, "%s unavailable", what);
+    httpd_respond_error(r, &e);
+}
+
+void gw_respond_failure(httpd_req *r, const err_t *e, const char *what) {
+    if (!err_is_nomem(e)) {
+        gw_respond_unavailable(r, what);
+        return;
+    }
+    api_error ae;
+    apierr_set(&ae, 503, "out_of_memory", NULL, "out of memory");
+    httpd_respond_error(r, &ae);
+}
+
+static void respond_health(gateway *gw, httpd_req *r, int with_components) {
+    int redis_up = rds_ready(gw->redis) && gw_listeners_ready(gw->listeners);
+    int kafka_up = gw_producer_healthy(gw->kafka);
+    int up = redis_up && kafka_up;
+    char body[256];
+    if (with_components) {
+        snprintf(body, sizeof body,
+                 "{\"status\":\"%s\",\"components\":{\"redis\":{\"status\":\"%s\"},"
+                 "\"kafka\":{\"status\":\"%s\"}}}",
+                 up ? "UP" : "DOWN", redis_up ? "UP" : "DOWN", kafka_up ? "UP" : "DOWN");
+    } else {
+        snprintf(body, sizeof body, "{\"status\":\"UP\",\"components\":{}}");
+        up = 1;
+    }
+    httpd_respond(r, up ? 200 : 503, NULL, body);
+}
+
+static void respond_metrics(gateway *gw, httpd_req *r) {
+    const gw_metrics *m = &gw->metrics;
+    char body[4096];
+    snprintf(body, sizeof body,
+             "# HELP sse_active_connections Open server-sent-event streams.\n"
+             "# TYPE sse_active_connections gauge\n"
+             "sse_active_connections %zu\n"
+             "# HELP gateway_sessions_started_total Aggregations accepted, by strategy.\n"
+             "# TYPE gateway_sessions_started_total counter\n"
+             "gateway_sessions_started_total{strategy=\"SSE\"} %llu\n"
+             "gateway_sessions_started_total{strategy=\"WAIT_FOR_EVERYONE\"} %llu\n"
+             "# TYPE gateway_callbacks_accepted_total counter\n"
+             "gateway_callbacks_accepted_total %llu\n"
+             "# TYPE gateway_bad_requests_total counter\n"
+             "gateway_bad_requests_total %llu\n"
+             "# TYPE gateway_kafka_produce_failures_total counter\n"
+             "gateway_kafka_produce_failures_total %llu\n"
+             "# TYPE gateway_redis_failures_total counter\n"
+             "gateway_redis_failures_total %llu\n"
+             "# TYPE gateway_wait_timeouts_total counter\n"
+             "gateway_wait_timeouts_total %llu\n"
+             "# TYPE gateway_streams_opened_total counter\n"
+             "gateway_streams_opened_total %llu\n"
+             "# TYPE gateway_stream_events_sent_total counter\n"
+             "gateway_stream_events_sent_total %llu\n"
+             "# TYPE gateway_stream_replays_total counter\n"
+             "gateway_stream_replays_total %llu\n"
+             "# TYPE gateway_stream_overflows_total counter\n"
+             "gateway_stream_overflows_total %llu\n"
+             "# TYPE gateway_session_listeners gauge\n"
+             "gateway_session_listeners %zu\n"
+             "# HELP gateway_sessions_shed_total New sessions refused (503 overloaded) while "
+             "MAX_PENDING_PUBLISHES were waiting for Kafka.\n"
+             "# TYPE gateway_sessions_shed_total counter\n"
+             "gateway_sessions_shed_total %llu\n",
+             gw_streams_open(gw->streams), m->sessions_started_sse, m->sessions_started_wait,
+             m->answers_accepted, m->bad_requests, m->produce_failures, m->redis_failures,
+             m->wait_timeouts, m->streams_opened, m->stream_events_sent, m->stream_replays,
+             m->stream_overflows, gw_listeners_count(gw->listeners), m->sessions_shed);
+    httpd_respond(r, 200, "text/plain; version=0.0.4", body);
+}
+
+static void respond_plain_error(httpd_req *r, int status, const char *code, const char *msg) {
+    api_error e;
+    apierr_set(&e, status, code, NULL, "%s", msg);
+    httpd_respond_error(r, &e);
+}
+
+static void route(httpd_req *r, void *arg) {
+    gateway *gw = arg;
+    const char *path = httpd_path(r);
+    const char *method = httpd_method(r);
+    int get = strcmp(method, "GET") == 0;
+    int post = strcmp(method, "POST") == 0;
+    struct {
+        const char *path;
+        int needs_post;
+    } known[] = {{"/aggregate/journals", 1},       {"/aggregate/callback", 1},
+                 {"/aggregate/stream", 0},         {"/actuator/health", 0},
+                 {"/actuator/health/liveness", 0}, {"/actuator/health/readiness", 0},
+                 {"/actuator/prometheus", 0}};
+    size_t i;
+    for (i = 0; i < sizeof known / sizeof known[0]; i++)
+        if (strcmp(path, known[i].path) == 0) break;
+    if (i == sizeof known / sizeof known[0]) {
+        respond_plain_error(r, 404, "not_found", "no such endpoint");
+        return;
+    }
+    if (known[i].needs_post ? !post : !get) {
+        respond_plain_error(r, 405, "method_not_allowed", "method not allowed on this endpoint");
+        return;
+    }
+    switch (i) {
+    case 0: gw_journals_handle(gw, r); break;
+    case 1: gw_answer_intake_handle(gw, r); break;
+    case 2: gw_streams_handle(gw->streams, r); break;
+    case 3: respond_health(gw, r, 1); break;
+    case 4: respond_health(gw, r, 0); break;
+    case 5: respond_health(gw, r, 1); break;
+    default: respond_metrics(gw, r); break;
+    }
+}
+
+int gw_start(gateway *gw, loop *l, err_t *e) {
+    gw->l = l;
+    kafka_config kc = {gw->cfg.kafka_brokers, "gateway", gw->cfg.linger_ms,
+                       gw->cfg.produce_timeout_ms};
+    httpd_options ho = {gw->cfg.bind_addr,
+                        gw->cfg.port,
+                        1024 * 1024,
+                        (size_t)gw->cfg.stream_buffer_limit,
+                        (size_t)gw->cfg.conn_memory_limit,
+                        (unsigned)gw->cfg.max_connections,
+                        gw->cfg.cors_origins};
+    if (!(gw->redis = rds_new(gw->l, gw->cfg.redis_url, e)) ||
+        !(gw->listeners = gw_listeners_new(gw->l, gw->cfg.redis_url, e)) ||
+        !(gw->kafka = gw_producer_new(gw->l, &kc, gw->cfg.linger_ms, gw->cfg.batch_above_per_s, e)))
+        return AGG_ERR;
+    if (!(gw->streams = gw_streams_new(gw))) return err_nomem(e);
+    if (!(gw->http = httpd_start(gw->l, &ho, route, gw, e))) return AGG_ERR;
+    log_info("gateway listening on %s:%d; %d resources; answers to %s", gw->cfg.bind_addr,
+             httpd_port(gw->http), gw->cfg.resources.n, gw->cfg.callback_url);
+    return AGG_OK;
+}
+
+void gw_stop(gateway *gw, int flush_ms) {
+    httpd_stop(gw->http);
+    gw->http = NULL;
+    gw_streams_free(gw->streams);
+    gw->streams = NULL;
+    gw_producer_free(gw->kafka, flush_ms);
+    gw->kafka = NULL;
+    gw_listeners_free(gw->listeners);
+    gw->listeners = NULL;
+    rds_free(gw->redis);
+    gw->redis = NULL;
+}

@@ -1,0 +1,188 @@
+/* app: one worker on a loop: Kafka intake, offsets and partitions, the Redis and HTTP clients, drain.
+ */
+#include "app.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "answers.h"
+#include "deadlines.h"
+#include "fanout.h"
+#include "log.h"
+#include "logsafe.h"
+#include "mgmt.h"
+#include "rdsretry.h"
+
+/* Revoke count of one partition (see wmsg.epoch). */
+struct part_epoch {
+    int topic;
+    int32_t partition;
+    unsigned epoch;
+};
+
+static struct part_epoch *find_epoch(worker *w, int topic, int32_t partition) {
+    for (int i = 0; i < w->n_epochs; i++)
+        if (w->epochs[i].topic == topic && w->epochs[i].partition == partition)
+            return &w->epochs[i];
+    return NULL;
+}
+
+static unsigned epoch_of(worker *w, int topic, int32_t partition) {
+    struct part_epoch *p = find_epoch(w, topic, partition);
+    return p ? p->epoch : 0;
+}
+
+static void bump_epoch(worker *w, int topic, int32_t partition) {
+    struct part_epoch *p = find_epoch(w, topic, partition);
+    if (p == NULL) {
+        struct part_epoch *n = realloc(w->epochs, (size_t)(w->n_epochs + 1) * sizeof *n);
+        if (n == NULL) {
+            log_error("partition revoke: out of memory");
+            return;
+        }
+        w->epochs = n;
+        p = &n[w->n_epochs++];
+        p->topic = topic;
+        p->partition = partition;
+        p->epoch = 0;
+    }
+    p->epoch++;
+}
+
+void worker_msg_done(worker *w, const wmsg *m) {
+    w->jobs--;
+    if (m->epoch == epoch_of(w, m->topic, m->partition) &&
+        offtrack_done(w->ot, m->topic, m->partition, m->offset) == AGG_OK) {
+        int64_t next;
+        if (offtrack_committable(w->ot, m->topic, m->partition, &next) && w->kc != NULL) {
+            err_t e = {0};
+            if (kafka_consumer_store(w->kc, m->topic, m->partition, next, &e) != AGG_OK)
+                log_warn("storing offset %" PRId64 " of partition %" PRId32 ": %s", next,
+                         m->partition, e.text);
+        }
+    }
+    if (w->stopping && w->jobs == 0) loop_stop(w->l);
+}
+
+static void on_message(const kafka_message *km, void *arg) {
+    worker *w = arg;
+    /* While stopping, a message is not begun and its offset never stored:
+     * the group re-delivers it to another worker. */
+    if (w->stopping || w->closing) return;
+    int t = km->topic_index;
+    if (t != WORKER_TOPIC_REQUESTS && t != WORKER_TOPIC_CALLBACKS) return;
+    if (offtrack_begin(w->ot, t, km->partition, km->offset) != AGG_OK) {
+        log_warn("message at offset %" PRId64 " of partition %" PRId32
+                 " not above the last one begun (or out of memory); ignored",
+                 km->offset, km->partition);
+        return;
+    }
+    w->met.messages[t]++;
+    w->jobs++;
+    /* Past capacity the backlog waits in Kafka (durable, bounded memory here)
+     * rather than in this process; on_prepare lets it in again. */
+    if (w->jobs >= w->cfg.max_in_flight && !kafka_consumer_held(w->kc)) {
+        kafka_consumer_hold(w->kc, 1);
+        w->met.intake_holds++;
+        log_debug("intake held at %ld messages in flight", w->jobs);
+    }
+    wmsg m = {t, km->partition, km->offset, epoch_of(w, t, km->partition)};
+    if (t == WORKER_TOPIC_REQUESTS)
+        fanout_handle(w, &m, km->value, km->value_len);
+    else
+        answers_handle(w, &m, km->value, km->value_len);
+}
+
+static void on_revoke(int topic_index, int32_t partition, void *arg) {
+    worker *w = arg;
+    log_debug("partition %" PRId32 " of topic %d revoked", partition, topic_index);
+    offtrack_forget(w->ot, topic_index, partition);
+    bump_epoch(w, topic_index, partition);
+}
+
+static void on_prepare(loop *l, void *arg) {
+    worker *w = arg;
+    if (w->kc != NULL && kafka_consumer_held(w->kc) && w->jobs <= w->cfg.max_in_flight / 2)
+        kafka_consumer_hold(w->kc, 0);
+    rdsretry_prepare(w);
+    deadlines_prepare(w);
+    if (w->stopping && w->drain_deadline > 0) {
+        long long now = loop_now_ms();
+        if (now >= w->drain_deadline) {
+            log_warn("drain: %ld messages still in flight; leaving them uncommitted", w->jobs);
+            w->drain_deadline = 0;
+            loop_stop(l);
+        } else {
+            loop_limit_wait(l, w->drain_deadline - now);
+        }
+    }
+}
+
+static void log_config(const worker *w) {
+    const worker_cfg *c = &w->cfg;
+    char redis[256];
+    logsafe_url(c->redis_url, redis, sizeof redis);
+    log_info("worker %s starting: brokers=%s redis=%s group=%s topics=%s,%s allowlist=%s(%d) "
+             "connect_timeout_ms=%ld read_timeout_ms=%ld retention_s=%ld deadline_poll_ms=%ld "
+             "management=%s:%d",
+             AGG_VERSION, c->brokers, redis, c->group, c->topic_requests, c->topic_callbacks,
+             c->allow_enforced ? "on" : "off", c->allow.n, c->connect_timeout_ms,
+             c->read_timeout_ms, c->retention_s, c->poll_ms, c->bind_addr, httpd_port(w->mgmt));
+}
+
+int worker_start(worker *w, loop *l, err_t *e) {
+    w->l = l;
+    if (!(w->ot = offtrack_new())) return err_nomem(e);
+    if (rdsretry_init(w, e) || fanout_init(w, e) || answers_init(w, e) || deadlines_init(w, e))
+        return AGG_ERR;
+    if (loop_add_prepare(w->l, on_prepare, w) != AGG_OK) return err_nomem(e);
+    w->prepare_added = 1;
+    err_t re;
+    if (!(w->r = rds_new(w->l, w->cfg.redis_url, &re)))
+        return err_set(e, "REDIS_URL: %s", re.text);
+    if (!(w->hc = httpc_new(w->l, e))) return AGG_ERR;
+    if (mgmt_start(w, e) != AGG_OK) return AGG_ERR;
+    kafka_config kc = {.brokers = w->cfg.brokers,
+                       .client_id = "worker",
+                       .linger_ms = 5,
+                       .message_timeout_ms = 30000};
+    const char *topics[2] = {w->cfg.topic_requests, w->cfg.topic_callbacks};
+    err_t ke;
+    w->kc = kafka_consumer_new(w->l, &kc, w->cfg.group, topics, 2, on_message, on_revoke, w, &ke);
+    if (!w->kc) return err_set(e, "KAFKA_BROKERS: %s", ke.text);
+    log_config(w);
+    return AGG_OK;
+}
+
+int worker_drain(worker *w, long long timeout_ms) {
+    w->stopping = 1;
+    if (w->jobs == 0) return AGG_OK;
+    log_info("stopping: draining %ld messages in flight (up to %lld ms)", w->jobs, timeout_ms);
+    w->drain_deadline = loop_now_ms() + timeout_ms;
+    return loop_run(w->l);
+}
+
+void worker_stop(worker *w) {
+
+    mgmt_stop(w);
+    if (w->kc != NULL) kafka_consumer_free(w->kc); /* commits the stored offsets */
+    w->kc = NULL;
+    w->closing = 1;
+    if (w->hc != NULL) httpc_free(w->hc);
+    w->hc = NULL;
+    fanout_shutdown(w);
+    answers_shutdown(w);
+    if (w->r != NULL) rds_free(w->r); /* replies NULL to pending calls: they free themselves */
+    w->r = NULL;
+    deadlines_shutdown(w);
+    rdsretry_shutdown(w);
+    offtrack_free(w->ot);
+    free(w->epochs);
+    w->epochs = NULL;
+    w->n_epochs = 0;
+    if (w->prepare_added) loop_remove_prepare(w->l, on_prepare, w);
+    w->prepare_added = 0;
+}
+

@@ -1,0 +1,29 @@
+/* config: the worker's configuration, read from the environment. */
+#include <string.h>
+
+#include "cfg.h"
+#include "worker.h"
+
+int worker_config_load(worker_cfg *c, err_t *e) {
+    c->brokers = cfg_str("KAFKA_BROKERS", NULL);
+    if (c->brokers == NULL) return err_set(e, "KAFKA_BROKERS is required");
+    c->redis_url = cfg_str("REDIS_URL", "redis://127.0.0.1:6379");
+    c->group = cfg_str("KAFKA_GROUP_ID", "agg-workers");
+    c->topic_requests = cfg_str("KAFKA_TOPIC_REQUESTS", "agg.requests");
+    c->topic_callbacks = cfg_str("KAFKA_TOPIC_CALLBACKS", "agg.callbacks");
+    c->bind_addr = cfg_str("BIND_ADDR", "0.0.0.0");
+    if (strcmp(c->topic_requests, c->topic_callbacks) == 0)
+        return err_set(e, "KAFKA_TOPIC_REQUESTS and KAFKA_TOPIC_CALLBACKS must differ");
+    const char *allow = cfg_str("RESOURCE_URLS", NULL);
+    c->allow_enforced = allow != NULL;
+    if (allow != NULL && reslist_parse(allow, &c->allow, e) != AGG_OK) return AGG_ERR;
+    if (cfg_long("RESOURCE_CONNECT_TIMEOUT_MS", 5000, 1, 600000, &c->connect_timeout_ms, e) ||
+        cfg_long("RESOURCE_READ_TIMEOUT_MS", 30000, 1, 600000, &c->read_timeout_ms, e) ||
+        cfg_long("SESSION_RETENTION_S", 3600, 60, 604800, &c->retention_s, e) ||
+        cfg_long("DEADLINE_POLL_MS", 25, 5, 10000, &c->poll_ms, e) ||
+        cfg_long("MANAGEMENT_PORT", 8091, 0, 65535, &c->mgmt_port, e) ||
+        cfg_long("WORKER_MAX_IN_FLIGHT", 1000, 1, 100000, &c->max_in_flight, e))
+        return AGG_ERR;
+    return AGG_OK;
+}
+
