@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "allowlist.h"
+#include "list.h"
 #include "log.h"
 #include "logsafe.h"
 #include "outcome.h"
@@ -34,34 +35,28 @@ typedef struct fjob {
     rdsretry *meta;
     int pending; /* resource calls not finished (+1 while they are being started) */
     fcall calls[RESLIST_MAX];
-    struct fjob *prev, *next;
+    list_node node; /* on the module's jobs */
 } fjob;
 
 struct fanout_state {
-    fjob *jobs;
+    list_node jobs; /* fjob.node, the newest first */
 };
 
 int fanout_init(worker *w, err_t *e) {
     w->fanout = calloc(1, sizeof *w->fanout);
     if (w->fanout == NULL) return err_set(e, "out of memory");
+    list_init(&w->fanout->jobs);
     return AGG_OK;
 }
 
-static void unlink_job(fjob *j) {
-    struct fanout_state *s = j->w->fanout;
-    if (j->prev)
-        j->prev->next = j->next;
-    else
-        s->jobs = j->next;
-    if (j->next) j->next->prev = j->prev;
-    j->prev = j->next = NULL;
-}
+static void unlink_job(fjob *j) { list_remove(&j->node); }
 
 void fanout_shutdown(worker *w) {
     struct fanout_state *s = w->fanout;
     if (s == NULL) return;
-    while (s->jobs != NULL) {
-        fjob *j = s->jobs;
+    list_node *pos, *tmp;
+    list_foreach_safe(pos, tmp, &s->jobs) {
+        fjob *j = list_entry(pos, fjob, node);
         unlink_job(j);
         rdsretry_cancel(j->meta);
         for (int i = 0; i < RESLIST_MAX; i++) rdsretry_cancel(j->calls[i].rec);
@@ -232,10 +227,7 @@ void fanout_handle(worker *w, const wmsg *m, const char *value, size_t len) {
         j->calls[i].job = j;
         j->calls[i].idx = i;
     }
-    struct fanout_state *s = w->fanout;
-    j->next = s->jobs;
-    if (s->jobs) s->jobs->prev = j;
-    s->jobs = j;
+    list_insert_after(&w->fanout->jobs, &j->node);
 
     char keys[4][RDS_KEY_MAX];
     rds_session_keys(j->m.correlation_id, keys);
