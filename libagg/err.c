@@ -3,6 +3,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 int err_set(err_t *e, const char *fmt, ...) {
     if (e) {
@@ -13,3 +14,7 @@ int err_set(err_t *e, const char *fmt, ...) {
     }
     return AGG_ERR;
 }
+
+int err_oom(err_t *e) { return err_set(e, "%s", ERR_OOM); }
+
+int err_is_oom(const err_t *e) { return strcmp(e->text, ERR_OOM) == 0; }

@@ -15,4 +15,14 @@ typedef struct err_t {
  * returns AGG_ERR so callers can write `return err_set(e, "...")`. */
 int err_set(err_t *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* The text every module gives for a failed allocation. */
+#define ERR_OOM "out of memory"
+
+/* Fills e (may be NULL) with ERR_OOM and returns AGG_ERR. */
+int err_oom(err_t *e);
+
+/* 1 when e (not NULL) holds ERR_OOM, the failure that says nothing about the
+ * input, else 0. */
+int err_is_oom(const err_t *e);
+
 #endif
