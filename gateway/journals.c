@@ -53,7 +53,7 @@ static void finish(post_ctx *c) {
         c->guard = NULL;
     }
     if (c->busy) return;
-    free(c->msg);
+    fanoutmsg_free(c->msg);
     free(c);
 }
 
@@ -316,10 +316,7 @@ void gw_journals_handle(gateway *gw, httpd_req *r) {
         return;
     }
     post_ctx *c = calloc(1, sizeof *c);
-    fanout_msg *m = malloc(sizeof *m);
-    if (!c || !m) {
-        free(c);
-        free(m);
+    if (!c) {
         err_t oom;
         err_nomem(&oom);
         gw_respond_failure(r, &oom, "memory");
@@ -328,12 +325,18 @@ void gw_journals_handle(gateway *gw, httpd_req *r) {
     char cid[UUID4_LEN + 1];
     if (uuid4_new(cid) != AGG_OK) {
         free(c);
-        free(m);
         log_error("no random bytes for a correlation id");
         gw_respond_unavailable(r, "random");
         return;
     }
-    fanoutmsg_from_request(m, &jr, &gw->cfg.resources, cid, loop_wall_ms(), gw->cfg.callback_url);
+    err_t me;
+    fanout_msg *m = fanoutmsg_from_request(&jr, &gw->cfg.resources, cid, loop_wall_ms(),
+                                           gw->cfg.callback_url, &me);
+    if (!m) {
+        free(c);
+        gw_respond_unavailable(r, "memory");
+        return;
+    }
     c->gw = gw;
     c->r = r;
     c->msg = m;

@@ -4,14 +4,21 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "list.h"
 #include "log.h"
 #include "session.h"
 #include "strmap.h"
 #include "uuid4.h"
 
+/* The listeners of one session; by_cid maps its cid to it while it has any. */
+typedef struct session_listeners {
+    list_node head; /* gw_listener.siblings, the newest first */
+} session_listeners;
+
 struct gw_listener {
     gw_listeners *owner;
-    gw_listener *prev, *next; /* siblings on the same session */
+    session_listeners *session;
+    list_node siblings; /* on session->head */
     char cid[UUID4_LEN + 1];
     gw_event_cb *on_event;
     gw_ready_cb *ready;
@@ -21,7 +28,7 @@ struct gw_listener {
 
 struct gw_listeners {
     rds_sub *sub;
-    strmap *by_cid; /* cid -> first gw_listener */
+    strmap *by_cid; /* cid -> session_listeners */
     size_t count;
 };
 
@@ -34,19 +41,26 @@ static void on_message(const char *channel, const char *payload, size_t len, voi
         log_warn("ignoring a malformed event on a session channel");
         return;
     }
-    gw_listener *li = strmap_get(ls->by_cid, cid);
-    while (li) {
-        gw_listener *next = li->next;
+    session_listeners *s = strmap_get(ls->by_cid, cid);
+    if (!s) return;
+    /* An event callback may unlisten its own listener, and with the last one
+     * s is freed: the walk then only compares with head, never reads it. */
+    list_node *head = &s->head, *pos, *tmp;
+    list_foreach_safe(pos, tmp, head) {
+        gw_listener *li = list_entry(pos, gw_listener, siblings);
         li->on_event(&ev, li->arg);
-        li = next;
     }
 }
 
 static void resync_one(const char *key, void *value, void *arg) {
     (void)key;
     (void)arg;
-    for (gw_listener *li = value; li; li = li->next)
+    session_listeners *s = value;
+    list_node *head = &s->head, *pos, *tmp;
+    list_foreach_safe(pos, tmp, head) {
+        gw_listener *li = list_entry(pos, gw_listener, siblings);
         if (li->resync) li->resync(li->arg);
+    }
 }
 
 static void on_resubscribed(void *arg) {
@@ -110,14 +124,19 @@ gw_listener *gw_listen(gw_listeners *ls, const char *cid, gw_event_cb *on_event,
     li->ready = ready;
     li->resync = resync;
     li->arg = arg;
-    gw_listener *head = strmap_get(ls->by_cid, cid);
-    if (strmap_put(ls->by_cid, cid, li) != AGG_OK) {
-        free(li);
-        err_set(e, "out of memory");
-        return NULL;
+    session_listeners *s = strmap_get(ls->by_cid, cid);
+    if (!s) {
+        s = malloc(sizeof *s);
+        if (!s || strmap_put(ls->by_cid, cid, s) != AGG_OK) {
+            free(s);
+            free(li);
+            err_nomem(e);
+            return NULL;
+        }
+        list_init(&s->head);
     }
-    li->next = head;
-    if (head) head->prev = li;
+    li->session = s;
+    list_insert_after(&s->head, &li->siblings);
     ls->count++;
     if (rds_subscribe(ls->sub, k.channel, on_subscribed, li, e) != AGG_OK) {
         unlink_listener(ls, li);
@@ -134,14 +153,12 @@ void gw_unlisten(gw_listeners *ls, gw_listener *li) {
 }
 
 static void unlink_listener(gw_listeners *ls, gw_listener *li) {
-    if (li->prev) {
-        li->prev->next = li->next;
-    } else if (li->next) {
-        strmap_put(ls->by_cid, li->cid, li->next); /* replacing an existing key cannot fail */
-    } else {
+    session_listeners *s = li->session;
+    list_remove(&li->siblings);
+    if (list_empty(&s->head)) {
         strmap_remove(ls->by_cid, li->cid);
+        free(s);
     }
-    if (li->next) li->next->prev = li->prev;
     ls->count--;
     free(li);
 }

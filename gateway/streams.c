@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "apierr.h"
+#include "list.h"
 #include "listeners.h"
 #include "log.h"
 #include "session.h"
@@ -33,41 +34,23 @@ typedef struct stream_ctx {
     int dead;  /* the client is gone: free once not busy */
     loop_timer *retry;
     long long last_write_ms;
-    struct stream_ctx *ka_prev, *ka_next;
+    list_node ka; /* on owner->ka while the stream is open */
 } stream_ctx;
 
 struct gw_streams {
     gateway *gw;
-    stream_ctx *ka_head, *ka_tail; /* open streams, least recently written first */
+    list_node ka; /* open streams (stream_ctx.ka), least recently written first */
     size_t open;
     loop_timer *ka_timer;
 };
 
 static void replay(stream_ctx *c);
 
-static void ka_unlink(stream_ctx *c) {
-    gw_streams *st = c->owner;
-    if (c->ka_prev)
-        c->ka_prev->ka_next = c->ka_next;
-    else if (st->ka_head == c)
-        st->ka_head = c->ka_next;
-    if (c->ka_next)
-        c->ka_next->ka_prev = c->ka_prev;
-    else if (st->ka_tail == c)
-        st->ka_tail = c->ka_prev;
-    c->ka_prev = c->ka_next = NULL;
-}
+static void ka_unlink(stream_ctx *c) { list_remove(&c->ka); }
 
 static void ka_append(stream_ctx *c) {
-    gw_streams *st = c->owner;
     c->last_write_ms = loop_now_ms();
-    c->ka_prev = st->ka_tail;
-    c->ka_next = NULL;
-    if (st->ka_tail)
-        st->ka_tail->ka_next = c;
-    else
-        st->ka_head = c;
-    st->ka_tail = c;
+    list_insert_before(&c->owner->ka, &c->ka);
 }
 
 static void free_if_idle(stream_ctx *c) {
@@ -331,6 +314,7 @@ void gw_streams_handle(gw_streams *st, httpd_req *r) {
     }
     c->owner = st;
     c->r = r;
+    list_init(&c->ka);
     memcpy(c->cid, cid, UUID4_LEN + 1);
     c->last_sent = last_id;
     c->phase = P_SUBSCRIBING;
@@ -347,8 +331,9 @@ static void on_keepalive(loop *l, void *arg) {
     gw_streams *st = arg;
     long long now = loop_now_ms();
     long long period = st->gw->cfg.keepalive_ms;
-    while (st->ka_head && now - st->ka_head->last_write_ms >= period) {
-        stream_ctx *c = st->ka_head;
+    while (!list_empty(&st->ka)) {
+        stream_ctx *c = list_entry(list_first(&st->ka), stream_ctx, ka);
+        if (now - c->last_write_ms < period) break;
         ka_unlink(c);
         ka_append(c);
         httpd_stream_write(c->s, SSE_KEEPALIVE, sizeof SSE_KEEPALIVE - 1);
@@ -361,6 +346,7 @@ gw_streams *gw_streams_new(gateway *gw) {
     gw_streams *st = calloc(1, sizeof *st);
     if (!st) return NULL;
     st->gw = gw;
+    list_init(&st->ka);
     st->ka_timer = loop_timer_add(gw->l, 1000, on_keepalive, st);
     if (!st->ka_timer) {
         free(st);

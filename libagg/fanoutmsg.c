@@ -5,21 +5,31 @@
 #include <limits.h>
 #include <stdio.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "uuid4.h"
 
-/* Zeroes everything but the resource slots: only the first n_resources of
- * those are ever read, and zeroing all 64 (most of the struct's 38 KB) on
- * every message is measurable on the hot path. */
-static void clear_header(fanout_msg *m) {
-    memset(m, 0, offsetof(fanout_msg, resources));
-    m->n_resources = 0;
+size_t fanoutmsg_size(int n) {
+    return sizeof(fanout_msg) + (size_t)(n > 0 ? n : 0) * sizeof(fanoutmsg_resource);
 }
 
-void fanoutmsg_from_request(fanout_msg *m, const journal_request *r, const resource_list *res,
-                            const char *cid, long long created_ms, const char *callback_url) {
-    clear_header(m);
+/* A zeroed message with room for n resources; NULL with e filled. */
+static fanout_msg *msg_new(int n, err_t *e) {
+    fanout_msg *m = calloc(1, fanoutmsg_size(n));
+    if (!m) err_nomem(e);
+    return m;
+}
+
+void fanoutmsg_free(fanout_msg *m) { free(m); }
+
+fanout_msg *fanoutmsg_from_request(const journal_request *r, const resource_list *res,
+                                   const char *cid, long long created_ms, const char *callback_url,
+                                   err_t *e) {
+    int n = res ? res->n : 0;
+    if (n > RESLIST_MAX) n = RESLIST_MAX;
+    fanout_msg *m = msg_new(n, e);
+    if (!m) return NULL;
     snprintf(m->correlation_id, sizeof m->correlation_id, "%s", cid ? cid : "");
     snprintf(m->patient_id, sizeof m->patient_id, "%s", r->patient_id);
     m->strategy = r->strategy;
@@ -27,14 +37,13 @@ void fanoutmsg_from_request(fanout_msg *m, const journal_request *r, const resou
     m->created_ms = created_ms;
     m->deadline_ms = created_ms + r->timeout_ms;
     snprintf(m->callback_url, sizeof m->callback_url, "%s", callback_url ? callback_url : "");
-    int n = res ? res->n : 0;
-    if (n > RESLIST_MAX) n = RESLIST_MAX;
     for (int i = 0; i < n; i++) {
         memcpy(m->resources[i].source, res->items[i].source, sizeof m->resources[i].source);
         memcpy(m->resources[i].url, res->items[i].url, sizeof m->resources[i].url);
         m->resources[i].delay_ms = i < r->n_delays ? r->delays[i] : 0;
     }
     m->n_resources = n;
+    return m;
 }
 
 char *fanoutmsg_to_json(const fanout_msg *m) {
@@ -190,14 +199,33 @@ static int parse_object(json_t *root, fanout_msg *m, err_t *e) {
     return AGG_OK;
 }
 
-int fanoutmsg_parse(const char *json, size_t len, fanout_msg *m, err_t *e) {
-    clear_header(m);
-    if (!json) return err_set(e, "fan-out message is empty");
+/* The number of resources root lists when that is a valid count, else 0
+ * (parse_object then reports what is wrong, in its order of checks). */
+static int resources_listed(json_t *root) {
+    json_t *res = json_object_get(root, "resources");
+    size_t n = json_is_array(res) ? json_array_size(res) : 0;
+    return n <= RESLIST_MAX ? (int)n : 0;
+}
+
+fanout_msg *fanoutmsg_parse(const char *json, size_t len, err_t *e) {
+    if (!json) {
+        err_set(e, "fan-out message is empty");
+        return NULL;
+    }
     json_error_t jerr;
     json_t *root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
-    if (!root) return err_set(e, "fan-out message is not valid JSON: %s", jerr.text);
-    int rc = json_is_object(root) ? parse_object(root, m, e)
-                                  : err_set(e, "fan-out message is not a JSON object");
+    if (!root) {
+        err_set(e, "fan-out message is not valid JSON: %s", jerr.text);
+        return NULL;
+    }
+    fanout_msg *m = NULL;
+    if (!json_is_object(root)) {
+        err_set(e, "fan-out message is not a JSON object");
+    } else if ((m = msg_new(resources_listed(root), e)) != NULL &&
+               parse_object(root, m, e) != AGG_OK) {
+        fanoutmsg_free(m);
+        m = NULL;
+    }
     json_decref(root);
-    return rc;
+    return m;
 }

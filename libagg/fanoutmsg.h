@@ -25,24 +25,34 @@ typedef struct fanout_msg {
     long long created_ms;  /* wall clock, epoch ms */
     long long deadline_ms; /* created_ms + timeout_ms */
     char callback_url[FANOUTMSG_URL_MAX + 1];
-    fanoutmsg_resource resources[RESLIST_MAX];
-    int n_resources;
+    int n_resources;                /* 0..RESLIST_MAX */
+    fanoutmsg_resource resources[]; /* exactly n_resources of them */
 } fanout_msg;
 
-/* Fills m from a validated request: resource i gets delay r->delays[i] (0
- * when not given). cid must be a 36-char UUID. Resource slots from
- * n_resources on are left as they were (never read). */
-void fanoutmsg_from_request(fanout_msg *m, const journal_request *r, const resource_list *res,
-                            const char *cid, long long created_ms, const char *callback_url);
+/* Bytes of a message that holds n resources. */
+size_t fanoutmsg_size(int n);
+
+/* A new message for a validated request r to the resources res (NULL: none):
+ * resource i gets delay r->delays[i] (0 when not given). cid must be a
+ * 36-char UUID. Allocated for exactly res->n resources (at most RESLIST_MAX);
+ * the caller frees it with fanoutmsg_free(). NULL with e filled ("out of
+ * memory"). r, res, cid and callback_url are borrowed for the call. */
+fanout_msg *fanoutmsg_from_request(const journal_request *r, const resource_list *res,
+                                   const char *cid, long long created_ms, const char *callback_url,
+                                   err_t *e);
+
+/* Frees a message of fanoutmsg_from_request() or fanoutmsg_parse(); m may be NULL. */
+void fanoutmsg_free(fanout_msg *m);
 
 /* Returns the malloc'd JSON of the message (schemas/kafka/request.schema.json);
  * caller frees. NULL on out of memory. */
 char *fanoutmsg_to_json(const fanout_msg *m);
 
-/* Parses and validates a message (len bytes). AGG_ERR with e filled on any
- * deviation from the schema; m is then unspecified. Resource slots from
- * n_resources on are left as they were (never read). */
-int fanoutmsg_parse(const char *json, size_t len, fanout_msg *m, err_t *e);
+/* Parses and validates a message (len bytes, borrowed for the call) into a
+ * new message allocated for exactly the resources it lists; the caller frees
+ * it with fanoutmsg_free(). NULL with e filled on any deviation from the
+ * schema, or "out of memory". */
+fanout_msg *fanoutmsg_parse(const char *json, size_t len, err_t *e);
 
 /* The JSON array of source names, e.g. ["resource-1","resource-2"]; malloc'd. */
 char *fanoutmsg_sources_json(const fanout_msg *m);

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "list.h"
+
 #define HTTPC_BODY_CAP             (1024 * 1024) /* response bytes kept; the rest is read and dropped */
 #define HTTPC_MAX_HOST_CONNECTIONS 64
 #define HTTPC_MAX_CONNECTS         256 /* idle keep-alive connections kept in the pool */
@@ -23,14 +25,14 @@ struct httpc_req {
     httpc_done_cb *done;
     void *arg;
     char errbuf[CURL_ERROR_SIZE];
-    httpc_req *prev, *next;
+    list_node node; /* on httpc.reqs while in flight */
 };
 
 struct httpc {
     loop *l;
     CURLM *multi;
     loop_timer *timer;          /* curl's single timeout, NULL when none is pending */
-    httpc_req *reqs;            /* every request in flight */
+    list_node reqs;             /* every request in flight (httpc_req.node) */
     struct curl_slist *headers; /* the same for every POST; owned */
     CURL *idle[HTTPC_IDLE_EASY];
     size_t n_idle;
@@ -76,26 +78,20 @@ static void req_free(httpc *c, httpc_req *r) {
 }
 
 static void req_unlink(httpc *c, httpc_req *r) {
-    if (r->prev)
-        r->prev->next = r->next;
-    else
-        c->reqs = r->next;
-    if (r->next) r->next->prev = r->prev;
-    r->prev = r->next = NULL;
+    list_remove(&r->node);
     c->in_flight--;
 }
 
 static void destroy(httpc *c) {
-    httpc_req *r = c->reqs;
-    while (r) {
-        httpc_req *next = r->next;
+    list_node *pos, *tmp;
+    list_foreach_safe(pos, tmp, &c->reqs) {
+        httpc_req *r = list_entry(pos, httpc_req, node);
+        list_remove(&r->node);
         curl_multi_remove_handle(c->multi, r->easy);
         curl_easy_cleanup(r->easy);
         r->easy = NULL;
         req_free(c, r);
-        r = next;
     }
-    c->reqs = NULL;
     c->in_flight = 0;
     while (c->n_idle > 0) curl_easy_cleanup(c->idle[--c->n_idle]);
     curl_slist_free_all(c->headers);
@@ -218,6 +214,7 @@ httpc *httpc_new(loop *l, err_t *e) {
         return NULL;
     }
     c->l = l;
+    list_init(&c->reqs);
     struct curl_slist *h1 = curl_slist_append(NULL, "Content-Type: application/json");
     c->headers = h1 ? curl_slist_append(h1, "Expect:") : NULL; /* no 100-continue */
     if (!c->headers) {
@@ -269,6 +266,7 @@ int httpc_post_json(httpc *c, const char *url, const char *body, long connect_ti
     if (!r) return err_set(e, "out of memory");
     r->done = done;
     r->arg = arg;
+    list_init(&r->node);
     r->easy = c->n_idle > 0 ? c->idle[--c->n_idle] : curl_easy_init();
     if (!r->easy) {
         req_free(c, r);
@@ -298,9 +296,7 @@ int httpc_post_json(httpc *c, const char *url, const char *body, long connect_ti
         req_free(c, r);
         return err_set(e, "curl_easy_setopt: %s", curl_easy_strerror(rc));
     }
-    r->next = c->reqs;
-    if (c->reqs) c->reqs->prev = r;
-    c->reqs = r;
+    list_insert_after(&c->reqs, &r->node);
     c->in_flight++;
     CURLMcode mrc = curl_multi_add_handle(c->multi, k);
     if (mrc != CURLM_OK) {

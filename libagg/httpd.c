@@ -11,6 +11,7 @@
 #include <strings.h>
 
 #include "err.h"
+#include "list.h"
 #include "log.h"
 
 /* Lifecycle of a request (all on the loop thread):
@@ -31,7 +32,7 @@ struct httpd {
     char *cors_origins; /* owned copy */
     httpd_handler *handler;
     void *handler_arg;
-    httpd_req *reqs; /* every live request, for httpd_stop */
+    list_node reqs; /* every live request (httpd_req.node), for httpd_stop */
     size_t n_streams;
     int kick;          /* a connection was resumed: run MHD before the next wait */
     long long mhd_due; /* when MHD wants to run again (monotonic ms), -1 = only on events */
@@ -63,7 +64,7 @@ struct httpd_req {
     httpd *d;
     httpd_conn *cx; /* NULL when MHD gave no socket context */
     struct MHD_Connection *conn;
-    httpd_req *prev, *next;
+    list_node node; /* on d->reqs */
     const char *method;
     const char *path;
     char *body;
@@ -326,15 +327,6 @@ int httpd_port(const httpd *d) { return d->port; }
 
 /* --- MHD callbacks --- */
 
-static void unlink_req(httpd_req *r) {
-    httpd *d = r->d;
-    if (r->prev)
-        r->prev->next = r->next;
-    else
-        d->reqs = r->next;
-    if (r->next) r->next->prev = r->prev;
-}
-
 static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
                           enum MHD_ConnectionNotificationCode code) {
     httpd *d = cls;
@@ -371,7 +363,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     } else if (!r->answered && !r->cancelled && r->cancel) {
         r->cancel(r->cancel_arg);
     }
-    unlink_req(r);
+    list_remove(&r->node);
     free(r->body);
     free(r);
 }
@@ -445,9 +437,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char
         if (r->cx) r->cx->cur = r;
         r->method = method;
         r->path = url;
-        r->next = d->reqs;
-        if (d->reqs) d->reqs->prev = r;
-        d->reqs = r;
+        list_insert_after(&d->reqs, &r->node);
         *con_cls = r;
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
         if (cl && strtoull(cl, NULL, 10) > d->opt.max_body) {
@@ -547,6 +537,7 @@ httpd *httpd_start(loop *l, const httpd_options *o, httpd_handler *h, void *arg,
         return NULL;
     }
     d->l = l;
+    list_init(&d->reqs);
     d->opt = *o;
     if (!d->opt.max_body) d->opt.max_body = 1024 * 1024;
     if (!d->opt.stream_buffer_limit) d->opt.stream_buffer_limit = 64 * 1024;
@@ -617,7 +608,9 @@ void httpd_stop(httpd *d) {
     loop_unwatch(d->l, d->epoll_fd);
     loop_remove_prepare(d->l, before_wait, d);
     /* MHD closes suspended connections only after they are resumed. */
-    for (httpd_req *r = d->reqs; r; r = r->next) {
+    list_node *pos, *tmp;
+    list_foreach_safe(pos, tmp, &d->reqs) {
+        httpd_req *r = list_entry(pos, httpd_req, node);
         if (r->stream) r->stream->failed = 1;
         resume_req(r);
     }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "apierr.h"
+#include "list.h"
 #include "log.h"
 #include "notes.h"
 #include "rsreq.h"
@@ -16,10 +17,10 @@
  * retrying failed attempts. Owned by the api's job list until finished. */
 typedef struct answer_job {
     rs_api *a;
-    struct answer_job *prev, *next;
-    loop_timer *t; /* the delay or backoff timer; NULL when none is pending */
-    int in_flight; /* a POST is running */
-    int attempts;  /* POSTs started so far */
+    list_node node; /* on a->jobs */
+    loop_timer *t;  /* the delay or backoff timer; NULL when none is pending */
+    int in_flight;  /* a POST is running */
+    int attempts;   /* POSTs started so far */
     long delay;
     char *body; /* built when the delay has passed; kept for retries */
     rsreq q;
@@ -38,7 +39,7 @@ struct rs_api {
     loop *l;
     httpc *c;
     rs_config cfg;
-    answer_job *jobs;
+    list_node jobs; /* answer_job.node, the newest first */
     size_t n_jobs;
     void (*idle)(void *arg);
     void *idle_arg;
@@ -52,6 +53,7 @@ rs_api *rs_api_new(loop *l, httpc *c, const rs_config *cfg) {
     a->l = l;
     a->c = c;
     a->cfg = *cfg;
+    list_init(&a->jobs);
     return a;
 }
 
@@ -64,9 +66,10 @@ void rs_api_on_idle(rs_api *a, void (*idle)(void *arg), void *arg) {
 
 void rs_api_free(rs_api *a) {
     if (!a) return;
-    while (a->jobs) {
-        answer_job *j = a->jobs;
-        a->jobs = j->next;
+    list_node *pos, *tmp;
+    list_foreach_safe(pos, tmp, &a->jobs) {
+        answer_job *j = list_entry(pos, answer_job, node);
+        list_remove(&j->node);
         loop_timer_cancel(a->l, j->t);
         log_warn("answer for correlationId %s abandoned at shutdown after %d attempt(s)",
                  j->q.correlation_id, j->attempts);
@@ -86,11 +89,7 @@ static void respond_plain_error(httpd_req *r, int status, const char *code, cons
 
 static void job_finish(answer_job *j) {
     rs_api *a = j->a;
-    if (j->prev)
-        j->prev->next = j->next;
-    else
-        a->jobs = j->next;
-    if (j->next) j->next->prev = j->prev;
+    list_remove(&j->node);
     a->n_jobs--;
     free(j->body);
     free(j);
@@ -180,6 +179,7 @@ static void handle_journals(rs_api *a, httpd_req *r) {
         respond_plain_error(r, 500, "internal", "out of memory");
         return;
     }
+    list_init(&j->node);
     if (rsreq_parse(body, len, 1, &j->q, &ae) != AGG_OK) {
         free(j);
         httpd_respond_error(r, &ae);
@@ -218,9 +218,7 @@ static void handle_journals(rs_api *a, httpd_req *r) {
         respond_plain_error(r, 500, "internal", "out of memory");
         return;
     }
-    j->next = a->jobs;
-    if (a->jobs) a->jobs->prev = j;
-    a->jobs = j;
+    list_insert_after(&a->jobs, &j->node);
     a->n_jobs++;
     log_debug("journals for correlationId %s accepted; answer in %ld ms", j->q.correlation_id,
               j->delay);

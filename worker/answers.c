@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "answer.h"
+#include "list.h"
 #include "log.h"
 #include "logsafe.h"
 #include "rdsretry.h"
@@ -19,28 +20,21 @@ typedef struct ajob {
     wmsg msg;
     answer_msg m;
     rdsretry *rec;
-    struct ajob *prev, *next;
+    list_node node; /* on the module's jobs */
 } ajob;
 
 struct answers_state {
-    ajob *jobs;
+    list_node jobs; /* ajob.node, the newest first */
 };
 
 int answers_init(worker *w, err_t *e) {
     w->answers = calloc(1, sizeof *w->answers);
     if (w->answers == NULL) return err_set(e, "out of memory");
+    list_init(&w->answers->jobs);
     return AGG_OK;
 }
 
-static void unlink_job(ajob *j) {
-    struct answers_state *s = j->w->answers;
-    if (j->prev)
-        j->prev->next = j->next;
-    else
-        s->jobs = j->next;
-    if (j->next) j->next->prev = j->prev;
-    j->prev = j->next = NULL;
-}
+static void unlink_job(ajob *j) { list_remove(&j->node); }
 
 static void free_job(ajob *j) {
     answer_clear(&j->m);
@@ -50,8 +44,9 @@ static void free_job(ajob *j) {
 void answers_shutdown(worker *w) {
     struct answers_state *s = w->answers;
     if (s == NULL) return;
-    while (s->jobs != NULL) {
-        ajob *j = s->jobs;
+    list_node *pos, *tmp;
+    list_foreach_safe(pos, tmp, &s->jobs) {
+        ajob *j = list_entry(pos, ajob, node);
         unlink_job(j);
         rdsretry_cancel(j->rec);
         free_job(j);
@@ -99,10 +94,7 @@ void answers_handle(worker *w, const wmsg *m, const char *value, size_t len) {
         bad(w, m, why);
         return;
     }
-    struct answers_state *s = w->answers;
-    j->next = s->jobs;
-    if (s->jobs) s->jobs->prev = j;
-    s->jobs = j;
+    list_insert_after(&w->answers->jobs, &j->node);
 
     session_outcome so = {j->m.correlation_id, j->m.patient_id, j->m.source, j->m.status,
                           j->m.json,           loop_wall_ms(),  w->cfg.retention_s};

@@ -4,12 +4,12 @@
 #include <hiredis/hiredis.h>
 #include <inttypes.h>
 #include <jansson.h>
-#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "allowlist.h"
+#include "list.h"
 #include "log.h"
 #include "logsafe.h"
 #include "outcome.h"
@@ -28,45 +28,46 @@ typedef struct fcall {
     rdsretry *rec;
 } fcall;
 
+/* One fan-out message being handled; allocated with one call slot per resource. */
 typedef struct fjob {
     worker *w;
     wmsg msg;
-    fanout_msg m;
+    fanout_msg *m; /* owned */
     rdsretry *meta;
-    int pending; /* resource calls not finished (+1 while they are being started) */
-    fcall calls[RESLIST_MAX];
-    struct fjob *prev, *next;
+    int pending;    /* resource calls not finished (+1 while they are being started) */
+    list_node node; /* on the module's jobs */
+    fcall calls[];  /* m->n_resources of them */
 } fjob;
 
+/* Frees j and its message (j is on no list). */
+static void free_job(fjob *j) {
+    fanoutmsg_free(j->m);
+    free(j);
+}
+
 struct fanout_state {
-    fjob *jobs;
+    list_node jobs; /* fjob.node, the newest first */
 };
 
 int fanout_init(worker *w, err_t *e) {
     w->fanout = calloc(1, sizeof *w->fanout);
     if (w->fanout == NULL) return err_set(e, "out of memory");
+    list_init(&w->fanout->jobs);
     return AGG_OK;
 }
 
-static void unlink_job(fjob *j) {
-    struct fanout_state *s = j->w->fanout;
-    if (j->prev)
-        j->prev->next = j->next;
-    else
-        s->jobs = j->next;
-    if (j->next) j->next->prev = j->prev;
-    j->prev = j->next = NULL;
-}
+static void unlink_job(fjob *j) { list_remove(&j->node); }
 
 void fanout_shutdown(worker *w) {
     struct fanout_state *s = w->fanout;
     if (s == NULL) return;
-    while (s->jobs != NULL) {
-        fjob *j = s->jobs;
+    list_node *pos, *tmp;
+    list_foreach_safe(pos, tmp, &s->jobs) {
+        fjob *j = list_entry(pos, fjob, node);
         unlink_job(j);
         rdsretry_cancel(j->meta);
-        for (int i = 0; i < RESLIST_MAX; i++) rdsretry_cancel(j->calls[i].rec);
-        free(j);
+        for (int i = 0; i < j->m->n_resources; i++) rdsretry_cancel(j->calls[i].rec);
+        free_job(j);
     }
     free(s);
     w->fanout = NULL;
@@ -76,7 +77,7 @@ static void finish(fjob *j) {
     worker *w = j->w;
     wmsg msg = j->msg;
     unlink_job(j);
-    free(j);
+    free_job(j);
     worker_msg_done(w, &msg);
 }
 
@@ -88,7 +89,7 @@ static void on_record(const struct redisReply *reply, void *arg) {
     fcall *c = arg;
     fjob *j = c->job;
     c->rec = NULL;
-    record_account(j->w, reply, j->m.correlation_id, j->m.resources[c->idx].source, c->outcome);
+    record_account(j->w, reply, j->m->correlation_id, j->m->resources[c->idx].source, c->outcome);
     release(j);
 }
 
@@ -96,20 +97,20 @@ static void on_record(const struct redisReply *reply, void *arg) {
 static void record(fcall *c, outcome_t o) {
     fjob *j = c->job;
     worker *w = j->w;
-    const fanoutmsg_resource *res = &j->m.resources[c->idx];
+    const fanoutmsg_resource *res = &j->m->resources[c->idx];
     long long now = loop_wall_ms();
-    long long elapsed = now - j->m.created_ms;
+    long long elapsed = now - j->m->created_ms;
     if (elapsed < 0) elapsed = 0;
     c->outcome = o;
-    char *event = outcome_event_json(res->source, j->m.patient_id, j->m.correlation_id, o,
+    char *event = outcome_event_json(res->source, j->m->patient_id, j->m->correlation_id, o,
                                      res->delay_ms, elapsed);
     if (event == NULL) {
-        log_error("session %s: out of memory building the %s event of %s", j->m.correlation_id,
+        log_error("session %s: out of memory building the %s event of %s", j->m->correlation_id,
                   outcome_name(o), res->source);
         release(j);
         return;
     }
-    session_outcome so = {j->m.correlation_id, j->m.patient_id, res->source, o, event, now,
+    session_outcome so = {j->m->correlation_id, j->m->patient_id, res->source, o, event, now,
                           w->cfg.retention_s};
     session_call sc;
     err_t e;
@@ -117,7 +118,7 @@ static void record(fcall *c, outcome_t o) {
         c->rec = rdsretry_send(w, &sc.call, on_record, c, &e);
     free(event);
     if (c->rec == NULL) {
-        log_error("session %s: %s of %s not recorded: %s", j->m.correlation_id, outcome_name(o),
+        log_error("session %s: %s of %s not recorded: %s", j->m->correlation_id, outcome_name(o),
                   res->source, e.text);
         release(j);
     }
@@ -126,15 +127,15 @@ static void record(fcall *c, outcome_t o) {
 static void on_http(const httpc_result *res, void *arg) {
     fcall *c = arg;
     fjob *j = c->job;
-    const fanoutmsg_resource *r = &j->m.resources[c->idx];
+    const fanoutmsg_resource *r = &j->m->resources[c->idx];
     outcome_t o = outcome_classify(res->transport, res->status);
     if (o == OUTCOME_ACCEPTED) {
-        log_debug("session %s: %s accepted (http %ld)", j->m.correlation_id, r->source,
+        log_debug("session %s: %s accepted (http %ld)", j->m->correlation_id, r->source,
                   res->status);
         release(j);
         return;
     }
-    log_info("session %s: %s -> %s (http %ld%s%.160s)", j->m.correlation_id, r->source,
+    log_info("session %s: %s -> %s (http %ld%s%.160s)", j->m->correlation_id, r->source,
              outcome_name(o), res->status, res->error && res->error[0] ? ", " : "",
              res->error ? res->error : "");
     record(c, o);
@@ -142,9 +143,9 @@ static void on_http(const httpc_result *res, void *arg) {
 
 /* The fan-out call's body; malloc'd or NULL on out of memory. */
 static char *call_body(const fjob *j, const fanoutmsg_resource *r) {
-    json_t *o = json_pack("{s:s, s:I, s:s, s:s}", "patientId", j->m.patient_id, "delay",
-                          (json_int_t)r->delay_ms, "callbackUrl", j->m.callback_url,
-                          "correlationId", j->m.correlation_id);
+    json_t *o = json_pack("{s:s, s:I, s:s, s:s}", "patientId", j->m->patient_id, "delay",
+                          (json_int_t)r->delay_ms, "callbackUrl", j->m->callback_url,
+                          "correlationId", j->m->correlation_id);
     if (o == NULL) return NULL;
     char *s = json_dumps(o, JSON_COMPACT);
     json_decref(o);
@@ -154,11 +155,11 @@ static char *call_body(const fjob *j, const fanoutmsg_resource *r) {
 static void start_call(fjob *j, int i) {
     worker *w = j->w;
     fcall *c = &j->calls[i];
-    const fanoutmsg_resource *r = &j->m.resources[i];
+    const fanoutmsg_resource *r = &j->m->resources[i];
     if (!allowlist_url_allowed(&w->cfg.allow, w->cfg.allow_enforced, r->url)) {
         log_warn("session %s: %s has a URL that is not in RESOURCE_URLS; not called, "
                  "recorded as ERROR",
-                 j->m.correlation_id, r->source);
+                 j->m->correlation_id, r->source);
         record(c, OUTCOME_ERROR);
         return;
     }
@@ -166,7 +167,7 @@ static void start_call(fjob *j, int i) {
     snprintf(url, sizeof url, "%s/journals", r->url);
     char *body = call_body(j, r);
     if (body == NULL) {
-        log_error("session %s: out of memory building the call to %s", j->m.correlation_id,
+        log_error("session %s: out of memory building the call to %s", j->m->correlation_id,
                   r->source);
         record(c, OUTCOME_ERROR);
         return;
@@ -176,7 +177,7 @@ static void start_call(fjob *j, int i) {
                              on_http, c, &e);
     free(body);
     if (rc != AGG_OK) {
-        log_warn("session %s: call to %s could not start: %s", j->m.correlation_id, r->source,
+        log_warn("session %s: call to %s could not start: %s", j->m->correlation_id, r->source,
                  e.text);
         record(c, OUTCOME_ERROR);
     }
@@ -189,67 +190,60 @@ static void on_meta(const struct redisReply *reply, void *arg) {
     err_t e;
     if (session_state_reply(reply, &st, &e) != AGG_OK) {
         /* Not one of ours: calling the resources is what the message asked. */
-        log_warn("session %s: %s; fanning out anyway", j->m.correlation_id, e.text);
+        log_warn("session %s: %s; fanning out anyway", j->m->correlation_id, e.text);
         st.exists = 1;
         st.done = 0;
     }
     if (!st.exists) {
         log_info("session %s: unknown (expired or never opened); request skipped",
-                 j->m.correlation_id);
+                 j->m->correlation_id);
         finish(j);
         return;
     }
     if (st.done) {
-        log_debug("session %s: already done; request skipped", j->m.correlation_id);
+        log_debug("session %s: already done; request skipped", j->m->correlation_id);
         finish(j);
         return;
     }
-    j->pending = j->m.n_resources + 1;
-    for (int i = 0; i < j->m.n_resources; i++) start_call(j, i);
+    j->pending = j->m->n_resources + 1;
+    for (int i = 0; i < j->m->n_resources; i++) start_call(j, i);
     release(j);
 }
 
 void fanout_handle(worker *w, const wmsg *m, const char *value, size_t len) {
-    /* Not calloc: fanoutmsg_parse fills j->m, and zeroing its 38 KB of resource
-     * slots per message shows in profiles. Everything else starts zeroed. */
-    fjob *j = malloc(sizeof *j);
-    if (j != NULL) {
-        memset(j, 0, offsetof(fjob, m));
-        memset(&j->meta, 0, sizeof *j - offsetof(fjob, meta));
-    }
-    if (j == NULL) {
-        log_error("fan-out message (partition %" PRId32 ", offset %" PRId64 "): out of memory",
-                  m->partition, m->offset);
-        worker_msg_done(w, m);
-        return;
-    }
-    j->w = w;
-    j->msg = *m;
     err_t e = {0};
-    if (fanoutmsg_parse(value ? value : "", len, &j->m, &e) != AGG_OK) {
+    fanout_msg *fm = fanoutmsg_parse(value ? value : "", len, &e);
+    if (fm == NULL && !err_is_nomem(&e)) {
         char why[256];
         logsafe_error(e.text, why, sizeof why);
         w->met.bad_messages[WORKER_TOPIC_REQUESTS]++;
         log_warn("bad fan-out message (partition %" PRId32 ", offset %" PRId64 ") skipped: %s",
                  m->partition, m->offset, why);
-        free(j);
         worker_msg_done(w, m);
         return;
     }
-    for (int i = 0; i < RESLIST_MAX; i++) {
+    fjob *j = fm ? calloc(1, sizeof *j + (size_t)fm->n_resources * sizeof j->calls[0]) : NULL;
+    if (j == NULL) {
+        log_error("fan-out message (partition %" PRId32 ", offset %" PRId64 "): out of memory",
+                  m->partition, m->offset);
+        fanoutmsg_free(fm);
+        worker_msg_done(w, m);
+        return;
+    }
+    j->w = w;
+    j->msg = *m;
+    j->m = fm;
+    for (int i = 0; i < fm->n_resources; i++) {
         j->calls[i].job = j;
         j->calls[i].idx = i;
     }
-    struct fanout_state *s = w->fanout;
-    j->next = s->jobs;
-    if (s->jobs) s->jobs->prev = j;
-    s->jobs = j;
+    list_insert_after(&w->fanout->jobs, &j->node);
 
     session_call sc;
-    if (session_call_state(&sc, j->m.correlation_id, &e) == AGG_OK)
+    if (session_call_state(&sc, j->m->correlation_id, &e) == AGG_OK)
         j->meta = rdsretry_send(w, &sc.call, on_meta, j, &e);
     if (j->meta == NULL) {
-        log_error("session %s: state not read: %s", j->m.correlation_id, e.text);
+        log_error("session %s: state not read: %s", j->m->correlation_id, e.text);
         finish(j);
     }
 }

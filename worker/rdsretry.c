@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "backoff.h"
+#include "list.h"
 #include "log.h"
 
 #define STALL_SWEEP_MS 2000
@@ -19,13 +20,13 @@ struct rdsretry {
     long backoff_ms;
     int pending; /* an rds request is outstanding: its callback frees us if cancelled */
     int cancelled;
-    int stalled;        /* waiting for rdsretry_prepare because a timer could not be added */
-    rdsretry *prev, *next; /* the stalled list */
-    char bytes[];       /* the call's strings, NUL-terminated, one after another */
+    list_node stall; /* on the stalled list while waiting for rdsretry_prepare because a timer
+                      * could not be added */
+    char bytes[];    /* the call's strings, NUL-terminated, one after another */
 };
 
 struct rdsretry_state {
-    rdsretry *stalled;
+    list_node stalled; /* rdsretry.stall, the most recently stalled first */
     long long next_sweep;
 };
 
@@ -34,6 +35,7 @@ static void send_call(rdsretry *c);
 int rdsretry_init(worker *w, err_t *e) {
     w->rdsretry = calloc(1, sizeof *w->rdsretry);
     if (w->rdsretry == NULL) return err_set(e, "out of memory");
+    list_init(&w->rdsretry->stalled);
     return AGG_OK;
 }
 
@@ -42,20 +44,8 @@ void rdsretry_shutdown(worker *w) {
     w->rdsretry = NULL;
 }
 
-static void unstall(rdsretry *c) {
-    if (!c->stalled) return;
-    struct rdsretry_state *s = c->w->rdsretry;
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        s->stalled = c->next;
-    if (c->next) c->next->prev = c->prev;
-    c->prev = c->next = NULL;
-    c->stalled = 0;
-}
-
 static void free_call(rdsretry *c) {
-    unstall(c);
+    list_remove(&c->stall);
     free(c);
 }
 
@@ -72,12 +62,7 @@ static void schedule_retry(rdsretry *c) {
     c->timer = loop_timer_add(w->l, c->backoff_ms, on_timer, c);
     if (c->timer != NULL) return;
     log_error("redis retry timer: out of memory; retrying within %d ms", STALL_SWEEP_MS);
-    struct rdsretry_state *s = w->rdsretry;
-    c->stalled = 1;
-    c->prev = NULL;
-    c->next = s->stalled;
-    if (s->stalled) s->stalled->prev = c;
-    s->stalled = c;
+    list_insert_after(&w->rdsretry->stalled, &c->stall);
 }
 
 static void on_reply(struct redisReply *reply, void *arg) {
@@ -126,6 +111,7 @@ rdsretry *rdsretry_send(worker *w, const rds_call *call, rdsretry_done_cb *done,
     c->w = w;
     c->done = done;
     c->arg = arg;
+    list_init(&c->stall);
     c->call = *call;
     char *p = c->bytes;
     for (int i = 0; i < call->argc; i++) {
@@ -150,21 +136,21 @@ void rdsretry_cancel(rdsretry *c) {
 
 void rdsretry_prepare(worker *w) {
     struct rdsretry_state *s = w->rdsretry;
-    if (s == NULL || s->stalled == NULL || w->closing) return;
+    if (s == NULL || list_empty(&s->stalled) || w->closing) return;
     long long now = loop_now_ms();
     if (now < s->next_sweep) {
         loop_limit_wait(w->l, s->next_sweep - now);
         return;
     }
     s->next_sweep = now + STALL_SWEEP_MS;
-    rdsretry *list = s->stalled;
-    s->stalled = NULL;
-    while (list != NULL) {
-        rdsretry *c = list;
-        list = c->next;
-        c->prev = c->next = NULL;
-        c->stalled = 0;
+    /* Only the calls stalled so far: one that stalls again waits for the next sweep. */
+    list_node batch, *pos, *tmp;
+    list_init(&batch);
+    list_splice_tail(&batch, &s->stalled);
+    list_foreach_safe(pos, tmp, &batch) {
+        rdsretry *c = list_entry(pos, rdsretry, stall);
+        list_remove(&c->stall);
         send_call(c);
     }
-    if (s->stalled != NULL) loop_limit_wait(w->l, STALL_SWEEP_MS);
+    if (!list_empty(&s->stalled)) loop_limit_wait(w->l, STALL_SWEEP_MS);
 }

@@ -6,6 +6,7 @@
 #include <cmocka.h>
 
 #include <jansson.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,9 +16,18 @@
 
 #define CID "0b7e6d3c-1f2a-4b5c-8d9e-0a1b2c3d4e5f"
 
-static fanout_msg M, M2;
+/* The message built last and the one parsed last; each build or parse frees the one before. */
+static fanout_msg *M, *M2;
 
-static void build_sample(fanout_msg *m) {
+/* Parses s into M2; AGG_OK or AGG_ERR (M2 NULL, e filled). */
+static int parse_m2(const char *s, size_t len, err_t *e) {
+    fanoutmsg_free(M2);
+    M2 = fanoutmsg_parse(s, len, e);
+    return M2 ? AGG_OK : AGG_ERR;
+}
+
+/* Builds M for a request of patient p1 to the resources of spec. */
+static void build_from(const char *spec) {
     journal_request r;
     memset(&r, 0, sizeof r);
     strcpy(r.patient_id, "p1");
@@ -29,35 +39,39 @@ static void build_sample(fanout_msg *m) {
     resource_list res;
     memset(&res, 0, sizeof res);
     err_t e;
-    assert_int_equal(
-        reslist_parse("http://127.0.0.1:8081,lab=http://127.0.0.1:8082,http://h:3", &res, &e),
-        AGG_OK);
-    fanoutmsg_from_request(m, &r, &res, CID, 1700000000000LL,
-                           "http://127.0.0.1:8080/aggregate/callback");
+    assert_int_equal(reslist_parse(spec, &res, &e), AGG_OK);
+    fanoutmsg_free(M);
+    M = fanoutmsg_from_request(&r, &res, CID, 1700000000000LL,
+                               "http://127.0.0.1:8080/aggregate/callback", &e);
+    assert_non_null(M);
+}
+
+static void build_sample(void) {
+    build_from("http://127.0.0.1:8081,lab=http://127.0.0.1:8082,http://h:3");
 }
 
 static void test_from_request(void **state) {
     (void)state;
-    build_sample(&M);
-    assert_string_equal(M.correlation_id, CID);
-    assert_string_equal(M.patient_id, "p1");
-    assert_int_equal(M.strategy, STRATEGY_SSE);
-    assert_int_equal(M.timeout_ms, 10000);
-    assert_int_equal(M.created_ms, 1700000000000LL);
-    assert_int_equal(M.deadline_ms, 1700000010000LL);
-    assert_string_equal(M.callback_url, "http://127.0.0.1:8080/aggregate/callback");
-    assert_int_equal(M.n_resources, 3);
-    assert_string_equal(M.resources[1].source, "lab");
-    assert_string_equal(M.resources[1].url, "http://127.0.0.1:8082");
-    assert_int_equal(M.resources[0].delay_ms, 1000);
-    assert_int_equal(M.resources[1].delay_ms, -1);
-    assert_int_equal(M.resources[2].delay_ms, 0);
+    build_sample();
+    assert_string_equal(M->correlation_id, CID);
+    assert_string_equal(M->patient_id, "p1");
+    assert_int_equal(M->strategy, STRATEGY_SSE);
+    assert_int_equal(M->timeout_ms, 10000);
+    assert_int_equal(M->created_ms, 1700000000000LL);
+    assert_int_equal(M->deadline_ms, 1700000010000LL);
+    assert_string_equal(M->callback_url, "http://127.0.0.1:8080/aggregate/callback");
+    assert_int_equal(M->n_resources, 3);
+    assert_string_equal(M->resources[1].source, "lab");
+    assert_string_equal(M->resources[1].url, "http://127.0.0.1:8082");
+    assert_int_equal(M->resources[0].delay_ms, 1000);
+    assert_int_equal(M->resources[1].delay_ms, -1);
+    assert_int_equal(M->resources[2].delay_ms, 0);
 }
 
 static void test_to_json_exact(void **state) {
     (void)state;
-    build_sample(&M);
-    char *s = fanoutmsg_to_json(&M);
+    build_sample();
+    char *s = fanoutmsg_to_json(M);
     assert_non_null(s);
     assert_string_equal(
         s, "{\"correlationId\":\"" CID "\",\"patientId\":\"p1\",\"strategy\":\"SSE\","
@@ -71,25 +85,26 @@ static void test_to_json_exact(void **state) {
 
 static void test_round_trip(void **state) {
     (void)state;
-    build_sample(&M);
-    M.strategy = STRATEGY_WAIT_FOR_EVERYONE;
-    char *s = fanoutmsg_to_json(&M);
+    build_sample();
+    M->strategy = STRATEGY_WAIT_FOR_EVERYONE;
+    char *s = fanoutmsg_to_json(M);
     assert_non_null(s);
     err_t e;
-    assert_int_equal(fanoutmsg_parse(s, strlen(s), &M2, &e), AGG_OK);
+    assert_int_equal(parse_m2(s, strlen(s), &e), AGG_OK);
     free(s);
-    assert_memory_equal(&M, &M2, sizeof M);
+    assert_int_equal(M2->n_resources, M->n_resources);
+    assert_memory_equal(M, M2, fanoutmsg_size(M->n_resources));
 }
 
 static void test_sources_json(void **state) {
     (void)state;
-    build_sample(&M);
-    char *s = fanoutmsg_sources_json(&M);
+    build_sample();
+    char *s = fanoutmsg_sources_json(M);
     assert_non_null(s);
     assert_string_equal(s, "[\"resource-1\",\"lab\",\"resource-3\"]");
     free(s);
-    M.n_resources = 0;
-    s = fanoutmsg_sources_json(&M);
+    M->n_resources = 0;
+    s = fanoutmsg_sources_json(M);
     assert_non_null(s);
     assert_string_equal(s, "[]");
     free(s);
@@ -97,8 +112,8 @@ static void test_sources_json(void **state) {
 
 /* Parses the sample with one top-level member replaced (value NULL: removed). */
 static int parse_with(const char *key, json_t *value) {
-    build_sample(&M);
-    char *s = fanoutmsg_to_json(&M);
+    build_sample();
+    char *s = fanoutmsg_to_json(M);
     assert_non_null(s);
     json_t *o = json_loads(s, 0, NULL);
     free(s);
@@ -110,7 +125,7 @@ static int parse_with(const char *key, json_t *value) {
     s = json_dumps(o, JSON_COMPACT);
     json_decref(o);
     err_t e = {0};
-    int rc = fanoutmsg_parse(s, strlen(s), &M2, &e);
+    int rc = parse_m2(s, strlen(s), &e);
     if (rc != AGG_OK) assert_true(strlen(e.text) > 0);
     free(s);
     return rc;
@@ -142,7 +157,7 @@ static void test_field_types_and_ranges(void **state) {
         AGG_OK);
     assert_int_equal(parse_with("strategy", json_string("sse")), AGG_ERR);
     assert_int_equal(parse_with("strategy", json_string("WAIT_FOR_EVERYONE")), AGG_OK);
-    assert_int_equal(M2.strategy, STRATEGY_WAIT_FOR_EVERYONE);
+    assert_int_equal(M2->strategy, STRATEGY_WAIT_FOR_EVERYONE);
     assert_int_equal(parse_with("timeoutMs", json_integer(0)), AGG_ERR);
     assert_int_equal(parse_with("timeoutMs", json_real(100.0)), AGG_ERR);
     assert_int_equal(parse_with("timeoutMs", json_integer(1)), AGG_OK);
@@ -155,7 +170,7 @@ static void test_field_types_and_ranges(void **state) {
     assert_int_equal(parse_with("callbackUrl", json_string("https://gw")), AGG_OK);
     assert_int_equal(parse_with("resources", json_object()), AGG_ERR);
     assert_int_equal(parse_with("resources", json_array()), AGG_OK);
-    assert_int_equal(M2.n_resources, 0);
+    assert_int_equal(M2->n_resources, 0);
 }
 
 /* A message whose only resource is {source, url, delayMs}. */
@@ -177,7 +192,7 @@ static void test_resource_entries(void **state) {
     assert_int_equal(parse_one_resource("a", "http://h", -4), AGG_ERR);
     assert_int_equal(parse_one_resource("a", "http://h", 600001), AGG_ERR);
     assert_int_equal(parse_one_resource("a", "http://h", 600000), AGG_OK);
-    assert_int_equal(M2.resources[0].delay_ms, 600000);
+    assert_int_equal(M2->resources[0].delay_ms, 600000);
 }
 
 static void test_max_resources(void **state) {
@@ -191,8 +206,8 @@ static void test_max_resources(void **state) {
     }
     json_incref(arr);
     assert_int_equal(parse_with("resources", arr), AGG_OK);
-    assert_int_equal(M2.n_resources, RESLIST_MAX);
-    assert_string_equal(M2.resources[63].source, "r63");
+    assert_int_equal(M2->n_resources, RESLIST_MAX);
+    assert_string_equal(M2->resources[63].source, "r63");
     json_array_append_new(
         arr, json_pack("{s:s,s:s,s:i}", "source", "x", "url", "http://h", "delayMs", 0));
     assert_int_equal(parse_with("resources", arr), AGG_ERR);
@@ -201,10 +216,40 @@ static void test_max_resources(void **state) {
 static void test_not_json(void **state) {
     (void)state;
     err_t e;
-    assert_int_equal(fanoutmsg_parse("", 0, &M2, &e), AGG_ERR);
-    assert_int_equal(fanoutmsg_parse("[]", 2, &M2, &e), AGG_ERR);
+    assert_int_equal(parse_m2("", 0, &e), AGG_ERR);
+    assert_int_equal(parse_m2("[]", 2, &e), AGG_ERR);
     const char *dup = "{\"correlationId\":\"" CID "\",\"correlationId\":\"" CID "\"}";
-    assert_int_equal(fanoutmsg_parse(dup, strlen(dup), &M2, &e), AGG_ERR);
+    assert_int_equal(parse_m2(dup, strlen(dup), &e), AGG_ERR);
+}
+
+/* A message is allocated for the resources it holds: one resource, room for one. */
+static void test_sized_to_its_resources(void **state) {
+    (void)state;
+    assert_int_equal(fanoutmsg_size(1) - fanoutmsg_size(0), sizeof(fanoutmsg_resource));
+    build_from("http://127.0.0.1:8081");
+    assert_int_equal(M->n_resources, 1);
+    assert_true(malloc_usable_size(M) >= fanoutmsg_size(1));
+    assert_true(malloc_usable_size(M) < fanoutmsg_size(2));
+    char *s = fanoutmsg_to_json(M);
+    assert_non_null(s);
+    err_t e;
+    assert_int_equal(parse_m2(s, strlen(s), &e), AGG_OK);
+    free(s);
+    assert_int_equal(M2->n_resources, 1);
+    assert_true(malloc_usable_size(M2) >= fanoutmsg_size(1));
+    assert_true(malloc_usable_size(M2) < fanoutmsg_size(2));
+    assert_string_equal(M2->resources[0].url, "http://127.0.0.1:8081");
+    build_from("");
+    assert_int_equal(M->n_resources, 0);
+    assert_true(malloc_usable_size(M) < fanoutmsg_size(1));
+}
+
+static int free_messages(void **state) {
+    (void)state;
+    fanoutmsg_free(M);
+    fanoutmsg_free(M2);
+    M = M2 = NULL;
+    return 0;
 }
 
 int main(void) {
@@ -213,7 +258,7 @@ int main(void) {
         cmocka_unit_test(test_round_trip),       cmocka_unit_test(test_sources_json),
         cmocka_unit_test(test_required_fields),  cmocka_unit_test(test_field_types_and_ranges),
         cmocka_unit_test(test_resource_entries), cmocka_unit_test(test_max_resources),
-        cmocka_unit_test(test_not_json),
+        cmocka_unit_test(test_not_json),         cmocka_unit_test(test_sized_to_its_resources),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, NULL, free_messages);
 }
