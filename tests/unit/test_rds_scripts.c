@@ -1,4 +1,5 @@
-/* test_rds_scripts: the session Lua scripts against a real redis-server (REDIS_TEST_URL). */
+/* test_rds_scripts: the session Lua scripts against a real redis-server (REDIS_TEST_URL) and a real
+ * Redis Cluster of 3 masters (REDIS_CLUSTER_TEST_NODES), each call sent to the node of its slot. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,6 +15,7 @@
 
 #include "rds.h"
 #include "session.h"
+#include "testcluster.h"
 #include "uuid4.h"
 
 #define TTL_S 600
@@ -37,8 +39,19 @@ static redisContext *connect_redis(void) {
     return c;
 }
 
+/* The cluster group sets tc; the single-server group leaves it NULL. */
+static testcluster *tc;
+
 static int load_scripts(void) {
     for (int i = 0; i < RDS_SCRIPT__COUNT; i++) {
+        if (tc) {
+            if (testcluster_script_load_all(tc, rds_script_source[i], sha[i]) != 0) {
+                fprintf(stderr, "SCRIPT LOAD %s on the cluster failed: %s\n", rds_script_name[i],
+                        testcluster_error(tc));
+                return -1;
+            }
+            continue;
+        }
         redisReply *r = redisCommand(rc, "SCRIPT LOAD %s", rds_script_source[i]);
         if (!r || r->type != REDIS_REPLY_STRING || r->len != 40) {
             fprintf(stderr, "SCRIPT LOAD %s failed: %s\n", rds_script_name[i],
@@ -51,19 +64,47 @@ static int load_scripts(void) {
     return 0;
 }
 
-static int group_setup(void **state) {
+static int single_setup(void **state) {
     (void)state;
     rc = connect_redis();
     return load_scripts();
 }
 
-static int group_teardown(void **state) {
+static int single_teardown(void **state) {
     (void)state;
     redisFree(rc);
+    rc = NULL;
     return 0;
 }
 
-/* Sends a built call as the services do (EVALSHA for scripts). */
+static int cluster_setup(void **state) {
+    (void)state;
+    char err[256];
+    tc = testcluster_connect_env(err, sizeof err);
+    if (!tc) {
+        fprintf(stderr, "test_rds_scripts: %s\n", err);
+        return -1;
+    }
+    return load_scripts();
+}
+
+static int cluster_teardown(void **state) {
+    (void)state;
+    testcluster_free(tc);
+    tc = NULL;
+    return 0;
+}
+
+/* Sends a built call as the services do (EVALSHA for scripts); on the cluster, to the node that
+ * owns its first key's slot. */
+static redisReply *send_argv(int argc, const char **argv, const size_t *lens) {
+    if (!tc) return redisCommandArgv(rc, argc, argv, lens);
+    redisReply *r =
+        testcluster_command_argv(tc, argc, argv, lens, testcluster_first_key_index(argc, argv));
+    if (!r) fail_msg("cluster: %s", testcluster_error(tc));
+    return r;
+}
+
 static redisReply *send_call(const rds_call *c) {
     assert_false(c->invalid);
     const char *argv[RDS_CALL_MAX_ARGV + 3];
@@ -77,16 +118,26 @@ static redisReply *send_call(const rds_call *c) {
         argv[argc] = nkeys, lens[argc++] = strlen(nkeys);
     }
     for (int i = 0; i < c->argc; i++) argv[argc] = c->argv[i], lens[argc++] = c->lens[i];
-    redisReply *r = redisCommandArgv(rc, argc, argv, lens);
+    redisReply *r = send_argv(argc, argv, lens);
     assert_non_null(r);
     if (c->script >= 0 && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0) {
         /* test_rds runs SCRIPT FLUSH on the same server: load and retry. */
         freeReplyObject(r);
         assert_int_equal(load_scripts(), 0);
-        r = redisCommandArgv(rc, argc, argv, lens);
+        r = send_argv(argc, argv, lens);
         assert_non_null(r);
     }
+    /* The cluster refuses a script whose keys span slots: none of ours may. */
+    if (r->type == REDIS_REPLY_ERROR) assert_null(strstr(r->str, "CROSSSLOT"));
     return r;
+}
+
+/* The connection that serves key: the server, or the key's node on the cluster. */
+static redisContext *ctx_for(const char *key) {
+    if (!tc) return rc;
+    redisContext *c = testcluster_node_for_key(tc, key);
+    if (!c) fail_msg("cluster: %s", testcluster_error(tc));
+    return c;
 }
 
 /* The session's key names (rotating static storage). */
@@ -98,19 +149,30 @@ static const session_keys *keys_of(const char *cid) {
     return p;
 }
 
+/* A direct command for checks. fmt's first conversion is the %s of the key the command reads,
+ * and routes it. */
+static redisReply *vcmd(const char *fmt, va_list ap) {
+    va_list peek;
+    va_copy(peek, ap);
+    const char *key = va_arg(peek, const char *);
+    va_end(peek);
+    redisReply *r = redisvCommand(ctx_for(key), fmt, ap);
+    assert_non_null(r);
+    return r;
+}
+
 static redisReply *cmd(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    redisReply *r = redisvCommand(rc, fmt, ap);
+    redisReply *r = vcmd(fmt, ap);
     va_end(ap);
-    assert_non_null(r);
     return r;
 }
 
 static long long cmd_int(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    redisReply *r = redisvCommand(rc, fmt, ap);
+    redisReply *r = vcmd(fmt, ap);
     va_end(ap);
     assert_non_null(r);
     assert_int_equal(r->type, REDIS_REPLY_INTEGER);
@@ -224,7 +286,9 @@ static void expect_log(const char *cid, int n, const char *const *events, const 
 
 /* A second connection subscribed to the session's channel. */
 static redisContext *sub_open(const char *cid) {
-    redisContext *s = connect_redis();
+    /* On the cluster, a PUBLISH reaches the subscribers of every node. */
+    redisContext *s = tc ? testcluster_subscriber(tc) : connect_redis();
+    assert_non_null(s);
     redisReply *r = redisCommand(s, "SUBSCRIBE %s", keys_of(cid)->channel);
     assert_non_null(r);
     assert_int_equal(r->type, REDIS_REPLY_ARRAY);
@@ -427,8 +491,8 @@ static void expire_writes_timeouts_and_summary(void **state) {
              "{\"source\":\"a\",\"patientId\":\"p9\",\"correlationId\":\"%s\","
              "\"status\":\"TIMEOUT\",\"notes\":[],\"elapsedMs\":1000}",
              cid);
-    char tc[512];
-    snprintf(tc, sizeof tc,
+    char tcc[512];
+    snprintf(tcc, sizeof tcc,
              "{\"source\":\"c\",\"patientId\":\"p9\",\"correlationId\":\"%s\","
              "\"status\":\"TIMEOUT\",\"notes\":[],\"elapsedMs\":1000}",
              cid);
@@ -439,7 +503,7 @@ static void expire_writes_timeouts_and_summary(void **state) {
              "\"completedBy\":\"TIMEOUT\",\"elapsedMs\":1000}",
              cid);
     const char *events[] = {"callback", "callback", "callback", "summary"};
-    const char *data[] = {ev("b", "ok"), ta, tc, summary};
+    const char *data[] = {ev("b", "ok"), ta, tcc, summary};
     expect_log(cid, 4, events, data);
     expect_field(cid, "state", "done");
     expect_field(cid, "completedBy", "TIMEOUT");
@@ -558,6 +622,27 @@ static void ttls_span_deadline_then_retention(void **state) {
     }
 }
 
+/* The deadline index is not one hot key: its buckets live on every node of the cluster (the
+ * single server trivially holds them all). */
+static void buckets_spread_over_the_cluster(void **state) {
+    (void)state;
+    int nodes = tc ? testcluster_node_count(tc) : 1;
+    int seen[16] = {0}, distinct = 0;
+    char cid[UUID4_LEN + 1];
+    for (int b = 0, tries = 0; b < SESSION_BUCKETS && tries < 100000; tries++) {
+        assert_int_equal(uuid4_new(cid), AGG_OK);
+        if (session_bucket_of(cid) != b) continue;
+        redisContext *c = ctx_for(keys_of(cid)->deadlines);
+        int n = 0;
+        while (n < nodes && (tc ? testcluster_node(tc, n) : rc) != c) n++;
+        assert_true(n < nodes);
+        assert_true(n < 16);
+        if (!seen[n]++) distinct++;
+        b++;
+    }
+    assert_int_equal(distinct, nodes);
+}
+
 int main(void) {
     const char *url = getenv("REDIS_TEST_URL");
     if (!url || !*url) {
@@ -570,6 +655,7 @@ int main(void) {
         return 1;
     }
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(buckets_spread_over_the_cluster),
         cmocka_unit_test(open_twice_is_a_noop),
         cmocka_unit_test(open_rejects_bad_sources),
         cmocka_unit_test(record_flow_and_summary),
@@ -582,5 +668,8 @@ int main(void) {
         cmocka_unit_test(no_sources_completes_at_once),
         cmocka_unit_test(ttls_span_deadline_then_retention),
     };
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    /* The same cases, first on one server, then on the cluster. */
+    int failed = cmocka_run_group_tests_name("single server", tests, single_setup, single_teardown);
+    failed += cmocka_run_group_tests_name("redis cluster", tests, cluster_setup, cluster_teardown);
+    return failed;
 }
