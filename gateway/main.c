@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "app.h"
+#include "gateway_app.h"
 #include "cfg.h"
 #include "log.h"
 

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "app.h"
+#include "worker_app.h"
 #include "cfg.h"
 #include "log.h"
 

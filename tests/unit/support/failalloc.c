@@ -8,9 +8,10 @@
 /* Atomic: librdkafka's and curl's threads never allocate through us, but a
  * test must not depend on that to count right. */
 static size_t fail_at, count;
-static int fired;
+static int fired, paused;
 
 static int should_fail(void) {
+    if (paused) return 0;
     size_t n = __atomic_add_fetch(&count, 1, __ATOMIC_RELAXED);
     if (fail_at != 0 && n == fail_at) {
         fired = 1;
@@ -28,6 +29,7 @@ void failalloc_arm(size_t n) {
     __atomic_store_n(&count, 0, __ATOMIC_RELAXED);
     fail_at = n;
     fired = 0;
+    paused = 0;
     agg_set_allocator(&a);
 }
 
@@ -35,6 +37,8 @@ void failalloc_disarm(void) {
     agg_set_allocator(NULL);
     fail_at = 0;
 }
+
+void failalloc_pause(int p) { paused = p; }
 
 size_t failalloc_count(void) { return __atomic_load_n(&count, __ATOMIC_RELAXED); }
 

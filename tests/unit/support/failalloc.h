@@ -10,6 +10,9 @@
 void failalloc_arm(size_t n);
 /* Restores libc's allocator. */
 void failalloc_disarm(void);
+/* While paused (1), allocations neither count nor fail: the test's own, so
+ * that N counts only the system's. */
+void failalloc_pause(int paused);
 /* Allocations made since the last failalloc_arm. */
 size_t failalloc_count(void);
 /* 1 when the armed allocation has been failed. */

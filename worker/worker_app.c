@@ -1,6 +1,6 @@
-/* app: one worker on a loop: Kafka intake, offsets and partitions, the Redis and HTTP clients, drain.
+/* worker_app: one worker on a loop: Kafka intake, offsets and partitions, the Redis and HTTP clients, drain.
  */
-#include "app.h"
+#include "worker_app.h"
 
 #include <inttypes.h>
 #include <stdio.h>

@@ -1,6 +1,6 @@
-/* app: one gateway on a loop: its clients (Redis, pub/sub, Kafka), its HTTP server and the routes. */
-#ifndef GW_APP_H
-#define GW_APP_H
+/* gateway_app: one gateway on a loop: its clients (Redis, pub/sub, Kafka), its HTTP server and the routes. */
+#ifndef GW_GATEWAY_APP_H
+#define GW_GATEWAY_APP_H
 
 #include "gateway.h"
 

@@ -1,7 +1,7 @@
-/* app: one worker on a loop: Kafka intake, offsets and partitions, the Redis and HTTP clients, drain.
+/* worker_app: one worker on a loop: Kafka intake, offsets and partitions, the Redis and HTTP clients, drain.
  */
-#ifndef WORKER_APP_H
-#define WORKER_APP_H
+#ifndef WORKER_WORKER_APP_H
+#define WORKER_WORKER_APP_H
 
 #include "worker.h"
 

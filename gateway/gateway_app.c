@@ -1,5 +1,5 @@
-/* app: one gateway on a loop: its clients (Redis, pub/sub, Kafka), its HTTP server and the routes. */
-#include "app.h"
+/* gateway_app: one gateway on a loop: its clients (Redis, pub/sub, Kafka), its HTTP server and the routes. */
+#include "gateway_app.h"
 
 #include <stdio.h>
 #include <stdlib.h>
