@@ -10,6 +10,7 @@
 #include "apierr.h"
 #include "listeners.h"
 #include "log.h"
+#include "logsafe.h"
 #include "fanoutmsg.h"
 #include "uuid4.h"
 #include "journalmerge.h"
@@ -74,7 +75,7 @@ static void on_cancel(void *arg) {
 }
 
 static void answer_accepted(post_ctx *c) {
-    char *sources = fanoutmsg_sources_json(c->msg);
+    char *sources = fanoutmsg_sources_json(c->msg, NULL);
     if (!sources) {
         answer_error(c, 500, "internal", "out of memory");
         return;
@@ -132,10 +133,16 @@ static void on_wait_log(redisReply *reply, void *arg) {
         free(events);
         return;
     }
-    char *body = journalmerge_build(c->msg->patient_id, events, n);
+    char *body;
+    err_t e;
+    int rc = journalmerge_build(c->msg->patient_id, events, n, &body, &e);
     free(events);
-    if (!body) {
-        answer_error(c, 500, "internal", "could not build the answer");
+    if (rc != AGG_OK) {
+        char why[256];
+        logsafe_error(e.text, why, sizeof why);
+        log_error("session %s: WAIT_FOR_EVERYONE response not built: %s", c->msg->correlation_id,
+                  why);
+        answer_error(c, 500, "internal", err_is_oom(&e) ? ERR_OOM : "could not build the answer");
         return;
     }
     httpd_respond(c->r, 200, NULL, body);
@@ -217,10 +224,10 @@ static void on_opened(redisReply *reply, void *arg) {
         answer_error(c, 503, "unavailable", "session store unavailable");
         return;
     }
-    char *json = fanoutmsg_to_json(c->msg);
     err_t e;
+    char *json = fanoutmsg_to_json(c->msg, &e);
     if (!json) {
-        answer_error(c, 500, "internal", "out of memory");
+        answer_error(c, 500, "internal", e.text);
         return;
     }
     int rc = gw_produce(c->gw->kafka, c->gw->cfg.topic_requests, c->msg->correlation_id, UUID4_LEN,
@@ -239,9 +246,10 @@ static void open_session(post_ctx *c) {
     const fanout_msg *m = c->msg;
     char keys[4][RDS_KEY_MAX];
     rds_session_keys(m->correlation_id, keys);
-    char *sources = fanoutmsg_sources_json(m);
+    err_t e;
+    char *sources = fanoutmsg_sources_json(m, &e);
     if (!sources) {
-        answer_error(c, 500, "internal", "out of memory");
+        answer_error(c, 500, "internal", e.text);
         return;
     }
     char created[24], deadline[24], ttl[24], now[24];
@@ -317,9 +325,10 @@ void gw_journals_handle(gateway *gw, httpd_req *r) {
         return;
     }
     char cid[UUID4_LEN + 1];
-    if (uuid4_new(cid) != AGG_OK) {
+    err_t ue;
+    if (uuid4_new(cid, &ue) != AGG_OK) {
         free(c);
-        log_error("no random bytes for a correlation id");
+        log_error("no random bytes for a correlation id: %s", ue.text);
         gw_respond_unavailable(r, "random");
         return;
     }
@@ -342,6 +351,7 @@ void gw_journals_handle(gateway *gw, httpd_req *r) {
         return;
     }
     c->guard = loop_timer_add(gw->l, jr.timeout_ms + gw->cfg.wait_grace_ms, on_wait_guard, c);
-    c->li = gw_listen(gw->listeners, cid, on_wait_event, on_wait_subscribed, on_wait_resync, c);
+    c->li =
+        gw_listen(gw->listeners, cid, on_wait_event, on_wait_subscribed, on_wait_resync, c, NULL);
     if (!c->li && !c->dead) answer_error(c, 503, "unavailable", "session store unavailable");
 }

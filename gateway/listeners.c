@@ -47,7 +47,7 @@ static void on_message(const char *channel, const char *payload, size_t len, voi
     char cid[UUID4_LEN + 1];
     sse_published ev;
     if (channel_cid(channel, cid) != AGG_OK) return;
-    if (sse_parse_published(payload, len, &ev) != AGG_OK) {
+    if (sse_parse_published(payload, len, &ev, NULL) != AGG_OK) {
         log_warn("ignoring a malformed event on a session channel");
         return;
     }
@@ -86,7 +86,7 @@ gw_listeners *gw_listeners_new(loop *l, const char *url, err_t *e) {
     gw_listeners *ls = calloc(1, sizeof *ls);
     if (!ls || !(ls->by_cid = strmap_new())) {
         free(ls);
-        err_set(e, "out of memory");
+        err_oom(e);
         return NULL;
     }
     ls->sub = rds_sub_new(l, url, on_message, on_resubscribed, ls, e);
@@ -116,10 +116,20 @@ static void on_subscribed(int ok, void *arg) {
 }
 
 gw_listener *gw_listen(gw_listeners *ls, const char *cid, gw_event_cb *on_event, gw_ready_cb *ready,
-                       gw_resync_cb *resync, void *arg) {
-    if (!rds_sub_ready(ls->sub) || strlen(cid) != UUID4_LEN) return NULL;
+                       gw_resync_cb *resync, void *arg, err_t *e) {
+    if (!rds_sub_ready(ls->sub)) {
+        err_set(e, "pub/sub is down");
+        return NULL;
+    }
+    if (strlen(cid) != UUID4_LEN) {
+        err_set(e, "not a correlation id");
+        return NULL;
+    }
     gw_listener *li = calloc(1, sizeof *li);
-    if (!li) return NULL;
+    if (!li) {
+        err_oom(e);
+        return NULL;
+    }
     li->owner = ls;
     memcpy(li->cid, cid, UUID4_LEN + 1);
     li->on_event = on_event;
@@ -132,6 +142,7 @@ gw_listener *gw_listen(gw_listeners *ls, const char *cid, gw_event_cb *on_event,
         if (!s || strmap_put(ls->by_cid, cid, s) != AGG_OK) {
             free(s);
             free(li);
+            err_oom(e);
             return NULL;
         }
         list_init(&s->head);
@@ -143,6 +154,7 @@ gw_listener *gw_listen(gw_listeners *ls, const char *cid, gw_event_cb *on_event,
     rds_session_channel(cid, channel);
     if (rds_subscribe(ls->sub, channel, on_subscribed, li) != AGG_OK) {
         unlink_listener(ls, li);
+        err_set(e, "pub/sub refused the subscription");
         return NULL;
     }
     return li;

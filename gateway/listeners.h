@@ -24,11 +24,13 @@ void gw_listeners_free(gw_listeners *ls);
 /* 1 when the pub/sub connection is up. */
 int gw_listeners_ready(const gw_listeners *ls);
 
-/* Listens to session cid. ready runs once when Redis confirmed the
- * subscription; events published after that reach on_event. NULL on out of
- * memory or when pub/sub is down (nothing is called then). */
+/* Listens to session cid (copied). ready runs once when Redis confirmed the
+ * subscription; events published after that reach on_event. The listener is
+ * the registry's until gw_unlisten(); arg is borrowed until then. NULL with e
+ * filled ("out of memory", pub/sub down, or cid not a correlation id; nothing
+ * is called then). */
 gw_listener *gw_listen(gw_listeners *ls, const char *cid, gw_event_cb *on_event, gw_ready_cb *ready,
-                       gw_resync_cb *resync, void *arg);
+                       gw_resync_cb *resync, void *arg, err_t *e);
 /* Stops listening and frees the listener; no callback runs after it. */
 void gw_unlisten(gw_listeners *ls, gw_listener *li);
 /* Listeners alive. */

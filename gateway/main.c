@@ -169,8 +169,8 @@ int main(int argc, char **argv) {
         !(gw.kafka = gw_producer_new(gw.l, &kc, gw.cfg.linger_ms, gw.cfg.batch_above_per_s, &e))) {
         cfg_fail("gateway", &e);
     }
-    if (!(gw.streams = gw_streams_new(&gw))) {
-        fprintf(stderr, "gateway: out of memory\n");
+    if (!(gw.streams = gw_streams_new(&gw, &e))) {
+        fprintf(stderr, "gateway: %s\n", e.text);
         return 1;
     }
     if (!(gw.http = httpd_start(gw.l, &ho, route, &gw, &e))) {

@@ -28,7 +28,7 @@ struct answers_state {
 
 int answers_init(worker *w, err_t *e) {
     w->answers = calloc(1, sizeof *w->answers);
-    if (w->answers == NULL) return err_set(e, "out of memory");
+    if (w->answers == NULL) return err_oom(e);
     list_init(&w->answers->jobs);
     return AGG_OK;
 }
@@ -100,11 +100,12 @@ void answers_handle(worker *w, const wmsg *m, const char *value, size_t len) {
     const char *args[7] = {
         j->m.correlation_id, j->m.source, outcome_name(j->m.status), j->m.json, w->ttl_s,
         j->m.patient_id,     now_s};
-    j->rec =
-        rdsretry_script(w, RDS_SCRIPT_SESSION_RECORD, j->m.correlation_id, 7, args, on_record, j);
+    err_t e;
+    j->rec = rdsretry_script(w, RDS_SCRIPT_SESSION_RECORD, j->m.correlation_id, 7, args, on_record,
+                             j, &e);
     if (j->rec == NULL) {
-        log_error("session %s: out of memory recording the answer of %s", j->m.correlation_id,
-                  j->m.source);
+        log_error("session %s: the answer of %s not recorded: %s", j->m.correlation_id, j->m.source,
+                  e.text);
         wmsg msg = j->msg;
         unlink_job(j);
         free_job(j);

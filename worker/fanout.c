@@ -50,7 +50,7 @@ struct fanout_state {
 
 int fanout_init(worker *w, err_t *e) {
     w->fanout = calloc(1, sizeof *w->fanout);
-    if (w->fanout == NULL) return err_set(e, "out of memory");
+    if (w->fanout == NULL) return err_oom(e);
     list_init(&w->fanout->jobs);
     return AGG_OK;
 }
@@ -101,11 +101,12 @@ static void record(fcall *c, outcome_t o) {
     long long elapsed = now - j->m->created_ms;
     if (elapsed < 0) elapsed = 0;
     c->outcome = o;
+    err_t e;
     char *event = outcome_event_json(res->source, j->m->patient_id, j->m->correlation_id, o,
-                                     res->delay_ms, elapsed);
+                                     res->delay_ms, elapsed, &e);
     if (event == NULL) {
-        log_error("session %s: out of memory building the %s event of %s", j->m->correlation_id,
-                  outcome_name(o), res->source);
+        log_error("session %s: the %s event of %s not built: %s", j->m->correlation_id,
+                  outcome_name(o), res->source, e.text);
         release(j);
         return;
     }
@@ -113,12 +114,12 @@ static void record(fcall *c, outcome_t o) {
     snprintf(now_s, sizeof now_s, "%lld", now);
     const char *args[7] = {j->m->correlation_id, res->source, outcome_name(o), event, w->ttl_s,
                            j->m->patient_id,     now_s};
-    c->rec =
-        rdsretry_script(w, RDS_SCRIPT_SESSION_RECORD, j->m->correlation_id, 7, args, on_record, c);
+    c->rec = rdsretry_script(w, RDS_SCRIPT_SESSION_RECORD, j->m->correlation_id, 7, args, on_record,
+                             c, &e);
     free(event);
     if (c->rec == NULL) {
-        log_error("session %s: out of memory recording %s of %s", j->m->correlation_id,
-                  outcome_name(o), res->source);
+        log_error("session %s: %s of %s not recorded: %s", j->m->correlation_id, outcome_name(o),
+                  res->source, e.text);
         release(j);
     }
 }
@@ -140,14 +141,14 @@ static void on_http(const httpc_result *res, void *arg) {
     record(c, o);
 }
 
-/* The fan-out call's body; malloc'd or NULL on out of memory. */
-static char *call_body(const fjob *j, const fanoutmsg_resource *r) {
+/* The fan-out call's body; malloc'd (caller frees), or NULL with e filled ("out of memory"). */
+static char *call_body(const fjob *j, const fanoutmsg_resource *r, err_t *e) {
     json_t *o = json_pack("{s:s, s:I, s:s, s:s}", "patientId", j->m->patient_id, "delay",
                           (json_int_t)r->delay_ms, "callbackUrl", j->m->callback_url,
                           "correlationId", j->m->correlation_id);
-    if (o == NULL) return NULL;
-    char *s = json_dumps(o, JSON_COMPACT);
+    char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
+    if (s == NULL) err_oom(e);
     return s;
 }
 
@@ -164,14 +165,14 @@ static void start_call(fjob *j, int i) {
     }
     char url[RESLIST_URL_MAX + 16];
     snprintf(url, sizeof url, "%s/journals", r->url);
-    char *body = call_body(j, r);
+    err_t e = {{0}};
+    char *body = call_body(j, r, &e);
     if (body == NULL) {
-        log_error("session %s: out of memory building the call to %s", j->m->correlation_id,
-                  r->source);
+        log_error("session %s: the call to %s not built: %s", j->m->correlation_id, r->source,
+                  e.text);
         record(c, OUTCOME_ERROR);
         return;
     }
-    err_t e = {{0}};
     int rc = httpc_post_json(w->hc, url, body, w->cfg.connect_timeout_ms, w->cfg.read_timeout_ms,
                              on_http, c, &e);
     free(body);
@@ -234,9 +235,9 @@ void fanout_handle(worker *w, const wmsg *m, const char *value, size_t len) {
     char keys[4][RDS_KEY_MAX];
     rds_session_keys(j->m->correlation_id, keys);
     const char *argv[3] = {"HGET", keys[0], "state"};
-    j->meta = rdsretry_command(w, 3, argv, on_meta, j);
+    j->meta = rdsretry_command(w, 3, argv, on_meta, j, &e);
     if (j->meta == NULL) {
-        log_error("session %s: out of memory reading its state", j->m->correlation_id);
+        log_error("session %s: its state not read: %s", j->m->correlation_id, e.text);
         finish(j);
     }
 }

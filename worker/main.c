@@ -112,7 +112,7 @@ static void bump_epoch(worker *w, int topic, int32_t partition) {
 void worker_msg_done(worker *w, const wmsg *m) {
     w->jobs--;
     if (m->epoch == epoch_of(w, m->topic, m->partition) &&
-        offtrack_done(w->ot, m->topic, m->partition, m->offset) == AGG_OK) {
+        offtrack_done(w->ot, m->topic, m->partition, m->offset, NULL) == AGG_OK) {
         int64_t next;
         if (offtrack_committable(w->ot, m->topic, m->partition, &next) && w->kc != NULL) {
             err_t e = {{0}};
@@ -131,10 +131,10 @@ static void on_message(const kafka_message *km, void *arg) {
     if (w->stopping || w->closing) return;
     int t = km->topic_index;
     if (t != WORKER_TOPIC_REQUESTS && t != WORKER_TOPIC_CALLBACKS) return;
-    if (offtrack_begin(w->ot, t, km->partition, km->offset) != AGG_OK) {
-        log_warn("message at offset %" PRId64 " of partition %" PRId32
-                 " not above the last one begun (or out of memory); ignored",
-                 km->offset, km->partition);
+    err_t e;
+    if (offtrack_begin(w->ot, t, km->partition, km->offset, &e) != AGG_OK) {
+        log_warn("message at offset %" PRId64 " of partition %" PRId32 " ignored: %s", km->offset,
+                 km->partition, e.text);
         return;
     }
     w->met.messages[t]++;
@@ -225,13 +225,12 @@ int main(int argc, char **argv) {
 
     w->l = loop_new(&e);
     if (w->l == NULL) die("event loop", &e);
-    w->ot = offtrack_new();
+    w->ot = offtrack_new(&e);
     if (w->ot == NULL || rdsretry_init(w, &e) || fanout_init(w, &e) || answers_init(w, &e) ||
         deadlines_init(w, &e))
-        die("startup", &(err_t){"out of memory"});
+        die("startup", &e);
     if (loop_stop_on_signals(w->l, &e) != AGG_OK) die("signals", &e);
-    if (loop_add_prepare(w->l, on_prepare, w) != AGG_OK)
-        die("startup", &(err_t){"cannot add the loop hook"});
+    if (loop_add_prepare(w->l, on_prepare, w, &e) != AGG_OK) die("startup", &e);
     w->r = rds_new(w->l, w->cfg.redis_url, &e);
     if (w->r == NULL) {
         err_t e2;

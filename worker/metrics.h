@@ -2,6 +2,7 @@
 #ifndef WORKER_METRICS_H
 #define WORKER_METRICS_H
 
+#include "err.h"
 #include "outcome.h"
 #include "policy.h"
 
@@ -10,7 +11,7 @@ typedef struct wmetrics {
     unsigned long long messages[2];     /* by topic index: requests, callbacks (answers) */
     unsigned long long bad_messages[2]; /* by topic index */
     unsigned long long recorded[5];     /* by outcome_t OK..ERROR: recorded or completed replies */
-    unsigned long long dropped[POLICY_DROP_REASONS]; /* by policy_drop_reason() */
+    unsigned long long dropped[POLICY_DROP_REASONS]; /* by policy_drop_index() */
     unsigned long long summaries;     /* summaries this worker wrote (completed + expired) */
     unsigned long long timeouts;      /* sessions this worker expired (completedBy TIMEOUT) */
     unsigned long long redis_retries; /* Redis calls retried after a failure */
@@ -19,8 +20,8 @@ typedef struct wmetrics {
 
 /* Renders every metric with # HELP and # TYPE lines; inflight_messages,
  * inflight_http and intake_held (0/1) are the gauge values. Returns malloc'd
- * text (caller frees), NULL on out of memory. */
+ * text (caller frees), or NULL with e filled ("out of memory"). m is borrowed. */
 char *wmetrics_render(const wmetrics *m, long inflight_messages, long inflight_http,
-                      int intake_held);
+                      int intake_held, err_t *e);
 
 #endif

@@ -38,7 +38,7 @@ static void send_call(rdsretry *c);
 
 int rdsretry_init(worker *w, err_t *e) {
     w->rdsretry = calloc(1, sizeof *w->rdsretry);
-    if (w->rdsretry == NULL) return err_set(e, "out of memory");
+    if (w->rdsretry == NULL) return err_oom(e);
     list_init(&w->rdsretry->stalled);
     return AGG_OK;
 }
@@ -113,9 +113,12 @@ static void send_call(rdsretry *c) {
 }
 
 static rdsretry *new_call(worker *w, int argc, const char *const *argv, rdsretry_done_cb *done,
-                          void *arg) {
+                          void *arg, err_t *e) {
     rdsretry *c = calloc(1, sizeof *c);
-    if (c == NULL) return NULL;
+    if (c == NULL) {
+        err_oom(e);
+        return NULL;
+    }
     c->w = w;
     c->done = done;
     c->arg = arg;
@@ -124,6 +127,7 @@ static rdsretry *new_call(worker *w, int argc, const char *const *argv, rdsretry
     c->lens = calloc((size_t)argc, sizeof *c->lens);
     if (c->argv == NULL || c->lens == NULL) {
         free_call(c);
+        err_oom(e);
         return NULL;
     }
     c->argc = argc;
@@ -131,6 +135,7 @@ static rdsretry *new_call(worker *w, int argc, const char *const *argv, rdsretry
         c->argv[i] = strdup(argv[i]);
         if (c->argv[i] == NULL) {
             free_call(c);
+            err_oom(e);
             return NULL;
         }
         c->lens[i] = strlen(argv[i]);
@@ -139,8 +144,8 @@ static rdsretry *new_call(worker *w, int argc, const char *const *argv, rdsretry
 }
 
 rdsretry *rdsretry_script(worker *w, enum rds_script_id id, const char *cid, int nargs,
-                          const char *const *args, rdsretry_done_cb *done, void *arg) {
-    rdsretry *c = new_call(w, nargs, args, done, arg);
+                          const char *const *args, rdsretry_done_cb *done, void *arg, err_t *e) {
+    rdsretry *c = new_call(w, nargs, args, done, arg, e);
     if (c == NULL) return NULL;
     c->is_script = 1;
     c->id = id;
@@ -150,9 +155,12 @@ rdsretry *rdsretry_script(worker *w, enum rds_script_id id, const char *cid, int
 }
 
 rdsretry *rdsretry_command(worker *w, int argc, const char *const *argv, rdsretry_done_cb *done,
-                           void *arg) {
-    if (argc < 1) return NULL;
-    rdsretry *c = new_call(w, argc, argv, done, arg);
+                           void *arg, err_t *e) {
+    if (argc < 1) {
+        err_set(e, "a command needs its name");
+        return NULL;
+    }
+    rdsretry *c = new_call(w, argc, argv, done, arg, e);
     if (c == NULL) return NULL;
     send_call(c);
     return c;

@@ -26,12 +26,15 @@ void rdsretry_shutdown(worker *w);
  * the reply is lost or it is an error reply, the same call is sent again
  * after a backoff of 100 ms doubling to 2 s, for as long as the process
  * runs; each retry counts in worker_redis_retries_total. done runs exactly
- * once, unless the call is cancelled. NULL on out of memory (done not called). */
+ * once, unless the call is cancelled; the handle is the module's (it frees
+ * itself after done or rdsretry_cancel()). NULL with e filled ("out of
+ * memory"; done not called). */
 rdsretry *rdsretry_script(worker *w, enum rds_script_id id, const char *cid, int nargs,
-                          const char *const *args, rdsretry_done_cb *done, void *arg);
-/* Same for a plain command given as an argument vector (copied). */
+                          const char *const *args, rdsretry_done_cb *done, void *arg, err_t *e);
+/* Same for a plain command given as an argument vector (copied; argc >= 1,
+ * else NULL with e filled). */
 rdsretry *rdsretry_command(worker *w, int argc, const char *const *argv, rdsretry_done_cb *done,
-                           void *arg);
+                           void *arg, err_t *e);
 
 /* Cancels c (NULL allowed): done will not run. Safe at any time before done starts. */
 void rdsretry_cancel(rdsretry *c);
