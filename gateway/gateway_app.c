@@ -142,7 +142,7 @@ int gw_start(gateway *gw, loop *l, err_t *e) {
         !(gw->listeners = gw_listeners_new(gw->l, gw->cfg.redis_url, e)) ||
         !(gw->kafka = gw_producer_new(gw->l, &kc, gw->cfg.linger_ms, gw->cfg.batch_above_per_s, e)))
         return AGG_ERR;
-    if (!(gw->streams = gw_streams_new(gw))) return err_nomem(e);
+    if (!(gw->streams = gw_streams_new(gw, e))) return AGG_ERR;
     if (!(gw->http = httpd_start(gw->l, &ho, route, gw, e))) return AGG_ERR;
     log_info("gateway listening on %s:%d; %d resources; answers to %s", gw->cfg.bind_addr,
              httpd_port(gw->http), gw->cfg.resources.n, gw->cfg.callback_url);

@@ -9,6 +9,7 @@
 #include "apierr.h"
 #include "listeners.h"
 #include "log.h"
+#include "logsafe.h"
 #include "fanoutmsg.h"
 #include "session.h"
 #include "uuid4.h"
@@ -86,12 +87,12 @@ static void answer_failure(post_ctx *c, const err_t *e, const char *what);
 
 static void answer_accepted(post_ctx *c) {
     err_t e;
-    char *sources = fanoutmsg_sources_json(c->msg);
+    char *sources = fanoutmsg_sources_json(c->msg, &e);
     char *body = NULL;
     size_t n = sources ? strlen(sources) + 160 : 0;
     if (!sources || !(body = malloc(n))) {
         free(sources);
-        err_nomem(&e);
+        if (sources) err_nomem(&e);
         answer_failure(c, &e, "memory");
         return;
     }
@@ -144,10 +145,18 @@ static void on_wait_log(struct redisReply *reply, void *arg) {
         free(events);
         return;
     }
-    char *body = journalmerge_build(c->msg->patient_id, events, k);
+    char *body;
+    int rc = journalmerge_build(c->msg->patient_id, events, k, &body, &e);
     free(events);
-    if (!body) {
-        answer_error(c, 500, "internal", "could not build the answer");
+    if (rc != AGG_OK) {
+        char why[256];
+        logsafe_error(e.text, why, sizeof why);
+        log_error("session %s: WAIT_FOR_EVERYONE response not built: %s", c->msg->correlation_id,
+                  why);
+        if (err_is_nomem(&e))
+            answer_failure(c, &e, "memory");
+        else
+            answer_error(c, 500, "internal", "could not build the answer");
         return;
     }
     httpd_respond(c->r, 200, NULL, body);
@@ -230,9 +239,8 @@ static void on_opened(struct redisReply *reply, void *arg) {
         answer_failure(c, &e, "session store");
         return;
     }
-    char *json = fanoutmsg_to_json(c->msg);
+    char *json = fanoutmsg_to_json(c->msg, &e);
     if (!json) {
-        err_nomem(&e);
         answer_failure(c, &e, "memory");
         return;
     }
@@ -251,9 +259,8 @@ static void on_opened(struct redisReply *reply, void *arg) {
 static void open_session(post_ctx *c) {
     const fanout_msg *m = c->msg;
     err_t e;
-    char *sources = fanoutmsg_sources_json(m);
+    char *sources = fanoutmsg_sources_json(m, &e);
     if (!sources) {
-        err_nomem(&e);
         answer_failure(c, &e, "memory");
         return;
     }
@@ -323,9 +330,10 @@ void gw_journals_handle(gateway *gw, httpd_req *r) {
         return;
     }
     char cid[UUID4_LEN + 1];
-    if (uuid4_new(cid) != AGG_OK) {
+    err_t ue;
+    if (uuid4_new(cid, &ue) != AGG_OK) {
         free(c);
-        log_error("no random bytes for a correlation id");
+        log_error("no random bytes for a correlation id: %s", ue.text);
         gw_respond_unavailable(r, "random");
         return;
     }

@@ -37,7 +37,7 @@ static void on_message(const char *channel, const char *payload, size_t len, voi
     char cid[UUID4_LEN + 1];
     sse_published ev;
     if (session_cid_of_channel(channel, strlen(channel), cid) != AGG_OK) return;
-    if (sse_parse_published(payload, len, &ev) != AGG_OK) {
+    if (sse_parse_published(payload, len, &ev, NULL) != AGG_OK) {
         log_warn("ignoring a malformed event on a session channel");
         return;
     }
@@ -76,7 +76,7 @@ gw_listeners *gw_listeners_new(loop *l, const char *url, err_t *e) {
     gw_listeners *ls = calloc(1, sizeof *ls);
     if (!ls || !(ls->by_cid = strmap_new())) {
         free(ls);
-        err_set(e, "out of memory");
+        err_nomem(e);
         return NULL;
     }
     ls->sub = rds_sub_new(l, url, on_message, on_resubscribed, ls, e);
@@ -140,6 +140,7 @@ gw_listener *gw_listen(gw_listeners *ls, const char *cid, gw_event_cb *on_event,
     ls->count++;
     if (rds_subscribe(ls->sub, k.channel, on_subscribed, li, e) != AGG_OK) {
         unlink_listener(ls, li);
+        err_set(e, "pub/sub refused the subscription");
         return NULL;
     }
     return li;

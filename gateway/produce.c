@@ -17,7 +17,7 @@ gw_producer *gw_producer_new(loop *l, const kafka_config *c, long batch_linger_m
                              long batch_above_per_s, err_t *e) {
     gw_producer *p = calloc(1, sizeof *p);
     if (!p) {
-        err_set(e, "out of memory");
+        err_nomem(e);
         return NULL;
     }
     p->l = l;

@@ -113,10 +113,10 @@ static void emit(stream_ctx *c, long long seq, const char *event, size_t event_l
     memcpy(name, event, event_len);
     name[event_len] = '\0';
     size_t len;
-    char *frame = sse_frame(seq, name, data, data_len, &len);
+    char *frame = sse_frame(seq, name, data, data_len, &len, NULL);
     if (!frame) return;
     gw_metrics *m = &c->owner->gw->metrics;
-    if (httpd_stream_write(c->s, frame, len) != AGG_OK) {
+    if (httpd_stream_write(c->s, frame, len, NULL) != AGG_OK) {
         m->stream_overflows++;
         free(frame);
         return; /* the stream closes; the client resumes with Last-Event-ID */
@@ -231,7 +231,7 @@ static void on_session_state(struct redisReply *reply, void *arg) {
     }
     httpd_req *r = c->r;
     c->r = NULL;
-    c->s = httpd_stream_open(r, NULL, on_stream_close, c);
+    c->s = httpd_stream_open(r, NULL, on_stream_close, c, NULL);
     if (!c->s) {
         stop_listening(c);
         c->dead = 1;
@@ -290,7 +290,7 @@ void gw_streams_handle(gw_streams *st, httpd_req *r) {
     } else if (!uuid4_valid(cid)) {
         apierr_set(&e, 400, "invalid_field", "correlationId",
                    "correlationId must be a lowercase UUID");
-    } else if (sse_parse_last_event_id(last, &last_id) != AGG_OK) {
+    } else if (sse_parse_last_event_id(last, &last_id, NULL) != AGG_OK) {
         apierr_set(&e, 400, "invalid_field", field,
                    "the last event id must be a non-negative integer");
     } else {
@@ -336,20 +336,24 @@ static void on_keepalive(loop *l, void *arg) {
         if (now - c->last_write_ms < period) break;
         ka_unlink(c);
         ka_append(c);
-        httpd_stream_write(c->s, SSE_KEEPALIVE, sizeof SSE_KEEPALIVE - 1);
+        httpd_stream_write(c->s, SSE_KEEPALIVE, sizeof SSE_KEEPALIVE - 1, NULL);
     }
     long long tick = period / 4 < 1000 ? period / 4 : 1000;
     st->ka_timer = loop_timer_add(l, tick, on_keepalive, st);
 }
 
-gw_streams *gw_streams_new(gateway *gw) {
+gw_streams *gw_streams_new(gateway *gw, err_t *e) {
     gw_streams *st = calloc(1, sizeof *st);
-    if (!st) return NULL;
+    if (!st) {
+        err_nomem(e);
+        return NULL;
+    }
     st->gw = gw;
     list_init(&st->ka);
     st->ka_timer = loop_timer_add(gw->l, 1000, on_keepalive, st);
     if (!st->ka_timer) {
         free(st);
+        err_nomem(e);
         return NULL;
     }
     return st;

@@ -8,8 +8,9 @@
 
 typedef struct gw_streams gw_streams;
 
-/* NULL on out of memory. Starts the keep-alive timer on gw->l. */
-gw_streams *gw_streams_new(gateway *gw);
+/* The registry of gw's streams (gw borrowed for its lifetime); starts the
+ * keep-alive timer on gw->l. NULL with e filled ("out of memory"). */
+gw_streams *gw_streams_new(gateway *gw, err_t *e);
 /* Frees the registry; call after httpd_stop() has closed every stream. */
 void gw_streams_free(gw_streams *st);
 /* Serves one GET /aggregate/stream request (answers it now or later). */

@@ -131,7 +131,7 @@ static int build(const jscan_val *root, answer_msg *m, obuf *o, api_error *e) {
     if (delay && !(delay->type == JSCAN_NUMBER && delay->num_integer))
         return BAD(e, "delayMs", "delayMs must be an integer");
     if (get_string(&f[F_STATUS], 1, 32, status, e, "status") != AGG_OK) return AGG_ERR;
-    if (outcome_from_name(status, &m->status) != AGG_OK)
+    if (outcome_from_name(status, &m->status, NULL) != AGG_OK)
         return BAD(e, "status", "status must be ok, REJECTED, TIMEOUT, CONNECTION_CLOSED or ERROR");
     const jscan_val *notes = &f[F_NOTES];
     if (!notes->text || notes->type == JSCAN_NULL) {
@@ -166,11 +166,12 @@ static int build(const jscan_val *root, answer_msg *m, obuf *o, api_error *e) {
 int answer_parse(const char *body, size_t len, answer_msg *m, api_error *e) {
     memset(m, 0, sizeof *m);
     jscan_val root;
-    char jerr[JSCAN_ERR_LEN];
+    err_t jerr;
     if (body == NULL || len == 0)
         return apierr_set(e, 400, "invalid_json", NULL, "the body is not valid JSON: empty body");
-    if (jscan_document(body, len, &root, jerr) != AGG_OK)
-        return apierr_set(e, 400, "invalid_json", NULL, "the body is not valid JSON: %s", jerr);
+    if (jscan_document(body, len, &root, &jerr) != AGG_OK)
+        return apierr_set(e, 400, "invalid_json", NULL, "the body is not valid JSON: %s",
+                          jerr.text);
     if (root.type != JSCAN_OBJECT)
         return apierr_set(e, 400, "invalid_json", NULL, "the body must be a JSON object");
     obuf o = {malloc(len + ANSWER_SLACK), 0, len + ANSWER_SLACK};

@@ -21,27 +21,32 @@ int apierr_set(api_error *e, int http_status, const char *code, const char *fiel
     return AGG_ERR;
 }
 
-/* Adds a string member; 0 on success, -1 on failure (out of memory or bad UTF-8). */
+/* Adds a string member (a placeholder when value is not valid UTF-8). AGG_ERR
+ * only on out of memory. */
 static int set_str(json_t *o, const char *key, const char *value) {
     json_t *s = json_string(value);
     if (!s) {
         /* Invalid UTF-8 in a message: keep the body valid rather than failing. */
         s = json_string("(message not valid UTF-8)");
-        if (!s) return -1;
+        if (!s) return AGG_ERR;
     }
-    return json_object_set_new(o, key, s);
+    return json_object_set_new(o, key, s) == 0 ? AGG_OK : AGG_ERR;
 }
 
-char *apierr_to_json(const api_error *e) {
+char *apierr_to_json(const api_error *ae, err_t *e) {
     json_t *o = json_object();
-    if (!o) return NULL;
-    const char *code = e && e->code ? e->code : "internal_error";
-    const char *msg = e ? e->message : "internal error";
+    if (!o) {
+        err_nomem(e);
+        return NULL;
+    }
+    const char *code = ae && ae->code ? ae->code : "internal_error";
+    const char *msg = ae ? ae->message : "internal error";
     char *out = NULL;
-    if (set_str(o, "error", code) == 0 && set_str(o, "message", msg) == 0 &&
-        (!e || !e->field || set_str(o, "field", e->field) == 0)) {
+    if (set_str(o, "error", code) == AGG_OK && set_str(o, "message", msg) == AGG_OK &&
+        (!ae || !ae->field || set_str(o, "field", ae->field) == AGG_OK)) {
         out = json_dumps(o, JSON_COMPACT);
     }
     json_decref(o);
+    if (!out) err_nomem(e);
     return out;
 }

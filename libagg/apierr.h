@@ -2,6 +2,8 @@
 #ifndef AGG_APIERR_H
 #define AGG_APIERR_H
 
+#include "err.h"
+
 typedef struct api_error {
     int http_status;   /* 400, 404, 413, 503, ... */
     const char *code;  /* static string, e.g. "invalid_field" */
@@ -13,8 +15,9 @@ typedef struct api_error {
 int apierr_set(api_error *e, int http_status, const char *code, const char *field, const char *fmt,
                ...) __attribute__((format(printf, 5, 6)));
 
-/* Returns a malloc'd JSON body {"error":code,"message":...,"field":...}
- * ("field" omitted when NULL); caller frees. NULL only on out of memory. */
-char *apierr_to_json(const api_error *e);
+/* Returns a malloc'd JSON body {"error":code,"message":...,"field":...} of ae
+ * ("field" omitted when NULL; ae NULL gives an internal_error body); caller
+ * frees. NULL with e filled only on out of memory. ae is borrowed. */
+char *apierr_to_json(const api_error *ae, err_t *e);
 
 #endif

@@ -3,8 +3,11 @@
 #define AGG_ERR_H
 
 /* Every fallible function returns AGG_OK or AGG_ERR. On AGG_ERR it fills the
- * caller's err_t (when non-NULL) with one human-readable line, and with a
- * kind, so that a caller can tell running out of memory from the rest. */
+ * caller's err_t (when non-NULL) with one human-readable line and a kind, so
+ * that a caller can tell running out of memory from the rest. A constructor
+ * returns the new object, or NULL with the err_t filled the same way. A count
+ * or an index comes back through an out-parameter, never as "-1 = failed".
+ * HTTP-facing validation fills an api_error (apierr.h) instead. */
 #define AGG_OK  0
 #define AGG_ERR (-1)
 

@@ -46,15 +46,23 @@ fanout_msg *fanoutmsg_from_request(const journal_request *r, const resource_list
     return m;
 }
 
-char *fanoutmsg_to_json(const fanout_msg *m) {
+/* Dumps o compactly and drops the reference; NULL with e filled on out of memory. */
+static char *dump(json_t *o, err_t *e) {
+    char *out = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    if (!out) err_nomem(e);
+    return out;
+}
+
+char *fanoutmsg_to_json(const fanout_msg *m, err_t *e) {
     json_t *arr = json_array();
-    if (!arr) return NULL;
+    if (!arr) return dump(NULL, e);
     for (int i = 0; i < m->n_resources; i++) {
         json_t *r = json_pack("{s:s, s:s, s:I}", "source", m->resources[i].source, "url",
                               m->resources[i].url, "delayMs", (json_int_t)m->resources[i].delay_ms);
         if (!r || json_array_append_new(arr, r) != 0) {
             json_decref(arr);
-            return NULL;
+            return dump(NULL, e);
         }
     }
     json_t *o = json_pack(
@@ -62,24 +70,19 @@ char *fanoutmsg_to_json(const fanout_msg *m) {
         m->patient_id, "strategy", journalreq_strategy_name(m->strategy), "timeoutMs",
         (json_int_t)m->timeout_ms, "createdMs", (json_int_t)m->created_ms, "deadlineMs",
         (json_int_t)m->deadline_ms, "callbackUrl", m->callback_url, "resources", arr);
-    if (!o) return NULL;
-    char *out = json_dumps(o, JSON_COMPACT);
-    json_decref(o);
-    return out;
+    return dump(o, e);
 }
 
-char *fanoutmsg_sources_json(const fanout_msg *m) {
+char *fanoutmsg_sources_json(const fanout_msg *m, err_t *e) {
     json_t *arr = json_array();
-    if (!arr) return NULL;
+    if (!arr) return dump(NULL, e);
     for (int i = 0; i < m->n_resources; i++) {
         if (json_array_append_new(arr, json_string(m->resources[i].source)) != 0) {
             json_decref(arr);
-            return NULL;
+            return dump(NULL, e);
         }
     }
-    char *out = json_dumps(arr, JSON_COMPACT);
-    json_decref(arr);
-    return out;
+    return dump(arr, e);
 }
 
 /* The schema's "^https?://[^/\s]+" plus a length limit. */

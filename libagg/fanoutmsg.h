@@ -45,8 +45,8 @@ fanout_msg *fanoutmsg_from_request(const journal_request *r, const resource_list
 void fanoutmsg_free(fanout_msg *m);
 
 /* Returns the malloc'd JSON of the message (schemas/kafka/request.schema.json);
- * caller frees. NULL on out of memory. */
-char *fanoutmsg_to_json(const fanout_msg *m);
+ * caller frees. NULL with e filled ("out of memory"). m is borrowed. */
+char *fanoutmsg_to_json(const fanout_msg *m, err_t *e);
 
 /* Parses and validates a message (len bytes, borrowed for the call) into a
  * new message allocated for exactly the resources it lists; the caller frees
@@ -54,7 +54,8 @@ char *fanoutmsg_to_json(const fanout_msg *m);
  * schema, or "out of memory". */
 fanout_msg *fanoutmsg_parse(const char *json, size_t len, err_t *e);
 
-/* The JSON array of source names, e.g. ["resource-1","resource-2"]; malloc'd. */
-char *fanoutmsg_sources_json(const fanout_msg *m);
+/* The JSON array of source names, e.g. ["resource-1","resource-2"]; malloc'd,
+ * caller frees. NULL with e filled ("out of memory"). m is borrowed. */
+char *fanoutmsg_sources_json(const fanout_msg *m, err_t *e);
 
 #endif

@@ -210,7 +210,7 @@ httpc *httpc_new(loop *l, err_t *e) {
     }
     httpc *c = calloc(1, sizeof *c);
     if (!c) {
-        err_set(e, "out of memory");
+        err_nomem(e);
         return NULL;
     }
     c->l = l;
@@ -220,7 +220,7 @@ httpc *httpc_new(loop *l, err_t *e) {
     if (!c->headers) {
         curl_slist_free_all(h1);
         free(c);
-        err_set(e, "out of memory");
+        err_nomem(e);
         return NULL;
     }
     c->multi = curl_multi_init();
@@ -263,14 +263,14 @@ int httpc_post_json(httpc *c, const char *url, const char *body, long connect_ti
         return err_set(e, "httpc_post_json: url, body and done are required");
     if (c->free_pending) return err_set(e, "httpc_post_json: client is being freed");
     httpc_req *r = calloc(1, sizeof *r);
-    if (!r) return err_set(e, "out of memory");
+    if (!r) return err_nomem(e);
     r->done = done;
     r->arg = arg;
     list_init(&r->node);
     r->easy = c->n_idle > 0 ? c->idle[--c->n_idle] : curl_easy_init();
     if (!r->easy) {
         req_free(c, r);
-        return err_set(e, "out of memory");
+        return err_nomem(e);
     }
     CURL *k = r->easy;
     CURLcode rc = CURLE_OK;

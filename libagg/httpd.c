@@ -54,7 +54,7 @@ struct httpd_stream {
  * and keep-alive connections carry many requests) was half of the gateway's
  * epoll_ctl calls. */
 typedef struct httpd_conn {
-    int fd;
+    int fd;         /* -1 when MHD did not give it */
     int watching;   /* the loop watches fd for hang-up */
     int peer_left;  /* the client closed its side */
     httpd_req *cur; /* the request being served, NULL between requests */
@@ -83,10 +83,13 @@ struct httpd_req {
     httpd_stream *stream;
 };
 
-static int conn_fd(struct MHD_Connection *c) {
+/* The connection's socket into *fd; AGG_ERR when MHD does not give it. */
+static int conn_fd(struct MHD_Connection *c, int *fd) {
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
-    return ci ? ci->connect_fd : -1;
+    if (!ci) return AGG_ERR;
+    *fd = ci->connect_fd;
+    return AGG_OK;
 }
 
 static void on_peer_hangup(loop *l, int fd, unsigned events, void *arg);
@@ -194,7 +197,7 @@ void httpd_respond(httpd_req *r, int status, const char *content_type, const cha
 }
 
 void httpd_respond_error(httpd_req *r, const api_error *e) {
-    char *body = apierr_to_json(e);
+    char *body = apierr_to_json(e, NULL);
     httpd_respond(r, e->http_status, NULL,
                   body ? body : "{\"error\":\"internal\",\"message\":\"out of memory\"}");
     free(body);
@@ -261,14 +264,18 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max) {
 }
 
 httpd_stream *httpd_stream_open(httpd_req *r, const char *content_type, void (*on_close)(void *arg),
-                                void *arg) {
-    if (r->answered || r->cancelled) return NULL;
+                                void *arg, err_t *e) {
+    if (r->answered || r->cancelled) {
+        err_set(e, "the request was answered or cancelled already");
+        return NULL;
+    }
     httpd_stream *s = calloc(1, sizeof *s);
     struct MHD_Response *resp =
         s ? MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 2048, stream_read, s, NULL) : NULL;
     if (!resp) {
         free(s);
         httpd_respond(r, 500, NULL, "{\"error\":\"internal\",\"message\":\"out of memory\"}");
+        err_nomem(e);
         return NULL;
     }
     s->r = r;
@@ -285,13 +292,13 @@ httpd_stream *httpd_stream_open(httpd_req *r, const char *content_type, void (*o
     return s;
 }
 
-int httpd_stream_write(httpd_stream *s, const char *data, size_t len) {
-    if (s->failed || s->ending) return AGG_ERR;
+int httpd_stream_write(httpd_stream *s, const char *data, size_t len, err_t *e) {
+    if (s->failed || s->ending) return err_set(e, "the stream is closing");
     size_t limit = s->r->d->opt.stream_buffer_limit;
     if (s->len + len > limit) {
         s->failed = 1;
         resume_req(s->r);
-        return AGG_ERR;
+        return err_set(e, "the stream's unsent bytes would pass its limit of %zu", limit);
     }
     if (s->start + s->len + len > s->cap) {
         if (s->start > 0) {
@@ -305,7 +312,7 @@ int httpd_stream_write(httpd_stream *s, const char *data, size_t len) {
             if (!b) {
                 s->failed = 1;
                 resume_req(s->r);
-                return AGG_ERR;
+                return err_nomem(e);
             }
             s->buf = b;
             s->cap = cap;
@@ -332,7 +339,7 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
     httpd *d = cls;
     if (code == MHD_CONNECTION_NOTIFY_STARTED) {
         httpd_conn *cx = calloc(1, sizeof *cx); /* NULL: served without a hang-up watch */
-        if (cx) cx->fd = conn_fd(c);
+        if (cx && conn_fd(c, &cx->fd) != AGG_OK) cx->fd = -1; /* served without the watch */
         *socket_context = cx;
         return;
     }
@@ -533,7 +540,7 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap) {
 httpd *httpd_start(loop *l, const httpd_options *o, httpd_handler *h, void *arg, err_t *e) {
     httpd *d = calloc(1, sizeof *d);
     if (!d) {
-        err_set(e, "out of memory");
+        err_nomem(e);
         return NULL;
     }
     d->l = l;
@@ -545,7 +552,7 @@ httpd *httpd_start(loop *l, const httpd_options *o, httpd_handler *h, void *arg,
         d->cors_origins = strdup(o->cors_origins);
         if (!d->cors_origins) {
             free(d);
-            err_set(e, "out of memory");
+            err_nomem(e);
             return NULL;
         }
     }
@@ -592,15 +599,16 @@ httpd *httpd_start(loop *l, const httpd_options *o, httpd_handler *h, void *arg,
     d->epoll_fd = di ? di->epoll_fd : -1;
     di = MHD_get_daemon_info(d->mhd, MHD_DAEMON_INFO_BIND_PORT);
     d->port = di && di->port ? di->port : o->port;
-    if (d->epoll_fd < 0 || loop_watch(l, d->epoll_fd, LOOP_READ, on_mhd_ready, d, e) != AGG_OK ||
-        loop_add_prepare(l, before_wait, d) != AGG_OK) {
-        if (d->epoll_fd < 0) err_set(e, "libmicrohttpd has no epoll fd");
-        MHD_stop_daemon(d->mhd);
-        free(d->cors_origins);
-        free(d);
-        return NULL;
+    if (d->epoll_fd < 0) {
+        err_set(e, "libmicrohttpd has no epoll fd");
+    } else if (loop_watch(l, d->epoll_fd, LOOP_READ, on_mhd_ready, d, e) == AGG_OK) {
+        if (loop_add_prepare(l, before_wait, d, e) == AGG_OK) return d;
+        loop_unwatch(l, d->epoll_fd);
     }
-    return d;
+    MHD_stop_daemon(d->mhd);
+    free(d->cors_origins);
+    free(d);
+    return NULL;
 }
 
 void httpd_stop(httpd *d) {

@@ -63,13 +63,15 @@ void httpd_req_on_cancel(httpd_req *r, void (*cancel)(void *arg), void *arg);
 /* Answers 200 with a streaming body (text/event-stream when content_type is
  * NULL). on_close(arg) runs exactly once when the stream ends for any reason
  * (client gone, buffer over limit, httpd_stream_end flushed, httpd_stop);
- * the stream handle is invalid after it. NULL on out of memory (r answered 500). */
+ * the stream handle is invalid after it. NULL with e filled when r was
+ * answered or cancelled already, or on out of memory (r is then answered 500). */
 httpd_stream *httpd_stream_open(httpd_req *r, const char *content_type, void (*on_close)(void *arg),
-                                void *arg);
-/* Queues bytes (copied). AGG_ERR when the stream is closing or the unsent
- * bytes would pass stream_buffer_limit: the stream is then closed (a slow
- * client reconnects with Last-Event-ID and loses nothing). */
-int httpd_stream_write(httpd_stream *s, const char *data, size_t len);
+                                void *arg, err_t *e);
+/* Queues bytes (copied). AGG_ERR with e (may be NULL) filled when the stream
+ * is closing, on out of memory, or when the unsent bytes would pass
+ * stream_buffer_limit: the stream is then closed (a slow client reconnects
+ * with Last-Event-ID and loses nothing). */
+int httpd_stream_write(httpd_stream *s, const char *data, size_t len, err_t *e);
 /* Closes the stream once every queued byte is sent. */
 void httpd_stream_end(httpd_stream *s);
 

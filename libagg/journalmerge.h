@@ -4,6 +4,8 @@
 
 #include <stddef.h>
 
+#include "err.h"
+
 /* One entry of the session log. Borrowed strings. */
 typedef struct log_event {
     long long seq;
@@ -13,10 +15,13 @@ typedef struct log_event {
 
 /* Builds {"correlationId","patientId","respondents","errors","completedBy",
  * "notes":[...newest first by date, ties by source then id...],
- * "sources":[{"source","status","elapsedMs"} in log order]} from the log.
- * respondents/errors/completedBy come from the summary event; AGG_ERR-like
- * NULL when there is no summary or an entry is not valid JSON. Returns a
- * malloc'd string; caller frees. */
-char *journalmerge_build(const char *patient_id, const log_event *events, size_t n);
+ * "sources":[{"source","status","elapsedMs"} in log order]} from the n
+ * entries of the log; respondents/errors/completedBy come from the summary
+ * event. AGG_OK with *out a malloc'd string the caller frees, or AGG_ERR with
+ * *out NULL and e filled: "out of memory", "the log has no summary", or
+ * which entry is not valid JSON or lacks a field. patient_id and events are
+ * borrowed for the call. */
+int journalmerge_build(const char *patient_id, const log_event *events, size_t n, char **out,
+                       err_t *e);
 
 #endif

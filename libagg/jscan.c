@@ -1,7 +1,6 @@
 /* jscan: a strict, allocation-free JSON validator and tokenizer for hot-path messages. */
 #include "jscan.h"
 
-#include <stdio.h>
 #include <string.h>
 
 #include "err.h"
@@ -9,12 +8,12 @@
 typedef struct scanner {
     const char *start; /* for offsets in error text */
     const char *p, *end;
-    char *err;
+    err_t *err; /* NULL: no error text */
 } scanner;
 
 static int fail(scanner *s, const char *what) {
-    if (s->err) snprintf(s->err, JSCAN_ERR_LEN, "%s at byte %zu", what, (size_t)(s->p - s->start));
-    return AGG_ERR;
+    if (!s->err) return AGG_ERR;
+    return err_set(s->err, "%s at byte %zu", what, (size_t)(s->p - s->start));
 }
 
 static void skip_ws(scanner *s) {
@@ -248,13 +247,10 @@ static int scan_value(scanner *s, int depth, jscan_val *v) {
     }
 }
 
-int jscan_document(const char *text, size_t len, jscan_val *root, char *err) {
-    scanner s = {text, text, text + len, err};
+int jscan_document(const char *text, size_t len, jscan_val *root, err_t *e) {
+    scanner s = {text, text, text + len, e};
     memset(root, 0, sizeof *root);
-    if (text == NULL) {
-        if (err) snprintf(err, JSCAN_ERR_LEN, "empty text");
-        return AGG_ERR;
-    }
+    if (text == NULL) return err_set(e, "empty text");
     skip_ws(&s);
     if (s.p >= s.end) return fail(&s, "empty text");
     if (scan_value(&s, 0, root) != AGG_OK) return AGG_ERR;

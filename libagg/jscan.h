@@ -4,6 +4,8 @@
 
 #include <stddef.h>
 
+#include "err.h"
+
 /* Why not jansson here: an answer is parsed by the gateway and again by the
  * worker, about 6,000 times a second at full load, and building a jansson
  * tree (one allocation per value, a hashtable per object) then dumping it was
@@ -11,7 +13,6 @@
  * text and hands out spans of it; nothing is copied or allocated. */
 
 #define JSCAN_MAX_DEPTH 128
-#define JSCAN_ERR_LEN   96
 
 typedef enum jscan_type {
     JSCAN_NULL,
@@ -43,9 +44,9 @@ typedef struct jscan_iter {
 
 /* Validates that text[0..len) is exactly one JSON value with optional
  * whitespace around it: UTF-8 checked, no lone surrogates, nesting at most
- * JSCAN_MAX_DEPTH. Fills *root. On error writes one line (with the byte
- * offset) into err (JSCAN_ERR_LEN bytes, may be NULL) and returns AGG_ERR. */
-int jscan_document(const char *text, size_t len, jscan_val *root, char *err);
+ * JSCAN_MAX_DEPTH. Fills *root (borrowing from text). On error fills e (may
+ * be NULL) with one line naming the byte offset and returns AGG_ERR. */
+int jscan_document(const char *text, size_t len, jscan_val *root, err_t *e);
 
 /* Starts iterating a validated JSCAN_OBJECT or JSCAN_ARRAY value. */
 void jscan_iter_init(jscan_iter *it, const jscan_val *container);

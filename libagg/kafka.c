@@ -146,7 +146,7 @@ static int base_attach(kbase *b, rd_kafka_queue_t *q, err_t *e) {
     rd_kafka_queue_io_event_enable(q, b->efd, &one, sizeof one);
     if (loop_watch(b->l, b->efd, LOOP_READ, on_wake, b, e) != AGG_OK) return AGG_ERR;
     b->timer = loop_timer_add(b->l, KAFKA_SAFETY_POLL_MS, on_safety_timer, b);
-    if (!b->timer) return err_set(e, "out of memory");
+    if (!b->timer) return err_nomem(e);
     return AGG_OK;
 }
 
@@ -240,7 +240,7 @@ kafka_producer *kafka_producer_new(loop *l, const kafka_config *c, err_t *e) {
     }
     kafka_producer *p = calloc(1, sizeof *p);
     if (!p) {
-        err_set(e, "out of memory");
+        err_nomem(e);
         return NULL;
     }
     p->b.l = l;
@@ -288,7 +288,7 @@ int kafka_produce(kafka_producer *p, const char *topic, const char *key, size_t 
                   err_t *e) {
     if (!topic || !done) return err_set(e, "kafka_produce: topic and done are required");
     delivery *d = malloc(sizeof *d);
-    if (!d) return err_set(e, "out of memory");
+    if (!d) return err_nomem(e);
     d->done = done;
     d->arg = arg;
     rd_kafka_resp_err_t err = rd_kafka_producev(
@@ -322,10 +322,15 @@ int kafka_consumer_held(const kafka_consumer *c) { return c->held; }
 
 /* --- consumer --- */
 
-static int topic_index(const kafka_consumer *c, const char *topic) {
-    for (int i = 0; i < c->n_topics; i++)
-        if (strcmp(c->topics[i], topic) == 0) return i;
-    return -1;
+/* The index of topic in the consumer's list into *idx; AGG_ERR when it is not there. */
+static int topic_index(const kafka_consumer *c, const char *topic, int *idx) {
+    for (int i = 0; i < c->n_topics; i++) {
+        if (strcmp(c->topics[i], topic) == 0) {
+            *idx = i;
+            return AGG_OK;
+        }
+    }
+    return AGG_ERR;
 }
 
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
@@ -351,8 +356,9 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         log_info("kafka %s: revoking %d partitions", rd_kafka_name(rk), parts->cnt);
         if (!c->closing && c->on_revoke) {
             for (int i = 0; i < parts->cnt; i++) {
-                int idx = topic_index(c, parts->elems[i].topic);
-                if (idx >= 0) c->on_revoke(idx, parts->elems[i].partition, c->arg);
+                int idx;
+                if (topic_index(c, parts->elems[i].topic, &idx) == AGG_OK)
+                    c->on_revoke(idx, parts->elems[i].partition, c->arg);
             }
         }
     } else {
@@ -383,8 +389,8 @@ static void dispatch(kafka_consumer *c, const rd_kafka_message_t *m) {
         return;
     }
     const char *topic = rd_kafka_topic_name(m->rkt);
-    int idx = topic_index(c, topic);
-    if (idx < 0) {
+    int idx;
+    if (topic_index(c, topic, &idx) != AGG_OK) {
         log_warn("kafka %s: message from unexpected topic %s skipped", rd_kafka_name(c->b.rk),
                  topic);
         return;
@@ -432,7 +438,7 @@ kafka_consumer *kafka_consumer_new(loop *l, const kafka_config *c, const char *g
     if (!kc || !names) {
         free(kc);
         free(names);
-        err_set(e, "out of memory");
+        err_nomem(e);
         return NULL;
     }
     kc->topics = names;
@@ -442,7 +448,7 @@ kafka_consumer *kafka_consumer_new(loop *l, const kafka_config *c, const char *g
         if (!kc->topics[i]) {
             free_topics(kc);
             free(kc);
-            err_set(e, "out of memory");
+            err_nomem(e);
             return NULL;
         }
     }
@@ -489,7 +495,7 @@ kafka_consumer *kafka_consumer_new(loop *l, const kafka_config *c, const char *g
     rd_kafka_poll_set_consumer(kc->b.rk);
     rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(n_topics);
     if (!sub) {
-        err_set(e, "out of memory");
+        err_nomem(e);
         goto fail;
     }
     for (int i = 0; i < n_topics; i++)
@@ -517,7 +523,7 @@ int kafka_consumer_store(kafka_consumer *c, int topic_index_, int32_t partition,
     if (topic_index_ < 0 || topic_index_ >= c->n_topics)
         return err_set(e, "kafka store: bad topic index %d", topic_index_);
     rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(1);
-    if (!list) return err_set(e, "out of memory");
+    if (!list) return err_nomem(e);
     rd_kafka_topic_partition_t *tp =
         rd_kafka_topic_partition_list_add(list, c->topics[topic_index_], partition);
     tp->offset = next_offset;

@@ -63,7 +63,7 @@ long long loop_wall_ms(void) {
 loop *loop_new(err_t *e) {
     loop *l = calloc(1, sizeof *l);
     if (!l) {
-        err_set(e, "out of memory");
+        err_nomem(e);
         return NULL;
     }
     l->epfd = epoll_create1(EPOLL_CLOEXEC);
@@ -120,7 +120,7 @@ static uint32_t to_epoll(unsigned events) {
 
 int loop_watch(loop *l, int fd, unsigned events, loop_fd_cb *cb, void *arg, err_t *e) {
     if (fd < 0) return err_set(e, "invalid fd %d", fd);
-    if (grow_watchers(l, fd) != AGG_OK) return err_set(e, "out of memory");
+    if (grow_watchers(l, fd) != AGG_OK) return err_nomem(e);
     watcher *w = &l->w[fd];
     w->gen++;
     struct epoll_event ev = {.events = to_epoll(events),
@@ -240,8 +240,9 @@ static void run_due_timers(loop *l) {
     }
 }
 
-int loop_add_prepare(loop *l, loop_hook_cb *cb, void *arg) {
-    if (l->n_hooks >= (int)(sizeof l->hooks / sizeof l->hooks[0])) return AGG_ERR;
+int loop_add_prepare(loop *l, loop_hook_cb *cb, void *arg, err_t *e) {
+    int max = (int)(sizeof l->hooks / sizeof l->hooks[0]);
+    if (l->n_hooks >= max) return err_set(e, "the loop has its %d prepare hooks already", max);
     l->hooks[l->n_hooks].cb = cb;
     l->hooks[l->n_hooks].arg = arg;
     l->n_hooks++;

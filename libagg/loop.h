@@ -45,8 +45,9 @@ void loop_timer_cancel(loop *l, loop_timer *t);
 loop_timer *loop_defer(loop *l, loop_timer_cb *cb, void *arg);
 
 /* Registers hook, called before each wait (the owner recomputes what it needs,
- * e.g. libmicrohttpd's timeout). At most 8 hooks. */
-int loop_add_prepare(loop *l, loop_hook_cb *hook, void *arg);
+ * e.g. libmicrohttpd's timeout); arg is the hook's, borrowed until removed.
+ * At most 8 hooks: AGG_ERR with e filled past that. */
+int loop_add_prepare(loop *l, loop_hook_cb *hook, void *arg, err_t *e);
 
 /* Removes a hook added with the same cb and arg; a no-op when absent. */
 void loop_remove_prepare(loop *l, loop_hook_cb *hook, void *arg);

@@ -37,7 +37,11 @@ struct offtrack {
     long in_flight;
 };
 
-offtrack *offtrack_new(void) { return calloc(1, sizeof(offtrack)); }
+offtrack *offtrack_new(err_t *e) {
+    offtrack *t = calloc(1, sizeof(offtrack));
+    if (!t) err_nomem(e);
+    return t;
+}
 
 void offtrack_free(offtrack *t) {
     if (!t) return;
@@ -51,35 +55,44 @@ void offtrack_free(offtrack *t) {
     free(t);
 }
 
-/* The partition's state; created when create is set. NULL when absent,
- * out of range or out of memory. */
-static ot_part *get_part(offtrack *t, int topic_id, int32_t partition, int create) {
+/* The partition's state; created when create is set. NULL with e filled
+ * when absent, out of range or out of memory. */
+static ot_part *get_part(offtrack *t, int topic_id, int32_t partition, int create, err_t *e) {
     if (!t || topic_id < 0 || topic_id >= OT_TOPICS || partition < 0 ||
-        partition >= OT_MAX_PARTITION)
+        partition >= OT_MAX_PARTITION) {
+        err_set(e, "topic %d, partition %d: out of range", topic_id, (int)partition);
         return NULL;
+    }
     ot_topic *tp = &t->topics[topic_id];
     size_t idx = (size_t)partition;
     if (idx < tp->n_parts && tp->parts[idx]) return tp->parts[idx];
-    if (!create) return NULL;
+    if (!create) {
+        err_set(e, "topic %d, partition %d: nothing begun", topic_id, (int)partition);
+        return NULL;
+    }
     if (idx >= tp->n_parts) {
         size_t n = tp->n_parts ? tp->n_parts : 8;
         while (n <= idx) n *= 2;
         ot_part **np = realloc(tp->parts, n * sizeof *np);
-        if (!np) return NULL;
+        if (!np) {
+            err_nomem(e);
+            return NULL;
+        }
         memset(np + tp->n_parts, 0, (n - tp->n_parts) * sizeof *np);
         tp->parts = np;
         tp->n_parts = n;
     }
     tp->parts[idx] = calloc(1, sizeof(ot_part));
+    if (!tp->parts[idx]) err_nomem(e);
     return tp->parts[idx];
 }
 
 static ot_entry *at(ot_part *p, size_t i) { return &p->ring[(p->head + i) & (p->cap - 1)]; }
 
-static int grow(ot_part *p) {
+static int grow(ot_part *p, err_t *e) {
     size_t cap = p->cap ? p->cap * 2 : 16;
     ot_entry *r = malloc(cap * sizeof *r);
-    if (!r) return AGG_ERR;
+    if (!r) return err_nomem(e);
     for (size_t i = 0; i < p->count; i++) r[i] = *at(p, i);
     free(p->ring);
     p->ring = r;
@@ -88,26 +101,30 @@ static int grow(ot_part *p) {
     return AGG_OK;
 }
 
-int offtrack_begin(offtrack *t, int topic_id, int32_t partition, int64_t offset) {
-    ot_part *p = get_part(t, topic_id, partition, 1);
-    if (!p || offset < 0) return AGG_ERR;
-    if (p->started && offset <= p->last_begun) return AGG_ERR;
-    if (p->count == p->cap && grow(p) != AGG_OK) return AGG_ERR;
+int offtrack_begin(offtrack *t, int topic_id, int32_t partition, int64_t offset, err_t *e) {
+    if (offset < 0) return err_set(e, "offset %lld is negative", (long long)offset);
+    ot_part *p = get_part(t, topic_id, partition, 1, e);
+    if (!p) return AGG_ERR;
+    if (p->started && offset <= p->last_begun)
+        return err_set(e, "offset %lld is not above the last one begun (%lld)", (long long)offset,
+                       (long long)p->last_begun);
+    if (p->count == p->cap && grow(p, e) != AGG_OK) return AGG_ERR;
     if (!p->started) {
         p->started = 1;
         p->reported = offset;
     }
-    ot_entry *e = at(p, p->count++);
-    e->offset = offset;
-    e->done = 0;
+    ot_entry *en = at(p, p->count++);
+    en->offset = offset;
+    en->done = 0;
     p->last_begun = offset;
     t->in_flight++;
     return AGG_OK;
 }
 
-int offtrack_done(offtrack *t, int topic_id, int32_t partition, int64_t offset) {
-    ot_part *p = get_part(t, topic_id, partition, 0);
-    if (!p || p->count == 0) return AGG_ERR;
+int offtrack_done(offtrack *t, int topic_id, int32_t partition, int64_t offset, err_t *e) {
+    ot_part *p = get_part(t, topic_id, partition, 0, e);
+    if (!p) return AGG_ERR;
+    if (p->count == 0) return err_set(e, "offset %lld is not in flight", (long long)offset);
     size_t lo = 0, hi = p->count;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
@@ -116,10 +133,9 @@ int offtrack_done(offtrack *t, int topic_id, int32_t partition, int64_t offset) 
         else
             hi = mid;
     }
-    if (lo == p->count) return AGG_ERR;
-    ot_entry *e = at(p, lo);
-    if (e->offset != offset || e->done) return AGG_ERR;
-    e->done = 1;
+    if (lo == p->count || at(p, lo)->offset != offset || at(p, lo)->done)
+        return err_set(e, "offset %lld is not in flight", (long long)offset);
+    at(p, lo)->done = 1;
     t->in_flight--;
     while (p->count > 0 && at(p, 0)->done) {
         p->last_done = at(p, 0)->offset;
@@ -131,7 +147,7 @@ int offtrack_done(offtrack *t, int topic_id, int32_t partition, int64_t offset) 
 }
 
 int offtrack_committable(offtrack *t, int topic_id, int32_t partition, int64_t *next) {
-    ot_part *p = get_part(t, topic_id, partition, 0);
+    ot_part *p = get_part(t, topic_id, partition, 0, NULL);
     if (!p || !p->started) return 0;
     int64_t v;
     if (p->count > 0)
@@ -147,7 +163,7 @@ int offtrack_committable(offtrack *t, int topic_id, int32_t partition, int64_t *
 }
 
 void offtrack_forget(offtrack *t, int topic_id, int32_t partition) {
-    ot_part *p = get_part(t, topic_id, partition, 0);
+    ot_part *p = get_part(t, topic_id, partition, 0, NULL);
     if (!p) return;
     for (size_t i = 0; i < p->count; i++) {
         if (!at(p, i)->done) t->in_flight--;

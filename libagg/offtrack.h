@@ -4,6 +4,8 @@
 
 #include <stdint.h>
 
+#include "err.h"
+
 /* Messages finish out of order (a slow resource does not hold back a fast
  * one), but Kafka commits one offset per partition. The committable offset of
  * a partition is the lowest offset still in flight, or last finished + 1 when
@@ -11,16 +13,17 @@
 
 typedef struct offtrack offtrack;
 
-/* NULL on out of memory. */
-offtrack *offtrack_new(void);
+/* A new tracker, freed with offtrack_free(). NULL with e filled ("out of memory"). */
+offtrack *offtrack_new(err_t *e);
 void offtrack_free(offtrack *t);
 
 /* Records that (topic_id, partition, offset) was received and is being handled.
- * topic_id is a small caller-chosen integer (0..15). AGG_ERR on out of memory
- * or when offset is not above the last one begun on that partition. */
-int offtrack_begin(offtrack *t, int topic_id, int32_t partition, int64_t offset);
-/* Records that it finished. AGG_ERR when it was not in flight. */
-int offtrack_done(offtrack *t, int topic_id, int32_t partition, int64_t offset);
+ * topic_id is a small caller-chosen integer (0..15). AGG_ERR with e filled on
+ * out of memory, a topic or partition out of range, a negative offset, or an
+ * offset not above the last one begun on that partition. */
+int offtrack_begin(offtrack *t, int topic_id, int32_t partition, int64_t offset, err_t *e);
+/* Records that it finished. AGG_ERR with e filled when it was not in flight. */
+int offtrack_done(offtrack *t, int topic_id, int32_t partition, int64_t offset, err_t *e);
 /* When the committable offset of the partition advanced since the last call
  * that returned 1, sets *next and returns 1; else returns 0. */
 int offtrack_committable(offtrack *t, int topic_id, int32_t partition, int64_t *next);

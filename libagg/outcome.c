@@ -19,15 +19,15 @@ const char *outcome_name(outcome_t o) {
     return NAMES[o];
 }
 
-int outcome_from_name(const char *name, outcome_t *out) {
-    if (!name) return AGG_ERR;
+int outcome_from_name(const char *name, outcome_t *out, err_t *e) {
+    if (!name) return err_set(e, "no outcome name");
     for (int o = OUTCOME_OK; o <= OUTCOME_ERROR; o++) {
         if (strcmp(name, NAMES[o]) == 0) {
             if (out) *out = (outcome_t)o;
             return AGG_OK;
         }
     }
-    return AGG_ERR;
+    return err_set(e, "not an outcome name");
 }
 
 outcome_t outcome_classify(transport_t t, long http_status) {
@@ -51,17 +51,31 @@ int outcome_is_error(outcome_t o) {
 }
 
 char *outcome_event_json(const char *source, const char *patient_id, const char *correlation_id,
-                         outcome_t o, long delay_ms, long long elapsed_ms) {
-    if (!source || !patient_id || !correlation_id) return NULL;
+                         outcome_t o, long delay_ms, long long elapsed_ms, err_t *e) {
+    if (!source || !patient_id || !correlation_id) {
+        err_set(e, "an outcome event needs a source, a patient id and a correlation id");
+        return NULL;
+    }
     json_t *notes = json_array();
-    if (!notes) return NULL;
+    if (!notes) {
+        err_nomem(e);
+        return NULL;
+    }
     /* "o" steals the reference to notes, also when json_pack fails. */
-    json_t *ev = json_pack("{s:s, s:s, s:s, s:s, s:I, s:o, s:I}", "source", source, "patientId",
-                           patient_id, "correlationId", correlation_id, "status", outcome_name(o),
-                           "delayMs", (json_int_t)delay_ms, "notes", notes, "elapsedMs",
-                           (json_int_t)(elapsed_ms < 0 ? 0 : elapsed_ms));
-    if (!ev) return NULL;
+    json_error_t jerr;
+    json_t *ev = json_pack_ex(&jerr, 0, "{s:s, s:s, s:s, s:s, s:I, s:o, s:I}", "source", source,
+                              "patientId", patient_id, "correlationId", correlation_id, "status",
+                              outcome_name(o), "delayMs", (json_int_t)delay_ms, "notes", notes,
+                              "elapsedMs", (json_int_t)(elapsed_ms < 0 ? 0 : elapsed_ms));
+    if (!ev) {
+        if (json_error_code(&jerr) == json_error_out_of_memory)
+            err_nomem(e);
+        else
+            err_set(e, "outcome event: %s", jerr.text);
+        return NULL;
+    }
     char *out = json_dumps(ev, JSON_COMPACT);
     json_decref(ev);
+    if (!out) err_nomem(e);
     return out;
 }

@@ -2,6 +2,8 @@
 #ifndef AGG_OUTCOME_H
 #define AGG_OUTCOME_H
 
+#include "err.h"
+
 typedef enum outcome_t {
     OUTCOME_OK = 0,            /* "ok": an answer with notes; a respondent */
     OUTCOME_REJECTED,          /* "REJECTED": 401; neither respondent nor error */
@@ -23,8 +25,9 @@ typedef enum transport_t {
 /* The wire name ("ok", "REJECTED", ...); "ACCEPTED" for OUTCOME_ACCEPTED. Static string. */
 const char *outcome_name(outcome_t o);
 /* Parses a wire name (exact, case-sensitive) of a final outcome (not ACCEPTED).
- * AGG_OK with *out set, or AGG_ERR. */
-int outcome_from_name(const char *name, outcome_t *out);
+ * AGG_OK with *out set, or AGG_ERR with e (may be NULL) filled. name is
+ * borrowed for the call. */
+int outcome_from_name(const char *name, outcome_t *out, err_t *e);
 /* Maps the fan-out call's result to an outcome:
  * TRANSPORT_OK+2xx -> ACCEPTED, +401 -> REJECTED, +other -> ERROR;
  * TIMEOUT -> TIMEOUT; CONNECT_FAILED and CLOSED -> CONNECTION_CLOSED; OTHER -> ERROR. */
@@ -36,8 +39,10 @@ int outcome_is_error(outcome_t o);
 
 /* The event data for an outcome the worker observed itself (not an answer):
  * {"source","patientId","correlationId","status","delayMs","notes":[],"elapsedMs"}.
- * Returns malloc'd JSON; caller frees. NULL on out of memory. */
+ * Returns malloc'd JSON; caller frees. NULL with e filled ("out of memory",
+ * a NULL string, or a string that is not valid UTF-8). The strings are
+ * borrowed for the call. */
 char *outcome_event_json(const char *source, const char *patient_id, const char *correlation_id,
-                         outcome_t o, long delay_ms, long long elapsed_ms);
+                         outcome_t o, long delay_ms, long long elapsed_ms, err_t *e);
 
 #endif

@@ -4,19 +4,23 @@
 
 #include <stddef.h>
 
+#include "err.h"
+
 /* The comment frame sent every keep-alive period. */
 #define SSE_KEEPALIVE ": keep-alive\n\n"
 
 /* Frames one event: "id: <id>\nevent: <event>\ndata: <line>\n" (one data line
  * per line of data; CR, LF and CRLF all split lines) and a blank line.
  * Returns a malloc'd NUL-terminated frame and its length in *len; caller
- * frees. NULL on out of memory or when event contains CR/LF. */
-char *sse_frame(long long id, const char *event, const char *data, size_t len_data, size_t *len);
+ * frees. NULL with e filled ("out of memory", or event NULL or holding CR/LF).
+ * event and data are borrowed for the call. */
+char *sse_frame(long long id, const char *event, const char *data, size_t len_data, size_t *len,
+                err_t *e);
 
 /* Parses a Last-Event-ID value: NULL or "" -> 0 (replay everything);
  * otherwise decimal digits only (no sign, no spaces), value <= 10^15.
- * AGG_OK with *out set, or AGG_ERR. */
-int sse_parse_last_event_id(const char *s, long long *out);
+ * AGG_OK with *out set, or AGG_ERR with e (may be NULL) filled. */
+int sse_parse_last_event_id(const char *s, long long *out, err_t *e);
 
 /* A parsed pub/sub payload "<seq> <event> <json>". Pointers borrow from
  * the payload passed in. */
@@ -28,8 +32,9 @@ typedef struct sse_published {
     size_t data_len;
 } sse_published;
 
-/* Parses a payload of len bytes. AGG_OK, or AGG_ERR when malformed (seq not
- * a positive integer, missing parts, event not [a-z]+). */
-int sse_parse_published(const char *payload, size_t len, sse_published *out);
+/* Parses a payload of len bytes. AGG_OK, or AGG_ERR with e (may be NULL)
+ * filled when malformed (seq not a positive integer, missing parts, event not
+ * [a-z]+). */
+int sse_parse_published(const char *payload, size_t len, sse_published *out, err_t *e);
 
 #endif

@@ -12,14 +12,14 @@
 static _Thread_local unsigned char pool[POOL_BYTES];
 static _Thread_local size_t pool_left;
 
-/* Fills the pool; AGG_ERR when the kernel will not give random bytes. */
-static int refill(void) {
+/* Fills the pool; AGG_ERR with e filled when the kernel will not give random bytes. */
+static int refill(err_t *e) {
     size_t got = 0;
     while (got < POOL_BYTES) {
         ssize_t n = getrandom(pool + got, POOL_BYTES - got, 0);
         if (n < 0) {
             if (errno == EINTR) continue;
-            return AGG_ERR;
+            return err_set(e, "getrandom: %s", strerror(errno));
         }
         got += (size_t)n;
     }
@@ -27,10 +27,10 @@ static int refill(void) {
     return AGG_OK;
 }
 
-int uuid4_new(char out[UUID4_LEN + 1]) {
+int uuid4_new(char out[UUID4_LEN + 1], err_t *e) {
     static const char hex[] = "0123456789abcdef";
     out[0] = '\0';
-    if (pool_left < 16 && refill() != AGG_OK) return AGG_ERR;
+    if (pool_left < 16 && refill(e) != AGG_OK) return AGG_ERR;
     unsigned char *b = pool + POOL_BYTES - pool_left;
     pool_left -= 16;
     b[6] = (unsigned char)((b[6] & 0x0f) | 0x40); /* version 4 */

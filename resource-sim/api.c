@@ -47,9 +47,12 @@ struct rs_api {
 
 static const char HEALTH_BODY[] = "{\"status\":\"UP\",\"components\":{}}";
 
-rs_api *rs_api_new(loop *l, httpc *c, const rs_config *cfg) {
+rs_api *rs_api_new(loop *l, httpc *c, const rs_config *cfg, err_t *e) {
     rs_api *a = calloc(1, sizeof *a);
-    if (!a) return NULL;
+    if (!a) {
+        err_nomem(e);
+        return NULL;
+    }
     a->l = l;
     a->c = c;
     a->cfg = *cfg;
@@ -150,11 +153,12 @@ static void job_fire(loop *l, void *arg) {
     rs_api *a = j->a;
     j->t = NULL;
     if (!j->body) {
+        err_t be;
         j->body = notes_result_json(a->cfg.resource_id, j->q.patient_id, j->q.correlation_id,
-                                    j->delay, a->cfg.notes_per_response, loop_wall_ms());
+                                    j->delay, a->cfg.notes_per_response, loop_wall_ms(), &be);
         if (!j->body) {
-            log_error("answer for correlationId %s dropped: out of memory building the body",
-                      j->q.correlation_id);
+            log_error("answer for correlationId %s dropped: its body not built: %s",
+                      j->q.correlation_id, be.text);
             job_finish(j);
             return;
         }
@@ -232,13 +236,14 @@ static void direct_fire(loop *l, void *arg) {
     rs_api *a = w->a;
     (void)l;
     w->t = NULL;
+    err_t e;
     char *body = notes_result_json(a->cfg.resource_id, w->patient_id, NULL, w->delay,
-                                   a->cfg.notes_per_response, loop_wall_ms());
+                                   a->cfg.notes_per_response, loop_wall_ms(), &e);
     if (body) {
         httpd_respond(w->r, 200, NULL, body);
         log_debug("direct answer sent after %ld ms", w->delay);
     } else {
-        respond_plain_error(w->r, 500, "internal", "out of memory");
+        respond_plain_error(w->r, 500, "internal", e.text);
     }
     free(body);
     free(w);
@@ -266,10 +271,11 @@ static void handle_direct(rs_api *a, httpd_req *r) {
         return;
     }
     if (q->delay == RSREQ_DELAY_REJECT) {
-        char *out = notes_rejected_json(a->cfg.resource_id, q->patient_id);
+        err_t e;
+        char *out = notes_rejected_json(a->cfg.resource_id, q->patient_id, &e);
         free(q);
         if (!out) {
-            respond_plain_error(r, 500, "internal", "out of memory");
+            respond_plain_error(r, 500, "internal", e.text);
             return;
         }
         httpd_respond(r, 200, NULL, out);

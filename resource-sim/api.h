@@ -18,9 +18,10 @@ typedef struct rs_config {
 
 typedef struct rs_api rs_api;
 
-/* Returns the API state on loop l, sending answers with c; NULL on out of
- * memory. l, c and the strings in cfg are borrowed and must outlive it. */
-rs_api *rs_api_new(loop *l, httpc *c, const rs_config *cfg);
+/* Returns the API state on loop l, sending answers with c; free it with
+ * rs_api_free(). NULL with e filled ("out of memory"). l, c and the strings
+ * in cfg are borrowed and must outlive it. */
+rs_api *rs_api_new(loop *l, httpc *c, const rs_config *cfg, err_t *e);
 
 /* The httpd_handler for every request; arg is the rs_api. */
 void rs_api_handle(httpd_req *r, void *arg);

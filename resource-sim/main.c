@@ -166,9 +166,9 @@ int main(int argc, char **argv) {
             free_all(&set);
             return 1;
         }
-        rs_api *api = rs_api_new(l, set.hc[i], &cfg.api[i]);
+        rs_api *api = rs_api_new(l, set.hc[i], &cfg.api[i], &e);
         if (!api) {
-            fprintf(stderr, PROG ": out of memory\n");
+            fprintf(stderr, PROG ": %s\n", e.text);
             free_all(&set);
             return 1;
         }

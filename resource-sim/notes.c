@@ -63,14 +63,13 @@ long long notes_date_s(const char *resource_id, int i, long long now_s) {
     return now_s - days * 86400 - minutes * 60 - seconds;
 }
 
-int notes_format_date(long long epoch_s, char *out) {
+int notes_format_date(long long epoch_s, char *out, err_t *e) {
     time_t t = (time_t)epoch_s;
     struct tm tm;
     if ((long long)t != epoch_s || !gmtime_r(&t, &tm) || tm.tm_year + 1900 < 0 ||
-        tm.tm_year + 1900 > 9999)
-        return AGG_ERR;
-    if (strftime(out, NOTES_DATE_LEN + 1, "%Y-%m-%dT%H:%M:%SZ", &tm) != NOTES_DATE_LEN)
-        return AGG_ERR;
+        tm.tm_year + 1900 > 9999 ||
+        strftime(out, NOTES_DATE_LEN + 1, "%Y-%m-%dT%H:%M:%SZ", &tm) != NOTES_DATE_LEN)
+        return err_set(e, "the date %lld s is outside the years 0..9999", epoch_s);
     return AGG_OK;
 }
 
@@ -293,14 +292,25 @@ static char *put_head(char *p, const jstr *src, const jstr *pid) {
     return put_jstr(p, pid);
 }
 
+/* Measures the source and patient strings of a body; AGG_ERR with e filled. */
+static int head_init(jstr *src, jstr *pid, const char *resource_id, const char *patient_id,
+                     err_t *e) {
+    if (!resource_id || !patient_id)
+        return err_set(e, "a resource id and a patient id are required");
+    if (jstr_init(src, resource_id, strlen(resource_id)) != AGG_OK ||
+        jstr_init(pid, patient_id, strlen(patient_id)) != AGG_OK)
+        return err_set(e, "the resource id or the patient id is not valid UTF-8");
+    return AGG_OK;
+}
+
 char *notes_result_json(const char *resource_id, const char *patient_id, const char *correlation_id,
-                        long delay_ms, int n, long long now_ms) {
+                        long delay_ms, int n, long long now_ms, err_t *e) {
     jstr src, pid, cid = {NULL, 0, 0}, cg = {NULL, 0, 0};
-    if (!resource_id || !patient_id) return NULL;
-    if (jstr_init(&src, resource_id, strlen(resource_id)) != AGG_OK ||
-        jstr_init(&pid, patient_id, strlen(patient_id)) != AGG_OK ||
-        (correlation_id && jstr_init(&cid, correlation_id, strlen(correlation_id)) != AGG_OK))
+    if (head_init(&src, &pid, resource_id, patient_id, e) != AGG_OK) return NULL;
+    if (correlation_id && jstr_init(&cid, correlation_id, strlen(correlation_id)) != AGG_OK) {
+        err_set(e, "the correlation id is not valid UTF-8");
         return NULL;
+    }
     size_t cap = LIT_LEN(R_SOURCE) + src.esc_len + LIT_LEN(R_PATIENT) + pid.esc_len +
                  (correlation_id ? LIT_LEN(R_CORR) + cid.esc_len : 0) + LIT_LEN(R_DELAY) +
                  LONG_TEXT_MAX + LIT_LEN(R_STATUS) + LIT_LEN(R_END) + 1;
@@ -317,19 +327,28 @@ char *notes_result_json(const char *resource_id, const char *patient_id, const c
         memcpy(cg_text + len, CAREGIVER_MID, mid);
         len += mid;
         cg_digit = len < sizeof cg_text;
-        if (jstr_init(&cg, cg_text, len) != AGG_OK) return NULL;
+        if (jstr_init(&cg, cg_text, len) != AGG_OK) {
+            err_set(e, "the caregiver id is not valid UTF-8");
+            return NULL;
+        }
         size_t text_max = 0;
         for (size_t t = 0; t < N_TEXTS; t++)
             if (NOTE_TEXTS[t].len > text_max) text_max = NOTE_TEXTS[t].len;
         size_t per_note = LIT_LEN(N_ID) + UUID4_LEN + LIT_LEN(N_DATE) + NOTES_DATE_LEN +
                           LIT_LEN(N_CARE) + cg.esc_len + 1 + LIT_LEN(N_PATIENT) + pid.esc_len +
                           LIT_LEN(N_DOCTOR) + 2 + LIT_LEN(N_NOTE) + text_max + LIT_LEN(N_END) + 1;
-        if ((size_t)n > (SIZE_MAX - cap) / per_note) return NULL;
+        if ((size_t)n > (SIZE_MAX - cap) / per_note) {
+            err_nomem(e);
+            return NULL;
+        }
         cap += (size_t)n * per_note;
     }
 
     char *buf = malloc(cap);
-    if (!buf) return NULL;
+    if (!buf) {
+        err_nomem(e);
+        return NULL;
+    }
     char *p = put_head(buf, &src, &pid);
     if (correlation_id) {
         p = PUT_LIT(p, R_CORR);
@@ -342,7 +361,7 @@ char *notes_result_json(const char *resource_id, const char *patient_id, const c
     long long now_s = now_ms / 1000;
     for (int i = 0; i < n; i++) {
         char date[NOTES_DATE_LEN + 1];
-        if (notes_format_date(notes_date_s(resource_id, i, now_s), date) != AGG_OK) {
+        if (notes_format_date(notes_date_s(resource_id, i, now_s), date, e) != AGG_OK) {
             free(buf);
             return NULL;
         }
@@ -374,16 +393,16 @@ char *notes_result_json(const char *resource_id, const char *patient_id, const c
 
 #define J_REJECTED "\",\"status\":\"REJECTED\",\"notes\":null,\"delayMs\":-1}"
 
-char *notes_rejected_json(const char *resource_id, const char *patient_id) {
+char *notes_rejected_json(const char *resource_id, const char *patient_id, err_t *e) {
     jstr src, pid;
-    if (!resource_id || !patient_id ||
-        jstr_init(&src, resource_id, strlen(resource_id)) != AGG_OK ||
-        jstr_init(&pid, patient_id, strlen(patient_id)) != AGG_OK)
-        return NULL;
+    if (head_init(&src, &pid, resource_id, patient_id, e) != AGG_OK) return NULL;
     size_t cap = LIT_LEN(R_SOURCE) + src.esc_len + LIT_LEN(R_PATIENT) + pid.esc_len +
                  LIT_LEN(J_REJECTED) + 1;
     char *buf = malloc(cap);
-    if (!buf) return NULL;
+    if (!buf) {
+        err_nomem(e);
+        return NULL;
+    }
     char *p = put_head(buf, &src, &pid);
     p = PUT_LIT(p, J_REJECTED);
     *p = '\0';

@@ -22,8 +22,9 @@ unsigned notes_resource_hash(const char *resource_id);
 long long notes_date_s(const char *resource_id, int i, long long now_s);
 
 /* Writes epoch_s as "YYYY-MM-DDTHH:MM:SSZ" (UTC) into out, which must hold
- * NOTES_DATE_LEN + 1 bytes. AGG_OK, or AGG_ERR when the date is out of range. */
-int notes_format_date(long long epoch_s, char *out);
+ * NOTES_DATE_LEN + 1 bytes. AGG_OK, or AGG_ERR with e (may be NULL) filled
+ * when the date is out of range. */
+int notes_format_date(long long epoch_s, char *out, err_t *e);
 
 /* The answer body (to callbackUrl, or the direct answer) with n generated notes, dated from now_ms:
  * {"source","patientId","correlationId","delayMs","status":"ok","notes":[...]},
@@ -36,18 +37,18 @@ int notes_format_date(long long epoch_s, char *out);
  * cryptographic (never use them as secrets). The PRNG state is one static, so
  * this is not thread-safe; the resource-sim calls it from its one event loop.
  * Strings are borrowed for the call only; patient_id must be valid UTF-8.
- * Returns a malloc'd string (caller frees); NULL on out of memory, on a NULL
- * resource_id or patient_id, a string that is not valid UTF-8, or (n > 0) a
- * note date that notes_format_date() cannot write. */
+ * Returns a malloc'd string (caller frees), or NULL with e filled: "out of
+ * memory", a NULL resource_id or patient_id, a string that is not valid
+ * UTF-8, or (n > 0) a note date that notes_format_date() cannot write. */
 char *notes_result_json(const char *resource_id, const char *patient_id, const char *correlation_id,
-                        long delay_ms, int n, long long now_ms);
+                        long delay_ms, int n, long long now_ms, err_t *e);
 
 /* The direct answer for delay -1, compact and in this key order:
  * {"source","patientId","status":"REJECTED","notes":null,"delayMs":-1}.
  * Strings are borrowed for the call only and escaped as in notes_result_json().
- * malloc'd (caller frees); NULL on out of memory, or on a NULL or non-UTF-8
- * resource_id or patient_id. */
-char *notes_rejected_json(const char *resource_id, const char *patient_id);
+ * malloc'd (caller frees); NULL with e filled ("out of memory", or a NULL or
+ * non-UTF-8 resource_id or patient_id). */
+char *notes_rejected_json(const char *resource_id, const char *patient_id, err_t *e);
 
 /* The catalogue of note texts a note takes its text from (note i of a body
  * uses text (hash + i) % notes_text_count()); for reference models in

@@ -29,7 +29,7 @@ struct answers_state {
 
 int answers_init(worker *w, err_t *e) {
     w->answers = calloc(1, sizeof *w->answers);
-    if (w->answers == NULL) return err_set(e, "out of memory");
+    if (w->answers == NULL) return err_nomem(e);
     list_init(&w->answers->jobs);
     return AGG_OK;
 }

@@ -35,7 +35,7 @@ typedef struct expire_call {
 
 int deadlines_init(worker *w, err_t *e) {
     w->deadlines = calloc(1, sizeof *w->deadlines);
-    if (w->deadlines == NULL) return err_set(e, "out of memory");
+    if (w->deadlines == NULL) return err_nomem(e);
     return AGG_OK;
 }
 

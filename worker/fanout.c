@@ -51,7 +51,7 @@ struct fanout_state {
 
 int fanout_init(worker *w, err_t *e) {
     w->fanout = calloc(1, sizeof *w->fanout);
-    if (w->fanout == NULL) return err_set(e, "out of memory");
+    if (w->fanout == NULL) return err_nomem(e);
     list_init(&w->fanout->jobs);
     return AGG_OK;
 }
@@ -102,18 +102,18 @@ static void record(fcall *c, outcome_t o) {
     long long elapsed = now - j->m->created_ms;
     if (elapsed < 0) elapsed = 0;
     c->outcome = o;
+    err_t e;
     char *event = outcome_event_json(res->source, j->m->patient_id, j->m->correlation_id, o,
-                                     res->delay_ms, elapsed);
+                                     res->delay_ms, elapsed, &e);
     if (event == NULL) {
-        log_error("session %s: out of memory building the %s event of %s", j->m->correlation_id,
-                  outcome_name(o), res->source);
+        log_error("session %s: the %s event of %s not built: %s", j->m->correlation_id,
+                  outcome_name(o), res->source, e.text);
         release(j);
         return;
     }
     session_outcome so = {j->m->correlation_id, j->m->patient_id, res->source, o, event, now,
                           w->cfg.retention_s};
     session_call sc;
-    err_t e;
     if (session_call_record(&sc, &so, &e) == AGG_OK)
         c->rec = rdsretry_send(w, &sc.call, on_record, c, &e);
     free(event);
@@ -141,14 +141,14 @@ static void on_http(const httpc_result *res, void *arg) {
     record(c, o);
 }
 
-/* The fan-out call's body; malloc'd or NULL on out of memory. */
-static char *call_body(const fjob *j, const fanoutmsg_resource *r) {
+/* The fan-out call's body; malloc'd (caller frees), or NULL with e filled ("out of memory"). */
+static char *call_body(const fjob *j, const fanoutmsg_resource *r, err_t *e) {
     json_t *o = json_pack("{s:s, s:I, s:s, s:s}", "patientId", j->m->patient_id, "delay",
                           (json_int_t)r->delay_ms, "callbackUrl", j->m->callback_url,
                           "correlationId", j->m->correlation_id);
-    if (o == NULL) return NULL;
-    char *s = json_dumps(o, JSON_COMPACT);
+    char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
+    if (s == NULL) err_nomem(e);
     return s;
 }
 
@@ -165,14 +165,14 @@ static void start_call(fjob *j, int i) {
     }
     char url[RESLIST_URL_MAX + 16];
     snprintf(url, sizeof url, "%s/journals", r->url);
-    char *body = call_body(j, r);
+    err_t e = {0};
+    char *body = call_body(j, r, &e);
     if (body == NULL) {
-        log_error("session %s: out of memory building the call to %s", j->m->correlation_id,
-                  r->source);
+        log_error("session %s: the call to %s not built: %s", j->m->correlation_id, r->source,
+                  e.text);
         record(c, OUTCOME_ERROR);
         return;
     }
-    err_t e = {0};
     int rc = httpc_post_json(w->hc, url, body, w->cfg.connect_timeout_ms, w->cfg.read_timeout_ms,
                              on_http, c, &e);
     free(body);

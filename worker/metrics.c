@@ -11,11 +11,14 @@ static void header(FILE *f, const char *name, const char *type, const char *help
 }
 
 char *wmetrics_render(const wmetrics *m, long inflight_messages, long inflight_http,
-                      int intake_held) {
+                      int intake_held, err_t *e) {
     char *buf = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
-    if (f == NULL) return NULL;
+    if (f == NULL) {
+        err_nomem(e);
+        return NULL;
+    }
 
     header(f, "worker_messages_total", "counter", "Kafka messages received, by topic.");
     for (int i = 0; i < 2; i++)
@@ -69,6 +72,7 @@ char *wmetrics_render(const wmetrics *m, long inflight_messages, long inflight_h
     int failed = ferror(f);
     if (fclose(f) != 0 || failed) {
         free(buf);
+        err_nomem(e);
         return NULL;
     }
     return buf;

@@ -2,6 +2,7 @@
 #ifndef WORKER_METRICS_H
 #define WORKER_METRICS_H
 
+#include "err.h"
 #include "outcome.h"
 #include "session.h"
 
@@ -19,8 +20,8 @@ typedef struct wmetrics {
 
 /* Renders every metric with # HELP and # TYPE lines; inflight_messages,
  * inflight_http and intake_held (0/1) are the gauge values. Returns malloc'd
- * text (caller frees), NULL on out of memory. */
+ * text (caller frees), or NULL with e filled ("out of memory"). m is borrowed. */
 char *wmetrics_render(const wmetrics *m, long inflight_messages, long inflight_http,
-                      int intake_held);
+                      int intake_held, err_t *e);
 
 #endif

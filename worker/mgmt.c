@@ -26,11 +26,12 @@ static void health(worker *w, httpd_req *r, int readiness) {
 
 static void metrics(worker *w, httpd_req *r) {
     long http = w->hc != NULL ? (long)httpc_in_flight(w->hc) : 0;
+    err_t e;
     char *text =
-        wmetrics_render(&w->met, w->jobs, http, w->kc != NULL && kafka_consumer_held(w->kc));
+        wmetrics_render(&w->met, w->jobs, http, w->kc != NULL && kafka_consumer_held(w->kc), &e);
     if (text == NULL) {
         api_error ae;
-        apierr_set(&ae, 500, "internal", NULL, "out of memory");
+        apierr_set(&ae, 500, "internal", NULL, "%s", e.text);
         httpd_respond_error(r, &ae);
         return;
     }

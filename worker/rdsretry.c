@@ -34,7 +34,7 @@ static void send_call(rdsretry *c);
 
 int rdsretry_init(worker *w, err_t *e) {
     w->rdsretry = calloc(1, sizeof *w->rdsretry);
-    if (w->rdsretry == NULL) return err_set(e, "out of memory");
+    if (w->rdsretry == NULL) return err_nomem(e);
     list_init(&w->rdsretry->stalled);
     return AGG_OK;
 }

@@ -54,7 +54,7 @@ static void bump_epoch(worker *w, int topic, int32_t partition) {
 void worker_msg_done(worker *w, const wmsg *m) {
     w->jobs--;
     if (m->epoch == epoch_of(w, m->topic, m->partition) &&
-        offtrack_done(w->ot, m->topic, m->partition, m->offset) == AGG_OK) {
+        offtrack_done(w->ot, m->topic, m->partition, m->offset, NULL) == AGG_OK) {
         int64_t next;
         if (offtrack_committable(w->ot, m->topic, m->partition, &next) && w->kc != NULL) {
             err_t e = {0};
@@ -73,10 +73,10 @@ static void on_message(const kafka_message *km, void *arg) {
     if (w->stopping || w->closing) return;
     int t = km->topic_index;
     if (t != WORKER_TOPIC_REQUESTS && t != WORKER_TOPIC_CALLBACKS) return;
-    if (offtrack_begin(w->ot, t, km->partition, km->offset) != AGG_OK) {
-        log_warn("message at offset %" PRId64 " of partition %" PRId32
-                 " not above the last one begun (or out of memory); ignored",
-                 km->offset, km->partition);
+    err_t e;
+    if (offtrack_begin(w->ot, t, km->partition, km->offset, &e) != AGG_OK) {
+        log_warn("message at offset %" PRId64 " of partition %" PRId32 " ignored: %s", km->offset,
+                 km->partition, e.text);
         return;
     }
     w->met.messages[t]++;
@@ -134,10 +134,10 @@ static void log_config(const worker *w) {
 
 int worker_start(worker *w, loop *l, err_t *e) {
     w->l = l;
-    if (!(w->ot = offtrack_new())) return err_nomem(e);
+    if (!(w->ot = offtrack_new(e))) return AGG_ERR;
     if (rdsretry_init(w, e) || fanout_init(w, e) || answers_init(w, e) || deadlines_init(w, e))
         return AGG_ERR;
-    if (loop_add_prepare(w->l, on_prepare, w) != AGG_OK) return err_nomem(e);
+    if (loop_add_prepare(w->l, on_prepare, w, e) != AGG_OK) return AGG_ERR;
     w->prepare_added = 1;
     err_t re;
     if (!(w->r = rds_new(w->l, w->cfg.redis_url, &re)))

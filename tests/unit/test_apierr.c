@@ -37,7 +37,7 @@ static void test_json_with_field(void **state) {
     (void)state;
     api_error e;
     apierr_set(&e, 400, "missing_field", "patientId", "patientId is required");
-    char *s = apierr_to_json(&e);
+    char *s = apierr_to_json(&e, NULL);
     assert_non_null(s);
     assert_string_equal(s, "{\"error\":\"missing_field\",\"message\":\"patientId is required\","
                            "\"field\":\"patientId\"}");
@@ -48,7 +48,7 @@ static void test_json_without_field_and_escaping(void **state) {
     (void)state;
     api_error e;
     apierr_set(&e, 503, "unavailable", NULL, "redis \"down\"\n");
-    char *s = apierr_to_json(&e);
+    char *s = apierr_to_json(&e, NULL);
     assert_non_null(s);
     assert_string_equal(s, "{\"error\":\"unavailable\",\"message\":\"redis \\\"down\\\"\\n\"}");
     free(s);
@@ -58,7 +58,7 @@ static void test_json_invalid_utf8_message_still_valid_json(void **state) {
     (void)state;
     api_error e;
     apierr_set(&e, 400, "invalid_json", NULL, "bad byte \xff here");
-    char *s = apierr_to_json(&e);
+    char *s = apierr_to_json(&e, NULL);
     assert_non_null(s);
     json_t *o = json_loads(s, 0, NULL);
     assert_non_null(o);

@@ -71,7 +71,7 @@ static void test_from_request(void **state) {
 static void test_to_json_exact(void **state) {
     (void)state;
     build_sample();
-    char *s = fanoutmsg_to_json(M);
+    char *s = fanoutmsg_to_json(M, NULL);
     assert_non_null(s);
     assert_string_equal(
         s, "{\"correlationId\":\"" CID "\",\"patientId\":\"p1\",\"strategy\":\"SSE\","
@@ -87,7 +87,7 @@ static void test_round_trip(void **state) {
     (void)state;
     build_sample();
     M->strategy = STRATEGY_WAIT_FOR_EVERYONE;
-    char *s = fanoutmsg_to_json(M);
+    char *s = fanoutmsg_to_json(M, NULL);
     assert_non_null(s);
     err_t e;
     assert_int_equal(parse_m2(s, strlen(s), &e), AGG_OK);
@@ -99,12 +99,12 @@ static void test_round_trip(void **state) {
 static void test_sources_json(void **state) {
     (void)state;
     build_sample();
-    char *s = fanoutmsg_sources_json(M);
+    char *s = fanoutmsg_sources_json(M, NULL);
     assert_non_null(s);
     assert_string_equal(s, "[\"resource-1\",\"lab\",\"resource-3\"]");
     free(s);
     M->n_resources = 0;
-    s = fanoutmsg_sources_json(M);
+    s = fanoutmsg_sources_json(M, NULL);
     assert_non_null(s);
     assert_string_equal(s, "[]");
     free(s);
@@ -113,7 +113,7 @@ static void test_sources_json(void **state) {
 /* Parses the sample with one top-level member replaced (value NULL: removed). */
 static int parse_with(const char *key, json_t *value) {
     build_sample();
-    char *s = fanoutmsg_to_json(M);
+    char *s = fanoutmsg_to_json(M, NULL);
     assert_non_null(s);
     json_t *o = json_loads(s, 0, NULL);
     free(s);
@@ -230,7 +230,7 @@ static void test_sized_to_its_resources(void **state) {
     assert_int_equal(M->n_resources, 1);
     assert_true(malloc_usable_size(M) >= fanoutmsg_size(1));
     assert_true(malloc_usable_size(M) < fanoutmsg_size(2));
-    char *s = fanoutmsg_to_json(M);
+    char *s = fanoutmsg_to_json(M, NULL);
     assert_non_null(s);
     err_t e;
     assert_int_equal(parse_m2(s, strlen(s), &e), AGG_OK);

@@ -44,7 +44,7 @@ static void stream_tick(loop *l, void *arg) {
     if (!s->stream) return;
     char frame[64];
     int n = snprintf(frame, sizeof frame, "id: %d\ndata: x\n\n", ++s->writes);
-    httpd_stream_write(s->stream, frame, (size_t)n);
+    httpd_stream_write(s->stream, frame, (size_t)n, NULL);
     if (s->writes == 3) {
         httpd_stream_end(s->stream);
         return;
@@ -71,12 +71,12 @@ static void handler(httpd_req *r, void *arg) {
     } else if (strcmp(path, "/drop") == 0) {
         httpd_drop(r);
     } else if (strcmp(path, "/stream") == 0) {
-        s->stream = httpd_stream_open(r, NULL, on_stream_closed, s);
+        s->stream = httpd_stream_open(r, NULL, on_stream_closed, s, NULL);
         s->writes = 0;
         loop_timer_add(s->l, 20, stream_tick, s);
     } else if (strcmp(path, "/idle") == 0) {
-        s->stream = httpd_stream_open(r, NULL, on_stream_closed, s);
-        httpd_stream_write(s->stream, ": hi\n\n", 6);
+        s->stream = httpd_stream_open(r, NULL, on_stream_closed, s, NULL);
+        httpd_stream_write(s->stream, ": hi\n\n", 6, NULL);
     } else {
         api_error e;
         apierr_set(&e, 404, "not_found", NULL, "no");

@@ -161,8 +161,9 @@ static int merge_reads(const char *date) {
          "{\"correlationId\":\"" CID "\",\"respondents\":1,\"errors\":0,"
          "\"completedBy\":\"ALL_RESPONDED\"}"},
     };
-    char *out = journalmerge_build("p1", ev, 2);
-    assert_non_null(out);
+    char *out = NULL;
+    err_t e;
+    assert_int_equal(journalmerge_build("p1", ev, 2, &out, &e), AGG_OK);
     json_t *o = json_loads(out, 0, NULL);
     free(out);
     assert_non_null(o);

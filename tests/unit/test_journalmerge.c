@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "err.h"
 #include "journalmerge.h"
 
 #define CID "0b7e6d3c-1f2a-4b5c-8d9e-0a1b2c3d4e5f"
@@ -20,12 +21,25 @@
     "\"respondents\":" #resp ",\"errors\":" #errs ",\"completedBy\":\"" by "\",\"elapsedMs\":900}"
 
 static json_t *build(const log_event *ev, size_t n) {
-    char *s = journalmerge_build("p1", ev, n);
-    if (!s) return NULL;
+    char *s = (char *)"not set";
+    err_t e;
+    if (journalmerge_build("p1", ev, n, &s, &e) != AGG_OK) {
+        assert_null(s);
+        return NULL;
+    }
     json_t *o = json_loads(s, 0, NULL);
     free(s);
     assert_non_null(o);
     return o;
+}
+
+/* journalmerge_build fails on the log with an error text that contains want. */
+static void expect_error(const char *patient_id, const log_event *ev, size_t n, const char *want) {
+    char *s = (char *)"not set";
+    err_t e = {0};
+    assert_int_equal(journalmerge_build(patient_id, ev, n, &s, &e), AGG_ERR);
+    assert_null(s);
+    if (!strstr(e.text, want)) fail_msg("error \"%s\" does not say \"%s\"", e.text, want);
 }
 
 static const char *note_id(json_t *o, size_t i) {
@@ -131,24 +145,30 @@ static void test_errors(void **state) {
     (void)state;
     const log_event no_summary[] = {
         {1, "callback", "{\"source\":\"a\",\"status\":\"ok\",\"notes\":[]}"}};
-    assert_null(journalmerge_build("p1", no_summary, 1));
-    assert_null(journalmerge_build("p1", NULL, 0));
+    expect_error("p1", no_summary, 1, "the log has no summary");
+    expect_error("p1", NULL, 0, "the log has no summary");
+    expect_error(NULL, no_summary, 1, "no patient id");
+    expect_error("p1", NULL, 1, "no log");
     const log_event bad_json[] = {{1, "callback", "{\"source\":"},
                                   {2, "summary", SUMMARY(0, 0, "TIMEOUT")}};
-    assert_null(journalmerge_build("p1", bad_json, 2));
+    expect_error("p1", bad_json, 2, "log entry 0 is not valid JSON");
     const log_event bad_summary[] = {{1, "summary", "[]"}};
-    assert_null(journalmerge_build("p1", bad_summary, 1));
+    expect_error("p1", bad_summary, 1, "log entry 0 is not a JSON object");
     const log_event summary_missing[] = {{1, "summary", "{\"correlationId\":\"" CID "\"}"}};
-    assert_null(journalmerge_build("p1", summary_missing, 1));
+    expect_error("p1", summary_missing, 1, "the summary lacks");
     const log_event cb_no_source[] = {{1, "callback", "{\"status\":\"ok\"}"},
                                       {2, "summary", SUMMARY(0, 0, "TIMEOUT")}};
-    assert_null(journalmerge_build("p1", cb_no_source, 2));
+    expect_error("p1", cb_no_source, 2, "log entry 0: the outcome event has no source or status");
     const log_event notes_not_array[] = {
         {1, "callback", "{\"source\":\"a\",\"status\":\"ok\",\"notes\":1}"},
         {2, "summary", SUMMARY(1, 0, "TIMEOUT")}};
-    assert_null(journalmerge_build("p1", notes_not_array, 2));
+    expect_error("p1", notes_not_array, 2, "log entry 0: notes is not an array");
     const log_event null_data[] = {{1, "summary", NULL}};
-    assert_null(journalmerge_build("p1", null_data, 1));
+    expect_error("p1", null_data, 1, "log entry 0 has no event or no data");
+    const log_event note_not_object[] = {
+        {1, "callback", "{\"source\":\"a\",\"status\":\"ok\",\"notes\":[1]}"},
+        {2, "summary", SUMMARY(1, 0, "TIMEOUT")}};
+    expect_error("p1", note_not_object, 2, "log entry 0: notes[0] is not an object");
 }
 
 int main(void) {

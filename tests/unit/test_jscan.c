@@ -15,8 +15,8 @@
 
 static int valid(const char *text) {
     jscan_val v;
-    char err[JSCAN_ERR_LEN];
-    return jscan_document(text, strlen(text), &v, err) == AGG_OK;
+    err_t err;
+    return jscan_document(text, strlen(text), &v, &err) == AGG_OK;
 }
 
 /* jansson (with NUL allowed in strings, any top-level value) is the oracle. */
@@ -48,11 +48,11 @@ static void test_agrees_with_jansson(void **state) {
 static void test_error_text_has_offset(void **state) {
     (void)state;
     jscan_val v;
-    char err[JSCAN_ERR_LEN];
-    assert_int_equal(jscan_document("{\"a\":tx}", 8, &v, err), AGG_ERR);
-    assert_string_equal(err, "unexpected character at byte 5");
-    assert_int_equal(jscan_document(NULL, 0, &v, err), AGG_ERR);
-    assert_string_equal(err, "empty text");
+    err_t err;
+    assert_int_equal(jscan_document("{\"a\":tx}", 8, &v, &err), AGG_ERR);
+    assert_string_equal(err.text, "unexpected character at byte 5");
+    assert_int_equal(jscan_document(NULL, 0, &v, &err), AGG_ERR);
+    assert_string_equal(err.text, "empty text");
     assert_int_equal(jscan_document("[1]", 3, &v, NULL), AGG_OK); /* err may be NULL */
     assert_int_equal(jscan_document("[1", 2, &v, NULL), AGG_ERR);
 }

@@ -20,7 +20,7 @@ static void test_names_round_trip(void **state) {
     for (size_t i = 0; i < 5; i++) {
         assert_string_equal(outcome_name(all[i]), names[i]);
         outcome_t o = OUTCOME_ACCEPTED;
-        assert_int_equal(outcome_from_name(names[i], &o), AGG_OK);
+        assert_int_equal(outcome_from_name(names[i], &o, NULL), AGG_OK);
         assert_int_equal(o, all[i]);
     }
     assert_string_equal(outcome_name(OUTCOME_ACCEPTED), "ACCEPTED");
@@ -29,12 +29,12 @@ static void test_names_round_trip(void **state) {
 static void test_from_name_rejects(void **state) {
     (void)state;
     outcome_t o = OUTCOME_OK;
-    assert_int_equal(outcome_from_name("ACCEPTED", &o), AGG_ERR);
-    assert_int_equal(outcome_from_name("OK", &o), AGG_ERR);
-    assert_int_equal(outcome_from_name("timeout", &o), AGG_ERR);
-    assert_int_equal(outcome_from_name("", &o), AGG_ERR);
-    assert_int_equal(outcome_from_name("ok ", &o), AGG_ERR);
-    assert_int_equal(outcome_from_name(NULL, &o), AGG_ERR);
+    assert_int_equal(outcome_from_name("ACCEPTED", &o, NULL), AGG_ERR);
+    assert_int_equal(outcome_from_name("OK", &o, NULL), AGG_ERR);
+    assert_int_equal(outcome_from_name("timeout", &o, NULL), AGG_ERR);
+    assert_int_equal(outcome_from_name("", &o, NULL), AGG_ERR);
+    assert_int_equal(outcome_from_name("ok ", &o, NULL), AGG_ERR);
+    assert_int_equal(outcome_from_name(NULL, &o, NULL), AGG_ERR);
 }
 
 static void test_classify(void **state) {
@@ -72,7 +72,7 @@ static void test_counting(void **state) {
 static void test_event_json(void **state) {
     (void)state;
     char *s = outcome_event_json("resource-2", "p1", "0b7e6d3c-1f2a-4b5c-8d9e-0a1b2c3d4e5f",
-                                 OUTCOME_REJECTED, -1, 42);
+                                 OUTCOME_REJECTED, -1, 42, NULL);
     assert_non_null(s);
     assert_string_equal(s, "{\"source\":\"resource-2\",\"patientId\":\"p1\","
                            "\"correlationId\":\"0b7e6d3c-1f2a-4b5c-8d9e-0a1b2c3d4e5f\","
@@ -82,7 +82,7 @@ static void test_event_json(void **state) {
 
 static void test_event_json_escapes_and_large_elapsed(void **state) {
     (void)state;
-    char *s = outcome_event_json("a\"b", "p", "c", OUTCOME_TIMEOUT, 600000, 5000000000LL);
+    char *s = outcome_event_json("a\"b", "p", "c", OUTCOME_TIMEOUT, 600000, 5000000000LL, NULL);
     assert_non_null(s);
     json_t *o = json_loads(s, 0, NULL);
     assert_non_null(o);
@@ -94,6 +94,18 @@ static void test_event_json_escapes_and_large_elapsed(void **state) {
     free(s);
 }
 
+static void test_event_json_errors(void **state) {
+    (void)state;
+    err_t e;
+    assert_null(outcome_event_json(NULL, "p", "c", OUTCOME_ERROR, 0, 0, &e));
+    assert_string_equal(e.text,
+                        "an outcome event needs a source, a patient id and a correlation id");
+    assert_null(outcome_event_json("r\xff", "p", "c", OUTCOME_ERROR, 0, 0, &e));
+    assert_non_null(strstr(e.text, "UTF-8"));
+    assert_int_equal(outcome_from_name("nope", NULL, &e), AGG_ERR);
+    assert_string_equal(e.text, "not an outcome name");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_names_round_trip),
@@ -102,6 +114,7 @@ int main(void) {
         cmocka_unit_test(test_counting),
         cmocka_unit_test(test_event_json),
         cmocka_unit_test(test_event_json_escapes_and_large_elapsed),
+        cmocka_unit_test(test_event_json_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -429,7 +429,7 @@ static void scripts_survive_script_flush(void **state) {
     (void)state;
     rds *r = new_ready_rds();
     char cid[UUID4_LEN + 1];
-    assert_int_equal(uuid4_new(cid), AGG_OK);
+    assert_int_equal(uuid4_new(cid, NULL), AGG_OK);
 
     session_def d = {cid, "p1", "SSE", "[\"a\",\"b\"]", 1000, 5000, 1000, 60};
     session_call sc;

@@ -323,7 +323,7 @@ static void sub_expect_nothing(redisContext *s) {
 /* A new correlation id: other tests share the server. base names the case in the source only. */
 static void mkcid(char *cid, const char *base) {
     (void)base;
-    assert_int_equal(uuid4_new(cid), AGG_OK);
+    assert_int_equal(uuid4_new(cid, NULL), AGG_OK);
 }
 
 static const char *ev(const char *src, const char *status) {
@@ -630,7 +630,7 @@ static void buckets_spread_over_the_cluster(void **state) {
     int seen[16] = {0}, distinct = 0;
     char cid[UUID4_LEN + 1];
     for (int b = 0, tries = 0; b < SESSION_BUCKETS && tries < 100000; tries++) {
-        assert_int_equal(uuid4_new(cid), AGG_OK);
+        assert_int_equal(uuid4_new(cid, NULL), AGG_OK);
         if (session_bucket_of(cid) != b) continue;
         redisContext *c = ctx_for(keys_of(cid)->deadlines);
         int n = 0;

@@ -56,16 +56,16 @@ static void resource_id_validation(void **state) {
 static void date_format(void **state) {
     (void)state;
     char d[NOTES_DATE_LEN + 1];
-    assert_int_equal(notes_format_date(0, d), AGG_OK);
+    assert_int_equal(notes_format_date(0, d, NULL), AGG_OK);
     assert_string_equal(d, "1970-01-01T00:00:00Z");
-    assert_int_equal(notes_format_date(1700000000, d), AGG_OK);
+    assert_int_equal(notes_format_date(1700000000, d, NULL), AGG_OK);
     assert_string_equal(d, "2023-11-14T22:13:20Z");
 }
 
 static void answer_body_shape(void **state) {
     (void)state;
     char *s = notes_result_json("resource-1", "patient-123", "0b9e4d1c-2f3a-4b5c-8d6e-7f8091a2b3c4",
-                                1000, 3, NOW_MS);
+                                1000, 3, NOW_MS, NULL);
     json_t *o = parse(s);
     assert_int_equal(json_object_size(o), 6);
     assert_string_equal(str_field(o, "source"), "resource-1");
@@ -82,8 +82,9 @@ static void answer_body_shape(void **state) {
         assert_int_equal(json_object_size(n), 6);
         assert_true(is_v4_uuid(str_field(n, "id")));
         char want[NOTES_DATE_LEN + 1];
-        assert_int_equal(notes_format_date(notes_date_s("resource-1", (int)i, NOW_MS / 1000), want),
-                         AGG_OK);
+        assert_int_equal(
+            notes_format_date(notes_date_s("resource-1", (int)i, NOW_MS / 1000), want, NULL),
+            AGG_OK);
         assert_string_equal(str_field(n, "date"), want);
         assert_string_equal(str_field(n, "patientId"), "patient-123");
         assert_memory_equal(str_field(n, "caregiverId"), "resource-1-caregiver-", 21);
@@ -99,7 +100,7 @@ static void answer_body_shape(void **state) {
 
 static void direct_body_has_no_correlation_id(void **state) {
     (void)state;
-    char *s = notes_result_json("resource-2", "p1", NULL, 0, 2, NOW_MS);
+    char *s = notes_result_json("resource-2", "p1", NULL, 0, 2, NOW_MS, NULL);
     json_t *o = parse(s);
     assert_null(json_object_get(o, "correlationId"));
     assert_int_equal(json_object_size(o), 5);
@@ -111,8 +112,8 @@ static void direct_body_has_no_correlation_id(void **state) {
 
 static void zero_notes_is_empty_array(void **state) {
     (void)state;
-    char *s =
-        notes_result_json("resource-1", "p1", "0b9e4d1c-2f3a-4b5c-8d6e-7f8091a2b3c4", 5, 0, NOW_MS);
+    char *s = notes_result_json("resource-1", "p1", "0b9e4d1c-2f3a-4b5c-8d6e-7f8091a2b3c4", 5, 0,
+                                NOW_MS, NULL);
     json_t *o = parse(s);
     json_t *notes = json_object_get(o, "notes");
     assert_true(json_is_array(notes));
@@ -124,7 +125,7 @@ static void zero_notes_is_empty_array(void **state) {
 static void patient_id_is_escaped(void **state) {
     (void)state;
     const char *pid = "p\"1\\\xc3\xa9<x>";
-    char *s = notes_result_json("lab", pid, NULL, 7, 1, NOW_MS);
+    char *s = notes_result_json("lab", pid, NULL, 7, 1, NOW_MS, NULL);
     json_t *o = parse(s);
     assert_string_equal(str_field(o, "patientId"), pid);
     assert_string_equal(str_field(json_array_get(json_object_get(o, "notes"), 0), "patientId"),
@@ -135,7 +136,7 @@ static void patient_id_is_escaped(void **state) {
 
 static void rejected_body(void **state) {
     (void)state;
-    char *s = notes_rejected_json("resource-3", "patient-9");
+    char *s = notes_rejected_json("resource-3", "patient-9", NULL);
     assert_non_null(s);
     assert_string_equal(
         s, "{\"source\":\"resource-3\",\"patientId\":\"patient-9\",\"status\":\"REJECTED\","
@@ -163,7 +164,7 @@ static void dates_distinct_and_deterministic(void **state) {
             if (i > 0) assert_true(t < prev); /* note 0 is the newest */
             prev = t;
             assert_int_equal(t, notes_date_s(ids[r], i, NOW_MS / 1000));
-            assert_int_equal(notes_format_date(t, dates[r * PER + i]), AGG_OK);
+            assert_int_equal(notes_format_date(t, dates[r * PER + i], NULL), AGG_OK);
             ptrs[r * PER + i] = dates[r * PER + i];
         }
     }
@@ -171,8 +172,8 @@ static void dates_distinct_and_deterministic(void **state) {
     for (int k = 1; k < 3 * PER; k++) assert_string_not_equal(ptrs[k - 1], ptrs[k]);
 
     /* The same (resource, time) gives the same dates in the JSON body. */
-    char *a = notes_result_json("resource-1", "p", NULL, 0, 3, NOW_MS);
-    char *b = notes_result_json("resource-1", "p", NULL, 0, 3, NOW_MS + 1);
+    char *a = notes_result_json("resource-1", "p", NULL, 0, 3, NOW_MS, NULL);
+    char *b = notes_result_json("resource-1", "p", NULL, 0, 3, NOW_MS + 1, NULL);
     json_t *ja = parse(a), *jb = parse(b);
     for (size_t i = 0; i < 3; i++)
         assert_string_equal(str_field(json_array_get(json_object_get(ja, "notes"), i), "date"),
@@ -185,7 +186,7 @@ static void dates_distinct_and_deterministic(void **state) {
 
 static void many_notes(void **state) {
     (void)state;
-    char *s = notes_result_json("resource-1", "p", NULL, 0, 1000, NOW_MS);
+    char *s = notes_result_json("resource-1", "p", NULL, 0, 1000, NOW_MS, NULL);
     json_t *o = parse(s);
     assert_int_equal(json_array_size(json_object_get(o, "notes")), 1000);
     json_decref(o);
@@ -217,7 +218,7 @@ static char *ref_result_json(const char *resource_id, const char *patient_id,
     unsigned h = notes_resource_hash(resource_id);
     for (int i = 0; i < n; i++) {
         char date[NOTES_DATE_LEN + 1], caregiver[NOTES_RESOURCE_ID_MAX + 32], doctor[32];
-        if (notes_format_date(notes_date_s(resource_id, i, now_ms / 1000), date) != AGG_OK)
+        if (notes_format_date(notes_date_s(resource_id, i, now_ms / 1000), date, NULL) != AGG_OK)
             goto done;
         snprintf(caregiver, sizeof caregiver, "%s-caregiver-%u", resource_id,
                  (h + (unsigned)i) % 5u + 1u);
@@ -246,7 +247,7 @@ done:
 static char *result_matches_reference(const char *resource_id, const char *patient_id,
                                       const char *correlation_id, long delay_ms, int n,
                                       long long now_ms) {
-    char *s = notes_result_json(resource_id, patient_id, correlation_id, delay_ms, n, now_ms);
+    char *s = notes_result_json(resource_id, patient_id, correlation_id, delay_ms, n, now_ms, NULL);
     json_t *ids = json_array();
     assert_non_null(ids);
     if (s) {
@@ -276,8 +277,8 @@ static void key_order_and_fields(void **state) {
                                       "delayMs", "status",    "notes"};
     static const char *const note_keys[] = {"id",        "date",     "caregiverId",
                                             "patientId", "doctorId", "note"};
-    char *s =
-        notes_result_json("resource-1", "p1", "0b9e4d1c-2f3a-4b5c-8d6e-7f8091a2b3c4", 0, 3, NOW_MS);
+    char *s = notes_result_json("resource-1", "p1", "0b9e4d1c-2f3a-4b5c-8d6e-7f8091a2b3c4", 0, 3,
+                                NOW_MS, NULL);
     json_t *o = parse(s);
     size_t k = 0;
     for (void *it = json_object_iter(o); it; it = json_object_iter_next(o, it), k++) {
@@ -316,7 +317,7 @@ static void byte_identical_to_jansson(void **state) {
         free(result_matches_reference("resource-1", pids[i], "0b9e4d1c-2f3a-4b5c-8d6e-7f8091a2b3c4",
                                       1000, 3, NOW_MS));
         free(result_matches_reference("Lab_2.eu-north", pids[i], NULL, 0, 2, NOW_MS));
-        char *rej = notes_rejected_json("resource-3", pids[i]);
+        char *rej = notes_rejected_json("resource-3", pids[i], NULL);
         json_t *o = json_object();
         json_object_set_new(o, "source", json_string("resource-3"));
         json_object_set_new(o, "patientId", json_string(pids[i]));
@@ -349,8 +350,8 @@ static void special_patient_id_round_trips(void **state) {
     (void)state;
     const char *pid = "q\"b\\s\nn\x01"
                       "c\xc3\xa5/\x1f";
-    char *s =
-        notes_result_json("resource-1", pid, "0b9e4d1c-2f3a-4b5c-8d6e-7f8091a2b3c4", 1, 2, NOW_MS);
+    char *s = notes_result_json("resource-1", pid, "0b9e4d1c-2f3a-4b5c-8d6e-7f8091a2b3c4", 1, 2,
+                                NOW_MS, NULL);
     assert_non_null(s);
     /* jansson's escapes: short forms, \u00XX in upper case, '/' and UTF-8 as is. */
     assert_non_null(strstr(s, "\"patientId\":\"q\\\"b\\\\s\\nn\\u0001c\xc3\xa5/\\u001F\""));
@@ -362,7 +363,7 @@ static void special_patient_id_round_trips(void **state) {
     json_decref(o);
     free(s);
 
-    s = notes_rejected_json("resource-1", pid);
+    s = notes_rejected_json("resource-1", pid, NULL);
     o = parse(s);
     assert_string_equal(str_field(o, "patientId"), pid);
     json_decref(o);
@@ -374,18 +375,23 @@ static void invalid_utf8_gives_null(void **state) {
     /* As before: jansson's json_string() refused these, so the body was NULL. */
     const char *bad[] = {"\xc3", "\xc0\x80", "\xed\xa0\x80", "\xf4\x90\x80\x80", "a\xff"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        assert_null(notes_result_json("resource-1", bad[i], NULL, 0, 1, NOW_MS));
-        assert_null(notes_result_json("resource-1", bad[i], NULL, 0, 0, NOW_MS));
-        assert_null(notes_rejected_json("resource-1", bad[i]));
+        assert_null(notes_result_json("resource-1", bad[i], NULL, 0, 1, NOW_MS, NULL));
+        assert_null(notes_result_json("resource-1", bad[i], NULL, 0, 0, NOW_MS, NULL));
+        assert_null(notes_rejected_json("resource-1", bad[i], NULL));
     }
-    assert_null(notes_result_json("resource-1", NULL, NULL, 0, 1, NOW_MS));
-    assert_null(notes_rejected_json(NULL, "p"));
+    assert_null(notes_result_json("resource-1", NULL, NULL, 0, 1, NOW_MS, NULL));
+    assert_null(notes_rejected_json(NULL, "p", NULL));
+    err_t e;
+    assert_null(notes_rejected_json(NULL, "p", &e));
+    assert_string_equal(e.text, "a resource id and a patient id are required");
+    assert_null(notes_result_json("resource-1", "a\xff", NULL, 0, 1, NOW_MS, &e));
+    assert_string_equal(e.text, "the resource id or the patient id is not valid UTF-8");
 }
 
 static void ids_distinct_v4(void **state) {
     (void)state;
     enum { N = 1000 };
-    char *s = notes_result_json("resource-1", "p", NULL, 0, N, NOW_MS);
+    char *s = notes_result_json("resource-1", "p", NULL, 0, N, NOW_MS, NULL);
     json_t *o = parse(s);
     json_t *notes = json_object_get(o, "notes");
     assert_int_equal(json_array_size(notes), N);
@@ -405,13 +411,13 @@ static void ids_distinct_v4(void **state) {
 
 static void empty_notes_and_no_correlation_id_raw(void **state) {
     (void)state;
-    char *s = notes_result_json("resource-2", "p1", NULL, 5, 0, NOW_MS);
+    char *s = notes_result_json("resource-2", "p1", NULL, 5, 0, NOW_MS, NULL);
     assert_non_null(s);
     assert_string_equal(s, "{\"source\":\"resource-2\",\"patientId\":\"p1\",\"delayMs\":5,"
                            "\"status\":\"ok\",\"notes\":[]}");
     free(s);
-    s = notes_result_json("resource-2", "p1", "0b9e4d1c-2f3a-4b5c-8d6e-7f8091a2b3c4", -2, 0,
-                          NOW_MS);
+    s = notes_result_json("resource-2", "p1", "0b9e4d1c-2f3a-4b5c-8d6e-7f8091a2b3c4", -2, 0, NOW_MS,
+                          NULL);
     assert_string_equal(s, "{\"source\":\"resource-2\",\"patientId\":\"p1\",\"correlationId\":"
                            "\"0b9e4d1c-2f3a-4b5c-8d6e-7f8091a2b3c4\",\"delayMs\":-2,"
                            "\"status\":\"ok\",\"notes\":[]}");
@@ -422,10 +428,13 @@ static void out_of_range_date_gives_null(void **state) {
     (void)state;
     const long long far_future_ms = 400000000000000LL; /* year ~14645 */
     const long long far_past_ms = -70000000000000LL;   /* year ~ -248 */
-    assert_null(notes_result_json("resource-1", "p", NULL, 0, 1, far_future_ms));
-    assert_null(notes_result_json("resource-1", "p", NULL, 0, 3, far_past_ms));
+    assert_null(notes_result_json("resource-1", "p", NULL, 0, 1, far_future_ms, NULL));
+    assert_null(notes_result_json("resource-1", "p", NULL, 0, 3, far_past_ms, NULL));
+    err_t e;
+    assert_null(notes_result_json("resource-1", "p", NULL, 0, 1, far_future_ms, &e));
+    assert_non_null(strstr(e.text, "is outside the years 0..9999"));
     /* No note, no date: the body is still built (unchanged behaviour). */
-    char *s = notes_result_json("resource-1", "p", NULL, 0, 0, far_future_ms);
+    char *s = notes_result_json("resource-1", "p", NULL, 0, 0, far_future_ms, NULL);
     assert_non_null(s);
     free(s);
     free(result_matches_reference("resource-1", "p", NULL, 0, 2, far_future_ms));
@@ -436,7 +445,7 @@ static void out_of_range_date_gives_null(void **state) {
 static void note_texts_need_no_escaping(void **state) {
     (void)state;
     enum { N = 500 }; /* far more notes than there are texts */
-    char *s = notes_result_json("resource-1", "p", NULL, 0, N, NOW_MS);
+    char *s = notes_result_json("resource-1", "p", NULL, 0, N, NOW_MS, NULL);
     json_t *o = parse(s);
     json_t *notes = json_object_get(o, "notes");
     assert_int_equal(json_array_size(notes), N);

@@ -13,7 +13,7 @@
 
 static void expect_frame(long long id, const char *event, const char *data, const char *want) {
     size_t len = 0;
-    char *f = sse_frame(id, event, data, strlen(data), &len);
+    char *f = sse_frame(id, event, data, strlen(data), &len, NULL);
     assert_non_null(f);
     assert_string_equal(f, want);
     assert_int_equal(len, strlen(want));
@@ -41,11 +41,11 @@ static void test_frame_multiline(void **state) {
 static void test_frame_respects_len(void **state) {
     (void)state;
     size_t len;
-    char *f = sse_frame(4, "e", "abcdef", 3, &len);
+    char *f = sse_frame(4, "e", "abcdef", 3, &len, NULL);
     assert_non_null(f);
     assert_string_equal(f, "id: 4\nevent: e\ndata: abc\n\n");
     free(f);
-    f = sse_frame(5, "e", NULL, 0, &len);
+    f = sse_frame(5, "e", NULL, 0, &len, NULL);
     assert_non_null(f);
     assert_string_equal(f, "id: 5\nevent: e\ndata: \n\n");
     free(f);
@@ -54,9 +54,12 @@ static void test_frame_respects_len(void **state) {
 static void test_frame_bad_event(void **state) {
     (void)state;
     size_t len;
-    assert_null(sse_frame(1, "a\nb", "{}", 2, &len));
-    assert_null(sse_frame(1, "a\rb", "{}", 2, &len));
-    assert_null(sse_frame(1, NULL, "{}", 2, &len));
+    assert_null(sse_frame(1, "a\nb", "{}", 2, &len, NULL));
+    assert_null(sse_frame(1, "a\rb", "{}", 2, &len, NULL));
+    assert_null(sse_frame(1, NULL, "{}", 2, &len, NULL));
+    err_t e;
+    assert_null(sse_frame(1, "a\nb", "{}", 2, &len, &e));
+    assert_string_equal(e.text, "an event name is required, without CR or LF");
 }
 
 static void test_frame_large(void **state) {
@@ -66,7 +69,7 @@ static void test_frame_large(void **state) {
     assert_non_null(data);
     for (size_t i = 0; i < n; i++) data[i] = (i % 10 == 9) ? '\n' : 'x';
     size_t len;
-    char *f = sse_frame(7, "callback", data, n, &len);
+    char *f = sse_frame(7, "callback", data, n, &len, NULL);
     assert_non_null(f);
     assert_int_equal(len, strlen(f));
     /* 10000 newlines -> 10001 data lines, each "data: " plus a line end */
@@ -78,18 +81,18 @@ static void test_frame_large(void **state) {
 static void test_last_event_id(void **state) {
     (void)state;
     long long v = -5;
-    assert_int_equal(sse_parse_last_event_id(NULL, &v), AGG_OK);
+    assert_int_equal(sse_parse_last_event_id(NULL, &v, NULL), AGG_OK);
     assert_int_equal(v, 0);
     v = -5;
-    assert_int_equal(sse_parse_last_event_id("", &v), AGG_OK);
+    assert_int_equal(sse_parse_last_event_id("", &v, NULL), AGG_OK);
     assert_int_equal(v, 0);
-    assert_int_equal(sse_parse_last_event_id("0", &v), AGG_OK);
+    assert_int_equal(sse_parse_last_event_id("0", &v, NULL), AGG_OK);
     assert_int_equal(v, 0);
-    assert_int_equal(sse_parse_last_event_id("12", &v), AGG_OK);
+    assert_int_equal(sse_parse_last_event_id("12", &v, NULL), AGG_OK);
     assert_int_equal(v, 12);
-    assert_int_equal(sse_parse_last_event_id("007", &v), AGG_OK);
+    assert_int_equal(sse_parse_last_event_id("007", &v, NULL), AGG_OK);
     assert_int_equal(v, 7);
-    assert_int_equal(sse_parse_last_event_id("1000000000000000", &v), AGG_OK);
+    assert_int_equal(sse_parse_last_event_id("1000000000000000", &v, NULL), AGG_OK);
     assert_int_equal(v, 1000000000000000LL);
     const char *bad[] = {"-1",
                          "1a",
@@ -103,14 +106,14 @@ static void test_last_event_id(void **state) {
                          "99999999999999999999999999",
                          "a"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-        assert_int_equal(sse_parse_last_event_id(bad[i], &v), AGG_ERR);
+        assert_int_equal(sse_parse_last_event_id(bad[i], &v, NULL), AGG_ERR);
 }
 
 static void test_published_ok(void **state) {
     (void)state;
     const char *p = "12 callback {\"a\":\"b c\"}";
     sse_published ev;
-    assert_int_equal(sse_parse_published(p, strlen(p), &ev), AGG_OK);
+    assert_int_equal(sse_parse_published(p, strlen(p), &ev, NULL), AGG_OK);
     assert_int_equal(ev.seq, 12);
     assert_int_equal(ev.event_len, 8);
     assert_memory_equal(ev.event, "callback", 8);
@@ -118,7 +121,7 @@ static void test_published_ok(void **state) {
     assert_memory_equal(ev.data, "{\"a\":\"b c\"}", ev.data_len);
     /* len bounds the payload: no NUL needed */
     const char buf[] = "3 summary {}XXXX";
-    assert_int_equal(sse_parse_published(buf, 12, &ev), AGG_OK);
+    assert_int_equal(sse_parse_published(buf, 12, &ev, NULL), AGG_OK);
     assert_int_equal(ev.seq, 3);
     assert_int_equal(ev.data_len, 2);
 }
@@ -142,9 +145,15 @@ static void test_published_bad(void **state) {
                          "99999999999999999999 callback {}"};
     sse_published ev;
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-        assert_int_equal(sse_parse_published(bad[i], strlen(bad[i]), &ev), AGG_ERR);
-    assert_int_equal(sse_parse_published(NULL, 0, &ev), AGG_ERR);
-    assert_int_equal(sse_parse_published("5 summary {}", 10, &ev), AGG_ERR);
+        assert_int_equal(sse_parse_published(bad[i], strlen(bad[i]), &ev, NULL), AGG_ERR);
+    assert_int_equal(sse_parse_published(NULL, 0, &ev, NULL), AGG_ERR);
+    assert_int_equal(sse_parse_published("5 summary {}", 10, &ev, NULL), AGG_ERR);
+    err_t e;
+    assert_int_equal(sse_parse_published("0 callback {}", 13, &ev, &e), AGG_ERR);
+    assert_string_equal(e.text, "the seq is not positive");
+    long long v;
+    assert_int_equal(sse_parse_last_event_id("1x", &v, &e), AGG_ERR);
+    assert_string_equal(e.text, "an id is decimal digits only");
 }
 
 int main(void) {

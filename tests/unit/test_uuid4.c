@@ -19,7 +19,7 @@ static void test_format_and_bits(void **state) {
     (void)state;
     char id[UUID4_LEN + 1];
     for (int i = 0; i < 1000; i++) {
-        assert_int_equal(uuid4_new(id), AGG_OK);
+        assert_int_equal(uuid4_new(id, NULL), AGG_OK);
         assert_int_equal(strlen(id), UUID4_LEN);
         assert_true(uuid4_valid(id));
         assert_int_equal(id[14], '4');
@@ -33,7 +33,7 @@ static void test_distinct_across_refills(void **state) {
     enum { N = 2000 };
     char(*ids)[UUID4_LEN + 1] = calloc(N, sizeof *ids);
     assert_non_null(ids);
-    for (int i = 0; i < N; i++) assert_int_equal(uuid4_new(ids[i]), AGG_OK);
+    for (int i = 0; i < N; i++) assert_int_equal(uuid4_new(ids[i], NULL), AGG_OK);
     qsort(ids, N, sizeof *ids, cmp);
     for (int i = 1; i < N; i++) assert_string_not_equal(ids[i - 1], ids[i]);
     free(ids);

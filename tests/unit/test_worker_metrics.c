@@ -36,7 +36,7 @@ static void renders_every_series(void **state) {
     m.timeouts = 2;
     m.redis_retries = 13;
     m.intake_holds = 4;
-    char *t = wmetrics_render(&m, 3, 1, 1);
+    char *t = wmetrics_render(&m, 3, 1, 1, NULL);
     assert_non_null(t);
     assert_true(has_line(t, "worker_messages_total{topic=\"requests\"} 7"));
     assert_true(has_line(t, "worker_messages_total{topic=\"callbacks\"} 9"));
@@ -71,7 +71,7 @@ static void renders_every_series(void **state) {
 static void format_is_well_formed(void **state) {
     wmetrics m;
     memset(&m, 0, sizeof m);
-    char *t = wmetrics_render(&m, 0, 0, 0);
+    char *t = wmetrics_render(&m, 0, 0, 0, NULL);
     assert_non_null(t);
     size_t len = strlen(t);
     assert_true(len > 0 && t[len - 1] == '\n');
