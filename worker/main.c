@@ -1,5 +1,4 @@
-/* main: the worker program: configuration, wiring of Kafka/Redis/HTTP on one loop, offsets, drain.
- */
+/* main: the worker program: configuration, Kafka/Redis/HTTP wired on one loop, offsets, drain. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
