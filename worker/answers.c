@@ -12,7 +12,6 @@
 #include "logsafe.h"
 #include "rdsretry.h"
 #include "record.h"
-#include "journalreq.h"
 
 typedef struct ajob {
     worker *w;

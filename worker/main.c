@@ -9,8 +9,8 @@
 #include "deadlines.h"
 #include "fanout.h"
 #include "log.h"
-#include "mgmt.h"
 #include "logsafe.h"
+#include "mgmt.h"
 #include "rdsretry.h"
 #include "worker.h"
 
