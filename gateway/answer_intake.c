@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "apierr.h"
 #include "answer.h"
+#include "apierr.h"
 #include "log.h"
 
 typedef struct intake_ctx {

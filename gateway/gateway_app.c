@@ -23,7 +23,7 @@ void gw_respond_failure(httpd_req *r, const err_t *e, const char *what) {
         return;
     }
     api_error ae;
-    apierr_set(&ae, 503, "out_of_memory", NULL, "out of memory");
+    apierr_nomem(&ae);
     httpd_respond_error(r, &ae);
 }
 

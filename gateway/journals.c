@@ -7,13 +7,13 @@
 #include <string.h>
 
 #include "apierr.h"
+#include "fanoutmsg.h"
+#include "journalmerge.h"
 #include "listeners.h"
 #include "log.h"
 #include "logsafe.h"
-#include "fanoutmsg.h"
 #include "session.h"
 #include "uuid4.h"
-#include "journalmerge.h"
 
 /* Order of work, and why:
  *   (WAIT_FOR_EVERYONE only) subscribe to the session channel first, so the

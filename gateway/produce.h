@@ -1,5 +1,4 @@
-/* produce: the gateway's Kafka publishing: an immediate producer at low load, a batching one at
- * high load. */
+/* produce: the gateway's Kafka publishing: an immediate producer at low load, batching above. */
 #ifndef GW_PRODUCE_H
 #define GW_PRODUCE_H
 

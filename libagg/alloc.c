@@ -6,6 +6,15 @@
 #include <string.h>
 
 static agg_allocator current = {malloc, calloc, realloc, free};
+static _Thread_local unsigned long failures;
+
+/* Counts a failed allocation; returns p. */
+static void *counted(void *p) {
+    if (!p) failures++;
+    return p;
+}
+
+unsigned long agg_alloc_failures(void) { return failures; }
 
 /* jansson allocates through us from the first call on: one allocator, one
  * set of failure paths. Runs before main, when the library is linked. */
@@ -13,11 +22,11 @@ __attribute__((constructor)) static void hook_jansson(void) {
     json_set_alloc_funcs(agg_malloc, agg_free);
 }
 
-void *agg_malloc(size_t n) { return current.malloc_fn(n); }
+void *agg_malloc(size_t n) { return counted(current.malloc_fn(n)); }
 
-void *agg_calloc(size_t count, size_t size) { return current.calloc_fn(count, size); }
+void *agg_calloc(size_t count, size_t size) { return counted(current.calloc_fn(count, size)); }
 
-void *agg_realloc(void *p, size_t n) { return current.realloc_fn(p, n); }
+void *agg_realloc(void *p, size_t n) { return counted(current.realloc_fn(p, n)); }
 
 void agg_free(void *p) { current.free_fn(p); }
 

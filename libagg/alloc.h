@@ -14,6 +14,12 @@ char *agg_strdup(const char *s);
 char *agg_strndup(const char *s, size_t n);
 void agg_free(void *p);
 
+/* How many allocations on this thread have failed so far: a caller learns
+ * whether a library call that gives no reason (jansson reports running out
+ * of memory inside its reader as a syntax error) failed for lack of memory
+ * by comparing the count before and after. */
+unsigned long agg_alloc_failures(void);
+
 typedef struct agg_allocator {
     void *(*malloc_fn)(size_t);
     void *(*calloc_fn)(size_t, size_t);

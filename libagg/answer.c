@@ -175,7 +175,7 @@ int answer_parse(const char *body, size_t len, answer_msg *m, api_error *e) {
     if (root.type != JSCAN_OBJECT)
         return apierr_set(e, 400, "invalid_json", NULL, "the body must be a JSON object");
     obuf o = {malloc(len + ANSWER_SLACK), 0, len + ANSWER_SLACK};
-    if (!o.b) return apierr_set(e, 500, "internal_error", NULL, "out of memory");
+    if (!o.b) return apierr_nomem(e);
     if (build(&root, m, &o, e) != AGG_OK) {
         free(o.b);
         memset(m, 0, sizeof *m);

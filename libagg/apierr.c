@@ -50,3 +50,7 @@ char *apierr_to_json(const api_error *ae, err_t *e) {
     if (!out) err_nomem(e);
     return out;
 }
+
+int apierr_nomem(api_error *e) {
+    return apierr_set(e, 503, "out_of_memory", NULL, "out of memory");
+}

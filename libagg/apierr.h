@@ -15,6 +15,11 @@ typedef struct api_error {
 int apierr_set(api_error *e, int http_status, const char *code, const char *field, const char *fmt,
                ...) __attribute__((format(printf, 5, 6)));
 
+/* Fills e with the answer to running out of memory: 503 "out_of_memory",
+ * message "out of memory" (the request was fine; it may be tried again).
+ * Returns AGG_ERR. */
+int apierr_nomem(api_error *e);
+
 /* Returns a malloc'd JSON body {"error":code,"message":...,"field":...} of ae
  * ("field" omitted when NULL; ae NULL gives an internal_error body); caller
  * frees. NULL with e filled only on out of memory. ae is borrowed. */

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jbody.h"
 #include "uuid4.h"
 
 size_t fanoutmsg_size(int n) {
@@ -216,9 +217,13 @@ fanout_msg *fanoutmsg_parse(const char *json, size_t len, err_t *e) {
         return NULL;
     }
     json_error_t jerr;
-    json_t *root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
+    int nomem;
+    json_t *root = jbody_loadb(json, len, &nomem, &jerr);
     if (!root) {
-        err_set(e, "fan-out message is not valid JSON: %s", jerr.text);
+        if (nomem)
+            err_nomem(e);
+        else
+            err_set(e, "fan-out message is not valid JSON: %s", jerr.text);
         return NULL;
     }
     fanout_msg *m = NULL;

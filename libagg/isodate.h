@@ -1,5 +1,4 @@
-/* isodate: the one ISO-8601 date parser of the project (note dates), to an instant in UTC (pure).
- */
+/* isodate: the one ISO-8601 date parser (note dates), to an instant in UTC (pure). */
 #ifndef AGG_ISODATE_H
 #define AGG_ISODATE_H
 

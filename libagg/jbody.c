@@ -1,10 +1,17 @@
 /* jbody: parsing an HTTP request body into a JSON object, with the API's error on failure. */
 #include "jbody.h"
 
+#include "alloc.h"
+
 json_t *jbody_object(const char *body, size_t len, api_error *e) {
     json_error_t jerr;
-    json_t *root = body ? json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr) : NULL;
+    int nomem = 0;
+    json_t *root = body ? jbody_loadb(body, len, &nomem, &jerr) : NULL;
     if (root && json_is_object(root)) return root;
+    if (nomem) {
+        apierr_nomem(e);
+        return NULL;
+    }
     if (root)
         apierr_set(e, 400, "invalid_json", NULL, "the body must be a JSON object");
     else
@@ -12,4 +19,11 @@ json_t *jbody_object(const char *body, size_t len, api_error *e) {
                    body ? jerr.text : "empty body");
     json_decref(root);
     return NULL;
+}
+
+json_t *jbody_loadb(const char *buf, size_t len, int *nomem, json_error_t *jerr) {
+    unsigned long failures = agg_alloc_failures();
+    json_t *root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, jerr);
+    *nomem = !root && agg_alloc_failures() != failures;
+    return root;
 }

@@ -12,4 +12,10 @@
  * NULL with e filled (400 "invalid_json"). */
 json_t *jbody_object(const char *body, size_t len, api_error *e);
 
+/* json_loadb with duplicate keys refused, telling running out of memory
+ * apart from bad input: NULL with *nomem 1 when an allocation failed during
+ * the parse (jansson itself may call that a syntax error), NULL with *nomem
+ * 0 and jerr filled when buf is not JSON. A new reference otherwise. */
+json_t *jbody_loadb(const char *buf, size_t len, int *nomem, json_error_t *jerr);
+
 #endif

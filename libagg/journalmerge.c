@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jbody.h"
 #include "err.h"
 #include "isodate.h"
 
@@ -124,7 +125,9 @@ static int read_log(merge_state *st, const log_event *events, size_t n, err_t *e
         if (!events[i].data || !events[i].event)
             return err_set(e, "log entry %zu has no event or no data", i);
         json_error_t jerr;
-        json_t *ev = json_loads(events[i].data, JSON_REJECT_DUPLICATES, &jerr);
+        int nomem;
+        json_t *ev = jbody_loadb(events[i].data, strlen(events[i].data), &nomem, &jerr);
+        if (nomem) return err_nomem(e);
         if (!ev) return err_set(e, "log entry %zu is not valid JSON: %s", i, jerr.text);
         st->parsed[st->n_parsed++] = ev;
         if (!json_is_object(ev)) return err_set(e, "log entry %zu is not a JSON object", i);

@@ -1,5 +1,4 @@
-/* outcome: outcome names, how outcomes count, HTTP result mapping, and self-observed outcome
- * events. */
+/* outcome: outcome names, how outcomes count, HTTP result mapping, self-observed outcome events. */
 #include "outcome.h"
 
 #include <jansson.h>

@@ -1,5 +1,4 @@
-/* deadlines: the scanner that expires every session whose deadline passed, whichever worker opened
- * it. */
+/* deadlines: the scanner that expires every session whose deadline passed, whoever opened it. */
 #ifndef WORKER_DEADLINES_H
 #define WORKER_DEADLINES_H
 

@@ -9,13 +9,13 @@
 #include <string.h>
 
 #include "allowlist.h"
+#include "fanoutmsg.h"
 #include "list.h"
 #include "log.h"
 #include "logsafe.h"
 #include "outcome.h"
 #include "rdsretry.h"
 #include "record.h"
-#include "fanoutmsg.h"
 #include "session.h"
 
 struct fjob;

@@ -1,5 +1,4 @@
-/* main: the worker program: configuration, signals, one worker on one loop, drain and exit.
- */
+/* main: the worker program: configuration, signals, one worker on one loop, drain and exit. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,5 +1,4 @@
-/* worker: the state shared by the worker's modules (config, clients, metrics, message bookkeeping).
- */
+/* worker: the state the worker's modules share (config, clients, metrics, message bookkeeping). */
 #ifndef WORKER_WORKER_H
 #define WORKER_WORKER_H
 

@@ -1,5 +1,4 @@
-/* test_httpc: outbound POSTs against a tiny threaded test server: statuses, closes, timeouts,
- * concurrency. */
+/* test_httpc: outbound POSTs against a tiny threaded server: statuses, closes, timeouts, load. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
