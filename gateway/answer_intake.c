@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "answer.h"
 #include "apierr.h"
 #include "log.h"
@@ -33,7 +34,7 @@ static void on_delivered(int ok, const char *errstr, void *arg) {
             gw_respond_unavailable(c->r, "kafka");
         }
     }
-    free(c);
+    agg_free(c);
 }
 
 void gw_answer_intake_handle(gateway *gw, httpd_req *r) {
@@ -51,7 +52,7 @@ void gw_answer_intake_handle(gateway *gw, httpd_req *r) {
         gw_respond_unavailable(r, "kafka");
         return;
     }
-    intake_ctx *c = malloc(sizeof *c);
+    intake_ctx *c = agg_malloc(sizeof *c);
     if (!c) {
         answer_clear(&m);
         err_t oom;
@@ -66,7 +67,7 @@ void gw_answer_intake_handle(gateway *gw, httpd_req *r) {
                    m.json, m.json_len, on_delivered, c, &err) != AGG_OK) {
         gw->metrics.produce_failures++;
         log_warn("answer not queued for Kafka: %s", err.text);
-        free(c);
+        agg_free(c);
         answer_clear(&m);
         gw_respond_failure(r, &err, "kafka");
         return;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "apierr.h"
 #include "fanoutmsg.h"
 #include "journalmerge.h"
@@ -55,7 +56,7 @@ static void finish(post_ctx *c) {
     }
     if (c->busy) return;
     fanoutmsg_free(c->msg);
-    free(c);
+    agg_free(c);
 }
 
 static void answer_error(post_ctx *c, int status, const char *code, const char *msg) {
@@ -90,8 +91,8 @@ static void answer_accepted(post_ctx *c) {
     char *sources = fanoutmsg_sources_json(c->msg, &e);
     char *body = NULL;
     size_t n = sources ? strlen(sources) + 160 : 0;
-    if (!sources || !(body = malloc(n))) {
-        free(sources);
+    if (!sources || !(body = agg_malloc(n))) {
+        agg_free(sources);
         if (sources) err_nomem(&e);
         answer_failure(c, &e, "memory");
         return;
@@ -100,8 +101,8 @@ static void answer_accepted(post_ctx *c) {
              c->msg->correlation_id, c->msg->n_resources, sources);
     httpd_respond(c->r, 202, NULL, body);
     c->r = NULL;
-    free(body);
-    free(sources);
+    agg_free(body);
+    agg_free(sources);
     finish(c);
 }
 
@@ -123,7 +124,7 @@ static void on_wait_log(struct redisReply *reply, void *arg) {
         answer_failure(c, &e, "session store");
         return;
     }
-    log_event *events = calloc(n ? n : 1, sizeof *events);
+    log_event *events = agg_calloc(n ? n : 1, sizeof *events);
     if (!events) {
         err_nomem(&e);
         answer_failure(c, &e, "memory");
@@ -142,12 +143,12 @@ static void on_wait_log(struct redisReply *reply, void *arg) {
         k++;
     }
     if (!has_summary) { /* resync found no summary yet: keep waiting */
-        free(events);
+        agg_free(events);
         return;
     }
     char *body;
     int rc = journalmerge_build(c->msg->patient_id, events, k, &body, &e);
-    free(events);
+    agg_free(events);
     if (rc != AGG_OK) {
         char why[256];
         logsafe_error(e.text, why, sizeof why);
@@ -161,7 +162,7 @@ static void on_wait_log(struct redisReply *reply, void *arg) {
     }
     httpd_respond(c->r, 200, NULL, body);
     c->r = NULL;
-    free(body);
+    agg_free(body);
     finish(c);
 }
 
@@ -246,7 +247,7 @@ static void on_opened(struct redisReply *reply, void *arg) {
     }
     int rc = gw_produce(c->gw->kafka, c->gw->cfg.topic_requests, c->msg->correlation_id, UUID4_LEN,
                         json, strlen(json), on_delivered, c, &e);
-    free(json);
+    agg_free(json);
     if (rc != AGG_OK) {
         c->gw->metrics.produce_failures++;
         log_warn("fan-out message not queued for Kafka: %s", e.text);
@@ -270,7 +271,7 @@ static void open_session(post_ctx *c) {
     session_call sc;
     int rc = session_call_open(&sc, &d, &e);
     if (rc == AGG_OK) rc = rds_call_send(c->gw->redis, &sc.call, on_opened, c, &e);
-    free(sources);
+    agg_free(sources);
     if (rc != AGG_OK) {
         answer_failure(c, &e, "session store");
         return;
@@ -322,7 +323,7 @@ void gw_journals_handle(gateway *gw, httpd_req *r) {
         httpd_respond_error(r, &oe);
         return;
     }
-    post_ctx *c = calloc(1, sizeof *c);
+    post_ctx *c = agg_calloc(1, sizeof *c);
     if (!c) {
         err_t oom;
         err_nomem(&oom);
@@ -332,7 +333,7 @@ void gw_journals_handle(gateway *gw, httpd_req *r) {
     char cid[UUID4_LEN + 1];
     err_t ue;
     if (uuid4_new(cid, &ue) != AGG_OK) {
-        free(c);
+        agg_free(c);
         log_error("no random bytes for a correlation id: %s", ue.text);
         gw_respond_unavailable(r, "random");
         return;
@@ -341,7 +342,7 @@ void gw_journals_handle(gateway *gw, httpd_req *r) {
     fanout_msg *m = fanoutmsg_from_request(&jr, &gw->cfg.resources, cid, loop_wall_ms(),
                                            gw->cfg.callback_url, &me);
     if (!m) {
-        free(c);
+        agg_free(c);
         gw_respond_unavailable(r, "memory");
         return;
     }

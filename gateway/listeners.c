@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "list.h"
 #include "log.h"
 #include "session.h"
@@ -73,16 +74,16 @@ static void on_resubscribed(void *arg) {
 }
 
 gw_listeners *gw_listeners_new(loop *l, const char *url, err_t *e) {
-    gw_listeners *ls = calloc(1, sizeof *ls);
+    gw_listeners *ls = agg_calloc(1, sizeof *ls);
     if (!ls || !(ls->by_cid = strmap_new())) {
-        free(ls);
+        agg_free(ls);
         err_nomem(e);
         return NULL;
     }
     ls->sub = rds_sub_new(l, url, on_message, on_resubscribed, ls, e);
     if (!ls->sub) {
         strmap_free(ls->by_cid);
-        free(ls);
+        agg_free(ls);
         return NULL;
     }
     return ls;
@@ -92,7 +93,7 @@ void gw_listeners_free(gw_listeners *ls) {
     if (!ls) return;
     rds_sub_free(ls->sub);
     strmap_free(ls->by_cid);
-    free(ls);
+    agg_free(ls);
 }
 
 int gw_listeners_ready(const gw_listeners *ls) { return rds_sub_ready(ls->sub); }
@@ -113,7 +114,7 @@ gw_listener *gw_listen(gw_listeners *ls, const char *cid, gw_event_cb *on_event,
         err_set(e, "redis pub/sub not connected");
         return NULL;
     }
-    gw_listener *li = calloc(1, sizeof *li);
+    gw_listener *li = agg_calloc(1, sizeof *li);
     if (!li) {
         err_set(e, "out of memory");
         return NULL;
@@ -126,10 +127,10 @@ gw_listener *gw_listen(gw_listeners *ls, const char *cid, gw_event_cb *on_event,
     li->arg = arg;
     session_listeners *s = strmap_get(ls->by_cid, cid);
     if (!s) {
-        s = malloc(sizeof *s);
+        s = agg_malloc(sizeof *s);
         if (!s || strmap_put(ls->by_cid, cid, s) != AGG_OK) {
-            free(s);
-            free(li);
+            agg_free(s);
+            agg_free(li);
             err_nomem(e);
             return NULL;
         }
@@ -158,8 +159,8 @@ static void unlink_listener(gw_listeners *ls, gw_listener *li) {
     list_remove(&li->siblings);
     if (list_empty(&s->head)) {
         strmap_remove(ls->by_cid, li->cid);
-        free(s);
+        agg_free(s);
     }
     ls->count--;
-    free(li);
+    agg_free(li);
 }

@@ -3,6 +3,7 @@
 
 #include <stdlib.h>
 
+#include "alloc.h"
 #include "ratesel.h"
 
 struct gw_producer {
@@ -14,7 +15,7 @@ struct gw_producer {
 
 gw_producer *gw_producer_new(loop *l, const kafka_config *c, long batch_linger_ms,
                              long batch_above_per_s, err_t *e) {
-    gw_producer *p = calloc(1, sizeof *p);
+    gw_producer *p = agg_calloc(1, sizeof *p);
     if (!p) {
         err_nomem(e);
         return NULL;
@@ -24,7 +25,7 @@ gw_producer *gw_producer_new(loop *l, const kafka_config *c, long batch_linger_m
     kafka_config bc = *c;
     bc.linger_ms = batch_linger_ms;
     if (!(p->batch = kafka_producer_new(l, &bc, e))) {
-        free(p);
+        agg_free(p);
         return NULL;
     }
     if (batch_above_per_s > 0) {
@@ -32,7 +33,7 @@ gw_producer *gw_producer_new(loop *l, const kafka_config *c, long batch_linger_m
         nc.linger_ms = 0;
         if (!(p->now = kafka_producer_new(l, &nc, e))) {
             kafka_producer_free(p->batch, 0);
-            free(p);
+            agg_free(p);
             return NULL;
         }
     }
@@ -59,5 +60,5 @@ void gw_producer_free(gw_producer *p, int flush_ms) {
     /* Each gets half: together they stay within flush_ms. */
     if (p->now) kafka_producer_free(p->now, flush_ms / 2);
     kafka_producer_free(p->batch, p->now ? flush_ms / 2 : flush_ms);
-    free(p);
+    agg_free(p);
 }

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "apierr.h"
 #include "list.h"
 #include "listeners.h"
@@ -56,7 +57,7 @@ static void ka_append(stream_ctx *c) {
 static void free_if_idle(stream_ctx *c) {
     if (!c->dead || c->busy) return;
     if (c->retry) loop_timer_cancel(c->owner->gw->l, c->retry);
-    free(c);
+    agg_free(c);
 }
 
 static void stop_listening(stream_ctx *c) {
@@ -118,10 +119,10 @@ static void emit(stream_ctx *c, long long seq, const char *event, size_t event_l
     gw_metrics *m = &c->owner->gw->metrics;
     if (httpd_stream_write(c->s, frame, len, NULL) != AGG_OK) {
         m->stream_overflows++;
-        free(frame);
+        agg_free(frame);
         return; /* the stream closes; the client resumes with Last-Event-ID */
     }
-    free(frame);
+    agg_free(frame);
     m->stream_events_sent++;
     c->last_sent = seq;
     ka_unlink(c);
@@ -306,7 +307,7 @@ void gw_streams_handle(gw_streams *st, httpd_req *r) {
         return;
     }
     err_t err;
-    stream_ctx *c = calloc(1, sizeof *c);
+    stream_ctx *c = agg_calloc(1, sizeof *c);
     if (!c) {
         err_nomem(&err);
         gw_respond_failure(r, &err, "memory");
@@ -320,7 +321,7 @@ void gw_streams_handle(gw_streams *st, httpd_req *r) {
     c->phase = P_SUBSCRIBING;
     c->li = gw_listen(gw->listeners, cid, on_event, on_subscribed, on_resync, c, &err);
     if (!c->li) {
-        free(c);
+        agg_free(c);
         gw_respond_failure(r, &err, "redis");
         return;
     }
@@ -343,7 +344,7 @@ static void on_keepalive(loop *l, void *arg) {
 }
 
 gw_streams *gw_streams_new(gateway *gw, err_t *e) {
-    gw_streams *st = calloc(1, sizeof *st);
+    gw_streams *st = agg_calloc(1, sizeof *st);
     if (!st) {
         err_nomem(e);
         return NULL;
@@ -352,7 +353,7 @@ gw_streams *gw_streams_new(gateway *gw, err_t *e) {
     list_init(&st->ka);
     st->ka_timer = loop_timer_add(gw->l, 1000, on_keepalive, st);
     if (!st->ka_timer) {
-        free(st);
+        agg_free(st);
         err_nomem(e);
         return NULL;
     }
@@ -362,7 +363,7 @@ gw_streams *gw_streams_new(gateway *gw, err_t *e) {
 void gw_streams_free(gw_streams *st) {
     if (!st) return;
     loop_timer_cancel(st->gw->l, st->ka_timer);
-    free(st);
+    agg_free(st);
 }
 
 size_t gw_streams_open(const gw_streams *st) { return st->open; }

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "err.h"
 #include "isodate.h"
 #include "jscan.h"
@@ -174,10 +175,10 @@ int answer_parse(const char *body, size_t len, answer_msg *m, api_error *e) {
                           jerr.text);
     if (root.type != JSCAN_OBJECT)
         return apierr_set(e, 400, "invalid_json", NULL, "the body must be a JSON object");
-    obuf o = {malloc(len + ANSWER_SLACK), 0, len + ANSWER_SLACK};
+    obuf o = {agg_malloc(len + ANSWER_SLACK), 0, len + ANSWER_SLACK};
     if (!o.b) return apierr_nomem(e);
     if (build(&root, m, &o, e) != AGG_OK) {
-        free(o.b);
+        agg_free(o.b);
         memset(m, 0, sizeof *m);
         return AGG_ERR;
     }
@@ -188,7 +189,7 @@ int answer_parse(const char *body, size_t len, answer_msg *m, api_error *e) {
 
 void answer_clear(answer_msg *m) {
     if (!m) return;
-    free(m->json);
+    agg_free(m->json);
     m->json = NULL;
     m->json_len = 0;
 }

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "jbody.h"
 #include "uuid4.h"
 
@@ -17,12 +18,12 @@ size_t fanoutmsg_size(int n) {
 
 /* A zeroed message with room for n resources; NULL with e filled. */
 static fanout_msg *msg_new(int n, err_t *e) {
-    fanout_msg *m = calloc(1, fanoutmsg_size(n));
+    fanout_msg *m = agg_calloc(1, fanoutmsg_size(n));
     if (!m) err_nomem(e);
     return m;
 }
 
-void fanoutmsg_free(fanout_msg *m) { free(m); }
+void fanoutmsg_free(fanout_msg *m) { agg_free(m); }
 
 fanout_msg *fanoutmsg_from_request(const journal_request *r, const resource_list *res,
                                    const char *cid, long long created_ms, const char *callback_url,

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "list.h"
 
 #define HTTPC_BODY_CAP             (1024 * 1024) /* response bytes kept; the rest is read and dropped */
@@ -73,8 +74,8 @@ static void easy_release(httpc *c, CURL *easy) {
 
 static void req_free(httpc *c, httpc_req *r) {
     easy_release(c, r->easy);
-    free(r->resp);
-    free(r);
+    agg_free(r->resp);
+    agg_free(r);
 }
 
 static void req_unlink(httpc *c, httpc_req *r) {
@@ -98,7 +99,7 @@ static void destroy(httpc *c) {
     /* Closing pooled connections calls the socket callback (REMOVE). */
     curl_multi_cleanup(c->multi);
     if (c->timer) loop_timer_cancel(c->l, c->timer);
-    free(c);
+    agg_free(c);
 }
 
 /* Completes every finished transfer. done callbacks may add requests. */
@@ -191,7 +192,7 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *userp) {
         size_t cap = r->resp_cap ? r->resp_cap : 1024;
         while (cap < r->resp_len + keep + 1) cap *= 2;
         if (cap > HTTPC_BODY_CAP + 1) cap = HTTPC_BODY_CAP + 1;
-        char *p = realloc(r->resp, cap);
+        char *p = agg_realloc(r->resp, cap);
         if (!p) return 0; /* CURLE_WRITE_ERROR -> TRANSPORT_OTHER */
         r->resp = p;
         r->resp_cap = cap;
@@ -208,7 +209,7 @@ httpc *httpc_new(loop *l, err_t *e) {
         err_set(e, "curl_global_init: %s", curl_easy_strerror(global_rc));
         return NULL;
     }
-    httpc *c = calloc(1, sizeof *c);
+    httpc *c = agg_calloc(1, sizeof *c);
     if (!c) {
         err_nomem(e);
         return NULL;
@@ -219,14 +220,14 @@ httpc *httpc_new(loop *l, err_t *e) {
     c->headers = h1 ? curl_slist_append(h1, "Expect:") : NULL; /* no 100-continue */
     if (!c->headers) {
         curl_slist_free_all(h1);
-        free(c);
+        agg_free(c);
         err_nomem(e);
         return NULL;
     }
     c->multi = curl_multi_init();
     if (!c->multi) {
         curl_slist_free_all(c->headers);
-        free(c);
+        agg_free(c);
         err_set(e, "curl_multi_init failed");
         return NULL;
     }
@@ -239,7 +240,7 @@ httpc *httpc_new(loop *l, err_t *e) {
         curl_multi_setopt(c->multi, CURLMOPT_MAXCONNECTS, (long)HTTPC_MAX_CONNECTS) != CURLM_OK) {
         curl_multi_cleanup(c->multi);
         curl_slist_free_all(c->headers);
-        free(c);
+        agg_free(c);
         err_set(e, "curl_multi_setopt failed");
         return NULL;
     }
@@ -262,7 +263,7 @@ int httpc_post_json(httpc *c, const char *url, const char *body, long connect_ti
     if (!url || !body || !done)
         return err_set(e, "httpc_post_json: url, body and done are required");
     if (c->free_pending) return err_set(e, "httpc_post_json: client is being freed");
-    httpc_req *r = calloc(1, sizeof *r);
+    httpc_req *r = agg_calloc(1, sizeof *r);
     if (!r) return err_nomem(e);
     r->done = done;
     r->arg = arg;

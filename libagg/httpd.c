@@ -10,6 +10,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "alloc.h"
 #include "err.h"
 #include "list.h"
 #include "log.h"
@@ -200,7 +201,7 @@ void httpd_respond_error(httpd_req *r, const api_error *e) {
     char *body = apierr_to_json(e, NULL);
     httpd_respond(r, e->http_status, NULL,
                   body ? body : "{\"error\":\"internal\",\"message\":\"out of memory\"}");
-    free(body);
+    agg_free(body);
 }
 
 void httpd_drop(httpd_req *r) {
@@ -256,7 +257,7 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max) {
     s->len -= n;
     if (s->len == 0) {
         /* An idle stream keeps no buffer: most of the time it has nothing to send. */
-        free(s->buf);
+        agg_free(s->buf);
         s->buf = NULL;
         s->start = s->cap = 0;
     }
@@ -269,11 +270,11 @@ httpd_stream *httpd_stream_open(httpd_req *r, const char *content_type, void (*o
         err_set(e, "the request was answered or cancelled already");
         return NULL;
     }
-    httpd_stream *s = calloc(1, sizeof *s);
+    httpd_stream *s = agg_calloc(1, sizeof *s);
     struct MHD_Response *resp =
         s ? MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 2048, stream_read, s, NULL) : NULL;
     if (!resp) {
-        free(s);
+        agg_free(s);
         httpd_respond(r, 500, NULL, "{\"error\":\"internal\",\"message\":\"out of memory\"}");
         err_nomem(e);
         return NULL;
@@ -308,7 +309,7 @@ int httpd_stream_write(httpd_stream *s, const char *data, size_t len, err_t *e) 
         if (s->len + len > s->cap) {
             size_t cap = s->cap ? s->cap : 512;
             while (cap < s->len + len) cap *= 2;
-            char *b = realloc(s->buf, cap);
+            char *b = agg_realloc(s->buf, cap);
             if (!b) {
                 s->failed = 1;
                 resume_req(s->r);
@@ -338,7 +339,7 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
                           enum MHD_ConnectionNotificationCode code) {
     httpd *d = cls;
     if (code == MHD_CONNECTION_NOTIFY_STARTED) {
-        httpd_conn *cx = calloc(1, sizeof *cx); /* NULL: served without a hang-up watch */
+        httpd_conn *cx = agg_calloc(1, sizeof *cx); /* NULL: served without a hang-up watch */
         if (cx && conn_fd(c, &cx->fd) != AGG_OK) cx->fd = -1; /* served without the watch */
         *socket_context = cx;
         return;
@@ -348,7 +349,7 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
     *socket_context = NULL;
     if (cx->watching) loop_unwatch(d->l, cx->fd);
     if (cx->cur) cx->cur->cx = NULL;
-    free(cx);
+    agg_free(cx);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
@@ -365,14 +366,14 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
         httpd_stream *s = r->stream;
         r->d->n_streams--;
         if (s->on_close) s->on_close(s->close_arg);
-        free(s->buf);
-        free(s);
+        agg_free(s->buf);
+        agg_free(s);
     } else if (!r->answered && !r->cancelled && r->cancel) {
         r->cancel(r->cancel_arg);
     }
     list_remove(&r->node);
-    free(r->body);
-    free(r);
+    agg_free(r->body);
+    agg_free(r);
 }
 
 static enum MHD_Result respond_now(struct MHD_Connection *c, httpd_req *r, unsigned status,
@@ -416,7 +417,7 @@ static int append_body(httpd_req *r, const char *data, size_t n) {
     if (r->body_len + n + 1 > r->body_cap) {
         size_t cap = r->body_cap ? r->body_cap : 1024;
         while (cap < r->body_len + n + 1) cap *= 2;
-        char *b = realloc(r->body, cap);
+        char *b = agg_realloc(r->body, cap);
         if (!b) return AGG_ERR;
         r->body = b;
         r->body_cap = cap;
@@ -434,7 +435,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char
     httpd *d = cls;
     httpd_req *r = *con_cls;
     if (!r) {
-        r = calloc(1, sizeof *r);
+        r = agg_calloc(1, sizeof *r);
         if (!r) return MHD_NO;
         r->d = d;
         r->conn = c;
@@ -538,7 +539,7 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap) {
 }
 
 httpd *httpd_start(loop *l, const httpd_options *o, httpd_handler *h, void *arg, err_t *e) {
-    httpd *d = calloc(1, sizeof *d);
+    httpd *d = agg_calloc(1, sizeof *d);
     if (!d) {
         err_nomem(e);
         return NULL;
@@ -549,9 +550,9 @@ httpd *httpd_start(loop *l, const httpd_options *o, httpd_handler *h, void *arg,
     if (!d->opt.max_body) d->opt.max_body = 1024 * 1024;
     if (!d->opt.stream_buffer_limit) d->opt.stream_buffer_limit = 64 * 1024;
     if (o->cors_origins && *o->cors_origins) {
-        d->cors_origins = strdup(o->cors_origins);
+        d->cors_origins = agg_strdup(o->cors_origins);
         if (!d->cors_origins) {
-            free(d);
+            agg_free(d);
             err_nomem(e);
             return NULL;
         }
@@ -567,8 +568,8 @@ httpd *httpd_start(loop *l, const httpd_options *o, httpd_handler *h, void *arg,
     const char *bind_addr = o->bind_addr && *o->bind_addr ? o->bind_addr : "0.0.0.0";
     if (inet_pton(AF_INET, bind_addr, &sa.sin_addr) != 1) {
         err_set(e, "invalid bind address '%s'", bind_addr);
-        free(d->cors_origins);
-        free(d);
+        agg_free(d->cors_origins);
+        agg_free(d);
         return NULL;
     }
     struct MHD_OptionItem opts[9];
@@ -591,8 +592,8 @@ httpd *httpd_start(loop *l, const httpd_options *o, httpd_handler *h, void *arg,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
     if (!d->mhd) {
         err_set(e, "cannot listen on %s:%d (port in use or not permitted)", bind_addr, o->port);
-        free(d->cors_origins);
-        free(d);
+        agg_free(d->cors_origins);
+        agg_free(d);
         return NULL;
     }
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(d->mhd, MHD_DAEMON_INFO_EPOLL_FD);
@@ -606,8 +607,8 @@ httpd *httpd_start(loop *l, const httpd_options *o, httpd_handler *h, void *arg,
         loop_unwatch(l, d->epoll_fd);
     }
     MHD_stop_daemon(d->mhd);
-    free(d->cors_origins);
-    free(d);
+    agg_free(d->cors_origins);
+    agg_free(d);
     return NULL;
 }
 
@@ -623,6 +624,6 @@ void httpd_stop(httpd *d) {
         resume_req(r);
     }
     MHD_stop_daemon(d->mhd);
-    free(d->cors_origins);
-    free(d);
+    agg_free(d->cors_origins);
+    agg_free(d);
 }

@@ -24,6 +24,12 @@ json_t *jbody_object(const char *body, size_t len, api_error *e) {
 json_t *jbody_loadb(const char *buf, size_t len, int *nomem, json_error_t *jerr) {
     unsigned long failures = agg_alloc_failures();
     json_t *root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, jerr);
-    *nomem = !root && agg_alloc_failures() != failures;
+    /* jansson's reader drops bytes of a token it cannot grow its buffer for and goes on: a
+     * document read while an allocation failed may be wrong, so it is not used at all. */
+    *nomem = agg_alloc_failures() != failures;
+    if (*nomem) {
+        json_decref(root);
+        return NULL;
+    }
     return root;
 }

@@ -13,9 +13,11 @@
 json_t *jbody_object(const char *body, size_t len, api_error *e);
 
 /* json_loadb with duplicate keys refused, telling running out of memory
- * apart from bad input: NULL with *nomem 1 when an allocation failed during
- * the parse (jansson itself may call that a syntax error), NULL with *nomem
- * 0 and jerr filled when buf is not JSON. A new reference otherwise. */
+ * apart from bad input: NULL with *nomem 1 when any allocation failed during
+ * the parse (jansson may then call it a syntax error, or even return a
+ * document with a token cut short), NULL with *nomem 0 and jerr filled when
+ * buf is not JSON. A new reference otherwise. Every JSON document the
+ * project reads goes through here. */
 json_t *jbody_loadb(const char *buf, size_t len, int *nomem, json_error_t *jerr);
 
 #endif

@@ -5,9 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "jbody.h"
+#include "alloc.h"
 #include "err.h"
 #include "isodate.h"
+#include "jbody.h"
 
 /* One note with its sort key. */
 typedef struct note_ref {
@@ -52,7 +53,7 @@ typedef struct merge_state {
 static int push_note(merge_state *st, json_t *note, const char *source, err_t *e) {
     if (st->n_notes == st->cap_notes) {
         size_t cap = st->cap_notes ? st->cap_notes * 2 : 16;
-        note_ref *nn = realloc(st->notes, cap * sizeof *nn);
+        note_ref *nn = agg_realloc(st->notes, cap * sizeof *nn);
         if (!nn) return err_nomem(e);
         st->notes = nn;
         st->cap_notes = cap;
@@ -148,14 +149,14 @@ int journalmerge_build(const char *patient_id, const log_event *events, size_t n
     memset(&st, 0, sizeof st);
     int rc = AGG_ERR;
     st.sources = json_array();
-    st.parsed = calloc(n ? n : 1, sizeof *st.parsed);
+    st.parsed = agg_calloc(n ? n : 1, sizeof *st.parsed);
     if (!st.sources || !st.parsed)
         err_nomem(e);
     else if (read_log(&st, events, n, e) == AGG_OK)
         rc = st.summary ? finish(&st, patient_id, out, e) : err_set(e, "the log has no summary");
     for (size_t i = 0; i < st.n_parsed; i++) json_decref(st.parsed[i]);
-    free(st.parsed);
-    free(st.notes);
+    agg_free(st.parsed);
+    agg_free(st.notes);
     json_decref(st.sources);
     return rc;
 }

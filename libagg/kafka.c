@@ -10,6 +10,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "alloc.h"
 #include "log.h"
 
 #define KAFKA_SAFETY_POLL_MS 100   /* periodic poll in case a wake-up is missed */
@@ -225,7 +226,7 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
     delivery *d = m->_private;
     if (!d) return;
     d->done(m->err == RD_KAFKA_RESP_ERR_NO_ERROR, m->err ? rd_kafka_err2str(m->err) : "", d->arg);
-    free(d);
+    agg_free(d);
 }
 
 static void producer_drain(kbase *b) {
@@ -238,7 +239,7 @@ kafka_producer *kafka_producer_new(loop *l, const kafka_config *c, err_t *e) {
         err_set(e, "kafka: no brokers configured");
         return NULL;
     }
-    kafka_producer *p = calloc(1, sizeof *p);
+    kafka_producer *p = agg_calloc(1, sizeof *p);
     if (!p) {
         err_nomem(e);
         return NULL;
@@ -256,12 +257,12 @@ kafka_producer *kafka_producer_new(loop *l, const kafka_config *c, err_t *e) {
     rd_kafka_conf_set_dr_msg_cb(cs.conf, on_delivery);
     p->b.rk = make_handle(RD_KAFKA_PRODUCER, &cs, e);
     if (!p->b.rk) {
-        free(p);
+        agg_free(p);
         return NULL;
     }
     if (base_attach(&p->b, rd_kafka_queue_get_main(p->b.rk), e) != AGG_OK) {
         base_detach(&p->b);
-        free(p);
+        agg_free(p);
         return NULL;
     }
     probe_brokers(&p->b, 1000);
@@ -280,14 +281,14 @@ void kafka_producer_free(kafka_producer *p, int flush_ms) {
         rd_kafka_flush(rk, 1000);
     }
     base_detach(&p->b);
-    free(p);
+    agg_free(p);
 }
 
 int kafka_produce(kafka_producer *p, const char *topic, const char *key, size_t key_len,
                   const char *value, size_t value_len, kafka_delivery_cb *done, void *arg,
                   err_t *e) {
     if (!topic || !done) return err_set(e, "kafka_produce: topic and done are required");
-    delivery *d = malloc(sizeof *d);
+    delivery *d = agg_malloc(sizeof *d);
     if (!d) return err_nomem(e);
     d->done = done;
     d->arg = arg;
@@ -297,7 +298,7 @@ int kafka_produce(kafka_producer *p, const char *topic, const char *key, size_t 
         RD_KAFKA_V_VALUE((void *)value, value ? value_len : 0), RD_KAFKA_V_OPAQUE(d),
         RD_KAFKA_V_END);
     if (err) {
-        free(d);
+        agg_free(d);
         return err_set(e, "kafka produce to %s: %s", topic, rd_kafka_err2str(err));
     }
     return AGG_OK;
@@ -420,8 +421,8 @@ static void consumer_drain(kbase *b) {
 }
 
 static void free_topics(kafka_consumer *c) {
-    for (int i = 0; i < c->n_topics; i++) free(c->topics[i]);
-    free(c->topics);
+    for (int i = 0; i < c->n_topics; i++) agg_free(c->topics[i]);
+    agg_free(c->topics);
 }
 
 kafka_consumer *kafka_consumer_new(loop *l, const kafka_config *c, const char *group,
@@ -433,21 +434,21 @@ kafka_consumer *kafka_consumer_new(loop *l, const kafka_config *c, const char *g
         err_set(e, "kafka consumer: brokers, group, topics and on_message are required");
         return NULL;
     }
-    kafka_consumer *kc = calloc(1, sizeof *kc);
-    char **names = calloc((size_t)n_topics, sizeof *names);
+    kafka_consumer *kc = agg_calloc(1, sizeof *kc);
+    char **names = agg_calloc((size_t)n_topics, sizeof *names);
     if (!kc || !names) {
-        free(kc);
-        free(names);
+        agg_free(kc);
+        agg_free(names);
         err_nomem(e);
         return NULL;
     }
     kc->topics = names;
     for (int i = 0; i < n_topics; i++) {
-        kc->topics[i] = strdup(topics[i]);
+        kc->topics[i] = agg_strdup(topics[i]);
         kc->n_topics = i + 1;
         if (!kc->topics[i]) {
             free_topics(kc);
-            free(kc);
+            agg_free(kc);
             err_nomem(e);
             return NULL;
         }
@@ -488,7 +489,7 @@ kafka_consumer *kafka_consumer_new(loop *l, const kafka_config *c, const char *g
     kc->b.rk = make_handle(RD_KAFKA_CONSUMER, &cs, e);
     if (!kc->b.rk) {
         free_topics(kc);
-        free(kc);
+        agg_free(kc);
         return NULL;
     }
     /* Main queue (logs, statistics, errors) forwards to the consumer queue. */
@@ -514,7 +515,7 @@ fail:
     rd_kafka_consumer_close(kc->b.rk);
     base_detach(&kc->b);
     free_topics(kc);
-    free(kc);
+    agg_free(kc);
     return NULL;
 }
 
@@ -546,7 +547,7 @@ void kafka_consumer_free(kafka_consumer *c) {
     if (err) log_warn("kafka %s: close: %s", rd_kafka_name(c->b.rk), rd_kafka_err2str(err));
     base_detach(&c->b);
     free_topics(c);
-    free(c);
+    agg_free(c);
 }
 
 int kafka_consumer_healthy(const kafka_consumer *c) { return c->b.healthy; }

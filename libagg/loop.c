@@ -11,6 +11,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "alloc.h"
+
 typedef struct watcher {
     loop_fd_cb *cb;
     void *arg;
@@ -61,7 +63,7 @@ long long loop_wall_ms(void) {
 }
 
 loop *loop_new(err_t *e) {
-    loop *l = calloc(1, sizeof *l);
+    loop *l = agg_calloc(1, sizeof *l);
     if (!l) {
         err_nomem(e);
         return NULL;
@@ -72,7 +74,7 @@ loop *loop_new(err_t *e) {
         err_set(e, "epoll/eventfd: %s", strerror(errno));
         if (l->epfd >= 0) close(l->epfd);
         if (l->wakefd >= 0) close(l->wakefd);
-        free(l);
+        agg_free(l);
         return NULL;
     }
     struct epoll_event ev = {.events = EPOLLIN, .data.u64 = UINT64_MAX};
@@ -80,7 +82,7 @@ loop *loop_new(err_t *e) {
         err_set(e, "epoll_ctl: %s", strerror(errno));
         close(l->epfd);
         close(l->wakefd);
-        free(l);
+        agg_free(l);
         return NULL;
     }
     l->wait_cap = -1;
@@ -90,19 +92,19 @@ loop *loop_new(err_t *e) {
 void loop_free(loop *l) {
     if (!l) return;
     if (signal_loop == l) signal_loop = NULL;
-    for (size_t i = 0; i < l->heap_len; i++) free(l->heap[i]);
-    free(l->heap);
-    free(l->w);
+    for (size_t i = 0; i < l->heap_len; i++) agg_free(l->heap[i]);
+    agg_free(l->heap);
+    agg_free(l->w);
     close(l->epfd);
     close(l->wakefd);
-    free(l);
+    agg_free(l);
 }
 
 static int grow_watchers(loop *l, int fd) {
     if ((size_t)fd < l->w_cap) return AGG_OK;
     size_t cap = l->w_cap ? l->w_cap : 64;
     while (cap <= (size_t)fd) cap *= 2;
-    watcher *w = realloc(l->w, cap * sizeof *w);
+    watcher *w = agg_realloc(l->w, cap * sizeof *w);
     if (!w) return AGG_ERR;
     memset(w + l->w_cap, 0, (cap - l->w_cap) * sizeof *w);
     l->w = w;
@@ -199,12 +201,12 @@ static void heap_remove(loop *l, size_t i) {
 loop_timer *loop_timer_add(loop *l, long long delay_ms, loop_timer_cb *cb, void *arg) {
     if (l->heap_len == l->heap_cap) {
         size_t cap = l->heap_cap ? l->heap_cap * 2 : 64;
-        loop_timer **h = realloc(l->heap, cap * sizeof *h);
+        loop_timer **h = agg_realloc(l->heap, cap * sizeof *h);
         if (!h) return NULL;
         l->heap = h;
         l->heap_cap = cap;
     }
-    loop_timer *t = malloc(sizeof *t);
+    loop_timer *t = agg_malloc(sizeof *t);
     if (!t) return NULL;
     t->due = loop_now_ms() + (delay_ms > 0 ? delay_ms : 0);
     t->order = l->timer_seq++;
@@ -222,7 +224,7 @@ loop_timer *loop_defer(loop *l, loop_timer_cb *cb, void *arg) {
 void loop_timer_cancel(loop *l, loop_timer *t) {
     if (!t) return;
     heap_remove(l, t->heap_index);
-    free(t);
+    agg_free(t);
 }
 
 static void run_due_timers(loop *l) {
@@ -235,7 +237,7 @@ static void run_due_timers(loop *l) {
         heap_remove(l, 0);
         loop_timer_cb *cb = t->cb;
         void *arg = t->arg;
-        free(t);
+        agg_free(t);
         cb(l, arg);
     }
 }

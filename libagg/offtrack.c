@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "err.h"
 
 #define OT_TOPICS        16
@@ -38,7 +39,7 @@ struct offtrack {
 };
 
 offtrack *offtrack_new(err_t *e) {
-    offtrack *t = calloc(1, sizeof(offtrack));
+    offtrack *t = agg_calloc(1, sizeof(offtrack));
     if (!t) err_nomem(e);
     return t;
 }
@@ -47,12 +48,12 @@ void offtrack_free(offtrack *t) {
     if (!t) return;
     for (int i = 0; i < OT_TOPICS; i++) {
         for (size_t p = 0; p < t->topics[i].n_parts; p++) {
-            if (t->topics[i].parts[p]) free(t->topics[i].parts[p]->ring);
-            free(t->topics[i].parts[p]);
+            if (t->topics[i].parts[p]) agg_free(t->topics[i].parts[p]->ring);
+            agg_free(t->topics[i].parts[p]);
         }
-        free(t->topics[i].parts);
+        agg_free(t->topics[i].parts);
     }
-    free(t);
+    agg_free(t);
 }
 
 /* The partition's state; created when create is set. NULL with e filled
@@ -73,7 +74,7 @@ static ot_part *get_part(offtrack *t, int topic_id, int32_t partition, int creat
     if (idx >= tp->n_parts) {
         size_t n = tp->n_parts ? tp->n_parts : 8;
         while (n <= idx) n *= 2;
-        ot_part **np = realloc(tp->parts, n * sizeof *np);
+        ot_part **np = agg_realloc(tp->parts, n * sizeof *np);
         if (!np) {
             err_nomem(e);
             return NULL;
@@ -82,7 +83,7 @@ static ot_part *get_part(offtrack *t, int topic_id, int32_t partition, int creat
         tp->parts = np;
         tp->n_parts = n;
     }
-    tp->parts[idx] = calloc(1, sizeof(ot_part));
+    tp->parts[idx] = agg_calloc(1, sizeof(ot_part));
     if (!tp->parts[idx]) err_nomem(e);
     return tp->parts[idx];
 }
@@ -91,10 +92,10 @@ static ot_entry *at(ot_part *p, size_t i) { return &p->ring[(p->head + i) & (p->
 
 static int grow(ot_part *p, err_t *e) {
     size_t cap = p->cap ? p->cap * 2 : 16;
-    ot_entry *r = malloc(cap * sizeof *r);
+    ot_entry *r = agg_malloc(cap * sizeof *r);
     if (!r) return err_nomem(e);
     for (size_t i = 0; i < p->count; i++) r[i] = *at(p, i);
-    free(p->ring);
+    agg_free(p->ring);
     p->ring = r;
     p->cap = cap;
     p->head = 0;
@@ -169,8 +170,8 @@ void offtrack_forget(offtrack *t, int topic_id, int32_t partition) {
         if (!at(p, i)->done) t->in_flight--;
     }
     t->topics[topic_id].parts[partition] = NULL;
-    free(p->ring);
-    free(p);
+    agg_free(p->ring);
+    agg_free(p);
 }
 
 long offtrack_in_flight(const offtrack *t) { return t ? t->in_flight : 0; }

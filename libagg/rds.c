@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "log.h"
 #include "rdsconn.h"
 
@@ -112,13 +113,13 @@ static void rds_lost(rdsconn *c) {
 }
 
 rds *rds_new(loop *l, const char *url, err_t *e) {
-    rds *r = calloc(1, sizeof *r);
+    rds *r = agg_calloc(1, sizeof *r);
     if (!r) {
         err_set(e, "out of memory");
         return NULL;
     }
     if (rdsconn_init(&r->c, l, url, "redis", rds_connected, rds_lost, e) != AGG_OK) {
-        free(r);
+        agg_free(r);
         return NULL;
     }
     for (int i = 0; i < RDS_SCRIPT__COUNT; i++) {
@@ -132,7 +133,7 @@ rds *rds_new(loop *l, const char *url, err_t *e) {
 void rds_free(rds *r) {
     if (!r) return;
     rdsconn_close(&r->c);
-    free(r);
+    agg_free(r);
 }
 
 int rds_ready(const rds *r) { return r && r->ready && r->c.ac != NULL; }
@@ -153,11 +154,11 @@ static void command_reply(redisAsyncContext *ac, void *reply, void *arg) {
         rep = NULL;
     }
     p->cb(rep, p->arg);
-    free(p);
+    agg_free(p);
 }
 
 static pending *pending_new(rds *r, rds_reply_cb *cb, void *arg, size_t extra) {
-    pending *p = malloc(sizeof *p + extra);
+    pending *p = agg_malloc(sizeof *p + extra);
     if (!p) return NULL;
     p->r = r;
     p->cb = cb;
@@ -179,7 +180,7 @@ int rds_command(rds *r, rds_reply_cb *cb, void *arg, err_t *e, const char *fmt, 
     int rc = redisvAsyncCommand(r->c.ac, command_reply, p, fmt, ap);
     va_end(ap);
     if (rc != REDIS_OK) {
-        free(p);
+        agg_free(p);
         return err_set(e, "redis: cannot send the command (out of memory or bad format)");
     }
     return AGG_OK;
@@ -250,7 +251,7 @@ int rds_call_send(rds *r, const rds_call *c, rds_reply_cb *cb, void *arg, err_t 
     for (int i = 0; i < c->argc; i++) PUT(c->argv[i], c->lens[i]);
 #undef PUT
     if (redisAsyncCommandArgv(r->c.ac, command_reply, p, argc, p->argv, p->lens) != REDIS_OK) {
-        free(p);
+        agg_free(p);
         return err_set(e, "out of memory");
     }
     return AGG_OK;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "log.h"
 
 #define BACKOFF_MIN_MS   100
@@ -16,14 +17,14 @@
 /* URL: redis://[[user]:password@]host[:port][/db]                           */
 
 void rdsconn_url_free(rdsconn_url *u) {
-    free(u->host);
-    free(u->user);
-    free(u->password);
+    agg_free(u->host);
+    agg_free(u->user);
+    agg_free(u->password);
     memset(u, 0, sizeof *u);
 }
 
 static char *dup_range(const char *s, size_t n) {
-    char *d = malloc(n + 1);
+    char *d = agg_malloc(n + 1);
     if (!d) return NULL;
     memcpy(d, s, n);
     d[n] = '\0';

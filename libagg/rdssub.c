@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "rdsconn.h"
 #include "strmap.h"
 
@@ -64,12 +65,12 @@ struct rds_sub {
 static chan *chan_find(rds_sub *s, const char *name) { return strmap_get(s->chans, name); }
 
 static chan *chan_add(rds_sub *s, const char *name, size_t len) {
-    chan *ch = calloc(1, sizeof *ch + len + 1);
+    chan *ch = agg_calloc(1, sizeof *ch + len + 1);
     if (!ch) return NULL;
     memcpy(ch->name, name, len);
     ch->len = len;
     if (strmap_put(s->chans, ch->name, ch) != AGG_OK) {
-        free(ch);
+        agg_free(ch);
         return NULL;
     }
     return ch;
@@ -79,10 +80,10 @@ static chan *chan_add(rds_sub *s, const char *name, size_t len) {
 static void chan_free(chan *ch) {
     for (waiter *w = ch->waiters; w;) {
         waiter *next = w->next;
-        free(w);
+        agg_free(w);
         w = next;
     }
-    free(ch);
+    agg_free(ch);
 }
 
 static void chan_remove(rds_sub *s, chan *ch) {
@@ -119,7 +120,7 @@ static void on_confirmed(rds_sub *s, chan *ch) {
         ch->waiters = w->next;
         rds_subscribed_cb *done = w->done;
         void *arg = w->arg;
-        free(w);
+        agg_free(w);
         done(1, arg);
     }
     if (ch->state == CH_SUBSCRIBED && ch->refs == 0) chan_send(s, ch, 0);
@@ -288,27 +289,27 @@ static void sub_lost(rdsconn *c) {
         s->failing = w->next;
         rds_subscribed_cb *done = w->done;
         void *arg = w->arg;
-        free(w);
+        agg_free(w);
         if (!c->closing) done(0, arg);
     }
 }
 
 rds_sub *rds_sub_new(loop *l, const char *url, rds_message_cb *on_message,
                      rds_resubscribed_cb *on_resubscribed, void *arg, err_t *e) {
-    rds_sub *s = calloc(1, sizeof *s);
+    rds_sub *s = agg_calloc(1, sizeof *s);
     if (!s) {
         err_set(e, "out of memory");
         return NULL;
     }
     s->chans = strmap_new();
     if (!s->chans) {
-        free(s);
+        agg_free(s);
         err_set(e, "out of memory");
         return NULL;
     }
     if (rdsconn_init(&s->c, l, url, "redis-sub", sub_connected, sub_lost, e) != AGG_OK) {
         strmap_free(s->chans);
-        free(s);
+        agg_free(s);
         return NULL;
     }
     s->confirmed_tail = &s->confirmed;
@@ -331,7 +332,7 @@ void rds_sub_free(rds_sub *s) {
     rdsconn_close(&s->c);                  /* sub_lost frees unreferenced channels, drops waiters */
     strmap_each(s->chans, free_one, NULL); /* the map only borrows the channels */
     strmap_free(s->chans);
-    free(s);
+    agg_free(s);
 }
 
 int rds_sub_ready(const rds_sub *s) { return s && s->c.up && s->c.ac != NULL; }
@@ -348,7 +349,7 @@ static void deliver_confirmed(loop *l, void *arg) {
         if (!s->confirmed) s->confirmed_tail = &s->confirmed;
         rds_subscribed_cb *done = w->done;
         void *done_arg = w->arg;
-        free(w);
+        agg_free(w);
         done(1, done_arg);
     }
 }
@@ -365,7 +366,7 @@ int rds_subscribe(rds_sub *s, const char *channel, rds_subscribed_cb *done, void
     }
     waiter *w = NULL;
     if (done) {
-        w = malloc(sizeof *w);
+        w = agg_malloc(sizeof *w);
         if (!w) {
             if (created) chan_remove(s, ch);
             return err_set(e, "out of memory");
@@ -380,7 +381,7 @@ int rds_subscribe(rds_sub *s, const char *channel, rds_subscribed_cb *done, void
         if (w) {
             if (!s->confirm_timer &&
                 !(s->confirm_timer = loop_defer(s->c.l, deliver_confirmed, s))) {
-                free(w);
+                agg_free(w);
                 return err_set(e, "out of memory");
             }
             *s->confirmed_tail = w;
@@ -410,7 +411,7 @@ static int drop_waiter(waiter **list, waiter ***tail, const chan *ch, void *done
             waiter *w = *pp;
             *pp = w->next;
             if (tail && *tail == &w->next) *tail = pp;
-            free(w);
+            agg_free(w);
             return 1;
         }
     }

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "err.h"
 
 #define SSE_ID_MAX        1000000000000000LL /* 10^15 */
@@ -37,7 +38,7 @@ char *sse_frame(long long id, const char *event, const char *data, size_t len_da
     }
     size_t ev_len = strlen(event);
     size_t cap = (size_t)hn + ev_len + 1 + lines * 7 + len_data + 1 + 1;
-    char *buf = malloc(cap);
+    char *buf = agg_malloc(cap);
     if (!buf) {
         err_nomem(e);
         return NULL;

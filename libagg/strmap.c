@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "err.h"
 
 typedef struct entry {
@@ -30,12 +31,12 @@ static uint64_t hash_key(const char *s) {
 }
 
 strmap *strmap_new(void) {
-    strmap *m = calloc(1, sizeof *m);
+    strmap *m = agg_calloc(1, sizeof *m);
     if (!m) return NULL;
     m->n_buckets = 64;
-    m->buckets = calloc(m->n_buckets, sizeof *m->buckets);
+    m->buckets = agg_calloc(m->n_buckets, sizeof *m->buckets);
     if (!m->buckets) {
-        free(m);
+        agg_free(m);
         return NULL;
     }
     return m;
@@ -47,12 +48,12 @@ void strmap_free(strmap *m) {
         entry *e = m->buckets[i];
         while (e) {
             entry *next = e->next;
-            free(e);
+            agg_free(e);
             e = next;
         }
     }
-    free(m->buckets);
-    free(m);
+    agg_free(m->buckets);
+    agg_free(m);
 }
 
 static entry **find_slot(const strmap *m, const char *key, uint64_t h) {
@@ -68,7 +69,7 @@ void *strmap_get(const strmap *m, const char *key) {
 
 static void grow(strmap *m) {
     size_t n = m->n_buckets * 2;
-    entry **b = calloc(n, sizeof *b);
+    entry **b = agg_calloc(n, sizeof *b);
     if (!b) return; /* keep working with longer chains */
     for (size_t i = 0; i < m->n_buckets; i++) {
         entry *e = m->buckets[i];
@@ -80,7 +81,7 @@ static void grow(strmap *m) {
             e = next;
         }
     }
-    free(m->buckets);
+    agg_free(m->buckets);
     m->buckets = b;
     m->n_buckets = n;
 }
@@ -93,7 +94,7 @@ int strmap_put(strmap *m, const char *key, void *value) {
         return AGG_OK;
     }
     size_t len = strlen(key);
-    entry *e = malloc(sizeof *e + len + 1);
+    entry *e = agg_malloc(sizeof *e + len + 1);
     if (!e) return AGG_ERR;
     e->next = NULL;
     e->hash = h;
@@ -110,7 +111,7 @@ void *strmap_remove(strmap *m, const char *key) {
     if (!e) return NULL;
     *slot = e->next;
     void *v = e->value;
-    free(e);
+    agg_free(e);
     m->size--;
     return v;
 }

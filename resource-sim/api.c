@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "apierr.h"
 #include "list.h"
 #include "log.h"
@@ -48,7 +49,7 @@ struct rs_api {
 static const char HEALTH_BODY[] = "{\"status\":\"UP\",\"components\":{}}";
 
 rs_api *rs_api_new(loop *l, httpc *c, const rs_config *cfg, err_t *e) {
-    rs_api *a = calloc(1, sizeof *a);
+    rs_api *a = agg_calloc(1, sizeof *a);
     if (!a) {
         err_nomem(e);
         return NULL;
@@ -76,10 +77,10 @@ void rs_api_free(rs_api *a) {
         loop_timer_cancel(a->l, j->t);
         log_warn("answer for correlationId %s abandoned at shutdown after %d attempt(s)",
                  j->q.correlation_id, j->attempts);
-        free(j->body);
-        free(j);
+        agg_free(j->body);
+        agg_free(j);
     }
-    free(a);
+    agg_free(a);
 }
 
 static void respond_plain_error(httpd_req *r, int status, const char *code, const char *fmt_msg) {
@@ -94,8 +95,8 @@ static void job_finish(answer_job *j) {
     rs_api *a = j->a;
     list_remove(&j->node);
     a->n_jobs--;
-    free(j->body);
-    free(j);
+    agg_free(j->body);
+    agg_free(j);
     if (a->n_jobs == 0 && a->idle) a->idle(a->idle_arg);
 }
 
@@ -178,14 +179,14 @@ static void handle_journals(rs_api *a, httpd_req *r) {
     size_t len;
     const char *body = httpd_body(r, &len);
     api_error ae;
-    answer_job *j = calloc(1, sizeof *j);
+    answer_job *j = agg_calloc(1, sizeof *j);
     if (!j) {
         respond_plain_error(r, 500, "internal", "out of memory");
         return;
     }
     list_init(&j->node);
     if (rsreq_parse(body, len, 1, &j->q, &ae) != AGG_OK) {
-        free(j);
+        agg_free(j);
         httpd_respond_error(r, &ae);
         return;
     }
@@ -193,7 +194,7 @@ static void handle_journals(rs_api *a, httpd_req *r) {
     case RSREQ_DELAY_REJECT:
         log_info("journals for correlationId %s: rejected (simulated, delay -1)",
                  j->q.correlation_id);
-        free(j);
+        agg_free(j);
         apierr_set(&ae, 401, "rejected", NULL, "%s refused the request (simulated rejection)",
                    a->cfg.resource_id);
         httpd_respond_error(r, &ae);
@@ -201,7 +202,7 @@ static void handle_journals(rs_api *a, httpd_req *r) {
     case RSREQ_DELAY_FAIL:
         log_info("journals for correlationId %s: failing (simulated, delay -2)",
                  j->q.correlation_id);
-        free(j);
+        agg_free(j);
         apierr_set(&ae, 500, "simulated_failure", NULL, "%s failed (simulated failure)",
                    a->cfg.resource_id);
         httpd_respond_error(r, &ae);
@@ -209,7 +210,7 @@ static void handle_journals(rs_api *a, httpd_req *r) {
     case RSREQ_DELAY_DROP:
         log_info("journals for correlationId %s: dropping the connection (simulated, delay -3)",
                  j->q.correlation_id);
-        free(j);
+        agg_free(j);
         httpd_drop(r);
         return;
     default: break;
@@ -218,7 +219,7 @@ static void handle_journals(rs_api *a, httpd_req *r) {
     j->delay = j->q.delay;
     j->t = loop_timer_add(a->l, j->delay, job_fire, j);
     if (!j->t) {
-        free(j);
+        agg_free(j);
         respond_plain_error(r, 500, "internal", "out of memory");
         return;
     }
@@ -245,46 +246,46 @@ static void direct_fire(loop *l, void *arg) {
     } else {
         respond_plain_error(w->r, 500, "internal", e.text);
     }
-    free(body);
-    free(w);
+    agg_free(body);
+    agg_free(w);
 }
 
 static void direct_cancel(void *arg) {
     direct_wait *w = arg;
     loop_timer_cancel(w->a->l, w->t);
     log_info("direct request ended before its answer (client gone or shutting down)");
-    free(w);
+    agg_free(w);
 }
 
 static void handle_direct(rs_api *a, httpd_req *r) {
     size_t len;
     const char *body = httpd_body(r, &len);
     api_error ae;
-    rsreq *q = malloc(sizeof *q);
+    rsreq *q = agg_malloc(sizeof *q);
     if (!q) {
         respond_plain_error(r, 500, "internal", "out of memory");
         return;
     }
     if (rsreq_parse(body, len, 0, q, &ae) != AGG_OK) {
-        free(q);
+        agg_free(q);
         httpd_respond_error(r, &ae);
         return;
     }
     if (q->delay == RSREQ_DELAY_REJECT) {
         err_t e;
         char *out = notes_rejected_json(a->cfg.resource_id, q->patient_id, &e);
-        free(q);
+        agg_free(q);
         if (!out) {
             respond_plain_error(r, 500, "internal", e.text);
             return;
         }
         httpd_respond(r, 200, NULL, out);
-        free(out);
+        agg_free(out);
         log_info("direct request rejected (simulated, delay -1)");
         return;
     }
     if (q->delay == RSREQ_DELAY_FAIL) {
-        free(q);
+        agg_free(q);
         apierr_set(&ae, 500, "simulated_failure", NULL, "%s failed (simulated failure)",
                    a->cfg.resource_id);
         httpd_respond_error(r, &ae);
@@ -292,14 +293,14 @@ static void handle_direct(rs_api *a, httpd_req *r) {
         return;
     }
     if (q->delay == RSREQ_DELAY_DROP) {
-        free(q);
+        agg_free(q);
         httpd_drop(r);
         log_info("direct request dropped (simulated, delay -3)");
         return;
     }
-    direct_wait *w = calloc(1, sizeof *w);
+    direct_wait *w = agg_calloc(1, sizeof *w);
     if (!w) {
-        free(q);
+        agg_free(q);
         respond_plain_error(r, 500, "internal", "out of memory");
         return;
     }
@@ -307,10 +308,10 @@ static void handle_direct(rs_api *a, httpd_req *r) {
     w->r = r;
     w->delay = q->delay;
     memcpy(w->patient_id, q->patient_id, sizeof w->patient_id);
-    free(q);
+    agg_free(q);
     w->t = loop_timer_add(a->l, w->delay, direct_fire, w);
     if (!w->t) {
-        free(w);
+        agg_free(w);
         respond_plain_error(r, 500, "internal", "out of memory");
         return;
     }

@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "alloc.h"
 #include "uuid4.h"
 
 /* The note texts are written into the JSON as they are: keep them printable
@@ -344,7 +345,7 @@ char *notes_result_json(const char *resource_id, const char *patient_id, const c
         cap += (size_t)n * per_note;
     }
 
-    char *buf = malloc(cap);
+    char *buf = agg_malloc(cap);
     if (!buf) {
         err_nomem(e);
         return NULL;
@@ -362,7 +363,7 @@ char *notes_result_json(const char *resource_id, const char *patient_id, const c
     for (int i = 0; i < n; i++) {
         char date[NOTES_DATE_LEN + 1];
         if (notes_format_date(notes_date_s(resource_id, i, now_s), date, e) != AGG_OK) {
-            free(buf);
+            agg_free(buf);
             return NULL;
         }
         unsigned doctor = (h / 7u + (unsigned)i * 3u) % 12u + 1u;
@@ -398,7 +399,7 @@ char *notes_rejected_json(const char *resource_id, const char *patient_id, err_t
     if (head_init(&src, &pid, resource_id, patient_id, e) != AGG_OK) return NULL;
     size_t cap = LIT_LEN(R_SOURCE) + src.esc_len + LIT_LEN(R_PATIENT) + pid.esc_len +
                  LIT_LEN(J_REJECTED) + 1;
-    char *buf = malloc(cap);
+    char *buf = agg_malloc(cap);
     if (!buf) {
         err_nomem(e);
         return NULL;

@@ -6,13 +6,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "answer.h"
+#include "journalreq.h"
 #include "list.h"
 #include "log.h"
 #include "logsafe.h"
 #include "rdsretry.h"
 #include "record.h"
-#include "journalreq.h"
 #include "session.h"
 
 typedef struct ajob {
@@ -28,7 +29,7 @@ struct answers_state {
 };
 
 int answers_init(worker *w, err_t *e) {
-    w->answers = calloc(1, sizeof *w->answers);
+    w->answers = agg_calloc(1, sizeof *w->answers);
     if (w->answers == NULL) return err_nomem(e);
     list_init(&w->answers->jobs);
     return AGG_OK;
@@ -38,7 +39,7 @@ static void unlink_job(ajob *j) { list_remove(&j->node); }
 
 static void free_job(ajob *j) {
     answer_clear(&j->m);
-    free(j);
+    agg_free(j);
 }
 
 void answers_shutdown(worker *w) {
@@ -51,7 +52,7 @@ void answers_shutdown(worker *w) {
         rdsretry_cancel(j->rec);
         free_job(j);
     }
-    free(s);
+    agg_free(s);
     w->answers = NULL;
 }
 
@@ -74,7 +75,7 @@ static void bad(worker *w, const wmsg *m, const char *why) {
 }
 
 void answers_handle(worker *w, const wmsg *m, const char *value, size_t len) {
-    ajob *j = calloc(1, sizeof *j);
+    ajob *j = agg_calloc(1, sizeof *j);
     if (j == NULL) {
         log_error("answer message (partition %" PRId32 ", offset %" PRId64 "): out of memory",
                   m->partition, m->offset);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "log.h"
 #include "session.h"
 
@@ -33,13 +34,13 @@ typedef struct expire_call {
 } expire_call;
 
 int deadlines_init(worker *w, err_t *e) {
-    w->deadlines = calloc(1, sizeof *w->deadlines);
+    w->deadlines = agg_calloc(1, sizeof *w->deadlines);
     if (w->deadlines == NULL) return err_nomem(e);
     return AGG_OK;
 }
 
 void deadlines_shutdown(worker *w) {
-    free(w->deadlines);
+    agg_free(w->deadlines);
     w->deadlines = NULL;
 }
 
@@ -81,13 +82,13 @@ static void on_expire(struct redisReply *reply, void *arg) {
             break;
         }
     }
-    free(x);
+    agg_free(x);
     if (!w->closing) scan_step(w);
 }
 
 static void expire_one(worker *w, const char *cid) {
     struct deadlines_state *s = w->deadlines;
-    expire_call *x = calloc(1, sizeof *x);
+    expire_call *x = agg_calloc(1, sizeof *x);
     if (x == NULL) {
         log_error("deadline scan: out of memory; session %s is expired by a later scan", cid);
         return;
@@ -100,7 +101,7 @@ static void expire_one(worker *w, const char *cid) {
         rds_call_send(w->r, &sc.call, on_expire, x, &e) != AGG_OK) {
         /* Redis went away or memory ran out: the session stays due and the next scan tries it. */
         log_debug("session %s: expire not sent: %s", cid, e.text);
-        free(x);
+        agg_free(x);
         return;
     }
     s->outstanding++;
@@ -110,7 +111,7 @@ static void on_bucket(struct redisReply *reply, void *arg) {
     bucket_read *b = arg;
     worker *w = b->w;
     int bucket = b->bucket;
-    free(b);
+    agg_free(b);
     if (w->closing) return;
     struct deadlines_state *s = w->deadlines;
     size_t n;
@@ -145,7 +146,7 @@ static void start_scan(worker *w) {
     for (int i = 0; i < SESSION_BUCKETS; i++) {
         session_call sc;
         err_t e;
-        bucket_read *b = malloc(sizeof *b);
+        bucket_read *b = agg_malloc(sizeof *b);
         if (b == NULL) {
             log_error("deadline scan: out of memory; bucket %d is read by a later scan", i);
             s->failed_now = 1;
@@ -156,7 +157,7 @@ static void start_scan(worker *w) {
         if (session_call_due(&sc, i, s->now_ms, SCAN_BATCH, &e) != AGG_OK ||
             rds_call_send(w->r, &sc.call, on_bucket, b, &e) != AGG_OK) {
             if (!s->failing && s->ever_ok && !s->failed_now) log_warn("deadline scan: %s", e.text);
-            free(b);
+            agg_free(b);
             s->failed_now = 1;
             continue;
         }

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "allowlist.h"
 #include "fanoutmsg.h"
 #include "list.h"
@@ -42,7 +43,7 @@ typedef struct fjob {
 /* Frees j and its message (j is on no list). */
 static void free_job(fjob *j) {
     fanoutmsg_free(j->m);
-    free(j);
+    agg_free(j);
 }
 
 struct fanout_state {
@@ -50,7 +51,7 @@ struct fanout_state {
 };
 
 int fanout_init(worker *w, err_t *e) {
-    w->fanout = calloc(1, sizeof *w->fanout);
+    w->fanout = agg_calloc(1, sizeof *w->fanout);
     if (w->fanout == NULL) return err_nomem(e);
     list_init(&w->fanout->jobs);
     return AGG_OK;
@@ -69,7 +70,7 @@ void fanout_shutdown(worker *w) {
         for (int i = 0; i < j->m->n_resources; i++) rdsretry_cancel(j->calls[i].rec);
         free_job(j);
     }
-    free(s);
+    agg_free(s);
     w->fanout = NULL;
 }
 
@@ -116,7 +117,7 @@ static void record(fcall *c, outcome_t o) {
     session_call sc;
     if (session_call_record(&sc, &so, &e) == AGG_OK)
         c->rec = rdsretry_send(w, &sc.call, on_record, c, &e);
-    free(event);
+    agg_free(event);
     if (c->rec == NULL) {
         log_error("session %s: %s of %s not recorded: %s", j->m->correlation_id, outcome_name(o),
                   res->source, e.text);
@@ -175,7 +176,7 @@ static void start_call(fjob *j, int i) {
     }
     int rc = httpc_post_json(w->hc, url, body, w->cfg.connect_timeout_ms, w->cfg.read_timeout_ms,
                              on_http, c, &e);
-    free(body);
+    agg_free(body);
     if (rc != AGG_OK) {
         log_warn("session %s: call to %s could not start: %s", j->m->correlation_id, r->source,
                  e.text);
@@ -222,7 +223,7 @@ void fanout_handle(worker *w, const wmsg *m, const char *value, size_t len) {
         worker_msg_done(w, m);
         return;
     }
-    fjob *j = fm ? calloc(1, sizeof *j + (size_t)fm->n_resources * sizeof j->calls[0]) : NULL;
+    fjob *j = fm ? agg_calloc(1, sizeof *j + (size_t)fm->n_resources * sizeof j->calls[0]) : NULL;
     if (j == NULL) {
         log_error("fan-out message (partition %" PRId32 ", offset %" PRId64 "): out of memory",
                   m->partition, m->offset);

@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "alloc.h"
+
 static const char *const topic_names[2] = {"requests", "callbacks"};
 
 static void header(FILE *f, const char *name, const char *type, const char *help) {
@@ -71,7 +73,7 @@ char *wmetrics_render(const wmetrics *m, long inflight_messages, long inflight_h
 
     int failed = ferror(f);
     if (fclose(f) != 0 || failed) {
-        free(buf);
+        agg_free(buf);
         err_nomem(e);
         return NULL;
     }

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "log.h"
 #include "metrics.h"
 
@@ -36,7 +37,7 @@ static void metrics(worker *w, httpd_req *r) {
         return;
     }
     httpd_respond(r, 200, PROM_TYPE, text);
-    free(text);
+    agg_free(text);
 }
 
 static void handle(httpd_req *r, void *arg) {

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "backoff.h"
 #include "list.h"
 #include "log.h"
@@ -33,20 +34,20 @@ struct rdsretry_state {
 static void send_call(rdsretry *c);
 
 int rdsretry_init(worker *w, err_t *e) {
-    w->rdsretry = calloc(1, sizeof *w->rdsretry);
+    w->rdsretry = agg_calloc(1, sizeof *w->rdsretry);
     if (w->rdsretry == NULL) return err_nomem(e);
     list_init(&w->rdsretry->stalled);
     return AGG_OK;
 }
 
 void rdsretry_shutdown(worker *w) {
-    free(w->rdsretry);
+    agg_free(w->rdsretry);
     w->rdsretry = NULL;
 }
 
 static void free_call(rdsretry *c) {
     list_remove(&c->stall);
-    free(c);
+    agg_free(c);
 }
 
 static void on_timer(loop *l, void *arg) {
@@ -103,7 +104,7 @@ rdsretry *rdsretry_send(worker *w, const rds_call *call, rdsretry_done_cb *done,
     }
     size_t bytes = 0;
     for (int i = 0; i < call->argc; i++) bytes += call->lens[i] + 1;
-    rdsretry *c = calloc(1, sizeof *c + bytes);
+    rdsretry *c = agg_calloc(1, sizeof *c + bytes);
     if (c == NULL) {
         err_set(e, "out of memory");
         return NULL;

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "answers.h"
 #include "deadlines.h"
 #include "fanout.h"
@@ -37,7 +38,7 @@ static unsigned epoch_of(worker *w, int topic, int32_t partition) {
 static void bump_epoch(worker *w, int topic, int32_t partition) {
     struct part_epoch *p = find_epoch(w, topic, partition);
     if (p == NULL) {
-        struct part_epoch *n = realloc(w->epochs, (size_t)(w->n_epochs + 1) * sizeof *n);
+        struct part_epoch *n = agg_realloc(w->epochs, (size_t)(w->n_epochs + 1) * sizeof *n);
         if (n == NULL) {
             log_error("partition revoke: out of memory");
             return;
@@ -179,7 +180,7 @@ void worker_stop(worker *w) {
     deadlines_shutdown(w);
     rdsretry_shutdown(w);
     offtrack_free(w->ot);
-    free(w->epochs);
+    agg_free(w->epochs);
     w->epochs = NULL;
     w->n_epochs = 0;
     if (w->prepare_added) loop_remove_prepare(w->l, on_prepare, w);
