@@ -343,7 +343,7 @@ void gw_journals_handle(gateway *gw, httpd_req *r) {
                                            gw->cfg.callback_url, &me);
     if (!m) {
         agg_free(c);
-        gw_respond_unavailable(r, "memory");
+        gw_respond_failure(r, &me, "memory");
         return;
     }
     c->gw = gw;
@@ -356,8 +356,13 @@ void gw_journals_handle(gateway *gw, httpd_req *r) {
         open_session(c);
         return;
     }
-    c->guard = loop_timer_add(gw->l, jr.timeout_ms + gw->cfg.wait_grace_ms, on_wait_guard, c);
     err_t le;
+    c->guard = loop_timer_add(gw->l, jr.timeout_ms + gw->cfg.wait_grace_ms, on_wait_guard, c);
+    if (!c->guard) {
+        err_nomem(&le);
+        answer_failure(c, &le, "memory");
+        return;
+    }
     c->li = gw_listen(gw->listeners, cid, on_wait_event, on_wait_subscribed, on_wait_resync, c, &le);
     if (!c->li) answer_failure(c, &le, "session store");
 }

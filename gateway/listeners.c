@@ -116,7 +116,7 @@ gw_listener *gw_listen(gw_listeners *ls, const char *cid, gw_event_cb *on_event,
     }
     gw_listener *li = agg_calloc(1, sizeof *li);
     if (!li) {
-        err_set(e, "out of memory");
+        err_nomem(e);
         return NULL;
     }
     li->owner = ls;
@@ -141,7 +141,6 @@ gw_listener *gw_listen(gw_listeners *ls, const char *cid, gw_event_cb *on_event,
     ls->count++;
     if (rds_subscribe(ls->sub, k.channel, on_subscribed, li, e) != AGG_OK) {
         unlink_listener(ls, li);
-        err_set(e, "pub/sub refused the subscription");
         return NULL;
     }
     return li;

@@ -115,8 +115,13 @@ static void emit(stream_ctx *c, long long seq, const char *event, size_t event_l
     name[event_len] = '\0';
     size_t len;
     char *frame = sse_frame(seq, name, data, data_len, &len, NULL);
-    if (!frame) return;
     gw_metrics *m = &c->owner->gw->metrics;
+    if (!frame) {
+        /* An event this stream cannot send: it must not go on without it. */
+        m->stream_overflows++;
+        httpd_stream_fail(c->s);
+        return;
+    }
     if (httpd_stream_write(c->s, frame, len, NULL) != AGG_OK) {
         m->stream_overflows++;
         agg_free(frame);

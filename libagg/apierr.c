@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include "err.h"
+#include "jbody.h"
 
 int apierr_set(api_error *e, int http_status, const char *code, const char *field, const char *fmt,
                ...) {
@@ -44,10 +45,11 @@ char *apierr_to_json(const api_error *ae, err_t *e) {
     char *out = NULL;
     if (set_str(o, "error", code) == AGG_OK && set_str(o, "message", msg) == AGG_OK &&
         (!ae || !ae->field || set_str(o, "field", ae->field) == AGG_OK)) {
-        out = json_dumps(o, JSON_COMPACT);
+        out = jbody_dumps(o, e);
+    } else {
+        err_nomem(e);
     }
     json_decref(o);
-    if (!out) err_nomem(e);
     return out;
 }
 

@@ -50,9 +50,8 @@ fanout_msg *fanoutmsg_from_request(const journal_request *r, const resource_list
 
 /* Dumps o compactly and drops the reference; NULL with e filled on out of memory. */
 static char *dump(json_t *o, err_t *e) {
-    char *out = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    char *out = jbody_dumps(o, e);
     json_decref(o);
-    if (!out) err_nomem(e);
     return out;
 }
 

@@ -29,10 +29,22 @@ struct httpc_req {
     list_node node; /* on httpc.reqs while in flight */
 };
 
+/* Sockets whose watch could not be added, kept for another try (see on_socket). */
+#define HTTPC_UNWATCHED_MAX 32
+#define HTTPC_REWATCH_MS    10
+
 struct httpc {
     loop *l;
     CURLM *multi;
-    loop_timer *timer;          /* curl's single timeout, NULL when none is pending */
+    /* curl's single timeout as a loop_now_ms() time, -1 when none; served by the prepare hook,
+     * so that arming it allocates nothing and cannot fail (a lost timeout stalls a transfer). */
+    long long timeout_at;
+    int hooked; /* the prepare hook is registered */
+    struct {
+        int fd;
+        unsigned events;
+    } unwatched[HTTPC_UNWATCHED_MAX]; /* sockets whose loop_watch failed, tried again */
+    size_t n_unwatched;
     list_node reqs;             /* every request in flight (httpc_req.node) */
     struct curl_slist *headers; /* the same for every POST; owned */
     CURL *idle[HTTPC_IDLE_EASY];
@@ -83,6 +95,8 @@ static void req_unlink(httpc *c, httpc_req *r) {
     c->in_flight--;
 }
 
+static void before_wait(loop *l, void *arg);
+
 static void destroy(httpc *c) {
     list_node *pos, *tmp;
     list_foreach_safe(pos, tmp, &c->reqs) {
@@ -98,7 +112,7 @@ static void destroy(httpc *c) {
     curl_slist_free_all(c->headers);
     /* Closing pooled connections calls the socket callback (REMOVE). */
     curl_multi_cleanup(c->multi);
-    if (c->timer) loop_timer_cancel(c->l, c->timer);
+    if (c->hooked) loop_remove_prepare(c->l, before_wait, c);
     agg_free(c);
 }
 
@@ -145,20 +159,49 @@ static void on_fd(loop *l, int fd, unsigned events, void *arg) {
     check_done(c);
 }
 
-static void on_timeout(loop *l, void *arg) {
-    (void)l;
+/* Before each loop wait: watches the sockets whose watch failed, runs curl's timeout when it is
+ * due, and caps the wait until it. */
+static void before_wait(loop *l, void *arg) {
     httpc *c = arg;
-    c->timer = NULL;
-    int running;
-    curl_multi_socket_action(c->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-    check_done(c);
+    for (size_t i = 0; i < c->n_unwatched;) {
+        if (loop_watch(l, c->unwatched[i].fd, c->unwatched[i].events, on_fd, c, NULL) == AGG_OK)
+            c->unwatched[i] = c->unwatched[--c->n_unwatched];
+        else
+            i++;
+    }
+    if (c->n_unwatched > 0) loop_limit_wait(l, HTTPC_REWATCH_MS);
+    if (c->timeout_at < 0) return;
+    if (loop_now_ms() >= c->timeout_at) {
+        c->timeout_at = -1;
+        int running;
+        c->dispatching++; /* a done callback may free c: not before this hook is over */
+        curl_multi_socket_action(c->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+        check_done(c);
+        if (--c->dispatching == 0 && c->free_pending) {
+            destroy(c);
+            return;
+        }
+    }
+    if (c->timeout_at >= 0) loop_limit_wait(l, c->timeout_at - loop_now_ms());
 }
 
-/* CURLMOPT_SOCKETFUNCTION: mirror curl's interest in a socket into the loop. */
+/* Drops fd from the sockets waiting for a watch. */
+static void unpend(httpc *c, int fd) {
+    for (size_t i = 0; i < c->n_unwatched; i++) {
+        if (c->unwatched[i].fd != fd) continue;
+        c->unwatched[i] = c->unwatched[--c->n_unwatched];
+        return;
+    }
+}
+
+/* CURLMOPT_SOCKETFUNCTION: mirror curl's interest in a socket into the loop. A watch that
+ * cannot be added (out of memory) is tried again before each wait: telling curl (-1) would
+ * make its whole multi handle unusable. */
 static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp) {
     (void)easy;
     (void)socketp;
     httpc *c = userp;
+    unpend(c, s);
     if (what == CURL_POLL_REMOVE) {
         loop_unwatch(c->l, s);
         return 0;
@@ -166,22 +209,20 @@ static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *s
     unsigned ev = 0;
     if (what == CURL_POLL_IN || what == CURL_POLL_INOUT) ev |= LOOP_READ;
     if (what == CURL_POLL_OUT || what == CURL_POLL_INOUT) ev |= LOOP_WRITE;
-    return loop_watch(c->l, s, ev, on_fd, c, NULL) == AGG_OK ? 0 : -1;
+    if (loop_watch(c->l, s, ev, on_fd, c, NULL) == AGG_OK) return 0;
+    if (c->n_unwatched == HTTPC_UNWATCHED_MAX) return -1; /* nothing more can be done */
+    c->unwatched[c->n_unwatched].fd = s;
+    c->unwatched[c->n_unwatched++].events = ev;
+    return 0;
 }
 
 /* CURLMOPT_TIMERFUNCTION: curl keeps one timeout; -1 removes it. */
 static int on_timer(CURLM *multi, long timeout_ms, void *userp) {
     (void)multi;
     httpc *c = userp;
-    if (c->timer) {
-        loop_timer_cancel(c->l, c->timer);
-        c->timer = NULL;
-    }
-    if (timeout_ms < 0) return 0;
-    c->timer = loop_timer_add(c->l, timeout_ms, on_timeout, c);
-    return c->timer ? 0 : -1;
+    c->timeout_at = timeout_ms < 0 ? -1 : loop_now_ms() + timeout_ms;
+    return 0;
 }
-
 static size_t on_write(char *data, size_t size, size_t nmemb, void *userp) {
     httpc_req *r = userp;
     size_t n = size * nmemb;
@@ -215,6 +256,7 @@ httpc *httpc_new(loop *l, err_t *e) {
         return NULL;
     }
     c->l = l;
+    c->timeout_at = -1;
     list_init(&c->reqs);
     struct curl_slist *h1 = curl_slist_append(NULL, "Content-Type: application/json");
     c->headers = h1 ? curl_slist_append(h1, "Expect:") : NULL; /* no 100-continue */
@@ -244,6 +286,11 @@ httpc *httpc_new(loop *l, err_t *e) {
         err_set(e, "curl_multi_setopt failed");
         return NULL;
     }
+    if (loop_add_prepare(l, before_wait, c, e) != AGG_OK) {
+        destroy(c);
+        return NULL;
+    }
+    c->hooked = 1;
     return c;
 }
 

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 
 #include "alloc.h"
 #include "err.h"
@@ -297,8 +298,7 @@ int httpd_stream_write(httpd_stream *s, const char *data, size_t len, err_t *e) 
     if (s->failed || s->ending) return err_set(e, "the stream is closing");
     size_t limit = s->r->d->opt.stream_buffer_limit;
     if (s->len + len > limit) {
-        s->failed = 1;
-        resume_req(s->r);
+        httpd_stream_fail(s);
         return err_set(e, "the stream's unsent bytes would pass its limit of %zu", limit);
     }
     if (s->start + s->len + len > s->cap) {
@@ -311,8 +311,7 @@ int httpd_stream_write(httpd_stream *s, const char *data, size_t len, err_t *e) 
             while (cap < s->len + len) cap *= 2;
             char *b = agg_realloc(s->buf, cap);
             if (!b) {
-                s->failed = 1;
-                resume_req(s->r);
+                httpd_stream_fail(s);
                 return err_nomem(e);
             }
             s->buf = b;
@@ -323,6 +322,17 @@ int httpd_stream_write(httpd_stream *s, const char *data, size_t len, err_t *e) 
     s->len += len;
     resume_req(s->r);
     return AGG_OK;
+}
+
+void httpd_stream_fail(httpd_stream *s) {
+    if (s->failed) return;
+    s->failed = 1;
+    /* libmicrohttpd ends the response on the error but may keep the connection open (measured:
+     * a keep-alive stream failed before its first byte stays open): the client must see the
+     * stream break, so the socket is shut down here; MHD then closes it. */
+    if (s->r->cx && s->r->cx->fd >= 0) shutdown(s->r->cx->fd, SHUT_RDWR);
+    resume_req(s->r);
+    s->r->d->kick = 1;
 }
 
 void httpd_stream_end(httpd_stream *s) {
@@ -354,9 +364,12 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                          enum MHD_RequestTerminationCode toe) {
-    (void)cls;
     (void)c;
     (void)toe;
+    httpd *d = cls;
+    /* MHD closes the connection of a request that ended on an error in a later pass, which no
+     * socket event may bring: run it once more. */
+    d->kick = 1;
     httpd_req *r = *con_cls;
     if (!r) return;
     *con_cls = NULL;
@@ -574,7 +587,7 @@ httpd *httpd_start(loop *l, const httpd_options *o, httpd_handler *h, void *arg,
     }
     struct MHD_OptionItem opts[9];
     int n = 0;
-    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, NULL};
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, d};
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, d};
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, 120, NULL};
     if (o->conn_memory_limit)

@@ -72,6 +72,10 @@ httpd_stream *httpd_stream_open(httpd_req *r, const char *content_type, void (*o
  * stream_buffer_limit: the stream is then closed (a slow client reconnects
  * with Last-Event-ID and loses nothing). */
 int httpd_stream_write(httpd_stream *s, const char *data, size_t len, err_t *e);
+/* Closes the stream at once without its end (the client sees a broken
+ * stream and, an EventSource, reconnects with Last-Event-ID): for a stream
+ * that cannot be written as it should. on_close runs later, from the loop. */
+void httpd_stream_fail(httpd_stream *s);
 /* Closes the stream once every queued byte is sent. */
 void httpd_stream_end(httpd_stream *s);
 

@@ -1,4 +1,4 @@
-/* jbody: parsing an HTTP request body into a JSON object, with the API's error on failure. */
+/* jbody: reading and writing JSON with jansson, out of memory told apart (and an HTTP body's object). */
 #include "jbody.h"
 
 #include "alloc.h"
@@ -32,4 +32,13 @@ json_t *jbody_loadb(const char *buf, size_t len, int *nomem, json_error_t *jerr)
         return NULL;
     }
     return root;
+}
+
+char *jbody_dumps(const json_t *json, err_t *e) {
+    unsigned long failures = agg_alloc_failures();
+    char *out = json ? json_dumps(json, JSON_COMPACT) : NULL;
+    if (out && agg_alloc_failures() == failures) return out;
+    agg_free(out);
+    err_nomem(e);
+    return NULL;
 }

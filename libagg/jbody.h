@@ -1,4 +1,4 @@
-/* jbody: parsing an HTTP request body into a JSON object, with the API's error on failure. */
+/* jbody: reading and writing JSON with jansson, out of memory told apart (and an HTTP body's object). */
 #ifndef AGG_JBODY_H
 #define AGG_JBODY_H
 
@@ -6,6 +6,7 @@
 #include <stddef.h>
 
 #include "apierr.h"
+#include "err.h"
 
 /* Parses len bytes of body (NULL = empty) as one JSON object; duplicate keys
  * are refused. Returns a new reference the caller must json_decref(), or
@@ -19,5 +20,11 @@ json_t *jbody_object(const char *body, size_t len, api_error *e);
  * buf is not JSON. A new reference otherwise. Every JSON document the
  * project reads goes through here. */
 json_t *jbody_loadb(const char *buf, size_t len, int *nomem, json_error_t *jerr);
+
+/* json_dumps(json, JSON_COMPACT) that never returns a damaged text:
+ * jansson's writer leaves out an object key it could not write and goes on,
+ * so a dump during which any allocation failed is dropped. A malloc'd
+ * string (caller frees), or NULL with e filled (out of memory). */
+char *jbody_dumps(const json_t *json, err_t *e);
 
 #endif

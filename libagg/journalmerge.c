@@ -115,9 +115,9 @@ static int finish(merge_state *st, const char *patient_id, char **out, err_t *e)
                           patient_id, "respondents", resp, "errors", errs, "completedBy", by,
                           "notes", notes, "sources", st->sources);
     if (!o) return err_nomem(e);
-    *out = json_dumps(o, JSON_COMPACT);
+    *out = jbody_dumps(o, e);
     json_decref(o);
-    return *out ? AGG_OK : err_nomem(e);
+    return *out ? AGG_OK : AGG_ERR;
 }
 
 /* Reads every entry of the log into st; AGG_ERR with e filled at the first bad one. */

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "alloc.h"
+#include "jbody.h"
 #include "log.h"
 
 #define KAFKA_SAFETY_POLL_MS 100   /* periodic poll in case a wake-up is missed */
@@ -53,10 +54,13 @@ typedef struct delivery {
 /* --- callbacks shared by producer and consumer --- */
 
 /* 1 when the statistics JSON shows a broker (nodeid >= 0, not a bootstrap
- * placeholder) in state "UP". */
+ * placeholder) in state "UP", 0 when not, -1 when it could not be read for
+ * lack of memory (that says nothing about the brokers). */
 static int stats_broker_up(const char *json, size_t len) {
-    json_t *root = json_loadb(json, len, 0, NULL);
-    if (!root) return 0;
+    json_error_t jerr;
+    int nomem;
+    json_t *root = jbody_loadb(json, len, &nomem, &jerr);
+    if (!root) return nomem ? -1 : 0;
     int up = 0;
     json_t *brokers = json_object_get(root, "brokers");
     const char *name;
@@ -87,7 +91,8 @@ static void probe_brokers(kbase *b, int timeout_ms) {
 static int on_stats(rd_kafka_t *rk, char *json, size_t json_len, void *opaque) {
     (void)rk;
     kbase *b = opaque;
-    b->healthy = !b->fatal && stats_broker_up(json, json_len);
+    int up = stats_broker_up(json, json_len);
+    if (up >= 0) b->healthy = !b->fatal && up;
     return 0; /* librdkafka frees json */
 }
 

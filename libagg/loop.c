@@ -43,8 +43,9 @@ struct loop {
     loop_timer **heap;
     size_t heap_len, heap_cap;
     unsigned long long timer_seq;
-    hook hooks[8];
+    hook hooks[16];
     int n_hooks;
+    int hook_at; /* index of the hook running now, -1 between runs (removal may happen in one) */
     long long wait_cap;
 };
 
@@ -68,6 +69,7 @@ loop *loop_new(err_t *e) {
         err_nomem(e);
         return NULL;
     }
+    l->hook_at = -1;
     l->epfd = epoll_create1(EPOLL_CLOEXEC);
     l->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (l->epfd < 0 || l->wakefd < 0) {
@@ -257,6 +259,7 @@ void loop_remove_prepare(loop *l, loop_hook_cb *cb, void *arg) {
             memmove(&l->hooks[i], &l->hooks[i + 1],
                     (size_t)(l->n_hooks - i - 1) * sizeof l->hooks[0]);
             l->n_hooks--;
+            if (l->hook_at >= i) l->hook_at--; /* the hooks after it still run this time */
             return;
         }
     }
@@ -272,7 +275,9 @@ int loop_run(loop *l) {
     while (!l->stopping) {
         run_due_timers(l);
         l->wait_cap = -1;
-        for (int i = 0; i < l->n_hooks; i++) l->hooks[i].cb(l, l->hooks[i].arg);
+        for (l->hook_at = 0; l->hook_at < l->n_hooks; l->hook_at++)
+            l->hooks[l->hook_at].cb(l, l->hooks[l->hook_at].arg);
+        l->hook_at = -1;
         if (l->stopping) break;
         long long timeout = l->wait_cap;
         if (l->heap_len > 0) {

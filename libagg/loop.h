@@ -46,7 +46,8 @@ loop_timer *loop_defer(loop *l, loop_timer_cb *cb, void *arg);
 
 /* Registers hook, called before each wait (the owner recomputes what it needs,
  * e.g. libmicrohttpd's timeout); arg is the hook's, borrowed until removed.
- * At most 8 hooks: AGG_ERR with e filled past that. */
+ * At most 16 hooks: AGG_ERR with e filled past that. A hook may remove
+ * itself or another; the others still run in that pass. */
 int loop_add_prepare(loop *l, loop_hook_cb *hook, void *arg, err_t *e);
 
 /* Removes a hook added with the same cb and arg; a no-op when absent. */

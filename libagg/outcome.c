@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "err.h"
+#include "jbody.h"
 
 static const char *const NAMES[] = {
     [OUTCOME_OK] = "ok",           [OUTCOME_REJECTED] = "REJECTED",
@@ -73,8 +74,7 @@ char *outcome_event_json(const char *source, const char *patient_id, const char 
             err_set(e, "outcome event: %s", jerr.text);
         return NULL;
     }
-    char *out = json_dumps(ev, JSON_COMPACT);
+    char *out = jbody_dumps(ev, e);
     json_decref(ev);
-    if (!out) err_nomem(e);
     return out;
 }

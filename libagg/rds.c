@@ -115,7 +115,7 @@ static void rds_lost(rdsconn *c) {
 rds *rds_new(loop *l, const char *url, err_t *e) {
     rds *r = agg_calloc(1, sizeof *r);
     if (!r) {
-        err_set(e, "out of memory");
+        err_nomem(e);
         return NULL;
     }
     if (rdsconn_init(&r->c, l, url, "redis", rds_connected, rds_lost, e) != AGG_OK) {
@@ -174,7 +174,7 @@ static pending *pending_new(rds *r, rds_reply_cb *cb, void *arg, size_t extra) {
 int rds_command(rds *r, rds_reply_cb *cb, void *arg, err_t *e, const char *fmt, ...) {
     if (!rds_ready(r)) return err_set(e, "redis not connected");
     pending *p = pending_new(r, cb, arg, 0);
-    if (!p) return err_set(e, "out of memory");
+    if (!p) return err_nomem(e);
     va_list ap;
     va_start(ap, fmt);
     int rc = redisvAsyncCommand(r->c.ac, command_reply, p, fmt, ap);
@@ -227,7 +227,7 @@ int rds_call_send(rds *r, const rds_call *c, rds_reply_cb *cb, void *arg, err_t 
     for (int i = 0; i < c->argc; i++) bytes += c->lens[i] + 1;
     size_t table = (size_t)argc * (sizeof(char *) + sizeof(size_t));
     pending *p = pending_new(r, cb, arg, table + bytes);
-    if (!p) return err_set(e, "out of memory");
+    if (!p) return err_nomem(e);
     /* One block: pending, argv[argc], lens[argc], then the argument bytes. */
     p->script = script ? c->script : -1;
     p->argc = argc;
@@ -252,7 +252,7 @@ int rds_call_send(rds *r, const rds_call *c, rds_reply_cb *cb, void *arg, err_t 
 #undef PUT
     if (redisAsyncCommandArgv(r->c.ac, command_reply, p, argc, p->argv, p->lens) != REDIS_OK) {
         agg_free(p);
-        return err_set(e, "out of memory");
+        return err_nomem(e);
     }
     return AGG_OK;
 }

@@ -95,7 +95,7 @@ bad:
     return err_set(e, "invalid redis url (want redis://[:password@]host[:port][/db])");
 oom:
     rdsconn_url_free(u);
-    return err_set(e, "out of memory");
+    return err_nomem(e);
 }
 
 /* ------------------------------------------------------------------------ */

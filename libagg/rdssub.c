@@ -298,13 +298,13 @@ rds_sub *rds_sub_new(loop *l, const char *url, rds_message_cb *on_message,
                      rds_resubscribed_cb *on_resubscribed, void *arg, err_t *e) {
     rds_sub *s = agg_calloc(1, sizeof *s);
     if (!s) {
-        err_set(e, "out of memory");
+        err_nomem(e);
         return NULL;
     }
     s->chans = strmap_new();
     if (!s->chans) {
         agg_free(s);
-        err_set(e, "out of memory");
+        err_nomem(e);
         return NULL;
     }
     if (rdsconn_init(&s->c, l, url, "redis-sub", sub_connected, sub_lost, e) != AGG_OK) {
@@ -361,7 +361,7 @@ int rds_subscribe(rds_sub *s, const char *channel, rds_subscribed_cb *done, void
     chan *ch = chan_find(s, channel);
     int created = 0;
     if (!ch) {
-        if (!(ch = chan_add(s, channel, len))) return err_set(e, "out of memory");
+        if (!(ch = chan_add(s, channel, len))) return err_nomem(e);
         created = 1;
     }
     waiter *w = NULL;
@@ -369,7 +369,7 @@ int rds_subscribe(rds_sub *s, const char *channel, rds_subscribed_cb *done, void
         w = agg_malloc(sizeof *w);
         if (!w) {
             if (created) chan_remove(s, ch);
-            return err_set(e, "out of memory");
+            return err_nomem(e);
         }
         w->ch = ch;
         w->done = done;
@@ -382,7 +382,7 @@ int rds_subscribe(rds_sub *s, const char *channel, rds_subscribed_cb *done, void
             if (!s->confirm_timer &&
                 !(s->confirm_timer = loop_defer(s->c.l, deliver_confirmed, s))) {
                 agg_free(w);
-                return err_set(e, "out of memory");
+                return err_nomem(e);
             }
             *s->confirmed_tail = w;
             s->confirmed_tail = &w->next;

@@ -11,6 +11,12 @@
 
 #define SCAN_BATCH 256
 
+/* One bucket read of a scan; a scan's reads live in the state (one scan at a time). */
+typedef struct bucket_read {
+    worker *w;
+    int bucket;
+} bucket_read;
+
 struct deadlines_state {
     long long next_tick; /* loop_now_ms() of the next scan */
     int scanning;        /* a bucket read or some expire call is outstanding */
@@ -20,13 +26,9 @@ struct deadlines_state {
     int failed_now;      /* a bucket read of the running scan failed */
     int ever_ok;         /* a scan has worked once (no warning while first connecting) */
     long long now_ms;    /* the scan's wall-clock time, an expire argument */
+    bucket_read reads[SESSION_BUCKETS];
 };
 
-/* One bucket read of a scan. */
-typedef struct bucket_read {
-    worker *w;
-    int bucket;
-} bucket_read;
 
 typedef struct expire_call {
     worker *w;
@@ -108,10 +110,9 @@ static void expire_one(worker *w, const char *cid) {
 }
 
 static void on_bucket(struct redisReply *reply, void *arg) {
-    bucket_read *b = arg;
+    const bucket_read *b = arg;
     worker *w = b->w;
     int bucket = b->bucket;
-    agg_free(b);
     if (w->closing) return;
     struct deadlines_state *s = w->deadlines;
     size_t n;
@@ -146,18 +147,13 @@ static void start_scan(worker *w) {
     for (int i = 0; i < SESSION_BUCKETS; i++) {
         session_call sc;
         err_t e;
-        bucket_read *b = agg_malloc(sizeof *b);
-        if (b == NULL) {
-            log_error("deadline scan: out of memory; bucket %d is read by a later scan", i);
-            s->failed_now = 1;
-            continue;
-        }
+        bucket_read *b = &s->reads[i];
         b->w = w;
         b->bucket = i;
         if (session_call_due(&sc, i, s->now_ms, SCAN_BATCH, &e) != AGG_OK ||
             rds_call_send(w->r, &sc.call, on_bucket, b, &e) != AGG_OK) {
-            if (!s->failing && s->ever_ok && !s->failed_now) log_warn("deadline scan: %s", e.text);
-            agg_free(b);
+            if (!s->failing && s->ever_ok && !s->failed_now)
+                log_warn("deadline scan: bucket %d not read: %s", i, e.text);
             s->failed_now = 1;
             continue;
         }

@@ -11,6 +11,7 @@
 #include "alloc.h"
 #include "allowlist.h"
 #include "fanoutmsg.h"
+#include "jbody.h"
 #include "list.h"
 #include "log.h"
 #include "logsafe.h"
@@ -147,9 +148,8 @@ static char *call_body(const fjob *j, const fanoutmsg_resource *r, err_t *e) {
     json_t *o = json_pack("{s:s, s:I, s:s, s:s}", "patientId", j->m->patient_id, "delay",
                           (json_int_t)r->delay_ms, "callbackUrl", j->m->callback_url,
                           "correlationId", j->m->correlation_id);
-    char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    char *s = jbody_dumps(o, e);
     json_decref(o);
-    if (s == NULL) err_nomem(e);
     return s;
 }
 

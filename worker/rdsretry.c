@@ -106,7 +106,7 @@ rdsretry *rdsretry_send(worker *w, const rds_call *call, rdsretry_done_cb *done,
     for (int i = 0; i < call->argc; i++) bytes += call->lens[i] + 1;
     rdsretry *c = agg_calloc(1, sizeof *c + bytes);
     if (c == NULL) {
-        err_set(e, "out of memory");
+        err_nomem(e);
         return NULL;
     }
     c->w = w;

@@ -52,6 +52,21 @@ static void stream_tick(loop *l, void *arg) {
     loop_timer_add(l, 20, stream_tick, s);
 }
 
+static void fail_later(loop *l, void *arg) {
+    (void)l;
+    server *s = arg;
+    if (!s->stream) return;
+    /* Written and failed in one go: the written frame may still be queued. */
+    httpd_stream_write(s->stream, "id: 1\ndata: x\n\n", 16, NULL);
+    httpd_stream_fail(s->stream);
+}
+
+static void fail_now(loop *l, void *arg) {
+    (void)l;
+    server *s = arg;
+    if (s->stream) httpd_stream_fail(s->stream);
+}
+
 static void handler(httpd_req *r, void *arg) {
     server *s = arg;
     const char *path = httpd_path(r);
@@ -74,6 +89,15 @@ static void handler(httpd_req *r, void *arg) {
         s->stream = httpd_stream_open(r, NULL, on_stream_closed, s, NULL);
         s->writes = 0;
         loop_timer_add(s->l, 20, stream_tick, s);
+    } else if (strcmp(path, "/fail") == 0) {
+        /* An idle (suspended) stream that then cannot go on. */
+        s->stream = httpd_stream_open(r, NULL, on_stream_closed, s, NULL);
+        httpd_stream_write(s->stream, ": hi\n\n", 6, NULL);
+        loop_timer_add(s->l, 50, fail_later, s);
+    } else if (strcmp(path, "/fail-first") == 0) {
+        /* Fails before it ever sent a byte. */
+        s->stream = httpd_stream_open(r, NULL, on_stream_closed, s, NULL);
+        loop_timer_add(s->l, 50, fail_now, s);
     } else if (strcmp(path, "/idle") == 0) {
         s->stream = httpd_stream_open(r, NULL, on_stream_closed, s, NULL);
         httpd_stream_write(s->stream, ": hi\n\n", 6, NULL);
@@ -276,6 +300,28 @@ static void idle_stream_freed_when_client_leaves(void **state) {
     assert_int_equal(httpd_stream_count(srv.d), 0);
 }
 
+static void failed_idle_stream_is_closed(void **state) {
+    (void)state;
+    srv.stream_closed = 0;
+    client_job j = {.path = "/fail", .timeout_ms = 3000};
+    run(&j);
+    assert_int_not_equal(j.res.rc, CURLE_OPERATION_TIMEDOUT); /* closed, not left hanging */
+    assert_int_not_equal(j.res.rc, CURLE_OK);                 /* and not as a proper end */
+    assert_int_equal(strncmp(j.res.body, ": hi\n\n", 6), 0);
+    run_until_stream_closed();
+    assert_int_equal(srv.stream_closed, 1);
+}
+
+static void stream_failed_before_a_byte_is_closed(void **state) {
+    (void)state;
+    srv.stream_closed = 0;
+    client_job j = {.path = "/fail-first", .timeout_ms = 3000};
+    run(&j);
+    assert_int_not_equal(j.res.rc, CURLE_OPERATION_TIMEDOUT);
+    run_until_stream_closed();
+    assert_int_equal(srv.stream_closed, 1);
+}
+
 int main(void) {
     curl_global_init(CURL_GLOBAL_DEFAULT);
     const struct CMUnitTest tests[] = {
@@ -286,6 +332,8 @@ int main(void) {
         cmocka_unit_test(stream_delivers_frames_then_ends),
         cmocka_unit_test(cors_allows_only_listed_origin),
         cmocka_unit_test(idle_stream_freed_when_client_leaves),
+        cmocka_unit_test(failed_idle_stream_is_closed),
+        cmocka_unit_test(stream_failed_before_a_byte_is_closed),
     };
     int rc = cmocka_run_group_tests(tests, setup, teardown);
     curl_global_cleanup();

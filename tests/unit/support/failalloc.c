@@ -1,7 +1,9 @@
 /* failalloc: a test allocator that fails the Nth allocation after it is armed (hiredis-style). */
 #include "failalloc.h"
 
+#include <execinfo.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "alloc.h"
 
@@ -15,6 +17,10 @@ static int should_fail(void) {
     size_t n = __atomic_add_fetch(&count, 1, __ATOMIC_RELAXED);
     if (fail_at != 0 && n == fail_at) {
         fired = 1;
+        if (getenv("FAILALLOC_TRACE")) { /* where the failed allocation was made, for debugging */
+            void *frames[16];
+            backtrace_symbols_fd(frames, backtrace(frames, 16), STDERR_FILENO);
+        }
         return 1;
     }
     return 0;
