@@ -13,10 +13,15 @@ APT_PACKAGES := build-essential cmake pkg-config librdkafka-dev libmicrohttpd-de
 	libhiredis-dev libcmocka-dev libcurl4-openssl-dev redis-server python3-venv
 APT_TEST_PACKAGES := chromium default-jre-headless maven nodejs npm
 
-# Installs the system packages that are missing (needs root, as on a fresh Debian 12).
+# Installs the system packages that are missing (needs root, as on a fresh Debian 12). The check
+# runs again only when the package list changes or the stamp is gone (make clean).
+DEPS_STAMP := $(BUILD_DIR)/.packages-ok
 .PHONY: deps deps-test
-deps:
+deps: $(DEPS_STAMP)
+
+$(DEPS_STAMP): Makefile scripts/ensure-packages.sh
 	@scripts/ensure-packages.sh $(APT_PACKAGES)
+	@mkdir -p $(dir $@) && touch $@
 
 deps-test: deps
 	@scripts/ensure-packages.sh --test $(APT_TEST_PACKAGES)

@@ -19,7 +19,8 @@ typedef struct session_listeners {
 struct gw_listener {
     gw_listeners *owner;
     session_listeners *session;
-    list_node siblings; /* on session->head */
+    list_node siblings;    /* on session->head */
+    list_node resync_due;  /* on gw_listeners.resyncs while its resync waits to run */
     char cid[UUID4_LEN + 1];
     gw_event_cb *on_event;
     gw_ready_cb *ready;
@@ -29,6 +30,7 @@ struct gw_listener {
 
 struct gw_listeners {
     rds_sub *sub;
+    list_node resyncs; /* gw_listener.resync_due: resyncs waiting to run */
     strmap *by_cid; /* cid -> session_listeners */
     size_t count;
 };
@@ -53,24 +55,30 @@ static void on_message(const char *channel, const char *payload, size_t len, voi
     }
 }
 
-static void resync_one(const char *key, void *value, void *arg) {
+/* strmap_each callback: queues the resync of every listener of one session (the map is not
+ * changed: no callback runs during the walk). */
+static void queue_resyncs(const char *key, void *value, void *arg) {
     (void)key;
-    (void)arg;
     session_listeners *s = value;
-    list_node *head = &s->head, *pos, *tmp;
-    list_foreach_safe(pos, tmp, head) {
+    gw_listeners *ls = arg;
+    list_node *pos;
+    for (pos = list_first(&s->head); pos != &s->head; pos = pos->next) {
         gw_listener *li = list_entry(pos, gw_listener, siblings);
-        if (li->resync) li->resync(li->arg);
+        if (li->resync && !list_linked(&li->resync_due))
+            list_insert_before(&ls->resyncs, &li->resync_due);
     }
 }
 
 static void on_resubscribed(void *arg) {
     gw_listeners *ls = arg;
     log_info("pub/sub reconnected: %zu listeners replay from the log", ls->count);
-    /* Listeners may unlisten during resync; walk a snapshot of the sessions. */
-    size_t n = strmap_size(ls->by_cid);
-    if (n == 0) return;
-    strmap_each(ls->by_cid, resync_one, NULL);
+    strmap_each(ls->by_cid, queue_resyncs, ls);
+    /* One at a time off the queue: a resync may unlisten any listener, which leaves it. */
+    while (!list_empty(&ls->resyncs)) {
+        gw_listener *li = list_entry(list_first(&ls->resyncs), gw_listener, resync_due);
+        list_remove(&li->resync_due);
+        li->resync(li->arg);
+    }
 }
 
 gw_listeners *gw_listeners_new(loop *l, const char *url, err_t *e) {
@@ -80,6 +88,7 @@ gw_listeners *gw_listeners_new(loop *l, const char *url, err_t *e) {
         err_nomem(e);
         return NULL;
     }
+    list_init(&ls->resyncs);
     ls->sub = rds_sub_new(l, url, on_message, on_resubscribed, ls, e);
     if (!ls->sub) {
         strmap_free(ls->by_cid);
@@ -120,6 +129,7 @@ gw_listener *gw_listen(gw_listeners *ls, const char *cid, gw_event_cb *on_event,
         return NULL;
     }
     li->owner = ls;
+    list_init(&li->resync_due);
     memcpy(li->cid, cid, UUID4_LEN + 1);
     li->on_event = on_event;
     li->ready = ready;
@@ -156,6 +166,7 @@ void gw_unlisten(gw_listeners *ls, gw_listener *li) {
 static void unlink_listener(gw_listeners *ls, gw_listener *li) {
     session_listeners *s = li->session;
     list_remove(&li->siblings);
+    list_remove(&li->resync_due);
     if (list_empty(&s->head)) {
         strmap_remove(ls->by_cid, li->cid);
         agg_free(s);
