@@ -364,12 +364,9 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                          enum MHD_RequestTerminationCode toe) {
+    (void)cls;
     (void)c;
     (void)toe;
-    httpd *d = cls;
-    /* MHD closes the connection of a request that ended on an error in a later pass, which no
-     * socket event may bring: run it once more. */
-    d->kick = 1;
     httpd_req *r = *con_cls;
     if (!r) return;
     *con_cls = NULL;
@@ -587,7 +584,7 @@ httpd *httpd_start(loop *l, const httpd_options *o, httpd_handler *h, void *arg,
     }
     struct MHD_OptionItem opts[9];
     int n = 0;
-    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, d};
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, NULL};
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, d};
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, 120, NULL};
     if (o->conn_memory_limit)

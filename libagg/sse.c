@@ -93,7 +93,7 @@ int sse_parse_published(const char *payload, size_t len, sse_published *out, err
     if (!payload) return err_set(e, "no payload");
     const char *sp1 = memchr(payload, ' ', len);
     if (!sp1) return err_set(e, "no space after the seq");
-    long long seq;
+    long long seq = 0;
     if (parse_id(payload, (size_t)(sp1 - payload), &seq, e) != AGG_OK) return AGG_ERR;
     if (seq <= 0) return err_set(e, "the seq is not positive");
     const char *ev = sp1 + 1;
