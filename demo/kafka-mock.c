@@ -22,7 +22,7 @@ static const char usage[] =
     "Not a real broker: for the one-command demo only.\n"
     "\n"
     "Environment:\n"
-    "  KAFKA_MOCK_PARTITIONS  partitions per topic (default 4)\n"
+    "  KAFKA_MOCK_PARTITIONS  partitions per topic (default 6)\n"
     "  KAFKA_TOPIC_REQUESTS   requests topic (default agg.requests)\n"
     "  KAFKA_TOPIC_CALLBACKS  callbacks topic (default agg.callbacks)\n"
     "  LOG_LEVEL              debug|info|warn|error (default info)\n";
@@ -53,7 +53,7 @@ int main(int argc, char **argv) {
     err_t e;
     long partitions;
     if (log_init(PROG, &e) != AGG_OK) cfg_fail(PROG, &e);
-    if (cfg_long("KAFKA_MOCK_PARTITIONS", 4, 1, 10000, &partitions, &e) != AGG_OK)
+    if (cfg_long("KAFKA_MOCK_PARTITIONS", 6, 1, 10000, &partitions, &e) != AGG_OK)
         cfg_fail(PROG, &e);
     const char *topics[2] = {cfg_str("KAFKA_TOPIC_REQUESTS", "agg.requests"),
                              cfg_str("KAFKA_TOPIC_CALLBACKS", "agg.callbacks")};

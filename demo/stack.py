@@ -40,7 +40,7 @@ import uuid
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 KAFKA_DIR = os.path.join(REPO, "tests", "kafka")
 TOPICS = ("agg.requests", "agg.callbacks")
-TOPIC_PARTITIONS = 4
+TOPIC_PARTITIONS = 6
 RESOURCE_DEFAULT_PORTS = (8081, 8083, 8084)
 WEB_DEFAULT_PORT = 8082
 WORKER_MGMT_BASE = 8091
