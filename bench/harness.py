@@ -56,8 +56,9 @@ class StackRun:
         if only:
             argv += ["--only", only]
         else:
+            # Direct callbacks: demo/service.py (Python) would be the bottleneck it measures.
             argv += ["--gateways", str(gateways), "--workers", str(workers),
-                     "--resources-in-one-process"]
+                     "--resources-in-one-process", "--callbacks", "direct"]
         for k, v in (env or {}).items():
             argv += ["--env", "%s=%s" % (k, v)]
         self.err_path = os.path.join(self.tmp, "stack.err")

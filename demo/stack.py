@@ -8,6 +8,7 @@ tests and the benchmarks (run it as a program). Python 3 standard library only.
                           [--gateways N] [--workers M] [--base-port 8080] [--free-ports]
                           [--web] [--supervise] [--json-out FILE] [--only infra]
                           [--timeout-default-ms MS] [--env NAME=VALUE ...]
+                          [--callbacks service|direct]
 
 When everything is ready it prints one JSON line to stdout:
 {"gateways":[urls],"workers":[management urls],"resources":[urls],"web":url|null,
@@ -15,8 +16,13 @@ When everything is ready it prints one JSON line to stdout:
 and the URLs in words on stderr. SIGINT/SIGTERM stop every child and exit 0.
 
 Process names: "redis", "kafka", "resource-1".."resource-3" (= RESOURCE_ID; "resources"
-with --resources-in-one-process),
+with --resources-in-one-process), "service" (with several gateways),
 "gateway-0".., "worker-0"..,"web".
+
+Callbacks: with several gateways the resources answer through "service" (demo/service.py), a
+round-robin balancer over the ready gateways, as a Kubernetes Service routes them; so a gateway
+that drains or dies loses no answer. --callbacks direct gives each gateway its own URL instead
+(make bench: no Python process in the measured path).
 """
 
 import argparse
@@ -133,7 +139,7 @@ class Stack:
     def __init__(self, build_dir="build", kafka="mock", gateways=1, workers=1, base_port=8080,
                  free_ports=False, web=False, supervise=False, only=None, timeout_default_ms=None,
                  log_level="info", env=None, run_dir=None, ready_timeout=60.0, notes_per_response=3,
-                 resources=3, resources_in_one_process=False):
+                 resources=3, resources_in_one_process=False, callbacks="service"):
         if not os.path.isabs(build_dir) and not os.path.isdir(build_dir):
             build_dir = os.path.join(REPO, build_dir)  # relative to the repository
         self.build_dir = os.path.abspath(build_dir)
@@ -152,6 +158,8 @@ class Stack:
         self.notes_per_response = notes_per_response
         self.n_resources = resources
         self.resources_in_one_process = resources_in_one_process
+        self.callbacks = callbacks
+        self.service_url = None
         stamp = time.strftime("%Y%m%d-%H%M%S") + "-%d" % os.getpid()
         self.run_dir = run_dir or os.path.join(self.build_dir, "stack-" + stamp)
         self.procs = {}
@@ -190,6 +198,7 @@ class Stack:
             "redis": self.redis_url,
             "kafka": self.kafka_brokers,
             "pids": {n: p.pid for n, p in self.procs.items() if p.alive()},
+            "service": self.service_url,
             "logs": self.run_dir,
         }
 
@@ -293,11 +302,17 @@ class Stack:
         self.gateway_urls = ["http://127.0.0.1:%d" % p for p in gw_ports]
         self.worker_urls = ["http://127.0.0.1:%d" % p for p in wk_ports]
         resource_list = ",".join(self.resource_urls)
-        callback = "%s/aggregate/callback" % self.gateway_urls[0] if self.gateway_urls else ""
         cors_port = web_port or WEB_DEFAULT_PORT
         cors = "http://localhost:%d,http://127.0.0.1:%d" % (cors_port, cors_port)
 
         started = []
+        if len(gw_ports) > 1 and self.callbacks == "service":
+            svc_port = free_port() if self.free_ports else self.base_port - 10
+            self.service_url = "http://127.0.0.1:%d" % svc_port
+            argv = [sys.executable, os.path.join(REPO, "demo", "service.py"), "--port",
+                    str(svc_port), "--backends", ",".join(self.gateway_urls)]
+            started.append(self._add("service", argv, {}, kind="other",
+                                     ready=lambda p=svc_port: port_open(p)))
         if self.resources_in_one_process and res_ports:
             # One process serving every resource on its own port (make bench: fewer
             # processes competing with the system under test for the same cores).
@@ -320,6 +335,7 @@ class Stack:
             started.append(self._add("worker-%d" % i, [os.path.join(self.build_dir, "worker")], env,
                                      kind="worker", ready=self._http_ready(port)))
         for i, port in enumerate(gw_ports):
+            callback = "%s/aggregate/callback" % (self.service_url or self.gateway_urls[i])
             env = dict(common, SERVER_PORT=str(port), AGGREGATOR_CALLBACK_URL=callback,
                        CORS_ALLOWED_ORIGINS=cors)
             if self.timeout_default_ms is not None:
@@ -586,6 +602,9 @@ def parse_args(argv):
     ap.add_argument("--ready-timeout", type=float, default=60.0)
     ap.add_argument("--resources-in-one-process", action="store_true",
                     help="one resource-sim process serves every resource (RESOURCES), each on its port")
+    ap.add_argument("--callbacks", choices=["service", "direct"], default="service",
+                    help="service: answers go through demo/service.py to any ready gateway "
+                         "(several gateways); direct: each gateway gets its own")
     ap.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
                     help="extra environment for gateways, workers and resources")
     a = ap.parse_args(argv)
@@ -614,7 +633,7 @@ def main(argv=None):
               base_port=a.base_port, free_ports=a.free_ports, web=a.web, supervise=a.supervise,
               only=a.only, timeout_default_ms=a.timeout_default_ms, log_level=a.log_level,
               env=a.extra_env, ready_timeout=a.ready_timeout,
-              resources_in_one_process=a.resources_in_one_process)
+              resources_in_one_process=a.resources_in_one_process, callbacks=a.callbacks)
     try:
         info = s.start()
     except (StackError, OSError) as e:
@@ -633,6 +652,8 @@ def main(argv=None):
         log("worker-%d    %s (management)" % (i, u))
     for i, u in enumerate(info["resources"]):
         log("resource-%d  %s" % (i + 1, u))
+    if info["service"]:
+        log("service     %s (answers to any ready gateway)" % info["service"])
     if info["web"]:
         log("web         %s" % info["web"])
     log("redis       %s" % info["redis"])

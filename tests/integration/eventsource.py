@@ -1,0 +1,153 @@
+"""eventsource.py: clients that behave like a browser under load: sessions started on any gateway,
+streams that reconnect as EventSource does (Last-Event-ID, the server's retry: hint)."""
+
+import itertools
+import threading
+import time
+
+import requests
+
+import aggtest
+
+RECONNECT_CAP_S = 1.0  # a browser waits the retry: hint; the tests cap it to stay short
+
+
+class Gateways:
+    """Round robin over the gateways, as a load balancer in front of them would spread clients."""
+
+    def __init__(self, bases):
+        self.bases = list(bases)
+        self._next = itertools.count()
+        self._lock = threading.Lock()
+
+    def pick(self):
+        with self._lock:
+            return self.bases[next(self._next) % len(self.bases)]
+
+
+def start_session(gws, body, deadline):
+    """POSTs body to the next gateway; a refused connection or a 503 (a replica that drains or
+    died) goes to the next one, after Retry-After (capped). Returns (correlationId, tries)."""
+    tries = 0
+    while True:
+        tries += 1
+        base = gws.pick()
+        wait = 0.05
+        try:
+            r = requests.post(base + "/aggregate/journals", json=body, timeout=10)
+            if r.status_code == 202:
+                return r.json()["correlationId"], tries
+            assert r.status_code == 503, "POST %s: %d %s" % (base, r.status_code, r.text[:200])
+            aggtest.check_error_body(r)
+            assert r.headers.get("Retry-After"), "503 without Retry-After from %s" % base
+            wait = min(float(r.headers["Retry-After"]), RECONNECT_CAP_S)
+        except requests.ConnectionError:
+            pass
+        if time.monotonic() + wait > deadline:
+            raise AssertionError("no gateway accepted %r (%d tries)" % (body, tries))
+        time.sleep(wait)
+
+
+class ResumingStream(threading.Thread):
+    """Reads one session's stream to its summary across replicas: when a stream ends or breaks
+    before the summary it reconnects to the next gateway with Last-Event-ID, as EventSource does.
+    events: every event received, in order (repeats included, so a test can see them)."""
+
+    def __init__(self, gws, cid, deadline):
+        super().__init__(daemon=True, name="stream-" + cid[:8])
+        self.gws = gws
+        self.cid = cid
+        self.deadline = deadline
+        self.events = []
+        self.connects = 0
+        self.refused = 0
+        self.error = None
+
+    @property
+    def done(self):
+        return bool(self.events) and self.events[-1].event == "summary"
+
+    def run(self):
+        try:
+            self._run()
+        except Exception as e:  # reported by the test, with the session
+            self.error = e
+
+    def _run(self):
+        while not self.done:
+            if time.monotonic() > self.deadline:
+                raise AssertionError("stream of %s not complete by its deadline (%d connects, "
+                                     "events %r)" % (self.cid, self.connects, self.events))
+            last = self.events[-1].id if self.events else None
+            wait = 0.05
+            try:
+                st = aggtest.SSEStream(self.gws.pick(), self.cid, last_event_id=last,
+                                       timeout=max(1.0, self.deadline - time.monotonic()))
+            except OSError:
+                time.sleep(wait)  # refused: that replica is gone; try the next
+                continue
+            self.connects += 1
+            if st.status == 503:
+                self.refused += 1
+                ra = st.headers.get("Retry-After")
+                assert ra, "503 without Retry-After on a stream"
+                time.sleep(min(float(ra), RECONNECT_CAP_S))
+                continue
+            assert st.status == 200, "stream of %s: %d %r" % (self.cid, st.status, st.body)
+            try:
+                while True:
+                    ev = st.next_event(self.deadline)
+                    if ev is None:
+                        break
+                    self.events.append(ev)
+            except aggtest.SSETimeout:
+                raise
+            except AssertionError as e:
+                if "broke" not in str(e):  # a replica killed mid-stream: reconnect
+                    raise
+            finally:
+                st.close()
+            if not self.done:
+                time.sleep(wait)
+
+
+class SteadyLoad(threading.Thread):
+    """Starts rate sessions per second (SSE, delays) until stop(), each read by a ResumingStream."""
+
+    def __init__(self, gws, rate, delays, timeout_ms=10000, patient="patient-rolling",
+                 stream_budget_s=60):
+        super().__init__(daemon=True, name="steady-load")
+        self.gws = gws
+        self.rate = rate
+        self.body = {"patientId": patient, "delays": delays, "timeoutMs": timeout_ms,
+                     "strategy": "SSE"}
+        self.stream_budget_s = stream_budget_s
+        self.streams = []
+        self.start_failures = []
+        self.retried_starts = 0
+        self._halt = threading.Event()
+
+    def stop(self):
+        self._halt.set()
+        self.join(30)
+
+    def run(self):
+        period = 1.0 / self.rate
+        t = time.monotonic()
+        while not self._halt.is_set():
+            try:
+                cid, tries = start_session(self.gws, self.body, time.monotonic() + 30)
+                self.retried_starts += tries > 1
+                s = ResumingStream(self.gws, cid, time.monotonic() + self.stream_budget_s)
+                s.start()
+                self.streams.append(s)
+            except AssertionError as e:
+                self.start_failures.append(str(e))
+            t += period
+            self._halt.wait(max(0.0, t - time.monotonic()))
+
+    def wait_streams(self, timeout):
+        end = time.monotonic() + timeout
+        for s in self.streams:
+            s.join(max(0.1, end - time.monotonic()))
+        return [s for s in self.streams if s.is_alive()]
