@@ -144,7 +144,10 @@ static void emit(stream_ctx *c, long long seq, const char *event, size_t event_l
     if (httpd_stream_write(c->s, frame, len, NULL) != AGG_OK) {
         m->stream_overflows++;
         agg_free(frame);
-        return; /* the stream closes; the client resumes with Last-Event-ID */
+        /* The stream ends after what it holds; the client resumes with Last-Event-ID. */
+        c->phase = P_DONE;
+        stop_listening(c);
+        return;
     }
     agg_free(frame);
     m->stream_events_sent++;

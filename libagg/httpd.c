@@ -105,6 +105,7 @@ static int conn_fd(struct MHD_Connection *c, int *fd) {
 }
 
 static void on_peer_hangup(loop *l, int fd, unsigned events, void *arg);
+static void conn_expect(httpd_conn *cx, long timeout_ms);
 
 static void peer_gone(httpd_req *r);
 
@@ -328,7 +329,17 @@ int httpd_stream_write(httpd_stream *s, const char *data, size_t len, err_t *e) 
     if (s->failed || s->ending) return err_set(e, "the stream is closing");
     size_t limit = s->r->d->opt.stream_buffer_limit;
     if (s->len > 0 && s->len + len > limit) {
-        httpd_stream_fail(s);
+        /* The client gets the whole events queued so far, then the end, and resumes with
+         * Last-Event-ID: a replay larger than the limit thus progresses. A reader that does
+         * not take them within the idle deadline is cut (the reaper). */
+        long grace = s->r->d->opt.idle_timeout_ms;
+        if (grace <= 0 || !s->r->cx) {
+            httpd_stream_fail(s);
+        } else {
+            s->ending = 1;
+            conn_expect(s->r->cx, grace);
+            resume_req(s->r);
+        }
         return err_set(e, "the stream's unsent bytes would pass its limit of %zu", limit);
     }
     if (s->start + s->len + len > s->cap) {

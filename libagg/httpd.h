@@ -83,8 +83,10 @@ httpd_stream *httpd_stream_open(httpd_req *r, const char *content_type, void (*o
                                 void *arg, err_t *e);
 /* Queues bytes (copied). AGG_ERR with e (may be NULL) filled when the stream
  * is closing, on out of memory, or when bytes are already waiting and these
- * would take the unsent bytes past stream_buffer_limit: the stream is then
- * closed (a slow client reconnects with Last-Event-ID and loses nothing). An
+ * would take the unsent bytes past stream_buffer_limit: these are dropped and
+ * the stream ends once the queued bytes are sent, or is cut when they are not
+ * taken within idle_timeout_ms (at once when that is 0); a slow client
+ * reconnects with Last-Event-ID and loses nothing. Write whole events. An
  * empty queue takes one write of any size, so that an event larger than the
  * limit still reaches a client that reads; a stream thus holds at most the
  * limit plus one event. The socket's kernel send buffer is capped at the limit

@@ -103,6 +103,21 @@ static void handler(httpd_req *r, void *arg) {
         /* Fails before it ever sent a byte. */
         s->stream = httpd_stream_open(r, NULL, on_stream_closed, s, NULL);
         loop_timer_add(s->l, 50, fail_now, s);
+    } else if (strcmp(path, "/overflow") == 0) {
+        /* Limit 4096: the second write would pass it; the first still reaches the client. */
+        static char a[3000], b[3000];
+        memset(a, 'a', sizeof a);
+        memset(b, 'b', sizeof b);
+        s->stream = httpd_stream_open(r, NULL, on_stream_closed, s, NULL);
+        s->writes = httpd_stream_write(s->stream, a, sizeof a, NULL) == AGG_OK;
+        s->writes += 10 * (httpd_stream_write(s->stream, b, sizeof b, NULL) == AGG_ERR);
+    } else if (strcmp(path, "/big") == 0) {
+        /* One write larger than the limit into an empty queue is taken. */
+        static char big[6000];
+        memset(big, 'c', sizeof big);
+        s->stream = httpd_stream_open(r, NULL, on_stream_closed, s, NULL);
+        s->writes = httpd_stream_write(s->stream, big, sizeof big, NULL) == AGG_OK;
+        httpd_stream_end(s->stream);
     } else if (strcmp(path, "/idle") == 0) {
         s->stream = httpd_stream_open(r, NULL, on_stream_closed, s, NULL);
         httpd_stream_write(s->stream, ": hi\n\n", 6, NULL);
@@ -117,6 +132,7 @@ typedef struct result {
     long status;
     char body[4096];
     size_t len;
+    size_t total; /* every body byte, also those body[] had no room for */
     char acao[128];
     CURLcode rc;
 } result;
@@ -124,6 +140,7 @@ typedef struct result {
 static size_t on_body(char *p, size_t size, size_t n, void *arg) {
     result *res = arg;
     size_t len = size * n;
+    res->total += len;
     if (res->len + len < sizeof res->body) {
         memcpy(res->body + res->len, p, len);
         res->len += len;
@@ -328,6 +345,30 @@ static void stream_failed_before_a_byte_is_closed(void **state) {
     assert_int_equal(srv.stream_closed, 1);
 }
 
+static void overflowing_stream_ends_after_what_it_holds(void **state) {
+    (void)state;
+    srv.stream_closed = 0;
+    client_job j = {.path = "/overflow", .timeout_ms = 5000};
+    run(&j);
+    assert_int_equal(srv.writes, 11); /* the first write taken, the second refused */
+    assert_int_equal(j.res.rc, CURLE_OK); /* a proper end, not a broken stream */
+    assert_int_equal(j.res.len, 3000);
+    assert_int_equal(j.res.body[2999], 'a');
+    run_until_stream_closed();
+    assert_int_equal(srv.stream_closed, 1);
+}
+
+static void write_larger_than_the_limit_reaches_a_reader(void **state) {
+    (void)state;
+    srv.stream_closed = 0;
+    client_job j = {.path = "/big", .timeout_ms = 5000};
+    run(&j);
+    assert_int_equal(srv.writes, 1);
+    assert_int_equal(j.res.rc, CURLE_OK);
+    assert_int_equal(j.res.total, 6000);
+    run_until_stream_closed();
+}
+
 /* --- connection deadlines, with raw sockets from a client thread --- */
 
 typedef struct raw_job {
@@ -476,6 +517,8 @@ int main(void) {
         cmocka_unit_test(idle_stream_freed_when_client_leaves),
         cmocka_unit_test(failed_idle_stream_is_closed),
         cmocka_unit_test(stream_failed_before_a_byte_is_closed),
+        cmocka_unit_test(overflowing_stream_ends_after_what_it_holds),
+        cmocka_unit_test(write_larger_than_the_limit_reaches_a_reader),
         cmocka_unit_test(header_sent_a_byte_at_a_time_is_closed),
         cmocka_unit_test(body_that_stops_arriving_is_closed),
         cmocka_unit_test(idle_keepalive_is_closed_but_not_an_idle_stream),
