@@ -42,7 +42,13 @@ int gw_config_load(gw_config *c, err_t *e) {
             AGG_OK ||
         cfg_long("MAX_PENDING_PUBLISHES", 5000, 0, 10000000, &c->max_pending, e) != AGG_OK ||
         cfg_long("KAFKA_PRODUCE_TIMEOUT_MS", 5000, 100, 300000, &c->produce_timeout_ms, e) !=
-            AGG_OK)
+            AGG_OK ||
+        cfg_long("SHUTDOWN_TIMEOUT_S", 25, 1, 3600, &c->shutdown_timeout_s, e) != AGG_OK ||
+        cfg_long("SHUTDOWN_RETRY_MS", 1000, 0, 600000, &c->shutdown_retry_ms, e) != AGG_OK ||
+        cfg_long("HTTP_HEADER_TIMEOUT_MS", 10000, 0, 3600000, &c->header_timeout_ms, e) !=
+            AGG_OK ||
+        cfg_long("HTTP_BODY_TIMEOUT_MS", 10000, 0, 3600000, &c->body_timeout_ms, e) != AGG_OK ||
+        cfg_long("HTTP_IDLE_TIMEOUT_MS", 65000, 0, 3600000, &c->idle_timeout_ms, e) != AGG_OK)
         return AGG_ERR;
     if (c->timeout_default_ms > c->timeout_max_ms)
         return err_set(

@@ -32,6 +32,11 @@ typedef struct gw_config {
     long batch_above_per_s;      /* KAFKA_BATCH_ABOVE_PER_S: messages/s from which to batch */
     long max_pending;            /* MAX_PENDING_PUBLISHES: shed new sessions above, 0 = never */
     long produce_timeout_ms;     /* KAFKA_PRODUCE_TIMEOUT_MS */
+    long shutdown_timeout_s;     /* SHUTDOWN_TIMEOUT_S: the longest drain after SIGTERM */
+    long shutdown_retry_ms;      /* SHUTDOWN_RETRY_MS: retry hint to handed-over streams */
+    long header_timeout_ms;      /* HTTP_HEADER_TIMEOUT_MS */
+    long body_timeout_ms;        /* HTTP_BODY_TIMEOUT_MS */
+    long idle_timeout_ms;        /* HTTP_IDLE_TIMEOUT_MS */
 } gw_config;
 
 typedef struct gw_metrics {
@@ -47,6 +52,8 @@ typedef struct gw_metrics {
     unsigned long long stream_replays;
     unsigned long long stream_overflows;
     unsigned long long sessions_shed; /* POSTs refused with 503 overloaded */
+    unsigned long long shutdown_refused; /* sessions and streams refused while draining */
+    unsigned long long streams_handed_over; /* streams closed with a retry hint while draining */
 } gw_metrics;
 
 struct gw_listeners;
@@ -63,6 +70,7 @@ typedef struct gateway {
     struct gw_streams *streams;
     gw_metrics metrics;
     long posts_publishing; /* POSTs accepted and not yet acknowledged by Kafka */
+    int draining;          /* SIGTERM: not ready, no new sessions or streams (gw_drain) */
 } gateway;
 
 /* Reads the configuration from the environment into c. AGG_ERR with one
@@ -71,6 +79,9 @@ int gw_config_load(gw_config *c, err_t *e);
 
 /* Answers 503 {"error":"unavailable"} naming what is down. */
 void gw_respond_unavailable(httpd_req *r, const char *what);
+/* Answers 503 {"error":"shutting_down"} with Retry-After: a new session or stream
+ * while the gateway drains. */
+void gw_respond_draining(gateway *gw, httpd_req *r);
 /* Answers a request that failed with e: 503 {"error":"out_of_memory"} when
  * e is out of memory, else as gw_respond_unavailable(r, what). */
 void gw_respond_failure(httpd_req *r, const err_t *e, const char *what);

@@ -17,6 +17,15 @@ void gw_respond_unavailable(httpd_req *r, const char *what) {
     httpd_respond_error(r, &e);
 }
 
+void gw_respond_draining(gateway *gw, httpd_req *r) {
+    api_error e;
+    apierr_set(&e, 503, "shutting_down", NULL,
+               "this gateway is shutting down; retry (another replica will answer)");
+    long s = (gw->cfg.shutdown_retry_ms + 999) / 1000;
+    gw->metrics.shutdown_refused++;
+    httpd_respond_error_retry(r, &e, s < 1 ? 1 : (int)s);
+}
+
 void gw_respond_failure(httpd_req *r, const err_t *e, const char *what) {
     if (!err_is_nomem(e)) {
         gw_respond_unavailable(r, what);
@@ -27,16 +36,20 @@ void gw_respond_failure(httpd_req *r, const err_t *e, const char *what) {
     httpd_respond_error(r, &ae);
 }
 
+/* with_components: 1 health, 2 readiness (DOWN too while draining, so that a load balancer
+ * stops sending new clients), 0 liveness. */
 static void respond_health(gateway *gw, httpd_req *r, int with_components) {
     int redis_up = rds_ready(gw->redis) && gw_listeners_ready(gw->listeners);
     int kafka_up = gw_producer_healthy(gw->kafka);
-    int up = redis_up && kafka_up;
+    int draining = with_components == 2 && gw->draining;
+    int up = redis_up && kafka_up && !draining;
     char body[256];
     if (with_components) {
         snprintf(body, sizeof body,
                  "{\"status\":\"%s\",\"components\":{\"redis\":{\"status\":\"%s\"},"
-                 "\"kafka\":{\"status\":\"%s\"}}}",
-                 up ? "UP" : "DOWN", redis_up ? "UP" : "DOWN", kafka_up ? "UP" : "DOWN");
+                 "\"kafka\":{\"status\":\"%s\"}%s}}",
+                 up ? "UP" : "DOWN", redis_up ? "UP" : "DOWN", kafka_up ? "UP" : "DOWN",
+                 draining ? ",\"shutdown\":{\"status\":\"DOWN\"}" : "");
     } else {
         snprintf(body, sizeof body, "{\"status\":\"UP\",\"components\":{}}");
         up = 1;
@@ -78,11 +91,26 @@ static void respond_metrics(gateway *gw, httpd_req *r) {
              "# HELP gateway_sessions_shed_total New sessions refused (503 overloaded) while "
              "MAX_PENDING_PUBLISHES were waiting for Kafka.\n"
              "# TYPE gateway_sessions_shed_total counter\n"
-             "gateway_sessions_shed_total %llu\n",
+             "gateway_sessions_shed_total %llu\n"
+             "# HELP gateway_shutting_down 1 while the gateway drains after SIGTERM.\n"
+             "# TYPE gateway_shutting_down gauge\n"
+             "gateway_shutting_down %d\n"
+             "# TYPE gateway_shutdown_refused_total counter\n"
+             "gateway_shutdown_refused_total %llu\n"
+             "# HELP gateway_streams_handed_over_total Streams closed with a retry hint while "
+             "draining.\n"
+             "# TYPE gateway_streams_handed_over_total counter\n"
+             "gateway_streams_handed_over_total %llu\n"
+             "# HELP gateway_http_connections_reaped_total Connections closed for passing "
+             "HTTP_HEADER_TIMEOUT_MS, HTTP_BODY_TIMEOUT_MS or HTTP_IDLE_TIMEOUT_MS.\n"
+             "# TYPE gateway_http_connections_reaped_total counter\n"
+             "gateway_http_connections_reaped_total %llu\n",
              gw_streams_open(gw->streams), m->sessions_started_sse, m->sessions_started_wait,
              m->answers_accepted, m->bad_requests, m->produce_failures, m->redis_failures,
              m->wait_timeouts, m->streams_opened, m->stream_events_sent, m->stream_replays,
-             m->stream_overflows, gw_listeners_count(gw->listeners), m->sessions_shed);
+             m->stream_overflows, gw_listeners_count(gw->listeners), m->sessions_shed,
+             gw->draining, m->shutdown_refused, m->streams_handed_over,
+             httpd_reaped_count(gw->http));
     httpd_respond(r, 200, "text/plain; version=0.0.4", body);
 }
 
@@ -122,7 +150,7 @@ static void route(httpd_req *r, void *arg) {
     case 2: gw_streams_handle(gw->streams, r); break;
     case 3: respond_health(gw, r, 1); break;
     case 4: respond_health(gw, r, 0); break;
-    case 5: respond_health(gw, r, 1); break;
+    case 5: respond_health(gw, r, 2); break;
     default: respond_metrics(gw, r); break;
     }
 }
@@ -137,7 +165,10 @@ int gw_start(gateway *gw, loop *l, err_t *e) {
                         (size_t)gw->cfg.stream_buffer_limit,
                         (size_t)gw->cfg.conn_memory_limit,
                         (unsigned)gw->cfg.max_connections,
-                        gw->cfg.cors_origins};
+                        gw->cfg.cors_origins,
+                        gw->cfg.header_timeout_ms,
+                        gw->cfg.body_timeout_ms,
+                        gw->cfg.idle_timeout_ms};
     if (!(gw->redis = rds_new(gw->l, gw->cfg.redis_url, e)) ||
         !(gw->listeners = gw_listeners_new(gw->l, gw->cfg.redis_url, e)) ||
         !(gw->kafka = gw_producer_new(gw->l, &kc, gw->cfg.linger_ms, gw->cfg.batch_above_per_s, e)))
@@ -147,6 +178,49 @@ int gw_start(gateway *gw, loop *l, err_t *e) {
     log_info("gateway listening on %s:%d; %d resources; answers to %s", gw->cfg.bind_addr,
              httpd_port(gw->http), gw->cfg.resources.n, gw->cfg.callback_url);
     return AGG_OK;
+}
+
+typedef struct drain_wait {
+    gateway *gw;
+    long long deadline;
+    loop_timer *t;
+} drain_wait;
+
+static int drained(const gateway *gw) {
+    return httpd_request_count(gw->http) == 0 && gw_producer_queued(gw->kafka) == 0;
+}
+
+static void drain_check(loop *l, void *arg) {
+    drain_wait *w = arg;
+    w->t = NULL;
+    if (drained(w->gw) || loop_now_ms() >= w->deadline) {
+        loop_stop(l);
+        return;
+    }
+    /* NULL (out of memory): stop draining rather than hang. */
+    if (!(w->t = loop_timer_add(l, 20, drain_check, w))) loop_stop(l);
+}
+
+int gw_drain(gateway *gw, long long deadline_ms) {
+    gw->draining = 1;
+    log_info("gateway draining: %zu streams to hand over, %zu requests in progress, %zu Kafka "
+             "messages pending; at most %lld ms",
+             gw_streams_open(gw->streams), httpd_request_count(gw->http),
+             gw_producer_queued(gw->kafka), deadline_ms - loop_now_ms());
+    gw_streams_hand_over(gw->streams, gw->cfg.shutdown_retry_ms);
+    drain_wait w = {gw, deadline_ms, NULL};
+    if ((w.t = loop_defer(gw->l, drain_check, &w)) && loop_run(gw->l) != AGG_OK)
+        log_error("event loop failed");
+    loop_timer_cancel(gw->l, w.t); /* still set when a second signal ended the drain */
+    int done = drained(gw);
+    if (done)
+        log_info("gateway drained");
+    else
+        log_warn("gateway stops undrained: %zu requests in progress (%zu streams), %zu Kafka "
+                 "messages pending",
+                 httpd_request_count(gw->http), gw_streams_open(gw->streams),
+                 gw_producer_queued(gw->kafka));
+    return done ? AGG_OK : AGG_ERR;
 }
 
 void gw_stop(gateway *gw, int flush_ms) {

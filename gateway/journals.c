@@ -298,6 +298,10 @@ void gw_journals_handle(gateway *gw, httpd_req *r) {
                              gw->cfg.resources.n};
     journal_request jr;
     api_error e;
+    if (gw->draining) {
+        gw_respond_draining(gw, r);
+        return;
+    }
     if (journalreq_parse(body, len, &lim, &jr, &e) != AGG_OK) {
         gw->metrics.bad_requests++;
         httpd_respond_error(r, &e);

@@ -30,6 +30,17 @@ static const char USAGE[] =
     "  SSE_BUFFER_LIMIT_BYTES [65536], WAIT_GRACE_MS [5000]\n"
     "  CORS_ALLOWED_ORIGINS [http://localhost:8082,http://127.0.0.1:8082]\n"
     "  MAX_CONNECTIONS [open-file limit - 100], CONNECTION_MEMORY_LIMIT_BYTES [8192]\n"
+    "  HTTP_HEADER_TIMEOUT_MS [10000]: close a connection whose request header is not\n"
+    "    complete this long after it opened (or after its previous request); 0: never\n"
+    "  HTTP_BODY_TIMEOUT_MS [10000]: close a request whose body makes no progress this\n"
+    "    long; 0: never\n"
+    "  HTTP_IDLE_TIMEOUT_MS [65000]: close a kept-alive connection idle this long (streams\n"
+    "    are not idle); 0: never\n"
+    "  SHUTDOWN_TIMEOUT_S [25]: on SIGTERM, drain (readiness DOWN, new sessions and streams\n"
+    "    503, open streams handed over, requests in progress answered, Kafka flushed) and\n"
+    "    exit 0 when done or after this long; a second signal exits at once\n"
+    "  SHUTDOWN_RETRY_MS [1000]: the retry: hint of handed-over streams (Retry-After is it\n"
+    "    in whole seconds, at least 1)\n"
     "  LOG_LEVEL [info]: debug, info, warn or error\n";
 
 int main(int argc, char **argv) {
@@ -56,8 +67,10 @@ int main(int argc, char **argv) {
         return 1;
     }
     if (loop_run(l) != AGG_OK) log_error("event loop failed");
-    log_info("gateway stopping");
-    gw_stop(&gw, 5000);
+    long long deadline = loop_now_ms() + gw.cfg.shutdown_timeout_s * 1000;
+    gw_drain(&gw, deadline);
+    long long left = deadline - loop_now_ms();
+    gw_stop(&gw, left > 0 ? (int)left : 0);
     loop_free(l);
     return 0;
 }

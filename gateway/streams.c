@@ -43,9 +43,28 @@ struct gw_streams {
     list_node ka; /* open streams (stream_ctx.ka), least recently written first */
     size_t open;
     loop_timer *ka_timer;
+    int handing_over; /* draining: every stream ends with a retry hint once it is live */
+    long retry_ms;
 };
 
 static void replay(stream_ctx *c);
+static void stop_listening(stream_ctx *c);
+
+/* Draining (gw_streams_hand_over): a stream that is live, with no log read in flight and
+ * nothing known to be missing, has sent every event it knows of; it now gets the retry
+ * hint and ends after its queue drains, so the client's EventSource reconnects (with
+ * Last-Event-ID) to another replica after retry_ms and misses nothing. A stream in the
+ * middle of a replay is handed over when the replay is done. */
+static void maybe_hand_over(stream_ctx *c) {
+    gw_streams *st = c->owner;
+    if (!st->handing_over || !c->s || c->phase != P_LIVE || c->busy || c->dirty) return;
+    char frame[SSE_RETRY_FRAME_MAX];
+    size_t n = sse_retry_frame(st->retry_ms, frame);
+    c->phase = P_DONE;
+    stop_listening(c);
+    st->gw->metrics.streams_handed_over++;
+    if (httpd_stream_write(c->s, frame, n, NULL) == AGG_OK) httpd_stream_end(c->s);
+}
 
 static void ka_unlink(stream_ctx *c) { list_remove(&c->ka); }
 
@@ -125,7 +144,10 @@ static void emit(stream_ctx *c, long long seq, const char *event, size_t event_l
     if (httpd_stream_write(c->s, frame, len, NULL) != AGG_OK) {
         m->stream_overflows++;
         agg_free(frame);
-        return; /* the stream closes; the client resumes with Last-Event-ID */
+        /* The stream ends after what it holds; the client resumes with Last-Event-ID. */
+        c->phase = P_DONE;
+        stop_listening(c);
+        return;
     }
     agg_free(frame);
     m->stream_events_sent++;
@@ -174,7 +196,10 @@ static void on_log(struct redisReply *reply, void *arg) {
             emit(c, ev.seq, ev.name, ev.name_len, ev.data, ev.data_len);
     if (c->phase == P_DONE) return;
     c->phase = P_LIVE;
-    if (c->dirty) replay(c);
+    if (c->dirty)
+        replay(c);
+    else
+        maybe_hand_over(c);
 }
 
 static void replay(stream_ctx *c) {
@@ -259,7 +284,10 @@ static void on_session_state(struct redisReply *reply, void *arg) {
     /* Subscribed before the state was read, so every event after seq arrives by pub/sub; the
      * log is read only when it holds events this client has not had (not for a fresh
      * session's stream). */
-    if (st.seq > c->last_sent || c->dirty) replay(c);
+    if (st.seq > c->last_sent || c->dirty)
+        replay(c);
+    else
+        maybe_hand_over(c);
 }
 
 static void on_subscribed(int ok, void *arg) {
@@ -305,6 +333,10 @@ void gw_streams_handle(gw_streams *st, httpd_req *r) {
     if (e.http_status) {
         gw->metrics.bad_requests++;
         httpd_respond_error(r, &e);
+        return;
+    }
+    if (gw->draining) {
+        gw_respond_draining(gw, r);
         return;
     }
     if (!rds_ready(gw->redis) || !gw_listeners_ready(gw->listeners)) {
@@ -372,3 +404,10 @@ void gw_streams_free(gw_streams *st) {
 }
 
 size_t gw_streams_open(const gw_streams *st) { return st->open; }
+
+void gw_streams_hand_over(gw_streams *st, long retry_ms) {
+    st->handing_over = 1;
+    st->retry_ms = retry_ms;
+    list_node *pos, *tmp;
+    list_foreach_safe(pos, tmp, &st->ka) maybe_hand_over(list_entry(pos, stream_ctx, ka));
+}

@@ -15,6 +15,9 @@ gw_streams *gw_streams_new(gateway *gw, err_t *e);
 void gw_streams_free(gw_streams *st);
 /* Serves one GET /aggregate/stream request (answers it now or later). */
 void gw_streams_handle(gw_streams *st, httpd_req *r);
+/* Draining: from now on every stream, open or opening, gets the events it is owed, then
+ * "retry: <retry_ms>" and its end (see streams.c). */
+void gw_streams_hand_over(gw_streams *st, long retry_ms);
 /* Streams currently open to clients. */
 size_t gw_streams_open(const gw_streams *st);
 

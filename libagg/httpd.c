@@ -35,7 +35,11 @@ struct httpd {
     httpd_handler *handler;
     void *handler_arg;
     list_node reqs; /* every live request (httpd_req.node), for httpd_stop */
+    list_node conns; /* every connection with a socket context (httpd_conn.node) */
+    size_t n_reqs;
     size_t n_streams;
+    unsigned long long reaped;
+    loop_timer *reaper;
     int kick;          /* a connection was resumed: run MHD before the next wait */
     long long mhd_due; /* when MHD wants to run again (monotonic ms), -1 = only on events */
 };
@@ -54,8 +58,14 @@ struct httpd_stream {
  * here, added at the first suspend and kept until the connection closes:
  * adding and removing it around every suspend (a stream has one per event,
  * and keep-alive connections carry many requests) was half of the gateway's
- * epoll_ctl calls. */
+ * epoll_ctl calls.
+ * A connection also carries its deadline: libmicrohttpd's own timeout counts
+ * from the last byte received, so a client that sends a byte a second would
+ * hold its connection for ever; the reaper (a loop timer) shuts down the
+ * socket of every connection past its deadline. */
 typedef struct httpd_conn {
+    list_node node; /* on httpd.conns */
+    long long deadline; /* monotonic ms; -1 = none (a request is handled, or a stream) */
     int fd;         /* -1 when MHD did not give it */
     int watching;   /* the loop watches fd for hang-up */
     int peer_left;  /* the client closed its side */
@@ -95,6 +105,7 @@ static int conn_fd(struct MHD_Connection *c, int *fd) {
 }
 
 static void on_peer_hangup(loop *l, int fd, unsigned events, void *arg);
+static void conn_expect(httpd_conn *cx, long timeout_ms);
 
 static void peer_gone(httpd_req *r);
 
@@ -181,7 +192,8 @@ static void queue_or_defer(httpd_req *r, unsigned status, struct MHD_Response *r
     resume_req(r);
 }
 
-void httpd_respond(httpd_req *r, int status, const char *content_type, const char *body) {
+static void respond_with(httpd_req *r, int status, const char *content_type, const char *body,
+                         int retry_after_s) {
     if (r->answered || r->cancelled) return;
     size_t len = body ? strlen(body) : 0;
     struct MHD_Response *resp =
@@ -194,16 +206,28 @@ void httpd_respond(httpd_req *r, int status, const char *content_type, const cha
     }
     MHD_add_response_header(resp, "Content-Type", content_type ? content_type : "application/json");
     MHD_add_response_header(resp, "Cache-Control", "no-store");
+    if (retry_after_s >= 0) {
+        char v[24];
+        snprintf(v, sizeof v, "%d", retry_after_s);
+        MHD_add_response_header(resp, "Retry-After", v);
+    }
     add_common_headers(r, resp);
     queue_or_defer(r, (unsigned)status, resp);
 }
 
-void httpd_respond_error(httpd_req *r, const api_error *e) {
+void httpd_respond(httpd_req *r, int status, const char *content_type, const char *body) {
+    respond_with(r, status, content_type, body, -1);
+}
+
+void httpd_respond_error_retry(httpd_req *r, const api_error *e, int retry_after_s) {
     char *body = apierr_to_json(e, NULL);
-    httpd_respond(r, e->http_status, NULL,
-                  body ? body : "{\"error\":\"internal\",\"message\":\"out of memory\"}");
+    respond_with(r, e->http_status, NULL,
+                 body ? body : "{\"error\":\"internal\",\"message\":\"out of memory\"}",
+                 retry_after_s);
     agg_free(body);
 }
+
+void httpd_respond_error(httpd_req *r, const api_error *e) { httpd_respond_error_retry(r, e, -1); }
 
 void httpd_drop(httpd_req *r) {
     if (r->answered || r->cancelled) return;
@@ -290,6 +314,13 @@ httpd_stream *httpd_stream_open(httpd_req *r, const char *content_type, void (*o
     add_common_headers(r, resp);
     r->stream = s;
     r->d->n_streams++;
+    if (r->cx && r->cx->fd >= 0) {
+        /* Linux grows a socket's send buffer up to 4 MiB for a reader that does not read;
+         * fixing it keeps what a stalled stream holds in the kernel near the limit too. The
+         * kernel doubles the value; failure only loses the cap. */
+        int sndbuf = (int)(r->d->opt.stream_buffer_limit / 2);
+        setsockopt(r->cx->fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
+    }
     queue_or_defer(r, 200, resp);
     return s;
 }
@@ -297,8 +328,18 @@ httpd_stream *httpd_stream_open(httpd_req *r, const char *content_type, void (*o
 int httpd_stream_write(httpd_stream *s, const char *data, size_t len, err_t *e) {
     if (s->failed || s->ending) return err_set(e, "the stream is closing");
     size_t limit = s->r->d->opt.stream_buffer_limit;
-    if (s->len + len > limit) {
-        httpd_stream_fail(s);
+    if (s->len > 0 && s->len + len > limit) {
+        /* The client gets the whole events queued so far, then the end, and resumes with
+         * Last-Event-ID: a replay larger than the limit thus progresses. A reader that does
+         * not take them within the idle deadline is cut (the reaper). */
+        long grace = s->r->d->opt.idle_timeout_ms;
+        if (grace <= 0 || !s->r->cx) {
+            httpd_stream_fail(s);
+        } else {
+            s->ending = 1;
+            conn_expect(s->r->cx, grace);
+            resume_req(s->r);
+        }
         return err_set(e, "the stream's unsent bytes would pass its limit of %zu", limit);
     }
     if (s->start + s->len + len > s->cap) {
@@ -307,8 +348,11 @@ int httpd_stream_write(httpd_stream *s, const char *data, size_t len, err_t *e) 
             s->start = 0;
         }
         if (s->len + len > s->cap) {
+            size_t need = s->len + len;
             size_t cap = s->cap ? s->cap : 512;
-            while (cap < s->len + len) cap *= 2;
+            while (cap < need) cap *= 2;
+            /* Doubling stops at the limit: one large event gets exactly its size. */
+            if (cap > limit) cap = need > limit ? need : limit;
             char *b = agg_realloc(s->buf, cap);
             if (!b) {
                 httpd_stream_fail(s);
@@ -341,6 +385,45 @@ void httpd_stream_end(httpd_stream *s) {
 }
 
 size_t httpd_stream_count(const httpd *d) { return d->n_streams; }
+size_t httpd_request_count(const httpd *d) { return d->n_reqs; }
+unsigned long long httpd_reaped_count(const httpd *d) { return d->reaped; }
+
+/* --- connection deadlines --- */
+
+static void conn_expect(httpd_conn *cx, long timeout_ms) {
+    if (cx) cx->deadline = timeout_ms > 0 ? loop_now_ms() + timeout_ms : -1;
+}
+
+static void reap(loop *l, void *arg);
+
+static long reap_tick_ms(const httpd_options *o) {
+    long t = 0;
+    long v[3] = {o->header_timeout_ms, o->body_timeout_ms, o->idle_timeout_ms};
+    for (int i = 0; i < 3; i++)
+        if (v[i] > 0 && (t == 0 || v[i] < t)) t = v[i];
+    t /= 4;
+    return t < 25 ? 25 : t > 1000 ? 1000 : t;
+}
+
+/* Shuts down the socket of each connection past its deadline; libmicrohttpd sees the
+ * socket end and closes the connection (as for httpd_stream_fail). A walk over every
+ * connection each tick: 3,000 connections at a 250 ms tick cost far less than their
+ * sockets' epoll events. */
+static void reap(loop *l, void *arg) {
+    httpd *d = arg;
+    long long now = loop_now_ms();
+    list_node *pos, *tmp;
+    list_foreach_safe(pos, tmp, &d->conns) {
+        httpd_conn *cx = list_entry(pos, httpd_conn, node);
+        if (cx->deadline < 0 || now < cx->deadline) continue;
+        cx->deadline = -1;
+        d->reaped++;
+        if (cx->fd >= 0) shutdown(cx->fd, SHUT_RDWR);
+        d->kick = 1;
+    }
+    /* NULL (out of memory): before_wait tries again. */
+    d->reaper = loop_timer_add(l, reap_tick_ms(&d->opt), reap, d);
+}
 int httpd_port(const httpd *d) { return d->port; }
 
 /* --- MHD callbacks --- */
@@ -349,14 +432,20 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
                           enum MHD_ConnectionNotificationCode code) {
     httpd *d = cls;
     if (code == MHD_CONNECTION_NOTIFY_STARTED) {
-        httpd_conn *cx = agg_calloc(1, sizeof *cx); /* NULL: served without a hang-up watch */
+        /* NULL: served without a hang-up watch or a deadline */
+        httpd_conn *cx = agg_calloc(1, sizeof *cx);
         if (cx && conn_fd(c, &cx->fd) != AGG_OK) cx->fd = -1; /* served without the watch */
+        if (cx) {
+            list_insert_before(&d->conns, &cx->node);
+            conn_expect(cx, d->opt.header_timeout_ms);
+        }
         *socket_context = cx;
         return;
     }
     httpd_conn *cx = *socket_context;
     if (!cx) return;
     *socket_context = NULL;
+    list_remove(&cx->node);
     if (cx->watching) loop_unwatch(d->l, cx->fd);
     if (cx->cur) cx->cur->cx = NULL;
     agg_free(cx);
@@ -370,7 +459,12 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     httpd_req *r = *con_cls;
     if (!r) return;
     *con_cls = NULL;
-    if (r->cx && r->cx->cur == r) r->cx->cur = NULL;
+    if (r->cx && r->cx->cur == r) {
+        r->cx->cur = NULL;
+        /* Kept alive (or closing, when the close notice follows): idle until a request. */
+        conn_expect(r->cx, r->d->opt.idle_timeout_ms);
+    }
+    r->d->n_reqs--;
     if (r->pending) MHD_destroy_response(r->pending);
     if (r->stream) {
         httpd_stream *s = r->stream;
@@ -453,9 +547,11 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char
             MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
         r->cx = ci ? ci->socket_context : NULL;
         if (r->cx) r->cx->cur = r;
+        conn_expect(r->cx, d->opt.body_timeout_ms); /* the headers are in; now the body */
         r->method = method;
         r->path = url;
         list_insert_after(&d->reqs, &r->node);
+        d->n_reqs++;
         *con_cls = r;
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
         if (cl && strtoull(cl, NULL, 10) > d->opt.max_body) {
@@ -468,10 +564,12 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char
     if (r->answered && !r->pending) {
         /* Answered early (413) while the body still arrives: discard it. */
         if (r->drop) return MHD_NO;
+        if (*upload_data_size > 0) conn_expect(r->cx, d->opt.body_timeout_ms);
         *upload_data_size = 0;
         return MHD_YES;
     }
     if (*upload_data_size > 0) {
+        conn_expect(r->cx, d->opt.body_timeout_ms); /* progress */
         if (append_body(r, upload_data, *upload_data_size) != AGG_OK) return MHD_NO;
         *upload_data_size = 0;
         return MHD_YES;
@@ -490,6 +588,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char
         return MHD_YES;
     }
     r->dispatched = 1;
+    if (r->cx) r->cx->deadline = -1; /* the whole request is in: the handler's time */
     if (r->too_large)
         return respond_now(
             c, r, MHD_HTTP_CONTENT_TOO_LARGE,
@@ -515,6 +614,7 @@ static void on_mhd_ready(loop *l, int fd, unsigned events, void *arg) {
 
 static void before_wait(loop *l, void *arg) {
     httpd *d = arg;
+    if (!d->reaper) d->reaper = loop_timer_add(l, reap_tick_ms(&d->opt), reap, d);
     /* In external-epoll mode MHD is not woken by a resume made outside its
      * own callbacks, and work it has left for "as soon as possible"
      * (timeout 0) shows on no fd: run it here until it has nothing due. */
@@ -556,6 +656,7 @@ httpd *httpd_start(loop *l, const httpd_options *o, httpd_handler *h, void *arg,
     }
     d->l = l;
     list_init(&d->reqs);
+    list_init(&d->conns);
     d->opt = *o;
     if (!d->opt.max_body) d->opt.max_body = 1024 * 1024;
     if (!d->opt.stream_buffer_limit) d->opt.stream_buffer_limit = 64 * 1024;
@@ -613,7 +714,11 @@ httpd *httpd_start(loop *l, const httpd_options *o, httpd_handler *h, void *arg,
     if (d->epoll_fd < 0) {
         err_set(e, "libmicrohttpd has no epoll fd");
     } else if (loop_watch(l, d->epoll_fd, LOOP_READ, on_mhd_ready, d, e) == AGG_OK) {
-        if (loop_add_prepare(l, before_wait, d, e) == AGG_OK) return d;
+        if (loop_add_prepare(l, before_wait, d, e) == AGG_OK) {
+            if ((d->reaper = loop_timer_add(l, reap_tick_ms(&d->opt), reap, d))) return d;
+            err_nomem(e);
+            loop_remove_prepare(l, before_wait, d);
+        }
         loop_unwatch(l, d->epoll_fd);
     }
     MHD_stop_daemon(d->mhd);
@@ -626,6 +731,7 @@ void httpd_stop(httpd *d) {
     if (!d) return;
     loop_unwatch(d->l, d->epoll_fd);
     loop_remove_prepare(d->l, before_wait, d);
+    loop_timer_cancel(d->l, d->reaper);
     /* MHD closes suspended connections only after they are resumed. */
     list_node *pos, *tmp;
     list_foreach_safe(pos, tmp, &d->reqs) {

@@ -27,6 +27,13 @@ typedef struct httpd_options {
     size_t conn_memory_limit;   /* MHD per-connection pool; 0 = MHD default */
     unsigned conn_limit;        /* 0 = MHD default */
     const char *cors_origins;   /* comma-separated allowed origins, or NULL */
+    /* Per-connection deadlines (ms; 0 = none), enforced by a loop timer that shuts the
+     * socket down: the whole request header from the connection's start (or from the end of
+     * the previous request), a request body without progress, and a kept-alive connection
+     * with no request. A request being handled or a stream has no deadline. */
+    long header_timeout_ms;
+    long body_timeout_ms;
+    long idle_timeout_ms;
 } httpd_options;
 
 /* Starts listening. NULL with e filled when the port is taken etc. */
@@ -37,6 +44,11 @@ void httpd_stop(httpd *d);
 int httpd_port(const httpd *d);
 /* Number of open streams. */
 size_t httpd_stream_count(const httpd *d);
+/* Number of requests received and not yet completed (streams included): 0 when the
+ * server has nothing in progress. */
+size_t httpd_request_count(const httpd *d);
+/* Connections closed so far for passing a header, body or idle deadline. */
+unsigned long long httpd_reaped_count(const httpd *d);
 
 /* Request accessors. Returned strings are borrowed, valid until the request
  * is answered or cancelled. Missing values are NULL. */
@@ -51,6 +63,8 @@ const char *httpd_body(const httpd_req *r, size_t *len); /* NUL-terminated */
 void httpd_respond(httpd_req *r, int status, const char *content_type, const char *body);
 /* Answers with the API's JSON error body and e->http_status. */
 void httpd_respond_error(httpd_req *r, const api_error *e);
+/* As httpd_respond_error, with the header Retry-After: retry_after_s (seconds). */
+void httpd_respond_error_retry(httpd_req *r, const api_error *e, int retry_after_s);
 
 /* Closes the connection without any answer (resource-sim's fault mode -3).
  * After it r is invalid. */
@@ -68,9 +82,15 @@ void httpd_req_on_cancel(httpd_req *r, void (*cancel)(void *arg), void *arg);
 httpd_stream *httpd_stream_open(httpd_req *r, const char *content_type, void (*on_close)(void *arg),
                                 void *arg, err_t *e);
 /* Queues bytes (copied). AGG_ERR with e (may be NULL) filled when the stream
- * is closing, on out of memory, or when the unsent bytes would pass
- * stream_buffer_limit: the stream is then closed (a slow client reconnects
- * with Last-Event-ID and loses nothing). */
+ * is closing, on out of memory, or when bytes are already waiting and these
+ * would take the unsent bytes past stream_buffer_limit: these are dropped and
+ * the stream ends once the queued bytes are sent, or is cut when they are not
+ * taken within idle_timeout_ms (at once when that is 0); a slow client
+ * reconnects with Last-Event-ID and loses nothing. Write whole events. An
+ * empty queue takes one write of any size, so that an event larger than the
+ * limit still reaches a client that reads; a stream thus holds at most the
+ * limit plus one event. The socket's kernel send buffer is capped at the limit
+ * too (SO_SNDBUF), so a stalled reader cannot park megabytes in the kernel. */
 int httpd_stream_write(httpd_stream *s, const char *data, size_t len, err_t *e);
 /* Closes the stream at once without its end (the client sees a broken
  * stream and, an EventSource, reconnects with Last-Event-ID): for a stream

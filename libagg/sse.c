@@ -11,6 +11,13 @@
 #define SSE_ID_MAX        1000000000000000LL /* 10^15 */
 #define SSE_ID_DIGITS_MAX 16
 
+size_t sse_retry_frame(long ms, char buf[SSE_RETRY_FRAME_MAX]) {
+    if (ms < 0) ms = 0;
+    if (ms > 1000000000L) ms = 1000000000L;
+    int n = snprintf(buf, SSE_RETRY_FRAME_MAX, "retry: %ld\n\n", ms);
+    return n > 0 ? (size_t)n : 0;
+}
+
 char *sse_frame(long long id, const char *event, const char *data, size_t len_data, size_t *len,
                 err_t *e) {
     if (!event || strpbrk(event, "\r\n")) {

@@ -17,6 +17,14 @@
 char *sse_frame(long long id, const char *event, const char *data, size_t len_data, size_t *len,
                 err_t *e);
 
+/* The longest frame sse_retry_frame writes, with its NUL. */
+#define SSE_RETRY_FRAME_MAX 32
+
+/* Writes "retry: <ms>\n\n" (the reconnection delay a client's EventSource takes; a frame
+ * with no data dispatches no event) into buf (SSE_RETRY_FRAME_MAX bytes) and returns its
+ * length. ms is clamped to [0, 10^9]. */
+size_t sse_retry_frame(long ms, char buf[SSE_RETRY_FRAME_MAX]);
+
 /* Parses a Last-Event-ID value: NULL or "" -> 0 (replay everything);
  * otherwise decimal digits only (no sign, no spaces), value <= 10^15.
  * AGG_OK with *out set, or AGG_ERR with e (may be NULL) filled. */

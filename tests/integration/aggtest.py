@@ -264,6 +264,7 @@ class SSEStream:
         self.headers = self.resp.headers
         self.events = []
         self.comments = 0
+        self.retry = None   # the last retry: hint (ms), as an EventSource keeps it
         self.closed = False
         self.body = None
         self.json = None
@@ -324,6 +325,8 @@ class SSEStream:
                 ev_type = value
             elif field == "data":
                 data.append(value)
+            elif field == "retry" and value.isdigit():
+                self.retry = int(value)
 
     def read_events(self, n, timeout):
         """Reads n more events (AssertionError when the stream ends first)."""
@@ -361,6 +364,28 @@ def read_stream(base, cid, timeout=30.0, **kw):
     if s.status == 200:
         s.read_all(timeout)
     return s
+
+
+def parse_sse_bytes(raw):
+    """The complete events (SSEEvent) in raw bytes of an event stream, without the HTTP
+    head; a frame cut off at the end is left out."""
+    _, sep, body = raw.partition(b"\r\n\r\n")
+    text = (body if sep else raw).decode("utf-8", "replace")
+    out = []
+    for frame in text.split("\n\n")[:-1]:
+        ev_id, ev_type, data = None, None, []
+        for line in frame.split("\n"):
+            field, _, value = line.partition(":")
+            value = value[1:] if value.startswith(" ") else value
+            if field == "id":
+                ev_id = value
+            elif field == "event":
+                ev_type = value
+            elif field == "data":
+                data.append(value)
+        if data and ev_id is not None:
+            out.append(SSEEvent(int(ev_id), ev_type or "message", "\n".join(data)))
+    return out
 
 
 def check_session_events(events, cid, patient=None, first_id=1, complete=True):

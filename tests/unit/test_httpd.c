@@ -1,4 +1,4 @@
-/* test_httpd: immediate, deferred and dropped answers, streams, 413, CORS, hang-up detection. */
+/* test_httpd: immediate, deferred and dropped answers, streams, 413, CORS, hang-up detection, connection deadlines. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,7 +9,12 @@
 
 #include <cmocka.h>
 #include <curl/curl.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "httpd.h"
 
@@ -98,6 +103,21 @@ static void handler(httpd_req *r, void *arg) {
         /* Fails before it ever sent a byte. */
         s->stream = httpd_stream_open(r, NULL, on_stream_closed, s, NULL);
         loop_timer_add(s->l, 50, fail_now, s);
+    } else if (strcmp(path, "/overflow") == 0) {
+        /* Limit 4096: the second write would pass it; the first still reaches the client. */
+        static char a[3000], b[3000];
+        memset(a, 'a', sizeof a);
+        memset(b, 'b', sizeof b);
+        s->stream = httpd_stream_open(r, NULL, on_stream_closed, s, NULL);
+        s->writes = httpd_stream_write(s->stream, a, sizeof a, NULL) == AGG_OK;
+        s->writes += 10 * (httpd_stream_write(s->stream, b, sizeof b, NULL) == AGG_ERR);
+    } else if (strcmp(path, "/big") == 0) {
+        /* One write larger than the limit into an empty queue is taken. */
+        static char big[6000];
+        memset(big, 'c', sizeof big);
+        s->stream = httpd_stream_open(r, NULL, on_stream_closed, s, NULL);
+        s->writes = httpd_stream_write(s->stream, big, sizeof big, NULL) == AGG_OK;
+        httpd_stream_end(s->stream);
     } else if (strcmp(path, "/idle") == 0) {
         s->stream = httpd_stream_open(r, NULL, on_stream_closed, s, NULL);
         httpd_stream_write(s->stream, ": hi\n\n", 6, NULL);
@@ -112,6 +132,7 @@ typedef struct result {
     long status;
     char body[4096];
     size_t len;
+    size_t total; /* every body byte, also those body[] had no room for */
     char acao[128];
     CURLcode rc;
 } result;
@@ -119,6 +140,7 @@ typedef struct result {
 static size_t on_body(char *p, size_t size, size_t n, void *arg) {
     result *res = arg;
     size_t len = size * n;
+    res->total += len;
     if (res->len + len < sizeof res->body) {
         memcpy(res->body + res->len, p, len);
         res->len += len;
@@ -189,7 +211,8 @@ static int setup(void **state) {
     (void)state;
     memset(&srv, 0, sizeof srv);
     srv.l = loop_new(NULL);
-    httpd_options o = {"127.0.0.1", 0, 1000, 4096, 0, 0, "http://ui.example"};
+    /* Short deadlines: the tests below wait for them; every other request is whole at once. */
+    httpd_options o = {"127.0.0.1", 0, 1000, 4096, 0, 0, "http://ui.example", 400, 400, 400};
     srv.d = httpd_start(srv.l, &o, handler, &srv, NULL);
     return srv.d ? 0 : -1;
 }
@@ -322,6 +345,166 @@ static void stream_failed_before_a_byte_is_closed(void **state) {
     assert_int_equal(srv.stream_closed, 1);
 }
 
+static void overflowing_stream_ends_after_what_it_holds(void **state) {
+    (void)state;
+    srv.stream_closed = 0;
+    client_job j = {.path = "/overflow", .timeout_ms = 5000};
+    run(&j);
+    assert_int_equal(srv.writes, 11); /* the first write taken, the second refused */
+    assert_int_equal(j.res.rc, CURLE_OK); /* a proper end, not a broken stream */
+    assert_int_equal(j.res.len, 3000);
+    assert_int_equal(j.res.body[2999], 'a');
+    run_until_stream_closed();
+    assert_int_equal(srv.stream_closed, 1);
+}
+
+static void write_larger_than_the_limit_reaches_a_reader(void **state) {
+    (void)state;
+    srv.stream_closed = 0;
+    client_job j = {.path = "/big", .timeout_ms = 5000};
+    run(&j);
+    assert_int_equal(srv.writes, 1);
+    assert_int_equal(j.res.rc, CURLE_OK);
+    assert_int_equal(j.res.total, 6000);
+    run_until_stream_closed();
+}
+
+/* --- connection deadlines, with raw sockets from a client thread --- */
+
+typedef struct raw_job {
+    int port;
+    loop *l;
+    void (*body)(struct raw_job *j);
+    int closed;     /* the server closed the connection under test */
+    int still_open; /* the stream connection was still open afterwards */
+    int got_answer;
+} raw_job;
+
+static int raw_connect(int port) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    return fd;
+}
+
+static void raw_send(int fd, const char *text) {
+    assert_int_equal(send(fd, text, strlen(text), MSG_NOSIGNAL), (ssize_t)strlen(text));
+}
+
+/* Reads until the server closes (1) or 5 s pass without it (0); answer bytes count. */
+static int raw_wait_closed(int fd, int *got_answer) {
+    char buf[512];
+    for (;;) {
+        struct pollfd p = {fd, POLLIN, 0};
+        if (poll(&p, 1, 5000) <= 0) return 0;
+        ssize_t n = recv(fd, buf, sizeof buf, 0);
+        if (n == 0 || (n < 0 && errno == ECONNRESET)) return 1;
+        if (n < 0) return 0;
+        if (got_answer) *got_answer = 1;
+    }
+}
+
+static void *raw_thread(void *arg) {
+    raw_job *j = arg;
+    j->body(j);
+    loop_stop(j->l);
+    return NULL;
+}
+
+static void run_raw(raw_job *j) {
+    j->port = httpd_port(srv.d);
+    j->l = srv.l;
+    pthread_t t;
+    pthread_create(&t, NULL, raw_thread, j);
+    loop_timer *deadline = NULL;
+    deadline = loop_timer_add(srv.l, 15000, on_deadline, &deadline);
+    loop_run(srv.l);
+    pthread_join(t, NULL);
+    loop_timer_cancel(srv.l, deadline);
+}
+
+/* A slowloris: the header never ends although a byte arrives every 50 ms. */
+static void slow_header(raw_job *j) {
+    int fd = raw_connect(j->port);
+    raw_send(fd, "GET /now HTTP/1.1\r\nHost: x\r\nX-Slow: ");
+    for (int i = 0; i < 200 && !j->closed; i++) {
+        if (send(fd, "a", 1, MSG_NOSIGNAL) != 1) {
+            j->closed = 1;
+            break;
+        }
+        struct pollfd p = {fd, POLLIN, 0};
+        if (poll(&p, 1, 50) > 0) j->closed = raw_wait_closed(fd, &j->got_answer);
+    }
+    close(fd);
+}
+
+static void header_sent_a_byte_at_a_time_is_closed(void **state) {
+    (void)state;
+    unsigned long long before = httpd_reaped_count(srv.d);
+    raw_job j = {.body = slow_header};
+    run_raw(&j);
+    assert_true(j.closed);
+    assert_false(j.got_answer);
+    assert_int_equal(httpd_reaped_count(srv.d), before + 1);
+}
+
+static void stalled_body(raw_job *j) {
+    int fd = raw_connect(j->port);
+    raw_send(fd, "POST /now HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc");
+    j->closed = raw_wait_closed(fd, &j->got_answer);
+    close(fd);
+}
+
+static void body_that_stops_arriving_is_closed(void **state) {
+    (void)state;
+    unsigned long long before = httpd_reaped_count(srv.d);
+    raw_job j = {.body = stalled_body};
+    run_raw(&j);
+    assert_true(j.closed);
+    assert_false(j.got_answer); /* the handler never saw the request */
+    assert_int_equal(httpd_reaped_count(srv.d), before + 1);
+}
+
+/* Opens an idle stream, then a keep-alive connection that gets one answer and stays idle;
+ * once the idle one is closed, the stream (idle for longer) must still be open. */
+static void idle_keepalive_and_stream(raw_job *j) {
+    int st = raw_connect(j->port);
+    raw_send(st, "GET /idle HTTP/1.1\r\nHost: x\r\n\r\n");
+    char buf[512];
+    size_t got = 0;
+    while (got < sizeof buf - 1) { /* the headers and ": hi" */
+        struct pollfd p = {st, POLLIN, 0};
+        if (poll(&p, 1, 5000) <= 0) break;
+        ssize_t n = recv(st, buf + got, sizeof buf - 1 - got, 0);
+        if (n <= 0) break;
+        got += (size_t)n;
+        buf[got] = '\0';
+        if (strstr(buf, ": hi\n\n")) break;
+    }
+    assert_non_null(strstr(buf, ": hi\n\n"));
+    int ka = raw_connect(j->port);
+    raw_send(ka, "GET /now HTTP/1.1\r\nHost: x\r\n\r\n");
+    j->closed = raw_wait_closed(ka, &j->got_answer);
+    char c;
+    ssize_t n = recv(st, &c, 1, MSG_DONTWAIT);
+    j->still_open = n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+    close(ka);
+    close(st);
+}
+
+static void idle_keepalive_is_closed_but_not_an_idle_stream(void **state) {
+    (void)state;
+    srv.stream_closed = 0;
+    raw_job j = {.body = idle_keepalive_and_stream};
+    run_raw(&j);
+    assert_true(j.got_answer); /* served, then closed for idling */
+    assert_true(j.closed);
+    assert_true(j.still_open);
+    run_until_stream_closed(); /* the client's close ends the stream */
+    assert_int_equal(srv.stream_closed, 1);
+}
+
 int main(void) {
     curl_global_init(CURL_GLOBAL_DEFAULT);
     const struct CMUnitTest tests[] = {
@@ -334,6 +517,11 @@ int main(void) {
         cmocka_unit_test(idle_stream_freed_when_client_leaves),
         cmocka_unit_test(failed_idle_stream_is_closed),
         cmocka_unit_test(stream_failed_before_a_byte_is_closed),
+        cmocka_unit_test(overflowing_stream_ends_after_what_it_holds),
+        cmocka_unit_test(write_larger_than_the_limit_reaches_a_reader),
+        cmocka_unit_test(header_sent_a_byte_at_a_time_is_closed),
+        cmocka_unit_test(body_that_stops_arriving_is_closed),
+        cmocka_unit_test(idle_keepalive_is_closed_but_not_an_idle_stream),
     };
     int rc = cmocka_run_group_tests(tests, setup, teardown);
     curl_global_cleanup();

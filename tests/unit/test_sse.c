@@ -78,6 +78,17 @@ static void test_frame_large(void **state) {
     free(data);
 }
 
+static void test_retry_frame(void **state) {
+    (void)state;
+    char buf[SSE_RETRY_FRAME_MAX];
+    assert_int_equal(sse_retry_frame(1500, buf), 13);
+    assert_string_equal(buf, "retry: 1500\n\n");
+    sse_retry_frame(-5, buf);
+    assert_string_equal(buf, "retry: 0\n\n");
+    sse_retry_frame(2000000000L, buf);
+    assert_string_equal(buf, "retry: 1000000000\n\n");
+}
+
 static void test_last_event_id(void **state) {
     (void)state;
     long long v = -5;
@@ -162,6 +173,7 @@ int main(void) {
         cmocka_unit_test(test_frame_respects_len), cmocka_unit_test(test_frame_bad_event),
         cmocka_unit_test(test_frame_large),        cmocka_unit_test(test_last_event_id),
         cmocka_unit_test(test_published_ok),       cmocka_unit_test(test_published_bad),
+        cmocka_unit_test(test_retry_frame),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
