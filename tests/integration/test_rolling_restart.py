@@ -15,7 +15,7 @@ DELAYS = "400,900,1500"
 SHUTDOWN_TIMEOUT_S = 25  # the services' default
 
 
-def _sigterm_and_restart(stack, name, report):
+def _sigterm_and_restart(stack, load, name, report):
     t0 = time.monotonic()
     stack.kill(name, signal.SIGTERM)
     rc = stack.wait_exit(name, SHUTDOWN_TIMEOUT_S + 5)
@@ -24,6 +24,8 @@ def _sigterm_and_restart(stack, name, report):
     assert took <= SHUTDOWN_TIMEOUT_S + 1, "%s took %.1f s to stop" % (name, took)
     stack.restart(name)  # same port and environment; waits until it is ready
     report.append("%s: stopped in %.1f s, back in %.1f s" % (name, took, time.monotonic() - t0))
+    n = len(load.streams)  # sessions keep starting on the restarted set before the next one goes
+    aggtest.wait_until(lambda: len(load.streams) >= n + RATE, 30, "load after %s" % name)
 
 
 @pytest.mark.destructive
@@ -36,9 +38,9 @@ def test_rolling_restart_loses_no_session_and_no_event(stack):
     try:
         aggtest.wait_until(lambda: len(load.streams) >= 2 * RATE, 30, "load under way")
         for i in range(stack.n_gateways):
-            _sigterm_and_restart(stack, "gateway-%d" % i, report)
+            _sigterm_and_restart(stack, load, "gateway-%d" % i, report)
         for i in range(stack.n_workers):
-            _sigterm_and_restart(stack, "worker-%d" % i, report)
+            _sigterm_and_restart(stack, load, "worker-%d" % i, report)
         n_before = len(load.streams)
         aggtest.wait_until(lambda: len(load.streams) >= n_before + 2 * RATE, 30,
                            "load goes on after the restarts")
