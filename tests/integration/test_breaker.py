@@ -5,15 +5,21 @@ call decides: a failing probe opens it again, an answering one closes it. The te
 circuit closed (no breaker key left), so later tests see resource-2 as before."""
 
 import concurrent.futures
+import os
+import subprocess
 import time
 
-from aggtest import SSEStream, check_session_events, metric, metric_sum, schemas, start_session, \
+import pytest
+
+from aggtest import REPO, SSEStream, check_session_events, metric, metric_sum, schemas, start_session, \
     wait_until
 
 SRC = "resource-2"           # the second delay of each session
 KEY = "agg:breaker:{%s}" % SRC
 FAILURES_DEFAULT = 5          # the worker's BREAKER_FAILURES default
 COOLDOWN_DEFAULT_MS = 10000   # and BREAKER_COOLDOWN_MS
+_build = os.environ.get("AGG_BUILD_DIR", "build")
+WORKER = os.path.join(_build if os.path.isabs(_build) else os.path.join(REPO, _build), "worker")
 
 
 def env_long(stack, name, default):
@@ -119,3 +125,16 @@ def test_circuit_opens_fails_fast_then_one_probe_decides(stack, gw, workers, red
     # Every later call goes out as usual.
     for i in range(4):
         assert run(gw[i % 2], "0,0,0")[1]["status"] == "ok"
+
+
+@pytest.mark.parametrize("name,value", [("BREAKER_FAILURES", "0"), ("BREAKER_FAILURES", "x"),
+                                        ("BREAKER_COOLDOWN_MS", "99"),
+                                        ("BREAKER_REFRESH_MS", "60001"),
+                                        ("BREAKER_ENABLED", "yes")])
+def test_bad_breaker_setting_exits_2_with_one_line(name, value):
+    env = dict(os.environ, KAFKA_BROKERS="127.0.0.1:1", LOG_LEVEL="error")
+    env[name] = value
+    r = subprocess.run([WORKER], env=env, capture_output=True, timeout=20)
+    assert r.returncode == 2, (name, value, r.returncode, r.stderr)
+    lines = r.stderr.decode().strip().splitlines()
+    assert len(lines) == 1 and name in lines[0], lines
