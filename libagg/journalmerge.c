@@ -46,7 +46,7 @@ typedef struct merge_state {
     size_t n_parsed;
     note_ref *notes;
     size_t n_notes, cap_notes;
-    json_t *sources; /* array of {source,status,elapsedMs} */
+    json_t *sources; /* array of {source,status,elapsedMs[,reason]} */
     json_t *summary; /* borrowed from parsed */
 } merge_state;
 
@@ -80,6 +80,8 @@ static int add_outcome(merge_state *st, json_t *ev, size_t i, err_t *e) {
     json_t *s = json_pack("{s:O, s:O, s:I}", "source", source, "status", status, "elapsedMs",
                           elapsed < 0 ? (json_int_t)0 : elapsed);
     if (!s || json_array_append_new(st->sources, s) != 0) return err_nomem(e);
+    json_t *reason = json_object_get(ev, "reason"); /* e.g. "circuit open" */
+    if (json_is_string(reason) && json_object_set(s, "reason", reason) != 0) return err_nomem(e);
     json_t *notes = json_object_get(ev, "notes");
     if (!notes || json_is_null(notes)) return AGG_OK;
     if (!json_is_array(notes)) return err_set(e, "log entry %zu: notes is not an array", i);

@@ -15,7 +15,7 @@ typedef struct log_event {
 
 /* Builds {"correlationId","patientId","respondents","errors","completedBy",
  * "notes":[...newest first by date, ties by source then id...],
- * "sources":[{"source","status","elapsedMs"} in log order]} from the n
+ * "sources":[{"source","status","elapsedMs"[,"reason"]} in log order]} from the n
  * entries of the log; respondents/errors/completedBy come from the summary
  * event. AGG_OK with *out a malloc'd string the caller frees, or AGG_ERR with
  * *out NULL and e filled: "out of memory", "the log has no summary", or

@@ -52,6 +52,13 @@ int outcome_is_error(outcome_t o) {
 
 char *outcome_event_json(const char *source, const char *patient_id, const char *correlation_id,
                          outcome_t o, long delay_ms, long long elapsed_ms, err_t *e) {
+    return outcome_event_json_reason(source, patient_id, correlation_id, o, NULL, delay_ms,
+                                     elapsed_ms, e);
+}
+
+char *outcome_event_json_reason(const char *source, const char *patient_id,
+                                const char *correlation_id, outcome_t o, const char *reason,
+                                long delay_ms, long long elapsed_ms, err_t *e) {
     if (!source || !patient_id || !correlation_id) {
         err_set(e, "an outcome event needs a source, a patient id and a correlation id");
         return NULL;
@@ -72,6 +79,11 @@ char *outcome_event_json(const char *source, const char *patient_id, const char 
             err_nomem(e);
         else
             err_set(e, "outcome event: %s", jerr.text);
+        return NULL;
+    }
+    if (reason && json_object_set_new(ev, "reason", json_string(reason)) != 0) {
+        json_decref(ev);
+        err_nomem(e); /* reason is one of the program's own texts: only memory can fail */
         return NULL;
     }
     char *out = jbody_dumps(ev, e);

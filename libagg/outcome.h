@@ -44,5 +44,10 @@ int outcome_is_error(outcome_t o);
  * borrowed for the call. */
 char *outcome_event_json(const char *source, const char *patient_id, const char *correlation_id,
                          outcome_t o, long delay_ms, long long elapsed_ms, err_t *e);
+/* The same with a "reason" member (a short text saying why, e.g. "circuit open"; borrowed);
+ * reason NULL adds none. */
+char *outcome_event_json_reason(const char *source, const char *patient_id,
+                                const char *correlation_id, outcome_t o, const char *reason,
+                                long delay_ms, long long elapsed_ms, err_t *e);
 
 #endif

@@ -11,6 +11,10 @@
     ERROR: { kind: 'error', why: 'source failed' },
     CONNECTION_CLOSED: { kind: 'error', why: 'connection to the source dropped' },
   };
+  // Why the aggregator gave an outcome without calling the source (the outcome event's "reason").
+  const REASONS = {
+    'circuit open': 'not called: it failed repeatedly, and is tried again after a cool-down',
+  };
   const FIELDS = ['patientId', 'delays', 'timeoutMs', 'strategy'];
   const RETRY_BASE_MS = 500;
   const RETRY_CAP_MS = 8000;
@@ -320,16 +324,27 @@
     const why = document.createElement('span');
     why.className = 'why';
     why.textContent = info.why;
-    s.row.querySelector('.status').replaceChildren(badge, why);
+    const parts = [badge];
+    if (s.reason) {
+      const reason = document.createElement('span');
+      reason.className = 'reason';
+      reason.textContent = s.reason;
+      parts.push(reason);
+      why.textContent = REASONS[s.reason] || info.why;
+      s.row.dataset.reason = s.reason;
+    }
+    parts.push(why);
+    s.row.querySelector('.status').replaceChildren(...parts);
     s.row.querySelector('.time').textContent = s.status === 'pending' ? '' : formatMs(s.elapsedMs);
   }
 
   // Records one source's outcome. A source's outcome is final: a repeat is ignored.
-  function recordOutcome(r, name, status, elapsedMs) {
+  function recordOutcome(r, name, status, elapsedMs, reason) {
     if (typeof name !== 'string' || name === '') return false;
     const s = addSource(r, name);
     if (s.status !== 'pending') return false;
     s.status = typeof status === 'string' ? status : 'ERROR';
+    s.reason = typeof reason === 'string' && reason !== '' ? reason : null;
     s.elapsedMs = typeof elapsedMs === 'number' ? elapsedMs : null;
     paintSource(s);
     return true;
@@ -446,7 +461,7 @@
     const refused = names((s) => s.status === 'REJECTED');
     const missing = Array.from(r.sources.entries())
       .filter(([, s]) => (STATUS[s.status] || { kind: 'error' }).kind === 'error')
-      .map(([n, s]) => `${n} (${s.status})`);
+      .map(([n, s]) => `${n} (${s.status}${s.reason ? `, ${s.reason}` : ''})`);
     const errors = typeof summary.errors === 'number' ? summary.errors : c.failed;
     const respondents = typeof summary.respondents === 'number' ? summary.respondents : c.ok;
     const partial = errors > 0 || missing.length > 0;
@@ -494,7 +509,7 @@
     const sources = (Array.isArray(data.sources) ? data.sources : [])
       .filter((s) => s && typeof s.source === 'string')
       .sort((a, b) => a.source.localeCompare(b.source, 'en', { numeric: true }));
-    for (const s of sources) recordOutcome(r, s.source, s.status, s.elapsedMs);
+    for (const s of sources) recordOutcome(r, s.source, s.status, s.elapsedMs, s.reason);
     addNotes(r, data.notes, null);
     setConnection('done', 'Answered');
     finish(r, {
@@ -588,13 +603,14 @@
       finish(r, d);
       return;
     }
-    const fresh = recordOutcome(r, d.source, d.status, d.elapsedMs);
+    const fresh = recordOutcome(r, d.source, d.status, d.elapsedMs, d.reason);
     const added = addNotes(r, d.notes, d.source);
     paintProgress(r);
     if (fresh) {
       const info = STATUS[d.status] || { why: 'unexpected status' };
       const notesText = d.status === 'ok' ? `, ${added} ${added === 1 ? 'note' : 'notes'}` : '';
-      announce(`${d.source}: ${d.status}, ${info.why}${notesText}. ${el.progress.textContent}.`);
+      const why = typeof d.reason === 'string' ? `${d.reason}, ${REASONS[d.reason] || info.why}` : info.why;
+      announce(`${d.source}: ${d.status}, ${why}${notesText}. ${el.progress.textContent}.`);
     }
   }
 })();

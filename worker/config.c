@@ -22,7 +22,11 @@ int worker_config_load(worker_cfg *c, err_t *e) {
         cfg_long("SESSION_RETENTION_S", 3600, 60, 604800, &c->retention_s, e) ||
         cfg_long("DEADLINE_POLL_MS", 25, 5, 10000, &c->poll_ms, e) ||
         cfg_long("MANAGEMENT_PORT", 8091, 0, 65535, &c->mgmt_port, e) ||
-        cfg_long("WORKER_MAX_IN_FLIGHT", 1000, 1, 100000, &c->max_in_flight, e))
+        cfg_long("WORKER_MAX_IN_FLIGHT", 1000, 1, 100000, &c->max_in_flight, e) ||
+        cfg_long("BREAKER_ENABLED", 1, 0, 1, &c->breaker_enabled, e) ||
+        cfg_long("BREAKER_FAILURES", 5, 1, 1000000, &c->breaker_failures, e) ||
+        cfg_long("BREAKER_COOLDOWN_MS", 10000, 100, 86400000, &c->breaker_cooldown_ms, e) ||
+        cfg_long("BREAKER_REFRESH_MS", 1000, 50, 60000, &c->breaker_refresh_ms, e))
         return AGG_ERR;
     return AGG_OK;
 }

@@ -10,6 +10,7 @@
 
 #include "alloc.h"
 #include "allowlist.h"
+#include "breakers.h"
 #include "fanoutmsg.h"
 #include "jbody.h"
 #include "list.h"
@@ -27,7 +28,8 @@ typedef struct fcall {
     struct fjob *job;
     int idx;
     outcome_t outcome;
-    rdsretry *rec;
+    int probe; /* the call is its circuit breaker's probe */
+    rdsretry *rec; /* the record, or before the call the probe request */
 } fcall;
 
 /* One fan-out message being handled; allocated with one call slot per resource. */
@@ -95,8 +97,9 @@ static void on_record(const struct redisReply *reply, void *arg) {
     release(j);
 }
 
-/* Records outcome o for resource c; releases c once Redis acknowledged it. */
-static void record(fcall *c, outcome_t o) {
+/* Records outcome o for resource c, with reason (NULL: none) in its event; releases c once
+ * Redis acknowledged it. */
+static void record_reason(fcall *c, outcome_t o, const char *reason) {
     fjob *j = c->job;
     worker *w = j->w;
     const fanoutmsg_resource *res = &j->m->resources[c->idx];
@@ -105,8 +108,8 @@ static void record(fcall *c, outcome_t o) {
     if (elapsed < 0) elapsed = 0;
     c->outcome = o;
     err_t e;
-    char *event = outcome_event_json(res->source, j->m->patient_id, j->m->correlation_id, o,
-                                     res->delay_ms, elapsed, &e);
+    char *event = outcome_event_json_reason(res->source, j->m->patient_id, j->m->correlation_id,
+                                            o, reason, res->delay_ms, elapsed, &e);
     if (event == NULL) {
         log_error("session %s: the %s event of %s not built: %s", j->m->correlation_id,
                   outcome_name(o), res->source, e.text);
@@ -126,11 +129,14 @@ static void record(fcall *c, outcome_t o) {
     }
 }
 
+static void record(fcall *c, outcome_t o) { record_reason(c, o, NULL); }
+
 static void on_http(const httpc_result *res, void *arg) {
     fcall *c = arg;
     fjob *j = c->job;
     const fanoutmsg_resource *r = &j->m->resources[c->idx];
     outcome_t o = outcome_classify(res->transport, res->status);
+    breakers_outcome(j->w, r->source, o, c->probe);
     if (o == OUTCOME_ACCEPTED) {
         log_debug("session %s: %s accepted (http %ld)", j->m->correlation_id, r->source,
                   res->status);
@@ -153,17 +159,11 @@ static char *call_body(const fjob *j, const fanoutmsg_resource *r, err_t *e) {
     return s;
 }
 
-static void start_call(fjob *j, int i) {
+/* Makes resource i's call. */
+static void call_resource(fjob *j, int i) {
     worker *w = j->w;
     fcall *c = &j->calls[i];
     const fanoutmsg_resource *r = &j->m->resources[i];
-    if (!allowlist_url_allowed(&w->cfg.allow, w->cfg.allow_enforced, r->url)) {
-        log_warn("session %s: %s has a URL that is not in RESOURCE_URLS; not called, "
-                 "recorded as ERROR",
-                 j->m->correlation_id, r->source);
-        record(c, OUTCOME_ERROR);
-        return;
-    }
     char url[RESLIST_URL_MAX + 16];
     snprintf(url, sizeof url, "%s/journals", r->url);
     err_t e = {0};
@@ -181,6 +181,47 @@ static void start_call(fjob *j, int i) {
         log_warn("session %s: call to %s could not start: %s", j->m->correlation_id, r->source,
                  e.text);
         record(c, OUTCOME_ERROR);
+    }
+}
+
+static void fail_fast(fcall *c) {
+    log_debug("session %s: %s not called: circuit open", c->job->m->correlation_id,
+              c->job->m->resources[c->idx].source);
+    record_reason(c, OUTCOME_ERROR, BREAKER_REASON_OPEN);
+}
+
+static void on_probe(const struct redisReply *reply, void *arg) {
+    fcall *c = arg;
+    fjob *j = c->job;
+    c->rec = NULL;
+    int granted = breakers_probe_granted(j->w, j->m->resources[c->idx].source, reply);
+    c->probe = granted == 1;
+    if (granted)
+        call_resource(j, c->idx);
+    else
+        fail_fast(c);
+}
+
+static void start_call(fjob *j, int i) {
+    worker *w = j->w;
+    fcall *c = &j->calls[i];
+    const fanoutmsg_resource *r = &j->m->resources[i];
+    if (!allowlist_url_allowed(&w->cfg.allow, w->cfg.allow_enforced, r->url)) {
+        log_warn("session %s: %s has a URL that is not in RESOURCE_URLS; not called, "
+                 "recorded as ERROR",
+                 j->m->correlation_id, r->source);
+        record(c, OUTCOME_ERROR);
+        return;
+    }
+    switch (breakers_decide(w, r->source)) {
+    case BREAKER_CALL: call_resource(j, i); return;
+    case BREAKER_FAIL_FAST: fail_fast(c); return;
+    case BREAKER_TRY_PROBE: break;
+    }
+    err_t e;
+    if ((c->rec = breakers_probe(w, r->source, on_probe, c, &e)) == NULL) {
+        log_warn("session %s: probe of %s not asked: %s", j->m->correlation_id, r->source, e.text);
+        fail_fast(c);
     }
 }
 

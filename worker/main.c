@@ -32,6 +32,14 @@ static const char usage[] =
     "  WORKER_MAX_IN_FLIGHT         messages handled at once; at this many the worker\n"
     "                               takes no more from Kafka until half are done\n"
     "                               (1000, 1..100000)\n"
+    "  BREAKER_ENABLED              circuit breaker per resource: 1 on, 0 off (1)\n"
+    "  BREAKER_FAILURES             consecutive failures (ERROR, CONNECTION_CLOSED, the\n"
+    "                               call's TIMEOUT) that open a resource's circuit\n"
+    "                               (5, 1..1000000)\n"
+    "  BREAKER_COOLDOWN_MS          how long calls to an open circuit fail fast before one\n"
+    "                               probe call decides (10000, 100..86400000)\n"
+    "  BREAKER_REFRESH_MS           how often the worker reads the breakers that other\n"
+    "                               workers may have changed (1000, 50..60000)\n"
     "  BIND_ADDR                    management listen address (0.0.0.0)\n"
     "  LOG_LEVEL                    debug|info|warn|error (info)\n";
 

@@ -71,6 +71,23 @@ char *wmetrics_render(const wmetrics *m, long inflight_messages, long inflight_h
            "overload: add workers and partitions).");
     fprintf(f, "worker_intake_holds_total %llu\n", m->intake_holds);
 
+    header(f, "worker_breaker_fast_fails_total", "counter",
+           "Resource calls not made because the resource's circuit was open (outcome ERROR, "
+           "reason circuit open).");
+    fprintf(f, "worker_breaker_fast_fails_total %llu\n", m->breaker_fast_fails);
+
+    header(f, "worker_breaker_probes_total", "counter",
+           "Probe calls this worker was granted after a cool-down.");
+    fprintf(f, "worker_breaker_probes_total %llu\n", m->breaker_probes);
+
+    header(f, "worker_breaker_opens_total", "counter",
+           "Circuits opened (or opened again by a failed probe) by this worker's failure reports.");
+    fprintf(f, "worker_breaker_opens_total %llu\n", m->breaker_opens);
+
+    header(f, "worker_breakers_open", "gauge",
+           "Resources whose circuit this worker sees open or probing.");
+    fprintf(f, "worker_breakers_open %ld\n", m->breakers_open);
+
     int failed = ferror(f);
     if (fclose(f) != 0 || failed) {
         agg_free(buf);

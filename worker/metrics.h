@@ -6,7 +6,8 @@
 #include "outcome.h"
 #include "session.h"
 
-/* Counters only ever grow; the two gauges are sampled when rendering. */
+/* Counters only ever grow; breakers_open is kept current, the other gauges are sampled when
+ * rendering. */
 typedef struct wmetrics {
     unsigned long long messages[2];     /* by topic index: requests, callbacks (answers) */
     unsigned long long bad_messages[2]; /* by topic index */
@@ -16,6 +17,10 @@ typedef struct wmetrics {
     unsigned long long timeouts;      /* sessions this worker expired (completedBy TIMEOUT) */
     unsigned long long redis_retries; /* Redis calls retried after a failure */
     unsigned long long intake_holds;  /* times WORKER_MAX_IN_FLIGHT held the Kafka intake */
+    unsigned long long breaker_fast_fails; /* calls not made: their circuit was open */
+    unsigned long long breaker_probes;     /* probe calls this worker was granted */
+    unsigned long long breaker_opens;      /* circuits this worker's failure report opened */
+    long breakers_open; /* gauge, kept by breakers: resources this worker sees open or probing */
 } wmetrics;
 
 /* Renders every metric with # HELP and # TYPE lines; inflight_messages,

@@ -32,11 +32,16 @@ typedef struct worker_cfg {
     long poll_ms;                /* DEADLINE_POLL_MS */
     long mgmt_port;              /* MANAGEMENT_PORT */
     long max_in_flight;          /* WORKER_MAX_IN_FLIGHT */
+    long breaker_enabled;        /* BREAKER_ENABLED (0/1) */
+    long breaker_failures;       /* BREAKER_FAILURES */
+    long breaker_cooldown_ms;    /* BREAKER_COOLDOWN_MS */
+    long breaker_refresh_ms;     /* BREAKER_REFRESH_MS */
 } worker_cfg;
 
 struct fanout_state;
 struct answers_state;
 struct deadlines_state;
+struct breakers_state;
 struct rdsretry_state;
 struct part_epoch;
 
@@ -57,6 +62,7 @@ typedef struct worker {
     struct fanout_state *fanout;
     struct answers_state *answers;
     struct deadlines_state *deadlines;
+    struct breakers_state *breakers;
     struct rdsretry_state *rdsretry;
     struct part_epoch *epochs;
     int n_epochs;

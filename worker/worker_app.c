@@ -9,6 +9,7 @@
 
 #include "alloc.h"
 #include "answers.h"
+#include "breakers.h"
 #include "deadlines.h"
 #include "fanout.h"
 #include "log.h"
@@ -109,6 +110,7 @@ static void on_prepare(loop *l, void *arg) {
         kafka_consumer_hold(w->kc, 0);
     rdsretry_prepare(w);
     deadlines_prepare(w);
+    breakers_prepare(w);
     if (w->stopping && w->drain_deadline > 0) {
         long long now = loop_now_ms();
         if (now >= w->drain_deadline) {
@@ -127,16 +129,19 @@ static void log_config(const worker *w) {
     logsafe_url(c->redis_url, redis, sizeof redis);
     log_info("worker %s starting: brokers=%s redis=%s group=%s topics=%s,%s allowlist=%s(%d) "
              "connect_timeout_ms=%ld read_timeout_ms=%ld retention_s=%ld deadline_poll_ms=%ld "
-             "management=%s:%d",
+             "management=%s:%d breaker=%s(failures=%ld cooldown_ms=%ld refresh_ms=%ld)",
              AGG_VERSION, c->brokers, redis, c->group, c->topic_requests, c->topic_callbacks,
              c->allow_enforced ? "on" : "off", c->allow.n, c->connect_timeout_ms,
-             c->read_timeout_ms, c->retention_s, c->poll_ms, c->bind_addr, httpd_port(w->mgmt));
+             c->read_timeout_ms, c->retention_s, c->poll_ms, c->bind_addr, httpd_port(w->mgmt),
+             c->breaker_enabled ? "on" : "off", c->breaker_failures, c->breaker_cooldown_ms,
+             c->breaker_refresh_ms);
 }
 
 int worker_start(worker *w, loop *l, err_t *e) {
     w->l = l;
     if (!(w->ot = offtrack_new(e))) return AGG_ERR;
-    if (rdsretry_init(w, e) || fanout_init(w, e) || answers_init(w, e) || deadlines_init(w, e))
+    if (rdsretry_init(w, e) || fanout_init(w, e) || answers_init(w, e) || deadlines_init(w, e) ||
+        breakers_init(w, e))
         return AGG_ERR;
     if (loop_add_prepare(w->l, on_prepare, w, e) != AGG_OK) return AGG_ERR;
     w->prepare_added = 1;
@@ -178,6 +183,7 @@ void worker_stop(worker *w) {
     if (w->r != NULL) rds_free(w->r); /* replies NULL to pending calls: they free themselves */
     w->r = NULL;
     deadlines_shutdown(w);
+    breakers_shutdown(w);
     rdsretry_shutdown(w);
     offtrack_free(w->ot);
     agg_free(w->epochs);

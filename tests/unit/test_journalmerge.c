@@ -121,6 +121,23 @@ static void test_order_ties_and_timezones(void **state) {
     json_decref(o);
 }
 
+/* An outcome from an open circuit keeps its reason in the sources. */
+static void test_reason_is_kept(void **state) {
+    (void)state;
+    const log_event ev[] = {
+        {1, "callback",
+         "{\"source\":\"r\",\"status\":\"ERROR\",\"reason\":\"circuit open\",\"notes\":[],"
+         "\"elapsedMs\":3}"},
+        {2, "summary", SUMMARY(0, 1, "ALL_RESPONDED")},
+    };
+    json_t *o = build(ev, 2);
+    assert_non_null(o);
+    json_t *s0 = json_array_get(json_object_get(o, "sources"), 0);
+    assert_string_equal(json_string_value(json_object_get(s0, "reason")), "circuit open");
+    assert_string_equal(json_string_value(json_object_get(s0, "status")), "ERROR");
+    json_decref(o);
+}
+
 static void test_timeout_summary_only(void **state) {
     (void)state;
     const log_event ev[] = {
@@ -130,6 +147,7 @@ static void test_timeout_summary_only(void **state) {
     };
     json_t *o = build(ev, 2);
     assert_non_null(o);
+    assert_null(json_object_get(json_array_get(json_object_get(o, "sources"), 0), "reason"));
     assert_string_equal(json_string_value(json_object_get(o, "completedBy")), "TIMEOUT");
     assert_int_equal(json_integer_value(json_object_get(o, "errors")), 1);
     assert_int_equal(json_array_size(json_object_get(o, "notes")), 0);
@@ -176,6 +194,7 @@ int main(void) {
         cmocka_unit_test(test_full_response),
         cmocka_unit_test(test_order_ties_and_timezones),
         cmocka_unit_test(test_timeout_summary_only),
+        cmocka_unit_test(test_reason_is_kept),
         cmocka_unit_test(test_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

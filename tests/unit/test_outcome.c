@@ -80,6 +80,22 @@ static void test_event_json(void **state) {
     free(s);
 }
 
+/* An outcome from an open circuit says so; without a reason the event has no such member. */
+static void test_event_json_with_reason(void **state) {
+    (void)state;
+    char *s = outcome_event_json_reason("resource-2", "p1", "c", OUTCOME_ERROR, "circuit open",
+                                        0, 7, NULL);
+    assert_non_null(s);
+    assert_string_equal(s, "{\"source\":\"resource-2\",\"patientId\":\"p1\","
+                           "\"correlationId\":\"c\",\"status\":\"ERROR\",\"delayMs\":0,"
+                           "\"notes\":[],\"elapsedMs\":7,\"reason\":\"circuit open\"}");
+    free(s);
+    s = outcome_event_json_reason("r", "p1", "c", OUTCOME_ERROR, NULL, 0, 7, NULL);
+    assert_non_null(s);
+    assert_null(strstr(s, "reason"));
+    free(s);
+}
+
 static void test_event_json_escapes_and_large_elapsed(void **state) {
     (void)state;
     char *s = outcome_event_json("a\"b", "p", "c", OUTCOME_TIMEOUT, 600000, 5000000000LL, NULL);
@@ -113,6 +129,7 @@ int main(void) {
         cmocka_unit_test(test_classify),
         cmocka_unit_test(test_counting),
         cmocka_unit_test(test_event_json),
+        cmocka_unit_test(test_event_json_with_reason),
         cmocka_unit_test(test_event_json_escapes_and_large_elapsed),
         cmocka_unit_test(test_event_json_errors),
     };

@@ -1,5 +1,6 @@
-/* test_rds_scripts: the session Lua scripts against a real redis-server (REDIS_TEST_URL) and a real
- * Redis Cluster of 3 masters (REDIS_CLUSTER_TEST_NODES), each call sent to the node of its slot. */
+/* test_rds_scripts: the session and circuit breaker Lua scripts against a real redis-server
+ * (REDIS_TEST_URL) and a 3-master Redis Cluster (REDIS_CLUSTER_TEST_NODES), each call sent to
+ * the node of its slot. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,6 +14,7 @@
 #include <cmocka.h>
 #include <hiredis/hiredis.h>
 
+#include "breaker.h"
 #include "rds.h"
 #include "session.h"
 #include "testcluster.h"
@@ -643,6 +645,139 @@ static void buckets_spread_over_the_cluster(void **state) {
     assert_int_equal(distinct, nodes);
 }
 
+/* --- circuit breakers (breaker_*.lua) --- */
+
+static const breaker_params BP = {3, 1000, 500};
+
+/* Sends a built breaker call; its reply as a view, and whether it granted the probe. */
+static breaker_view breaker_send(int built, const breaker_call *bc, int *granted) {
+    assert_int_equal(built, AGG_OK);
+    redisReply *r = send_call(&bc->call);
+    if (r->type == REDIS_REPLY_ERROR) fail_msg("breaker script: %s", r->str);
+    breaker_view v;
+    int g;
+    assert_int_equal(breaker_script_reply(r, &v, &g, NULL), AGG_OK);
+    freeReplyObject(r);
+    if (granted) *granted = g;
+    return v;
+}
+
+static breaker_view bfail(const char *src, long long now, int probe) {
+    breaker_call bc;
+    return breaker_send(breaker_call_fail(&bc, src, &BP, now, probe, NULL), &bc, NULL);
+}
+static breaker_view bsuccess(const char *src, int probe) {
+    breaker_call bc;
+    return breaker_send(breaker_call_success(&bc, src, probe, NULL), &bc, NULL);
+}
+static int bprobe(const char *src, long long now) {
+    breaker_call bc;
+    int g;
+    breaker_send(breaker_call_probe(&bc, src, &BP, now, NULL), &bc, &g);
+    return g;
+}
+/* The breaker as a worker's refresh reads it. */
+static breaker_view bread(const char *src) {
+    breaker_call bc;
+    assert_int_equal(breaker_call_read(&bc, src, NULL), AGG_OK);
+    redisReply *r = send_call(&bc.call);
+    breaker_view v;
+    assert_int_equal(breaker_read_reply(r, &v, NULL), AGG_OK);
+    freeReplyObject(r);
+    return v;
+}
+static const char *bkey(const char *src) {
+    static breaker_call bc;
+    assert_int_equal(breaker_call_read(&bc, src, NULL), AGG_OK);
+    return bc.key;
+}
+
+/* N consecutive failures open; a success in between starts the count again; while open nothing
+ * changes; after the cool-down exactly one caller gets the probe; its failure opens again, its
+ * success closes (and removes the key). */
+static void breaker_opens_probes_and_closes(void **state) {
+    (void)state;
+    char src[64];
+    snprintf(src, sizeof src, "t%d-b1", (int)getpid());
+    long long t = CREATED;
+    assert_int_equal(bfail(src, t, 0).fails, 1);
+    assert_int_equal(bfail(src, t, 0).fails, 2);
+    breaker_view v = bsuccess(src, 0);
+    assert_int_equal(v.state, BREAKER_CLOSED);
+    assert_int_equal(cmd_int("EXISTS %s", bkey(src)), 0);
+    assert_int_equal(bfail(src, t, 0).fails, 1);
+    long long pttl = cmd_int("PTTL %s", bkey(src));
+    assert_true(pttl > 0 && pttl <= breaker_ttl_ms(&BP));
+    assert_int_equal(bfail(src, t, 0).state, BREAKER_CLOSED);
+    v = bfail(src, t + 1, 0);
+    assert_int_equal(v.state, BREAKER_OPEN);
+    assert_int_equal(v.fails, 3);
+    assert_int_equal(v.until_ms, t + 1 + 1000);
+    /* Open: late results of calls made before change nothing, and there is no probe yet. */
+    assert_int_equal(bfail(src, t + 2, 0).until_ms, t + 1001);
+    assert_int_equal(bsuccess(src, 0).state, BREAKER_OPEN);
+    assert_false(bprobe(src, t + 1000));
+    assert_int_equal(bread(src).until_ms, t + 1001);
+    /* The cool-down is over: one probe, whoever asks next is refused. */
+    assert_true(bprobe(src, t + 1001));
+    assert_false(bprobe(src, t + 1002));
+    v = bread(src);
+    assert_int_equal(v.state, BREAKER_PROBING);
+    assert_int_equal(v.until_ms, t + 1001 + 500);
+    /* Only the probe decides. */
+    assert_int_equal(bfail(src, t + 1100, 0).state, BREAKER_PROBING);
+    assert_int_equal(bsuccess(src, 0).state, BREAKER_PROBING);
+    v = bfail(src, t + 1200, 1);
+    assert_int_equal(v.state, BREAKER_OPEN);
+    assert_int_equal(v.until_ms, t + 2200);
+    assert_false(bprobe(src, t + 2199));
+    assert_true(bprobe(src, t + 2200));
+    v = bsuccess(src, 1);
+    assert_int_equal(v.state, BREAKER_CLOSED);
+    assert_int_equal(v.fails, 0);
+    assert_int_equal(cmd_int("EXISTS %s", bkey(src)), 0);
+    assert_int_equal(bread(src).state, BREAKER_CLOSED);
+    assert_false(bprobe(src, t + 9999)); /* closed: nothing to probe */
+}
+
+/* A probe that never reports (its worker died) is taken over when its lease ends. */
+static void breaker_lost_probe_is_taken_over(void **state) {
+    (void)state;
+    char src[64];
+    snprintf(src, sizeof src, "t%d-b2", (int)getpid());
+    long long t = CREATED;
+    for (int i = 0; i < 3; i++) bfail(src, t, 0);
+    assert_true(bprobe(src, t + 1000));
+    assert_false(bprobe(src, t + 1499));
+    assert_true(bprobe(src, t + 1500));
+    assert_int_equal(bsuccess(src, 1).state, BREAKER_CLOSED);
+}
+
+static void breaker_scripts_refuse_bad_arguments(void **state) {
+    (void)state;
+    char src[64];
+    snprintf(src, sizeof src, "t%d-b3", (int)getpid());
+    rds_call c;
+    const char *key = bkey(src);
+    const char *const bad[][5] = {{"x", "3", "1000", "0", "1000"}, {"1", "0", "1000", "0", "1000"},
+                                  {"1", "3", "1000", "2", "1000"}, {"1", "3", "1000", "0", "0"}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        rds_call_breaker_fail(&c, key, bad[i][0], bad[i][1], bad[i][2], bad[i][3], bad[i][4]);
+        redisReply *r = send_call(&c);
+        assert_int_equal(r->type, REDIS_REPLY_ERROR);
+        freeReplyObject(r);
+    }
+    rds_call_breaker_success(&c, key, "yes");
+    redisReply *r = send_call(&c);
+    assert_int_equal(r->type, REDIS_REPLY_ERROR);
+    freeReplyObject(r);
+    rds_call_breaker_probe(&c, key, "1", "0", "1000");
+    r = send_call(&c);
+    assert_int_equal(r->type, REDIS_REPLY_ERROR);
+    freeReplyObject(r);
+    assert_int_equal(cmd_int("EXISTS %s", key), 0);
+}
+
 int main(void) {
     const char *url = getenv("REDIS_TEST_URL");
     if (!url || !*url) {
@@ -667,6 +802,9 @@ int main(void) {
         cmocka_unit_test(expire_when_all_timed_out),
         cmocka_unit_test(no_sources_completes_at_once),
         cmocka_unit_test(ttls_span_deadline_then_retention),
+        cmocka_unit_test(breaker_opens_probes_and_closes),
+        cmocka_unit_test(breaker_lost_probe_is_taken_over),
+        cmocka_unit_test(breaker_scripts_refuse_bad_arguments),
     };
     /* The same cases, first on one server, then on the cluster. */
     int failed = cmocka_run_group_tests_name("single server", tests, single_setup, single_teardown);

@@ -10,62 +10,11 @@
 #include <cmocka.h>
 #include <hiredis/hiredis.h>
 
+#include "fakereply.h"
 #include "session.h"
 
 #define CID  "3f2b8c1d-5e6a-4b7c-9d8e-0f1a2b3c4d5e"
 #define CID2 "c0ffee00-1111-4222-8333-444455556666"
-
-/* --- hand-built replies --- */
-
-static redisReply pool[64];
-static redisReply *elems[64][8];
-static int used;
-
-static redisReply *mk(int type) {
-    assert_true(used < 64);
-    redisReply *r = &pool[used++];
-    memset(r, 0, sizeof *r);
-    r->type = type;
-    return r;
-}
-static redisReply *str(const char *s) {
-    redisReply *r = mk(REDIS_REPLY_STRING);
-    r->str = (char *)s;
-    r->len = strlen(s);
-    return r;
-}
-static redisReply *status(const char *s) {
-    redisReply *r = str(s);
-    r->type = REDIS_REPLY_STATUS;
-    return r;
-}
-static redisReply *error(const char *s) {
-    redisReply *r = str(s);
-    r->type = REDIS_REPLY_ERROR;
-    return r;
-}
-static redisReply *integer(long long v) {
-    redisReply *r = mk(REDIS_REPLY_INTEGER);
-    r->integer = v;
-    return r;
-}
-static redisReply *nil(void) { return mk(REDIS_REPLY_NIL); }
-static redisReply *arr(int n, ...) {
-    redisReply *r = mk(REDIS_REPLY_ARRAY);
-    int slot = used - 1;
-    va_list ap;
-    va_start(ap, n);
-    for (int i = 0; i < n; i++) elems[slot][i] = va_arg(ap, redisReply *);
-    va_end(ap);
-    r->elements = (size_t)n;
-    r->element = elems[slot];
-    return r;
-}
-static int reset(void **state) {
-    (void)state;
-    used = 0;
-    return 0;
-}
 
 /* --- key layout --- */
 
@@ -226,10 +175,10 @@ static void rds_call_overflow_is_invalid(void **state) {
 static void open_replies(void **state) {
     (void)state;
     err_t e;
-    assert_int_equal(session_open_reply(integer(1), NULL), AGG_OK);
-    assert_int_equal(session_open_reply(integer(0), NULL), AGG_OK);
-    assert_int_equal(session_open_reply(integer(2), &e), AGG_ERR);
-    assert_int_equal(session_open_reply(error("ERR invalid sources: x"), &e), AGG_ERR);
+    assert_int_equal(session_open_reply(fakereply_int(1), NULL), AGG_OK);
+    assert_int_equal(session_open_reply(fakereply_int(0), NULL), AGG_OK);
+    assert_int_equal(session_open_reply(fakereply_int(2), &e), AGG_ERR);
+    assert_int_equal(session_open_reply(fakereply_error("ERR invalid sources: x"), &e), AGG_ERR);
     assert_string_equal(e.text, "session_open: ERR invalid sources: x");
     assert_int_equal(session_open_reply(NULL, &e), AGG_ERR);
     assert_string_equal(e.text, "session_open: no reply");
@@ -238,16 +187,16 @@ static void open_replies(void **state) {
 static void record_replies(void **state) {
     (void)state;
     long long seq = -1;
-    assert_int_equal(session_record_reply(arr(2, str("recorded"), integer(3)), &seq),
+    assert_int_equal(session_record_reply(fakereply_arr(2, fakereply_str("recorded"), fakereply_int(3)), &seq),
                      SESSION_RECORDED);
     assert_int_equal(seq, 3);
-    assert_int_equal(session_record_reply(arr(2, str("completed"), integer(4)), &seq),
+    assert_int_equal(session_record_reply(fakereply_arr(2, fakereply_str("completed"), fakereply_int(4)), &seq),
                      SESSION_COMPLETED);
     assert_int_equal(seq, 4);
     const char *refusals[] = {"duplicate",      "unknown-session",  "finished",
                               "unknown-source", "patient-mismatch", "invalid-status"};
     for (int i = 0; i < SESSION_REFUSALS; i++) {
-        session_record_result r = session_record_reply(arr(2, str(refusals[i]), integer(0)), &seq);
+        session_record_result r = session_record_reply(fakereply_arr(2, fakereply_str(refusals[i]), fakereply_int(0)), &seq);
         assert_int_equal(r, SESSION_DUPLICATE + i);
         assert_true(session_record_refused(r));
         assert_string_equal(session_record_name(r), refusals[i]);
@@ -255,29 +204,29 @@ static void record_replies(void **state) {
     }
     assert_false(session_record_refused(SESSION_RECORDED));
     assert_false(session_record_refused(SESSION_RECORD_UNEXPECTED));
-    assert_int_equal(session_record_reply(arr(2, str("bogus"), integer(0)), NULL),
+    assert_int_equal(session_record_reply(fakereply_arr(2, fakereply_str("bogus"), fakereply_int(0)), NULL),
                      SESSION_RECORD_UNEXPECTED);
-    assert_int_equal(session_record_reply(arr(1, str("recorded")), NULL),
+    assert_int_equal(session_record_reply(fakereply_arr(1, fakereply_str("recorded")), NULL),
                      SESSION_RECORD_UNEXPECTED);
-    assert_int_equal(session_record_reply(arr(2, str("recorded"), str("1")), NULL),
+    assert_int_equal(session_record_reply(fakereply_arr(2, fakereply_str("recorded"), fakereply_str("1")), NULL),
                      SESSION_RECORD_UNEXPECTED);
-    assert_int_equal(session_record_reply(str("recorded"), NULL), SESSION_RECORD_UNEXPECTED);
-    assert_int_equal(session_record_reply(error("ERR x"), NULL), SESSION_RECORD_UNEXPECTED);
+    assert_int_equal(session_record_reply(fakereply_str("recorded"), NULL), SESSION_RECORD_UNEXPECTED);
+    assert_int_equal(session_record_reply(fakereply_error("ERR x"), NULL), SESSION_RECORD_UNEXPECTED);
     assert_int_equal(session_record_reply(NULL, NULL), SESSION_RECORD_UNEXPECTED);
-    redisReply *nul = str("recorded");
+    redisReply *nul = fakereply_str("recorded");
     nul->len = 9; /* an embedded NUL: none of ours */
-    assert_int_equal(session_record_reply(arr(2, nul, integer(1)), NULL),
+    assert_int_equal(session_record_reply(fakereply_arr(2, nul, fakereply_int(1)), NULL),
                      SESSION_RECORD_UNEXPECTED);
     assert_string_equal(session_record_name(SESSION_RECORD_UNEXPECTED), "unexpected");
 }
 
 static void expire_replies(void **state) {
     (void)state;
-    assert_int_equal(session_expire_reply(status("expired")), SESSION_EXPIRED);
-    assert_int_equal(session_expire_reply(str("not-due")), SESSION_NOT_DUE);
-    assert_int_equal(session_expire_reply(str("gone")), SESSION_GONE);
-    assert_int_equal(session_expire_reply(str("went")), SESSION_EXPIRE_UNEXPECTED);
-    assert_int_equal(session_expire_reply(error("ERR")), SESSION_EXPIRE_UNEXPECTED);
+    assert_int_equal(session_expire_reply(fakereply_status("expired")), SESSION_EXPIRED);
+    assert_int_equal(session_expire_reply(fakereply_str("not-due")), SESSION_NOT_DUE);
+    assert_int_equal(session_expire_reply(fakereply_str("gone")), SESSION_GONE);
+    assert_int_equal(session_expire_reply(fakereply_str("went")), SESSION_EXPIRE_UNEXPECTED);
+    assert_int_equal(session_expire_reply(fakereply_error("ERR")), SESSION_EXPIRE_UNEXPECTED);
     assert_int_equal(session_expire_reply(NULL), SESSION_EXPIRE_UNEXPECTED);
     assert_string_equal(session_expire_name(SESSION_NOT_DUE), "not-due");
     assert_string_equal(session_expire_name(SESSION_EXPIRE_UNEXPECTED), "unexpected");
@@ -286,33 +235,33 @@ static void expire_replies(void **state) {
 static void state_replies(void **state) {
     (void)state;
     session_state st;
-    assert_int_equal(session_state_reply(arr(2, nil(), nil()), &st, NULL), AGG_OK);
+    assert_int_equal(session_state_reply(fakereply_arr(2, fakereply_nil(), fakereply_nil()), &st, NULL), AGG_OK);
     assert_false(st.exists);
-    assert_int_equal(session_state_reply(arr(2, str("open"), str("2")), &st, NULL), AGG_OK);
+    assert_int_equal(session_state_reply(fakereply_arr(2, fakereply_str("open"), fakereply_str("2")), &st, NULL), AGG_OK);
     assert_true(st.exists);
     assert_false(st.done);
     assert_int_equal(st.seq, 2);
-    assert_int_equal(session_state_reply(arr(2, str("done"), str("4")), &st, NULL), AGG_OK);
+    assert_int_equal(session_state_reply(fakereply_arr(2, fakereply_str("done"), fakereply_str("4")), &st, NULL), AGG_OK);
     assert_true(st.done);
     assert_int_equal(st.seq, 4);
     err_t e;
-    assert_int_equal(session_state_reply(arr(2, str("open"), str("x")), &st, &e), AGG_ERR);
+    assert_int_equal(session_state_reply(fakereply_arr(2, fakereply_str("open"), fakereply_str("x")), &st, &e), AGG_ERR);
     assert_string_equal(e.text, "session state: malformed meta");
-    assert_int_equal(session_state_reply(arr(2, str("open"), nil()), &st, &e), AGG_ERR);
-    assert_int_equal(session_state_reply(error("LOADING"), &st, &e), AGG_ERR);
+    assert_int_equal(session_state_reply(fakereply_arr(2, fakereply_str("open"), fakereply_nil()), &st, &e), AGG_ERR);
+    assert_int_equal(session_state_reply(fakereply_error("LOADING"), &st, &e), AGG_ERR);
     assert_string_equal(e.text, "session state: LOADING");
     assert_int_equal(session_state_reply(NULL, &st, &e), AGG_ERR);
 }
 
 static redisReply *entry(const char *id, const char *ev, const char *data) {
-    return arr(2, str(id), arr(4, str("e"), str(ev), str("d"), str(data)));
+    return fakereply_arr(2, fakereply_str(id), fakereply_arr(4, fakereply_str("e"), fakereply_str(ev), fakereply_str("d"), fakereply_str(data)));
 }
 
 static void log_entries(void **state) {
     (void)state;
-    redisReply *log = arr(6, entry("0-1", "callback", "{\"a\":1}"), entry("0-2", "summary", "{}"),
-                          entry("1-3", "callback", "{}"), arr(2, str("0-4"), str("x")),
-                          arr(2, str("0-5"), arr(2, str("e"), str("callback"))),
+    redisReply *log = fakereply_arr(6, entry("0-1", "callback", "{\"a\":1}"), entry("0-2", "summary", "{}"),
+                          entry("1-3", "callback", "{}"), fakereply_arr(2, fakereply_str("0-4"), fakereply_str("x")),
+                          fakereply_arr(2, fakereply_str("0-5"), fakereply_arr(2, fakereply_str("e"), fakereply_str("callback"))),
                           entry("0-x", "callback", "{}"));
     session_event ev;
     assert_int_equal(session_log_entry(log, 0, &ev), AGG_OK);
@@ -330,19 +279,19 @@ static void log_entries(void **state) {
     err_t e;
     assert_int_equal(session_list_reply(log, &n, NULL), AGG_OK);
     assert_int_equal(n, 6);
-    assert_int_equal(session_list_reply(error("OOM command not allowed"), &n, &e), AGG_ERR);
+    assert_int_equal(session_list_reply(fakereply_error("OOM command not allowed"), &n, &e), AGG_ERR);
     assert_string_equal(e.text, "OOM command not allowed");
     assert_int_equal(n, 0);
     assert_int_equal(session_list_reply(NULL, &n, &e), AGG_ERR);
     assert_string_equal(e.text, "no reply");
-    assert_int_equal(session_log_entry(error("ERR"), 0, &ev), AGG_ERR);
+    assert_int_equal(session_log_entry(fakereply_error("ERR"), 0, &ev), AGG_ERR);
     assert_int_equal(session_log_entry(NULL, 0, &ev), AGG_ERR);
 }
 
 static void due_entries(void **state) {
     (void)state;
     int b = session_bucket_of(CID);
-    redisReply *due = arr(4, str(CID), str(CID2), str("junk"), integer(1));
+    redisReply *due = fakereply_arr(4, fakereply_str(CID), fakereply_str(CID2), fakereply_str("junk"), fakereply_int(1));
     char cid[UUID4_LEN + 1];
     assert_int_equal(session_due_entry(due, 0, b, cid), AGG_OK);
     assert_string_equal(cid, CID);
@@ -355,19 +304,19 @@ static void due_entries(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup(keys_share_the_bucket_tag, reset),
-        cmocka_unit_test_setup(buckets_cover_every_value, reset),
-        cmocka_unit_test_setup(channel_names_round_trip, reset),
-        cmocka_unit_test_setup(open_call_has_its_keys_then_arguments, reset),
-        cmocka_unit_test_setup(record_and_expire_calls, reset),
-        cmocka_unit_test_setup(plain_calls, reset),
-        cmocka_unit_test_setup(rds_call_overflow_is_invalid, reset),
-        cmocka_unit_test_setup(open_replies, reset),
-        cmocka_unit_test_setup(record_replies, reset),
-        cmocka_unit_test_setup(expire_replies, reset),
-        cmocka_unit_test_setup(state_replies, reset),
-        cmocka_unit_test_setup(log_entries, reset),
-        cmocka_unit_test_setup(due_entries, reset),
+        cmocka_unit_test_setup(keys_share_the_bucket_tag, fakereply_reset),
+        cmocka_unit_test_setup(buckets_cover_every_value, fakereply_reset),
+        cmocka_unit_test_setup(channel_names_round_trip, fakereply_reset),
+        cmocka_unit_test_setup(open_call_has_its_keys_then_arguments, fakereply_reset),
+        cmocka_unit_test_setup(record_and_expire_calls, fakereply_reset),
+        cmocka_unit_test_setup(plain_calls, fakereply_reset),
+        cmocka_unit_test_setup(rds_call_overflow_is_invalid, fakereply_reset),
+        cmocka_unit_test_setup(open_replies, fakereply_reset),
+        cmocka_unit_test_setup(record_replies, fakereply_reset),
+        cmocka_unit_test_setup(expire_replies, fakereply_reset),
+        cmocka_unit_test_setup(state_replies, fakereply_reset),
+        cmocka_unit_test_setup(log_entries, fakereply_reset),
+        cmocka_unit_test_setup(due_entries, fakereply_reset),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -331,3 +331,60 @@ test('the stream drops mid-way: reconnecting, resume with Last-Event-ID, no dupl
     await context.close();
   }
 });
+
+// The circuit breaker (the worker's BREAKER_FAILURES, 5 by default): sessions in which resource-3
+// fails (500) open its circuit; an aggregation in the page then shows resource-3 as ERROR marked
+// "circuit open" (it was not called), through both strategies. Afterwards the test waits for the
+// cool-down and a probe that closes the circuit again, leaving resource-3 as it found it.
+async function aggregateDirect(delays) {
+  const r = await fetch(`${stack.info.gateways[0].replace(/\/+$/, '')}/aggregate/journals`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ patientId: 'patient-breaker', delays, timeoutMs: 10000, strategy: 'WAIT_FOR_EVERYONE' }),
+  });
+  assert.equal(r.status, 200);
+  return (await r.json()).sources.find((s) => s.source === 'resource-3');
+}
+
+test('a source whose circuit is open shows ERROR, "circuit open"', { timeout: 120000 }, async () => {
+  let opened = false;
+  for (let i = 0; i < 12 && !opened; i++) {
+    const s = await aggregateDirect('0,0,-2');
+    assert.equal(s.status, 'ERROR');
+    opened = s.reason === 'circuit open';
+  }
+  assert.ok(opened, 'the circuit of resource-3 opened');
+  try {
+    for (const strategy of ['SSE', 'WAIT_FOR_EVERYONE']) {
+      const { page, context, errors } = await openPage(browser, base);
+      try {
+        await fillForm(page, { patientId: 'patient-breaker', delays: '0,0,0', timeoutMs: 10000, strategy });
+        await page.click('#submit');
+        await waitForSummary(page, 30000);
+        const row = await page.evaluate(() => {
+          const tr = document.querySelector('#sources tbody tr[data-source="resource-3"]');
+          return { status: tr.dataset.status, reason: tr.dataset.reason, tag: tr.querySelector('.reason')?.textContent, why: tr.querySelector('.why').textContent };
+        });
+        assert.equal(row.status, 'ERROR');
+        assert.equal(row.reason, 'circuit open');
+        assert.equal(row.tag, 'circuit open', 'the row shows "circuit open" next to ERROR');
+        assert.match(row.why, /not called/);
+        const others = await readResults(page);
+        assert.deepEqual(others.sources.map((s) => s.status), ['ok', 'ok', 'ERROR']);
+        await screenshot(page, `circuit-open-${strategy.toLowerCase()}`);
+        assert.deepEqual(consoleErrors(errors), [], 'no console errors');
+      } finally {
+        await context.close();
+      }
+    }
+  } finally {
+    // After the cool-down one probe closes the circuit: poll until resource-3 answers again.
+    const end = Date.now() + 60000;
+    let s;
+    do {
+      s = await aggregateDirect('0,0,0');
+      if (s.status !== 'ok') await new Promise((resolve) => { setTimeout(resolve, 500); });
+    } while (s.status !== 'ok' && Date.now() < end);
+    assert.equal(s.status, 'ok', 'the circuit of resource-3 closed again');
+  }
+});
