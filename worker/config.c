@@ -22,8 +22,19 @@ int worker_config_load(worker_cfg *c, err_t *e) {
         cfg_long("SESSION_RETENTION_S", 3600, 60, 604800, &c->retention_s, e) ||
         cfg_long("DEADLINE_POLL_MS", 25, 5, 10000, &c->poll_ms, e) ||
         cfg_long("MANAGEMENT_PORT", 8091, 0, 65535, &c->mgmt_port, e) ||
-        cfg_long("WORKER_MAX_IN_FLIGHT", 1000, 1, 100000, &c->max_in_flight, e))
+        cfg_long("WORKER_MAX_IN_FLIGHT", 1000, 1, 100000, &c->max_in_flight, e) ||
+        cfg_long("KAFKA_SESSION_TIMEOUT_MS", 6000, 1000, 3600000, &c->session_timeout_ms, e) ||
+        cfg_long("KAFKA_HEARTBEAT_INTERVAL_MS", 500, 100, 3600000, &c->heartbeat_interval_ms,
+                 e) ||
+        cfg_long("KAFKA_MAX_POLL_INTERVAL_MS", 300000, 1000, 86400000, &c->max_poll_interval_ms,
+                 e) ||
+        cfg_long("SHUTDOWN_TIMEOUT_S", 25, 1, 3600, &c->shutdown_timeout_s, e))
         return AGG_ERR;
+    /* The rules librdkafka and the group protocol set, said here in one line each. */
+    if (c->heartbeat_interval_ms >= c->session_timeout_ms)
+        return err_set(e, "KAFKA_HEARTBEAT_INTERVAL_MS must be below KAFKA_SESSION_TIMEOUT_MS");
+    if (c->max_poll_interval_ms < c->session_timeout_ms)
+        return err_set(e, "KAFKA_MAX_POLL_INTERVAL_MS must be at least KAFKA_SESSION_TIMEOUT_MS");
     return AGG_OK;
 }
 

@@ -71,6 +71,11 @@ char *wmetrics_render(const wmetrics *m, long inflight_messages, long inflight_h
            "overload: add workers and partitions).");
     fprintf(f, "worker_intake_holds_total %llu\n", m->intake_holds);
 
+    header(f, "worker_calls_skipped_total", "counter",
+           "Resource calls of a re-delivered fan-out message not made again: the session "
+           "already had them.");
+    fprintf(f, "worker_calls_skipped_total %llu\n", m->calls_skipped);
+
     int failed = ferror(f);
     if (fclose(f) != 0 || failed) {
         agg_free(buf);

@@ -16,6 +16,7 @@ typedef struct wmetrics {
     unsigned long long timeouts;      /* sessions this worker expired (completedBy TIMEOUT) */
     unsigned long long redis_retries; /* Redis calls retried after a failure */
     unsigned long long intake_holds;  /* times WORKER_MAX_IN_FLIGHT held the Kafka intake */
+    unsigned long long calls_skipped; /* re-delivered calls not made: the session had them */
 } wmetrics;
 
 /* Renders every metric with # HELP and # TYPE lines; inflight_messages,

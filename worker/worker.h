@@ -32,6 +32,10 @@ typedef struct worker_cfg {
     long poll_ms;                /* DEADLINE_POLL_MS */
     long mgmt_port;              /* MANAGEMENT_PORT */
     long max_in_flight;          /* WORKER_MAX_IN_FLIGHT */
+    long session_timeout_ms;     /* KAFKA_SESSION_TIMEOUT_MS */
+    long heartbeat_interval_ms;  /* KAFKA_HEARTBEAT_INTERVAL_MS */
+    long max_poll_interval_ms;   /* KAFKA_MAX_POLL_INTERVAL_MS */
+    long shutdown_timeout_s;     /* SHUTDOWN_TIMEOUT_S */
 } worker_cfg;
 
 struct fanout_state;

@@ -36,6 +36,7 @@ static void renders_every_series(void **state) {
     m.timeouts = 2;
     m.redis_retries = 13;
     m.intake_holds = 4;
+    m.calls_skipped = 8;
     char *t = wmetrics_render(&m, 3, 1, 1, NULL);
     assert_non_null(t);
     assert_true(has_line(t, "worker_messages_total{topic=\"requests\"} 7"));
@@ -60,6 +61,7 @@ static void renders_every_series(void **state) {
     assert_true(has_line(t, "worker_inflight_http 1"));
     assert_true(has_line(t, "worker_intake_held 1"));
     assert_true(has_line(t, "worker_intake_holds_total 4"));
+    assert_true(has_line(t, "worker_calls_skipped_total 8"));
     assert_true(has_line(t, "# TYPE worker_messages_total counter"));
     assert_true(has_line(t, "# TYPE worker_inflight_http gauge"));
     assert_true(has_line(t, "# TYPE aggregator_timeouts_total counter"));
@@ -98,8 +100,8 @@ static void format_is_well_formed(void **state) {
         assert_string_equal(value, " 0");
         samples++;
     }
-    assert_int_equal(n_typed, 11);
-    assert_int_equal(samples, 2 + 2 + 5 + 6 + 1 + 1 + 1 + 1 + 1 + 1 + 1);
+    assert_int_equal(n_typed, 12);
+    assert_int_equal(samples, 2 + 2 + 5 + 6 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1);
     free(t);
 }
 
