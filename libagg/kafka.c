@@ -46,6 +46,7 @@ typedef struct kpart {
     int topic; /* index in kafka_consumer.topics */
     int32_t partition;
     int fresh;
+    long long assigned_ms; /* loop_now_ms() at the assignment */
 } kpart;
 
 struct kafka_consumer {
@@ -379,7 +380,7 @@ static void part_add(kafka_consumer *c, int topic, int32_t partition) {
         c->parts = n;
         c->cap_parts = cap;
     }
-    c->parts[c->n_parts++] = (kpart){topic, partition, 1};
+    c->parts[c->n_parts++] = (kpart){topic, partition, 1, loop_now_ms()};
     c->n_fresh++;
 }
 
@@ -402,8 +403,10 @@ static void note_first_message(kafka_consumer *c, int topic, const rd_kafka_mess
     if (!p || !p->fresh) return;
     p->fresh = 0;
     c->n_fresh--;
-    log_info("kafka %s: first message of newly assigned %s [%d] consumed (offset %lld)",
-             rd_kafka_name(c->b.rk), c->topics[topic], (int)m->partition, (long long)m->offset);
+    log_info("kafka %s: first message of newly assigned %s [%d] consumed (offset %lld, "
+             "assigned %lld ms before)",
+             rd_kafka_name(c->b.rk), c->topics[topic], (int)m->partition, (long long)m->offset,
+             loop_now_ms() - p->assigned_ms);
 }
 
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,

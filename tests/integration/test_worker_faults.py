@@ -4,6 +4,7 @@ no resource called twice for one (session, source)."""
 import concurrent.futures
 import datetime
 import json
+import re
 import signal
 import statistics
 import threading
@@ -36,22 +37,23 @@ def _all_workers_ready(stack):
 
 
 def _handovers(stack, name, since):
-    """Wall times (epoch s) of the log lines of worker name, at or after since, that say it
-    consumed the first message of a partition newly assigned to it."""
+    """Wall times (epoch s) at which worker name consumed the first message of a partition that
+    was assigned to it at or after since (from its log lines that say so)."""
     out = []
     with open(stack.log_path(name), errors="replace") as f:
         for line in f:
             if HANDOVER not in line:
                 continue
             try:
-                ts = json.loads(line)["ts"]
-            except (ValueError, KeyError):
+                rec = json.loads(line)
+                ago = int(re.search(r"assigned (\d+) ms before", rec["msg"]).group(1)) / 1000.0
+            except (ValueError, KeyError, AttributeError):
                 continue
-            t = datetime.datetime.strptime(ts, "%Y-%m-%dT%H:%M:%S.%fZ").replace(
+            t = datetime.datetime.strptime(rec["ts"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(
                 tzinfo=datetime.timezone.utc).timestamp()
-            if t >= since:
+            if t - ago >= since:
                 out.append(t)
-    return out
+    return sorted(out)
 
 
 def _calls(stack, cid):
