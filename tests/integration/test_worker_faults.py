@@ -4,16 +4,18 @@ no resource called twice for one (session, source)."""
 import concurrent.futures
 import datetime
 import json
+import os
 import re
 import signal
 import statistics
+import subprocess
 import threading
 import time
 
 import pytest
 import requests
 
-from aggtest import (SOURCES, check_session_events, metric, read_stream, schemas, session_key,
+from aggtest import (REPO, SOURCES, check_session_events, metric, read_stream, schemas, session_key,
                      start_session, wait_until)
 
 # The issue's bound: a worker killed with -9 has its partitions consumed again within 8 s.
@@ -82,6 +84,23 @@ def _complete_with_all(redis, cids, timeout):
     wait_until(lambda: all(s[0] == "done" for s in states()), timeout, "every session done")
     return [(c, s) for c, s in zip(cids, states())
             if s[1] != "3" or s[2] != "ALL_RESPONDED"]
+
+
+@pytest.mark.parametrize("env,name", [
+    ({"KAFKA_SESSION_TIMEOUT_MS": "999"}, "KAFKA_SESSION_TIMEOUT_MS"),
+    ({"KAFKA_HEARTBEAT_INTERVAL_MS": "6000"}, "KAFKA_HEARTBEAT_INTERVAL_MS"),
+    ({"KAFKA_MAX_POLL_INTERVAL_MS": "5000"}, "KAFKA_MAX_POLL_INTERVAL_MS"),
+    ({"SHUTDOWN_TIMEOUT_S": "0"}, "SHUTDOWN_TIMEOUT_S"),
+    ({"SHUTDOWN_TIMEOUT_S": "25s"}, "SHUTDOWN_TIMEOUT_S"),
+])
+def test_bad_group_or_shutdown_setting_exits_2_with_one_line(env, name):
+    build = os.environ.get("AGG_BUILD_DIR", "build")
+    exe = os.path.join(build if os.path.isabs(build) else os.path.join(REPO, build), "worker")
+    full = dict(os.environ, KAFKA_BROKERS="127.0.0.1:9", LOG_LEVEL="error", **env)
+    r = subprocess.run([exe], env=full, capture_output=True, timeout=20)
+    assert r.returncode == 2, (env, r.returncode, r.stderr)
+    lines = r.stderr.decode().strip().splitlines()
+    assert len(lines) == 1 and name in lines[0], lines
 
 
 class Load:

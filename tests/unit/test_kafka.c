@@ -363,8 +363,9 @@ static void rebalance_is_incremental(void **state) {
     fixture *f = *state;
     kafka_config c = config(f, 10000);
     /* The mock cluster waits a second less than the session timeout before it
-     * rebalances: a short one keeps the test short. */
-    kafka_group fast = {"g-rebal", 2000, 200, 0};
+     * rebalances (but 3 s for a first join, which a shorter session would not
+     * survive): 4 s keeps the test short. */
+    kafka_group fast = {"g-rebal", 4000, 400, 0};
     kafka_producer *p = kafka_producer_new(f->l, &c, NULL);
     assert_non_null(p);
     static const char *const topics[] = {"t.rebalance"};
