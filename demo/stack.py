@@ -330,10 +330,9 @@ class Stack:
                                      kind="resource", ready=self._http_ready(port)))
         common = {"KAFKA_BROKERS": self.kafka_brokers, "REDIS_URL": self.redis_url,
                   "RESOURCE_URLS": resource_list, "LOG_LEVEL": self.log_level}
+        self._worker_env = common
         for i, port in enumerate(wk_ports):
-            env = dict(common, MANAGEMENT_PORT=str(port))
-            started.append(self._add("worker-%d" % i, [os.path.join(self.build_dir, "worker")], env,
-                                     kind="worker", ready=self._http_ready(port)))
+            started.append(self._add_worker_proc(i, port))
         for i, port in enumerate(gw_ports):
             callback = "%s/aggregate/callback" % (self.service_url or self.gateway_urls[i])
             env = dict(common, SERVER_PORT=str(port), AGGREGATOR_CALLBACK_URL=callback,
@@ -354,8 +353,47 @@ class Stack:
                                                 daemon=True)
             self._supervisor.start()
 
-    def _http_ready(self, port):
-        url = "http://127.0.0.1:%d/actuator/health/readiness" % port
+    # ---- workers ---------------------------------------------------------
+
+    def add_worker(self, wait_ready=True, env=None):
+        """Starts one more worker (the next worker-N, on a free port) and waits until it is ready
+        (owns partitions); returns its name."""
+        with self._lock:
+            i = self.n_workers
+            port = free_port() if self.free_ports else WORKER_MGMT_BASE + 100 * i
+            p = self._add_worker_proc(i, port, env)
+            self.worker_urls.append("http://127.0.0.1:%d" % port)
+            self.n_workers += 1
+        if wait_ready:
+            self._wait_ready([p], time.monotonic() + self.ready_timeout)
+        return p.name
+
+    def remove_worker(self, name, timeout=30.0):
+        """Stops the last added worker (SIGTERM, then SIGKILL) and forgets it; returns its exit
+        code."""
+        with self._lock:
+            if name != "worker-%d" % (self.n_workers - 1):
+                raise ValueError("remove_worker: only the last worker (worker-%d) can go"
+                                 % (self.n_workers - 1))
+            p = self.procs[name]
+            p.expect_exit = True
+            self._terminate([p], timeout)
+            del self.procs[name]
+            self.worker_urls.pop()
+            self.n_workers -= 1
+            return p.popen.returncode
+
+    def _add_worker_proc(self, i, port, env=None):
+        # A worker is ready once it owns a partition; those beyond the partitions of both topics
+        # are standbys that never are, so for them the stack waits on liveness only.
+        standby = i >= len(TOPICS) * TOPIC_PARTITIONS
+        path = "liveness" if standby else "readiness"
+        env = dict(self._worker_env, MANAGEMENT_PORT=str(port), **(env or {}))
+        return self._add("worker-%d" % i, [os.path.join(self.build_dir, "worker")], env,
+                         kind="worker", ready=self._http_ready(port, path))
+
+    def _http_ready(self, port, path="readiness"):
+        url = "http://127.0.0.1:%d/actuator/health/%s" % (port, path)
         return lambda: http_status(url, timeout=1.0) == 200
 
     def _start_redis(self, deadline):

@@ -16,6 +16,13 @@
 
 #define KAFKA_SAFETY_POLL_MS 100   /* periodic poll in case a wake-up is missed */
 #define KAFKA_DRAIN_MAX      10000 /* events served per wake-up before yielding to the loop */
+/* Consumer group defaults: a stock broker refuses a session timeout below its
+ * group.min.session.timeout.ms (6000); a member learns of a rebalance at its
+ * next heartbeat, so a short one moves a dead member's partitions soon after
+ * the broker dropped it. */
+#define KAFKA_SESSION_TIMEOUT_MS    6000
+#define KAFKA_HEARTBEAT_INTERVAL_MS 500
+#define KAFKA_MAX_POLL_INTERVAL_MS  300000
 
 /* What producer and consumer share: the handle, the queue that wakes the
  * loop, and the health seen in statistics. Must be the first member. */
@@ -34,8 +41,20 @@ struct kafka_producer {
     kbase b;
 };
 
+/* A partition assigned to the consumer; fresh until its first message. */
+typedef struct kpart {
+    int topic; /* index in kafka_consumer.topics */
+    int32_t partition;
+    int fresh;
+    long long assigned_ms; /* loop_now_ms() at the assignment */
+} kpart;
+
 struct kafka_consumer {
     kbase b;
+    kpart *parts; /* the current assignment */
+    int n_parts;
+    int cap_parts;
+    int n_fresh; /* parts with fresh set: the per-message lookup runs only while > 0 */
     char **topics;
     int n_topics;
     kafka_message_cb *on_message;
@@ -339,12 +358,70 @@ static int topic_index(const kafka_consumer *c, const char *topic, int *idx) {
     return AGG_ERR;
 }
 
+/* --- the assignment --- */
+
+static kpart *part_find(kafka_consumer *c, int topic, int32_t partition) {
+    for (int i = 0; i < c->n_parts; i++)
+        if (c->parts[i].topic == topic && c->parts[i].partition == partition) return &c->parts[i];
+    return NULL;
+}
+
+static void part_add(kafka_consumer *c, int topic, int32_t partition) {
+    if (part_find(c, topic, partition)) return;
+    if (c->n_parts == c->cap_parts) {
+        int cap = c->cap_parts ? c->cap_parts * 2 : 16;
+        kpart *n = agg_realloc(c->parts, (size_t)cap * sizeof *n);
+        if (!n) {
+            /* Only readiness and the first-message log line miss it; consuming goes on. */
+            log_error("kafka %s: out of memory noting partition %d", rd_kafka_name(c->b.rk),
+                      (int)partition);
+            return;
+        }
+        c->parts = n;
+        c->cap_parts = cap;
+    }
+    c->parts[c->n_parts++] = (kpart){topic, partition, 1, loop_now_ms()};
+    c->n_fresh++;
+}
+
+static void part_remove(kafka_consumer *c, int topic, int32_t partition) {
+    kpart *p = part_find(c, topic, partition);
+    if (!p) return;
+    if (p->fresh) c->n_fresh--;
+    *p = c->parts[--c->n_parts];
+}
+
+static void parts_clear(kafka_consumer *c) {
+    c->n_parts = 0;
+    c->n_fresh = 0;
+}
+
+/* Logs the first message of a newly assigned partition: when the group moved
+ * partitions (a member died, joined or left), this line dates the handover. */
+static void note_first_message(kafka_consumer *c, int topic, const rd_kafka_message_t *m) {
+    kpart *p = part_find(c, topic, m->partition);
+    if (!p || !p->fresh) return;
+    p->fresh = 0;
+    c->n_fresh--;
+    log_info("kafka %s: first message of newly assigned %s [%d] consumed (offset %lld, "
+             "assigned %lld ms before)",
+             rd_kafka_name(c->b.rk), c->topics[topic], (int)m->partition, (long long)m->offset,
+             loop_now_ms() - p->assigned_ms);
+}
+
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque) {
     kafka_consumer *c = opaque;
     int coop = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-        log_info("kafka %s: assigned %d partitions", rd_kafka_name(rk), parts->cnt);
+        log_info("kafka %s: assigned %d partitions (%s)", rd_kafka_name(rk), parts->cnt,
+                 coop ? "incremental" : "eager");
+        if (!coop) parts_clear(c);
+        for (int i = 0; i < parts->cnt; i++) {
+            int idx;
+            if (topic_index(c, parts->elems[i].topic, &idx) == AGG_OK)
+                part_add(c, idx, parts->elems[i].partition);
+        }
         if (coop) {
             rd_kafka_error_t *error = rd_kafka_incremental_assign(rk, parts);
             if (error) {
@@ -359,13 +436,13 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         return;
     }
     if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
-        log_info("kafka %s: revoking %d partitions", rd_kafka_name(rk), parts->cnt);
-        if (!c->closing && c->on_revoke) {
-            for (int i = 0; i < parts->cnt; i++) {
-                int idx;
-                if (topic_index(c, parts->elems[i].topic, &idx) == AGG_OK)
-                    c->on_revoke(idx, parts->elems[i].partition, c->arg);
-            }
+        log_info("kafka %s: revoking %d partitions%s", rd_kafka_name(rk), parts->cnt,
+                 rd_kafka_assignment_lost(rk) ? " (assignment lost)" : "");
+        for (int i = 0; i < parts->cnt; i++) {
+            int idx;
+            if (topic_index(c, parts->elems[i].topic, &idx) != AGG_OK) continue;
+            part_remove(c, idx, parts->elems[i].partition);
+            if (!c->closing && c->on_revoke) c->on_revoke(idx, parts->elems[i].partition, c->arg);
         }
     } else {
         log_warn("kafka %s: rebalance error: %s", rd_kafka_name(rk), rd_kafka_err2str(err));
@@ -374,6 +451,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         rd_kafka_error_t *error = rd_kafka_incremental_unassign(rk, parts);
         if (error) rd_kafka_error_destroy(error);
     } else {
+        parts_clear(c);
         rd_kafka_assign(rk, NULL);
     }
 }
@@ -411,6 +489,7 @@ static void dispatch(kafka_consumer *c, const rd_kafka_message_t *m) {
         .value = m->payload ? m->payload : "",
         .value_len = m->payload ? m->len : 0,
     };
+    if (c->n_fresh > 0) note_first_message(c, idx, m);
     c->on_message(&km, c->arg);
 }
 
@@ -428,13 +507,14 @@ static void consumer_drain(kbase *b) {
 static void free_topics(kafka_consumer *c) {
     for (int i = 0; i < c->n_topics; i++) agg_free(c->topics[i]);
     agg_free(c->topics);
+    agg_free(c->parts);
 }
 
-kafka_consumer *kafka_consumer_new(loop *l, const kafka_config *c, const char *group,
+kafka_consumer *kafka_consumer_new(loop *l, const kafka_config *c, const kafka_group *g,
                                    const char *const *topics, int n_topics,
                                    kafka_message_cb *on_message, kafka_revoke_cb *on_revoke,
                                    void *arg, err_t *e) {
-    if (!c || !c->brokers || !*c->brokers || !group || !*group || !topics || n_topics <= 0 ||
+    if (!c || !c->brokers || !*c->brokers || !g || !g->id || !*g->id || !topics || n_topics <= 0 ||
         !on_message) {
         err_set(e, "kafka consumer: brokers, group, topics and on_message are required");
         return NULL;
@@ -467,14 +547,23 @@ kafka_consumer *kafka_consumer_new(loop *l, const kafka_config *c, const char *g
 
     confset cs = {.conf = rd_kafka_conf_new()};
     conf_common(&cs, c, &kc->b);
-    conf_put(&cs, "group.id", group);
+    conf_put(&cs, "group.id", g->id);
     conf_put(&cs, "enable.auto.commit", "true");
     conf_put(&cs, "auto.commit.interval.ms", "1000");
     conf_put(&cs, "enable.auto.offset.store", "false");
     conf_put(&cs, "auto.offset.reset", "earliest");
-    conf_put(&cs, "session.timeout.ms", "10000");
-    conf_put(&cs, "heartbeat.interval.ms", "1000");
-    conf_put(&cs, "partition.assignment.strategy", "range");
+    conf_put_long(&cs, "session.timeout.ms",
+                  g->session_timeout_ms > 0 ? g->session_timeout_ms : KAFKA_SESSION_TIMEOUT_MS);
+    conf_put_long(&cs, "heartbeat.interval.ms",
+                  g->heartbeat_interval_ms > 0 ? g->heartbeat_interval_ms
+                                               : KAFKA_HEARTBEAT_INTERVAL_MS);
+    conf_put_long(&cs, "max.poll.interval.ms",
+                  g->max_poll_interval_ms > 0 ? g->max_poll_interval_ms
+                                              : KAFKA_MAX_POLL_INTERVAL_MS);
+    /* Incremental rebalancing: a joining or leaving member takes or gives up
+     * only the partitions that move; the others never stop being consumed
+     * (the eager protocol revokes every partition of every member first). */
+    conf_put(&cs, "partition.assignment.strategy", "cooperative-sticky");
     conf_put(&cs, "enable.partition.eof", "false");
     /* A broker answers a fetch as soon as one byte is there; this bounds the
      * wait where it does not (librdkafka's mock cluster), and the cost of an
@@ -556,3 +645,5 @@ void kafka_consumer_free(kafka_consumer *c) {
 }
 
 int kafka_consumer_healthy(const kafka_consumer *c) { return c->b.healthy; }
+
+int kafka_consumer_assigned(const kafka_consumer *c) { return c->n_parts; }

@@ -15,6 +15,18 @@ typedef struct kafka_config {
     long message_timeout_ms; /* KAFKA_PRODUCE_TIMEOUT_MS: delivery fails after this */
 } kafka_config;
 
+/* A consumer's group membership; a timing of 0 takes the default. The group
+ * notices a dead member after session_timeout_ms (6000, a stock broker's
+ * minimum) and tells the others at their next heartbeat (heartbeat_interval_ms,
+ * 500); a member that takes no message for max_poll_interval_ms (300000)
+ * leaves the group. */
+typedef struct kafka_group {
+    const char *id;             /* KAFKA_GROUP_ID */
+    long session_timeout_ms;    /* KAFKA_SESSION_TIMEOUT_MS */
+    long heartbeat_interval_ms; /* KAFKA_HEARTBEAT_INTERVAL_MS */
+    long max_poll_interval_ms;  /* KAFKA_MAX_POLL_INTERVAL_MS */
+} kafka_group;
+
 typedef struct kafka_producer kafka_producer;
 typedef struct kafka_consumer kafka_consumer;
 
@@ -54,10 +66,13 @@ typedef void kafka_message_cb(const kafka_message *m, void *arg);
 /* Called when partitions of topic_index are revoked (before they go). */
 typedef void kafka_revoke_cb(int topic_index, int32_t partition, void *arg);
 
-/* Consumer in group `group`, subscribed to topics[0..n_topics). Offsets are
+/* Consumer in group g (borrowed for the call), subscribed to topics[0..n_topics). Offsets are
  * committed automatically, but only those passed to kafka_consumer_store().
- * Starts from the earliest offset when the group has none. */
-kafka_consumer *kafka_consumer_new(loop *l, const kafka_config *c, const char *group,
+ * Starts from the earliest offset when the group has none. Rebalancing is
+ * cooperative (cooperative-sticky): a member joining or leaving moves only the
+ * partitions that change owner, the others keep being consumed. The first
+ * message of each newly assigned partition is logged at info. */
+kafka_consumer *kafka_consumer_new(loop *l, const kafka_config *c, const kafka_group *g,
                                    const char *const *topics, int n_topics,
                                    kafka_message_cb *on_message, kafka_revoke_cb *on_revoke,
                                    void *arg, err_t *e);
@@ -71,11 +86,14 @@ int kafka_consumer_store(kafka_consumer *c, int topic_index, int32_t partition, 
  * from one of this consumer's callbacks. */
 void kafka_consumer_free(kafka_consumer *c);
 int kafka_consumer_healthy(const kafka_consumer *c);
+/* Partitions assigned to this consumer now (of every topic); 0 before the
+ * first assignment, and during an eager rebalance between revoke and assign. */
+int kafka_consumer_assigned(const kafka_consumer *c);
 
 /* hold 1: the consumer hands out no more messages (librdkafka keeps fetching
  * up to its queue bound, then stops); hold 0: it drains at once. Rebalance
  * and other callbacks wait while held, so a hold must end within
- * max.poll.interval.ms (5 minutes) or the group moves the partitions on.
+ * max_poll_interval_ms (5 minutes) or the group moves the partitions on.
  * Must not be called from this consumer's message callback with hold 0. */
 void kafka_consumer_hold(kafka_consumer *c, int hold);
 int kafka_consumer_held(const kafka_consumer *c);

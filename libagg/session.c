@@ -96,6 +96,14 @@ int session_call_state(session_call *sc, const char *cid, err_t *e) {
     rds_call_push(&sc->call, sc->keys.meta);
     rds_call_push(&sc->call, "state");
     rds_call_push(&sc->call, "seq");
+    rds_call_push(&sc->call, "calls");
+    return AGG_OK;
+}
+
+int session_call_mark(session_call *sc, const char *cid, const char *source, err_t *e) {
+    if (!source || !*source) return err_set(e, "session_mark: missing source");
+    if (session_keys_of(cid, &sc->keys, e) != AGG_OK) return AGG_ERR;
+    rds_call_session_mark(&sc->call, sc->keys.meta, source);
     return AGG_OK;
 }
 
@@ -192,19 +200,51 @@ static int parse_seq(const char *s, size_t n, long long *out) {
     return AGG_OK;
 }
 
+int session_mark_reply(const redisReply *reply, int *marked, err_t *e) {
+    *marked = 0;
+    if (reply && reply->type == REDIS_REPLY_INTEGER && (reply->integer == 0 || reply->integer == 1)) {
+        *marked = (int)reply->integer;
+        return AGG_OK;
+    }
+    return err_set(e, "session_mark: %.200s", session_reply_error(reply));
+}
+
 int session_state_reply(const redisReply *reply, session_state *st, err_t *e) {
     memset(st, 0, sizeof *st);
-    if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2)
+    if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 3)
         return err_set(e, "session state: %.200s", session_reply_error(reply));
-    const redisReply *state = reply->element[0], *seq = reply->element[1];
+    const redisReply *state = reply->element[0], *seq = reply->element[1],
+                     *calls = reply->element[2];
     if (state->type == REDIS_REPLY_NIL) return AGG_OK;
     const char *s = reply_text(state);
     if (!s || seq->type != REDIS_REPLY_STRING ||
-        parse_seq(seq->str, (size_t)seq->len, &st->seq) != AGG_OK)
+        parse_seq(seq->str, (size_t)seq->len, &st->seq) != AGG_OK ||
+        (calls->type != REDIS_REPLY_NIL && calls->type != REDIS_REPLY_STRING))
         return err_set(e, "session state: malformed meta");
     st->exists = 1;
     st->done = strcmp(s, "done") == 0;
+    if (calls->type == REDIS_REPLY_STRING) {
+        st->calls = calls->str;
+        st->calls_len = calls->len;
+    }
     return AGG_OK;
+}
+
+int session_state_called(const session_state *st, const char *source) {
+    size_t want = strlen(source), i = 0, n = st->calls ? st->calls_len : 0;
+    while (i < n) {
+        size_t len = 0, digits = 0;
+        while (i < n && st->calls[i] >= '0' && st->calls[i] <= '9' && digits < 6) {
+            len = len * 10 + (size_t)(st->calls[i++] - '0');
+            digits++;
+        }
+        if (digits == 0 || i >= n || st->calls[i] != ':' || i + 1 + len >= n ||
+            st->calls[i + 1 + len] != ',')
+            return 0;
+        if (len == want && memcmp(st->calls + i + 1, source, len) == 0) return 1;
+        i += len + 2;
+    }
+    return 0;
 }
 
 int session_list_reply(const redisReply *reply, size_t *n, err_t *e) {

@@ -7,6 +7,7 @@
 
 #include "alloc.h"
 #include "apierr.h"
+#include "calls.h"
 #include "list.h"
 #include "log.h"
 #include "notes.h"
@@ -44,6 +45,7 @@ struct rs_api {
     size_t n_jobs;
     void (*idle)(void *arg);
     void *idle_arg;
+    rs_calls *calls; /* POST /journals per correlationId (GET /journals/calls) */
 };
 
 static const char HEALTH_BODY[] = "{\"status\":\"UP\",\"components\":{}}";
@@ -58,6 +60,10 @@ rs_api *rs_api_new(loop *l, httpc *c, const rs_config *cfg, err_t *e) {
     a->c = c;
     a->cfg = *cfg;
     list_init(&a->jobs);
+    if (!(a->calls = rs_calls_new(RS_CALLS_TRACKED, e))) {
+        agg_free(a);
+        return NULL;
+    }
     return a;
 }
 
@@ -80,6 +86,7 @@ void rs_api_free(rs_api *a) {
         agg_free(j->body);
         agg_free(j);
     }
+    rs_calls_free(a->calls);
     agg_free(a);
 }
 
@@ -190,6 +197,7 @@ static void handle_journals(rs_api *a, httpd_req *r) {
         httpd_respond_error(r, &ae);
         return;
     }
+    rs_calls_note(a->calls, j->q.correlation_id);
     switch (j->q.delay) {
     case RSREQ_DELAY_REJECT:
         log_info("journals for correlationId %s: rejected (simulated, delay -1)",
@@ -332,7 +340,8 @@ void rs_api_handle(httpd_req *r, void *arg) {
                   {"/journals/direct", "POST"},
                   {"/actuator/health", "GET"},
                   {"/actuator/health/liveness", "GET"},
-                  {"/actuator/health/readiness", "GET"}};
+                  {"/actuator/health/readiness", "GET"},
+                  {"/journals/calls", "GET"}};
     size_t n = sizeof routes / sizeof routes[0], i;
     for (i = 0; i < n; i++)
         if (path && strcmp(path, routes[i].path) == 0) break;
@@ -347,6 +356,7 @@ void rs_api_handle(httpd_req *r, void *arg) {
     switch (i) {
     case 0: handle_journals(a, r); break;
     case 1: handle_direct(a, r); break;
+    case 5: rs_calls_handle(a->calls, r); break;
     default: httpd_respond(r, 200, NULL, HEALTH_BODY); break;
     }
 }

@@ -26,8 +26,19 @@ int worker_config_load(worker_cfg *c, err_t *e) {
         cfg_long("BREAKER_ENABLED", 1, 0, 1, &c->breaker_enabled, e) ||
         cfg_long("BREAKER_FAILURES", 5, 1, 1000000, &c->breaker_failures, e) ||
         cfg_long("BREAKER_COOLDOWN_MS", 10000, 100, 86400000, &c->breaker_cooldown_ms, e) ||
-        cfg_long("BREAKER_REFRESH_MS", 1000, 50, 60000, &c->breaker_refresh_ms, e))
+        cfg_long("BREAKER_REFRESH_MS", 1000, 50, 60000, &c->breaker_refresh_ms, e) ||
+        cfg_long("KAFKA_SESSION_TIMEOUT_MS", 6000, 1000, 3600000, &c->session_timeout_ms, e) ||
+        cfg_long("KAFKA_HEARTBEAT_INTERVAL_MS", 500, 100, 3600000, &c->heartbeat_interval_ms,
+                 e) ||
+        cfg_long("KAFKA_MAX_POLL_INTERVAL_MS", 300000, 1000, 86400000, &c->max_poll_interval_ms,
+                 e) ||
+        cfg_long("SHUTDOWN_TIMEOUT_S", 25, 1, 3600, &c->shutdown_timeout_s, e))
         return AGG_ERR;
+    /* The rules librdkafka and the group protocol set, said here in one line each. */
+    if (c->heartbeat_interval_ms >= c->session_timeout_ms)
+        return err_set(e, "KAFKA_HEARTBEAT_INTERVAL_MS must be below KAFKA_SESSION_TIMEOUT_MS");
+    if (c->max_poll_interval_ms < c->session_timeout_ms)
+        return err_set(e, "KAFKA_MAX_POLL_INTERVAL_MS must be at least KAFKA_SESSION_TIMEOUT_MS");
     return AGG_OK;
 }
 

@@ -23,13 +23,14 @@
 
 struct fjob;
 
-/* One resource of a request: its HTTP call, then possibly its record. */
+/* One resource of a request: its HTTP call, then its record (an outcome the
+ * worker observed) or its mark (accepted: the answer comes by callback). */
 typedef struct fcall {
     struct fjob *job;
     int idx;
     outcome_t outcome;
-    int probe; /* the call is its circuit breaker's probe */
-    rdsretry *rec; /* the record, or before the call the probe request */
+    int probe;     /* the call is its circuit breaker's probe */
+    rdsretry *rec; /* the record, the mark, or before the call the probe request */
 } fcall;
 
 /* One fan-out message being handled; allocated with one call slot per resource. */
@@ -131,6 +132,34 @@ static void record_reason(fcall *c, outcome_t o, const char *reason) {
 
 static void record(fcall *c, outcome_t o) { record_reason(c, o, NULL); }
 
+static void on_mark(const struct redisReply *reply, void *arg) {
+    fcall *c = arg;
+    fjob *j = c->job;
+    c->rec = NULL;
+    int marked;
+    err_t e;
+    if (session_mark_reply(reply, &marked, &e) != AGG_OK)
+        log_error("session %s: %s", j->m->correlation_id, e.text);
+    release(j);
+}
+
+/* Notes in the session that c's call was accepted, so that a re-delivery of
+ * this message (this worker dies before its offset is committed) does not
+ * call the resource again; the message is done only once Redis has it. */
+static void mark(fcall *c) {
+    fjob *j = c->job;
+    const char *source = j->m->resources[c->idx].source;
+    session_call sc;
+    err_t e;
+    if (session_call_mark(&sc, j->m->correlation_id, source, &e) == AGG_OK)
+        c->rec = rdsretry_send(j->w, &sc.call, on_mark, c, &e);
+    if (c->rec == NULL) {
+        log_error("session %s: the call to %s not noted: %s", j->m->correlation_id, source,
+                  e.text);
+        release(j);
+    }
+}
+
 static void on_http(const httpc_result *res, void *arg) {
     fcall *c = arg;
     fjob *j = c->job;
@@ -140,7 +169,7 @@ static void on_http(const httpc_result *res, void *arg) {
     if (o == OUTCOME_ACCEPTED) {
         log_debug("session %s: %s accepted (http %ld)", j->m->correlation_id, r->source,
                   res->status);
-        release(j);
+        mark(c);
         return;
     }
     log_info("session %s: %s -> %s (http %ld%s%.160s)", j->m->correlation_id, r->source,
@@ -247,8 +276,19 @@ static void on_meta(const struct redisReply *reply, void *arg) {
         finish(j);
         return;
     }
-    j->pending = j->m->n_resources + 1;
-    for (int i = 0; i < j->m->n_resources; i++) start_call(j, i);
+    j->pending = 1; /* held while the calls start */
+    for (int i = 0; i < j->m->n_resources; i++) {
+        /* A re-delivery (the worker that had this message died, or its partition moved):
+         * a resource that already took the call, or has an outcome, is not asked again. */
+        if (session_state_called(&st, j->m->resources[i].source)) {
+            j->w->met.calls_skipped++;
+            log_info("session %s: %s already called; not called again", j->m->correlation_id,
+                     j->m->resources[i].source);
+            continue;
+        }
+        j->pending++;
+        start_call(j, i);
+    }
     release(j);
 }
 

@@ -1,14 +1,15 @@
 /* main: the worker program: configuration, signals, one worker on one loop, drain and exit. */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "worker_app.h"
 #include "cfg.h"
 #include "log.h"
 
-#define PROG     "worker"
-#define DRAIN_MS 10000
+#define PROG "worker"
 
 static const char usage[] =
     "Usage: worker [--help | --version]\n"
@@ -40,8 +41,39 @@ static const char usage[] =
     "                               probe call decides (10000, 100..86400000)\n"
     "  BREAKER_REFRESH_MS           how often the worker reads the breakers that other\n"
     "                               workers may have changed (1000, 50..60000)\n"
+    "  KAFKA_SESSION_TIMEOUT_MS     the group drops a worker silent this long; its\n"
+    "                               partitions then move (6000, 1000..3600000; a\n"
+    "                               stock broker accepts 6000..1800000)\n"
+    "  KAFKA_HEARTBEAT_INTERVAL_MS  heartbeat period; a rebalance reaches a worker at\n"
+    "                               its next heartbeat (500, 100.., below the above)\n"
+    "  KAFKA_MAX_POLL_INTERVAL_MS   a worker that takes no message this long leaves\n"
+    "                               the group (300000, 1000..86400000, at least the\n"
+    "                               session timeout)\n"
+    "  SHUTDOWN_TIMEOUT_S           on SIGTERM: readiness DOWN, messages in flight\n"
+    "                               finished (or left uncommitted at the end),\n"
+    "                               offsets committed, group left, exit 0, all\n"
+    "                               within this (25, 1..3600)\n"
     "  BIND_ADDR                    management listen address (0.0.0.0)\n"
     "  LOG_LEVEL                    debug|info|warn|error (info)\n";
+
+/* Closing the consumer (final commit, leaving the group) blocks in librdkafka;
+ * with the broker gone it could outlast SHUTDOWN_TIMEOUT_S, after which the
+ * orchestrator would kill the process anyway: end it here with one line. */
+static void on_shutdown_overrun(int sig) {
+    static const char msg[] = "worker: SHUTDOWN_TIMEOUT_S passed before shutdown finished\n";
+    (void)sig;
+    ssize_t n = write(STDERR_FILENO, msg, sizeof msg - 1);
+    (void)n;
+    _exit(1);
+}
+
+/* The drain's share of SHUTDOWN_TIMEOUT_S: what remains (up to 5 s) is for
+ * committing and leaving the group. */
+static long long drain_budget_ms(long timeout_s) {
+    long long total = (long long)timeout_s * 1000;
+    long long reserve = total / 2 < 5000 ? total / 2 : 5000;
+    return total - reserve;
+}
 
 int main(int argc, char **argv) {
     cfg_handle_args(argc, argv, PROG, usage);
@@ -63,7 +95,13 @@ int main(int argc, char **argv) {
         return 1;
     }
     int rc = 0;
-    if (loop_run(l) != AGG_OK || worker_drain(w, DRAIN_MS) != AGG_OK) {
+    if (loop_run(l) != AGG_OK) {
+        log_error("event loop failed");
+        rc = 1;
+    }
+    signal(SIGALRM, on_shutdown_overrun);
+    alarm((unsigned)w->cfg.shutdown_timeout_s);
+    if (rc == 0 && worker_drain(w, drain_budget_ms(w->cfg.shutdown_timeout_s)) != AGG_OK) {
         log_error("event loop failed");
         rc = 1;
     }

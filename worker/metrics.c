@@ -87,6 +87,10 @@ char *wmetrics_render(const wmetrics *m, long inflight_messages, long inflight_h
     header(f, "worker_breakers_open", "gauge",
            "Resources whose circuit this worker sees open or probing.");
     fprintf(f, "worker_breakers_open %ld\n", m->breakers_open);
+    header(f, "worker_calls_skipped_total", "counter",
+           "Resource calls of a re-delivered fan-out message not made again: the session "
+           "already had them.");
+    fprintf(f, "worker_calls_skipped_total %llu\n", m->calls_skipped);
 
     int failed = ferror(f);
     if (fclose(f) != 0 || failed) {

@@ -13,15 +13,21 @@
 
 static const char *up_down(int up) { return up ? "UP" : "DOWN"; }
 
+/* Readiness: Redis and Kafka reachable, not draining, and owning work: at least
+ * one partition assigned (of either topic). A worker beyond the partition
+ * count, or one whose partitions an eager rebalance revoked and has not given
+ * back yet, is an unready standby. */
 static void health(worker *w, httpd_req *r, int readiness) {
     int redis_up = w->r != NULL && rds_ready(w->r);
     int kafka_up = w->kc != NULL && kafka_consumer_healthy(w->kc);
-    int up = redis_up && kafka_up && !(readiness && w->stopping);
-    char body[256];
+    int assigned = w->kc != NULL ? kafka_consumer_assigned(w->kc) : 0;
+    int up = redis_up && kafka_up && !(readiness && (w->stopping || assigned == 0));
+    char body[320];
     snprintf(body, sizeof body,
              "{\"status\":\"%s\",\"components\":{\"redis\":{\"status\":\"%s\"},"
-             "\"kafka\":{\"status\":\"%s\"}}}",
-             up_down(up), up_down(redis_up), up_down(kafka_up));
+             "\"kafka\":{\"status\":\"%s\"},\"partitions\":{\"status\":\"%s\","
+             "\"assigned\":%d}}}",
+             up_down(up), up_down(redis_up), up_down(kafka_up), up_down(assigned > 0), assigned);
     httpd_respond(r, up ? 200 : 503, NULL, body);
 }
 

@@ -36,6 +36,10 @@ typedef struct worker_cfg {
     long breaker_failures;       /* BREAKER_FAILURES */
     long breaker_cooldown_ms;    /* BREAKER_COOLDOWN_MS */
     long breaker_refresh_ms;     /* BREAKER_REFRESH_MS */
+    long session_timeout_ms;     /* KAFKA_SESSION_TIMEOUT_MS */
+    long heartbeat_interval_ms;  /* KAFKA_HEARTBEAT_INTERVAL_MS */
+    long max_poll_interval_ms;   /* KAFKA_MAX_POLL_INTERVAL_MS */
+    long shutdown_timeout_s;     /* SHUTDOWN_TIMEOUT_S */
 } worker_cfg;
 
 struct fanout_state;

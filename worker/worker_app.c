@@ -129,10 +129,12 @@ static void log_config(const worker *w) {
     logsafe_url(c->redis_url, redis, sizeof redis);
     log_info("worker %s starting: brokers=%s redis=%s group=%s topics=%s,%s allowlist=%s(%d) "
              "connect_timeout_ms=%ld read_timeout_ms=%ld retention_s=%ld deadline_poll_ms=%ld "
-             "management=%s:%d breaker=%s(failures=%ld cooldown_ms=%ld refresh_ms=%ld)",
+             "session_timeout_ms=%ld heartbeat_ms=%ld shutdown_timeout_s=%ld management=%s:%d "
+             "breaker=%s(failures=%ld cooldown_ms=%ld refresh_ms=%ld)",
              AGG_VERSION, c->brokers, redis, c->group, c->topic_requests, c->topic_callbacks,
              c->allow_enforced ? "on" : "off", c->allow.n, c->connect_timeout_ms,
-             c->read_timeout_ms, c->retention_s, c->poll_ms, c->bind_addr, httpd_port(w->mgmt),
+             c->read_timeout_ms, c->retention_s, c->poll_ms, c->session_timeout_ms,
+             c->heartbeat_interval_ms, c->shutdown_timeout_s, c->bind_addr, httpd_port(w->mgmt),
              c->breaker_enabled ? "on" : "off", c->breaker_failures, c->breaker_cooldown_ms,
              c->breaker_refresh_ms);
 }
@@ -154,18 +156,21 @@ int worker_start(worker *w, loop *l, err_t *e) {
                        .client_id = "worker",
                        .linger_ms = 5,
                        .message_timeout_ms = 30000};
+    kafka_group g = {w->cfg.group, w->cfg.session_timeout_ms, w->cfg.heartbeat_interval_ms,
+                     w->cfg.max_poll_interval_ms};
     const char *topics[2] = {w->cfg.topic_requests, w->cfg.topic_callbacks};
     err_t ke;
-    w->kc = kafka_consumer_new(w->l, &kc, w->cfg.group, topics, 2, on_message, on_revoke, w, &ke);
+    w->kc = kafka_consumer_new(w->l, &kc, &g, topics, 2, on_message, on_revoke, w, &ke);
     if (!w->kc) return err_set(e, "KAFKA_BROKERS: %s", ke.text);
     log_config(w);
     return AGG_OK;
 }
 
 int worker_drain(worker *w, long long timeout_ms) {
-    w->stopping = 1;
+    w->stopping = 1; /* readiness DOWN from the next probe on; no message is begun any more */
+    log_info("stopping: readiness DOWN, %ld messages in flight (drain up to %lld ms)", w->jobs,
+             timeout_ms);
     if (w->jobs == 0) return AGG_OK;
-    log_info("stopping: draining %ld messages in flight (up to %lld ms)", w->jobs, timeout_ms);
     w->drain_deadline = loop_now_ms() + timeout_ms;
     return loop_run(w->l);
 }

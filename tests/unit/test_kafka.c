@@ -252,8 +252,6 @@ static int got_enough(void *ctx) {
     return cc->g->n >= cc->want;
 }
 
-static int got_revoked(void *ctx) { return ((got *)ctx)->revoked > 0; }
-
 static void produce_sync(fixture *f, kafka_producer *p, const char *topic, const char *key,
                          const char *value) {
     dr d = {0};
@@ -275,8 +273,8 @@ static void consume_delivers_with_topic_index(void **state) {
     static const char *const topics[] = {"t.index.a", "t.index.b"};
     got g = {0};
     err_t e = {0};
-    kafka_consumer *kc =
-        kafka_consumer_new(f->l, &c, "g-index", topics, 2, on_message, on_revoke, &g, &e);
+    kafka_consumer *kc = kafka_consumer_new(f->l, &c, &(kafka_group){"g-index", 0, 0, 0}, topics, 2,
+                                            on_message, on_revoke, &g, &e);
     assert_non_null(kc);
     count_ctx cc = {&g, 2};
     assert_true(wait_for(f->l, got_enough, &cc, DEADLINE_MS));
@@ -332,8 +330,8 @@ static void stored_offsets_are_committed(void **state) {
 
     static const char *const topics[] = {"t.single"};
     got g = {0};
-    kafka_consumer *kc =
-        kafka_consumer_new(f->l, &c, "g-commit", topics, 1, on_message, NULL, &g, NULL);
+    kafka_consumer *kc = kafka_consumer_new(f->l, &c, &(kafka_group){"g-commit", 0, 0, 0}, topics,
+                                            1, on_message, NULL, &g, NULL);
     assert_non_null(kc);
     count_ctx cc = {&g, 3};
     assert_true(wait_for(f->l, got_enough, &cc, DEADLINE_MS));
@@ -350,26 +348,50 @@ static void stored_offsets_are_committed(void **state) {
     kafka_producer_free(p, 1000);
 }
 
-static void rebalance_revokes_before_reassigning(void **state) {
+typedef struct split_ctx {
+    kafka_consumer *k1, *k2;
+    int want1, want2;
+} split_ctx;
+
+static int assignment_is(void *ctx) {
+    split_ctx *s = ctx;
+    return kafka_consumer_assigned(s->k1) == s->want1 &&
+           (!s->k2 || kafka_consumer_assigned(s->k2) == s->want2);
+}
+
+static void rebalance_is_incremental(void **state) {
     fixture *f = *state;
     kafka_config c = config(f, 10000);
+    /* The mock cluster waits a second less than the session timeout before it
+     * rebalances (but 3 s for a first join, which a shorter session would not
+     * survive): 4 s keeps the test short. */
+    kafka_group fast = {"g-rebal", 4000, 400, 0};
     kafka_producer *p = kafka_producer_new(f->l, &c, NULL);
     assert_non_null(p);
     static const char *const topics[] = {"t.rebalance"};
     got g1 = {0}, g2 = {0};
     kafka_consumer *k1 =
-        kafka_consumer_new(f->l, &c, "g-rebal", topics, 1, on_message, on_revoke, &g1, NULL);
+        kafka_consumer_new(f->l, &c, &fast, topics, 1, on_message, on_revoke, &g1, NULL);
     assert_non_null(k1);
+    assert_int_equal(kafka_consumer_assigned(k1), 0);
     /* k1 owns every partition once it reads a message. */
     produce_sync(f, p, "t.rebalance", "x", "vx");
     count_ctx cc = {&g1, 1};
     assert_true(wait_for(f->l, got_enough, &cc, DEADLINE_MS));
+    assert_int_equal(kafka_consumer_assigned(k1), 4);
     kafka_consumer *k2 =
-        kafka_consumer_new(f->l, &c, "g-rebal", topics, 1, on_message, on_revoke, &g2, NULL);
+        kafka_consumer_new(f->l, &c, &fast, topics, 1, on_message, on_revoke, &g2, NULL);
     assert_non_null(k2);
-    assert_true(wait_for(f->l, got_revoked, &g1, DEADLINE_MS));
-    assert_int_equal(g1.revoked, 4); /* eager: all four partitions go, then are shared */
+    split_ctx half = {k1, k2, 2, 2};
+    assert_true(wait_for(f->l, assignment_is, &half, DEADLINE_MS));
+    /* Cooperative: k1 gave up only the two partitions that moved (eager revokes all four). */
+    assert_int_equal(g1.revoked, 2);
+    assert_int_equal(g2.revoked, 0);
+    /* k2 leaves: k1 takes its partitions back without giving up any of its own. */
     kafka_consumer_free(k2);
+    split_ctx all = {k1, NULL, 4, 0};
+    assert_true(wait_for(f->l, assignment_is, &all, DEADLINE_MS));
+    assert_int_equal(g1.revoked, 2);
     kafka_consumer_free(k1);
     assert_int_equal(g2.revoked, 0);
     kafka_producer_free(p, 1000);
@@ -386,7 +408,8 @@ static void bad_arguments_are_refused(void **state) {
     assert_null(kafka_producer_new(f->l, &bad, &e));
     assert_non_null(strstr(e.text, "kafka configuration: "));
     static const char *const topics[] = {"agg.requests"};
-    assert_null(kafka_consumer_new(f->l, &bad, "", topics, 1, on_message, NULL, NULL, &e));
+    assert_null(kafka_consumer_new(f->l, &bad, &(kafka_group){"", 0, 0, 0}, topics, 1, on_message,
+                                   NULL, NULL, &e));
 }
 
 int main(void) {
@@ -396,7 +419,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(free_flushes_outstanding_deliveries, setup, teardown),
         cmocka_unit_test_setup_teardown(consume_delivers_with_topic_index, setup, teardown),
         cmocka_unit_test_setup_teardown(stored_offsets_are_committed, setup, teardown),
-        cmocka_unit_test_setup_teardown(rebalance_revokes_before_reassigning, setup, teardown),
+        cmocka_unit_test_setup_teardown(rebalance_is_incremental, setup, teardown),
         cmocka_unit_test_setup_teardown(bad_arguments_are_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(delivery_fails_when_broker_down, setup, teardown),
     };

@@ -443,6 +443,64 @@ static void record_flow_and_summary(void **state) {
     redisFree(s);
 }
 
+static long long mark(const char *cid, const char *source) {
+    session_call sc;
+    assert_int_equal(session_call_mark(&sc, cid, source, NULL), AGG_OK);
+    redisReply *r = send_call(&sc.call);
+    if (r->type == REDIS_REPLY_ERROR) fail_msg("session_mark: %s", r->str);
+    int marked = -1;
+    assert_int_equal(session_mark_reply(r, &marked, NULL), AGG_OK);
+    freeReplyObject(r);
+    return marked;
+}
+
+/* Whether the fan-out's state read (session_call_state) lists source as called. */
+static int called(const char *cid, const char *source) {
+    session_call sc;
+    assert_int_equal(session_call_state(&sc, cid, NULL), AGG_OK);
+    redisReply *r = send_call(&sc.call);
+    session_state st;
+    assert_int_equal(session_state_reply(r, &st, NULL), AGG_OK);
+    assert_true(st.exists);
+    int yes = session_state_called(&st, source);
+    freeReplyObject(r);
+    return yes;
+}
+
+static void marks_and_outcomes_list_the_called_sources(void **state) {
+    (void)state;
+    char cid[64];
+    mkcid(cid, "c-mark");
+    /* "b/c": JSON may spell it "b\/c", so the script's quick search misses and decodes. */
+    assert_int_equal(open_session(cid, "p1", "[\"a\",\"b/c\",\"d\",\"e\"]", CREATED + 10000), 1);
+    assert_false(called(cid, "a"));
+    assert_int_equal(mark(cid, "a"), 1);
+    assert_int_equal(mark(cid, "b/c"), 1);
+    assert_int_equal(mark(cid, "x"), 0); /* not one of the session's sources: nothing written */
+    expect_field(cid, "calls", "1:a,3:b/c,");
+    assert_true(called(cid, "a"));
+    assert_true(called(cid, "b/c"));
+    assert_false(called(cid, "d"));
+    assert_false(called(cid, "x"));
+    /* An outcome lists its source too: a resource that answered 500 is not asked again. */
+    expect_record(cid, "d", "ERROR", ev("d", "ERROR"), "p1", CREATED + 5, "recorded", 1);
+    assert_true(called(cid, "d"));
+    assert_false(called(cid, "e"));
+    expect_ttls(cid, 3);
+    expect_record(cid, "a", "ok", ev("a", "ok"), "p1", CREATED + 6, "recorded", 2);
+    expect_record(cid, "b/c", "ok", ev("b/c", "ok"), "p1", CREATED + 7, "recorded", 3);
+    expect_record(cid, "e", "ok", ev("e", "ok"), "p1", CREATED + 8, "completed", 5);
+    /* Done: a mark changes nothing any more. */
+    assert_int_equal(mark(cid, "e"), 0);
+    expect_field(cid, "calls", "1:a,3:b/c,1:d,1:a,3:b/c,");
+    expect_ttls(cid, 3);
+    /* No session: no key is created (it would have no TTL). */
+    char none[64];
+    mkcid(none, "c-mark-none");
+    assert_int_equal(mark(none, "a"), 0);
+    assert_int_equal(cmd_int("EXISTS %s", keys_of(none)->meta), 0);
+}
+
 static void record_unknown_session(void **state) {
     (void)state;
     char cid[64];
@@ -796,6 +854,7 @@ int main(void) {
         cmocka_unit_test(record_flow_and_summary),
         cmocka_unit_test(record_adds_elapsed_to_callbacks),
         cmocka_unit_test(record_unknown_session),
+        cmocka_unit_test(marks_and_outcomes_list_the_called_sources),
         cmocka_unit_test(counting_rules),
         cmocka_unit_test(expire_writes_timeouts_and_summary),
         cmocka_unit_test(expire_unknown_session_is_gone),

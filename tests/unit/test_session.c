@@ -127,14 +127,44 @@ static void record_and_expire_calls(void **state) {
     assert_string_equal(sc.call.argv[7], "60");
 }
 
+static void mark_call(void **state) {
+    (void)state;
+    session_call sc;
+    assert_int_equal(session_call_mark(&sc, CID, "resource-2", NULL), AGG_OK);
+    assert_int_equal(sc.call.script, RDS_SCRIPT_SESSION_MARK);
+    assert_int_equal(sc.call.nkeys, 1);
+    assert_int_equal(sc.call.argc, 2);
+    assert_string_equal(sc.call.argv[0], "agg:{b15}:" CID ":meta");
+    assert_string_equal(sc.call.argv[1], "resource-2");
+    err_t e;
+    assert_int_equal(session_call_mark(&sc, "not-a-uuid", "resource-2", &e), AGG_ERR);
+    assert_int_equal(session_call_mark(&sc, CID, "", &e), AGG_ERR);
+    assert_int_equal(session_call_mark(&sc, CID, NULL, &e), AGG_ERR);
+    assert_string_equal(e.text, "session_mark: missing source");
+
+    int marked = -1;
+    assert_int_equal(session_mark_reply(fakereply_int(1), &marked, NULL), AGG_OK);
+    assert_int_equal(marked, 1);
+    assert_int_equal(session_mark_reply(fakereply_int(0), &marked, NULL), AGG_OK);
+    assert_int_equal(marked, 0);
+    assert_int_equal(session_mark_reply(fakereply_int(2), &marked, &e), AGG_ERR);
+    assert_int_equal(session_mark_reply(fakereply_error("NOSCRIPT x"), &marked, &e), AGG_ERR);
+    assert_string_equal(e.text, "session_mark: NOSCRIPT x");
+    assert_int_equal(session_mark_reply(NULL, &marked, &e), AGG_ERR);
+    assert_int_equal(marked, 0);
+}
+
 static void plain_calls(void **state) {
     (void)state;
     session_call sc;
     assert_int_equal(session_call_state(&sc, CID, NULL), AGG_OK);
     assert_int_equal(sc.call.script, RDS_PLAIN_COMMAND);
-    assert_int_equal(sc.call.argc, 4);
+    assert_int_equal(sc.call.argc, 5);
     assert_string_equal(sc.call.argv[0], "HMGET");
     assert_string_equal(sc.call.argv[1], "agg:{b15}:" CID ":meta");
+    assert_string_equal(sc.call.argv[2], "state");
+    assert_string_equal(sc.call.argv[3], "seq");
+    assert_string_equal(sc.call.argv[4], "calls");
 
     assert_int_equal(session_call_log(&sc, CID, 0, NULL), AGG_OK);
     assert_string_equal(sc.call.argv[0], "XRANGE");
@@ -235,22 +265,61 @@ static void expire_replies(void **state) {
 static void state_replies(void **state) {
     (void)state;
     session_state st;
-    assert_int_equal(session_state_reply(fakereply_arr(2, fakereply_nil(), fakereply_nil()), &st, NULL), AGG_OK);
+    assert_int_equal(session_state_reply(fakereply_arr(3, fakereply_nil(), fakereply_nil(), fakereply_nil()), &st, NULL), AGG_OK);
     assert_false(st.exists);
-    assert_int_equal(session_state_reply(fakereply_arr(2, fakereply_str("open"), fakereply_str("2")), &st, NULL), AGG_OK);
+    assert_int_equal(session_state_reply(fakereply_arr(3, fakereply_str("open"), fakereply_str("2"), fakereply_nil()), &st, NULL),
+                     AGG_OK);
     assert_true(st.exists);
     assert_false(st.done);
     assert_int_equal(st.seq, 2);
-    assert_int_equal(session_state_reply(fakereply_arr(2, fakereply_str("done"), fakereply_str("4")), &st, NULL), AGG_OK);
+    assert_null(st.calls);
+    assert_false(session_state_called(&st, "resource-1"));
+    assert_int_equal(session_state_reply(fakereply_arr(3, fakereply_str("done"), fakereply_str("4"), fakereply_nil()), &st, NULL),
+                     AGG_OK);
     assert_true(st.done);
     assert_int_equal(st.seq, 4);
     err_t e;
-    assert_int_equal(session_state_reply(fakereply_arr(2, fakereply_str("open"), fakereply_str("x")), &st, &e), AGG_ERR);
+    assert_int_equal(session_state_reply(fakereply_arr(3, fakereply_str("open"), fakereply_str("x"), fakereply_nil()), &st, &e), AGG_ERR);
     assert_string_equal(e.text, "session state: malformed meta");
-    assert_int_equal(session_state_reply(fakereply_arr(2, fakereply_str("open"), fakereply_nil()), &st, &e), AGG_ERR);
+    assert_int_equal(session_state_reply(fakereply_arr(3, fakereply_str("open"), fakereply_nil(), fakereply_nil()), &st, &e), AGG_ERR);
+    assert_int_equal(session_state_reply(fakereply_arr(3, fakereply_str("open"), fakereply_str("1"), fakereply_int(1)), &st, &e),
+                     AGG_ERR);
+    /* The reply of the former two-field read is refused, not half understood. */
+    assert_int_equal(session_state_reply(fakereply_arr(2, fakereply_str("open"), fakereply_str("2")), &st, &e), AGG_ERR);
     assert_int_equal(session_state_reply(fakereply_error("LOADING"), &st, &e), AGG_ERR);
     assert_string_equal(e.text, "session state: LOADING");
     assert_int_equal(session_state_reply(NULL, &st, &e), AGG_ERR);
+}
+
+static int called(const char *calls, const char *source) {
+    session_state st;
+    assert_int_equal(session_state_reply(fakereply_arr(3, fakereply_str("open"), fakereply_str("1"), fakereply_str(calls)), &st, NULL),
+                     AGG_OK);
+    assert_int_equal(st.calls_len, strlen(calls));
+    return session_state_called(&st, source);
+}
+
+static void called_sources(void **state) {
+    (void)state;
+    const char *calls = "10:resource-1,3:a,b,1::,10:resource-3,";
+    assert_true(called(calls, "resource-1"));
+    assert_true(called(calls, "a,b"));
+    assert_true(called(calls, ":"));
+    assert_true(called(calls, "resource-3"));
+    /* Whole names only: neither a part of one nor a name inside another's text. */
+    assert_false(called(calls, "resource-"));
+    assert_false(called(calls, "resource-2"));
+    assert_false(called(calls, "b"));
+    assert_false(called(calls, "a"));
+    assert_false(called("", "a"));
+    /* A malformed list is read up to the fault; what follows counts as not called. */
+    assert_true(called("1:a,x:b,", "a"));
+    assert_false(called("1:a,x:b,", "b"));
+    assert_false(called("5:abc,", "abc"));   /* length past the end */
+    assert_false(called("3:abc;", "abc"));   /* no comma */
+    assert_false(called("3:abc", "abc"));    /* truncated */
+    assert_false(called(":abc,", "abc"));    /* no length */
+    assert_false(called("9999999:a,", "a")); /* absurd length */
 }
 
 static redisReply *entry(const char *id, const char *ev, const char *data) {
@@ -309,12 +378,14 @@ int main(void) {
         cmocka_unit_test_setup(channel_names_round_trip, fakereply_reset),
         cmocka_unit_test_setup(open_call_has_its_keys_then_arguments, fakereply_reset),
         cmocka_unit_test_setup(record_and_expire_calls, fakereply_reset),
+        cmocka_unit_test_setup(mark_call, fakereply_reset),
         cmocka_unit_test_setup(plain_calls, fakereply_reset),
         cmocka_unit_test_setup(rds_call_overflow_is_invalid, fakereply_reset),
         cmocka_unit_test_setup(open_replies, fakereply_reset),
         cmocka_unit_test_setup(record_replies, fakereply_reset),
         cmocka_unit_test_setup(expire_replies, fakereply_reset),
         cmocka_unit_test_setup(state_replies, fakereply_reset),
+        cmocka_unit_test_setup(called_sources, fakereply_reset),
         cmocka_unit_test_setup(log_entries, fakereply_reset),
         cmocka_unit_test_setup(due_entries, fakereply_reset),
     };

@@ -40,6 +40,7 @@ static void renders_every_series(void **state) {
     m.breaker_probes = 2;
     m.breaker_opens = 3;
     m.breakers_open = 1;
+    m.calls_skipped = 8;
     char *t = wmetrics_render(&m, 3, 1, 1, NULL);
     assert_non_null(t);
     assert_true(has_line(t, "worker_messages_total{topic=\"requests\"} 7"));
@@ -69,6 +70,7 @@ static void renders_every_series(void **state) {
     assert_true(has_line(t, "worker_breaker_opens_total 3"));
     assert_true(has_line(t, "worker_breakers_open 1"));
     assert_true(has_line(t, "# TYPE worker_breakers_open gauge"));
+    assert_true(has_line(t, "worker_calls_skipped_total 8"));
     assert_true(has_line(t, "# TYPE worker_messages_total counter"));
     assert_true(has_line(t, "# TYPE worker_inflight_http gauge"));
     assert_true(has_line(t, "# TYPE aggregator_timeouts_total counter"));
@@ -107,8 +109,8 @@ static void format_is_well_formed(void **state) {
         assert_string_equal(value, " 0");
         samples++;
     }
-    assert_int_equal(n_typed, 15);
-    assert_int_equal(samples, 2 + 2 + 5 + 6 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 4);
+    assert_int_equal(n_typed, 16);
+    assert_int_equal(samples, 2 + 2 + 5 + 6 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 4 + 1);
     free(t);
 }
 
