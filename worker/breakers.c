@@ -30,6 +30,9 @@ struct breakers_state {
     int full_logged;
 };
 
+static struct bentry *find(worker *w, const char *source, int create);
+static int track_configured(worker *w, err_t *e);
+
 static breaker_params params_of(const worker *w) {
     breaker_params p = {w->cfg.breaker_failures, w->cfg.breaker_cooldown_ms,
                         w->cfg.read_timeout_ms + LEASE_MARGIN_MS};
@@ -44,6 +47,15 @@ int breakers_init(worker *w, err_t *e) {
         w->breakers = NULL;
         return err_nomem(e);
     }
+    return track_configured(w, e);
+}
+
+/* Tracks the configured resources from the start: a worker that has not called one yet (its
+ * partitions carry no fan-out for it) still sees its circuit at the next refresh. */
+static int track_configured(worker *w, err_t *e) {
+    if (!w->cfg.breaker_enabled || !w->cfg.allow_enforced) return AGG_OK;
+    for (int i = 0; i < w->cfg.allow.n; i++)
+        if (find(w, w->cfg.allow.items[i].source, 1) == NULL) return err_nomem(e);
     return AGG_OK;
 }
 
