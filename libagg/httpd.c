@@ -182,6 +182,11 @@ static void queue_or_defer(httpd_req *r, unsigned status, struct MHD_Response *r
 }
 
 void httpd_respond(httpd_req *r, int status, const char *content_type, const char *body) {
+    httpd_respond_header(r, status, content_type, body, NULL, NULL);
+}
+
+void httpd_respond_header(httpd_req *r, int status, const char *content_type, const char *body,
+                          const char *header, const char *value) {
     if (r->answered || r->cancelled) return;
     size_t len = body ? strlen(body) : 0;
     struct MHD_Response *resp =
@@ -194,6 +199,7 @@ void httpd_respond(httpd_req *r, int status, const char *content_type, const cha
     }
     MHD_add_response_header(resp, "Content-Type", content_type ? content_type : "application/json");
     MHD_add_response_header(resp, "Cache-Control", "no-store");
+    if (header && value) MHD_add_response_header(resp, header, value);
     add_common_headers(r, resp);
     queue_or_defer(r, (unsigned)status, resp);
 }

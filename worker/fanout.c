@@ -153,6 +153,12 @@ static char *call_body(const fjob *j, const fanoutmsg_resource *r, err_t *e) {
     return s;
 }
 
+long fanout_call_timeout_ms(long read_timeout_ms, long long deadline_ms, long long now_ms) {
+    long long left = deadline_ms - now_ms;
+    if (left <= 0) return 0;
+    return left < read_timeout_ms ? (long)left : read_timeout_ms;
+}
+
 static void start_call(fjob *j, int i) {
     worker *w = j->w;
     fcall *c = &j->calls[i];
@@ -162,6 +168,14 @@ static void start_call(fjob *j, int i) {
                  "recorded as ERROR",
                  j->m->correlation_id, r->source);
         record(c, OUTCOME_ERROR);
+        return;
+    }
+    long timeout_ms = fanout_call_timeout_ms(w->cfg.read_timeout_ms, j->m->deadline_ms,
+                                             loop_wall_ms());
+    if (timeout_ms == 0) {
+        log_info("session %s: deadline passed before %s was called; recorded as TIMEOUT",
+                 j->m->correlation_id, r->source);
+        record(c, OUTCOME_TIMEOUT);
         return;
     }
     char url[RESLIST_URL_MAX + 16];
@@ -174,8 +188,8 @@ static void start_call(fjob *j, int i) {
         record(c, OUTCOME_ERROR);
         return;
     }
-    int rc = httpc_post_json(w->hc, url, body, w->cfg.connect_timeout_ms, w->cfg.read_timeout_ms,
-                             on_http, c, &e);
+    int rc = httpc_post_json(w->hc, url, body, w->cfg.connect_timeout_ms, timeout_ms, on_http, c,
+                             &e);
     agg_free(body);
     if (rc != AGG_OK) {
         log_warn("session %s: call to %s could not start: %s", j->m->correlation_id, r->source,

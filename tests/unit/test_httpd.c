@@ -83,6 +83,8 @@ static void handler(httpd_req *r, void *arg) {
         d->srv = s;
         d->r = r;
         loop_timer_add(s->l, 30, answer_later, d);
+    } else if (strcmp(path, "/moved") == 0) {
+        httpd_respond_header(r, 302, NULL, "{}", "Location", "/now");
     } else if (strcmp(path, "/drop") == 0) {
         httpd_drop(r);
     } else if (strcmp(path, "/stream") == 0) {
@@ -113,6 +115,7 @@ typedef struct result {
     char body[4096];
     size_t len;
     char acao[128];
+    char location[128];
     CURLcode rc;
 } result;
 
@@ -127,9 +130,22 @@ static size_t on_body(char *p, size_t size, size_t n, void *arg) {
     return len;
 }
 
+/* Copies the value of header name (prefix "Name: ") of line p into out, when p is that header. */
+static void header_value(const char *p, size_t len, const char *prefix, char *out, size_t cap) {
+    size_t k = strlen(prefix);
+    if (len <= k || strncasecmp(p, prefix, k) != 0) return;
+    size_t v = len - k;
+    while (v > 0 && (p[k + v - 1] == '\r' || p[k + v - 1] == '\n')) v--;
+    if (v < cap) {
+        memcpy(out, p + k, v);
+        out[v] = '\0';
+    }
+}
+
 static size_t on_header(char *p, size_t size, size_t n, void *arg) {
     result *res = arg;
     size_t len = size * n;
+    header_value(p, len, "Location: ", res->location, sizeof res->location);
     if (len > 29 && strncasecmp(p, "Access-Control-Allow-Origin: ", 29) == 0) {
         size_t v = len - 29;
         while (v > 0 && (p[29 + v - 1] == '\r' || p[29 + v - 1] == '\n')) v--;
@@ -258,6 +274,15 @@ static void dropped_request_gets_no_answer(void **state) {
     assert_int_equal(j.res.rc, CURLE_GOT_NOTHING);
 }
 
+static void answer_with_one_more_header(void **state) {
+    (void)state;
+    client_job j = {.path = "/moved"};
+    run(&j);
+    assert_int_equal(j.res.status, 302);
+    assert_string_equal(j.res.location, "/now");
+    assert_string_equal(j.res.body, "{}");
+}
+
 static void body_over_limit_is_413(void **state) {
     (void)state;
     static char big[5000];
@@ -327,6 +352,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(immediate_answer_with_body_and_query),
         cmocka_unit_test(deferred_answer_arrives),
+        cmocka_unit_test(answer_with_one_more_header),
         cmocka_unit_test(dropped_request_gets_no_answer),
         cmocka_unit_test(body_over_limit_is_413),
         cmocka_unit_test(stream_delivers_frames_then_ends),
