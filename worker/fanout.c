@@ -26,6 +26,7 @@ struct fjob;
 typedef struct fcall {
     struct fjob *job;
     int idx;
+    int capped; /* the call's timeout is the session's deadline (fanout_call_timeout_ms) */
     outcome_t outcome;
     rdsretry *rec;
 } fcall;
@@ -131,6 +132,14 @@ static void on_http(const httpc_result *res, void *arg) {
     fjob *j = c->job;
     const fanoutmsg_resource *r = &j->m->resources[c->idx];
     outcome_t o = outcome_classify(res->transport, res->status);
+    if (o == OUTCOME_TIMEOUT && c->capped) {
+        /* The session's deadline writes this TIMEOUT, with the summary's completedBy TIMEOUT:
+         * recording it here first would complete the session as ALL_RESPONDED. */
+        log_info("session %s: the call to %s ended at the session's deadline (%.160s)",
+                 j->m->correlation_id, r->source, res->error ? res->error : "");
+        release(j);
+        return;
+    }
     if (o == OUTCOME_ACCEPTED) {
         log_debug("session %s: %s accepted (http %ld)", j->m->correlation_id, r->source,
                   res->status);
@@ -173,11 +182,13 @@ static void start_call(fjob *j, int i) {
     long timeout_ms = fanout_call_timeout_ms(w->cfg.read_timeout_ms, j->m->deadline_ms,
                                              loop_wall_ms());
     if (timeout_ms == 0) {
-        log_info("session %s: deadline passed before %s was called; recorded as TIMEOUT",
+        log_info("session %s: deadline passed before %s was called; not called (the deadline "
+                 "records its TIMEOUT)",
                  j->m->correlation_id, r->source);
-        record(c, OUTCOME_TIMEOUT);
+        release(j);
         return;
     }
+    c->capped = timeout_ms < w->cfg.read_timeout_ms;
     char url[RESLIST_URL_MAX + 16];
     snprintf(url, sizeof url, "%s/journals", r->url);
     err_t e = {0};
