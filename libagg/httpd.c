@@ -134,7 +134,12 @@ static void on_peer_hangup(loop *l, int fd, unsigned events, void *arg) {
 
 static void peer_gone(httpd_req *r) {
     if (r->stream) {
-        r->stream->failed = 1;
+        /* Marking the stream failed is not enough: a resumed connection whose socket has no new
+         * event may not be run by MHD again until its 120 s idle timeout (measured: an SSE stream
+         * whose client closed after its first event stayed in CLOSE_WAIT). The shutdown gives
+         * MHD that event, and it closes the connection. */
+        httpd_stream_fail(r->stream);
+        return;
     } else if (!r->answered && !r->cancelled) {
         r->cancelled = 1;
         if (r->cancel) r->cancel(r->cancel_arg);

@@ -313,6 +313,40 @@ static void cors_allows_only_listed_origin(void **state) {
     assert_string_equal(other.res.acao, "");
 }
 
+/* Sockets of this process on local port `port` in TCP state CLOSE_WAIT (the client closed, the
+ * server did not), from /proc/self/net/tcp. */
+static int close_wait_count(int port) {
+    FILE *f = fopen("/proc/self/net/tcp", "r");
+    assert_non_null(f);
+    char line[512];
+    int n = 0;
+    if (!fgets(line, sizeof line, f)) line[0] = '\0'; /* the header */
+    while (fgets(line, sizeof line, f)) {
+        unsigned lport, state;
+        if (sscanf(line, " %*d: %*x:%x %*x:%*x %x", &lport, &state) == 2 && (int)lport == port &&
+            state == 0x08)
+            n++;
+    }
+    fclose(f);
+    return n;
+}
+
+static void check_no_close_wait(loop *l, void *arg) {
+    int *left = arg;
+    if (close_wait_count(httpd_port(srv.d)) == 0 || --*left == 0)
+        loop_stop(l);
+    else
+        loop_timer_add(l, 10, check_no_close_wait, left);
+}
+
+/* Runs the loop until no connection of the server is in CLOSE_WAIT, at most about 2 s. */
+static int run_until_no_close_wait(void) {
+    int left = 200;
+    loop_timer_add(srv.l, 0, check_no_close_wait, &left);
+    loop_run(srv.l);
+    return close_wait_count(httpd_port(srv.d));
+}
+
 static void idle_stream_freed_when_client_leaves(void **state) {
     (void)state;
     srv.stream_closed = 0;
@@ -323,6 +357,8 @@ static void idle_stream_freed_when_client_leaves(void **state) {
     run_until_stream_closed();
     assert_int_equal(srv.stream_closed, 1);
     assert_int_equal(httpd_stream_count(srv.d), 0);
+    /* ... and its connection too: MHD alone kept it (in CLOSE_WAIT) until its idle timeout. */
+    assert_int_equal(run_until_no_close_wait(), 0);
 }
 
 static void failed_idle_stream_is_closed(void **state) {
