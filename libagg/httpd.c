@@ -134,10 +134,7 @@ static void on_peer_hangup(loop *l, int fd, unsigned events, void *arg) {
 
 static void peer_gone(httpd_req *r) {
     if (r->stream) {
-        /* Marking the stream failed is not enough: a resumed connection whose socket has no new
-         * event may not be run by MHD again until its 120 s idle timeout (measured: an SSE stream
-         * whose client closed after its first event stayed in CLOSE_WAIT). The shutdown gives
-         * MHD that event, and it closes the connection. */
+        /* Failed as by the application: MHD alone would keep the connection (see there). */
         httpd_stream_fail(r->stream);
         return;
     } else if (!r->answered && !r->cancelled) {
@@ -259,6 +256,12 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max) {
             s->r->d->kick = 1;
             return MHD_CONTENT_READER_END_OF_STREAM;
         }
+        if (s->r->cx && s->r->cx->peer_left) {
+            /* The client left while MHD was sending: end here rather than suspend and resume
+             * from inside this reader. */
+            httpd_stream_fail(s);
+            return MHD_CONTENT_READER_END_WITH_ERROR;
+        }
         /* Nothing to send: park the connection until a write or a hang-up. */
         suspend_req(s->r);
         return 0;
@@ -342,6 +345,11 @@ void httpd_stream_fail(httpd_stream *s) {
      * a keep-alive stream failed before its first byte stays open): the client must see the
      * stream break, so the socket is shut down here; MHD then closes it. */
     if (s->r->cx && s->r->cx->fd >= 0) shutdown(s->r->cx->fd, SHUT_RDWR);
+    /* Nor may MHD run the connection again at all: one that never met EAGAIN is in none of its
+     * epoll sets, so no event of its socket reaches it (measured: an SSE stream whose client
+     * left stayed open, CLOSE_WAIT or shut down, until the 120 s idle timeout). Its timeout
+     * scan reaches every connection: a 1 s timeout closes it. */
+    MHD_set_connection_option(s->r->conn, MHD_CONNECTION_OPTION_TIMEOUT, (unsigned int)1);
     resume_req(s->r);
     s->r->d->kick = 1;
 }

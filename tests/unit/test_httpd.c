@@ -1,5 +1,10 @@
 /* test_httpd: immediate, deferred and dropped answers, streams, 413, CORS, hang-up detection. */
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <netinet/in.h>
 #include <setjmp.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -37,6 +42,14 @@ static void on_stream_closed(void *arg) {
     server *s = arg;
     s->stream_closed++;
     s->stream = NULL;
+}
+
+static void open_idle_later(loop *l, void *arg) {
+    (void)l;
+    deferred *d = arg;
+    d->srv->stream = httpd_stream_open(d->r, NULL, on_stream_closed, d->srv, NULL);
+    httpd_stream_write(d->srv->stream, ": hi\n\n", 6, NULL);
+    free(d);
 }
 
 static void stream_tick(loop *l, void *arg) {
@@ -100,6 +113,12 @@ static void handler(httpd_req *r, void *arg) {
         /* Fails before it ever sent a byte. */
         s->stream = httpd_stream_open(r, NULL, on_stream_closed, s, NULL);
         loop_timer_add(s->l, 50, fail_now, s);
+    } else if (strcmp(path, "/idle-later") == 0) {
+        /* Opened after the request was suspended, as the gateway's streams are. */
+        deferred *d = malloc(sizeof *d);
+        d->srv = s;
+        d->r = r;
+        loop_timer_add(s->l, 30, open_idle_later, d);
     } else if (strcmp(path, "/idle") == 0) {
         s->stream = httpd_stream_open(r, NULL, on_stream_closed, s, NULL);
         httpd_stream_write(s->stream, ": hi\n\n", 6, NULL);
@@ -361,6 +380,75 @@ static void idle_stream_freed_when_client_leaves(void **state) {
     assert_int_equal(run_until_no_close_wait(), 0);
 }
 
+/* Socket descriptors of this process. */
+static int socket_fds(void) {
+    DIR *dir = opendir("/proc/self/fd");
+    assert_non_null(dir);
+    struct dirent *de;
+    int n = 0;
+    char path[64], target[64];
+    while ((de = readdir(dir))) {
+        snprintf(path, sizeof path, "/proc/self/fd/%s", de->d_name);
+        ssize_t k = readlink(path, target, sizeof target - 1);
+        if (k > 0 && strncmp(target, "socket:", 7) == 0) n++;
+    }
+    closedir(dir);
+    return n;
+}
+
+typedef struct raw_client {
+    int port;
+    const char *path;
+    int got; /* bytes received before the close */
+} raw_client;
+
+/* Sends a GET, reads the first bytes of the answer, then closes (an EventSource dropped). */
+static void *raw_client_thread(void *arg) {
+    raw_client *c = arg;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)c->port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    char req[256], buf[4096];
+    int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", c->path);
+    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0 && send(fd, req, (size_t)n, 0) == n) {
+        while (!strstr(buf, ": hi")) {
+            ssize_t k = recv(fd, buf + c->got, sizeof buf - 1 - (size_t)c->got, 0);
+            if (k <= 0) break;
+            c->got += (int)k;
+            buf[c->got] = '\0';
+        }
+    }
+    close(fd);
+    return NULL;
+}
+
+static void check_sockets(loop *l, void *arg) {
+    int *want = arg;
+    if (socket_fds() <= want[0] || --want[1] == 0)
+        loop_stop(l);
+    else
+        loop_timer_add(l, 10, check_sockets, want);
+}
+
+/* The client of a stream opened after a suspend reads its first bytes and closes: the stream and
+ * its connection are gone at once (they stayed until MHD's idle timeout). */
+static void dropped_stream_connection_is_closed(void **state) {
+    (void)state;
+    srv.stream_closed = 0;
+    int before = socket_fds();
+    raw_client c = {.port = httpd_port(srv.d), .path = "/idle-later"};
+    pthread_t t;
+    pthread_create(&t, NULL, raw_client_thread, &c);
+    run_until_stream_closed();
+    pthread_join(t, NULL);
+    assert_true(c.got > 0);
+    assert_int_equal(srv.stream_closed, 1);
+    int want[2] = {before, 300};
+    loop_timer_add(srv.l, 0, check_sockets, want);
+    loop_run(srv.l);
+    assert_int_equal(socket_fds(), before);
+}
+
 static void failed_idle_stream_is_closed(void **state) {
     (void)state;
     srv.stream_closed = 0;
@@ -394,6 +482,7 @@ int main(void) {
         cmocka_unit_test(stream_delivers_frames_then_ends),
         cmocka_unit_test(cors_allows_only_listed_origin),
         cmocka_unit_test(idle_stream_freed_when_client_leaves),
+        cmocka_unit_test(dropped_stream_connection_is_closed),
         cmocka_unit_test(failed_idle_stream_is_closed),
         cmocka_unit_test(stream_failed_before_a_byte_is_closed),
     };
