@@ -35,11 +35,12 @@ CONCURRENT_CALLS = WATCHED + UNWATCHED + ABANDONED + WFE_RESET  # sessions open 
 # gateway (both ends are stack processes), and "own", everything else (files, pipes, eventfds,
 # listeners, Redis and Kafka connections, the test's client connections). "own" must return to
 # its baseline (+OWN_JITTER: librdkafka may hold one more broker connection for a moment).
-# "pool" grows to the most calls in flight at once and stays: a pool holds at most
-# CONCURRENT_CALLS connections per server (its end: per resource for a worker, per resource for
-# the gateway that takes the answers), and it must stay within that in every round, although
-# the rounds add up to ROUNDS * CONCURRENT_CALLS calls per resource, so a connection leaked per
-# call would pass it by round 3.
+# "pool" grows to the most calls in flight at once and stays: a round adds at most
+# CONCURRENT_CALLS connections per server to what the earlier tests left in the pools (its
+# end: per resource for a worker, per resource for the gateway that takes the answers), and it
+# must stay within that in every round, although the rounds add up to ROUNDS *
+# CONCURRENT_CALLS calls per resource, so a connection leaked per call would pass it by
+# round 2.
 N_RES = len(SOURCES)
 OWN_JITTER = 2
 POOL_MAX = {"worker": N_RES * CONCURRENT_CALLS, "resource": 2 * CONCURRENT_CALLS,
@@ -189,21 +190,22 @@ def _round(gw, redis):
 
 def _settle(stack, procs, base, what):
     """Waits until every process's own descriptors are back to base and its pool within
-    POOL_MAX; returns {name: (own, pool)}."""
+    POOL_MAX of the pool at base; returns {name: (own, pool)}."""
     last = {}
+    pool_max = {n: base[n][1] + POOL_MAX[procs[n].kind] for n in procs}
 
     def ok():
         last.clear()
         last.update(_count(stack, procs))
         return all(last[n][0] <= base[n][0] + OWN_JITTER and
-                   last[n][1] <= POOL_MAX[procs[n].kind] for n in procs)
+                   last[n][1] <= pool_max[n] for n in procs)
     try:
         wait_until(ok, SETTLE_S, what, interval=0.2)
     except AssertionError:
-        bad = {n: {"own": (last[n][0], base[n][0]), "pool": (last[n][1], POOL_MAX[procs[n].kind]),
+        bad = {n: {"own": (last[n][0], base[n][0]), "pool": (last[n][1], pool_max[n]),
                    "own now": last[n][2], "own before": base[n][2]}
                for n in procs if last[n][0] > base[n][0] + OWN_JITTER or
-               last[n][1] > POOL_MAX[procs[n].kind]}
+               last[n][1] > pool_max[n]}
         raise AssertionError("%s: descriptors not back within %d s: %r" % (what, SETTLE_S, bad))
     return {n: last[n][:2] for n in procs}
 
