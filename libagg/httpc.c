@@ -9,7 +9,10 @@
 #include "alloc.h"
 #include "list.h"
 
-#define HTTPC_BODY_CAP             (1024 * 1024) /* response bytes kept; the rest is read and dropped */
+/* A response body over this ends the transfer (TRANSPORT_OTHER): no caller needs more than a
+ * short JSON answer, and a resource that sends megabytes must not make us read or keep them. */
+#define HTTPC_BODY_CAP             (64 * 1024)
+#define HTTPC_BODY_CAP_TEXT        "64 KiB"
 #define HTTPC_MAX_HOST_CONNECTIONS 64
 #define HTTPC_MAX_CONNECTS         256 /* idle keep-alive connections kept in the pool */
 /* Finished easy handles kept for the next request: curl_easy_init allocates
@@ -26,6 +29,7 @@ struct httpc_req {
     httpc_done_cb *done;
     void *arg;
     char errbuf[CURL_ERROR_SIZE];
+    int too_big; /* the body passed HTTPC_BODY_CAP: the transfer was ended */
     list_node node; /* on httpc.reqs while in flight */
 };
 
@@ -140,6 +144,10 @@ static void check_done(httpc *c) {
             .body_len = r->resp_len,
             .error = rc == CURLE_OK ? "" : (r->errbuf[0] ? r->errbuf : curl_easy_strerror(rc)),
         };
+        if (r->too_big) {
+            res.transport = TRANSPORT_OTHER;
+            res.error = "response body over " HTTPC_BODY_CAP_TEXT ": not read further";
+        }
         r->done(&res, r->arg);
         req_free(c, r);
     }
@@ -226,20 +234,22 @@ static int on_timer(CURLM *multi, long timeout_ms, void *userp) {
 static size_t on_write(char *data, size_t size, size_t nmemb, void *userp) {
     httpc_req *r = userp;
     size_t n = size * nmemb;
-    size_t keep = n;
-    if (r->resp_len + keep > HTTPC_BODY_CAP) keep = HTTPC_BODY_CAP - r->resp_len;
-    if (keep == 0) return n;
-    if (r->resp_len + keep + 1 > r->resp_cap) {
+    if (n == 0) return 0;
+    if (n > HTTPC_BODY_CAP - r->resp_len) {
+        r->too_big = 1;
+        return 0; /* CURLE_WRITE_ERROR: curl closes the connection, nothing more is read */
+    }
+    if (r->resp_len + n + 1 > r->resp_cap) {
         size_t cap = r->resp_cap ? r->resp_cap : 1024;
-        while (cap < r->resp_len + keep + 1) cap *= 2;
+        while (cap < r->resp_len + n + 1) cap *= 2;
         if (cap > HTTPC_BODY_CAP + 1) cap = HTTPC_BODY_CAP + 1;
         char *p = agg_realloc(r->resp, cap);
         if (!p) return 0; /* CURLE_WRITE_ERROR -> TRANSPORT_OTHER */
         r->resp = p;
         r->resp_cap = cap;
     }
-    memcpy(r->resp + r->resp_len, data, keep);
-    r->resp_len += keep;
+    memcpy(r->resp + r->resp_len, data, n);
+    r->resp_len += n;
     r->resp[r->resp_len] = '\0';
     return n;
 }
@@ -328,6 +338,9 @@ int httpc_post_json(httpc *c, const char *url, const char *body, long connect_ti
     } while (0)
     SET(CURLOPT_URL, url);
     SET(CURLOPT_PROTOCOLS_STR, "http,https");
+    /* libcurl's default, stated: a 3xx is the resource's answer (an ERROR outcome). Following it
+     * would send the patient's request to wherever the resource points. */
+    SET(CURLOPT_FOLLOWLOCATION, 0L);
     SET(CURLOPT_NOSIGNAL, 1L);
     SET(CURLOPT_HTTPHEADER, c->headers);
     SET(CURLOPT_POSTFIELDSIZE, (long)strlen(body));

@@ -145,7 +145,9 @@ static void on_peer_hangup(loop *l, int fd, unsigned events, void *arg) {
 
 static void peer_gone(httpd_req *r) {
     if (r->stream) {
-        r->stream->failed = 1;
+        /* Failed as by the application: MHD alone would keep the connection (see there). */
+        httpd_stream_fail(r->stream);
+        return;
     } else if (!r->answered && !r->cancelled) {
         r->cancelled = 1;
         if (r->cancel) r->cancel(r->cancel_arg);
@@ -192,8 +194,8 @@ static void queue_or_defer(httpd_req *r, unsigned status, struct MHD_Response *r
     resume_req(r);
 }
 
-static void respond_with(httpd_req *r, int status, const char *content_type, const char *body,
-                         int retry_after_s) {
+void httpd_respond_header(httpd_req *r, int status, const char *content_type, const char *body,
+                          const char *header, const char *value) {
     if (r->answered || r->cancelled) return;
     size_t len = body ? strlen(body) : 0;
     struct MHD_Response *resp =
@@ -206,24 +208,22 @@ static void respond_with(httpd_req *r, int status, const char *content_type, con
     }
     MHD_add_response_header(resp, "Content-Type", content_type ? content_type : "application/json");
     MHD_add_response_header(resp, "Cache-Control", "no-store");
-    if (retry_after_s >= 0) {
-        char v[24];
-        snprintf(v, sizeof v, "%d", retry_after_s);
-        MHD_add_response_header(resp, "Retry-After", v);
-    }
+    if (header && value) MHD_add_response_header(resp, header, value);
     add_common_headers(r, resp);
     queue_or_defer(r, (unsigned)status, resp);
 }
 
 void httpd_respond(httpd_req *r, int status, const char *content_type, const char *body) {
-    respond_with(r, status, content_type, body, -1);
+    httpd_respond_header(r, status, content_type, body, NULL, NULL);
 }
 
 void httpd_respond_error_retry(httpd_req *r, const api_error *e, int retry_after_s) {
     char *body = apierr_to_json(e, NULL);
-    respond_with(r, e->http_status, NULL,
-                 body ? body : "{\"error\":\"internal\",\"message\":\"out of memory\"}",
-                 retry_after_s);
+    char v[24];
+    snprintf(v, sizeof v, "%d", retry_after_s);
+    httpd_respond_header(r, e->http_status, NULL,
+                         body ? body : "{\"error\":\"internal\",\"message\":\"out of memory\"}",
+                         retry_after_s >= 0 ? "Retry-After" : NULL, v);
     agg_free(body);
 }
 
@@ -271,6 +271,12 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max) {
         if (s->ending) {
             s->r->d->kick = 1;
             return MHD_CONTENT_READER_END_OF_STREAM;
+        }
+        if (s->r->cx && s->r->cx->peer_left) {
+            /* The client left while MHD was sending: end here rather than suspend and resume
+             * from inside this reader. */
+            httpd_stream_fail(s);
+            return MHD_CONTENT_READER_END_WITH_ERROR;
         }
         /* Nothing to send: park the connection until a write or a hang-up. */
         suspend_req(s->r);
@@ -375,6 +381,11 @@ void httpd_stream_fail(httpd_stream *s) {
      * a keep-alive stream failed before its first byte stays open): the client must see the
      * stream break, so the socket is shut down here; MHD then closes it. */
     if (s->r->cx && s->r->cx->fd >= 0) shutdown(s->r->cx->fd, SHUT_RDWR);
+    /* Nor may MHD run the connection again at all: one that never met EAGAIN is in none of its
+     * epoll sets, so no event of its socket reaches it (measured: an SSE stream whose client
+     * left stayed open, CLOSE_WAIT or shut down, until the 120 s idle timeout). Its timeout
+     * scan reaches every connection: a 1 s timeout closes it. */
+    MHD_set_connection_option(s->r->conn, MHD_CONNECTION_OPTION_TIMEOUT, (unsigned int)1);
     resume_req(s->r);
     s->r->d->kick = 1;
 }

@@ -61,6 +61,9 @@ const char *httpd_body(const httpd_req *r, size_t *len); /* NUL-terminated */
 /* Answers with body (copied). content_type NULL = application/json. After an
  * answer r is invalid. */
 void httpd_respond(httpd_req *r, int status, const char *content_type, const char *body);
+/* httpd_respond with one more response header (header: value, both copied; NULL adds none). */
+void httpd_respond_header(httpd_req *r, int status, const char *content_type, const char *body,
+                          const char *header, const char *value);
 /* Answers with the API's JSON error body and e->http_status. */
 void httpd_respond_error(httpd_req *r, const api_error *e);
 /* As httpd_respond_error, with the header Retry-After: retry_after_s (seconds). */

@@ -11,7 +11,7 @@ typedef enum strategy_t { STRATEGY_SSE = 0, STRATEGY_WAIT_FOR_EVERYONE } strateg
 
 #define JOURNALREQ_PATIENT_ID_MAX 64
 #define JOURNALREQ_DELAY_MAX_MS   600000
-#define JOURNALREQ_DELAY_MIN      (-3)
+#define JOURNALREQ_DELAY_MIN      (-8) /* the resource simulator's fault modes */
 
 typedef struct journal_request {
     char patient_id[JOURNALREQ_PATIENT_ID_MAX + 1];
@@ -30,8 +30,9 @@ typedef struct journalreq_limits {
 /* Parses and validates body (len bytes, need not be NUL-terminated).
  * patientId: required string, 1..64 chars of [A-Za-z0-9._:-].
  * delays: a string "1000,2000,-1" (empty = none) or an array of integers;
- *   each in [-3, 600000]; -1 = refuse (401), -2 = fail (500), -3 = drop the
- *   connection; at most lim->n_resources entries.
+ *   each in [-8, 600000]; -1 = refuse (401), -2 = fail (500), -3 = drop the
+ *   connection, -4..-8 the other fault modes of resource-sim (docs/architecture.md,
+ *   "Resources that misbehave"); at most lim->n_resources entries.
  * timeoutMs: integer; missing/null -> default; > max -> max; <= 0 -> 400.
  * strategy: "SSE" (default) or "WAIT_FOR_EVERYONE".
  * On error fills e (400, code "invalid_json" | "missing_field" |

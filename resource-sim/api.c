@@ -14,6 +14,13 @@
 #include "rsreq.h"
 
 #define RETRY_BASE_MS 200
+/* Fault modes (rsreq.h): -6 sends ACCEPTED_BODY one byte every TRICKLE_MS (about 5 s); -5 sends
+ * HANG_PREFIX and stops; -8 answers a body of HUGE_BODY_BYTES. */
+#define TRICKLE_MS      250
+#define HANG_PREFIX     "{\"status\":\"acc"
+#define HUGE_BODY_BYTES (8u * 1024 * 1024)
+
+static const char ACCEPTED_BODY[] = "{\"status\":\"accepted\"}";
 
 /* One answer to deliver: waits for its delay, then POSTs body to url,
  * retrying failed attempts. Owned by the api's job list until finished. */
@@ -37,10 +44,21 @@ typedef struct direct_wait {
     char patient_id[RSREQ_PATIENT_MAX * 4 + 1];
 } direct_wait;
 
+/* A -6 answer being sent a byte at a time; freed when its stream closes. */
+typedef struct trickle {
+    rs_api *a;
+    httpd_stream *s;
+    loop_timer *t; /* the next byte's timer; NULL when none is pending */
+    size_t sent;
+    int whole; /* every byte was queued and the stream ended */
+    rsreq q;
+} trickle;
+
 struct rs_api {
     loop *l;
     httpc *c;
     rs_config cfg;
+    char *huge; /* the -8 body, built at its first use; owned */
     list_node jobs; /* answer_job.node, the newest first */
     size_t n_jobs;
     void (*idle)(void *arg);
@@ -87,6 +105,7 @@ void rs_api_free(rs_api *a) {
         agg_free(j);
     }
     rs_calls_free(a->calls);
+    agg_free(a->huge);
     agg_free(a);
 }
 
@@ -182,6 +201,123 @@ static void job_fire(loop *l, void *arg) {
     (void)l;
 }
 
+/* Schedules the answer j (its q filled) after delay ms and takes it into a's jobs; AGG_ERR
+ * with e filled (out of memory) and j freed. */
+static int job_start(rs_api *a, answer_job *j, long delay, err_t *e) {
+    j->a = a;
+    j->delay = delay;
+    j->t = loop_timer_add(a->l, delay, job_fire, j);
+    if (!j->t) {
+        agg_free(j);
+        return err_nomem(e);
+    }
+    list_insert_after(&a->jobs, &j->node);
+    a->n_jobs++;
+    return AGG_OK;
+}
+
+/* --- fault modes -4 to -8 of POST /journals --- */
+
+static void trickle_closed(void *arg) {
+    trickle *t = arg;
+    rs_api *a = t->a;
+    loop_timer_cancel(a->l, t->t);
+    /* A resource that got its answer out calls back; one whose caller gave up does not. */
+    answer_job *j = t->whole ? agg_calloc(1, sizeof *j) : NULL;
+    err_t e;
+    if (j) {
+        list_init(&j->node);
+        j->q = t->q;
+        if (job_start(a, j, 0, &e) != AGG_OK)
+            log_error("answer for correlationId %s dropped: %s", t->q.correlation_id, e.text);
+    } else if (t->whole) {
+        log_error("answer for correlationId %s dropped: out of memory", t->q.correlation_id);
+    } else {
+        log_info("journals for correlationId %s: the caller left after %zu byte(s) of the "
+                 "answer",
+                 t->q.correlation_id, t->sent);
+    }
+    agg_free(t);
+}
+
+static void trickle_next(loop *l, void *arg) {
+    trickle *t = arg;
+    t->t = NULL;
+    if (httpd_stream_write(t->s, ACCEPTED_BODY + t->sent, 1, NULL) != AGG_OK) return;
+    if (++t->sent == sizeof ACCEPTED_BODY - 1) {
+        t->whole = 1;
+        httpd_stream_end(t->s);
+        return;
+    }
+    t->t = loop_timer_add(l, TRICKLE_MS, trickle_next, t);
+    if (!t->t) httpd_stream_fail(t->s); /* out of memory: the caller sees a broken answer */
+}
+
+static void start_trickle(rs_api *a, httpd_req *r, const rsreq *q) {
+    trickle *t = agg_calloc(1, sizeof *t);
+    if (!t) {
+        respond_plain_error(r, 500, "internal", "out of memory");
+        return;
+    }
+    t->a = a;
+    t->q = *q;
+    err_t e;
+    t->s = httpd_stream_open(r, "application/json", trickle_closed, t, &e);
+    if (!t->s) {
+        agg_free(t);
+        return; /* answered 500 by httpd_stream_open */
+    }
+    trickle_next(a->l, t);
+}
+
+static void start_hang(rs_api *a, httpd_req *r) {
+    err_t e;
+    httpd_stream *s = httpd_stream_open(r, "application/json", NULL, NULL, &e);
+    /* Freed by httpd when the caller leaves or the simulator stops. */
+    if (s) httpd_stream_write(s, HANG_PREFIX, sizeof HANG_PREFIX - 1, NULL);
+    (void)a;
+}
+
+static void answer_huge(rs_api *a, httpd_req *r) {
+    if (!a->huge) {
+        static const char head[] = "{\"status\":\"accepted\",\"padding\":\"";
+        char *b = agg_malloc(HUGE_BODY_BYTES + 1);
+        if (!b) {
+            respond_plain_error(r, 500, "internal", "out of memory");
+            return;
+        }
+        memset(b, 'x', HUGE_BODY_BYTES);
+        memcpy(b, head, sizeof head - 1);
+        memcpy(b + HUGE_BODY_BYTES - 2, "\"}", 2);
+        b[HUGE_BODY_BYTES] = '\0';
+        a->huge = b;
+    }
+    httpd_respond(r, 200, NULL, a->huge);
+}
+
+/* Answers the fault modes -4 to -8; 0 when q asks for none of them. */
+static int handle_fault(rs_api *a, httpd_req *r, const rsreq *q) {
+    static const char *const what[] = {"answering 200 and never calling back",
+                                       "hanging in the middle of its answer",
+                                       "answering a byte at a time",
+                                       "redirecting to /actuator/health",
+                                       "answering a body of several MiB"};
+    if (q->delay > RSREQ_DELAY_SILENT || q->delay < RSREQ_DELAY_HUGE) return 0;
+    log_info("journals for correlationId %s: %s (simulated, delay %ld)", q->correlation_id,
+             what[RSREQ_DELAY_SILENT - q->delay], q->delay);
+    switch (q->delay) {
+    case RSREQ_DELAY_SILENT: httpd_respond(r, 200, NULL, ACCEPTED_BODY); break;
+    case RSREQ_DELAY_HANG: start_hang(a, r); break;
+    case RSREQ_DELAY_TRICKLE: start_trickle(a, r, q); break;
+    case RSREQ_DELAY_REDIRECT:
+        /* A target that answers 200: a call that followed it would count as accepted. */
+        httpd_respond_header(r, 302, NULL, "{}", "Location", "/actuator/health");
+        break;
+    default: answer_huge(a, r); break;
+    }
+    return 1;
+}
+
 static void handle_journals(rs_api *a, httpd_req *r) {
     size_t len;
     const char *body = httpd_body(r, &len);
@@ -223,19 +359,18 @@ static void handle_journals(rs_api *a, httpd_req *r) {
         return;
     default: break;
     }
-    j->a = a;
-    j->delay = j->q.delay;
-    j->t = loop_timer_add(a->l, j->delay, job_fire, j);
-    if (!j->t) {
+    err_t e;
+    if (handle_fault(a, r, &j->q)) {
         agg_free(j);
-        respond_plain_error(r, 500, "internal", "out of memory");
         return;
     }
-    list_insert_after(&a->jobs, &j->node);
-    a->n_jobs++;
+    if (job_start(a, j, j->q.delay, &e) != AGG_OK) {
+        respond_plain_error(r, 500, "internal", e.text);
+        return;
+    }
     log_debug("journals for correlationId %s accepted; answer in %ld ms", j->q.correlation_id,
               j->delay);
-    httpd_respond(r, 200, NULL, "{\"status\":\"accepted\"}");
+    httpd_respond(r, 200, NULL, ACCEPTED_BODY);
 }
 
 /* --- direct answers (POST /journals/direct) --- */

@@ -28,6 +28,7 @@ struct fjob;
 typedef struct fcall {
     struct fjob *job;
     int idx;
+    int capped; /* the call's timeout is the session's deadline (fanout_call_timeout_ms) */
     outcome_t outcome;
     int probe;     /* the call is its circuit breaker's probe */
     rdsretry *rec; /* the record, the mark, or before the call the probe request */
@@ -165,7 +166,18 @@ static void on_http(const httpc_result *res, void *arg) {
     fjob *j = c->job;
     const fanoutmsg_resource *r = &j->m->resources[c->idx];
     outcome_t o = outcome_classify(res->transport, res->status);
-    breakers_outcome(j->w, r->source, o, c->probe);
+    int cut_by_deadline = o == OUTCOME_TIMEOUT && c->capped;
+    /* A call cut by its session's deadline says little of the resource (a clinician's short
+     * timeout must not open a circuit for everyone), unless it was the probe, which decides. */
+    if (!cut_by_deadline || c->probe) breakers_outcome(j->w, r->source, o, c->probe);
+    if (cut_by_deadline) {
+        /* The session's deadline writes this TIMEOUT, with the summary's completedBy TIMEOUT:
+         * recording it here first would complete the session as ALL_RESPONDED. */
+        log_info("session %s: the call to %s ended at the session's deadline (%.160s)",
+                 j->m->correlation_id, r->source, res->error ? res->error : "");
+        release(j);
+        return;
+    }
     if (o == OUTCOME_ACCEPTED) {
         log_debug("session %s: %s accepted (http %ld)", j->m->correlation_id, r->source,
                   res->status);
@@ -188,11 +200,32 @@ static char *call_body(const fjob *j, const fanoutmsg_resource *r, err_t *e) {
     return s;
 }
 
-/* Makes resource i's call. */
+long fanout_call_timeout_ms(long read_timeout_ms, long long deadline_ms, long long now_ms) {
+    long long left = deadline_ms - now_ms;
+    if (left <= 0) return 0;
+    return left < read_timeout_ms ? (long)left : read_timeout_ms;
+}
+
+/* 1 when j's deadline has passed: resource i is not called (the deadline records its TIMEOUT)
+ * and c is released. */
+static int past_deadline(fjob *j, int i, long timeout_ms) {
+    if (timeout_ms > 0) return 0;
+    log_info("session %s: deadline passed before %s was called; not called (the deadline "
+             "records its TIMEOUT)",
+             j->m->correlation_id, j->m->resources[i].source);
+    release(j);
+    return 1;
+}
+
+/* Makes resource i's call, its timeout capped by the session's deadline. */
 static void call_resource(fjob *j, int i) {
     worker *w = j->w;
     fcall *c = &j->calls[i];
     const fanoutmsg_resource *r = &j->m->resources[i];
+    long timeout_ms = fanout_call_timeout_ms(w->cfg.read_timeout_ms, j->m->deadline_ms,
+                                             loop_wall_ms());
+    if (past_deadline(j, i, timeout_ms)) return;
+    c->capped = timeout_ms < w->cfg.read_timeout_ms;
     char url[RESLIST_URL_MAX + 16];
     snprintf(url, sizeof url, "%s/journals", r->url);
     err_t e = {0};
@@ -203,8 +236,8 @@ static void call_resource(fjob *j, int i) {
         record(c, OUTCOME_ERROR);
         return;
     }
-    int rc = httpc_post_json(w->hc, url, body, w->cfg.connect_timeout_ms, w->cfg.read_timeout_ms,
-                             on_http, c, &e);
+    int rc = httpc_post_json(w->hc, url, body, w->cfg.connect_timeout_ms, timeout_ms, on_http, c,
+                             &e);
     agg_free(body);
     if (rc != AGG_OK) {
         log_warn("session %s: call to %s could not start: %s", j->m->correlation_id, r->source,
@@ -242,6 +275,10 @@ static void start_call(fjob *j, int i) {
         record(c, OUTCOME_ERROR);
         return;
     }
+    /* Checked before the breaker, so that no probe is taken for a call not made. */
+    if (past_deadline(j, i, fanout_call_timeout_ms(w->cfg.read_timeout_ms, j->m->deadline_ms,
+                                                   loop_wall_ms())))
+        return;
     switch (breakers_decide(w, r->source)) {
     case BREAKER_CALL: call_resource(j, i); return;
     case BREAKER_FAIL_FAST: fail_fast(c); return;

@@ -19,4 +19,11 @@ void fanout_shutdown(worker *w);
  * by Redis. */
 void fanout_handle(worker *w, const wmsg *m, const char *value, size_t len);
 
+/* The total timeout of a call started at now_ms (epoch ms) for a session due at deadline_ms:
+ * read_timeout_ms (RESOURCE_READ_TIMEOUT_MS), capped by the time left, so that a resource that
+ * hangs or trickles its answer holds no call past the session; 0 when the deadline has passed
+ * (the call is not worth starting). A call that ends by this cap records nothing: its TIMEOUT
+ * comes from the deadline (session_expire). Pure. */
+long fanout_call_timeout_ms(long read_timeout_ms, long long deadline_ms, long long now_ms);
+
 #endif

@@ -189,7 +189,7 @@ static void test_resource_entries(void **state) {
                      AGG_ERR);
     assert_int_equal(parse_one_resource("", "http://h", 0), AGG_ERR);
     assert_int_equal(parse_one_resource("a", "h:1", 0), AGG_ERR);
-    assert_int_equal(parse_one_resource("a", "http://h", -4), AGG_ERR);
+    assert_int_equal(parse_one_resource("a", "http://h", -9), AGG_ERR);
     assert_int_equal(parse_one_resource("a", "http://h", 600001), AGG_ERR);
     assert_int_equal(parse_one_resource("a", "http://h", 600000), AGG_OK);
     assert_int_equal(M2->resources[0].delay_ms, 600000);

@@ -115,8 +115,12 @@ static void *conn_main(void *arg) {
             respond(c->fd, 401, "application/json", "{}", 2);
         } else if (strcmp(path, "/500") == 0) {
             respond(c->fd, 500, "application/json", "{}", 2);
-        } else if (strcmp(path, "/big") == 0) {
-            size_t n = 2 * 1024 * 1024;
+        } else if (strcmp(path, "/302") == 0) {
+            static const char head[] = "HTTP/1.1 302 Found\r\nLocation: /ok\r\n"
+                                       "Content-Length: 0\r\n\r\n";
+            write_all(c->fd, head, sizeof head - 1);
+        } else if (strcmp(path, "/big") == 0 || strcmp(path, "/64k") == 0) {
+            size_t n = strcmp(path, "/big") == 0 ? 2 * 1024 * 1024 : 64 * 1024;
             char *big = malloc(n);
             if (big) {
                 memset(big, 'x', n);
@@ -388,13 +392,29 @@ static void nothing_listening_is_connect_failed(void **state) {
     assert_int_equal(r.status, 0);
 }
 
-static void big_body_is_capped(void **state) {
+/* 64 KiB is read whole; one byte more ends the transfer instead of reading on. */
+static void big_body_ends_the_transfer(void **state) {
     fixture *f = *state;
     result r;
-    post_and_wait(f, "/big", 1000, 10000, &r);
+    post_and_wait(f, "/64k", 1000, 10000, &r);
     assert_int_equal(r.transport, TRANSPORT_OK);
     assert_int_equal(r.status, 200);
-    assert_int_equal(r.body_len, 1024 * 1024);
+    assert_int_equal(r.body_len, 64 * 1024);
+    post_and_wait(f, "/big", 1000, 10000, &r);
+    assert_int_equal(r.transport, TRANSPORT_OTHER);
+    assert_int_equal(r.status, 200);
+    post_and_wait(f, "/ok", 1000, 5000, &r); /* the client goes on */
+    assert_int_equal(r.transport, TRANSPORT_OK);
+}
+
+/* A redirect is the answer: not followed to /ok. */
+static void redirect_is_not_followed(void **state) {
+    fixture *f = *state;
+    result r;
+    post_and_wait(f, "/302", 1000, 5000, &r);
+    assert_int_equal(r.transport, TRANSPORT_OK);
+    assert_int_equal(r.status, 302);
+    assert_string_equal(r.body, "");
 }
 
 static void many_concurrent_requests_complete_once(void **state) {
@@ -497,7 +517,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(close_without_answer_is_closed, setup, teardown),
         cmocka_unit_test_setup_teardown(slow_answer_times_out, setup, teardown),
         cmocka_unit_test_setup_teardown(nothing_listening_is_connect_failed, setup, teardown),
-        cmocka_unit_test_setup_teardown(big_body_is_capped, setup, teardown),
+        cmocka_unit_test_setup_teardown(big_body_ends_the_transfer, setup, teardown),
+        cmocka_unit_test_setup_teardown(redirect_is_not_followed, setup, teardown),
         cmocka_unit_test_setup_teardown(many_concurrent_requests_complete_once, setup, teardown),
         cmocka_unit_test_setup_teardown(callback_may_start_requests_and_free_arg, setup, teardown),
         cmocka_unit_test_setup_teardown(free_aborts_in_flight_without_callbacks, setup, teardown),

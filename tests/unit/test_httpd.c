@@ -1,5 +1,10 @@
 /* test_httpd: immediate, deferred and dropped answers, streams, 413, CORS, hang-up detection, connection deadlines. */
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <netinet/in.h>
 #include <setjmp.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -42,6 +47,14 @@ static void on_stream_closed(void *arg) {
     server *s = arg;
     s->stream_closed++;
     s->stream = NULL;
+}
+
+static void open_idle_later(loop *l, void *arg) {
+    (void)l;
+    deferred *d = arg;
+    d->srv->stream = httpd_stream_open(d->r, NULL, on_stream_closed, d->srv, NULL);
+    httpd_stream_write(d->srv->stream, ": hi\n\n", 6, NULL);
+    free(d);
 }
 
 static void stream_tick(loop *l, void *arg) {
@@ -88,6 +101,8 @@ static void handler(httpd_req *r, void *arg) {
         d->srv = s;
         d->r = r;
         loop_timer_add(s->l, 30, answer_later, d);
+    } else if (strcmp(path, "/moved") == 0) {
+        httpd_respond_header(r, 302, NULL, "{}", "Location", "/now");
     } else if (strcmp(path, "/drop") == 0) {
         httpd_drop(r);
     } else if (strcmp(path, "/stream") == 0) {
@@ -118,6 +133,12 @@ static void handler(httpd_req *r, void *arg) {
         s->stream = httpd_stream_open(r, NULL, on_stream_closed, s, NULL);
         s->writes = httpd_stream_write(s->stream, big, sizeof big, NULL) == AGG_OK;
         httpd_stream_end(s->stream);
+    } else if (strcmp(path, "/idle-later") == 0) {
+        /* Opened after the request was suspended, as the gateway's streams are. */
+        deferred *d = malloc(sizeof *d);
+        d->srv = s;
+        d->r = r;
+        loop_timer_add(s->l, 30, open_idle_later, d);
     } else if (strcmp(path, "/idle") == 0) {
         s->stream = httpd_stream_open(r, NULL, on_stream_closed, s, NULL);
         httpd_stream_write(s->stream, ": hi\n\n", 6, NULL);
@@ -134,6 +155,7 @@ typedef struct result {
     size_t len;
     size_t total; /* every body byte, also those body[] had no room for */
     char acao[128];
+    char location[128];
     CURLcode rc;
 } result;
 
@@ -149,9 +171,22 @@ static size_t on_body(char *p, size_t size, size_t n, void *arg) {
     return len;
 }
 
+/* Copies the value of header name (prefix "Name: ") of line p into out, when p is that header. */
+static void header_value(const char *p, size_t len, const char *prefix, char *out, size_t cap) {
+    size_t k = strlen(prefix);
+    if (len <= k || strncasecmp(p, prefix, k) != 0) return;
+    size_t v = len - k;
+    while (v > 0 && (p[k + v - 1] == '\r' || p[k + v - 1] == '\n')) v--;
+    if (v < cap) {
+        memcpy(out, p + k, v);
+        out[v] = '\0';
+    }
+}
+
 static size_t on_header(char *p, size_t size, size_t n, void *arg) {
     result *res = arg;
     size_t len = size * n;
+    header_value(p, len, "Location: ", res->location, sizeof res->location);
     if (len > 29 && strncasecmp(p, "Access-Control-Allow-Origin: ", 29) == 0) {
         size_t v = len - 29;
         while (v > 0 && (p[29 + v - 1] == '\r' || p[29 + v - 1] == '\n')) v--;
@@ -281,6 +316,15 @@ static void dropped_request_gets_no_answer(void **state) {
     assert_int_equal(j.res.rc, CURLE_GOT_NOTHING);
 }
 
+static void answer_with_one_more_header(void **state) {
+    (void)state;
+    client_job j = {.path = "/moved"};
+    run(&j);
+    assert_int_equal(j.res.status, 302);
+    assert_string_equal(j.res.location, "/now");
+    assert_string_equal(j.res.body, "{}");
+}
+
 static void body_over_limit_is_413(void **state) {
     (void)state;
     static char big[5000];
@@ -311,6 +355,40 @@ static void cors_allows_only_listed_origin(void **state) {
     assert_string_equal(other.res.acao, "");
 }
 
+/* Sockets of this process on local port `port` in TCP state CLOSE_WAIT (the client closed, the
+ * server did not), from /proc/self/net/tcp. */
+static int close_wait_count(int port) {
+    FILE *f = fopen("/proc/self/net/tcp", "r");
+    assert_non_null(f);
+    char line[512];
+    int n = 0;
+    if (!fgets(line, sizeof line, f)) line[0] = '\0'; /* the header */
+    while (fgets(line, sizeof line, f)) {
+        unsigned lport, state;
+        if (sscanf(line, " %*d: %*x:%x %*x:%*x %x", &lport, &state) == 2 && (int)lport == port &&
+            state == 0x08)
+            n++;
+    }
+    fclose(f);
+    return n;
+}
+
+static void check_no_close_wait(loop *l, void *arg) {
+    int *left = arg;
+    if (close_wait_count(httpd_port(srv.d)) == 0 || --*left == 0)
+        loop_stop(l);
+    else
+        loop_timer_add(l, 10, check_no_close_wait, left);
+}
+
+/* Runs the loop until no connection of the server is in CLOSE_WAIT, at most about 2 s. */
+static int run_until_no_close_wait(void) {
+    int left = 200;
+    loop_timer_add(srv.l, 0, check_no_close_wait, &left);
+    loop_run(srv.l);
+    return close_wait_count(httpd_port(srv.d));
+}
+
 static void idle_stream_freed_when_client_leaves(void **state) {
     (void)state;
     srv.stream_closed = 0;
@@ -321,6 +399,77 @@ static void idle_stream_freed_when_client_leaves(void **state) {
     run_until_stream_closed();
     assert_int_equal(srv.stream_closed, 1);
     assert_int_equal(httpd_stream_count(srv.d), 0);
+    /* ... and its connection too: MHD alone kept it (in CLOSE_WAIT) until its idle timeout. */
+    assert_int_equal(run_until_no_close_wait(), 0);
+}
+
+/* Socket descriptors of this process. */
+static int socket_fds(void) {
+    DIR *dir = opendir("/proc/self/fd");
+    assert_non_null(dir);
+    struct dirent *de;
+    int n = 0;
+    char path[64], target[64];
+    while ((de = readdir(dir))) {
+        snprintf(path, sizeof path, "/proc/self/fd/%s", de->d_name);
+        ssize_t k = readlink(path, target, sizeof target - 1);
+        if (k > 0 && strncmp(target, "socket:", 7) == 0) n++;
+    }
+    closedir(dir);
+    return n;
+}
+
+typedef struct raw_client {
+    int port;
+    const char *path;
+    int got; /* bytes received before the close */
+} raw_client;
+
+/* Sends a GET, reads the first bytes of the answer, then closes (an EventSource dropped). */
+static void *raw_client_thread(void *arg) {
+    raw_client *c = arg;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)c->port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    char req[256], buf[4096];
+    int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", c->path);
+    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0 && send(fd, req, (size_t)n, 0) == n) {
+        while (!strstr(buf, ": hi")) {
+            ssize_t k = recv(fd, buf + c->got, sizeof buf - 1 - (size_t)c->got, 0);
+            if (k <= 0) break;
+            c->got += (int)k;
+            buf[c->got] = '\0';
+        }
+    }
+    close(fd);
+    return NULL;
+}
+
+static void check_sockets(loop *l, void *arg) {
+    int *want = arg;
+    if (socket_fds() <= want[0] || --want[1] == 0)
+        loop_stop(l);
+    else
+        loop_timer_add(l, 10, check_sockets, want);
+}
+
+/* The client of a stream opened after a suspend reads its first bytes and closes: the stream and
+ * its connection are gone at once (they stayed until MHD's idle timeout). */
+static void dropped_stream_connection_is_closed(void **state) {
+    (void)state;
+    srv.stream_closed = 0;
+    int before = socket_fds();
+    raw_client c = {.port = httpd_port(srv.d), .path = "/idle-later"};
+    pthread_t t;
+    pthread_create(&t, NULL, raw_client_thread, &c);
+    run_until_stream_closed();
+    pthread_join(t, NULL);
+    assert_true(c.got > 0);
+    assert_int_equal(srv.stream_closed, 1);
+    int want[2] = {before, 300};
+    loop_timer_add(srv.l, 0, check_sockets, want);
+    loop_run(srv.l);
+    assert_int_equal(socket_fds(), before);
 }
 
 static void failed_idle_stream_is_closed(void **state) {
@@ -510,11 +659,13 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(immediate_answer_with_body_and_query),
         cmocka_unit_test(deferred_answer_arrives),
+        cmocka_unit_test(answer_with_one_more_header),
         cmocka_unit_test(dropped_request_gets_no_answer),
         cmocka_unit_test(body_over_limit_is_413),
         cmocka_unit_test(stream_delivers_frames_then_ends),
         cmocka_unit_test(cors_allows_only_listed_origin),
         cmocka_unit_test(idle_stream_freed_when_client_leaves),
+        cmocka_unit_test(dropped_stream_connection_is_closed),
         cmocka_unit_test(failed_idle_stream_is_closed),
         cmocka_unit_test(stream_failed_before_a_byte_is_closed),
         cmocka_unit_test(overflowing_stream_ends_after_what_it_holds),

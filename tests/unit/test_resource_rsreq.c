@@ -31,7 +31,7 @@ static void valid_journals(void **state) {
     assert_int_equal(q.delay, 1000);
     assert_string_equal(q.callback_url, "http://127.0.0.1:8080/aggregate/callback");
     assert_string_equal(q.correlation_id, CID);
-    for (long d = -3; d <= 0; d++) {
+    for (long d = RSREQ_DELAY_HUGE; d <= 0; d++) { /* every fault mode, then 0 */
         char body[256];
         snprintf(body, sizeof body,
                  "{\"patientId\":\"p\",\"delay\":%ld,\"callbackUrl\":\"https://"
@@ -78,6 +78,9 @@ static void invalid_bodies(void **state) {
     expect_error("{\"patientId\":\"p\",\"delay\":\"1\"}", 0, "invalid_field", "delay");
     expect_error("{\"patientId\":\"p\",\"delay\":1.5}", 0, "invalid_field", "delay");
     expect_error("{\"patientId\":\"p\",\"delay\":-4}", 0, "invalid_field", "delay");
+    expect_error("{\"patientId\":\"p\",\"delay\":-9,\"callbackUrl\":\"http://gw\",\"correlationId\":"
+                 "\"" CID "\"}",
+                 1, "invalid_field", "delay");
     expect_error("{\"patientId\":\"p\",\"delay\":600001}", 0, "invalid_field", "delay");
     expect_error("{\"patientId\":\"p\",\"delay\":1}", 1, "missing_field", "callbackUrl");
     expect_error(
