@@ -239,6 +239,42 @@ class SSETimeout(AssertionError):
     pass
 
 
+class SSEParser:
+    """The event-stream field rules, in one place: feed() takes one line (without its end) and
+    returns the SSEEvent that a blank line completes, else None."""
+
+    def __init__(self):
+        self.comments = 0
+        self.retry = None
+        self._reset()
+
+    def _reset(self):
+        self._id, self._type, self._data = None, None, []
+
+    def feed(self, line):
+        if line == "":
+            ev = None
+            if self._data:
+                assert self._id is not None, "SSE event without id: %r" % self._data
+                ev = SSEEvent(int(self._id), self._type or "message", "\n".join(self._data))
+            self._reset()
+            return ev
+        if line.startswith(":"):
+            self.comments += 1
+            return None
+        field, _, value = line.partition(":")
+        value = value[1:] if value.startswith(" ") else value
+        if field == "id":
+            self._id = value
+        elif field == "event":
+            self._type = value
+        elif field == "data":
+            self._data.append(value)
+        elif field == "retry" and value.isdigit():
+            self.retry = int(value)
+        return None
+
+
 class SSEStream:
     """GET /aggregate/stream as a small SSE client: next_event() with a deadline, close()."""
 
@@ -263,8 +299,7 @@ class SSEStream:
         self.status = self.resp.status
         self.headers = self.resp.headers
         self.events = []
-        self.comments = 0
-        self.retry = None   # the last retry: hint (ms), as an EventSource keeps it
+        self.parser = SSEParser()
         self.closed = False
         self.body = None
         self.json = None
@@ -287,7 +322,6 @@ class SSEStream:
         time.monotonic() value; SSETimeout when it passes first."""
         if self.closed:
             return None
-        ev_id, ev_type, data = None, None, []
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -304,29 +338,19 @@ class SSEStream:
             if not line:
                 self.closed = True
                 return None
-            line = line.decode("utf-8").rstrip("\n").rstrip("\r")
-            if line == "":
-                if data:
-                    assert ev_id is not None, "SSE event without id: %r" % data
-                    ev = SSEEvent(int(ev_id), ev_type or "message", "\n".join(data))
-                    self.events.append(ev)
-                    return ev
-                ev_id, ev_type, data = None, None, []
-                continue
-            if line.startswith(":"):
-                self.comments += 1
-                continue
-            field, _, value = line.partition(":")
-            if value.startswith(" "):
-                value = value[1:]
-            if field == "id":
-                ev_id = value
-            elif field == "event":
-                ev_type = value
-            elif field == "data":
-                data.append(value)
-            elif field == "retry" and value.isdigit():
-                self.retry = int(value)
+            ev = self.parser.feed(line.decode("utf-8").rstrip("\n").rstrip("\r"))
+            if ev is not None:
+                self.events.append(ev)
+                return ev
+
+    @property
+    def comments(self):
+        return self.parser.comments
+
+    @property
+    def retry(self):
+        """The last retry: hint (ms), as an EventSource keeps it; None before one."""
+        return self.parser.retry
 
     def read_events(self, n, timeout):
         """Reads n more events (AssertionError when the stream ends first)."""
@@ -371,20 +395,12 @@ def parse_sse_bytes(raw):
     head; a frame cut off at the end is left out."""
     _, sep, body = raw.partition(b"\r\n\r\n")
     text = (body if sep else raw).decode("utf-8", "replace")
-    out = []
+    parser, out = SSEParser(), []
     for frame in text.split("\n\n")[:-1]:
-        ev_id, ev_type, data = None, None, []
-        for line in frame.split("\n"):
-            field, _, value = line.partition(":")
-            value = value[1:] if value.startswith(" ") else value
-            if field == "id":
-                ev_id = value
-            elif field == "event":
-                ev_type = value
-            elif field == "data":
-                data.append(value)
-        if data and ev_id is not None:
-            out.append(SSEEvent(int(ev_id), ev_type or "message", "\n".join(data)))
+        for line in frame.split("\n") + [""]:
+            ev = parser.feed(line.rstrip("\r"))
+            if ev is not None:
+                out.append(ev)
     return out
 
 

@@ -111,6 +111,21 @@ class ResumingStream(threading.Thread):
                 time.sleep(wait)
 
 
+def resume_until_summary(base, cid, last, timeout=60):
+    """The events after event last up to the summary, read from base as an EventSource does (a
+    stream that ends early is opened again with Last-Event-ID)."""
+    events, end = [], time.monotonic() + timeout
+    while not events or events[-1].event != "summary":
+        assert time.monotonic() < end, "no summary after %r" % events
+        st = aggtest.SSEStream(base, cid, last_event_id=last)
+        assert st.status == 200, st.status
+        st.read_all(max(1.0, end - time.monotonic()))
+        events += st.events
+        if st.events:
+            last = st.events[-1].id
+    return events
+
+
 class SteadyLoad(threading.Thread):
     """Starts rate sessions per second (SSE, delays) until stop(), each read by a ResumingStream."""
 

@@ -17,6 +17,7 @@ import requests
 
 from aggtest import (REPO, SSEStream, check_session_events, make_callback, metric,
                      parse_sse_bytes, post_callback, start_session, wait_until)
+from eventsource import resume_until_summary
 
 sys.path.insert(0, os.path.join(REPO, "demo"))
 import stack as stackmod  # noqa: E402
@@ -192,21 +193,6 @@ def _read_to_end(s, timeout=10):
             break
         chunks.append(b)
     return b"".join(chunks)
-
-
-def resume_until_summary(base, cid, last, timeout=60):
-    """Reads the session from after event last to its summary as an EventSource does: a
-    stream that ends early is opened again with Last-Event-ID. Returns the events."""
-    events, end = [], time.monotonic() + timeout
-    while not events or events[-1].event != "summary":
-        assert time.monotonic() < end, "no summary after %r" % events
-        st = SSEStream(base, cid, last_event_id=last)
-        assert st.status == 200, st.status
-        st.read_all(max(1.0, end - time.monotonic()))
-        events += st.events
-        if st.events:
-            last = st.events[-1].id
-    return events
 
 
 def test_1000_stalled_readers_keep_memory_bounded_and_resume(stack, gw, private_gateway):

@@ -12,23 +12,9 @@ import requests
 
 from aggtest import (SSEStream, check_error_body, check_session_events, metric, post_journals,
                      start_session, wait_until)
+from eventsource import resume_until_summary
 
 RETRY_MS = 1000  # the gateway's default SHUTDOWN_RETRY_MS
-
-
-def resume_until_summary(base, cid, last, timeout=60):
-    """The events after last up to the summary, read as an EventSource does (a stream that
-    ends early is opened again with Last-Event-ID)."""
-    events, end = [], time.monotonic() + timeout
-    while not events or events[-1].event != "summary":
-        assert time.monotonic() < end, "no summary after %r" % events
-        st = SSEStream(base, cid, last_event_id=last)
-        assert st.status == 200, st.status
-        st.read_all(max(1.0, end - time.monotonic()))
-        events += st.events
-        if st.events:
-            last = st.events[-1].id
-    return events
 
 
 class Reader(threading.Thread):
