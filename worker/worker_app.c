@@ -134,7 +134,7 @@ static void on_revoke(int topic_index, int32_t partition, void *arg) {
 
 static void on_prepare(loop *l, void *arg) {
     worker *w = arg;
-    if (w->jobs <= w->cfg.max_in_flight / 2) intake_release(w);
+    intake_release(w);
     rdsretry_prepare(w);
     deadlines_prepare(w);
     breakers_prepare(w);
