@@ -390,9 +390,10 @@ class Stack:
             return p.popen.returncode
 
     def _add_worker_proc(self, i, port, env=None):
-        # A worker is ready once it owns a partition; those beyond the partitions of both topics
-        # are standbys that never are, so for them the stack waits on liveness only.
-        standby = i >= len(TOPICS) * TOPIC_PARTITIONS
+        # A worker is ready once it owns a partition of each topic (each topic has its own
+        # consumer group); one beyond a topic's partitions may be a standby that never is, so
+        # for those the stack waits on liveness only.
+        standby = i >= TOPIC_PARTITIONS
         path = "liveness" if standby else "readiness"
         env = dict(self._worker_env, MANAGEMENT_PORT=str(port), **(env or {}))
         return self._add("worker-%d" % i, [os.path.join(self.build_dir, "worker")], env,

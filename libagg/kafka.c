@@ -570,9 +570,10 @@ kafka_consumer *kafka_consumer_new(loop *l, const kafka_config *c, const kafka_g
      * idle fetch round trip is small. */
     conf_put(&cs, "fetch.wait.max.ms", "10");
     /* Prefetched messages wait in librdkafka's queue while the worker holds
-     * its intake (kafka_consumer_hold); 16 MB bounds that memory (the default
-     * is 64 MB), and the backlog stays in Kafka, durable. */
-    conf_put(&cs, "queued.max.messages.kbytes", "16384");
+     * its intake (kafka_consumer_hold); 8 MB bounds that memory (the default
+     * is 64 MB; a worker runs one consumer per topic, 16 MB in all), and the
+     * backlog stays in Kafka, durable. */
+    conf_put(&cs, "queued.max.messages.kbytes", "8192");
     /* librdkafka 2.0.2 never asks the broker to auto-create subscribed topics
      * (the request flag ends up false), and rechecks a missing topic only at
      * the metadata refresh: keep that short so a topic created later by a

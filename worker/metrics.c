@@ -13,7 +13,7 @@ static void header(FILE *f, const char *name, const char *type, const char *help
 }
 
 char *wmetrics_render(const wmetrics *m, long inflight_messages, long inflight_http,
-                      int intake_held, err_t *e) {
+                      int intake_held, const int assigned[2], err_t *e) {
     char *buf = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
@@ -65,6 +65,11 @@ char *wmetrics_render(const wmetrics *m, long inflight_messages, long inflight_h
     header(f, "worker_intake_held", "gauge",
            "1 while WORKER_MAX_IN_FLIGHT messages are in flight and no more are taken from Kafka.");
     fprintf(f, "worker_intake_held %d\n", intake_held ? 1 : 0);
+
+    header(f, "worker_partitions_assigned", "gauge",
+           "Partitions this worker owns, by topic (each topic has its own consumer group).");
+    for (int i = 0; i < 2; i++)
+        fprintf(f, "worker_partitions_assigned{topic=\"%s\"} %d\n", topic_names[i], assigned[i]);
 
     header(f, "worker_intake_holds_total", "counter",
            "Times the worker stopped taking messages at WORKER_MAX_IN_FLIGHT (sustained "

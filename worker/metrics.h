@@ -24,10 +24,11 @@ typedef struct wmetrics {
     unsigned long long calls_skipped; /* re-delivered calls not made: the session had them */
 } wmetrics;
 
-/* Renders every metric with # HELP and # TYPE lines; inflight_messages,
- * inflight_http and intake_held (0/1) are the gauge values. Returns malloc'd
- * text (caller frees), or NULL with e filled ("out of memory"). m is borrowed. */
+/* Renders every metric with # HELP and # TYPE lines; inflight_messages, inflight_http,
+ * intake_held (0/1) and assigned (partitions owned, by topic index) are the gauge values.
+ * Returns malloc'd text (caller frees), or NULL with e filled ("out of memory"). m and
+ * assigned are borrowed. */
 char *wmetrics_render(const wmetrics *m, long inflight_messages, long inflight_http,
-                      int intake_held, err_t *e);
+                      int intake_held, const int assigned[2], err_t *e);
 
 #endif

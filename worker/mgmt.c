@@ -8,34 +8,39 @@
 #include "alloc.h"
 #include "log.h"
 #include "metrics.h"
+#include "worker_app.h"
 
 #define PROM_TYPE "text/plain; version=0.0.4; charset=utf-8"
 
 static const char *up_down(int up) { return up ? "UP" : "DOWN"; }
 
-/* Readiness: Redis and Kafka reachable, not draining, and owning work: at least
- * one partition assigned (of either topic). A worker beyond the partition
- * count, or one whose partitions an eager rebalance revoked and has not given
- * back yet, is an unready standby. */
+/* Readiness: Redis and Kafka reachable, not draining, and owning work of both kinds: at least
+ * one partition in each group (requests and callbacks). Each topic is balanced on its own, so
+ * with no more workers than the partitions of each topic every worker owns some of each; one
+ * beyond them, or one whose partitions a rebalance has not given back yet, is an unready
+ * standby. */
 static void health(worker *w, httpd_req *r, int readiness) {
     int redis_up = w->r != NULL && rds_ready(w->r);
-    int kafka_up = w->kc != NULL && kafka_consumer_healthy(w->kc);
-    int assigned = w->kc != NULL ? kafka_consumer_assigned(w->kc) : 0;
-    int up = redis_up && kafka_up && !(readiness && (w->stopping || assigned == 0));
-    char body[320];
+    int kafka_up = worker_kafka_healthy(w);
+    int req = worker_assigned(w, WORKER_TOPIC_REQUESTS);
+    int cb = worker_assigned(w, WORKER_TOPIC_CALLBACKS);
+    int owns = req > 0 && cb > 0;
+    int up = redis_up && kafka_up && !(readiness && (w->stopping || !owns));
+    char body[384];
     snprintf(body, sizeof body,
              "{\"status\":\"%s\",\"components\":{\"redis\":{\"status\":\"%s\"},"
              "\"kafka\":{\"status\":\"%s\"},\"partitions\":{\"status\":\"%s\","
-             "\"assigned\":%d}}}",
-             up_down(up), up_down(redis_up), up_down(kafka_up), up_down(assigned > 0), assigned);
+             "\"assigned\":%d,\"requests\":%d,\"callbacks\":%d}}}",
+             up_down(up), up_down(redis_up), up_down(kafka_up), up_down(owns), req + cb, req, cb);
     httpd_respond(r, up ? 200 : 503, NULL, body);
 }
 
 static void metrics(worker *w, httpd_req *r) {
     long http = w->hc != NULL ? (long)httpc_in_flight(w->hc) : 0;
     err_t e;
-    char *text =
-        wmetrics_render(&w->met, w->jobs, http, w->kc != NULL && kafka_consumer_held(w->kc), &e);
+    int assigned[WORKER_TOPICS] = {worker_assigned(w, WORKER_TOPIC_REQUESTS),
+                                   worker_assigned(w, WORKER_TOPIC_CALLBACKS)};
+    char *text = wmetrics_render(&w->met, w->jobs, http, worker_intake_held(w), assigned, &e);
     if (text == NULL) {
         api_error ae;
         apierr_set(&ae, 500, "internal", NULL, "%s", e.text);

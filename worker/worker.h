@@ -14,8 +14,8 @@
 
 #include "metrics.h"
 
-/* Kafka topic indexes, in the order given to kafka_consumer_new(). */
-enum { WORKER_TOPIC_REQUESTS = 0, WORKER_TOPIC_CALLBACKS = 1 };
+/* Kafka topic indexes (offset tracker, epochs, metrics, intakes). */
+enum { WORKER_TOPIC_REQUESTS = 0, WORKER_TOPIC_CALLBACKS = 1, WORKER_TOPICS = 2 };
 
 typedef struct worker_cfg {
     const char *brokers;         /* KAFKA_BROKERS */
@@ -49,6 +49,19 @@ struct breakers_state;
 struct rdsretry_state;
 struct part_epoch;
 
+struct worker;
+
+/* One topic's intake: its own consumer in its own group (KAFKA_GROUP_ID plus ".requests" or
+ * ".callbacks"), so that each topic is balanced over the workers on its own. One consumer for
+ * both topics let the group balance the sum: one worker got every requests partition (all the
+ * fan-out) and another every callbacks partition. */
+typedef struct worker_intake {
+    struct worker *w;
+    int topic;          /* WORKER_TOPIC_*; the consumer's own topic index is 0 */
+    kafka_consumer *kc; /* NULL before start and after stop */
+    char *group;        /* the group id, owned */
+} worker_intake;
+
 /* One process-wide instance, owned by main.c. Modules borrow it for the
  * process lifetime; everything runs on the loop's thread. */
 typedef struct worker {
@@ -56,13 +69,14 @@ typedef struct worker {
     loop *l;
     rds *r;
     httpc *hc;
-    kafka_consumer *kc;
+    worker_intake in[WORKER_TOPICS]; /* by topic index */
+    int release_first;               /* the intake let in first after the next hold */
     offtrack *ot;
     httpd *mgmt;
     wmetrics met;
-    int stopping;   /* SIGTERM seen: begin no new message, drain the ones in flight */
-    int closing;    /* tearing down: reply callbacks must not start anything */
-    long jobs;      /* messages being handled (fan-out and answer jobs) */
+    int stopping; /* SIGTERM seen: begin no new message, drain the ones in flight */
+    int closing;  /* tearing down: reply callbacks must not start anything */
+    long jobs;    /* messages being handled (fan-out and answer jobs) */
     struct fanout_state *fanout;
     struct answers_state *answers;
     struct deadlines_state *deadlines;
@@ -70,7 +84,7 @@ typedef struct worker {
     struct rdsretry_state *rdsretry;
     struct part_epoch *epochs;
     int n_epochs;
-    int prepare_added;         /* the loop hook is registered */
+    int prepare_added;        /* the loop hook is registered */
     long long drain_deadline; /* loop_now_ms() when a drain gives up; 0 = none */
 } worker;
 

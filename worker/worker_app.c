@@ -58,9 +58,10 @@ void worker_msg_done(worker *w, const wmsg *m) {
     if (m->epoch == epoch_of(w, m->topic, m->partition) &&
         offtrack_done(w->ot, m->topic, m->partition, m->offset, NULL) == AGG_OK) {
         int64_t next;
-        if (offtrack_committable(w->ot, m->topic, m->partition, &next) && w->kc != NULL) {
+        kafka_consumer *kc = w->in[m->topic].kc;
+        if (offtrack_committable(w->ot, m->topic, m->partition, &next) && kc != NULL) {
             err_t e = {0};
-            if (kafka_consumer_store(w->kc, m->topic, m->partition, next, &e) != AGG_OK)
+            if (kafka_consumer_store(kc, 0, m->partition, next, &e) != AGG_OK)
                 log_warn("storing offset %" PRId64 " of partition %" PRId32 ": %s", next,
                          m->partition, e.text);
         }
@@ -68,13 +69,45 @@ void worker_msg_done(worker *w, const wmsg *m) {
     if (w->stopping && w->jobs == 0) loop_stop(w->l);
 }
 
+/* Past capacity the backlog waits in Kafka (durable, bounded memory here) rather than in this
+ * process: the bound is the worker's, so both intakes hold; on_prepare lets them in again. */
+static void intake_hold(worker *w) {
+    int held = 0;
+    for (int i = 0; i < WORKER_TOPICS; i++) {
+        kafka_consumer *kc = w->in[i].kc;
+        if (kc != NULL && !kafka_consumer_held(kc)) {
+            kafka_consumer_hold(kc, 1);
+            held = 1;
+        }
+    }
+    if (held) {
+        w->met.intake_holds++;
+        log_debug("intake held at %ld messages in flight", w->jobs);
+    }
+}
+
+/* Lets the held intakes in again once half the bound is free. The first one let in takes
+ * messages until the bound holds both again, so the first place goes to each in turn: under a
+ * backlog of fan-out messages the answers still get every other turn, and the other way round. */
+static void intake_release(worker *w) {
+    int released = 0;
+    for (int k = 0; k < WORKER_TOPICS; k++) {
+        kafka_consumer *kc = w->in[(w->release_first + k) % WORKER_TOPICS].kc;
+        if (kc != NULL && kafka_consumer_held(kc) && w->jobs <= w->cfg.max_in_flight / 2) {
+            kafka_consumer_hold(kc, 0);
+            released = 1;
+        }
+    }
+    if (released) w->release_first = (w->release_first + 1) % WORKER_TOPICS;
+}
+
 static void on_message(const kafka_message *km, void *arg) {
-    worker *w = arg;
+    worker_intake *in = arg;
+    worker *w = in->w;
     /* While stopping, a message is not begun and its offset never stored:
      * the group re-delivers it to another worker. */
     if (w->stopping || w->closing) return;
-    int t = km->topic_index;
-    if (t != WORKER_TOPIC_REQUESTS && t != WORKER_TOPIC_CALLBACKS) return;
+    int t = in->topic;
     err_t e;
     if (offtrack_begin(w->ot, t, km->partition, km->offset, &e) != AGG_OK) {
         log_warn("message at offset %" PRId64 " of partition %" PRId32 " ignored: %s", km->offset,
@@ -83,13 +116,7 @@ static void on_message(const kafka_message *km, void *arg) {
     }
     w->met.messages[t]++;
     w->jobs++;
-    /* Past capacity the backlog waits in Kafka (durable, bounded memory here)
-     * rather than in this process; on_prepare lets it in again. */
-    if (w->jobs >= w->cfg.max_in_flight && !kafka_consumer_held(w->kc)) {
-        kafka_consumer_hold(w->kc, 1);
-        w->met.intake_holds++;
-        log_debug("intake held at %ld messages in flight", w->jobs);
-    }
+    if (w->jobs >= w->cfg.max_in_flight) intake_hold(w);
     wmsg m = {t, km->partition, km->offset, epoch_of(w, t, km->partition)};
     if (t == WORKER_TOPIC_REQUESTS)
         fanout_handle(w, &m, km->value, km->value_len);
@@ -98,16 +125,16 @@ static void on_message(const kafka_message *km, void *arg) {
 }
 
 static void on_revoke(int topic_index, int32_t partition, void *arg) {
-    worker *w = arg;
-    log_debug("partition %" PRId32 " of topic %d revoked", partition, topic_index);
-    offtrack_forget(w->ot, topic_index, partition);
-    bump_epoch(w, topic_index, partition);
+    (void)topic_index; /* 0: each intake's consumer has its one topic */
+    worker_intake *in = arg;
+    log_debug("partition %" PRId32 " of topic %d revoked", partition, in->topic);
+    offtrack_forget(in->w->ot, in->topic, partition);
+    bump_epoch(in->w, in->topic, partition);
 }
 
 static void on_prepare(loop *l, void *arg) {
     worker *w = arg;
-    if (w->kc != NULL && kafka_consumer_held(w->kc) && w->jobs <= w->cfg.max_in_flight / 2)
-        kafka_consumer_hold(w->kc, 0);
+    intake_release(w);
     rdsretry_prepare(w);
     deadlines_prepare(w);
     breakers_prepare(w);
@@ -123,20 +150,61 @@ static void on_prepare(loop *l, void *arg) {
     }
 }
 
+int worker_kafka_healthy(const worker *w) {
+    for (int i = 0; i < WORKER_TOPICS; i++)
+        if (w->in[i].kc == NULL || !kafka_consumer_healthy(w->in[i].kc)) return 0;
+    return 1;
+}
+
+int worker_assigned(const worker *w, int topic) {
+    const kafka_consumer *kc = w->in[topic].kc;
+    return kc != NULL ? kafka_consumer_assigned(kc) : 0;
+}
+
+int worker_intake_held(const worker *w) {
+    for (int i = 0; i < WORKER_TOPICS; i++)
+        if (w->in[i].kc != NULL && kafka_consumer_held(w->in[i].kc)) return 1;
+    return 0;
+}
+
+/* The intake of topic: its group (KAFKA_GROUP_ID and suffix) and consumer. */
+static int intake_start(worker *w, int topic, const char *name, const char *suffix, err_t *e) {
+    worker_intake *in = &w->in[topic];
+    in->w = w;
+    in->topic = topic;
+    size_t n = strlen(w->cfg.group) + strlen(suffix) + 1;
+    if (!(in->group = agg_malloc(n))) return err_nomem(e);
+    snprintf(in->group, n, "%s%s", w->cfg.group, suffix);
+    char client_id[32];
+    snprintf(client_id, sizeof client_id, "worker-%s", suffix + 1);
+    kafka_config kc = {.brokers = w->cfg.brokers,
+                       .client_id = client_id,
+                       .linger_ms = 5,
+                       .message_timeout_ms = 30000};
+    kafka_group g = {in->group, w->cfg.session_timeout_ms, w->cfg.heartbeat_interval_ms,
+                     w->cfg.max_poll_interval_ms};
+    const char *topics[1] = {name};
+    err_t ke;
+    in->kc = kafka_consumer_new(w->l, &kc, &g, topics, 1, on_message, on_revoke, in, &ke);
+    if (!in->kc) return err_set(e, "KAFKA_BROKERS: %s", ke.text);
+    return AGG_OK;
+}
+
 static void log_config(const worker *w) {
     const worker_cfg *c = &w->cfg;
     char redis[256];
     logsafe_url(c->redis_url, redis, sizeof redis);
-    log_info("worker %s starting: brokers=%s redis=%s group=%s topics=%s,%s allowlist=%s(%d) "
-             "connect_timeout_ms=%ld read_timeout_ms=%ld retention_s=%ld deadline_poll_ms=%ld "
-             "session_timeout_ms=%ld heartbeat_ms=%ld shutdown_timeout_s=%ld management=%s:%d "
-             "breaker=%s(failures=%ld cooldown_ms=%ld refresh_ms=%ld)",
-             AGG_VERSION, c->brokers, redis, c->group, c->topic_requests, c->topic_callbacks,
-             c->allow_enforced ? "on" : "off", c->allow.n, c->connect_timeout_ms,
-             c->read_timeout_ms, c->retention_s, c->poll_ms, c->session_timeout_ms,
-             c->heartbeat_interval_ms, c->shutdown_timeout_s, c->bind_addr, httpd_port(w->mgmt),
-             c->breaker_enabled ? "on" : "off", c->breaker_failures, c->breaker_cooldown_ms,
-             c->breaker_refresh_ms);
+    log_info(
+        "worker %s starting: brokers=%s redis=%s groups=%s%s,%s%s topics=%s,%s allowlist=%s(%d) "
+        "connect_timeout_ms=%ld read_timeout_ms=%ld retention_s=%ld deadline_poll_ms=%ld "
+        "session_timeout_ms=%ld heartbeat_ms=%ld shutdown_timeout_s=%ld management=%s:%d "
+        "breaker=%s(failures=%ld cooldown_ms=%ld refresh_ms=%ld)",
+        AGG_VERSION, c->brokers, redis, c->group, WORKER_GROUP_REQUESTS, c->group,
+        WORKER_GROUP_CALLBACKS, c->topic_requests, c->topic_callbacks,
+        c->allow_enforced ? "on" : "off", c->allow.n, c->connect_timeout_ms, c->read_timeout_ms,
+        c->retention_s, c->poll_ms, c->session_timeout_ms, c->heartbeat_interval_ms,
+        c->shutdown_timeout_s, c->bind_addr, httpd_port(w->mgmt), c->breaker_enabled ? "on" : "off",
+        c->breaker_failures, c->breaker_cooldown_ms, c->breaker_refresh_ms);
 }
 
 int worker_start(worker *w, loop *l, err_t *e) {
@@ -148,20 +216,12 @@ int worker_start(worker *w, loop *l, err_t *e) {
     if (loop_add_prepare(w->l, on_prepare, w, e) != AGG_OK) return AGG_ERR;
     w->prepare_added = 1;
     err_t re;
-    if (!(w->r = rds_new(w->l, w->cfg.redis_url, &re)))
-        return err_set(e, "REDIS_URL: %s", re.text);
+    if (!(w->r = rds_new(w->l, w->cfg.redis_url, &re))) return err_set(e, "REDIS_URL: %s", re.text);
     if (!(w->hc = httpc_new(w->l, e))) return AGG_ERR;
     if (mgmt_start(w, e) != AGG_OK) return AGG_ERR;
-    kafka_config kc = {.brokers = w->cfg.brokers,
-                       .client_id = "worker",
-                       .linger_ms = 5,
-                       .message_timeout_ms = 30000};
-    kafka_group g = {w->cfg.group, w->cfg.session_timeout_ms, w->cfg.heartbeat_interval_ms,
-                     w->cfg.max_poll_interval_ms};
-    const char *topics[2] = {w->cfg.topic_requests, w->cfg.topic_callbacks};
-    err_t ke;
-    w->kc = kafka_consumer_new(w->l, &kc, &g, topics, 2, on_message, on_revoke, w, &ke);
-    if (!w->kc) return err_set(e, "KAFKA_BROKERS: %s", ke.text);
+    if (intake_start(w, WORKER_TOPIC_REQUESTS, w->cfg.topic_requests, WORKER_GROUP_REQUESTS, e) ||
+        intake_start(w, WORKER_TOPIC_CALLBACKS, w->cfg.topic_callbacks, WORKER_GROUP_CALLBACKS, e))
+        return AGG_ERR;
     log_config(w);
     return AGG_OK;
 }
@@ -176,10 +236,14 @@ int worker_drain(worker *w, long long timeout_ms) {
 }
 
 void worker_stop(worker *w) {
-
     mgmt_stop(w);
-    if (w->kc != NULL) kafka_consumer_free(w->kc); /* commits the stored offsets */
-    w->kc = NULL;
+    for (int i = 0; i < WORKER_TOPICS; i++) {
+        /* Commits the stored offsets and leaves the group. */
+        if (w->in[i].kc != NULL) kafka_consumer_free(w->in[i].kc);
+        w->in[i].kc = NULL;
+        agg_free(w->in[i].group);
+        w->in[i].group = NULL;
+    }
     w->closing = 1;
     if (w->hc != NULL) httpc_free(w->hc);
     w->hc = NULL;
@@ -197,4 +261,3 @@ void worker_stop(worker *w) {
     if (w->prepare_added) loop_remove_prepare(w->l, on_prepare, w);
     w->prepare_added = 0;
 }
-

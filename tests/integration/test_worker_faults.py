@@ -14,6 +14,7 @@ import time
 
 import pytest
 import requests
+import stack as stackmod  # demo/stack.py, on the path from conftest
 
 from aggtest import (REPO, SOURCES, TOPIC_REQUESTS, check_session_events, metric, metric_sum,
                      produce, read_stream, schemas, session_key, start_session, wait_until)
@@ -119,6 +120,43 @@ def test_redelivered_fanout_calls_no_resource_twice(stack, gw, workers, redis, k
     assert (summary["respondents"], summary["errors"], summary["completedBy"]) == \
         (2, 0, "ALL_RESPONDED")
     assert _calls(stack, cid) == {s: 1 for s in SOURCES}
+
+
+def _partitions(stack, i):
+    """The partitions component of worker i's readiness body: {"requests": n, "callbacks": n}."""
+    body = requests.get(stack.worker_url(i) + "/actuator/health/readiness", timeout=5).json()
+    comp = body["components"]["partitions"]
+    assert comp["assigned"] == comp["requests"] + comp["callbacks"], comp
+    return comp
+
+
+def test_each_worker_owns_requests_and_callbacks_partitions(stack, gw, workers):
+    """Each topic is balanced over the workers on its own (a consumer group per topic): with 2
+    workers and 6 partitions each, every worker owns partitions of both topics, so the fan-out
+    (resource calls) is shared, not all on one worker while the other only takes answers."""
+    _all_workers_ready(stack)
+    parts = {}
+
+    def balanced():
+        parts.update({i: _partitions(stack, i) for i in range(stack.n_workers)})
+        return all(sum(parts[i][t] for i in parts) == stackmod.TOPIC_PARTITIONS and
+                   all(parts[i][t] > 0 for i in parts) for t in ("requests", "callbacks"))
+    wait_until(balanced, 60, "both topics' partitions spread over every worker")
+    for i in range(stack.n_workers):
+        for t in ("requests", "callbacks"):
+            assert metric(stack.worker_url(i), "worker_partitions_assigned", topic=t) == \
+                parts[i][t], (i, t, parts)
+    before = _requests_consumed(stack)
+    cids = [start_session(gw[i % 2], "0,0,0", patient="patient-shared") for i in range(40)]
+    for cid in cids[-3:]:
+        check_session_events(read_stream(gw[0], cid, timeout=30).events, cid)
+    wait_until(lambda: sum(_requests_consumed(stack)) - sum(before) >= len(cids), 30,
+               "every fan-out message consumed")
+    took = [n - b for n, b in zip(_requests_consumed(stack), before)]
+    print("\npartitions (requests, callbacks) per worker: %s; fan-out messages of 40 sessions "
+          "per worker: %s" % ([(parts[i]["requests"], parts[i]["callbacks"]) for i in parts],
+                              took))
+    assert all(n > 0 for n in took), took
 
 
 @pytest.mark.parametrize("env,name", [

@@ -41,7 +41,9 @@ static int group_setup(void **state) {
         rd_kafka_mock_topic_create(shared.mc, "t.index.a", 2, 1) ||
         rd_kafka_mock_topic_create(shared.mc, "t.index.b", 2, 1) ||
         rd_kafka_mock_topic_create(shared.mc, "t.single", 1, 1) ||
-        rd_kafka_mock_topic_create(shared.mc, "t.rebalance", 4, 1))
+        rd_kafka_mock_topic_create(shared.mc, "t.rebalance", 4, 1) ||
+        rd_kafka_mock_topic_create(shared.mc, "t.kind.a", 4, 1) ||
+        rd_kafka_mock_topic_create(shared.mc, "t.kind.b", 4, 1))
         return -1;
     snprintf(shared.brokers, sizeof shared.brokers, "%s",
              rd_kafka_mock_cluster_bootstraps(shared.mc));
@@ -397,6 +399,45 @@ static void rebalance_is_incremental(void **state) {
     kafka_producer_free(p, 1000);
 }
 
+typedef struct pertopic_ctx {
+    kafka_consumer *k[2][2]; /* [member][topic] */
+} pertopic_ctx;
+
+static int each_member_owns_half_of_each_topic(void *ctx) {
+    pertopic_ctx *p = ctx;
+    for (int m = 0; m < 2; m++)
+        for (int t = 0; t < 2; t++)
+            if (kafka_consumer_assigned(p->k[m][t]) != 2) return 0;
+    return 1;
+}
+
+/* The worker's intake: one consumer per topic, each topic in its own group. Two members each
+ * own half of each topic (one group over both topics balances only the sum, and may give one
+ * member every partition of one topic), and a member that leaves both groups hands each topic
+ * to the other. */
+static void a_group_per_topic_balances_each_topic(void **state) {
+    fixture *f = *state;
+    kafka_config c = config(f, 10000);
+    static const char *const topics[2][1] = {{"t.kind.a"}, {"t.kind.b"}};
+    static const char *const groups[2] = {"g-kind.a", "g-kind.b"};
+    pertopic_ctx p = {0};
+    got g[2][2] = {{{0}}};
+    for (int m = 0; m < 2; m++)
+        for (int t = 0; t < 2; t++) {
+            kafka_group kg = {groups[t], 4000, 400, 0};
+            p.k[m][t] = kafka_consumer_new(f->l, &c, &kg, topics[t], 1, on_message, on_revoke,
+                                           &g[m][t], NULL);
+            assert_non_null(p.k[m][t]);
+        }
+    assert_true(wait_for(f->l, each_member_owns_half_of_each_topic, &p, DEADLINE_MS));
+    kafka_consumer_free(p.k[1][0]);
+    kafka_consumer_free(p.k[1][1]);
+    split_ctx all = {p.k[0][0], p.k[0][1], 4, 4};
+    assert_true(wait_for(f->l, assignment_is, &all, DEADLINE_MS));
+    kafka_consumer_free(p.k[0][0]);
+    kafka_consumer_free(p.k[0][1]);
+}
+
 static void bad_arguments_are_refused(void **state) {
     fixture *f = *state;
     err_t e = {0};
@@ -420,6 +461,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(consume_delivers_with_topic_index, setup, teardown),
         cmocka_unit_test_setup_teardown(stored_offsets_are_committed, setup, teardown),
         cmocka_unit_test_setup_teardown(rebalance_is_incremental, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_group_per_topic_balances_each_topic, setup, teardown),
         cmocka_unit_test_setup_teardown(bad_arguments_are_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(delivery_fails_when_broker_down, setup, teardown),
     };

@@ -182,7 +182,7 @@ static const char *client_body(const client *c) {
 static int pipeline_ready(void *arg) {
     (void)arg;
     return rds_ready(gw.redis) && gw_producer_healthy(gw.kafka) && rds_ready(wk.r) &&
-           kafka_consumer_healthy(wk.kc);
+           worker_kafka_healthy(&wk);
 }
 
 static void set(const char *name, const char *value) { assert_int_equal(setenv(name, value, 1), 0); }

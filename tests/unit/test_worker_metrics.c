@@ -41,7 +41,7 @@ static void renders_every_series(void **state) {
     m.breaker_opens = 3;
     m.breakers_open = 1;
     m.calls_skipped = 8;
-    char *t = wmetrics_render(&m, 3, 1, 1, NULL);
+    char *t = wmetrics_render(&m, 3, 1, 1, (const int[2]){2, 4}, NULL);
     assert_non_null(t);
     assert_true(has_line(t, "worker_messages_total{topic=\"requests\"} 7"));
     assert_true(has_line(t, "worker_messages_total{topic=\"callbacks\"} 9"));
@@ -65,6 +65,9 @@ static void renders_every_series(void **state) {
     assert_true(has_line(t, "worker_inflight_http 1"));
     assert_true(has_line(t, "worker_intake_held 1"));
     assert_true(has_line(t, "worker_intake_holds_total 4"));
+    assert_true(has_line(t, "worker_partitions_assigned{topic=\"requests\"} 2"));
+    assert_true(has_line(t, "worker_partitions_assigned{topic=\"callbacks\"} 4"));
+    assert_true(has_line(t, "# TYPE worker_partitions_assigned gauge"));
     assert_true(has_line(t, "worker_breaker_fast_fails_total 8"));
     assert_true(has_line(t, "worker_breaker_probes_total 2"));
     assert_true(has_line(t, "worker_breaker_opens_total 3"));
@@ -82,7 +85,7 @@ static void renders_every_series(void **state) {
 static void format_is_well_formed(void **state) {
     wmetrics m;
     memset(&m, 0, sizeof m);
-    char *t = wmetrics_render(&m, 0, 0, 0, NULL);
+    char *t = wmetrics_render(&m, 0, 0, 0, (const int[2]){0, 0}, NULL);
     assert_non_null(t);
     size_t len = strlen(t);
     assert_true(len > 0 && t[len - 1] == '\n');
@@ -109,8 +112,8 @@ static void format_is_well_formed(void **state) {
         assert_string_equal(value, " 0");
         samples++;
     }
-    assert_int_equal(n_typed, 16);
-    assert_int_equal(samples, 2 + 2 + 5 + 6 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 4 + 1);
+    assert_int_equal(n_typed, 17);
+    assert_int_equal(samples, 2 + 2 + 5 + 6 + 1 + 1 + 1 + 1 + 1 + 1 + 2 + 1 + 4 + 1);
     free(t);
 }
 
