@@ -100,10 +100,22 @@ int session_call_state(session_call *sc, const char *cid, err_t *e) {
     return AGG_OK;
 }
 
-int session_call_mark(session_call *sc, const char *cid, const char *source, err_t *e) {
-    if (!source || !*source) return err_set(e, "session_mark: missing source");
+int session_claims_append(char *claims, size_t cap, size_t *len, const char *source, err_t *e) {
+    size_t n = source ? strlen(source) : 0;
+    if (n == 0) return err_set(e, "session_claim: missing source");
+    int w = snprintf(claims + *len, cap - *len, "%zu:%s,", n, source);
+    if (w < 0 || (size_t)w >= cap - *len) {
+        claims[*len] = '\0';
+        return err_set(e, "session_claim: the claims pass %zu bytes", cap);
+    }
+    *len += (size_t)w;
+    return AGG_OK;
+}
+
+int session_call_claim(session_call *sc, const char *cid, const char *claims, err_t *e) {
+    if (!claims || !*claims) return err_set(e, "session_claim: no source to claim");
     if (session_keys_of(cid, &sc->keys, e) != AGG_OK) return AGG_ERR;
-    rds_call_session_mark(&sc->call, sc->keys.meta, source);
+    rds_call_session_claim(&sc->call, sc->keys.meta, claims);
     return AGG_OK;
 }
 
@@ -198,15 +210,6 @@ static int parse_seq(const char *s, size_t n, long long *out) {
     }
     *out = v;
     return AGG_OK;
-}
-
-int session_mark_reply(const redisReply *reply, int *marked, err_t *e) {
-    *marked = 0;
-    if (reply && reply->type == REDIS_REPLY_INTEGER && (reply->integer == 0 || reply->integer == 1)) {
-        *marked = (int)reply->integer;
-        return AGG_OK;
-    }
-    return err_set(e, "session_mark: %.200s", session_reply_error(reply));
 }
 
 int session_state_reply(const redisReply *reply, session_state *st, err_t *e) {

@@ -84,10 +84,14 @@ int session_call_record(session_call *sc, const session_outcome *o, err_t *e);
 int session_call_expire(session_call *sc, const char *cid, long long now_ms, long ttl_s, err_t *e);
 /* HMGET meta state seq calls; reply by session_state_reply. */
 int session_call_state(session_call *sc, const char *cid, err_t *e);
-/* session_mark.lua: notes that the call to source got its HTTP answer (accepted),
- * so that a re-delivered fan-out message does not call it again; reply by
- * session_mark_reply. */
-int session_call_mark(session_call *sc, const char *cid, const char *source, err_t *e);
+/* Appends source to claims (netstrings "<length>:<name>,", NUL-terminated, *len
+ * bytes so far, cap the buffer's size), the form session_call_claim takes and
+ * session_state_called reads. AGG_ERR (claims unchanged) when it does not fit. */
+int session_claims_append(char *claims, size_t cap, size_t *len, const char *source, err_t *e);
+/* session_claim.lua: reads the session's state as session_call_state does and, when it
+ * is open, claims the sources of claims (borrowed for the call) that no one claimed
+ * before; reply by session_state_reply, with the calls claimed before this one. */
+int session_call_claim(session_call *sc, const char *cid, const char *claims, err_t *e);
 /* XRANGE of the log after event after_seq (0: all); reply read with session_log_entry. */
 int session_call_log(session_call *sc, const char *cid, long long after_seq, err_t *e);
 /* ZRANGEBYSCORE of bucket's deadline index: at most limit sessions due by now_ms; reply read
@@ -137,27 +141,23 @@ session_expire_result session_expire_reply(const struct redisReply *reply);
 /* The wire name ("expired", "not-due", "gone"; "unexpected"). Static. */
 const char *session_expire_name(session_expire_result r);
 
-/* session_mark's reply: AGG_OK with *marked 1 (noted) or 0 (the session is not
- * open or has no such source: nothing written); AGG_ERR for anything else. */
-int session_mark_reply(const struct redisReply *reply, int *marked, err_t *e);
-
 typedef struct session_state {
     int exists;   /* the session is in Redis */
     int done;     /* its summary is written */
     long long seq; /* events in its log */
-    /* meta's "calls": the sources not to call again, as netstrings
-     * "<length>:<name>," (borrowed from the reply; NULL when none) */
+    /* meta's "calls": the sources whose call a worker has begun, not to be
+     * called again, as netstrings "<length>:<name>," (borrowed from the reply;
+     * NULL when none) */
     const char *calls;
     size_t calls_len;
 } session_state;
 
-/* Parses the reply of session_call_state. AGG_ERR with e filled on an
- * error reply or another shape. st borrows from reply. */
+/* Parses the reply of session_call_state or session_call_claim. AGG_ERR with e
+ * filled on an error reply or another shape. st borrows from reply. */
 int session_state_reply(const struct redisReply *reply, session_state *st, err_t *e);
-/* 1 when st lists source as called (its call got its HTTP answer) or as having
- * an outcome: a re-delivered fan-out message must not call it again. 0 when
- * not, or when the list is malformed from that point on (calling again is the
- * safe side: it loses no result). */
+/* 1 when st lists source as claimed (a worker began its call): a re-delivered
+ * fan-out message must not call it again. 0 when not, or when the list is
+ * malformed from that point on. */
 int session_state_called(const session_state *st, const char *source);
 
 /* One event of the log. Pointers borrow from the reply. */

@@ -24,14 +24,14 @@
 struct fjob;
 
 /* One resource of a request: its HTTP call, then its record (an outcome the
- * worker observed) or its mark (accepted: the answer comes by callback). */
+ * worker observed) unless it was accepted (the answer comes by callback). */
 typedef struct fcall {
     struct fjob *job;
     int idx;
     int capped; /* the call's timeout is the session's deadline (fanout_call_timeout_ms) */
     outcome_t outcome;
     int probe;     /* the call is its circuit breaker's probe */
-    rdsretry *rec; /* the record, the mark, or before the call the probe request */
+    rdsretry *rec; /* the record, or before the call the probe request */
 } fcall;
 
 /* One fan-out message being handled; allocated with one call slot per resource. */
@@ -133,34 +133,6 @@ static void record_reason(fcall *c, outcome_t o, const char *reason) {
 
 static void record(fcall *c, outcome_t o) { record_reason(c, o, NULL); }
 
-static void on_mark(const struct redisReply *reply, void *arg) {
-    fcall *c = arg;
-    fjob *j = c->job;
-    c->rec = NULL;
-    int marked;
-    err_t e;
-    if (session_mark_reply(reply, &marked, &e) != AGG_OK)
-        log_error("session %s: %s", j->m->correlation_id, e.text);
-    release(j);
-}
-
-/* Notes in the session that c's call was accepted, so that a re-delivery of
- * this message (this worker dies before its offset is committed) does not
- * call the resource again; the message is done only once Redis has it. */
-static void mark(fcall *c) {
-    fjob *j = c->job;
-    const char *source = j->m->resources[c->idx].source;
-    session_call sc;
-    err_t e;
-    if (session_call_mark(&sc, j->m->correlation_id, source, &e) == AGG_OK)
-        c->rec = rdsretry_send(j->w, &sc.call, on_mark, c, &e);
-    if (c->rec == NULL) {
-        log_error("session %s: the call to %s not noted: %s", j->m->correlation_id, source,
-                  e.text);
-        release(j);
-    }
-}
-
 static void on_http(const httpc_result *res, void *arg) {
     fcall *c = arg;
     fjob *j = c->job;
@@ -181,7 +153,7 @@ static void on_http(const httpc_result *res, void *arg) {
     if (o == OUTCOME_ACCEPTED) {
         log_debug("session %s: %s accepted (http %ld)", j->m->correlation_id, r->source,
                   res->status);
-        mark(c);
+        release(j);
         return;
     }
     log_info("session %s: %s -> %s (http %ld%s%.160s)", j->m->correlation_id, r->source,
@@ -358,8 +330,21 @@ void fanout_handle(worker *w, const wmsg *m, const char *value, size_t len) {
     }
     list_insert_after(&w->fanout->jobs, &j->node);
 
+    if (fm->n_resources == 0) { /* nothing to call: the gateway completed the session */
+        finish(j);
+        return;
+    }
+    /* One step reads the session and claims its calls (session_claim): a re-delivery of this
+     * message, here or on another worker, calls none of them again. */
+    char claims[RESLIST_MAX * (RESLIST_NAME_MAX + 4) + 1];
+    size_t claims_len = 0;
+    claims[0] = '\0';
+    int rc = AGG_OK;
+    for (int i = 0; i < fm->n_resources && rc == AGG_OK; i++)
+        rc = session_claims_append(claims, sizeof claims, &claims_len, fm->resources[i].source,
+                                   &e);
     session_call sc;
-    if (session_call_state(&sc, j->m->correlation_id, &e) == AGG_OK)
+    if (rc == AGG_OK && session_call_claim(&sc, j->m->correlation_id, claims, &e) == AGG_OK)
         j->meta = rdsretry_send(w, &sc.call, on_meta, j, &e);
     if (j->meta == NULL) {
         log_error("session %s: state not read: %s", j->m->correlation_id, e.text);

@@ -21,7 +21,7 @@ typedef struct wmetrics {
     unsigned long long breaker_probes;     /* probe calls this worker was granted */
     unsigned long long breaker_opens;      /* circuits this worker's failure report opened */
     long breakers_open; /* gauge, kept by breakers: resources this worker sees open or probing */
-    unsigned long long calls_skipped; /* re-delivered calls not made: the session had them */
+    unsigned long long calls_skipped; /* re-delivered calls not made: the session had them claimed */
 } wmetrics;
 
 /* Renders every metric with # HELP and # TYPE lines; inflight_messages, inflight_http,

@@ -30,7 +30,7 @@ end
 -- One read of everything this needs; counters are written back in one HSET (fewer calls per
 -- callback: this script runs three times per session and its calls were most of Redis' CPU).
 local m = redis.call('HMGET', meta, 'state', 'sources', 'patientId', 'n', 'created', 'deadline',
-  'seq', 'respondents', 'errors', 'calls')
+  'seq', 'respondents', 'errors')
 if not m[1] then
   return {'unknown-session', 0}
 end
@@ -75,9 +75,7 @@ redis.call('XADD', log, '0-' .. seq, 'e', 'callback', 'd', event)
 redis.call('PUBLISH', channel, seq .. ' callback ' .. event)
 
 if redis.call('HLEN', out) < tonumber(m[4]) then
-  -- A source with an outcome is never called again (see session_mark.lua for "calls").
-  redis.call('HSET', meta, 'seq', seq, 'respondents', respondents, 'errors', errors, 'calls',
-    (m[10] or '') .. #source .. ':' .. source .. ',')
+  redis.call('HSET', meta, 'seq', seq, 'respondents', respondents, 'errors', errors)
   if seq == 1 then
     -- out and log were just created: they live as long as meta (see session_open).
     local pttl = redis.call('PTTL', meta)

@@ -443,18 +443,26 @@ static void record_flow_and_summary(void **state) {
     redisFree(s);
 }
 
-static long long mark(const char *cid, const char *source) {
+/* session_claim of the sources in names (NULL-terminated): returns the state it read, with the
+ * calls claimed before this claim in *before (owned by the caller: free with freeReplyObject). */
+static session_state claim(const char *cid, const char *const *names, redisReply **before) {
+    char claims[512];
+    size_t len = 0;
+    claims[0] = '\0';
+    for (int i = 0; names[i]; i++)
+        assert_int_equal(session_claims_append(claims, sizeof claims, &len, names[i], NULL),
+                         AGG_OK);
     session_call sc;
-    assert_int_equal(session_call_mark(&sc, cid, source, NULL), AGG_OK);
+    assert_int_equal(session_call_claim(&sc, cid, claims, NULL), AGG_OK);
     redisReply *r = send_call(&sc.call);
-    if (r->type == REDIS_REPLY_ERROR) fail_msg("session_mark: %s", r->str);
-    int marked = -1;
-    assert_int_equal(session_mark_reply(r, &marked, NULL), AGG_OK);
-    freeReplyObject(r);
-    return marked;
+    if (r->type == REDIS_REPLY_ERROR) fail_msg("session_claim: %s", r->str);
+    session_state st;
+    assert_int_equal(session_state_reply(r, &st, NULL), AGG_OK);
+    *before = r;
+    return st;
 }
 
-/* Whether the fan-out's state read (session_call_state) lists source as called. */
+/* Whether the fan-out's read (session_call_state) lists source as claimed. */
 static int called(const char *cid, const char *source) {
     session_call sc;
     assert_int_equal(session_call_state(&sc, cid, NULL), AGG_OK);
@@ -467,38 +475,63 @@ static int called(const char *cid, const char *source) {
     return yes;
 }
 
-static void marks_and_outcomes_list_the_called_sources(void **state) {
+static void claims_list_the_sources_once(void **state) {
     (void)state;
     char cid[64];
-    mkcid(cid, "c-mark");
+    mkcid(cid, "c-claim");
     /* "b/c": JSON may spell it "b\/c", so the script's quick search misses and decodes. */
     assert_int_equal(open_session(cid, "p1", "[\"a\",\"b/c\",\"d\",\"e\"]", CREATED + 10000), 1);
     assert_false(called(cid, "a"));
-    assert_int_equal(mark(cid, "a"), 1);
-    assert_int_equal(mark(cid, "b/c"), 1);
-    assert_int_equal(mark(cid, "x"), 0); /* not one of the session's sources: nothing written */
+    redisReply *r;
+    /* The first claim sees nothing claimed and claims what the session knows ("x" it does not). */
+    session_state st = claim(cid, (const char *[]){"a", "b/c", "x", NULL}, &r);
+    assert_true(st.exists);
+    assert_false(st.done);
+    assert_null(st.calls);
+    freeReplyObject(r);
     expect_field(cid, "calls", "1:a,3:b/c,");
     assert_true(called(cid, "a"));
     assert_true(called(cid, "b/c"));
     assert_false(called(cid, "d"));
     assert_false(called(cid, "x"));
-    /* An outcome lists its source too: a resource that answered 500 is not asked again. */
+    /* A re-delivery sees the first claim and adds only what is new. */
+    st = claim(cid, (const char *[]){"a", "b/c", "d", "e", NULL}, &r);
+    assert_true(session_state_called(&st, "a"));
+    assert_true(session_state_called(&st, "b/c"));
+    assert_false(session_state_called(&st, "d"));
+    freeReplyObject(r);
+    expect_field(cid, "calls", "1:a,3:b/c,1:d,1:e,");
+    expect_ttls(cid, 1);
     expect_record(cid, "d", "ERROR", ev("d", "ERROR"), "p1", CREATED + 5, "recorded", 1);
-    assert_true(called(cid, "d"));
-    assert_false(called(cid, "e"));
-    expect_ttls(cid, 3);
     expect_record(cid, "a", "ok", ev("a", "ok"), "p1", CREATED + 6, "recorded", 2);
     expect_record(cid, "b/c", "ok", ev("b/c", "ok"), "p1", CREATED + 7, "recorded", 3);
     expect_record(cid, "e", "ok", ev("e", "ok"), "p1", CREATED + 8, "completed", 5);
-    /* Done: a mark changes nothing any more. */
-    assert_int_equal(mark(cid, "e"), 0);
-    expect_field(cid, "calls", "1:a,3:b/c,1:d,1:a,3:b/c,");
+    /* Done: a claim reads the state and changes nothing. */
+    st = claim(cid, (const char *[]){"a", NULL}, &r);
+    assert_true(st.done);
+    freeReplyObject(r);
+    expect_field(cid, "calls", "1:a,3:b/c,1:d,1:e,");
     expect_ttls(cid, 3);
     /* No session: no key is created (it would have no TTL). */
     char none[64];
-    mkcid(none, "c-mark-none");
-    assert_int_equal(mark(none, "a"), 0);
+    mkcid(none, "c-claim-none");
+    st = claim(none, (const char *[]){"a", NULL}, &r);
+    assert_false(st.exists);
+    freeReplyObject(r);
     assert_int_equal(cmd_int("EXISTS %s", keys_of(none)->meta), 0);
+    /* Claims that are not netstrings are refused, and nothing is written. */
+    char bad[64];
+    mkcid(bad, "c-claim-bad");
+    assert_int_equal(open_session(bad, "p1", "[\"ab\"]", CREATED + 10000), 1);
+    const char *malformed[] = {"3:ab,", "2:ab", "x:ab,", "2ab,"};
+    for (size_t i = 0; i < sizeof malformed / sizeof malformed[0]; i++) {
+        session_call sc;
+        assert_int_equal(session_call_claim(&sc, bad, malformed[i], NULL), AGG_OK);
+        r = send_call(&sc.call);
+        assert_int_equal(r->type, REDIS_REPLY_ERROR);
+        freeReplyObject(r);
+    }
+    expect_field(bad, "calls", NULL);
 }
 
 static void record_unknown_session(void **state) {
@@ -854,7 +887,7 @@ int main(void) {
         cmocka_unit_test(record_flow_and_summary),
         cmocka_unit_test(record_adds_elapsed_to_callbacks),
         cmocka_unit_test(record_unknown_session),
-        cmocka_unit_test(marks_and_outcomes_list_the_called_sources),
+        cmocka_unit_test(claims_list_the_sources_once),
         cmocka_unit_test(counting_rules),
         cmocka_unit_test(expire_writes_timeouts_and_summary),
         cmocka_unit_test(expire_unknown_session_is_gone),

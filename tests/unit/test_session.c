@@ -127,31 +127,33 @@ static void record_and_expire_calls(void **state) {
     assert_string_equal(sc.call.argv[7], "60");
 }
 
-static void mark_call(void **state) {
+static void claim_call(void **state) {
     (void)state;
+    char claims[32];
+    size_t len = 0;
+    claims[0] = '\0';
+    assert_int_equal(session_claims_append(claims, sizeof claims, &len, "resource-2", NULL), AGG_OK);
+    assert_int_equal(session_claims_append(claims, sizeof claims, &len, "r3", NULL), AGG_OK);
+    assert_string_equal(claims, "10:resource-2,2:r3,");
+    assert_int_equal(len, strlen(claims));
+    err_t e;
+    /* Full: refused, and what was there stays whole. */
+    assert_int_equal(session_claims_append(claims, sizeof claims, &len, "resource-3", &e), AGG_ERR);
+    assert_string_equal(claims, "10:resource-2,2:r3,");
+    assert_int_equal(session_claims_append(claims, sizeof claims, &len, "", &e), AGG_ERR);
+    assert_int_equal(session_claims_append(claims, sizeof claims, &len, NULL, &e), AGG_ERR);
+    assert_string_equal(e.text, "session_claim: missing source");
+
     session_call sc;
-    assert_int_equal(session_call_mark(&sc, CID, "resource-2", NULL), AGG_OK);
-    assert_int_equal(sc.call.script, RDS_SCRIPT_SESSION_MARK);
+    assert_int_equal(session_call_claim(&sc, CID, claims, NULL), AGG_OK);
+    assert_int_equal(sc.call.script, RDS_SCRIPT_SESSION_CLAIM);
     assert_int_equal(sc.call.nkeys, 1);
     assert_int_equal(sc.call.argc, 2);
     assert_string_equal(sc.call.argv[0], "agg:{b15}:" CID ":meta");
-    assert_string_equal(sc.call.argv[1], "resource-2");
-    err_t e;
-    assert_int_equal(session_call_mark(&sc, "not-a-uuid", "resource-2", &e), AGG_ERR);
-    assert_int_equal(session_call_mark(&sc, CID, "", &e), AGG_ERR);
-    assert_int_equal(session_call_mark(&sc, CID, NULL, &e), AGG_ERR);
-    assert_string_equal(e.text, "session_mark: missing source");
-
-    int marked = -1;
-    assert_int_equal(session_mark_reply(fakereply_int(1), &marked, NULL), AGG_OK);
-    assert_int_equal(marked, 1);
-    assert_int_equal(session_mark_reply(fakereply_int(0), &marked, NULL), AGG_OK);
-    assert_int_equal(marked, 0);
-    assert_int_equal(session_mark_reply(fakereply_int(2), &marked, &e), AGG_ERR);
-    assert_int_equal(session_mark_reply(fakereply_error("NOSCRIPT x"), &marked, &e), AGG_ERR);
-    assert_string_equal(e.text, "session_mark: NOSCRIPT x");
-    assert_int_equal(session_mark_reply(NULL, &marked, &e), AGG_ERR);
-    assert_int_equal(marked, 0);
+    assert_string_equal(sc.call.argv[1], "10:resource-2,2:r3,");
+    assert_int_equal(session_call_claim(&sc, "not-a-uuid", claims, &e), AGG_ERR);
+    assert_int_equal(session_call_claim(&sc, CID, "", &e), AGG_ERR);
+    assert_string_equal(e.text, "session_claim: no source to claim");
 }
 
 static void plain_calls(void **state) {
@@ -378,7 +380,7 @@ int main(void) {
         cmocka_unit_test_setup(channel_names_round_trip, fakereply_reset),
         cmocka_unit_test_setup(open_call_has_its_keys_then_arguments, fakereply_reset),
         cmocka_unit_test_setup(record_and_expire_calls, fakereply_reset),
-        cmocka_unit_test_setup(mark_call, fakereply_reset),
+        cmocka_unit_test_setup(claim_call, fakereply_reset),
         cmocka_unit_test_setup(plain_calls, fakereply_reset),
         cmocka_unit_test_setup(rds_call_overflow_is_invalid, fakereply_reset),
         cmocka_unit_test_setup(open_replies, fakereply_reset),
