@@ -10,8 +10,8 @@ import pytest
 import aggtest
 from eventsource import Gateways, SteadyLoad
 
-RATE = 10              # sessions/s, every one with three resources
-DELAYS = "400,900,1500"
+RATE = 20              # sessions/s, every one with three resources
+DELAYS = "400,1500,3000"
 SHUTDOWN_TIMEOUT_S = 25  # the services' default
 
 
