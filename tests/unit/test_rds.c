@@ -431,7 +431,10 @@ static void scripts_survive_script_flush(void **state) {
     char cid[UUID4_LEN + 1];
     assert_int_equal(uuid4_new(cid, NULL), AGG_OK);
 
-    session_def d = {cid, "p1", "SSE", "[\"a\",\"b\"]", 1000, 5000, 1000, 60};
+    /* A deadline ahead: a worker's deadline scan on this server (test_pipeline_oom runs in
+     * parallel) would expire a session whose deadline has passed. */
+    long long now = loop_wall_ms();
+    session_def d = {cid, "p1", "SSE", "[\"a\",\"b\"]", now, now + 600000, now, 60};
     session_call sc;
     assert_int_equal(session_call_open(&sc, &d, NULL), AGG_OK);
     got g = {0};
@@ -446,7 +449,7 @@ static void scripts_survive_script_flush(void **state) {
     assert_string_equal(g.str, "OK");
 
     /* NOSCRIPT is recovered from. */
-    session_outcome o = {cid, "p1", "a", OUTCOME_OK, "{\"x\":1}", 1500, 60};
+    session_outcome o = {cid, "p1", "a", OUTCOME_OK, "{\"x\":1}", now + 500, 60};
     session_call rec;
     assert_int_equal(session_call_record(&rec, &o, NULL), AGG_OK);
     memset(&g, 0, sizeof g);
@@ -461,7 +464,7 @@ static void scripts_survive_script_flush(void **state) {
     assert_int_equal(rds_command(r, on_reply, &g, NULL, "SCRIPT FLUSH"), AGG_OK);
     wait_reply(&g);
     session_call exp;
-    assert_int_equal(session_call_expire(&exp, cid, 4000, 60, NULL), AGG_OK);
+    assert_int_equal(session_call_expire(&exp, cid, now + 3000, 60, NULL), AGG_OK);
     got g1 = {0}, g2 = {0};
     assert_int_equal(rds_call_send(r, &exp.call, on_reply, &g1, NULL), AGG_OK);
     assert_int_equal(rds_call_send(r, &rec.call, on_reply, &g2, NULL), AGG_OK);
