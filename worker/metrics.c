@@ -12,6 +12,12 @@ static void header(FILE *f, const char *name, const char *type, const char *help
     fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+/* A metric without labels: its header and its one sample. */
+static void single(FILE *f, const char *name, const char *type, const char *help, long long v) {
+    header(f, name, type, help);
+    fprintf(f, "%s %lld\n", name, v);
+}
+
 char *wmetrics_render(const wmetrics *m, long inflight_messages, long inflight_http,
                       int intake_held, const int assigned[2], err_t *e) {
     char *buf = NULL;
@@ -45,57 +51,57 @@ char *wmetrics_render(const wmetrics *m, long inflight_messages, long inflight_h
         fprintf(f, "worker_callbacks_dropped_total{reason=\"%s\"} %llu\n",
                 session_record_name((session_record_result)(SESSION_DUPLICATE + i)), m->dropped[i]);
 
-    header(f, "worker_summaries_total", "counter", "Session summaries this worker wrote.");
-    fprintf(f, "worker_summaries_total %llu\n", m->summaries);
+    single(f, "worker_summaries_total", "counter", "Session summaries this worker wrote.",
+           (long long)m->summaries);
 
-    header(f, "aggregator_timeouts_total", "counter",
-           "Sessions this worker completed by deadline (completedBy TIMEOUT).");
-    fprintf(f, "aggregator_timeouts_total %llu\n", m->timeouts);
+    single(f, "aggregator_timeouts_total", "counter",
+           "Sessions this worker completed by deadline (completedBy TIMEOUT).",
+           (long long)m->timeouts);
 
-    header(f, "worker_redis_retries_total", "counter",
-           "Redis calls retried after Redis was unavailable or failed.");
-    fprintf(f, "worker_redis_retries_total %llu\n", m->redis_retries);
+    single(f, "worker_redis_retries_total", "counter",
+           "Redis calls retried after Redis was unavailable or failed.",
+           (long long)m->redis_retries);
 
-    header(f, "worker_inflight_messages", "gauge", "Kafka messages being handled.");
-    fprintf(f, "worker_inflight_messages %ld\n", inflight_messages);
+    single(f, "worker_inflight_messages", "gauge", "Kafka messages being handled.",
+           (long long)inflight_messages);
 
-    header(f, "worker_inflight_http", "gauge", "Calls to resources in flight.");
-    fprintf(f, "worker_inflight_http %ld\n", inflight_http);
+    single(f, "worker_inflight_http", "gauge", "Calls to resources in flight.",
+           (long long)inflight_http);
 
-    header(f, "worker_intake_held", "gauge",
-           "1 while WORKER_MAX_IN_FLIGHT messages are in flight and no more are taken from Kafka.");
-    fprintf(f, "worker_intake_held %d\n", intake_held ? 1 : 0);
+    single(f, "worker_intake_held", "gauge",
+           "1 while WORKER_MAX_IN_FLIGHT messages are in flight and no more are taken from Kafka.",
+           intake_held ? 1 : 0);
 
     header(f, "worker_partitions_assigned", "gauge",
            "Partitions this worker owns, by topic (each topic has its own consumer group).");
     for (int i = 0; i < 2; i++)
         fprintf(f, "worker_partitions_assigned{topic=\"%s\"} %d\n", topic_names[i], assigned[i]);
 
-    header(f, "worker_intake_holds_total", "counter",
+    single(f, "worker_intake_holds_total", "counter",
            "Times the worker stopped taking messages at WORKER_MAX_IN_FLIGHT (sustained "
-           "overload: add workers and partitions).");
-    fprintf(f, "worker_intake_holds_total %llu\n", m->intake_holds);
+           "overload: add workers and partitions).",
+           (long long)m->intake_holds);
 
-    header(f, "worker_breaker_fast_fails_total", "counter",
+    single(f, "worker_breaker_fast_fails_total", "counter",
            "Resource calls not made because the resource's circuit was open (outcome ERROR, "
-           "reason circuit open).");
-    fprintf(f, "worker_breaker_fast_fails_total %llu\n", m->breaker_fast_fails);
+           "reason circuit open).",
+           (long long)m->breaker_fast_fails);
 
-    header(f, "worker_breaker_probes_total", "counter",
-           "Probe calls this worker was granted after a cool-down.");
-    fprintf(f, "worker_breaker_probes_total %llu\n", m->breaker_probes);
+    single(f, "worker_breaker_probes_total", "counter",
+           "Probe calls this worker was granted after a cool-down.", (long long)m->breaker_probes);
 
-    header(f, "worker_breaker_opens_total", "counter",
-           "Circuits opened (or opened again by a failed probe) by this worker's failure reports.");
-    fprintf(f, "worker_breaker_opens_total %llu\n", m->breaker_opens);
+    single(f, "worker_breaker_opens_total", "counter",
+           "Circuits opened (or opened again by a failed probe) by this worker's failure reports.",
+           (long long)m->breaker_opens);
 
-    header(f, "worker_breakers_open", "gauge",
-           "Resources whose circuit this worker sees open or probing.");
-    fprintf(f, "worker_breakers_open %ld\n", m->breakers_open);
-    header(f, "worker_calls_skipped_total", "counter",
+    single(f, "worker_breakers_open", "gauge",
+           "Resources whose circuit this worker sees open or probing.",
+           (long long)m->breakers_open);
+
+    single(f, "worker_calls_skipped_total", "counter",
            "Resource calls of a re-delivered fan-out message not made again: the session "
-           "already had them.");
-    fprintf(f, "worker_calls_skipped_total %llu\n", m->calls_skipped);
+           "had them claimed.",
+           (long long)m->calls_skipped);
 
     int failed = ferror(f);
     if (fclose(f) != 0 || failed) {
