@@ -227,7 +227,11 @@ void httpd_respond_error_retry(httpd_req *r, const api_error *e, int retry_after
     agg_free(body);
 }
 
-void httpd_respond_error(httpd_req *r, const api_error *e) { httpd_respond_error_retry(r, e, -1); }
+/* A 503 always says when to try again (RFC 9110 15.6.4): a client, or a balancer, that waits a
+ * second finds the dependency back or another replica ready. */
+void httpd_respond_error(httpd_req *r, const api_error *e) {
+    httpd_respond_error_retry(r, e, e->http_status == 503 ? 1 : -1);
+}
 
 void httpd_drop(httpd_req *r) {
     if (r->answered || r->cancelled) return;

@@ -64,7 +64,7 @@ void httpd_respond(httpd_req *r, int status, const char *content_type, const cha
 /* httpd_respond with one more response header (header: value, both copied; NULL adds none). */
 void httpd_respond_header(httpd_req *r, int status, const char *content_type, const char *body,
                           const char *header, const char *value);
-/* Answers with the API's JSON error body and e->http_status. */
+/* Answers with the API's JSON error body and e->http_status; a 503 gets Retry-After: 1. */
 void httpd_respond_error(httpd_req *r, const api_error *e);
 /* As httpd_respond_error, with the header Retry-After: retry_after_s (seconds). */
 void httpd_respond_error_retry(httpd_req *r, const api_error *e, int retry_after_s);

@@ -1,5 +1,6 @@
 """eventsource.py: clients that behave like a browser under load: sessions started on any gateway,
-streams that reconnect as EventSource does (Last-Event-ID, the server's retry: hint)."""
+streams that reconnect as EventSource does (Last-Event-ID). A refused or 503 attempt waits until
+some gateway reports ready (a condition with a deadline), then tries the next one."""
 
 import itertools
 import threading
@@ -8,8 +9,6 @@ import time
 import requests
 
 import aggtest
-
-RECONNECT_CAP_S = 1.0  # a browser waits the retry: hint; the tests cap it to stay short
 
 
 class Gateways:
@@ -24,28 +23,38 @@ class Gateways:
         with self._lock:
             return self.bases[next(self._next) % len(self.bases)]
 
+    def wait_ready(self, deadline, what):
+        """Waits until some gateway's readiness is UP (one that drains or died is not)."""
+        def any_ready():
+            for b in self.bases:
+                try:
+                    if requests.get(b + "/actuator/health/readiness", timeout=1).status_code == 200:
+                        return True
+                except requests.RequestException:
+                    pass
+            return False
+        aggtest.wait_until(any_ready, max(0.1, deadline - time.monotonic()), what)
+
 
 def start_session(gws, body, deadline):
-    """POSTs body to the next gateway; a refused connection or a 503 (a replica that drains or
-    died) goes to the next one, after Retry-After (capped). Returns (correlationId, tries)."""
+    """POSTs body to the next gateway; after a refused connection or a 503 with Retry-After (a
+    replica that drains or died) it waits for a ready gateway and tries the next one. Returns
+    (correlationId, tries)."""
     tries = 0
     while True:
         tries += 1
         base = gws.pick()
-        wait = 0.05
         try:
             r = requests.post(base + "/aggregate/journals", json=body, timeout=10)
             if r.status_code == 202:
                 return r.json()["correlationId"], tries
             assert r.status_code == 503, "POST %s: %d %s" % (base, r.status_code, r.text[:200])
             aggtest.check_error_body(r)
-            assert r.headers.get("Retry-After"), "503 without Retry-After from %s" % base
-            wait = min(float(r.headers["Retry-After"]), RECONNECT_CAP_S)
+            assert r.headers.get("Retry-After"), "503 without Retry-After from %s: %s" % (
+                base, r.text[:200])
         except requests.ConnectionError:
             pass
-        if time.monotonic() + wait > deadline:
-            raise AssertionError("no gateway accepted %r (%d tries)" % (body, tries))
-        time.sleep(wait)
+        gws.wait_ready(deadline, "a ready gateway to start %r (%d tries)" % (body, tries))
 
 
 class ResumingStream(threading.Thread):
@@ -79,19 +88,17 @@ class ResumingStream(threading.Thread):
                 raise AssertionError("stream of %s not complete by its deadline (%d connects, "
                                      "events %r)" % (self.cid, self.connects, self.events))
             last = self.events[-1].id if self.events else None
-            wait = 0.05
             try:
                 st = aggtest.SSEStream(self.gws.pick(), self.cid, last_event_id=last,
                                        timeout=max(1.0, self.deadline - time.monotonic()))
-            except OSError:
-                time.sleep(wait)  # refused: that replica is gone; try the next
+            except OSError:  # refused: that replica is gone
+                self.gws.wait_ready(self.deadline, "a ready gateway for %s" % self.cid)
                 continue
             self.connects += 1
             if st.status == 503:
                 self.refused += 1
-                ra = st.headers.get("Retry-After")
-                assert ra, "503 without Retry-After on a stream"
-                time.sleep(min(float(ra), RECONNECT_CAP_S))
+                assert st.headers.get("Retry-After"), "503 without Retry-After on a stream"
+                self.gws.wait_ready(self.deadline, "a ready gateway for %s" % self.cid)
                 continue
             assert st.status == 200, "stream of %s: %d %r" % (self.cid, st.status, st.body)
             try:
@@ -107,8 +114,6 @@ class ResumingStream(threading.Thread):
                     raise
             finally:
                 st.close()
-            if not self.done:
-                time.sleep(wait)
 
 
 def resume_until_summary(base, cid, last, timeout=60):
