@@ -1,0 +1,435 @@
+"""Chart unit tests: what helm/aggregator renders for each profile, and the values it refuses."""
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+
+import pytest
+
+from chart import CHART_DIR, RenderError, render
+
+PROFILES = {
+    "default": (),
+    "production": ("ci/production-values.yaml",),
+    "minimal": ("ci/minimal-values.yaml",),
+    "demo": ("ci/demo-values.yaml",),
+}
+
+
+def profile_files(name):
+    return tuple(os.path.join(CHART_DIR, f) for f in PROFILES[name])
+
+
+@pytest.fixture(scope="module", params=sorted(PROFILES))
+def profile(request):
+    return request.param, render(values_files=profile_files(request.param))
+
+
+def objects(docs, kind, component=None):
+    found = [d for d in docs if d["kind"] == kind]
+    if component is not None:
+        found = [d for d in found
+                 if d["metadata"]["labels"].get("app.kubernetes.io/component") == component]
+    return found
+
+
+def one(docs, kind, component):
+    found = objects(docs, kind, component)
+    assert len(found) == 1, "%d %s of %s" % (len(found), kind, component)
+    return found[0]
+
+
+def config_of(docs, component):
+    return one(docs, "ConfigMap", component)["data"]
+
+
+def container(deployment):
+    containers = deployment["spec"]["template"]["spec"]["containers"]
+    assert len(containers) == 1
+    return containers[0]
+
+
+def port_number(c, name):
+    return next(p["containerPort"] for p in c["ports"] if p["name"] == name)
+
+
+# --- probes ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("component,port_name,port_key", [
+    ("gateway", "http", "SERVER_PORT"), ("worker", "management", "MANAGEMENT_PORT")])
+def test_probes_use_the_actuator_paths_on_the_programs_port(profile, component, port_name, port_key):
+    _, docs = profile
+    c = container(one(docs, "Deployment", component))
+    assert str(port_number(c, port_name)) == config_of(docs, component)[port_key]
+    expected = {"startupProbe": "/actuator/health/liveness",
+                "livenessProbe": "/actuator/health/liveness",
+                "readinessProbe": "/actuator/health/readiness"}
+    for probe, path in expected.items():
+        assert c[probe]["httpGet"] == {"path": path, "port": port_name}, probe
+        # A C service is ready in about 20 ms: no JVM-style start-up delay.
+        assert c[probe]["initialDelaySeconds"] == 0, probe
+    assert c["startupProbe"]["periodSeconds"] * c["startupProbe"]["failureThreshold"] <= 60
+
+
+def test_demo_components_have_probes():
+    docs = render(values_files=profile_files("demo"))
+    for d in objects(docs, "Deployment"):
+        c = container(d)
+        assert c["livenessProbe"]["httpGet"]["port"] == "http" or d["metadata"]["labels"][
+            "app.kubernetes.io/component"] in ("gateway", "worker")
+        assert "readinessProbe" in c
+
+
+# --- autoscaling and budgets ----------------------------------------------------------------
+
+def test_gateway_hpa_scales_3_to_10_on_cpu():
+    docs = render()
+    hpa = one(docs, "HorizontalPodAutoscaler", "gateway")
+    assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (3, 10)
+    assert hpa["spec"]["scaleTargetRef"]["name"] == one(docs, "Deployment", "gateway")["metadata"]["name"]
+    metric = hpa["spec"]["metrics"][0]
+    assert metric["resource"]["name"] == "cpu" and metric["resource"]["target"]["type"] == "Utilization"
+    # The HPA owns the replica count: the Deployment must not fight it on every upgrade.
+    assert "replicas" not in one(docs, "Deployment", "gateway")["spec"]
+
+
+def test_gateway_hpa_adds_the_streams_metric_when_asked():
+    docs = render(set_values={"gateway.autoscaling.targetStreamsPerPod": "5000"})
+    metrics = one(docs, "HorizontalPodAutoscaler", "gateway")["spec"]["metrics"]
+    pods = [m for m in metrics if m["type"] == "Pods"]
+    assert pods and pods[0]["pods"]["metric"]["name"] == "sse_active_connections"
+
+
+@pytest.mark.parametrize("name", sorted(PROFILES))
+def test_worker_scaling_never_exceeds_the_partitions(name):
+    files = profile_files(name)
+    docs = render(values_files=files)
+    partitions = int(render_value(files, "kafka.topics.partitions"))
+    hpa = objects(docs, "HorizontalPodAutoscaler", "worker")
+    keda = objects(docs, "ScaledObject", "worker")
+    dep = one(docs, "Deployment", "worker")
+    if keda:
+        assert not hpa, "KEDA replaces the HPA"
+        assert keda[0]["spec"]["maxReplicaCount"] <= partitions
+        groups = {t["metadata"]["consumerGroup"] for t in keda[0]["spec"]["triggers"]}
+        assert groups == {"agg-workers.requests", "agg-workers.callbacks"}
+    elif hpa:
+        assert hpa[0]["spec"]["maxReplicas"] <= partitions
+    else:
+        assert dep["spec"]["replicas"] <= partitions
+
+
+def test_keda_ceiling_defaults_to_the_partition_count():
+    docs = render(set_values={"worker.keda.enabled": "true", "kafka.topics.partitions": "9"})
+    assert one(docs, "ScaledObject", "worker")["spec"]["maxReplicaCount"] == 9
+    assert not objects(docs, "HorizontalPodAutoscaler", "worker")
+
+
+@pytest.mark.parametrize("component", ["gateway", "worker"])
+def test_pdb_allows_one_pod_down_and_selects_the_deployments_pods(component):
+    docs = render()
+    pdb = one(docs, "PodDisruptionBudget", component)
+    assert pdb["spec"]["maxUnavailable"] == 1
+    assert pdb["spec"]["unhealthyPodEvictionPolicy"] == "AlwaysAllow"
+    pod_labels = one(docs, "Deployment", component)["spec"]["template"]["metadata"]["labels"]
+    assert pdb["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
+
+
+def test_minimal_profile_has_no_autoscaler_budget_or_policy():
+    kinds = {d["kind"] for d in render(values_files=profile_files("minimal"))}
+    assert not kinds & {"HorizontalPodAutoscaler", "PodDisruptionBudget", "NetworkPolicy", "ServiceAccount"}
+
+
+# --- rollouts and shutdown ------------------------------------------------------------------
+
+@pytest.mark.parametrize("component", ["gateway", "worker"])
+def test_rolling_update_one_by_one_and_grace_longer_than_the_drain(profile, component):
+    _, docs = profile
+    spec = one(docs, "Deployment", component)["spec"]
+    assert spec["strategy"] == {"type": "RollingUpdate",
+                                "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 1}}
+    drain = int(config_of(docs, component)["SHUTDOWN_TIMEOUT_S"])
+    assert spec["template"]["spec"]["terminationGracePeriodSeconds"] > drain
+
+
+def test_a_changed_configuration_rolls_the_pods():
+    def checksum(docs):
+        return one(docs, "Deployment", "gateway")["spec"]["template"]["metadata"]["annotations"][
+            "checksum/config"]
+    assert checksum(render()) != checksum(render(set_values={"config.logLevel": "debug"}))
+
+
+# --- security -------------------------------------------------------------------------------
+
+def test_every_pod_is_locked_down(profile):
+    _, docs = profile
+    for d in objects(docs, "Deployment"):
+        pod = d["spec"]["template"]["spec"]
+        assert pod["automountServiceAccountToken"] is False
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        assert pod["securityContext"]["runAsUser"] != 0
+        for c in pod["containers"]:
+            sc = c["securityContext"]
+            assert sc["runAsNonRoot"] is True
+            assert sc["readOnlyRootFilesystem"] is True
+            assert sc["allowPrivilegeEscalation"] is False
+            assert sc["privileged"] is False
+            assert sc["capabilities"] == {"drop": ["ALL"]}
+            assert sc["seccompProfile"] == {"type": "RuntimeDefault"}
+            mounts = {m["mountPath"] for m in c.get("volumeMounts", [])}
+            assert "/tmp" in mounts, "a read-only root needs a writable /tmp"
+            assert "limits" in c["resources"] and "requests" in c["resources"]
+
+
+def test_passwords_never_reach_a_configmap():
+    docs = render(set_values={"redis.auth.enabled": "true", "redis.auth.password": "s3cr@t:/x",
+                              "kafka.securityProtocol": "sasl_ssl", "kafka.sasl.username": "agg",
+                              "kafka.sasl.password": "k4fk@pw"})
+    for cm in objects(docs, "ConfigMap"):
+        assert "s3cr@t" not in str(cm) and "k4fk@pw" not in str(cm)
+    secrets = {s["metadata"]["name"]: s for s in objects(docs, "Secret")}
+    assert len(secrets) == 2
+    env = {e["name"]: e for e in container(one(docs, "Deployment", "worker"))["env"]}
+    for name in ("REDIS_PASSWORD", "KAFKA_SASL_PASSWORD"):
+        assert env[name]["valueFrom"]["secretKeyRef"]["name"] in secrets
+
+
+def test_existing_secrets_are_referenced_not_created():
+    docs = render(values_files=profile_files("production"))
+    assert not objects(docs, "Secret")
+    c = container(one(docs, "Deployment", "gateway"))
+    env = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in c["env"]}
+    assert env["REDIS_PASSWORD"] == {"name": "aggregator-redis", "key": "redis-password"}
+    assert env["KAFKA_SASL_PASSWORD"] == {"name": "aggregator-kafka", "key": "kafka-password"}
+    cfg = config_of(docs, "gateway")
+    assert cfg["KAFKA_SECURITY_PROTOCOL"] == "sasl_ssl"
+    assert cfg["KAFKA_SSL_CA_LOCATION"] == "/etc/aggregator/kafka-tls/ca.crt"
+    mounts = {m["mountPath"]: m for m in c["volumeMounts"]}
+    assert mounts["/etc/aggregator/kafka-tls"]["readOnly"] is True
+    auth = objects(docs, "TriggerAuthentication")
+    assert auth and {p["parameter"] for p in auth[0]["spec"]["secretTargetRef"]} == {"password", "ca"}
+
+
+def test_images_follow_registry_tag_and_digest():
+    docs = render(values_files=profile_files("production"))
+    image = container(one(docs, "Deployment", "gateway"))["image"]
+    assert re.fullmatch(r"registry\.hospital\.example/aggregator/gateway@sha256:[0-9a-f]{64}", image)
+    image = container(one(docs, "Deployment", "worker"))["image"]
+    assert image == "registry.hospital.example/aggregator/worker:" + chart_app_version()
+
+
+# --- network isolation ----------------------------------------------------------------------
+
+def policy_for(docs, component):
+    return one(docs, "NetworkPolicy", component)
+
+
+def rule_ports(rule):
+    return {p["port"] for p in rule["ports"]}
+
+
+def peer_components(rule, direction):
+    return {p["podSelector"]["matchLabels"].get("app.kubernetes.io/component",
+                                                p["podSelector"]["matchLabels"].get("aggregator/role"))
+            for p in rule.get(direction, []) if "podSelector" in p and "namespaceSelector" not in p}
+
+
+def test_resources_are_reachable_only_from_workers():
+    docs = render(values_files=profile_files("demo"))
+    np_ = policy_for(docs, "resource-sim")
+    assert np_["spec"]["policyTypes"] == ["Ingress", "Egress"]
+    (rule,) = np_["spec"]["ingress"]
+    assert peer_components(rule, "from") == {"worker"}
+    assert rule_ports(rule) == {8081}
+
+
+def test_callbacks_reach_gateways_only_from_resources():
+    docs = render(values_files=profile_files("demo"))
+    cfg = config_of(docs, "gateway")
+    ingress = policy_for(docs, "gateway")["spec"]["ingress"]
+    callback = [r for r in ingress if rule_ports(r) == {int(cfg["CALLBACK_PORT"])}]
+    assert len(callback) == 1 and peer_components(callback[0], "from") == {"resource-sim"}
+    api = [r for r in ingress if int(cfg["CALLBACK_PORT"]) in rule_ports(r)]
+    assert api == callback, "no other rule may open the callback port"
+    assert cfg["AGGREGATOR_CALLBACK_URL"].endswith(":%s/aggregate/callback" % cfg["CALLBACK_PORT"])
+    # The resource-sims' own egress reaches only the gateways' callback port (and DNS).
+    egress = policy_for(docs, "resource-sim")["spec"]["egress"]
+    assert [rule_ports(r) for r in egress if peer_components(r, "to") == {"gateway"}] == [
+        {int(cfg["CALLBACK_PORT"])}]
+
+
+def test_callback_port_is_closed_without_resources_and_open_to_callback_from():
+    ingress = policy_for(render(), "gateway")["spec"]["ingress"]
+    assert all(8086 not in rule_ports(r) for r in ingress)
+    docs = render(values_files=profile_files("production"))
+    (callback,) = [r for r in policy_for(docs, "gateway")["spec"]["ingress"] if 8086 in rule_ports(r)]
+    assert callback["from"] == [{"ipBlock": {"cidr": "10.40.0.0/16"}}]
+
+
+def test_kafka_and_redis_only_from_the_aggregators_pods():
+    docs = render(values_files=profile_files("demo"))
+    infra_ports = {9092, 9093, 6379}
+    for component in ("resource-sim", "web"):
+        for rule in policy_for(docs, component)["spec"]["egress"]:
+            assert not rule_ports(rule) & infra_ports, component
+    for component in ("gateway", "worker"):
+        ports = set().union(*(rule_ports(r) for r in policy_for(docs, component)["spec"]["egress"]))
+        assert infra_ports <= ports, component
+    infra = {d["metadata"]["name"]: d for d in objects(docs, "NetworkPolicy")
+             if d["metadata"]["name"].endswith(("-kafka-clients", "-redis-clients"))}
+    assert len(infra) == 2
+    for np_ in infra.values():
+        (rule,) = np_["spec"]["ingress"]
+        assert {"gateway", "worker"} <= peer_components(rule, "from")
+        assert "resource-sim" not in peer_components(rule, "from")
+
+
+def test_every_demo_pod_is_covered_by_a_policy_both_ways():
+    docs = render(values_files=profile_files("demo"))
+    policies = objects(docs, "NetworkPolicy")
+    for d in objects(docs, "Deployment"):
+        labels = d["spec"]["template"]["metadata"]["labels"]
+        covering = [p for p in policies
+                    if p["spec"]["podSelector"]["matchLabels"].items() <= labels.items()]
+        assert any(p["spec"]["policyTypes"] == ["Ingress", "Egress"] for p in covering), \
+            d["metadata"]["name"]
+
+
+# --- configuration --------------------------------------------------------------------------
+
+def program_env_names(program):
+    """The environment variable names a program's --help lists (its own statement of them)."""
+    binary = os.path.join(os.environ.get("AGG_BUILD_DIR", "build"), program)
+    out = subprocess.run([binary, "--help"], capture_output=True, text=True, check=True).stdout
+    return set(re.findall(r"\b([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)\b", out))
+
+
+@pytest.mark.parametrize("component", ["gateway", "worker"])
+def test_every_configmap_key_is_a_variable_the_program_reads(profile, component):
+    _, docs = profile
+    names = set(config_of(docs, component))
+    names |= {e["name"] for e in container(one(docs, "Deployment", component)).get("env", [])}
+    unknown = names - program_env_names(component)
+    assert not unknown, "%s does not read %s" % (component, sorted(unknown))
+
+
+def test_resource_urls_name_the_demo_services():
+    docs = render(values_files=profile_files("demo"))
+    urls = dict(entry.split("=", 1) for entry in config_of(docs, "worker")["RESOURCE_URLS"].split(","))
+    services = {s["metadata"]["name"]: s for s in objects(docs, "Service")}
+    assert sorted(urls) == ["resource-1", "resource-2", "resource-3"]
+    for name, url in urls.items():
+        host, port = re.fullmatch(r"http://([^.]+)\.[^:]+:(\d+)", url).groups()
+        assert int(port) == services[host]["spec"]["ports"][0]["port"]
+        dep = one(docs, "Deployment", name)
+        env = {e["name"]: e["value"] for e in container(dep)["env"]}
+        assert env["RESOURCE_ID"] == name
+
+
+# --- values that are refused ----------------------------------------------------------------
+
+BAD_VALUES = [
+    ({"config.shutdownTimeoutSeconds": "40"},
+     "set gateway.terminationGracePeriodSeconds=50"),
+    ({"worker.terminationGracePeriodSeconds": "20"},
+     "set worker.terminationGracePeriodSeconds=35"),
+    ({"worker.autoscaling.maxReplicas": "8"},
+     "Set worker.autoscaling.maxReplicas=6 or less"),
+    ({"worker.autoscaling.enabled": "false", "worker.replicaCount": "7"},
+     "Set worker.replicaCount=6 or less"),
+    ({"worker.keda.enabled": "true", "worker.keda.maxReplicaCount": "7"},
+     "Set worker.keda.maxReplicaCount=6 or less"),
+    ({"gateway.autoscaling.minReplicas": "11"},
+     "lower gateway.autoscaling.minReplicas"),
+    ({"kafka.securityProtocol": "sasl_ssl", "kafka.sasl.password": "x"},
+     "set kafka.sasl.username"),
+    ({"kafka.securityProtocol": "sasl_plaintext", "kafka.sasl.username": "u"},
+     "set kafka.sasl.existingSecret"),
+    ({"kafka.tls.existingSecret": "t"}, "set kafka.securityProtocol=ssl or sasl_ssl"),
+    ({"kafka.securityProtocol": "ssl", "kafka.tls.existingSecret": "t", "kafka.tls.certKey": "tls.crt"},
+     "set both kafka.tls.certKey and kafka.tls.keyKey"),
+    ({"redis.auth.enabled": "true"}, "set redis.auth.existingSecret"),
+    ({"redis.tls.enabled": "true"}, "set redis.tls.enabled=false"),
+    ({"resources.list[0].name": "a", "resources.list[0].url": "https://a.example"},
+     "set resources.callbackFrom"),
+    ({"gateway.containerPorts.callback": "8080"}, "callbacks are isolated on their own port"),
+    ({"gateway.timeoutDefaultMs": "30000"}, "is above the maximum, gateway.timeoutMaxMs"),
+    ({"worker.extraConfig.KAFKA_BROKERS": "x:1"}, "remove it from worker.extraConfig"),
+]
+
+
+@pytest.mark.parametrize("values,message", BAD_VALUES, ids=[m for _, m in BAD_VALUES])
+def test_bad_values_fail_with_the_fix(values, message):
+    with pytest.raises(RenderError) as err:
+        render(set_values=values)
+    assert "VALUES VALIDATION" in err.value.stderr
+    assert message in err.value.stderr
+
+
+def test_every_failure_is_reported_at_once():
+    with pytest.raises(RenderError) as err:
+        render(set_values={"redis.tls.enabled": "true", "worker.autoscaling.maxReplicas": "9"})
+    assert err.value.stderr.count("aggregator: ") == 2
+
+
+SCHEMA_ERRORS = [
+    ({"gatway.replicaCount": "2"}, "additional properties 'gatway' not allowed"),
+    ({"kafka.securityProtocol": "tls"}, "value must be one of"),
+    ({"gateway.service.type": "NodePort"}, "value must be one of"),
+    ({"gateway.extraConfig.bad-name": "1"}, "does not match pattern"),
+    ({"resources.list[0].name": "a", "resources.list[0].url": "ftp://x"}, "does not match pattern"),
+    ({"kafka.topics.partitions": "0"}, "minimum"),
+]
+
+
+@pytest.mark.parametrize("values,message", SCHEMA_ERRORS, ids=[m for _, m in SCHEMA_ERRORS])
+def test_schema_refuses_unknown_keys_and_bad_types(values, message):
+    with pytest.raises(RenderError) as err:
+        render(set_values=values)
+    assert "values don't meet the specifications of the schema" in err.value.stderr
+    assert message in err.value.stderr
+
+
+def test_a_profile_values_file_is_valid_on_its_own():
+    # NOTES.txt carries validateValues; a correct file must pass it in every profile.
+    for name in PROFILES:
+        render(values_files=profile_files(name))
+
+
+# --- the README's parameter table -----------------------------------------------------------
+
+def test_readme_parameter_table_is_generated_from_values():
+    tools = os.path.join(CHART_DIR, "..", "tools")
+    generator = os.path.join(tools, "node_modules", ".bin", "readme-generator")
+    assert os.path.exists(generator), "make deps-test installs helm/tools (npm ci)"
+    with tempfile.TemporaryDirectory() as tmp:
+        readme = os.path.join(tmp, "README.md")
+        shutil.copy(os.path.join(CHART_DIR, "README.md"), readme)
+        out = subprocess.run([generator, "--values", os.path.join(CHART_DIR, "values.yaml"),
+                              "--readme", readme], capture_output=True, text=True)
+        assert out.returncode == 0, out.stdout + out.stderr
+        assert "Metadata is correct" in out.stdout, "a value lacks its @param: " + out.stdout
+        with open(readme) as a, open(os.path.join(CHART_DIR, "README.md")) as b:
+            assert a.read() == b.read(), "README.md is stale: run make chart-readme"
+
+
+# --- helpers --------------------------------------------------------------------------------
+
+def chart_app_version():
+    with open(os.path.join(CHART_DIR, "Chart.yaml")) as f:
+        return re.search(r'^appVersion:\s*"?([^"\n]+)"?', f.read(), re.M).group(1)
+
+
+def render_value(files, dotted):
+    """A value as the chart sees it: the last profile file that sets it, else values.yaml."""
+    import yaml
+    value = None
+    for f in (os.path.join(CHART_DIR, "values.yaml"),) + tuple(files):
+        with open(f) as fh:
+            node = yaml.safe_load(fh) or {}
+        for part in dotted.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        if node is not None:
+            value = node
+    return value
