@@ -57,6 +57,22 @@ test-integration: deps-test build-asan
 test-e2e: deps-test build-asan
 	@scripts/run-tests.sh --only e2e $(ASAN_DIR) $(VENV)
 
+# Builds the container images with buildah from a base made by mmdebstrap (no Docker daemon, no
+# registry) and prints their sizes (also in $(BUILD_DIR)/images/sizes.txt).
+.PHONY: images images-check images-smoke
+images:
+	@scripts/images.sh $(BUILD_DIR)
+
+# After make images: each image's user, entrypoint, libraries, health check and version; then
+# the checker's own test (it must reject wrong images).
+images-check:
+	@python3 tests/images/check_images.py
+	@python3 tests/images/check_images.py --negative
+
+# After make images: the scenario table against gateways, workers and resources run from the images.
+images-smoke: deps-test
+	@tests/images/smoke.sh $(BUILD_DIR) $(VENV)
+
 .PHONY: clean
 clean:
 	rm -rf $(BUILD_DIR) $(ASAN_DIR)
