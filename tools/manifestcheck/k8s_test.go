@@ -117,7 +117,13 @@ spec:
   selector: {matchLabels: {app: gateway}}
   endpoints: [{port: http, path: /actuator/prometheus}]
 `
-	for _, good := range []string{scaledObject, serviceMonitor} {
+	const triggerAuthentication = `apiVersion: keda.sh/v1alpha1
+kind: TriggerAuthentication
+metadata: {name: ta}
+spec:
+  secretTargetRef: [{parameter: sasl, name: kafka-auth, key: mechanism}]
+`
+	for _, good := range []string{scaledObject, serviceMonitor, triggerAuthentication} {
 		if code, out := runK8s(t, good); code != 0 {
 			t.Fatalf("valid fixture refused (exit %d):\n%s", code, out)
 		}
@@ -129,6 +135,7 @@ spec:
 		{"ScaledObject wrong type", scaledObject, "maxReplicaCount: 6", "maxReplicaCount: six", "spec.maxReplicaCount in body must be of type integer"},
 		{"ScaledObject missing required", scaledObject, "  triggers: [{type: kafka, metadata: {topic: agg.requests}}]\n", "", "spec.triggers: Required value"},
 		{"ScaledObject unknown metadata field", scaledObject, "metadata: {name: so}", "metadata: {name: so, labelz: {}}", `unknown field "metadata.labelz"`},
+		{"TriggerAuthentication unknown field", triggerAuthentication, "key: mechanism", "key: mechanism, optional: true", `unknown field "spec.secretTargetRef[0].optional"`},
 		{"ServiceMonitor unknown field", serviceMonitor, "path: /actuator/prometheus", "pathh: /actuator/prometheus", `unknown field "spec.endpoints[0].pathh"`},
 	}
 	for _, c := range cases {

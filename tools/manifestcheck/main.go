@@ -18,8 +18,8 @@ k8s      reads a multi-document YAML stream (e.g. helm template output) and deco
          fields, wrong types, unknown apiVersion/kind fail), then runs the API's
          server-free checks (names, labels, selectors). CRDs: monitoring.coreos.com/v1
          ServiceMonitor and PrometheusRule (prometheus-operator's Go types),
-         keda.sh/v1alpha1 ScaledObject (KEDA's published CRD schema, pruning and
-         OpenAPI validation as the API server does). Prints one line per object
+         keda.sh/v1alpha1 ScaledObject and TriggerAuthentication (KEDA's published
+         CRD schemas, crds/: pruning and OpenAPI validation as the API server does). Prints one line per object
          and a count per kind; exit 1 on any error.
 compose  loads a compose file with compose-go (schema validation, ${VAR:-default}
          interpolation from the environment) and prints, as JSON, per service:
