@@ -18,8 +18,8 @@ PROGRAMS = ("gateway", "worker", "resource-sim")  # the C programs: they print t
 OUR_IMAGE = re.compile(r"^aggregator/(?P<prog>[a-z-]+):(?P<tag>.+)$")
 # Host ports of the operations guide (shared/seed/DEPLOYMENT.md, "Ports"), by program.
 GUIDE_PORTS = {"gateway": {"8080"}, "web": {"8082"}, "resource-sim": {"8081", "8083", "8084"}}
-# An environment variable's name where --help introduces one: first on its line, or after "], " in a list.
-HELP_ENV_NAME = re.compile(r"(?:^[ \t]*|\], )([A-Z][A-Z0-9_]*[A-Z0-9])(?=[ \t:,\[(]|$)", re.M)
+# An environment variable's name where --help introduces one: first on its line, or after "], " or "), " in a list.
+HELP_ENV_NAME = re.compile(r"(?:^[ \t]*|[\])], )([A-Z][A-Z0-9_]*[A-Z0-9])(?=[ \t:,\[(]|$)", re.M)
 
 
 def help_env_names(help_text):
@@ -215,8 +215,21 @@ def test_our_containers_are_hardened(services):
 def test_help_parser_takes_names_not_values():
     text = ("Usage: x\n\nEnvironment (defaults in brackets):\n  SERVER_PORT [8080], BIND_ADDR [0.0.0.0]\n"
             "  RESOURCES: id=port\n  SHUTDOWN_TIMEOUT_S [25]: on SIGTERM (readiness DOWN, new\n"
+            "  KAFKA_BROKERS (required), KAFKA_TOPIC_REQUESTS [agg.requests]\n"
             "  KAFKA_BROKERS                host:port (ERROR, CONNECTION_CLOSED)\n")
-    assert help_env_names(text) == {"SERVER_PORT", "BIND_ADDR", "RESOURCES", "SHUTDOWN_TIMEOUT_S", "KAFKA_BROKERS"}
+    assert help_env_names(text) == {"SERVER_PORT", "BIND_ADDR", "RESOURCES", "SHUTDOWN_TIMEOUT_S", "KAFKA_BROKERS",
+                                    "KAFKA_TOPIC_REQUESTS"}
+
+
+def test_help_names_cover_the_documented_variables(env_names):
+    """docs/configuration.md's table of each program names only variables its --help lists (and so the parser finds)."""
+    with open(os.path.join(chart.REPO, "docs", "configuration.md")) as f:
+        sections = re.split(r"^## ", f.read(), flags=re.M)
+    for prog in PROGRAMS:
+        (section,) = [sec for sec in sections if sec.startswith(prog + "\n")]
+        documented = {name for first_cell in re.findall(r"^\| ([^|]+) \|", section, re.M)
+                      for name in re.findall(r"`([A-Z][A-Z0-9_]+)`", first_cell)}
+        assert documented and documented <= env_names[prog], (prog, documented - env_names[prog])
 
 
 def test_a_misspelt_environment_name_is_refused(manifestcheck_bin, env_names, tmp_path):
