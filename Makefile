@@ -23,11 +23,32 @@ $(DEPS_STAMP): Makefile scripts/ensure-packages.sh
 	@scripts/ensure-packages.sh $(APT_PACKAGES)
 	@mkdir -p $(dir $@) && touch $@
 
-deps-test: deps
+deps-test: deps tools
 	@scripts/ensure-packages.sh --test $(APT_TEST_PACKAGES)
 	@test -x $(VENV)/bin/pytest || (python3 -m venv $(VENV) && $(VENV)/bin/pip install -q -r tests/requirements.txt)
 	@test -d tests/kafka/libs || mvn -q -B -f tests/kafka/pom.xml dependency:copy-dependencies -DoutputDirectory=$(CURDIR)/tests/kafka/libs
 	@test -d web/node_modules/playwright-core || (cd web && npm install --no-audit --no-fund --silent)
+
+# Tools of the deployment tests, in $(TOOLS_DIR) (absolute: GOBIN needs it). Go comes with the
+# machine (go1.26, GOTOOLCHAIN=local); Debian 12's golang-go is too old for these modules.
+TOOLS_DIR := $(abspath $(BUILD_DIR))/tools
+HELM_VERSION := v3.22.0
+# What helm's own release build sets (its Makefile): the version, and the Kubernetes version that helm template and
+# lint assume, from its client-go (v0.37 for helm v3.22.0); without them helm assumes Kubernetes 1.20.
+HELM_KUBE_MINOR := 37
+HELM_LDFLAGS := -X helm.sh/helm/v3/internal/version.version=$(HELM_VERSION) \
+	$(foreach pkg,pkg/chartutil pkg/lint/rules,-X helm.sh/helm/v3/$(pkg).k8sVersionMajor=1 -X helm.sh/helm/v3/$(pkg).k8sVersionMinor=$(HELM_KUBE_MINOR))
+MANIFESTCHECK_SOURCES := $(wildcard tools/manifestcheck/*.go tools/manifestcheck/crds/*.yaml) \
+	tools/manifestcheck/go.mod tools/manifestcheck/go.sum
+
+.PHONY: tools
+tools: $(TOOLS_DIR)/manifestcheck
+	@test "$$($(TOOLS_DIR)/helm version --template '{{.Version}}' 2>/dev/null)" = $(HELM_VERSION) \
+		|| GOBIN=$(TOOLS_DIR) go install -ldflags '$(HELM_LDFLAGS)' helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
+
+$(TOOLS_DIR)/manifestcheck: $(MANIFESTCHECK_SOURCES)
+	@command -v go >/dev/null || { echo "make: go (1.26 or newer) is needed to build $@" >&2; exit 1; }
+	cd tools/manifestcheck && go build -o $@ .
 
 .PHONY: build build-asan
 build: deps
@@ -44,12 +65,15 @@ demo: build
 	python3 demo/stack.py --build-dir $(BUILD_DIR) --kafka $(if $(KAFKA_BROKERS),$(KAFKA_BROKERS),mock) \
 		--gateways $(GATEWAYS) --workers $(WORKERS) --web
 
-.PHONY: test test-unit test-integration test-e2e
+.PHONY: test test-unit test-deploy test-integration test-e2e
 test: deps-test build-asan
-	@scripts/run-tests.sh $(ASAN_DIR) $(VENV)
+	@AGG_TOOLS_DIR=$(TOOLS_DIR) scripts/run-tests.sh $(ASAN_DIR) $(VENV)
 
 test-unit: build-asan
 	@scripts/run-tests.sh --only unit $(ASAN_DIR) $(VENV)
+
+test-deploy: deps-test build-asan
+	@AGG_TOOLS_DIR=$(TOOLS_DIR) scripts/run-tests.sh --only deploy $(ASAN_DIR) $(VENV)
 
 test-integration: deps-test build-asan
 	@scripts/run-tests.sh --only integration $(ASAN_DIR) $(VENV)

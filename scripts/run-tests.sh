@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the unit (ctest/cmocka), integration (pytest) and browser (node --test) suites; non-zero on any failure.
+# Runs the unit (ctest/cmocka), deploy, integration (pytest) and browser (node --test) suites; non-zero on any failure.
 set -uo pipefail
 only=all
 if [ "${1:-}" = "--only" ]; then only=$2; shift 2; fi
@@ -19,6 +19,12 @@ start=$(date +%s)
 if [ "$only" = all ] || [ "$only" = unit ]; then
   echo "== unit tests (cmocka via ctest) =="
   if ! tests/with-redis.sh ctest --test-dir "$build_dir" --output-on-failure -j2; then failed+=(unit); fi
+fi
+if [ "$only" = all ] || [ "$only" = deploy ]; then
+  echo "== deployment tests (helm chart, docker-compose.yml; offline) =="
+  if ! (cd tools/manifestcheck && go test ./...) || ! "$venv/bin/pytest" tests/deploy -q -p no:cacheprovider; then
+    failed+=(deploy)
+  fi
 fi
 if [ "$only" = all ] || [ "$only" = integration ]; then
   echo "== integration tests (real Kafka, real Redis) =="
