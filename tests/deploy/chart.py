@@ -8,11 +8,12 @@ import yaml
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 CHART_DIR = os.path.join(REPO, "helm", "aggregator")
-# The three values profiles every chart test renders: default, production, minimal.
+# The values profiles every chart test renders (files relative to the chart).
 PROFILES = {
     "default": (),
     "production": ("ci/production-values.yaml",),
     "minimal": ("ci/minimal-values.yaml",),
+    "demo": ("ci/demo-values.yaml",),
 }
 
 

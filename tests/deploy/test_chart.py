@@ -7,14 +7,8 @@ import tempfile
 
 import pytest
 
-from chart import CHART_DIR, RenderError, render
-
-PROFILES = {
-    "default": (),
-    "production": ("ci/production-values.yaml",),
-    "minimal": ("ci/minimal-values.yaml",),
-    "demo": ("ci/demo-values.yaml",),
-}
+from chart import CHART_DIR, PROFILES, RenderError, render
+from projectinfo import REPO, program_env_names, project_version
 
 
 def profile_files(name):
@@ -217,6 +211,7 @@ def test_images_follow_registry_tag_and_digest():
     assert re.fullmatch(r"registry\.hospital\.example/aggregator/gateway@sha256:[0-9a-f]{64}", image)
     image = container(one(docs, "Deployment", "worker"))["image"]
     assert image == "registry.hospital.example/aggregator/worker:" + chart_app_version()
+    assert chart_app_version() == project_version()
 
 
 # --- network isolation ----------------------------------------------------------------------
@@ -298,19 +293,13 @@ def test_every_demo_pod_is_covered_by_a_policy_both_ways():
 
 # --- configuration --------------------------------------------------------------------------
 
-def program_env_names(program):
-    """The environment variable names a program's --help lists (its own statement of them)."""
-    binary = os.path.join(os.environ.get("AGG_BUILD_DIR", "build"), program)
-    out = subprocess.run([binary, "--help"], capture_output=True, text=True, check=True).stdout
-    return set(re.findall(r"\b([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)\b", out))
-
-
 @pytest.mark.parametrize("component", ["gateway", "worker"])
 def test_every_configmap_key_is_a_variable_the_program_reads(profile, component):
     _, docs = profile
     names = set(config_of(docs, component))
     names |= {e["name"] for e in container(one(docs, "Deployment", component)).get("env", [])}
-    unknown = names - program_env_names(component)
+    binary = os.path.join(os.environ.get("AGG_BUILD_DIR") or os.path.join(REPO, "build"), component)
+    unknown = names - program_env_names(binary)
     assert not unknown, "%s does not read %s" % (component, sorted(unknown))
 
 

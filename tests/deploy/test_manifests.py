@@ -67,7 +67,7 @@ def test_manifestcheck_refuses_an_unknown_field_in_the_test_chart(render, manife
 # --- helm/aggregator ---
 
 @pytest.mark.parametrize("profile", PROFILES)
-def test_chart_lints_strictly(chart_present, helm_bin, profile):
+def test_chart_lints_strictly(helm_bin, profile):
     cmd = [helm_bin, "lint", "--strict", chart.CHART_DIR]
     for f in PROFILES[profile]:
         cmd += ["--values", os.path.join(chart.CHART_DIR, f)]
@@ -76,14 +76,14 @@ def test_chart_lints_strictly(chart_present, helm_bin, profile):
 
 
 @pytest.mark.parametrize("profile", PROFILES)
-def test_every_rendered_object_is_valid(chart_present, helm_bin, manifestcheck_bin, profile):
+def test_every_rendered_object_is_valid(helm_bin, manifestcheck_bin, profile):
     text = chart.render_text(PROFILES[profile], helm=helm_bin)
     proc = check(text, manifestcheck_bin)
     print(proc.stdout.splitlines()[-1] if proc.stdout else "")  # the count per kind, for the closing note
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-def test_an_unknown_field_in_the_rendered_chart_fails(chart_present, render, manifestcheck_bin):
+def test_an_unknown_field_in_the_rendered_chart_fails(render, manifestcheck_bin):
     broken, name = inject_unknown_field(render())
     proc = check(broken, manifestcheck_bin)
     assert proc.returncode == 1

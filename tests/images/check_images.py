@@ -26,7 +26,8 @@ import re
 import subprocess
 import sys
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from projectinfo import REPO, project_version  # noqa: E402
 UID = 10001
 WEB_FILES = ("index.html", "app.css", "app.js")
 WEB_ROOT = "/srv/web"
@@ -39,10 +40,6 @@ os.environ.setdefault("STORAGE_DRIVER", "vfs")
 os.environ.setdefault("BUILDAH_ISOLATION", "chroot")
 
 
-def project_version():
-    with open(os.path.join(REPO, "CMakeLists.txt")) as f:
-        m = re.search(r"^project\(aggregator VERSION ([0-9.]+)", f.read(), re.M)
-    return m.group(1)
 
 
 def programs():

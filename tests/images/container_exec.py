@@ -15,23 +15,19 @@ standard library only.
 """
 
 import os
-import re
 import signal
 import subprocess
 import sys
 import time
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__))))
-ENV_NAME = re.compile(r"\b[A-Z][A-Z0-9_]{2,}\b")
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.realpath(__file__))))
+from projectinfo import help_env_names, project_version  # noqa: E402
 NEVER_FORWARDED = {"PATH", "HOME", "HOSTNAME", "TERM"}
 
 os.environ.setdefault("STORAGE_DRIVER", "vfs")
 os.environ.setdefault("BUILDAH_ISOLATION", "chroot")
 
 
-def project_version():
-    with open(os.path.join(REPO, "CMakeLists.txt")) as f:
-        return re.search(r"^project\(aggregator VERSION ([0-9.]+)", f.read(), re.M).group(1)
 
 
 def buildah(*args):
@@ -52,8 +48,10 @@ def env_names(prog, image, cache):
                       "--help").stdout
     finally:
         buildah("rm", ctr)
-    section = out.split("Environment", 1)[1] if "Environment" in out else ""
-    names = sorted(set(ENV_NAME.findall(section)))
+    try:
+        names = sorted(help_env_names(out))
+    except ValueError:
+        names = []
     if not names:
         raise SystemExit("container_exec: %s --help names no environment variable" % prog)
     with open(cache + ".tmp%d" % os.getpid(), "w") as f:
