@@ -28,6 +28,12 @@ deps-test: deps tools
 	@test -x $(VENV)/bin/pytest || (python3 -m venv $(VENV) && $(VENV)/bin/pip install -q -r tests/requirements.txt)
 	@test -d tests/kafka/libs || mvn -q -B -f tests/kafka/pom.xml dependency:copy-dependencies -DoutputDirectory=$(CURDIR)/tests/kafka/libs
 	@test -d web/node_modules/playwright-core || (cd web && npm install --no-audit --no-fund --silent)
+	@test -x helm/tools/node_modules/.bin/readme-generator || (cd helm/tools && npm ci --no-audit --no-fund --silent)
+
+# Regenerates the parameter table of helm/aggregator/README.md from the @param comments of values.yaml.
+.PHONY: chart-readme
+chart-readme: deps-test
+	@cd helm/tools && npx readme-generator --values ../aggregator/values.yaml --readme ../aggregator/README.md
 
 # Tools of the deployment tests, in $(TOOLS_DIR) (absolute: GOBIN needs it). Go comes with the
 # machine (go1.26, GOTOOLCHAIN=local); Debian 12's golang-go is too old for these modules.
@@ -65,15 +71,19 @@ demo: build
 	python3 demo/stack.py --build-dir $(BUILD_DIR) --kafka $(if $(KAFKA_BROKERS),$(KAFKA_BROKERS),mock) \
 		--gateways $(GATEWAYS) --workers $(WORKERS) --web
 
-.PHONY: test test-unit test-deploy test-integration test-e2e
+.PHONY: test test-unit test-deploy test-images test-integration test-e2e
 test: deps-test build-asan
-	@AGG_TOOLS_DIR=$(TOOLS_DIR) scripts/run-tests.sh $(ASAN_DIR) $(VENV)
+	@AGG_TOOLS_DIR=$(TOOLS_DIR) AGG_IMAGES_BUILD_DIR=$(BUILD_DIR) scripts/run-tests.sh $(ASAN_DIR) $(VENV)
 
 test-unit: build-asan
 	@scripts/run-tests.sh --only unit $(ASAN_DIR) $(VENV)
 
 test-deploy: deps-test build-asan
 	@AGG_TOOLS_DIR=$(TOOLS_DIR) scripts/run-tests.sh --only deploy $(ASAN_DIR) $(VENV)
+
+# make images, make images-check and make images-smoke in one: what make test runs of them.
+test-images: deps-test
+	@AGG_IMAGES_BUILD_DIR=$(BUILD_DIR) scripts/run-tests.sh --only images $(ASAN_DIR) $(VENV)
 
 test-integration: deps-test build-asan
 	@scripts/run-tests.sh --only integration $(ASAN_DIR) $(VENV)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the unit (ctest/cmocka), deploy, integration (pytest) and browser (node --test) suites; non-zero on any failure.
+# Runs the unit (ctest/cmocka), deploy, images, integration (pytest) and browser (node --test) suites; non-zero on any failure.
 set -uo pipefail
 only=all
 if [ "${1:-}" = "--only" ]; then only=$2; shift 2; fi
@@ -24,6 +24,15 @@ if [ "$only" = all ] || [ "$only" = deploy ]; then
   echo "== deployment tests (helm chart, docker-compose.yml; offline) =="
   if ! (cd tools/manifestcheck && go test ./...) || ! "$venv/bin/pytest" tests/deploy -q -p no:cacheprovider; then
     failed+=(deploy)
+  fi
+fi
+if [ "$only" = all ] || [ "$only" = images ]; then
+  # The images' own build directory (base cache, smoke wrappers): AGG_IMAGES_BUILD_DIR, else build.
+  images_dir=${AGG_IMAGES_BUILD_DIR:-build}
+  echo "== container images (buildah: build, contents, the scenario table against them) =="
+  if ! scripts/images.sh "$images_dir" || ! python3 tests/images/check_images.py \
+      || ! python3 tests/images/check_images.py --negative || ! tests/images/smoke.sh "$images_dir" "$venv"; then
+    failed+=(images)
   fi
 fi
 if [ "$only" = all ] || [ "$only" = integration ]; then
