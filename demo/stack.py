@@ -165,6 +165,7 @@ class Stack:
         self.procs = {}
         self.redis_url = None
         self.kafka_brokers = None
+        self.kafka_sasl = None  # real broker: its SASL_PLAINTEXT listener (KAFKA_SASL_* below)
         self.gateway_urls = []
         self.worker_urls = []
         self.resource_urls = []
@@ -465,20 +466,36 @@ class Stack:
         cp = os.path.join(libs, "*")
         d = tempfile.mkdtemp(prefix="agg-kafka-")
         self._tmpdirs.append(d)
-        port, cport = free_port(), free_port()
-        while cport == port:
-            cport = free_port()
+        port, cport, sport = free_port(), free_port(), free_port()
+        while len({port, cport, sport}) < 3:
+            cport, sport = free_port(), free_port()
+        # A second client listener with SASL credentials, so that tests can check the
+        # programs' KAFKA_SECURITY_PROTOCOL/KAFKA_SASL_* against the real thing. PLAIN, not
+        # SCRAM: librdkafka before 2.6.1 (Debian 12 has 2.0.2) builds a SCRAM proof that
+        # Kafka 4 brokers reject (confluentinc/librdkafka#4895).
+        sasl = {"KAFKA_BROKERS": "127.0.0.1:%d" % sport,
+                "KAFKA_SECURITY_PROTOCOL": "sasl_plaintext",
+                "KAFKA_SASL_MECHANISM": "PLAIN",
+                "KAFKA_SASL_USERNAME": "agg-test",
+                "KAFKA_SASL_PASSWORD": "agg-test-" + uuid.uuid4().hex}
         props = os.path.join(d, "server.properties")
         with open(props, "w") as f:
             f.write("\n".join([
                 "process.roles=broker,controller",
                 "node.id=1",
                 "controller.quorum.voters=1@127.0.0.1:%d" % cport,
-                "listeners=PLAINTEXT://127.0.0.1:%d,CONTROLLER://127.0.0.1:%d" % (port, cport),
-                "advertised.listeners=PLAINTEXT://127.0.0.1:%d" % port,
+                "listeners=PLAINTEXT://127.0.0.1:%d,CONTROLLER://127.0.0.1:%d,"
+                "SASL_PLAINTEXT://127.0.0.1:%d" % (port, cport, sport),
+                "advertised.listeners=PLAINTEXT://127.0.0.1:%d,SASL_PLAINTEXT://127.0.0.1:%d"
+                % (port, sport),
                 "controller.listener.names=CONTROLLER",
                 "inter.broker.listener.name=PLAINTEXT",
-                "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+                "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,"
+                "SASL_PLAINTEXT:SASL_PLAINTEXT",
+                "sasl.enabled.mechanisms=PLAIN",
+                "listener.name.sasl_plaintext.plain.sasl.jaas.config="
+                "org.apache.kafka.common.security.plain.PlainLoginModule required user_%s=\"%s\";"
+                % (sasl["KAFKA_SASL_USERNAME"], sasl["KAFKA_SASL_PASSWORD"]),
                 "log.dirs=%s" % os.path.join(d, "data"),
                 "num.partitions=%d" % TOPIC_PARTITIONS,
                 "offsets.topic.replication.factor=1",
@@ -522,6 +539,7 @@ class Stack:
                       base_env=jenv)
         self._wait_ready([p], deadline)
         self.kafka_brokers = "127.0.0.1:%d" % port
+        self.kafka_sasl = sasl
         self._create_topics(java, cp, jenv, deadline)
 
     def _create_topics(self, java, cp, jenv, deadline):

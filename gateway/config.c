@@ -10,16 +10,24 @@ int gw_config_load(gw_config *c, err_t *e) {
     memset(c, 0, sizeof *c);
     if (cfg_long("SERVER_PORT", 8080, 1, 65535, &port, e) != AGG_OK) return AGG_ERR;
     c->port = (int)port;
+    if (cfg_long("CALLBACK_PORT", 0, 0, 65535, &port, e) != AGG_OK) return AGG_ERR;
+    if (port == c->port)
+        return err_set(e, "CALLBACK_PORT must differ from SERVER_PORT (%d); 0 serves callbacks "
+                          "on SERVER_PORT",
+                       c->port);
+    c->callback_port = (int)port;
     c->bind_addr = cfg_str("BIND_ADDR", "0.0.0.0");
     c->kafka_brokers = cfg_str("KAFKA_BROKERS", NULL);
     if (!c->kafka_brokers) return err_set(e, "KAFKA_BROKERS is required (host:port,...)");
-    c->redis_url = cfg_str("REDIS_URL", "redis://127.0.0.1:6379");
+    if (conncfg_kafka_load(&c->kafka_security, e) != AGG_OK) return AGG_ERR;
+    conncfg_redis_load(&c->redis);
     if (reslist_parse(cfg_str("RESOURCE_URLS", ""), &c->resources, e) != AGG_OK) {
         err_t inner = *e;
         return err_set(e, "RESOURCE_URLS: %s", inner.text);
     }
     char def_cb[128];
-    snprintf(def_cb, sizeof def_cb, "http://127.0.0.1:%d/aggregate/callback", c->port);
+    snprintf(def_cb, sizeof def_cb, "http://127.0.0.1:%d/aggregate/callback",
+             c->callback_port ? c->callback_port : c->port);
     const char *cb;
     if (cfg_url("AGGREGATOR_CALLBACK_URL", def_cb, &cb, e) != AGG_OK) return AGG_ERR;
     if (strlen(cb) >= sizeof c->callback_url)

@@ -12,9 +12,11 @@
 
 typedef struct gw_config {
     int port;                    /* SERVER_PORT */
+    int callback_port;           /* CALLBACK_PORT: 0 = callbacks on SERVER_PORT */
     const char *bind_addr;       /* BIND_ADDR */
     const char *kafka_brokers;   /* KAFKA_BROKERS */
-    const char *redis_url;       /* REDIS_URL */
+    conncfg_kafka_security kafka_security; /* KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_*, KAFKA_SSL_* */
+    conncfg_redis redis;         /* REDIS_URL, REDIS_PASSWORD */
     resource_list resources;     /* RESOURCE_URLS */
     char callback_url[600];      /* AGGREGATOR_CALLBACK_URL */
     long timeout_default_ms;     /* AGGREGATOR_TIMEOUT_DEFAULT_MS */
@@ -62,7 +64,8 @@ struct gw_streams;
 typedef struct gateway {
     loop *l;
     gw_config cfg;
-    httpd *http;
+    httpd *http;          /* SERVER_PORT */
+    httpd *callback_http; /* CALLBACK_PORT; NULL when callbacks come to SERVER_PORT */
     rds *redis;
     rds_sub *sub;
     gw_producer *kafka;

@@ -57,6 +57,12 @@ static void respond_health(gateway *gw, httpd_req *r, int with_components) {
     httpd_respond(r, up ? 200 : 503, NULL, body);
 }
 
+/* Requests in progress on both listeners. */
+static size_t requests_in_progress(const gateway *gw) {
+    return httpd_request_count(gw->http) +
+           (gw->callback_http ? httpd_request_count(gw->callback_http) : 0);
+}
+
 static void respond_metrics(gateway *gw, httpd_req *r) {
     const gw_metrics *m = &gw->metrics;
     char body[4096];
@@ -110,7 +116,8 @@ static void respond_metrics(gateway *gw, httpd_req *r) {
              m->wait_timeouts, m->streams_opened, m->stream_events_sent, m->stream_replays,
              m->stream_overflows, gw_listeners_count(gw->listeners), m->sessions_shed,
              gw->draining, m->shutdown_refused, m->streams_handed_over,
-             httpd_reaped_count(gw->http));
+             httpd_reaped_count(gw->http) +
+                 (gw->callback_http ? httpd_reaped_count(gw->callback_http) : 0));
     httpd_respond(r, 200, "text/plain; version=0.0.4", body);
 }
 
@@ -120,8 +127,11 @@ static void respond_plain_error(httpd_req *r, int status, const char *code, cons
     httpd_respond_error(r, &e);
 }
 
-static void route(httpd_req *r, void *arg) {
-    gateway *gw = arg;
+/* Which listener serves an endpoint: the API's (SERVER_PORT), the callbacks' (CALLBACK_PORT),
+ * or both. With CALLBACK_PORT 0 one listener is both. */
+enum { ON_API = 1, ON_CALLBACKS = 2 };
+
+static void route(gateway *gw, httpd_req *r, unsigned listener) {
     const char *path = httpd_path(r);
     const char *method = httpd_method(r);
     int get = strcmp(method, "GET") == 0;
@@ -129,15 +139,28 @@ static void route(httpd_req *r, void *arg) {
     struct {
         const char *path;
         int needs_post;
-    } known[] = {{"/aggregate/journals", 1},       {"/aggregate/callback", 1},
-                 {"/aggregate/stream", 0},         {"/actuator/health", 0},
-                 {"/actuator/health/liveness", 0}, {"/actuator/health/readiness", 0},
-                 {"/actuator/prometheus", 0}};
+        unsigned on;
+    } known[] = {{"/aggregate/journals", 1, ON_API},
+                 {"/aggregate/callback", 1, ON_CALLBACKS},
+                 {"/aggregate/stream", 0, ON_API},
+                 {"/actuator/health", 0, ON_API | ON_CALLBACKS},
+                 {"/actuator/health/liveness", 0, ON_API | ON_CALLBACKS},
+                 {"/actuator/health/readiness", 0, ON_API | ON_CALLBACKS},
+                 {"/actuator/prometheus", 0, ON_API}};
     size_t i;
     for (i = 0; i < sizeof known / sizeof known[0]; i++)
         if (strcmp(path, known[i].path) == 0) break;
     if (i == sizeof known / sizeof known[0]) {
         respond_plain_error(r, 404, "not_found", "no such endpoint");
+        return;
+    }
+    if (!(known[i].on & listener)) {
+        respond_plain_error(r, 404, "not_found",
+                            listener == ON_API
+                                ? "no such endpoint here: callbacks are taken on the callback "
+                                  "port (CALLBACK_PORT) only"
+                                : "no such endpoint on the callback port: it takes "
+                                  "POST /aggregate/callback and health probes only");
         return;
     }
     if (known[i].needs_post ? !post : !get) {
@@ -155,10 +178,20 @@ static void route(httpd_req *r, void *arg) {
     }
 }
 
+static void route_api(httpd_req *r, void *arg) {
+    gateway *gw = arg;
+    route(gw, r, gw->cfg.callback_port ? ON_API : ON_API | ON_CALLBACKS);
+}
+
+static void route_callbacks(httpd_req *r, void *arg) { route(arg, r, ON_CALLBACKS); }
+
 int gw_start(gateway *gw, loop *l, err_t *e) {
     gw->l = l;
-    kafka_config kc = {gw->cfg.kafka_brokers, "gateway", gw->cfg.linger_ms,
-                       gw->cfg.produce_timeout_ms};
+    kafka_config kc = {.brokers = gw->cfg.kafka_brokers,
+                       .client_id = "gateway",
+                       .linger_ms = gw->cfg.linger_ms,
+                       .message_timeout_ms = gw->cfg.produce_timeout_ms,
+                       .security = gw->cfg.kafka_security};
     httpd_options ho = {gw->cfg.bind_addr,
                         gw->cfg.port,
                         1024 * 1024,
@@ -169,12 +202,22 @@ int gw_start(gateway *gw, loop *l, err_t *e) {
                         gw->cfg.header_timeout_ms,
                         gw->cfg.body_timeout_ms,
                         gw->cfg.idle_timeout_ms};
-    if (!(gw->redis = rds_new(gw->l, gw->cfg.redis_url, e)) ||
-        !(gw->listeners = gw_listeners_new(gw->l, gw->cfg.redis_url, e)) ||
+    const conncfg_redis *rc = &gw->cfg.redis;
+    if (!(gw->redis = rds_new(gw->l, rc->url, rc->password, e)) ||
+        !(gw->listeners = gw_listeners_new(gw->l, rc->url, rc->password, e)) ||
         !(gw->kafka = gw_producer_new(gw->l, &kc, gw->cfg.linger_ms, gw->cfg.batch_above_per_s, e)))
         return AGG_ERR;
     if (!(gw->streams = gw_streams_new(gw, e))) return AGG_ERR;
-    if (!(gw->http = httpd_start(gw->l, &ho, route, gw, e))) return AGG_ERR;
+    if (!(gw->http = httpd_start(gw->l, &ho, route_api, gw, e))) return AGG_ERR;
+    if (gw->cfg.callback_port) {
+        /* The same limits and deadlines: only the port differs, so that a network policy can
+         * let the resources alone reach it. */
+        ho.port = gw->cfg.callback_port;
+        if (!(gw->callback_http = httpd_start(gw->l, &ho, route_callbacks, gw, e)))
+            return AGG_ERR;
+        log_info("gateway taking callbacks on %s:%d only", gw->cfg.bind_addr,
+                 httpd_port(gw->callback_http));
+    }
     log_info("gateway listening on %s:%d; %d resources; answers to %s", gw->cfg.bind_addr,
              httpd_port(gw->http), gw->cfg.resources.n, gw->cfg.callback_url);
     return AGG_OK;
@@ -187,7 +230,7 @@ typedef struct drain_wait {
 } drain_wait;
 
 static int drained(const gateway *gw) {
-    return httpd_request_count(gw->http) == 0 && gw_producer_queued(gw->kafka) == 0;
+    return requests_in_progress(gw) == 0 && gw_producer_queued(gw->kafka) == 0;
 }
 
 static void drain_check(loop *l, void *arg) {
@@ -205,8 +248,8 @@ int gw_drain(gateway *gw, long long deadline_ms) {
     gw->draining = 1;
     log_info("gateway draining: %zu streams to hand over, %zu requests in progress, %zu Kafka "
              "messages pending; at most %lld ms",
-             gw_streams_open(gw->streams), httpd_request_count(gw->http),
-             gw_producer_queued(gw->kafka), deadline_ms - loop_now_ms());
+             gw_streams_open(gw->streams), requests_in_progress(gw), gw_producer_queued(gw->kafka),
+             deadline_ms - loop_now_ms());
     gw_streams_hand_over(gw->streams, gw->cfg.shutdown_retry_ms);
     drain_wait w = {gw, deadline_ms, NULL};
     if ((w.t = loop_defer(gw->l, drain_check, &w)) && loop_run(gw->l) != AGG_OK)
@@ -218,7 +261,7 @@ int gw_drain(gateway *gw, long long deadline_ms) {
     else
         log_warn("gateway stops undrained: %zu requests in progress (%zu streams), %zu Kafka "
                  "messages pending",
-                 httpd_request_count(gw->http), gw_streams_open(gw->streams),
+                 requests_in_progress(gw), gw_streams_open(gw->streams),
                  gw_producer_queued(gw->kafka));
     return done ? AGG_OK : AGG_ERR;
 }
@@ -226,6 +269,8 @@ int gw_drain(gateway *gw, long long deadline_ms) {
 void gw_stop(gateway *gw, int flush_ms) {
     httpd_stop(gw->http);
     gw->http = NULL;
+    httpd_stop(gw->callback_http);
+    gw->callback_http = NULL;
     gw_streams_free(gw->streams);
     gw->streams = NULL;
     gw_producer_free(gw->kafka, flush_ms);

@@ -211,9 +211,30 @@ static void conf_put_long(confset *cs, const char *name, long value) {
     conf_put(cs, name, num);
 }
 
+/* Every setting conncfg_kafka_security carries; NULL ones keep librdkafka's default. A
+ * refused password is reported without its value. */
+static void conf_security(confset *cs, const conncfg_kafka_security *s) {
+    const struct {
+        const char *name;
+        const char *value;
+    } opt[] = {{"security.protocol", s->protocol},
+               {"sasl.mechanisms", s->sasl_mechanism},
+               {"sasl.username", s->sasl_username},
+               {"ssl.ca.location", s->ssl_ca_location},
+               {"ssl.certificate.location", s->ssl_cert_location},
+               {"ssl.key.location", s->ssl_key_location}};
+    for (size_t i = 0; i < sizeof opt / sizeof opt[0]; i++)
+        if (opt[i].value) conf_put(cs, opt[i].name, opt[i].value);
+    if (s->sasl_password && !cs->failed) {
+        conf_put(cs, "sasl.password", s->sasl_password);
+        if (cs->failed) snprintf(cs->errstr, sizeof cs->errstr, "sasl.password refused");
+    }
+}
+
 /* Settings common to producer and consumer. */
 static void conf_common(confset *cs, const kafka_config *c, kbase *b) {
     conf_put(cs, "bootstrap.servers", c->brokers);
+    conf_security(cs, &c->security);
     conf_put(cs, "client.id", c->client_id && *c->client_id ? c->client_id : "aggregator");
     conf_put(cs, "statistics.interval.ms", "1000");
     conf_put(cs, "log.queue", "true");

@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "conncfg.h"
 #include "err.h"
 #include "loop.h"
 
@@ -13,6 +14,7 @@ typedef struct kafka_config {
     const char *client_id;   /* e.g. "gateway" */
     long linger_ms;          /* KAFKA_LINGER_MS, producer batching delay */
     long message_timeout_ms; /* KAFKA_PRODUCE_TIMEOUT_MS: delivery fails after this */
+    conncfg_kafka_security security; /* TLS and SASL (conncfg_kafka_load); zeroed = plaintext */
 } kafka_config;
 
 /* A consumer's group membership; a timing of 0 takes the default. The group

@@ -112,13 +112,13 @@ static void rds_lost(rdsconn *c) {
     r->setup_left = 0;
 }
 
-rds *rds_new(loop *l, const char *url, err_t *e) {
+rds *rds_new(loop *l, const char *url, const char *password, err_t *e) {
     rds *r = agg_calloc(1, sizeof *r);
     if (!r) {
         err_nomem(e);
         return NULL;
     }
-    if (rdsconn_init(&r->c, l, url, "redis", rds_connected, rds_lost, e) != AGG_OK) {
+    if (rdsconn_init(&r->c, l, url, password, "redis", rds_connected, rds_lost, e) != AGG_OK) {
         agg_free(r);
         return NULL;
     }

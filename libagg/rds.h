@@ -17,11 +17,12 @@ typedef struct rds rds;
  * done (disconnected, connection lost before the answer). */
 typedef void rds_reply_cb(struct redisReply *reply, void *arg);
 
-/* url: redis://[:password@]host:port[/db]. Connects asynchronously and keeps
+/* url: redis://[:password@]host:port[/db]; password (copied), when not NULL, is sent with
+ * AUTH instead of the URL's. Connects asynchronously and keeps
  * reconnecting (backoff up to 1 s) for the connection's lifetime; scripts
  * are (re)loaded with SCRIPT LOAD after each connect. NULL with e filled only
  * when url is invalid or out of memory. */
-rds *rds_new(loop *l, const char *url, err_t *e);
+rds *rds_new(loop *l, const char *url, const char *password, err_t *e);
 /* Closes; pending callbacks get reply NULL. Not from inside one of r's own
  * callbacks. */
 void rds_free(rds *r);

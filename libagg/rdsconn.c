@@ -249,10 +249,17 @@ void rdsconn_up(rdsconn *c) {
     c->lost_logged = 0;
 }
 
-int rdsconn_init(rdsconn *c, loop *l, const char *url, const char *what, rdsconn_hook *on_connected,
-                 rdsconn_hook *on_lost, err_t *e) {
+int rdsconn_init(rdsconn *c, loop *l, const char *url, const char *password, const char *what,
+                 rdsconn_hook *on_connected, rdsconn_hook *on_lost, err_t *e) {
     memset(c, 0, sizeof *c);
     if (rdsconn_url_parse(url, &c->url, e) != AGG_OK) return AGG_ERR;
+    if (password) {
+        agg_free(c->url.password);
+        if (!(c->url.password = agg_strdup(password))) {
+            rdsconn_url_free(&c->url);
+            return err_nomem(e);
+        }
+    }
     c->l = l;
     c->what = what;
     c->fd = -1;

@@ -47,11 +47,12 @@ int rdsconn_url_parse(const char *url, rdsconn_url *u, err_t *e);
 /* Frees u's strings and zeroes it; safe on a zeroed u. */
 void rdsconn_url_free(rdsconn_url *u);
 
-/* Prepares c (does not connect): parses url, stores the hooks. what is
- * borrowed for c's lifetime. AGG_ERR with e filled when url is invalid or out
- * of memory; nothing to free then. */
-int rdsconn_init(rdsconn *c, loop *l, const char *url, const char *what, rdsconn_hook *on_connected,
-                 rdsconn_hook *on_lost, err_t *e);
+/* Prepares c (does not connect): parses url, stores the hooks. password (copied; NULL:
+ * the URL's, if any) replaces the URL's password in AUTH, for a password that cannot be
+ * written in a URL. what is borrowed for c's lifetime. AGG_ERR with e filled when url is
+ * invalid or out of memory; nothing to free then. */
+int rdsconn_init(rdsconn *c, loop *l, const char *url, const char *password, const char *what,
+                 rdsconn_hook *on_connected, rdsconn_hook *on_lost, err_t *e);
 /* Starts connecting; on failure retries with backoff (100 ms doubling to 1 s)
  * for as long as c is not closed. on_connected runs once TCP is up; the owner
  * must then call rdsconn_up within 5 s or the connection is dropped. */

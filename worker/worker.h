@@ -19,7 +19,8 @@ enum { WORKER_TOPIC_REQUESTS = 0, WORKER_TOPIC_CALLBACKS = 1, WORKER_TOPICS = 2 
 
 typedef struct worker_cfg {
     const char *brokers;         /* KAFKA_BROKERS */
-    const char *redis_url;       /* REDIS_URL */
+    conncfg_kafka_security kafka_security; /* KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_*, KAFKA_SSL_* */
+    conncfg_redis redis;         /* REDIS_URL, REDIS_PASSWORD */
     const char *group;           /* KAFKA_GROUP_ID */
     const char *topic_requests;  /* KAFKA_TOPIC_REQUESTS */
     const char *topic_callbacks; /* KAFKA_TOPIC_CALLBACKS */

@@ -6,22 +6,17 @@ import json
 import os
 import resource
 import selectors
-import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 
 import pytest
 import requests
 
-from aggtest import (REPO, SSEStream, check_session_events, make_callback, metric,
-                     parse_sse_bytes, post_callback, start_session, wait_until)
+from aggtest import (SSEStream, check_session_events, make_callback, parse_sse_bytes,
+                     post_callback, start_session, wait_until)
 from eventsource import resume_until_summary
-
-sys.path.insert(0, os.path.join(REPO, "demo"))
-import stack as stackmod  # noqa: E402
+from privateproc import PrivateGateway
 
 HEADER_TIMEOUT_MS = 2000
 HALF_SENT = 3000
@@ -46,43 +41,6 @@ def _status(pid):
             if k in ("VmRSS", "VmHWM"):
                 out[k] = int(v.split()[0]) * 1024
     return out
-
-
-class PrivateGateway:
-    """A gateway process of this module's own, on a free port."""
-
-    def __init__(self, stack, env):
-        self.port = stackmod.free_port()
-        self.url = "http://127.0.0.1:%d" % self.port
-        self.log_path = os.path.join(stack.run_dir, "gateway-private-%d.log" % self.port)
-        full = dict(os.environ)
-        full.pop("AGGREGATOR_CALLBACK_URL", None)
-        full.update({"KAFKA_BROKERS": stack.kafka_brokers, "REDIS_URL": stack.redis_url,
-                     "SERVER_PORT": str(self.port), "RESOURCE_URLS": ",".join(stack.resource_urls),
-                     "AGGREGATOR_CALLBACK_URL": stack.gateway_url(0) + "/aggregate/callback",
-                     "LOG_LEVEL": "info"})
-        full.update(env)
-        with open(self.log_path, "ab") as out:
-            self.popen = subprocess.Popen([os.path.join(stack.build_dir, "gateway")], env=full,
-                                          stdin=subprocess.DEVNULL, stdout=out,
-                                          stderr=subprocess.STDOUT, start_new_session=True)
-        wait_until(lambda: self.popen.poll() is not None or
-                   stackmod.http_status(self.url + "/actuator/health/readiness") == 200,
-                   60, "the private gateway ready")
-        assert self.popen.poll() is None, "private gateway exited; see %s" % self.log_path
-
-    def metric(self, name):
-        return metric(self.url, name) or 0
-
-    def stop(self):
-        if self.popen.poll() is None:
-            self.popen.send_signal(signal.SIGTERM)
-        try:
-            rc = self.popen.wait(40)
-        except subprocess.TimeoutExpired:
-            self.popen.kill()
-            rc = self.popen.wait(10)
-        return rc
 
 
 @pytest.fixture

@@ -453,6 +453,26 @@ static void bad_arguments_are_refused(void **state) {
                                    NULL, NULL, &e));
 }
 
+/* The security settings reach librdkafka: it loads TLS files when the handle is made, so a
+ * key it cannot use stops the producer there (conncfg_kafka_load refuses it earlier). */
+static void security_settings_reach_librdkafka(void **state) {
+    fixture *f = *state;
+    err_t e = {0};
+    kafka_config c = config(f, 10000);
+    c.security = (conncfg_kafka_security){.protocol = "ssl",
+                                          .ssl_cert_location = "/nonexistent/client.pem",
+                                          .ssl_key_location = "/nonexistent/client.key"};
+    assert_null(kafka_producer_new(f->l, &c, &e));
+    assert_non_null(strstr(e.text, "ssl"));
+    c.security = (conncfg_kafka_security){.protocol = "sasl_plaintext",
+                                          .sasl_mechanism = "SCRAM-SHA-512",
+                                          .sasl_username = "agg",
+                                          .sasl_password = "pw"};
+    kafka_producer *p = kafka_producer_new(f->l, &c, &e);
+    assert_non_null(p);
+    kafka_producer_free(p, 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(produce_is_acknowledged, setup, teardown),
@@ -463,6 +483,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(rebalance_is_incremental, setup, teardown),
         cmocka_unit_test_setup_teardown(a_group_per_topic_balances_each_topic, setup, teardown),
         cmocka_unit_test_setup_teardown(bad_arguments_are_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(security_settings_reach_librdkafka, setup, teardown),
         cmocka_unit_test_setup_teardown(delivery_fails_when_broker_down, setup, teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
