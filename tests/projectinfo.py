@@ -6,8 +6,9 @@ import subprocess
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 
-# An environment variable's name where --help introduces one: first on its line, or after "], " or "), " in a list.
-HELP_ENV_NAME = re.compile(r"(?:^[ \t]*|[\])], )([A-Z][A-Z0-9_]*[A-Z0-9])(?=[ \t:,\[(]|$)", re.M)
+# An environment variable's name where --help introduces one: first on its line, or next in a list
+# (after "], ", "), " or another name and ", ").
+HELP_ENV_NAME = re.compile(r"(?:^[ \t]*|[\])], |(?<=[A-Z0-9]), )([A-Z][A-Z0-9_]*[A-Z0-9])(?=[ \t:,\[(]|$)", re.M)
 
 
 def project_version():
