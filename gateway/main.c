@@ -23,7 +23,7 @@ static const char USAGE[] =
     "  KAFKA_BATCH_ABOVE_PER_S [4000]: messages/s from which to batch (0: always),\n"
     "  KAFKA_PRODUCE_TIMEOUT_MS [5000]\n"
     "  KAFKA_SECURITY_PROTOCOL [plaintext]: plaintext, ssl, sasl_plaintext or sasl_ssl\n"
-    "  KAFKA_SASL_MECHANISM [SCRAM-SHA-512]: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512;\n"
+    "  KAFKA_SASL_MECHANISM [PLAIN]: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512;\n"
     "    KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD: required with SASL\n"
     "  KAFKA_SSL_CA_LOCATION [system CAs], KAFKA_SSL_CERTIFICATE_LOCATION and\n"
     "    KAFKA_SSL_KEY_LOCATION [none; both or neither]: PEM files, with TLS\n"

@@ -10,7 +10,7 @@
 
 static const char *const PROTOCOLS[] = {"plaintext", "ssl", "sasl_plaintext", "sasl_ssl"};
 static const char *const MECHANISMS[] = {"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"};
-#define DEFAULT_MECHANISM "SCRAM-SHA-512"
+#define DEFAULT_MECHANISM "PLAIN" /* SCRAM of librdkafka < 2.6.1 fails with Kafka 4 */
 
 /* The entry of names[0..n) equal to s without regard to case, or NULL. */
 static const char *match(const char *s, const char *const *names, size_t n) {

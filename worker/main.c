@@ -22,7 +22,7 @@ static const char usage[] =
     "  REDIS_URL                    redis://[:password@]host:port[/db] (redis://127.0.0.1:6379)\n"
     "  REDIS_PASSWORD               sent with AUTH instead of the URL's password (none)\n"
     "  KAFKA_SECURITY_PROTOCOL      plaintext, ssl, sasl_plaintext or sasl_ssl (plaintext)\n"
-    "  KAFKA_SASL_MECHANISM         PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (SCRAM-SHA-512)\n"
+    "  KAFKA_SASL_MECHANISM         PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (PLAIN)\n"
     "  KAFKA_SASL_USERNAME          required with SASL\n"
     "  KAFKA_SASL_PASSWORD          required with SASL\n"
     "  KAFKA_SSL_CA_LOCATION        CA certificates, PEM (the system's), with TLS\n"
