@@ -422,3 +422,54 @@ def render_value(files, dotted):
         if node is not None:
             value = node
     return value
+
+
+# --- NOTES.txt ------------------------------------------------------------------------------
+
+def render_notes(values_files=(), set_values=None, tmp_path=None):
+    """NOTES.txt as helm renders it. helm template never prints NOTES.txt, so a copy of the chart
+    wraps it in a define and renders that into a ConfigMap."""
+    chart = os.path.join(str(tmp_path), "aggregator")
+    shutil.copytree(CHART_DIR, chart)
+    with open(os.path.join(chart, "templates", "NOTES.txt")) as f:
+        notes = f.read()
+    with open(os.path.join(chart, "templates", "_notes_under_test.tpl"), "w") as f:
+        f.write('{{- define "notesUnderTest" -}}\n' + notes + '\n{{- end -}}\n')
+    with open(os.path.join(chart, "templates", "notes-under-test.yaml"), "w") as f:
+        f.write('apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: notes\ndata:\n'
+                '  notes: {{ include "notesUnderTest" . | toJson }}\n')
+    files = tuple(os.path.join(chart, os.path.relpath(p, CHART_DIR)) for p in values_files)
+    docs = render(values_files=files, set_values=set_values, chart=chart)
+    return next(d for d in docs if d["metadata"]["name"] == "notes")["data"]["notes"]
+
+
+def test_notes_tell_how_to_reach_the_api_and_the_ui(tmp_path):
+    notes = render_notes(profile_files("demo"), tmp_path=tmp_path)
+    assert "rollout status deployment/rel-aggregator-gateway" in notes
+    assert "port-forward svc/rel-aggregator-gateway 8080:8080" in notes
+    assert "port-forward svc/rel-aggregator-web 8082:8082" in notes
+    assert "resource-1=http://rel-aggregator-resource-1.ns.svc:8081" in notes
+    assert "WARNING" not in notes
+    assert "The callback port (8086) accepts only the demo resource-sims;" in notes
+
+
+def test_notes_warn_when_no_resource_is_configured(tmp_path):
+    notes = render_notes(tmp_path=tmp_path)
+    assert "WARNING: no resource is configured" in notes
+    assert "The callback port (8086) is closed to everyone" in notes
+
+
+def test_notes_of_production_name_the_load_balancer_and_the_worker_ceiling(tmp_path):
+    notes = render_notes(profile_files("production"), tmp_path=tmp_path)
+    assert "status.loadBalancer.ingress" in notes
+    assert "Workers scale up to 12" in notes and "must have 12 partitions each" in notes
+
+
+def test_a_bad_values_file_fails_with_every_fix():
+    with pytest.raises(RenderError) as err:
+        render(values_files=(os.path.join(REPO, "tests", "deploy", "testdata", "bad-values.yaml"),))
+    for fix in ("set gateway.terminationGracePeriodSeconds=50", "set worker.terminationGracePeriodSeconds=50",
+                "Set worker.autoscaling.maxReplicas=3 or less", "set kafka.sasl.username",
+                "set kafka.sasl.existingSecret", "set redis.auth.existingSecret", "set resources.callbackFrom"):
+        assert fix in err.value.stderr, fix
+    assert err.value.stderr.count("aggregator: ") == 7
