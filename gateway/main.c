@@ -6,6 +6,7 @@
 #include "gateway_app.h"
 #include "cfg.h"
 #include "log.h"
+#include "tcplive.h"
 
 static const char USAGE[] =
     "Usage: gateway [--help] [--version]\n"
@@ -31,6 +32,9 @@ static const char USAGE[] =
     "    requests and Kafka messages wait for the broker (0: never)\n"
     "  REDIS_URL [redis://127.0.0.1:6379]\n"
     "  REDIS_PASSWORD [the URL's]: sent with AUTH instead of the URL's password\n"
+    "  TCP_USER_TIMEOUT_MS [3000]: a Redis or Kafka connection whose data or keep-alive\n"
+    "    probes (sent after 1 s of silence) stay unacknowledged this long is closed and\n"
+    "    reconnected, readiness DOWN meanwhile (0..600000; 0: the kernel's defaults)\n"
     "  RESOURCE_URLS: comma-separated url or name=url [none]\n"
     "  AGGREGATOR_CALLBACK_URL [http://127.0.0.1:<CALLBACK_PORT or SERVER_PORT>/aggregate/callback]\n"
     "  AGGREGATOR_TIMEOUT_DEFAULT_MS [10000], AGGREGATOR_TIMEOUT_MAX_MS [27000]\n"
@@ -56,7 +60,8 @@ int main(int argc, char **argv) {
     err_t e;
     gateway gw;
     memset(&gw, 0, sizeof gw);
-    if (log_init("gateway", &e) != AGG_OK || gw_config_load(&gw.cfg, &e) != AGG_OK)
+    if (log_init("gateway", &e) != AGG_OK || gw_config_load(&gw.cfg, &e) != AGG_OK ||
+        tcplive_configure_env(&e) != AGG_OK)
         cfg_fail("gateway", &e);
 
     /* libmicrohttpd's default connection limit (about 1000) would stall

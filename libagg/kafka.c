@@ -8,11 +8,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "alloc.h"
 #include "jbody.h"
 #include "log.h"
+#include "tcplive.h"
 
 #define KAFKA_SAFETY_POLL_MS 100   /* periodic poll in case a wake-up is missed */
 #define KAFKA_DRAIN_MAX      10000 /* events served per wake-up before yielding to the loop */
@@ -232,12 +234,27 @@ static void conf_security(confset *cs, const conncfg_kafka_security *s) {
 }
 
 /* Settings common to producer and consumer. */
+/* Opens the brokers' sockets as librdkafka's own callback does on Linux (SOCK_CLOEXEC), and
+ * gives them tcplive: without it a silent partition keeps a broker UP until socket.timeout.ms
+ * (60 s) of unanswered requests. Runs on librdkafka's threads, so it logs nothing; a refused
+ * option leaves a usable socket with the kernel's defaults. */
+static int open_socket(int domain, int type, int protocol, void *opaque) {
+    (void)opaque;
+    int fd = socket(domain, type | SOCK_CLOEXEC, protocol);
+    if (fd >= 0 && (domain == AF_INET || domain == AF_INET6) && type == SOCK_STREAM) {
+        err_t e;
+        (void)tcplive_apply(fd, &e);
+    }
+    return fd;
+}
+
 static void conf_common(confset *cs, const kafka_config *c, kbase *b) {
     conf_put(cs, "bootstrap.servers", c->brokers);
     conf_security(cs, &c->security);
     conf_put(cs, "client.id", c->client_id && *c->client_id ? c->client_id : "aggregator");
     conf_put(cs, "statistics.interval.ms", "1000");
     conf_put(cs, "log.queue", "true");
+    if (tcplive_timeout_ms() > 0) rd_kafka_conf_set_socket_cb(cs->conf, open_socket);
     rd_kafka_conf_set_stats_cb(cs->conf, on_stats);
     rd_kafka_conf_set_error_cb(cs->conf, on_error);
     rd_kafka_conf_set_log_cb(cs->conf, on_log);

@@ -8,6 +8,7 @@
 
 #include "alloc.h"
 #include "log.h"
+#include "tcplive.h"
 
 #define BACKOFF_MIN_MS   100
 #define BACKOFF_MAX_MS   1000
@@ -188,7 +189,14 @@ static void on_connect(const redisAsyncContext *ac, int status) {
         c->lost_logged = 1;
         return; /* hiredis frees the context next; ev_cleanup reconnects */
     }
-    redisEnableKeepAlive((redisContext *)&ac->c);
+    /* A silent partition leaves a connection waiting for minutes of retransmissions while
+     * readiness stays UP; tcplive makes the kernel fail it within TCP_USER_TIMEOUT_MS, so
+     * readiness turns DOWN, pending replies get NULL (and are retried) and we reconnect. */
+    err_t e;
+    if (tcplive_timeout_ms() == 0)
+        redisEnableKeepAlive((redisContext *)&ac->c);
+    else if (tcplive_apply(ac->c.fd, &e) != AGG_OK)
+        log_warn("%s %s:%d: %s", c->what, c->url.host, c->url.port, e.text);
     c->on_connected(c);
 }
 

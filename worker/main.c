@@ -8,6 +8,7 @@
 #include "worker_app.h"
 #include "cfg.h"
 #include "log.h"
+#include "tcplive.h"
 
 #define PROG "worker"
 
@@ -21,6 +22,10 @@ static const char usage[] =
     "  KAFKA_BROKERS                host:port,... (required)\n"
     "  REDIS_URL                    redis://[:password@]host:port[/db] (redis://127.0.0.1:6379)\n"
     "  REDIS_PASSWORD               sent with AUTH instead of the URL's password (none)\n"
+    "  TCP_USER_TIMEOUT_MS          a Redis or Kafka connection whose data or keep-alive\n"
+    "                               probes (after 1 s of silence) stay unacknowledged\n"
+    "                               this long is closed and reconnected, readiness DOWN\n"
+    "                               meanwhile (3000, 0..600000; 0: the kernel's defaults)\n"
     "  KAFKA_SECURITY_PROTOCOL      plaintext, ssl, sasl_plaintext or sasl_ssl (plaintext)\n"
     "  KAFKA_SASL_MECHANISM         PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (PLAIN)\n"
     "  KAFKA_SASL_USERNAME          required with SASL\n"
@@ -90,7 +95,8 @@ int main(int argc, char **argv) {
     static worker wk;
     worker *w = &wk;
     err_t e = {0};
-    if (log_init("worker", &e) != AGG_OK || worker_config_load(&w->cfg, &e) != AGG_OK)
+    if (log_init("worker", &e) != AGG_OK || worker_config_load(&w->cfg, &e) != AGG_OK ||
+        tcplive_configure_env(&e) != AGG_OK)
         cfg_fail(PROG, &e);
     loop *l = loop_new(&e);
     if (!l || loop_stop_on_signals(l, &e) != AGG_OK) {
