@@ -21,12 +21,13 @@ import stack as stackmod  # noqa: E402
 class PrivateProc:
     """A gateway or worker process on a free port (SERVER_PORT or MANAGEMENT_PORT), with the
     stack's Kafka, Redis and resources unless env says otherwise (a value of None removes the
-    variable). wait: "readiness", "liveness" or None (return at once)."""
+    variable). wait: "readiness", "liveness" or None (return at once). netns: a
+    netfault.Namespace to run it in (its URL is then on the namespace's address)."""
 
-    def __init__(self, stack, prog, env, wait="readiness"):
+    def __init__(self, stack, prog, env, wait="readiness", netns=None):
         self.prog = prog
         self.port = stackmod.free_port()
-        self.url = "http://127.0.0.1:%d" % self.port
+        self.url = "http://%s:%d" % (netns.address if netns else "127.0.0.1", self.port)
         self.log_path = os.path.join(stack.run_dir, "%s-private-%d.log" % (prog, self.port))
         full = dict(os.environ)
         full.update({"KAFKA_BROKERS": stack.kafka_brokers, "REDIS_URL": stack.redis_url,
@@ -39,7 +40,8 @@ class PrivateProc:
             else:
                 full[k] = str(v)
         with open(self.log_path, "ab") as out:
-            self.popen = subprocess.Popen([os.path.join(stack.build_dir, prog)], env=full,
+            argv = (netns.exec_prefix() if netns else []) + [os.path.join(stack.build_dir, prog)]
+            self.popen = subprocess.Popen(argv, env=full,
                                           stdin=subprocess.DEVNULL, stdout=out,
                                           stderr=subprocess.STDOUT, start_new_session=True)
         if wait:
