@@ -11,7 +11,8 @@ JOBS ?= $(shell nproc)
 
 APT_PACKAGES := build-essential cmake pkg-config librdkafka-dev libmicrohttpd-dev libjansson-dev \
 	libhiredis-dev libcmocka-dev libcurl4-openssl-dev redis-server python3-venv
-APT_TEST_PACKAGES := chromium default-jre-headless maven nodejs npm
+# iproute2 and procps (ip, sysctl): the network-fault tests' namespaces and veth links.
+APT_TEST_PACKAGES := chromium default-jre-headless maven nodejs npm iproute2 procps
 
 # Installs the system packages that are missing (needs root, as on a fresh Debian 12). The check
 # runs again only when the package list changes or the stamp is gone (make clean).
@@ -39,6 +40,9 @@ chart-readme: deps-test
 # machine (go1.26, GOTOOLCHAIN=local); Debian 12's golang-go is too old for these modules.
 TOOLS_DIR := $(abspath $(BUILD_DIR))/tools
 HELM_VERSION := v3.22.0
+# Toxiproxy's server (the network-fault tests: latency, stalls, resets), installed as
+# $(TOOLS_DIR)/toxiproxy/server; its -version prints "git", so the module version is checked.
+TOXIPROXY_VERSION := v2.12.0
 # What helm's own release build sets (its Makefile): the version, and the Kubernetes version that helm template and
 # lint assume, from its client-go (v0.37 for helm v3.22.0); without them helm assumes Kubernetes 1.20.
 HELM_KUBE_MINOR := 37
@@ -51,6 +55,8 @@ MANIFESTCHECK_SOURCES := $(wildcard tools/manifestcheck/*.go tools/manifestcheck
 tools: $(TOOLS_DIR)/manifestcheck
 	@test "$$($(TOOLS_DIR)/helm version --template '{{.Version}}' 2>/dev/null)" = $(HELM_VERSION) \
 		|| GOBIN=$(TOOLS_DIR) go install -ldflags '$(HELM_LDFLAGS)' helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
+	@go version -m $(TOOLS_DIR)/toxiproxy/server 2>/dev/null | grep -q 'mod.*toxiproxy/v2.*$(TOXIPROXY_VERSION)' \
+		|| GOBIN=$(TOOLS_DIR)/toxiproxy go install github.com/Shopify/toxiproxy/v2/cmd/server@$(TOXIPROXY_VERSION)
 
 $(TOOLS_DIR)/manifestcheck: $(MANIFESTCHECK_SOURCES)
 	@command -v go >/dev/null || { echo "make: go (1.26 or newer) is needed to build $@" >&2; exit 1; }
@@ -86,7 +92,7 @@ test-images: deps-test
 	@AGG_IMAGES_BUILD_DIR=$(BUILD_DIR) scripts/run-tests.sh --only images $(ASAN_DIR) $(VENV)
 
 test-integration: deps-test build-asan
-	@scripts/run-tests.sh --only integration $(ASAN_DIR) $(VENV)
+	@AGG_TOOLS_DIR=$(TOOLS_DIR) scripts/run-tests.sh --only integration $(ASAN_DIR) $(VENV)
 
 test-e2e: deps-test build-asan
 	@scripts/run-tests.sh --only e2e $(ASAN_DIR) $(VENV)
