@@ -203,8 +203,7 @@ int gw_start(gateway *gw, loop *l, err_t *e) {
                         gw->cfg.body_timeout_ms,
                         gw->cfg.idle_timeout_ms};
     const conncfg_redis *rc = &gw->cfg.redis;
-    if (!(gw->redis = rds_new(gw->l, rc->url, rc->password, e)) ||
-        !(gw->listeners = gw_listeners_new(gw->l, rc->url, rc->password, e)) ||
+    if (!(gw->redis = rds_new(gw->l, rc, e)) || !(gw->listeners = gw_listeners_new(gw->l, rc, e)) ||
         !(gw->kafka = gw_producer_new(gw->l, &kc, gw->cfg.linger_ms, gw->cfg.batch_above_per_s, e)))
         return AGG_ERR;
     if (!(gw->streams = gw_streams_new(gw, e))) return AGG_ERR;

@@ -217,7 +217,7 @@ int worker_start(worker *w, loop *l, err_t *e) {
     if (loop_add_prepare(w->l, on_prepare, w, e) != AGG_OK) return AGG_ERR;
     w->prepare_added = 1;
     err_t re;
-    if (!(w->r = rds_new(w->l, w->cfg.redis.url, w->cfg.redis.password, &re))) return err_set(e, "REDIS_URL: %s", re.text);
+    if (!(w->r = rds_new(w->l, &w->cfg.redis, &re))) return err_set(e, "REDIS_URL: %s", re.text);
     if (!(w->hc = httpc_new(w->l, e))) return AGG_ERR;
     if (mgmt_start(w, e) != AGG_OK) return AGG_ERR;
     if (intake_start(w, WORKER_TOPIC_REQUESTS, w->cfg.topic_requests, WORKER_GROUP_REQUESTS, e) ||
