@@ -11,7 +11,7 @@ JOBS ?= $(shell nproc)
 
 APT_PACKAGES := build-essential cmake pkg-config librdkafka-dev libmicrohttpd-dev libjansson-dev \
 	libhiredis-dev libcmocka-dev libcurl4-openssl-dev redis-server python3-venv
-APT_TEST_PACKAGES := chromium default-jre-headless maven nodejs npm
+APT_TEST_PACKAGES := chromium default-jre-headless maven nodejs npm redis-sentinel
 
 # Installs the system packages that are missing (needs root, as on a fresh Debian 12). The check
 # runs again only when the package list changes or the stamp is gone (make clean).

@@ -276,8 +276,8 @@ static void on_connect(const redisAsyncContext *ac, int status) {
     rdsconn *c = ac->data;
     if (status != REDIS_OK) {
         if (!c->lost_logged)
-            log_warn("%s %s:%d: connect failed: %s; retrying", c->what, host_of(c), port_of(c),
-                     ac->c.errstr);
+            log_warn("%s %s:%d: connect failed: %s; retrying", c->what,
+                     ac->c.tcp.host ? ac->c.tcp.host : "?", ac->c.tcp.port, ac->c.errstr);
         c->lost_logged = 1;
         return; /* hiredis frees the context next; ev_cleanup reconnects */
     }
@@ -293,8 +293,9 @@ static void on_connect(const redisAsyncContext *ac, int status) {
 static void on_disconnect(const redisAsyncContext *ac, int status) {
     rdsconn *c = ac->data;
     if (status != REDIS_OK && !c->closing && !c->lost_logged) {
-        log_warn("%s %s:%d: connection lost: %s; reconnecting", c->what, host_of(c), port_of(c),
-                 ac->c.errstr);
+        /* The context's own address: ev_cleanup may already have moved c on to a sentinel. */
+        log_warn("%s %s:%d: connection lost: %s; reconnecting", c->what,
+                 ac->c.tcp.host ? ac->c.tcp.host : "?", ac->c.tcp.port, ac->c.errstr);
         c->lost_logged = 1;
     }
 }

@@ -194,7 +194,11 @@ static int intake_start(worker *w, int topic, const char *name, const char *suff
 static void log_config(const worker *w) {
     const worker_cfg *c = &w->cfg;
     char redis[256];
-    logsafe_url(c->redis.url, redis, sizeof redis);
+    if (c->redis.url)
+        logsafe_url(c->redis.url, redis, sizeof redis);
+    else
+        snprintf(redis, sizeof redis, "sentinels(%.160s)/%.60s", c->redis.sentinel_list,
+                 c->redis.master_name);
     log_info(
         "worker %s starting: brokers=%s redis=%s groups=%s%s,%s%s topics=%s,%s allowlist=%s(%d) "
         "connect_timeout_ms=%ld read_timeout_ms=%ld retention_s=%ld deadline_poll_ms=%ld "
