@@ -20,6 +20,11 @@ sys.path.insert(0, os.path.join(aggtest.REPO, "demo"))
 import stack as stackmod  # noqa: E402
 
 
+# They kill Redis servers (of their own stacks) and take minutes: run with the destructive tests,
+# after test_zy_leaks, whose baselines a long pause would change (idle keep-alive pools expire).
+pytestmark = pytest.mark.destructive
+
+
 @pytest.fixture(scope="module")
 def aof(stack):
     """1 gateway and 1 worker on an AOF Redis of their own, on the shared broker (private

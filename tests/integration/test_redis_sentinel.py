@@ -25,6 +25,11 @@ import stack as stackmod  # noqa: E402
 FOLLOW_BOUND_S = 5.0  # the bound: from the new primary named to every process on it
 
 
+# They kill Redis servers (of their own stacks) and take minutes: run with the destructive tests,
+# after test_zy_leaks, whose baselines a long pause would change (idle keep-alive pools expire).
+pytestmark = pytest.mark.destructive
+
+
 @pytest.fixture(scope="module")
 def ha(stack):
     s = stackmod.Stack(build_dir=stack.build_dir, kafka=stack.kafka_brokers, gateways=2,
