@@ -8,7 +8,7 @@ tests and the benchmarks (run it as a program). Python 3 standard library only.
                           [--gateways N] [--workers M] [--base-port 8080] [--free-ports]
                           [--web] [--supervise] [--json-out FILE] [--only infra]
                           [--timeout-default-ms MS] [--env NAME=VALUE ...]
-                          [--callbacks service|direct]
+                          [--callbacks service|direct] [--redis plain|aof|sentinel]
 
 When everything is ready it prints one JSON line to stdout:
 {"gateways":[urls],"workers":[management urls],"resources":[urls],"web":url|null,
@@ -18,6 +18,13 @@ and the URLs in words on stderr. SIGINT/SIGTERM stop every child and exit 0.
 Process names: "redis", "kafka", "resource-1".."resource-3" (= RESOURCE_ID; "resources"
 with --resources-in-one-process), "service" (with several gateways),
 "gateway-0".., "worker-0"..,"web".
+
+Redis (--redis): plain (default) one redis-server without persistence; aof the same with
+appendonly yes, appendfsync everysec in a data dir of its own (a restart keeps the sessions);
+sentinel a primary "redis" and a replica "redis-replica" (both AOF) watched by three
+sentinels "sentinel-0".."sentinel-2" (master name "agg", down after 1 s), every gateway and
+worker configured through REDIS_SENTINELS and REDIS_MASTER_NAME; Stack.redis_primary(),
+kill_redis_primary(), wait_redis_failover() and restart(name) drive a failover.
 
 Callbacks: with several gateways the resources answer through "service" (demo/service.py), a
 round-robin balancer over the ready gateways, as a Kubernetes Service routes them; so a gateway
@@ -88,6 +95,48 @@ def http_status(url, timeout=2.0):
         return None
 
 
+REDIS_MASTER_NAME = "agg"
+
+
+def redis_cmd(port, *args, timeout=1.0):
+    """One command to the Redis (or sentinel) on 127.0.0.1:port: its reply (str, int, list or
+    None), or None when it cannot be reached or answers an error."""
+    def read(f):
+        line = f.readline()
+        if not line:
+            raise OSError("closed")
+        kind, rest = line[:1], line[1:-2].decode(errors="replace")
+        if kind == b"+":
+            return rest
+        if kind == b"-":
+            raise ValueError(rest)
+        if kind == b":":
+            return int(rest)
+        if kind == b"$":
+            return None if rest == "-1" else f.read(int(rest) + 2)[:-2].decode(errors="replace")
+        if kind == b"*":
+            return None if rest == "-1" else [read(f) for _ in range(int(rest))]
+        raise ValueError("unexpected reply %r" % line)
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+            out = b"*%d\r\n" % len(args)
+            for a in args:
+                a = str(a).encode()
+                out += b"$%d\r\n%s\r\n" % (len(a), a)
+            s.sendall(out)
+            with s.makefile("rb") as f:
+                return read(f)
+    except (OSError, ValueError):
+        return None
+
+
+def wait_for(cond, deadline, what):
+    while not cond():
+        if time.monotonic() > deadline:
+            raise StackError("not in time: %s" % what)
+        time.sleep(0.1)
+
+
 def redis_ping(port, timeout=0.5):
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
@@ -139,7 +188,8 @@ class Stack:
     def __init__(self, build_dir="build", kafka="mock", gateways=1, workers=1, base_port=8080,
                  free_ports=False, web=False, supervise=False, only=None, timeout_default_ms=None,
                  log_level="info", env=None, run_dir=None, ready_timeout=60.0, notes_per_response=3,
-                 resources=3, resources_in_one_process=False, callbacks="service"):
+                 resources=3, resources_in_one_process=False, callbacks="service",
+                 redis="plain"):
         if not os.path.isabs(build_dir) and not os.path.isdir(build_dir):
             build_dir = os.path.join(REPO, build_dir)  # relative to the repository
         self.build_dir = os.path.abspath(build_dir)
@@ -159,6 +209,10 @@ class Stack:
         self.n_resources = resources
         self.resources_in_one_process = resources_in_one_process
         self.callbacks = callbacks
+        if redis not in ("plain", "aof", "sentinel"):
+            raise ValueError("redis must be plain, aof or sentinel")
+        self.redis_mode = redis
+        self.redis_sentinels = []  # sentinel mode: "127.0.0.1:port" of each sentinel
         self.service_url = None
         stamp = time.strftime("%Y%m%d-%H%M%S") + "-%d" % os.getpid()
         self.run_dir = run_dir or os.path.join(self.build_dir, "stack-" + stamp)
@@ -197,6 +251,7 @@ class Stack:
             "resources": list(self.resource_urls),
             "web": self.web_url,
             "redis": self.redis_url,
+            "redis_sentinels": list(self.redis_sentinels),
             "kafka": self.kafka_brokers,
             "pids": {n: p.pid for n, p in self.procs.items() if p.alive()},
             "service": self.service_url,
@@ -329,8 +384,8 @@ class Stack:
                    "NOTES_PER_RESPONSE": str(self.notes_per_response), "LOG_LEVEL": self.log_level}
             started.append(self._add(rid, [os.path.join(self.build_dir, "resource-sim")], env,
                                      kind="resource", ready=self._http_ready(port)))
-        common = {"KAFKA_BROKERS": self.kafka_brokers, "REDIS_URL": self.redis_url,
-                  "RESOURCE_URLS": resource_list, "LOG_LEVEL": self.log_level}
+        common = dict({"KAFKA_BROKERS": self.kafka_brokers, "RESOURCE_URLS": resource_list,
+                       "LOG_LEVEL": self.log_level}, **self._redis_env())
         self._worker_env = dict(common)
         if self.kafka_mode == "mock" and "KAFKA_SESSION_TIMEOUT_MS" not in dict(
                 os.environ, **self.extra_env):
@@ -404,7 +459,130 @@ class Stack:
         url = "http://127.0.0.1:%d/actuator/health/%s" % (port, path)
         return lambda: http_status(url, timeout=1.0) == 200
 
+    def _redis_env(self):
+        """How gateways and workers find Redis."""
+        if self.redis_mode == "sentinel":
+            return {"REDIS_SENTINELS": ",".join(self.redis_sentinels),
+                    "REDIS_MASTER_NAME": REDIS_MASTER_NAME}
+        return {"REDIS_URL": self.redis_url}
+
+    def _redis_server(self, name, port, extra, deadline):
+        d = tempfile.mkdtemp(prefix="agg-%s-" % name)
+        self._tmpdirs.append(d)
+        argv = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                "--dir", d, "--loglevel", "warning"]
+        if self.redis_mode == "plain":
+            argv += ["--appendonly", "no"]
+        else:
+            argv += ["--appendonly", "yes", "--appendfsync", "everysec"]
+        return self._add(name, argv + extra, {}, kind="redis", ready=lambda: redis_ping(port))
+
+    def _start_redis_sentinel(self, deadline):
+        port, rport = free_port(), free_port()
+        p = self._redis_server("redis", port, [], deadline)
+        r = self._redis_server("redis-replica", rport, ["--replicaof", "127.0.0.1", str(port)],
+                               deadline)
+        self._wait_ready([p, r], deadline)
+        # The replica in sync before the sentinels look: they learn of it from the primary.
+        wait_for(lambda: "master_link_status:up" in (redis_cmd(rport, "INFO", "replication") or ""),
+                 deadline, "the replica in sync")
+        sports = [free_port() for _ in range(3)]
+        procs = []
+        for i, sp in enumerate(sports):
+            d = tempfile.mkdtemp(prefix="agg-sentinel-")
+            self._tmpdirs.append(d)
+            conf = os.path.join(d, "sentinel.conf")
+            with open(conf, "w") as f:
+                f.write("port %d\nbind 127.0.0.1\ndir %s\n"
+                        "sentinel monitor %s 127.0.0.1 %d 2\n"
+                        "sentinel down-after-milliseconds %s 1000\n"
+                        "sentinel failover-timeout %s 10000\n"
+                        "sentinel parallel-syncs %s 1\n"
+                        % (sp, d, REDIS_MASTER_NAME, port, REDIS_MASTER_NAME, REDIS_MASTER_NAME,
+                           REDIS_MASTER_NAME))
+            procs.append(self._add("sentinel-%d" % i, ["redis-sentinel", conf, "--loglevel",
+                                                       "notice"], {}, kind="redis",
+                                   ready=lambda sp=sp: redis_ping(sp)))
+        self._wait_ready(procs, deadline)
+        self.redis_sentinels = ["127.0.0.1:%d" % sp for sp in sports]
+        self.redis_url = "redis://127.0.0.1:%d" % port
+
+        def quorum():
+            for sp in sports:
+                reps = redis_cmd(sp, "SENTINEL", "REPLICAS", REDIS_MASTER_NAME) or []
+                others = redis_cmd(sp, "SENTINEL", "SENTINELS", REDIS_MASTER_NAME) or []
+                if len(reps) < 1 or len(others) < 2:
+                    return False
+            return True
+        # A failover needs every sentinel to know the replica and the other two.
+        wait_for(quorum, deadline, "the sentinels to know the replica and each other")
+
+    def redis_primary(self):
+        """(host, port) of the primary the first sentinel that answers names (sentinel mode)."""
+        for a in self.redis_sentinels:
+            addr = redis_cmd(int(a.rsplit(":", 1)[1]), "SENTINEL", "GET-MASTER-ADDR-BY-NAME",
+                             REDIS_MASTER_NAME)
+            if addr:
+                return addr[0], int(addr[1])
+        return None
+
+    def redis_primary_name(self):
+        """The process name ("redis" or "redis-replica") of the current primary."""
+        addr = self.redis_primary()
+        for n in ("redis", "redis-replica"):
+            p = self.procs.get(n)
+            if p and addr and ("--port", str(addr[1])) in zip(p.argv, p.argv[1:]):
+                return n
+        return None
+
+    def kill_redis_primary(self, sig=signal.SIGKILL):
+        """Kills the current primary (sentinel mode); returns (its name, its (host, port))."""
+        addr = self.redis_primary()
+        name = self.redis_primary_name()
+        if name is None:
+            raise StackError("no primary known to the sentinels")
+        self.kill(name, sig)
+        self.wait_exit(name)
+        return name, addr
+
+    def wait_redis_failover(self, old, timeout=30.0):
+        """Waits until every sentinel names a primary other than old (host, port) and that
+        server answers ROLE master; returns the new (host, port)."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            addrs = set()
+            for a in self.redis_sentinels:
+                r = redis_cmd(int(a.rsplit(":", 1)[1]), "SENTINEL", "GET-MASTER-ADDR-BY-NAME",
+                              REDIS_MASTER_NAME)
+                addrs.add((r[0], int(r[1])) if r else None)
+            if len(addrs) == 1:
+                new = addrs.pop()
+                if new and new != tuple(old) and (redis_cmd(new[1], "ROLE") or [""])[0] == "master":
+                    return new
+            time.sleep(0.05)
+        raise StackError("no failover away from %s:%d within %.0f s" % (old[0], old[1], timeout))
+
+    def restart_redis_empty(self, name="redis"):
+        """Kills Redis server name with -9, deletes its data (AOF) and starts it again: Redis
+        back without any state. Waits until it answers PING."""
+        p = self.procs[name]
+        self.kill(name, signal.SIGKILL)
+        self.wait_exit(name)
+        d = p.argv[p.argv.index("--dir") + 1]
+        for entry in os.listdir(d):
+            path = os.path.join(d, entry)
+            shutil.rmtree(path, ignore_errors=True) if os.path.isdir(path) else os.unlink(path)
+        self.restart(name)
+
     def _start_redis(self, deadline):
+        if self.redis_mode == "sentinel":
+            self._start_redis_sentinel(deadline)
+            return
+        if self.redis_mode == "aof":
+            port = free_port()
+            self._wait_ready([self._redis_server("redis", port, [], deadline)], deadline)
+            self.redis_url = "redis://127.0.0.1:%d" % port
+            return
         if os.environ.get("REDIS_URL"):
             self.redis_url = os.environ["REDIS_URL"]
             return
@@ -571,6 +749,8 @@ class Stack:
         for k in ("SERVER_PORT", "MANAGEMENT_PORT", "RESOURCE_ID", "KAFKA_BROKERS",
                   "RESOURCE_URLS", "AGGREGATOR_CALLBACK_URL"):
             full.pop(k, None)
+        if self.redis_mode == "sentinel":
+            full.pop("REDIS_URL", None)  # with REDIS_SENTINELS a configuration error
         if kind in ("gateway", "worker", "resource"):
             full.update(self.extra_env)
         full.update(env)
@@ -668,6 +848,9 @@ def parse_args(argv):
     ap.add_argument("--callbacks", choices=["service", "direct"], default="service",
                     help="service: answers go through demo/service.py to any ready gateway "
                          "(several gateways); direct: each gateway gets its own")
+    ap.add_argument("--redis", choices=["plain", "aof", "sentinel"], default="plain",
+                    help="plain: one redis-server; aof: with appendonly everysec; sentinel: a "
+                         "primary, a replica and 3 sentinels, processes configured through them")
     ap.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
                     help="extra environment for gateways, workers and resources")
     a = ap.parse_args(argv)
@@ -696,7 +879,8 @@ def main(argv=None):
               base_port=a.base_port, free_ports=a.free_ports, web=a.web, supervise=a.supervise,
               only=a.only, timeout_default_ms=a.timeout_default_ms, log_level=a.log_level,
               env=a.extra_env, ready_timeout=a.ready_timeout,
-              resources_in_one_process=a.resources_in_one_process, callbacks=a.callbacks)
+              resources_in_one_process=a.resources_in_one_process, callbacks=a.callbacks,
+              redis=a.redis)
     try:
         info = s.start()
     except (StackError, OSError) as e:

@@ -20,7 +20,7 @@ int gw_config_load(gw_config *c, err_t *e) {
     c->kafka_brokers = cfg_str("KAFKA_BROKERS", NULL);
     if (!c->kafka_brokers) return err_set(e, "KAFKA_BROKERS is required (host:port,...)");
     if (conncfg_kafka_load(&c->kafka_security, e) != AGG_OK) return AGG_ERR;
-    conncfg_redis_load(&c->redis);
+    if (conncfg_redis_load(&c->redis, e) != AGG_OK) return AGG_ERR;
     if (reslist_parse(cfg_str("RESOURCE_URLS", ""), &c->resources, e) != AGG_OK) {
         err_t inner = *e;
         return err_set(e, "RESOURCE_URLS: %s", inner.text);

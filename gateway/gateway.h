@@ -52,6 +52,8 @@ typedef struct gw_metrics {
     unsigned long long streams_opened;
     unsigned long long stream_events_sent;
     unsigned long long stream_replays;
+    unsigned long long streams_aborted; /* ended with an "aborted" event */
+    unsigned long long sessions_lost;   /* streams and waits whose session Redis lost */
     unsigned long long stream_overflows;
     unsigned long long sessions_shed; /* POSTs refused with 503 overloaded */
     unsigned long long shutdown_refused; /* sessions and streams refused while draining */

@@ -90,6 +90,14 @@ static void respond_metrics(gateway *gw, httpd_req *r) {
              "gateway_stream_events_sent_total %llu\n"
              "# TYPE gateway_stream_replays_total counter\n"
              "gateway_stream_replays_total %llu\n"
+             "# HELP gateway_streams_aborted_total Streams ended with an aborted event (session "
+             "lost, or the session store unreachable past the deadline).\n"
+             "# TYPE gateway_streams_aborted_total counter\n"
+             "gateway_streams_aborted_total %llu\n"
+             "# HELP gateway_sessions_lost_total Streams and WAIT_FOR_EVERYONE requests whose "
+             "session Redis no longer held.\n"
+             "# TYPE gateway_sessions_lost_total counter\n"
+             "gateway_sessions_lost_total %llu\n"
              "# TYPE gateway_stream_overflows_total counter\n"
              "gateway_stream_overflows_total %llu\n"
              "# TYPE gateway_session_listeners gauge\n"
@@ -114,7 +122,7 @@ static void respond_metrics(gateway *gw, httpd_req *r) {
              gw_streams_open(gw->streams), m->sessions_started_sse, m->sessions_started_wait,
              m->answers_accepted, m->bad_requests, m->produce_failures, m->redis_failures,
              m->wait_timeouts, m->streams_opened, m->stream_events_sent, m->stream_replays,
-             m->stream_overflows, gw_listeners_count(gw->listeners), m->sessions_shed,
+             m->streams_aborted, m->sessions_lost, m->stream_overflows, gw_listeners_count(gw->listeners), m->sessions_shed,
              gw->draining, m->shutdown_refused, m->streams_handed_over,
              httpd_reaped_count(gw->http) +
                  (gw->callback_http ? httpd_reaped_count(gw->callback_http) : 0));
@@ -203,8 +211,7 @@ int gw_start(gateway *gw, loop *l, err_t *e) {
                         gw->cfg.body_timeout_ms,
                         gw->cfg.idle_timeout_ms};
     const conncfg_redis *rc = &gw->cfg.redis;
-    if (!(gw->redis = rds_new(gw->l, rc->url, rc->password, e)) ||
-        !(gw->listeners = gw_listeners_new(gw->l, rc->url, rc->password, e)) ||
+    if (!(gw->redis = rds_new(gw->l, rc, e)) || !(gw->listeners = gw_listeners_new(gw->l, rc, e)) ||
         !(gw->kafka = gw_producer_new(gw->l, &kc, gw->cfg.linger_ms, gw->cfg.batch_above_per_s, e)))
         return AGG_ERR;
     if (!(gw->streams = gw_streams_new(gw, e))) return AGG_ERR;

@@ -33,6 +33,8 @@ typedef struct post_ctx {
     int produced;      /* Kafka acknowledged the fan-out message */
     int summary_seen;  /* WAIT_FOR_EVERYONE: the summary was published */
     int fetching;      /* WAIT_FOR_EVERYONE: reading the log */
+    int opened;        /* session_open succeeded: the session is in Redis from now on */
+    int resync_due;    /* pub/sub reconnected while busy: check the session when idle */
     int publishing;    /* counted in gw->posts_publishing */
 } post_ctx;
 
@@ -187,9 +189,52 @@ static void on_wait_event(const sse_published *ev, void *arg) {
     }
 }
 
+/* After pub/sub reconnected: is the session still there? Redis may have come back empty (or
+ * a replica taken over without it); then no summary will ever come, so the client gets 503
+ * (retry: submit again) at once instead of a 504 after the deadline and WAIT_GRACE_MS. */
+static void on_wait_state(struct redisReply *reply, void *arg) {
+    post_ctx *c = arg;
+    c->busy = 0;
+    c->fetching = 0;
+    if (c->dead || !c->r) {
+        finish(c);
+        return;
+    }
+    session_state st;
+    err_t e;
+    if (session_state_reply(reply, &st, &e) != AGG_OK) {
+        c->gw->metrics.redis_failures++;
+        answer_failure(c, &e, "session store");
+        return;
+    }
+    if (!st.exists) {
+        c->gw->metrics.sessions_lost++;
+        log_warn("session %s: lost by the session store while waiting", c->msg->correlation_id);
+        answer_error(c, 503, "unavailable",
+                     "the session store lost this session (Redis restarted empty or failed over "
+                     "without it); submit the request again");
+        return;
+    }
+    if (c->produced && (st.done || c->summary_seen)) fetch_log(c);
+}
+
 static void on_wait_resync(void *arg) {
     post_ctx *c = arg;
-    if (c->produced) fetch_log(c);
+    if (!c->opened || c->dead) return;
+    if (c->busy || c->fetching) {
+        c->resync_due = 1;
+        return;
+    }
+    c->resync_due = 0;
+    session_call sc;
+    err_t e;
+    if (session_call_state(&sc, c->msg->correlation_id, &e) != AGG_OK ||
+        rds_call_send(c->gw->redis, &sc.call, on_wait_state, c, &e) != AGG_OK) {
+        answer_failure(c, &e, "session store");
+        return;
+    }
+    c->busy = 1;
+    c->fetching = 1;
 }
 
 static void on_wait_guard(loop *l, void *arg) {
@@ -223,7 +268,10 @@ static void on_delivered(int ok, const char *errstr, void *arg) {
         return;
     }
     c->gw->metrics.sessions_started_wait++;
-    if (c->summary_seen) fetch_log(c);
+    if (c->resync_due)
+        on_wait_resync(c);
+    else if (c->summary_seen)
+        fetch_log(c);
 }
 
 static void on_opened(struct redisReply *reply, void *arg) {
@@ -240,6 +288,7 @@ static void on_opened(struct redisReply *reply, void *arg) {
         answer_failure(c, &e, "session store");
         return;
     }
+    c->opened = 1;
     char *json = fanoutmsg_to_json(c->msg, &e);
     if (!json) {
         answer_failure(c, &e, "memory");

@@ -81,7 +81,7 @@ static void on_resubscribed(void *arg) {
     }
 }
 
-gw_listeners *gw_listeners_new(loop *l, const char *url, const char *password, err_t *e) {
+gw_listeners *gw_listeners_new(loop *l, const conncfg_redis *cfg, err_t *e) {
     gw_listeners *ls = agg_calloc(1, sizeof *ls);
     if (!ls || !(ls->by_cid = strmap_new())) {
         agg_free(ls);
@@ -89,7 +89,7 @@ gw_listeners *gw_listeners_new(loop *l, const char *url, const char *password, e
         return NULL;
     }
     list_init(&ls->resyncs);
-    ls->sub = rds_sub_new(l, url, password, on_message, on_resubscribed, ls, e);
+    ls->sub = rds_sub_new(l, cfg, on_message, on_resubscribed, ls, e);
     if (!ls->sub) {
         strmap_free(ls->by_cid);
         agg_free(ls);

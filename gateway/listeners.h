@@ -18,9 +18,9 @@ typedef void gw_ready_cb(int ok, void *arg);
 /* Pub/sub was reconnected; events may have been missed: replay from the log. */
 typedef void gw_resync_cb(void *arg);
 
-/* Creates the registry and its pub/sub connection to url (password as in rds_new). NULL with
+/* Creates the registry and its pub/sub connection to where cfg says (as in rds_new). NULL with
  * e filled. */
-gw_listeners *gw_listeners_new(loop *l, const char *url, const char *password, err_t *e);
+gw_listeners *gw_listeners_new(loop *l, const conncfg_redis *cfg, err_t *e);
 void gw_listeners_free(gw_listeners *ls);
 /* 1 when the pub/sub connection is up. */
 int gw_listeners_ready(const gw_listeners *ls);

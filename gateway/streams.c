@@ -1,6 +1,7 @@
 /* streams: GET /aggregate/stream: subscribe, replay the log, de-duplicate, keep alive. */
 #include "streams.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,7 +19,19 @@
  * reads the log. Events are sent strictly in seq order: a published event is
  * sent only if its seq is the next one; an event that arrives while the log
  * is being read, or one that leaves a gap, makes the stream read the log
- * again from the last seq it sent. */
+ * again from the last seq it sent.
+ *
+ * Redis may come back without the session (restarted empty, or a replica promoted before it
+ * had the session's writes): then no worker will ever write its summary, since the deadline
+ * index is gone with it. So after pub/sub reconnects, and from the deadline plus
+ * DEADLINE_CHECK_MS on (every RECHECK_MS until the summary), a stream reads the session's
+ * state before the log ("verify"); a session that is no longer there ends the stream with an
+ * "aborted" event (reason session-lost). At that check, a session store that cannot be
+ * reached ends it too (reason store-unavailable): nothing can complete it until Redis is back,
+ * and the client resumes with Last-Event-ID when it is. */
+
+#define DEADLINE_CHECK_MS 500  /* after the deadline: workers write the summary within ~50 ms */
+#define RECHECK_MS        1000 /* a session still open after its deadline: its workers are late */
 
 enum phase { P_SUBSCRIBING, P_CHECKING, P_REPLAYING, P_LIVE, P_DONE };
 
@@ -33,7 +46,9 @@ typedef struct stream_ctx {
     int busy;  /* a Redis command is in flight with this ctx as its arg */
     int dirty; /* an event came while not live: read the log again */
     int dead;  /* the client is gone: free once not busy */
+    int verify; /* read the state before the log: the session may be gone from Redis */
     loop_timer *retry;
+    loop_timer *deadline_check; /* at the deadline plus DEADLINE_CHECK_MS, then every RECHECK_MS */
     long long last_write_ms;
     list_node ka; /* on owner->ka while the stream is open */
 } stream_ctx;
@@ -76,6 +91,7 @@ static void ka_append(stream_ctx *c) {
 static void free_if_idle(stream_ctx *c) {
     if (!c->dead || c->busy) return;
     if (c->retry) loop_timer_cancel(c->owner->gw->l, c->retry);
+    if (c->deadline_check) loop_timer_cancel(c->owner->gw->l, c->deadline_check);
     agg_free(c);
 }
 
@@ -161,6 +177,32 @@ static void emit(stream_ctx *c, long long seq, const char *event, size_t event_l
     }
 }
 
+/* Ends the stream with an "aborted" event (no id: it is not in the session's log) saying why;
+ * reason and message are static JSON-safe text. */
+static void abort_stream(stream_ctx *c, const char *reason, const char *message) {
+    if (!c->s || c->phase == P_DONE) return;
+    char data[400];
+    int n = snprintf(data, sizeof data,
+                     "{\"source\":\"AGGREGATOR\",\"correlationId\":\"%s\",\"status\":\"ABORTED\","
+                     "\"reason\":\"%s\",\"message\":\"%s\"}",
+                     c->cid, reason, message);
+    size_t len = 0;
+    char *frame = n > 0 && (size_t)n < sizeof data
+                      ? sse_frame(-1, "aborted", data, (size_t)n, &len, NULL)
+                      : NULL;
+    gw_metrics *m = &c->owner->gw->metrics;
+    m->streams_aborted++;
+    if (strcmp(reason, "session-lost") == 0) m->sessions_lost++;
+    log_warn("stream of session %s ended: %s", c->cid, reason);
+    c->phase = P_DONE;
+    stop_listening(c);
+    if (frame && httpd_stream_write(c->s, frame, len, NULL) == AGG_OK)
+        httpd_stream_end(c->s);
+    else
+        httpd_stream_fail(c->s);
+    agg_free(frame);
+}
+
 static void on_retry(loop *l, void *arg) {
     (void)l;
     stream_ctx *c = arg;
@@ -202,9 +244,49 @@ static void on_log(struct redisReply *reply, void *arg) {
         maybe_hand_over(c);
 }
 
+static void on_verify(struct redisReply *reply, void *arg) {
+    stream_ctx *c = arg;
+    c->busy = 0;
+    if (c->dead) {
+        free_if_idle(c);
+        return;
+    }
+    if (c->phase == P_DONE) return;
+    session_state st;
+    if (session_state_reply(reply, &st, NULL) != AGG_OK) {
+        c->owner->gw->metrics.redis_failures++;
+        c->phase = P_LIVE;
+        schedule_retry(c); /* verify stays due */
+        return;
+    }
+    c->verify = 0;
+    if (!st.exists) {
+        abort_stream(c, "session-lost",
+                     "the session store lost this session (Redis restarted empty or failed "
+                     "over without it); submit the request again");
+        return;
+    }
+    c->phase = P_LIVE;
+    if (st.seq > c->last_sent || c->dirty)
+        replay(c);
+    else
+        maybe_hand_over(c);
+}
+
 static void replay(stream_ctx *c) {
     if (c->busy || c->dead || c->phase == P_DONE || !c->s) return;
     session_call sc;
+    if (c->verify) {
+        c->phase = P_REPLAYING; /* events meanwhile set dirty */
+        if (session_call_state(&sc, c->cid, NULL) != AGG_OK ||
+            rds_call_send(c->owner->gw->redis, &sc.call, on_verify, c, NULL) != AGG_OK) {
+            c->phase = P_LIVE;
+            schedule_retry(c);
+            return;
+        }
+        c->busy = 1;
+        return;
+    }
     c->dirty = 0;
     c->phase = P_REPLAYING;
     c->owner->gw->metrics.stream_replays++;
@@ -233,10 +315,36 @@ static void on_event(const sse_published *ev, void *arg) {
 
 static void on_resync(void *arg) {
     stream_ctx *c = arg;
+    c->verify = 1; /* the server that came back may not hold the session */
     if (c->phase == P_LIVE)
         replay(c);
     else
         c->dirty = 1;
+}
+
+static void on_deadline_check(loop *l, void *arg) {
+    stream_ctx *c = arg;
+    c->deadline_check = NULL;
+    if (c->dead || c->phase == P_DONE || !c->s) return;
+    if (!rds_ready(c->owner->gw->redis)) {
+        abort_stream(c, "store-unavailable",
+                     "the session store is unreachable past the deadline; reconnect with "
+                     "Last-Event-ID to resume once it is back");
+        return;
+    }
+    c->verify = 1;
+    if (c->phase == P_LIVE)
+        replay(c);
+    else
+        c->dirty = 1;
+    c->deadline_check = loop_timer_add(l, RECHECK_MS, on_deadline_check, c);
+}
+
+static void arm_deadline_check(stream_ctx *c, long long deadline_ms) {
+    if (deadline_ms <= 0 || c->deadline_check) return;
+    long long in = deadline_ms + DEADLINE_CHECK_MS - loop_wall_ms();
+    c->deadline_check = loop_timer_add(c->owner->gw->l, in > 0 ? in : 0, on_deadline_check, c);
+    if (!c->deadline_check) log_warn("stream: out of memory arming the deadline check");
 }
 
 static void on_session_state(struct redisReply *reply, void *arg) {
@@ -281,6 +389,7 @@ static void on_session_state(struct redisReply *reply, void *arg) {
         return;
     }
     c->phase = P_LIVE;
+    if (!st.done) arm_deadline_check(c, st.deadline_ms);
     /* Subscribed before the state was read, so every event after seq arrives by pub/sub; the
      * log is read only when it holds events this client has not had (not for a fresh
      * session's stream). */

@@ -1,4 +1,4 @@
-/* conncfg: reads and validates the Kafka security and Redis credentials gateway and worker share. */
+/* conncfg: reads and validates the Kafka security and the Redis address (one server or sentinels) and credentials gateway and worker share. */
 #include "conncfg.h"
 
 #include <errno.h>
@@ -90,7 +90,89 @@ int conncfg_kafka_load(conncfg_kafka_security *s, err_t *e) {
     return AGG_OK;
 }
 
-void conncfg_redis_load(conncfg_redis *r) {
-    r->url = cfg_str("REDIS_URL", "redis://127.0.0.1:6379");
+/* Parses one "host[:port]" or "[v6]:port" of n bytes into hp. */
+static int parse_hostport(const char *s, size_t n, conncfg_hostport *hp) {
+    const char *host = s, *port = NULL;
+    size_t host_len;
+    if (n > 0 && s[0] == '[') {
+        const char *close = memchr(s, ']', n);
+        if (!close) return AGG_ERR;
+        host = s + 1;
+        host_len = (size_t)(close - host);
+        size_t rest = n - (size_t)(close + 1 - s);
+        if (rest > 0) {
+            if (close[1] != ':') return AGG_ERR;
+            port = close + 2;
+        }
+    } else {
+        const char *colon = memchr(s, ':', n);
+        host_len = colon ? (size_t)(colon - s) : n;
+        if (colon) port = colon + 1;
+        if (colon && memchr(colon + 1, ':', n - host_len - 1)) return AGG_ERR; /* IPv6 unbracketed */
+    }
+    if (host_len == 0 || host_len >= CONNCFG_HOST_MAX) return AGG_ERR;
+    for (size_t i = 0; i < host_len; i++)
+        if (host[i] == ' ' || host[i] == '\t' || host[i] == '/' || host[i] == '@') return AGG_ERR;
+    memcpy(hp->host, host, host_len);
+    hp->host[host_len] = '\0';
+    hp->port = 26379;
+    if (port) {
+        size_t plen = n - (size_t)(port - s);
+        long v = 0;
+        if (plen == 0 || plen > 5) return AGG_ERR;
+        for (size_t i = 0; i < plen; i++) {
+            if (port[i] < '0' || port[i] > '9') return AGG_ERR;
+            v = v * 10 + (port[i] - '0');
+        }
+        if (v < 1 || v > 65535) return AGG_ERR;
+        hp->port = (int)v;
+    }
+    return AGG_OK;
+}
+
+int conncfg_redis_check(conncfg_redis *r, err_t *e) {
+    r->n_sentinels = 0;
+    if (!r->sentinel_list) {
+        if (r->master_name)
+            return err_set(e, "REDIS_MASTER_NAME is set but REDIS_SENTINELS is not (host:port,...)");
+        if (r->sentinel_password)
+            return err_set(e, "REDIS_SENTINEL_PASSWORD is set but REDIS_SENTINELS is not");
+        if (!r->url) r->url = "redis://127.0.0.1:6379";
+        return AGG_OK;
+    }
+    /* Two ways to find Redis would leave one silently unused. */
+    if (r->url)
+        return err_set(e, "REDIS_URL and REDIS_SENTINELS are both set: use REDIS_URL for one "
+                          "server or REDIS_SENTINELS with REDIS_MASTER_NAME, not both");
+    if (!r->master_name)
+        return err_set(e, "REDIS_SENTINELS needs REDIS_MASTER_NAME (the name the sentinels "
+                          "monitor)");
+    if (strpbrk(r->master_name, " \t\r\n"))
+        return err_set(e, "REDIS_MASTER_NAME must not contain white space");
+    const char *p = r->sentinel_list;
+    for (;;) {
+        size_t n = strcspn(p, ",");
+        while (n > 0 && (*p == ' ' || *p == '\t')) p++, n--;
+        size_t m = n;
+        while (m > 0 && (p[m - 1] == ' ' || p[m - 1] == '\t')) m--;
+        if (r->n_sentinels == CONNCFG_SENTINELS_MAX)
+            return err_set(e, "REDIS_SENTINELS: more than %d sentinels", CONNCFG_SENTINELS_MAX);
+        if (m == 0 || parse_hostport(p, m, &r->sentinels[r->n_sentinels]) != AGG_OK)
+            return err_set(e, "REDIS_SENTINELS: entry %zu is not host:port (got '%.*s')",
+                           r->n_sentinels + 1, (int)(m > 60 ? 60 : m), p);
+        r->n_sentinels++;
+        if (p[n] != ',') break;
+        p += n + 1;
+    }
+    return AGG_OK;
+}
+
+int conncfg_redis_load(conncfg_redis *r, err_t *e) {
+    memset(r, 0, sizeof *r);
+    r->url = cfg_str("REDIS_URL", NULL);
     r->password = cfg_str("REDIS_PASSWORD", NULL);
+    r->sentinel_list = cfg_str("REDIS_SENTINELS", NULL);
+    r->master_name = cfg_str("REDIS_MASTER_NAME", NULL);
+    r->sentinel_password = cfg_str("REDIS_SENTINEL_PASSWORD", NULL);
+    return conncfg_redis_check(r, e);
 }

@@ -11,6 +11,7 @@
 #include "alloc.h"
 #include "log.h"
 #include "rdsconn.h"
+#include "rdsha.h"
 
 /* ------------------------------------------------------------------------ */
 /* rds: commands and scripts                                                 */
@@ -112,13 +113,13 @@ static void rds_lost(rdsconn *c) {
     r->setup_left = 0;
 }
 
-rds *rds_new(loop *l, const char *url, const char *password, err_t *e) {
+rds *rds_new(loop *l, const conncfg_redis *cfg, err_t *e) {
     rds *r = agg_calloc(1, sizeof *r);
     if (!r) {
         err_nomem(e);
         return NULL;
     }
-    if (rdsconn_init(&r->c, l, url, password, "redis", rds_connected, rds_lost, e) != AGG_OK) {
+    if (rdsconn_init(&r->c, l, cfg, "redis", rds_connected, rds_lost, e) != AGG_OK) {
         agg_free(r);
         return NULL;
     }
@@ -153,6 +154,9 @@ static void command_reply(redisAsyncContext *ac, void *reply, void *arg) {
             return;
         rep = NULL;
     }
+    /* The primary moved (failover, or a server demoted under us): reconnect and look it up;
+     * the caller gets the error and retries as for any other. */
+    if (rdsha_is_readonly(rep)) rdsconn_drop(&p->r->c, "READONLY: the server is a replica now");
     p->cb(rep, p->arg);
     agg_free(p);
 }

@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 
+#include "conncfg.h"
 #include "err.h"
 #include "loop.h"
 #include "rdssub.h"      /* pub/sub, implemented in rdssub.c */
@@ -17,12 +18,13 @@ typedef struct rds rds;
  * done (disconnected, connection lost before the answer). */
 typedef void rds_reply_cb(struct redisReply *reply, void *arg);
 
-/* url: redis://[:password@]host:port[/db]; password (copied), when not NULL, is sent with
- * AUTH instead of the URL's. Connects asynchronously and keeps
- * reconnecting (backoff up to 1 s) for the connection's lifetime; scripts
- * are (re)loaded with SCRIPT LOAD after each connect. NULL with e filled only
- * when url is invalid or out of memory. */
-rds *rds_new(loop *l, const char *url, const char *password, err_t *e);
+/* cfg (checked by conncfg_redis_check, copied): cfg->url redis://[:password@]host:port[/db], or
+ * the primary cfg->sentinels name; cfg->password, when not NULL, is sent with AUTH instead of
+ * the URL's. Connects asynchronously and keeps reconnecting (backoff up to 500 ms) for the
+ * connection's lifetime; a -READONLY reply (the server became a replica) makes it reconnect
+ * (and look the primary up again). Scripts are (re)loaded with SCRIPT LOAD after each
+ * connect. NULL with e filled only when the url is invalid or out of memory. */
+rds *rds_new(loop *l, const conncfg_redis *cfg, err_t *e);
 /* Closes; pending callbacks get reply NULL. Not from inside one of r's own
  * callbacks. */
 void rds_free(rds *r);

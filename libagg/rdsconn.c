@@ -1,5 +1,5 @@
-/* rdsconn: one hiredis async connection on the event loop, from a redis:// URL, reconnected with
- * backoff. */
+/* rdsconn: one hiredis async connection on the event loop, to a redis:// URL or to the primary
+ * the sentinels name, reconnected with backoff. */
 #include "rdsconn.h"
 
 #include <hiredis/hiredis.h>
@@ -11,8 +11,12 @@
 #include "tcplive.h"
 
 #define BACKOFF_MIN_MS   100
-#define BACKOFF_MAX_MS   1000
+/* New sessions must work within a second of Redis being back: a reconnect at most 500 ms
+ * after it returned leaves room for the setup. */
+#define BACKOFF_MAX_MS   500
 #define SETUP_TIMEOUT_MS 5000 /* connect + AUTH/SELECT/SCRIPT LOAD must finish within this */
+/* A sentinel answers from memory: one that does not within this is skipped for the next. */
+#define SENTINEL_TIMEOUT_MS 1000
 
 /* ------------------------------------------------------------------------ */
 /* URL: redis://[[user]:password@]host[:port][/db]                           */
@@ -102,6 +106,16 @@ oom:
 /* ------------------------------------------------------------------------ */
 /* rdsconn: one hiredis async context on the loop, reconnected with backoff. */
 
+static int asking(const rdsconn *c) { return c->n_sentinels > 0 && c->phase == RDSHA_ASK; }
+
+/* Where the current (or next) connection goes: a sentinel, or the data node. */
+static const char *host_of(const rdsconn *c) {
+    return asking(c) ? c->sentinels[c->rot.next].host : c->url.host;
+}
+static int port_of(const rdsconn *c) {
+    return asking(c) ? c->sentinels[c->rot.next].port : c->url.port;
+}
+
 static void io_cb(loop *l, int fd, unsigned events, void *arg) {
     (void)l;
     (void)fd;
@@ -118,15 +132,20 @@ static void drop_now(loop *l, void *arg) {
     if (c->ac) redisAsyncFree(c->ac); /* outside hiredis callbacks: frees at once */
 }
 
+static void close_soon(rdsconn *c) {
+    if (!c->ac || c->drop_timer) return;
+    c->drop_timer = loop_timer_add(c->l, 0, drop_now, c);
+    if (!c->drop_timer) log_error("%s: out of memory closing the connection", c->what);
+}
+
 /* Closes the current connection soon (never from inside hiredis, where
  * freeing the context is unsafe in the connect callback); it reconnects. */
 void rdsconn_drop(rdsconn *c, const char *why) {
     if (!c->ac || c->drop_timer) return;
     if (!c->lost_logged)
-        log_warn("%s %s:%d: %s; reconnecting", c->what, c->url.host, c->url.port, why);
+        log_warn("%s %s:%d: %s; reconnecting", c->what, host_of(c), port_of(c), why);
     c->lost_logged = 1;
-    c->drop_timer = loop_timer_add(c->l, 0, drop_now, c);
-    if (!c->drop_timer) log_error("%s: out of memory closing the connection", c->what);
+    close_soon(c);
 }
 
 static void ev_set(rdsconn *c, unsigned mask) {
@@ -158,9 +177,11 @@ static void on_retry(loop *l, void *arg) {
 
 static void schedule_retry(rdsconn *c) {
     if (c->closing || c->retry) return;
-    c->retry = loop_timer_add(c->l, c->backoff, on_retry, c);
+    int at_once = c->at_once;
+    c->at_once = 0;
+    c->retry = loop_timer_add(c->l, at_once ? 0 : c->backoff, on_retry, c);
     if (!c->retry) log_error("%s: out of memory scheduling a reconnect", c->what);
-    c->backoff = c->backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : c->backoff * 2;
+    if (!at_once) c->backoff = c->backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : c->backoff * 2;
 }
 
 /* hiredis calls this exactly once per context, from redisAsyncFree or on a
@@ -171,6 +192,13 @@ static void ev_cleanup(void *d) {
     c->mask = 0;
     c->fd = -1;
     c->ac = NULL;
+    if (c->n_sentinels && !c->closing) {
+        rdsha_next nx = rdsha_after_close(&c->rot, c->phase, c->named, c->up);
+        c->phase = nx.phase;
+        c->at_once = nx.at_once;
+    }
+    c->named = 0;
+    c->authed = 0;
     c->up = 0;
     loop_timer_cancel(c->l, c->setup_timer);
     c->setup_timer = NULL;
@@ -180,12 +208,77 @@ static void ev_cleanup(void *d) {
     schedule_retry(c);
 }
 
+/* ---- Sentinel mode: ask a sentinel, then check that the server named is the primary. ---- */
+
+static void ask_reply(redisAsyncContext *ac, void *reply, void *arg) {
+    (void)ac;
+    rdsconn *c = arg;
+    if (!reply) return;
+    conncfg_hostport hp;
+    err_t e;
+    if (rdsha_master_addr_reply(reply, &hp, &e) != AGG_OK) {
+        rdsconn_drop(c, e.text);
+        return;
+    }
+    if (!c->url.host || strcmp(c->url.host, hp.host) != 0 || c->url.port != hp.port) {
+        char *host = agg_strdup(hp.host);
+        if (!host) {
+            rdsconn_drop(c, "out of memory");
+            return;
+        }
+        log_info("%s: sentinel %s:%d names the primary %s:%d", c->what, host_of(c), port_of(c),
+                 hp.host, hp.port);
+        agg_free(c->url.host);
+        c->url.host = host;
+        c->url.port = hp.port;
+    }
+    c->named = 1;
+    close_soon(c); /* ev_cleanup connects to the primary at once */
+}
+
+/* AUTH to a sentinel or the data node before the question: an error ends the connection. */
+static void pre_auth_reply(redisAsyncContext *ac, void *reply, void *arg) {
+    (void)ac;
+    redisReply *rep = reply;
+    if (rep && rep->type == REDIS_REPLY_ERROR) rdsconn_drop(arg, rep->str);
+}
+
+static void ask_sentinel(rdsconn *c) {
+    if (c->sentinel_password &&
+        redisAsyncCommand(c->ac, pre_auth_reply, c, "AUTH %s", c->sentinel_password) != REDIS_OK) {
+        rdsconn_drop(c, "cannot send AUTH");
+        return;
+    }
+    if (redisAsyncCommand(c->ac, ask_reply, c, "SENTINEL get-master-addr-by-name %s",
+                          c->master_name) != REDIS_OK)
+        rdsconn_drop(c, "cannot send SENTINEL get-master-addr-by-name");
+}
+
+static void role_reply(redisAsyncContext *ac, void *reply, void *arg) {
+    (void)ac;
+    rdsconn *c = arg;
+    if (!reply || c->drop_timer) return; /* gone, or AUTH failed */
+    err_t e;
+    if (rdsha_role_reply(reply, &e) != AGG_OK) {
+        rdsconn_drop(c, e.text);
+        return;
+    }
+    c->on_connected(c);
+}
+
+static void check_role(rdsconn *c) {
+    int n = rdsconn_send_auth(c, pre_auth_reply, c, 0);
+    c->authed = 1;
+    if (n < 0 || redisAsyncCommand(c->ac, role_reply, c, "ROLE") != REDIS_OK)
+        rdsconn_drop(c, "cannot send AUTH/ROLE");
+}
+
 static void on_connect(const redisAsyncContext *ac, int status) {
     rdsconn *c = ac->data;
     if (status != REDIS_OK) {
         if (!c->lost_logged)
-            log_warn("%s %s:%d: connect failed: %s; retrying", c->what, c->url.host, c->url.port,
-                     ac->c.errstr);
+            log_warn("%s %s:%d: connect failed: %s; retrying", c->what,
+                     ac->c.tcp.host ? ac->c.tcp.host : "?", ac->c.tcp.port, ac->c.errstr);
         c->lost_logged = 1;
         return; /* hiredis frees the context next; ev_cleanup reconnects */
     }
@@ -196,15 +289,22 @@ static void on_connect(const redisAsyncContext *ac, int status) {
     if (tcplive_timeout_ms() == 0)
         redisEnableKeepAlive((redisContext *)&ac->c);
     else if (tcplive_apply(ac->c.fd, &e) != AGG_OK)
-        log_warn("%s %s:%d: %s", c->what, c->url.host, c->url.port, e.text);
-    c->on_connected(c);
+        log_warn("%s %s:%d: %s", c->what, ac->c.tcp.host ? ac->c.tcp.host : "?", ac->c.tcp.port,
+                 e.text);
+    if (asking(c))
+        ask_sentinel(c);
+    else if (c->n_sentinels)
+        check_role(c);
+    else
+        c->on_connected(c);
 }
 
 static void on_disconnect(const redisAsyncContext *ac, int status) {
     rdsconn *c = ac->data;
     if (status != REDIS_OK && !c->closing && !c->lost_logged) {
-        log_warn("%s %s:%d: connection lost: %s; reconnecting", c->what, c->url.host, c->url.port,
-                 ac->c.errstr);
+        /* The context's own address: ev_cleanup may already have moved c on to a sentinel. */
+        log_warn("%s %s:%d: connection lost: %s; reconnecting", c->what,
+                 ac->c.tcp.host ? ac->c.tcp.host : "?", ac->c.tcp.port, ac->c.errstr);
         c->lost_logged = 1;
     }
 }
@@ -215,20 +315,24 @@ static void on_setup_timeout(loop *l, void *arg) {
     c->setup_timer = NULL;
     if (!c->ac) return;
     if (!c->lost_logged)
-        log_warn("%s %s:%d: no answer within %d ms; reconnecting", c->what, c->url.host,
-                 c->url.port, SETUP_TIMEOUT_MS);
+        log_warn("%s %s:%d: no answer in time; reconnecting", c->what, host_of(c), port_of(c));
     c->lost_logged = 1;
     redisAsyncFree(c->ac);
 }
 
 void rdsconn_start(rdsconn *c) {
-    redisAsyncContext *ac = redisAsyncConnect(c->url.host, c->url.port);
+    redisAsyncContext *ac = redisAsyncConnect(host_of(c), port_of(c));
     if (!ac || ac->err) {
         if (!c->lost_logged)
-            log_warn("%s %s:%d: %s; retrying", c->what, c->url.host, c->url.port,
+            log_warn("%s %s:%d: %s; retrying", c->what, host_of(c), port_of(c),
                      ac ? ac->errstr : "out of memory");
         c->lost_logged = 1;
         if (ac) redisAsyncFree(ac); /* no event hooks yet: nothing else runs */
+        if (c->n_sentinels) {
+            rdsha_next nx = rdsha_after_close(&c->rot, c->phase, 0, 0);
+            c->phase = nx.phase;
+            c->at_once = nx.at_once;
+        }
         schedule_retry(c);
         return;
     }
@@ -244,7 +348,8 @@ void rdsconn_start(rdsconn *c) {
     ac->ev.cleanup = ev_cleanup;
     redisAsyncSetDisconnectCallback(ac, on_disconnect);
     redisAsyncSetConnectCallback(ac, on_connect); /* registers write interest */
-    c->setup_timer = loop_timer_add(c->l, SETUP_TIMEOUT_MS, on_setup_timeout, c);
+    c->setup_timer =
+        loop_timer_add(c->l, asking(c) ? SENTINEL_TIMEOUT_MS : SETUP_TIMEOUT_MS, on_setup_timeout, c);
 }
 
 /* Called by the owner when setup on a fresh connection has finished. */
@@ -253,18 +358,51 @@ void rdsconn_up(rdsconn *c) {
     c->backoff = BACKOFF_MIN_MS;
     loop_timer_cancel(c->l, c->setup_timer);
     c->setup_timer = NULL;
-    log_info("%s %s:%d: connected", c->what, c->url.host, c->url.port);
+    log_info("%s %s:%d: connected%s", c->what, c->url.host, c->url.port,
+             c->n_sentinels ? " (the primary)" : "");
     c->lost_logged = 0;
 }
 
-int rdsconn_init(rdsconn *c, loop *l, const char *url, const char *password, const char *what,
+/* Copies the sentinel settings of cfg into c. */
+static int init_sentinels(rdsconn *c, const conncfg_redis *cfg, err_t *e) {
+    c->sentinels = agg_calloc(cfg->n_sentinels, sizeof *c->sentinels);
+    if (!c->sentinels || !(c->master_name = agg_strdup(cfg->master_name)) ||
+        (cfg->sentinel_password && !(c->sentinel_password = agg_strdup(cfg->sentinel_password))))
+        return err_nomem(e);
+    memcpy(c->sentinels, cfg->sentinels, cfg->n_sentinels * sizeof *c->sentinels);
+    c->n_sentinels = cfg->n_sentinels;
+    rdsha_rotation_init(&c->rot, c->n_sentinels);
+    c->phase = RDSHA_ASK;
+    c->url.port = 0;
+    return AGG_OK;
+}
+
+static void free_settings(rdsconn *c) {
+    rdsconn_url_free(&c->url);
+    agg_free(c->sentinels);
+    agg_free(c->master_name);
+    agg_free(c->sentinel_password);
+    c->sentinels = NULL;
+    c->master_name = c->sentinel_password = NULL;
+    c->n_sentinels = 0;
+}
+
+int rdsconn_init(rdsconn *c, loop *l, const conncfg_redis *cfg, const char *what,
                  rdsconn_hook *on_connected, rdsconn_hook *on_lost, err_t *e) {
     memset(c, 0, sizeof *c);
-    if (rdsconn_url_parse(url, &c->url, e) != AGG_OK) return AGG_ERR;
-    if (password) {
+    c->phase = RDSHA_PRIMARY;
+    if (cfg->n_sentinels > 0) {
+        if (init_sentinels(c, cfg, e) != AGG_OK) {
+            free_settings(c);
+            return AGG_ERR;
+        }
+    } else if (rdsconn_url_parse(cfg->url, &c->url, e) != AGG_OK) {
+        return AGG_ERR;
+    }
+    if (cfg->password) {
         agg_free(c->url.password);
-        if (!(c->url.password = agg_strdup(password))) {
-            rdsconn_url_free(&c->url);
+        if (!(c->url.password = agg_strdup(cfg->password))) {
+            free_settings(c);
             return err_nomem(e);
         }
     }
@@ -287,14 +425,14 @@ void rdsconn_close(rdsconn *c) {
     c->setup_timer = NULL;
     loop_timer_cancel(c->l, c->drop_timer);
     c->drop_timer = NULL;
-    rdsconn_url_free(&c->url);
+    free_settings(c);
 }
 
 /* Sends AUTH (and SELECT when db != 0) with cb/arg as reply callback;
  * returns how many commands were sent, -1 when sending failed. */
 int rdsconn_send_auth(rdsconn *c, redisCallbackFn *cb, void *arg, int select_db) {
     int n = 0;
-    if (c->url.password) {
+    if (c->url.password && !c->authed) {
         int rc = c->url.user
                      ? redisAsyncCommand(c->ac, cb, arg, "AUTH %s %s", c->url.user, c->url.password)
                      : redisAsyncCommand(c->ac, cb, arg, "AUTH %s", c->url.password);

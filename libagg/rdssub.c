@@ -294,7 +294,7 @@ static void sub_lost(rdsconn *c) {
     }
 }
 
-rds_sub *rds_sub_new(loop *l, const char *url, const char *password, rds_message_cb *on_message,
+rds_sub *rds_sub_new(loop *l, const conncfg_redis *cfg, rds_message_cb *on_message,
                      rds_resubscribed_cb *on_resubscribed, void *arg, err_t *e) {
     rds_sub *s = agg_calloc(1, sizeof *s);
     if (!s) {
@@ -307,7 +307,7 @@ rds_sub *rds_sub_new(loop *l, const char *url, const char *password, rds_message
         err_nomem(e);
         return NULL;
     }
-    if (rdsconn_init(&s->c, l, url, password, "redis-sub", sub_connected, sub_lost, e) != AGG_OK) {
+    if (rdsconn_init(&s->c, l, cfg, "redis-sub", sub_connected, sub_lost, e) != AGG_OK) {
         strmap_free(s->chans);
         agg_free(s);
         return NULL;

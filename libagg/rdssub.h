@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 
+#include "conncfg.h"
 #include "err.h"
 #include "loop.h"
 
@@ -20,12 +21,12 @@ typedef void rds_resubscribed_cb(void *arg);
 /* Called when a subscription is confirmed by Redis (ok=1) or could not be made (ok=0). */
 typedef void rds_subscribed_cb(int ok, void *arg);
 
-/* url: redis://[:password@]host:port (the db is ignored: pub/sub is
- * server-wide); password as in rds_new. Connects asynchronously and keeps reconnecting for s's
- * lifetime. on_resubscribed may be NULL; arg is passed to both callbacks.
+/* cfg as in rds_new (the db is ignored: pub/sub is server-wide). Connects asynchronously and
+ * keeps reconnecting for s's lifetime (to the primary the sentinels name, with sentinels), and
+ * subscribes every channel again on the new connection. on_resubscribed may be NULL; arg is passed to both callbacks.
  * NULL with e filled only when url is invalid or out of memory. Free with
  * rds_sub_free. */
-rds_sub *rds_sub_new(loop *l, const char *url, const char *password, rds_message_cb *on_message,
+rds_sub *rds_sub_new(loop *l, const conncfg_redis *cfg, rds_message_cb *on_message,
                      rds_resubscribed_cb *on_resubscribed, void *arg, err_t *e);
 /* Pending done callbacks are dropped without a call. Not from inside one of
  * s's own callbacks. */

@@ -97,6 +97,7 @@ int session_call_state(session_call *sc, const char *cid, err_t *e) {
     rds_call_push(&sc->call, "state");
     rds_call_push(&sc->call, "seq");
     rds_call_push(&sc->call, "calls");
+    rds_call_push(&sc->call, "deadline");
     return AGG_OK;
 }
 
@@ -214,7 +215,8 @@ static int parse_seq(const char *s, size_t n, long long *out) {
 
 int session_state_reply(const redisReply *reply, session_state *st, err_t *e) {
     memset(st, 0, sizeof *st);
-    if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 3)
+    /* 4 fields from session_call_state (with the deadline), 3 from session_claim. */
+    if (!reply || reply->type != REDIS_REPLY_ARRAY || (reply->elements != 3 && reply->elements != 4))
         return err_set(e, "session state: %.200s", session_reply_error(reply));
     const redisReply *state = reply->element[0], *seq = reply->element[1],
                      *calls = reply->element[2];
@@ -229,6 +231,12 @@ int session_state_reply(const redisReply *reply, session_state *st, err_t *e) {
     if (calls->type == REDIS_REPLY_STRING) {
         st->calls = calls->str;
         st->calls_len = calls->len;
+    }
+    if (reply->elements == 4) {
+        const redisReply *dl = reply->element[3];
+        if (dl->type != REDIS_REPLY_NIL && (dl->type != REDIS_REPLY_STRING ||
+                                           parse_seq(dl->str, (size_t)dl->len, &st->deadline_ms) != AGG_OK))
+            return err_set(e, "session state: malformed deadline");
     }
     return AGG_OK;
 }

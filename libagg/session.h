@@ -82,7 +82,7 @@ int session_call_record(session_call *sc, const session_outcome *o, err_t *e);
 /* session_expire.lua: TIMEOUT for what is missing and the summary, if due; reply by
  * session_expire_reply. */
 int session_call_expire(session_call *sc, const char *cid, long long now_ms, long ttl_s, err_t *e);
-/* HMGET meta state seq calls; reply by session_state_reply. */
+/* HMGET meta state seq calls deadline; reply by session_state_reply. */
 int session_call_state(session_call *sc, const char *cid, err_t *e);
 /* Appends source to claims (netstrings "<length>:<name>,", NUL-terminated, *len
  * bytes so far, cap the buffer's size), the form session_call_claim takes and
@@ -150,6 +150,7 @@ typedef struct session_state {
      * NULL when none) */
     const char *calls;
     size_t calls_len;
+    long long deadline_ms; /* session_call_state only: meta's deadline (epoch ms); 0 unknown */
 } session_state;
 
 /* Parses the reply of session_call_state or session_call_claim. AGG_ERR with e

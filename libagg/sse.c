@@ -38,7 +38,8 @@ char *sse_frame(long long id, const char *event, const char *data, size_t len_da
         }
     }
     char head[64];
-    int hn = snprintf(head, sizeof head, "id: %lld\nevent: ", id);
+    int hn = id < 0 ? snprintf(head, sizeof head, "event: ")
+                    : snprintf(head, sizeof head, "id: %lld\nevent: ", id);
     if (hn < 0 || (size_t)hn >= sizeof head) {
         err_set(e, "the id does not fit the frame head");
         return NULL;

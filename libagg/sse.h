@@ -10,7 +10,8 @@
 #define SSE_KEEPALIVE ": keep-alive\n\n"
 
 /* Frames one event: "id: <id>\nevent: <event>\ndata: <line>\n" (one data line
- * per line of data; CR, LF and CRLF all split lines) and a blank line.
+ * per line of data; CR, LF and CRLF all split lines) and a blank line. A negative id writes
+ * no id line: an event that is not in the session's log keeps the client's last event id.
  * Returns a malloc'd NUL-terminated frame and its length in *len; caller
  * frees. NULL with e filled ("out of memory", or event NULL or holding CR/LF).
  * event and data are borrowed for the call. */

@@ -484,14 +484,14 @@
     announce(el.banner.textContent);
   }
 
-  function fail(r, message) {
+  function fail(r, message, heading = 'Connection lost') {
     r.done = true;
     r.closeStream();
     clearTimeout(r.retryTimer);
     r.stopTicker();
-    setConnection('failed', 'Connection lost');
+    setConnection('failed', heading);
     const title = document.createElement('strong');
-    title.textContent = 'Connection lost.';
+    title.textContent = `${heading}.`;
     const detail = document.createElement('span');
     detail.textContent = ` ${message}`;
     el.banner.replaceChildren(title, detail);
@@ -549,6 +549,7 @@
     });
     es.addEventListener('callback', (e) => onEvent(r, es, e, 'callback'));
     es.addEventListener('summary', (e) => onEvent(r, es, e, 'summary'));
+    es.addEventListener('aborted', (e) => onAborted(r, es, e));
     es.addEventListener('error', () => {
       if (r.es !== es || r.done) return;
       // Take over from the browser's own retry: resume explicitly from the last event seen.
@@ -580,6 +581,25 @@
     setConnection('reconnecting', `Reconnecting… (attempt ${r.attempt})`);
     clearTimeout(r.retryTimer);
     r.retryTimer = setTimeout(() => openStream(r), delay);
+  }
+
+  // The server ended the stream without a summary: the session is lost (final), or the session
+  // store is unreachable for now (resume from the last event once it is back).
+  function onAborted(r, es, e) {
+    if (r !== run || r.es !== es || r.done) return;
+    let d = null;
+    try {
+      d = JSON.parse(e.data);
+    } catch (_) {
+      d = null;
+    }
+    const message = d && typeof d.message === 'string' ? d.message : 'The aggregator ended this request.';
+    if (d && d.reason === 'store-unavailable') {
+      r.closeStream();
+      scheduleReconnect(r);
+      return;
+    }
+    fail(r, message, 'Request aborted');
   }
 
   function onEvent(r, es, e, type) {

@@ -8,7 +8,7 @@ int worker_config_load(worker_cfg *c, err_t *e) {
     c->brokers = cfg_str("KAFKA_BROKERS", NULL);
     if (c->brokers == NULL) return err_set(e, "KAFKA_BROKERS is required");
     if (conncfg_kafka_load(&c->kafka_security, e) != AGG_OK) return AGG_ERR;
-    conncfg_redis_load(&c->redis);
+    if (conncfg_redis_load(&c->redis, e) != AGG_OK) return AGG_ERR;
     c->group = cfg_str("KAFKA_GROUP_ID", "agg-workers");
     c->topic_requests = cfg_str("KAFKA_TOPIC_REQUESTS", "agg.requests");
     c->topic_callbacks = cfg_str("KAFKA_TOPIC_CALLBACKS", "agg.callbacks");

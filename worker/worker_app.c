@@ -194,7 +194,11 @@ static int intake_start(worker *w, int topic, const char *name, const char *suff
 static void log_config(const worker *w) {
     const worker_cfg *c = &w->cfg;
     char redis[256];
-    logsafe_url(c->redis.url, redis, sizeof redis);
+    if (c->redis.url)
+        logsafe_url(c->redis.url, redis, sizeof redis);
+    else
+        snprintf(redis, sizeof redis, "sentinels(%.160s)/%.60s", c->redis.sentinel_list,
+                 c->redis.master_name);
     log_info(
         "worker %s starting: brokers=%s redis=%s groups=%s%s,%s%s topics=%s,%s allowlist=%s(%d) "
         "connect_timeout_ms=%ld read_timeout_ms=%ld retention_s=%ld deadline_poll_ms=%ld "
@@ -217,7 +221,7 @@ int worker_start(worker *w, loop *l, err_t *e) {
     if (loop_add_prepare(w->l, on_prepare, w, e) != AGG_OK) return AGG_ERR;
     w->prepare_added = 1;
     err_t re;
-    if (!(w->r = rds_new(w->l, w->cfg.redis.url, w->cfg.redis.password, &re))) return err_set(e, "REDIS_URL: %s", re.text);
+    if (!(w->r = rds_new(w->l, &w->cfg.redis, &re))) return err_set(e, "REDIS_URL: %s", re.text);
     if (!(w->hc = httpc_new(w->l, e))) return AGG_ERR;
     if (mgmt_start(w, e) != AGG_OK) return AGG_ERR;
     if (intake_start(w, WORKER_TOPIC_REQUESTS, w->cfg.topic_requests, WORKER_GROUP_REQUESTS, e) ||

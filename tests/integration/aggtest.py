@@ -71,7 +71,8 @@ class Schemas:
         resources = []
         self.files = {}
         for sub in ("note.schema.json", "kafka/request.schema.json", "kafka/callback.schema.json",
-                    "sse/callback-event.schema.json", "sse/summary-event.schema.json"):
+                    "sse/callback-event.schema.json", "sse/summary-event.schema.json",
+                    "sse/aborted-event.schema.json"):
             with open(os.path.join(root, sub)) as f:
                 doc = json.load(f)
             self.files[sub] = doc
@@ -118,6 +119,8 @@ class Schemas:
             self.check_file("sse/callback-event.schema.json", ev.json)
         elif ev.event == "summary":
             self.check_file("sse/summary-event.schema.json", ev.json)
+        elif ev.event == "aborted":
+            self.check_file("sse/aborted-event.schema.json", ev.json)
         else:
             raise AssertionError("unexpected SSE event type %r (id %s)" % (ev.event, ev.id))
 
@@ -255,8 +258,11 @@ class SSEParser:
         if line == "":
             ev = None
             if self._data:
-                assert self._id is not None, "SSE event without id: %r" % self._data
-                ev = SSEEvent(int(self._id), self._type or "message", "\n".join(self._data))
+                # Only "aborted" is not in the session's log, so it alone has no id.
+                assert self._id is not None or self._type == "aborted", \
+                    "SSE event without id: %r" % self._data
+                ev = SSEEvent(int(self._id) if self._id is not None else None,
+                              self._type or "message", "\n".join(self._data))
             self._reset()
             return ev
         if line.startswith(":"):

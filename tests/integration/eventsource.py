@@ -74,7 +74,13 @@ class ResumingStream(threading.Thread):
 
     @property
     def done(self):
-        return bool(self.events) and self.events[-1].event == "summary"
+        """The summary came, or an aborted event saying the session is lost (final; an aborted
+        store-unavailable is resumed like a stream that ended early)."""
+        if not self.events:
+            return False
+        last = self.events[-1]
+        return last.event == "summary" or (last.event == "aborted" and
+                                           last.json.get("reason") == "session-lost")
 
     def run(self):
         try:
@@ -87,7 +93,7 @@ class ResumingStream(threading.Thread):
             if time.monotonic() > self.deadline:
                 raise AssertionError("stream of %s not complete by its deadline (%d connects, "
                                      "events %r)" % (self.cid, self.connects, self.events))
-            last = self.events[-1].id if self.events else None
+            last = next((e.id for e in reversed(self.events) if e.id is not None), None)
             try:
                 st = aggtest.SSEStream(self.gws.pick(), self.cid, last_event_id=last,
                                        timeout=max(1.0, self.deadline - time.monotonic()))

@@ -1,4 +1,4 @@
-/* Unit tests for conncfg: Kafka TLS/SASL settings checked and canonicalised, read from the environment, and the Redis password. */
+/* Unit tests for conncfg: Kafka TLS/SASL settings checked and canonicalised, read from the environment, and the Redis server, sentinels and passwords. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -19,7 +19,8 @@
 static const char *const VARS_SET_HERE[] = {
     "KAFKA_SECURITY_PROTOCOL", "KAFKA_SASL_MECHANISM",           "KAFKA_SASL_USERNAME",
     "KAFKA_SASL_PASSWORD",     "KAFKA_SSL_CA_LOCATION",          "KAFKA_SSL_CERTIFICATE_LOCATION",
-    "KAFKA_SSL_KEY_LOCATION",  "REDIS_URL",                      "REDIS_PASSWORD"};
+    "KAFKA_SSL_KEY_LOCATION",  "REDIS_URL",                      "REDIS_PASSWORD",
+    "REDIS_SENTINELS",         "REDIS_MASTER_NAME",              "REDIS_SENTINEL_PASSWORD"};
 
 static int clear_env(void **state) {
     (void)state;
@@ -143,14 +144,90 @@ static void test_load_reads_the_environment(void **state) {
 static void test_redis_password_from_the_environment(void **state) {
     (void)state;
     conncfg_redis r;
-    conncfg_redis_load(&r);
+    err_t e;
+    assert_int_equal(conncfg_redis_load(&r, &e), AGG_OK);
     assert_string_equal(r.url, "redis://127.0.0.1:6379");
     assert_null(r.password);
+    assert_int_equal(r.n_sentinels, 0);
     setenv("REDIS_URL", "redis://:inurl@redis:6380", 1);
     setenv("REDIS_PASSWORD", "p@ss:w/rd", 1);
-    conncfg_redis_load(&r);
+    assert_int_equal(conncfg_redis_load(&r, &e), AGG_OK);
     assert_string_equal(r.url, "redis://:inurl@redis:6380");
     assert_string_equal(r.password, "p@ss:w/rd");
+}
+
+static void test_sentinels_are_parsed(void **state) {
+    (void)state;
+    conncfg_redis r;
+    err_t e;
+    setenv("REDIS_SENTINELS", "s1:26379, s2 ,[::1]:26380,10.0.0.4:1", 1);
+    setenv("REDIS_MASTER_NAME", "mymaster", 1);
+    setenv("REDIS_SENTINEL_PASSWORD", SECRET, 1);
+    setenv("REDIS_PASSWORD", "data", 1);
+    assert_int_equal(conncfg_redis_load(&r, &e), AGG_OK);
+    assert_null(r.url); /* no default server: the sentinels say where */
+    assert_int_equal(r.n_sentinels, 4);
+    assert_string_equal(r.sentinels[0].host, "s1");
+    assert_int_equal(r.sentinels[0].port, 26379);
+    assert_string_equal(r.sentinels[1].host, "s2");
+    assert_int_equal(r.sentinels[1].port, 26379); /* the default port */
+    assert_string_equal(r.sentinels[2].host, "::1");
+    assert_int_equal(r.sentinels[2].port, 26380);
+    assert_string_equal(r.sentinels[3].host, "10.0.0.4");
+    assert_int_equal(r.sentinels[3].port, 1);
+    assert_string_equal(r.master_name, "mymaster");
+    assert_string_equal(r.sentinel_password, SECRET);
+    assert_string_equal(r.password, "data");
+}
+
+/* Expects r to be refused with a message containing want and never the password. */
+static void expect_redis_refused(conncfg_redis r, const char *want) {
+    err_t e;
+    assert_int_equal(conncfg_redis_check(&r, &e), AGG_ERR);
+    assert_non_null(strstr(e.text, want));
+    assert_null(strstr(e.text, SECRET));
+}
+
+static void test_bad_redis_combinations_are_refused(void **state) {
+    (void)state;
+    conncfg_redis base = {.sentinel_list = "s1:26379", .master_name = "m"};
+    conncfg_redis r = base;
+    r.url = "redis://x:6379";
+    expect_redis_refused(r, "REDIS_URL and REDIS_SENTINELS are both set");
+    r = base;
+    r.master_name = NULL;
+    expect_redis_refused(r, "REDIS_SENTINELS needs REDIS_MASTER_NAME");
+    expect_redis_refused((conncfg_redis){.master_name = "m"}, "REDIS_MASTER_NAME is set");
+    expect_redis_refused((conncfg_redis){.sentinel_password = SECRET}, "REDIS_SENTINEL_PASSWORD");
+    r = base;
+    r.master_name = "my master";
+    expect_redis_refused(r, "REDIS_MASTER_NAME");
+    static const char *const bad[] = {"",        ",",          "s1:26379,", "s1:",     "s1:0",
+                                      "s1:65536", "s1:12a",    "::1:26379", "[::1",    "[::1]x",
+                                      ":26379",   "user@s1:1", "s1:26379,,s2"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        r = base;
+        r.sentinel_list = bad[i];
+        expect_redis_refused(r, "REDIS_SENTINELS");
+    }
+    char many[512] = "";
+    for (int i = 0; i <= CONNCFG_SENTINELS_MAX; i++) strcat(many, i ? ",s:1" : "s:1");
+    r = base;
+    r.sentinel_list = many;
+    expect_redis_refused(r, "more than");
+    char longhost[CONNCFG_HOST_MAX + 8];
+    memset(longhost, 'h', CONNCFG_HOST_MAX);
+    strcpy(longhost + CONNCFG_HOST_MAX, ":1");
+    r = base;
+    r.sentinel_list = longhost;
+    expect_redis_refused(r, "REDIS_SENTINELS");
+    /* Through the environment as well: both set is a configuration error. */
+    setenv("REDIS_URL", "redis://x:6379", 1);
+    setenv("REDIS_SENTINELS", "s1", 1);
+    setenv("REDIS_MASTER_NAME", "m", 1);
+    err_t e;
+    assert_int_equal(conncfg_redis_load(&r, &e), AGG_ERR);
+    assert_non_null(strstr(e.text, "both set"));
 }
 
 int main(void) {
@@ -160,6 +237,8 @@ int main(void) {
         cmocka_unit_test_setup(test_bad_combinations_are_refused, clear_env),
         cmocka_unit_test_setup(test_load_reads_the_environment, clear_env),
         cmocka_unit_test_setup(test_redis_password_from_the_environment, clear_env),
+        cmocka_unit_test_setup(test_sentinels_are_parsed, clear_env),
+        cmocka_unit_test_setup(test_bad_redis_combinations_are_refused, clear_env),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -25,6 +25,17 @@
 #endif
 
 static const char *url;
+
+/* Where a client under test connects: one server, as REDIS_URL and REDIS_PASSWORD say. */
+static const conncfg_redis *at(const char *u, const char *password) {
+    static conncfg_redis cfg[4];
+    static int next;
+    conncfg_redis *c = &cfg[next++ % 4];
+    memset(c, 0, sizeof *c);
+    c->url = u;
+    c->password = password;
+    return c;
+}
 static char prefix[32]; /* "t<pid>:": other tests share the server */
 
 /* Key or channel name unique to this process (rotating static buffers). */
@@ -135,7 +146,7 @@ static void wait_reply(got *g) {
 
 static rds *new_ready_rds(void) {
     err_t e;
-    rds *r = rds_new(L, url, NULL, &e);
+    rds *r = rds_new(L, at(url, NULL), &e);
     assert_non_null(r);
     assert_true(run_until(is_ready, r, WAIT_MS));
     return r;
@@ -306,7 +317,7 @@ static void reconnects_while_refused_and_frees_clean(void **state) {
     char u[64];
     snprintf(u, sizeof u, "redis://127.0.0.1:%d", h.port);
     err_t e;
-    rds *r = rds_new(L, u, NULL, &e);
+    rds *r = rds_new(L, at(u, NULL), &e);
     assert_non_null(r);
     assert_true(run_until(three_accepted, &h, WAIT_MS)); /* retried with backoff */
     assert_false(rds_ready(r));
@@ -322,7 +333,7 @@ static void reconnects_while_refused_and_frees_clean(void **state) {
     rds_free(r);
 
     h.accepted = 0;
-    rds_sub *s = rds_sub_new(L, u, NULL, NULL, NULL, NULL, &e);
+    rds_sub *s = rds_sub_new(L, at(u, NULL), NULL, NULL, NULL, &e);
     assert_non_null(s);
     assert_true(run_until(three_accepted, &h, WAIT_MS));
     assert_false(rds_sub_ready(s));
@@ -330,7 +341,7 @@ static void reconnects_while_refused_and_frees_clean(void **state) {
     rds_sub_free(s);
     hangup_stop(&h);
 
-    r = rds_new(L, "redis://127.0.0.1:1", NULL, &e); /* connection refused */
+    r = rds_new(L, at("redis://127.0.0.1:1", NULL), &e); /* connection refused */
     assert_non_null(r);
     assert_false(rds_ready(r));
     rds_free(r);
@@ -343,14 +354,14 @@ static void bad_urls_are_refused(void **state) {
                          "redis://user@h:1",      "redis://[::1"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         err_t e = {0};
-        assert_null(rds_new(L, bad[i], NULL, &e));
+        assert_null(rds_new(L, at(bad[i], NULL), &e));
         assert_true(e.text[0] != '\0');
-        assert_null(rds_sub_new(L, bad[i], NULL, NULL, NULL, NULL, &e));
+        assert_null(rds_sub_new(L, at(bad[i], NULL), NULL, NULL, NULL, &e));
     }
     const char *good[] = {"redis://127.0.0.1", "redis://:pw@127.0.0.1:1/2",
                           "redis://u:pw@127.0.0.1:1", "redis://[::1]:1/", "redis://127.0.0.1:1/"};
     for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
-        rds *r = rds_new(L, good[i], NULL, NULL);
+        rds *r = rds_new(L, at(good[i], NULL), NULL);
         assert_non_null(r);
         rds_free(r);
     }
@@ -406,9 +417,9 @@ static void auth_and_select_from_url(void **state) {
 
     /* A wrong password: AUTH fails, it keeps retrying, never ready. */
     snprintf(u, sizeof u, "redis://%s:wrong@%s:%d", user, host, port);
-    rds *r = rds_new(L, u, NULL, NULL);
+    rds *r = rds_new(L, at(u, NULL), NULL);
     assert_non_null(r);
-    rds_sub *s = rds_sub_new(L, u, NULL, NULL, NULL, NULL, NULL);
+    rds_sub *s = rds_sub_new(L, at(u, NULL), NULL, NULL, NULL, NULL);
     assert_non_null(s);
     assert_true(run_until(two_auth_failures, user, WAIT_MS));
     assert_false(rds_ready(r));
@@ -418,9 +429,9 @@ static void auth_and_select_from_url(void **state) {
 
     /* The right one, and /3 selects database 3. */
     snprintf(u, sizeof u, "redis://%s:pw@%s:%d/3", user, host, port);
-    r = rds_new(L, u, NULL, NULL);
+    r = rds_new(L, at(u, NULL), NULL);
     assert_true(run_until(is_ready, r, WAIT_MS));
-    s = rds_sub_new(L, u, NULL, NULL, NULL, NULL, NULL);
+    s = rds_sub_new(L, at(u, NULL), NULL, NULL, NULL, NULL);
     assert_true(run_until(is_sub_ready, s, WAIT_MS));
     rds_sub_free(s);
     got g = {0};
@@ -440,15 +451,15 @@ static void auth_and_select_from_url(void **state) {
     /* A password given apart replaces the URL's (here wrong) one, for both kinds of
      * connection; and a wrong one given apart overrides the URL's right one. */
     snprintf(u, sizeof u, "redis://%s:wrong@%s:%d", user, host, port);
-    r = rds_new(L, u, url_unsafe_pw, NULL);
+    r = rds_new(L, at(u, url_unsafe_pw), NULL);
     assert_true(run_until(is_ready, r, WAIT_MS));
-    s = rds_sub_new(L, u, url_unsafe_pw, NULL, NULL, NULL, NULL);
+    s = rds_sub_new(L, at(u, url_unsafe_pw), NULL, NULL, NULL, NULL);
     assert_true(run_until(is_sub_ready, s, WAIT_MS));
     rds_sub_free(s);
     rds_free(r);
     snprintf(u, sizeof u, "redis://%s:pw@%s:%d", user, host, port);
     auth_wait more = {user, auth_failures(user) + 2};
-    r = rds_new(L, u, "wrong", NULL);
+    r = rds_new(L, at(u, "wrong"), NULL);
     assert_true(run_until(auth_failures_reach, &more, WAIT_MS));
     assert_false(rds_ready(r));
     rds_free(r);
@@ -602,7 +613,7 @@ static void publish_expect(rds *r, subst *st, const char *channel, const char *p
 
 static rds_sub *new_ready_sub(subst *st) {
     err_t e;
-    rds_sub *s = rds_sub_new(L, url, NULL, on_msg, on_resub, st, &e);
+    rds_sub *s = rds_sub_new(L, at(url, NULL), on_msg, on_resub, st, &e);
     assert_non_null(s);
     assert_true(run_until(is_sub_ready, s, WAIT_MS));
     return s;

@@ -161,12 +161,13 @@ static void plain_calls(void **state) {
     session_call sc;
     assert_int_equal(session_call_state(&sc, CID, NULL), AGG_OK);
     assert_int_equal(sc.call.script, RDS_PLAIN_COMMAND);
-    assert_int_equal(sc.call.argc, 5);
+    assert_int_equal(sc.call.argc, 6);
     assert_string_equal(sc.call.argv[0], "HMGET");
     assert_string_equal(sc.call.argv[1], "agg:{b15}:" CID ":meta");
     assert_string_equal(sc.call.argv[2], "state");
     assert_string_equal(sc.call.argv[3], "seq");
     assert_string_equal(sc.call.argv[4], "calls");
+    assert_string_equal(sc.call.argv[5], "deadline");
 
     assert_int_equal(session_call_log(&sc, CID, 0, NULL), AGG_OK);
     assert_string_equal(sc.call.argv[0], "XRANGE");
@@ -290,6 +291,22 @@ static void state_replies(void **state) {
     assert_int_equal(session_state_reply(fakereply_arr(2, fakereply_str("open"), fakereply_str("2")), &st, &e), AGG_ERR);
     assert_int_equal(session_state_reply(fakereply_error("LOADING"), &st, &e), AGG_ERR);
     assert_string_equal(e.text, "session state: LOADING");
+    /* session_call_state's fourth field: the deadline, for the gateway's own check. */
+    assert_int_equal(session_state_reply(fakereply_arr(4, fakereply_str("open"), fakereply_str("1"),
+                                                       fakereply_nil(), fakereply_str("1700000010000")),
+                                         &st, &e),
+                     AGG_OK);
+    assert_int_equal(st.deadline_ms, 1700000010000LL);
+    assert_int_equal(session_state_reply(fakereply_arr(4, fakereply_nil(), fakereply_nil(),
+                                                       fakereply_nil(), fakereply_nil()),
+                                         &st, &e),
+                     AGG_OK);
+    assert_false(st.exists);
+    assert_int_equal(st.deadline_ms, 0);
+    assert_int_equal(session_state_reply(fakereply_arr(4, fakereply_str("open"), fakereply_str("1"),
+                                                       fakereply_nil(), fakereply_str("soon")),
+                                         &st, &e),
+                     AGG_ERR);
     assert_int_equal(session_state_reply(NULL, &st, &e), AGG_ERR);
 }
 
