@@ -340,6 +340,11 @@ BAD_VALUES = [
      "set both kafka.tls.certKey and kafka.tls.keyKey"),
     ({"redis.auth.enabled": "true"}, "set redis.auth.existingSecret"),
     ({"redis.tls.enabled": "true"}, "set redis.tls.enabled=false"),
+    ({"redis.sentinel.enabled": "true"}, "set redis.sentinel.hosts"),
+    ({"redis.sentinel.enabled": "true", "redis.sentinel.hosts[0]": "s:26379", "redis.db": "1"},
+     "set redis.db=0"),
+    ({"redis.sentinel.enabled": "true", "redis.sentinel.hosts[0]": "s:26379",
+      "redis.sentinel.auth.enabled": "true"}, "set redis.sentinel.auth.existingSecret"),
     ({"resources.list[0].name": "a", "resources.list[0].url": "https://a.example"},
      "set resources.callbackFrom"),
     ({"gateway.containerPorts.callback": "8080"}, "callbacks are isolated on their own port"),
@@ -473,3 +478,21 @@ def test_a_bad_values_file_fails_with_every_fix():
                 "set kafka.sasl.existingSecret", "set redis.auth.existingSecret", "set resources.callbackFrom"):
         assert fix in err.value.stderr, fix
     assert err.value.stderr.count("aggregator: ") == 7
+
+
+def test_redis_through_sentinel():
+    docs = render(values_files=profile_files("production"))
+    for component in ("gateway", "worker"):
+        cfg = config_of(docs, component)
+        assert "REDIS_URL" not in cfg, "the programs refuse REDIS_URL with REDIS_SENTINELS"
+        assert len(cfg["REDIS_SENTINELS"].split(",")) == 3 and cfg["REDIS_MASTER_NAME"] == "aggregator"
+        env = {e["name"]: e for e in container(one(docs, "Deployment", component))["env"]}
+        assert env["REDIS_SENTINEL_PASSWORD"]["valueFrom"]["secretKeyRef"] == {
+            "name": "aggregator-redis", "key": "sentinel-password"}
+        ports = set().union(*(rule_ports(r) for r in policy_for(docs, component)["spec"]["egress"]))
+        assert {6379, 26379} <= ports
+
+
+def test_silent_connections_are_cut_after_tcp_user_timeout():
+    docs = render(set_values={"config.tcpUserTimeoutMs": "5000"})
+    assert {config_of(docs, c)["TCP_USER_TIMEOUT_MS"] for c in ("gateway", "worker")} == {"5000"}

@@ -191,6 +191,11 @@ checksum/secret: {{ include (print .root.Template.BasePath "/common/secret.yaml"
 {{- default (printf "%s-redis" (include "aggregator.fullname" .)) .Values.redis.auth.existingSecret -}}
 {{- end -}}
 
+{{/* Name of the Secret holding the Redis Sentinel password. */}}
+{{- define "aggregator.redis.sentinelSecretName" -}}
+{{- default (printf "%s-redis-sentinel" (include "aggregator.fullname" .)) .Values.redis.sentinel.auth.existingSecret -}}
+{{- end -}}
+
 {{/* Name of the Secret holding the Kafka SASL password. */}}
 {{- define "aggregator.kafka.saslSecretName" -}}
 {{- default (printf "%s-kafka" (include "aggregator.fullname" .)) .Values.kafka.sasl.existingSecret -}}
@@ -204,6 +209,13 @@ checksum/secret: {{ include (print .root.Template.BasePath "/common/secret.yaml"
     secretKeyRef:
       name: {{ include "aggregator.redis.secretName" . }}
       key: {{ .Values.redis.auth.existingSecretPasswordKey }}
+{{- end }}
+{{- if and .Values.redis.sentinel.enabled .Values.redis.sentinel.auth.enabled }}
+- name: REDIS_SENTINEL_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "aggregator.redis.sentinelSecretName" . }}
+      key: {{ .Values.redis.sentinel.auth.existingSecretPasswordKey }}
 {{- end }}
 {{- if hasPrefix "sasl" .Values.kafka.securityProtocol }}
 - name: KAFKA_SASL_PASSWORD
@@ -282,5 +294,7 @@ checksum/secret: {{ include (print .root.Template.BasePath "/common/secret.yaml"
 {{/* Egress of a Kafka and Redis client (gateway, worker). */}}
 {{- define "aggregator.egressKafkaRedis" -}}
 {{ include "aggregator.policyRule" (dict "dir" "to" "peers" .Values.networkPolicy.kafka.to "ports" .Values.networkPolicy.kafka.ports) }}
-{{ include "aggregator.policyRule" (dict "dir" "to" "peers" .Values.networkPolicy.redis.to "ports" .Values.networkPolicy.redis.ports) }}
+{{- $redisPorts := .Values.networkPolicy.redis.ports -}}
+{{- if .Values.redis.sentinel.enabled }}{{ $redisPorts = append $redisPorts .Values.redis.sentinel.port | uniq }}{{ end }}
+{{ include "aggregator.policyRule" (dict "dir" "to" "peers" .Values.networkPolicy.redis.to "ports" $redisPorts) }}
 {{- end -}}

@@ -20,7 +20,21 @@
 aggregator: kafka.brokers
     Kafka's bootstrap servers are required: set kafka.brokers=host:port[,host:port...]
 {{- end }}
-{{- if not .Values.redis.host }}
+{{- if .Values.redis.sentinel.enabled }}
+{{- if lt (len .Values.redis.sentinel.hosts) 1 }}
+aggregator: redis.sentinel.hosts
+    redis.sentinel.enabled needs the sentinels: set redis.sentinel.hosts (host:port, 3 or more for a quorum)
+{{- end }}
+{{- if ne (int .Values.redis.db) 0 }}
+aggregator: redis.db
+    Through Sentinel the database is always 0: set redis.db=0
+{{- end }}
+{{- $sa := .Values.redis.sentinel.auth }}
+{{- if and $sa.enabled (not (or $sa.password $sa.existingSecret)) }}
+aggregator: redis.sentinel.auth.existingSecret
+    redis.sentinel.auth.enabled needs a password: set redis.sentinel.auth.existingSecret (a Secret with key {{ $sa.existingSecretPasswordKey }}) or redis.sentinel.auth.password
+{{- end }}
+{{- else if not .Values.redis.host }}
 aggregator: redis.host
     Redis is required: set redis.host (and redis.port)
 {{- end }}
