@@ -83,14 +83,15 @@ class IntakePoller(threading.Thread):
         return longest_gap(moved, since, until)
 
 
-def verdict(load, outage_start, outage_end, sources=3):
-    """Sorts every session of load: complete (every source answered), by_deadline (ended by its
+def verdict(streams, timeout_ms, outage_start, outage_end, sources=3):
+    """Sorts every session of streams (TimedStreams; timeout_ms, unless one has its own
+    timeout_ms): complete (every source answered), by_deadline (ended by its
     deadline's summary, which is right only when the outage overlapped its life: an answer was
     due while no gateway could take it), and the failures: broken (event ids not consecutive,
     a repeat, no summary, a stream error), lost (a source missing though the outage did not
     touch the session)."""
     out = {"complete": [], "by_deadline": [], "broken": [], "lost": []}
-    for s in load.streams:
+    for s in streams:
         if s.error is not None:
             out["broken"].append((s.cid, repr(s.error)[:300]))
             continue
@@ -103,7 +104,7 @@ def verdict(load, outage_start, outage_end, sources=3):
         if summary["respondents"] == sources:
             out["complete"].append(s.cid)
             continue
-        deadline = s.accepted_at + load.body["timeoutMs"] / 1000.0
+        deadline = s.accepted_at + (getattr(s, "timeout_ms", None) or timeout_ms) / 1000.0
         touched = s.accepted_at - SLACK_S <= outage_end and deadline + SLACK_S >= outage_start
         missing = [src for src, cb in by_source.items() if cb["status"] != "ok"]
         if summary["completedBy"] == "TIMEOUT" and touched:

@@ -12,13 +12,16 @@ import pytest
 import requests
 
 import aggtest
-from eventsource import Gateways, SteadyLoad
+from eventsource import Gateways, SteadyLoad, start_session
 from kafkaload import (IntakePoller, TimedStream, all_ready, event_times, longest_gap,
                        request_copies, verdict)
 
 RATE = 10                # sessions/s, each with three resources
 DELAYS = "300,1000,2000"
 TIMEOUT_MS = 8000
+# Sessions accepted just before the restart whose last answer comes due well after it: their
+# state (fan-out message, claims, answers so far) must carry them to a complete summary.
+LONG_DELAYS, LONG_DUE_S, LONG_TIMEOUT_MS, N_LONG = "0,0,25000", 25.0, 27000, 4
 PRODUCE_TIMEOUT_S = 5.0  # the gateways' KAFKA_PRODUCE_TIMEOUT_MS default
 READY_TIMEOUT_S = 90
 
@@ -43,8 +46,19 @@ def test_broker_restart_under_load_loses_nothing_acknowledged(stack, kafka_tap):
     intake = IntakePoller(stack.worker_urls)
     intake.start()
     load.start()
+    long = []
     try:
         aggtest.wait_until(lambda: len(load.streams) >= 2 * RATE, 30, "load under way")
+        body = {"patientId": "patient-broker-long", "delays": LONG_DELAYS,
+                "timeoutMs": LONG_TIMEOUT_MS, "strategy": "SSE"}
+        for _ in range(N_LONG):
+            cid, _ = start_session(gws, body, time.monotonic() + 30)
+            st = TimedStream(gws, cid, time.monotonic() + 60)
+            st.timeout_ms = LONG_TIMEOUT_MS
+            st.start()
+            long.append(st)
+        aggtest.wait_until(lambda: all(len(st.events) >= 2 for st in long), 30,
+                           "the long sessions' immediate answers")
         t_down = time.monotonic()
         stack.restart("kafka")  # SIGTERM, then the same ports and data; waits for the port
         t_port = time.monotonic()
@@ -58,28 +72,36 @@ def test_broker_restart_under_load_loses_nothing_acknowledged(stack, kafka_tap):
         load.stop()
         _back_to_normal(stack)
     stuck = load.wait_streams(120)
+    for st in long:
+        st.join(max(1.0, st.deadline - time.monotonic()))
+    stuck += [st for st in long if st.is_alive()]
     intake.stop()
-    v = verdict(load, t_down, t_up)
-    cids = [s.cid for s in load.streams]
+    streams = load.streams + long
+    v = verdict(streams, TIMEOUT_MS, t_down, t_up)
+    cids = [s.cid for s in streams]
     kafka_tap.caught_up(60)
     copies = request_copies(kafka_tap, cids)
-    in_flight = [s for s in load.streams if s.accepted_at < t_down and s.cid in v["complete"]
-                 and s.events.times[-1] > t_down]
+    in_flight = [s for s in streams if s.accepted_at < t_down and s.events.times[-1] > t_down]
+    # a long session must complete when every service was back before its last answer was due
+    long_due = [s for s in long if t_up + 1 < s.accepted_at + LONG_DUE_S]
     gap, _ = longest_gap(event_times(load), t_down - 1, t_up + 5)
     stall, _ = intake.longest_stall(t_down - 1, t_up + 5)
     print("broker restart: down to port open %.1f s, to every service ready %.1f s; %d sessions: "
-          "%d complete (%d of them in flight across the restart), %d ended by deadline "
-          "during the outage, %d lost, %d broken; %d starts retried after a 503; longest gap "
+          "%d complete, %d ended by deadline during the outage (%d in flight across it; %d of %d "
+          "long ones complete), %d lost, %d broken; %d starts retried after a 503; longest gap "
           "between events %.1f s, in the workers' intake %.1f s"
-          % (t_port - t_down, t_up - t_down, len(cids), len(v["complete"]), len(in_flight),
-             len(v["by_deadline"]), len(v["lost"]), len(v["broken"]), load.retried_starts,
-             gap, stall))
+          % (t_port - t_down, t_up - t_down, len(cids), len(v["complete"]),
+             len(v["by_deadline"]), len(in_flight),
+             sum(1 for s in long if s.cid in v["complete"]), len(long), len(v["lost"]),
+             len(v["broken"]), load.retried_starts, gap, stall))
     assert not load.start_failures, load.start_failures[:3]
     assert not stuck, "streams not complete: %r" % [(s.cid, s.events) for s in stuck[:3]]
     assert not v["broken"], v["broken"][:3]
     assert not v["lost"], v["lost"][:3]
     assert not copies, "fan-out messages not written exactly once: %r" % list(copies.items())[:5]
     assert in_flight, "no session was in flight across the restart: the test proved nothing"
+    assert all(s.cid in v["complete"] for s in long_due), \
+        [(s.cid, s.events) for s in long_due if s.cid not in v["complete"]]
     assert load.retried_starts > 0, "no start was refused during the outage: it proved nothing"
 
 
