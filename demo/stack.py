@@ -619,6 +619,16 @@ class Stack:
                 "share.coordinator.state.topic.min.isr=%d" % min_isr,
                 # An out-of-sync replica never becomes leader: it could lack acknowledged writes.
                 "unclean.leader.election.enable=false",
+            ] + ([
+                # A broker that dies keeps its leaderships until the controller fences it, after
+                # this (Kafka's default 9 s). The consumers' group session (6 s) must outlast
+                # the move of the group coordinator: with 9 s they lose their assignment and
+                # rejoin, and consuming pauses ~15 s instead of ~4 s (tests/integration/
+                # test_kafka_cluster.py). AGG_KAFKA_BROKER_SESSION_MS overrides, for experiments.
+                "broker.heartbeat.interval.ms=500",
+                "broker.session.timeout.ms=%s" % os.environ.get("AGG_KAFKA_BROKER_SESSION_MS",
+                                                                "3000"),
+            ] if len(voters.split(",")) > 1 else []) + [
                 "group.initial.rebalance.delay.ms=0",
                 "auto.create.topics.enable=true",
                 # Sized for a 2-core laptop: the defaults (3 network, 8 I/O, 10 background

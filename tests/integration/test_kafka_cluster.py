@@ -97,6 +97,7 @@ def test_kill_9_of_the_busiest_leader_loses_nothing(cluster):
                            "load goes on with %s dead" % victim)
         t_restart = time.monotonic()
         s.restart(victim)  # same ports and data: it fetches what it missed
+        t_listening = time.monotonic()
         aggtest.wait_until(lambda: _isr_full(s), 90, "every replica back in sync")
         t_synced = time.monotonic()
         n = len(load.streams)
@@ -120,12 +121,13 @@ def test_kill_9_of_the_busiest_leader_loses_nothing(cluster):
           "leader); leaders moved in %.1f s; %d sessions: %d complete, %d ended by deadline, "
           "%d lost, %d broken; %d starts retried after a 503; %d answers written twice (a "
           "resource's retry, applied once); longest gap between events %.1f s (%.1f s after "
-          "the kill), in the workers' intake %.1f s (%.1f s after); restarted broker in sync "
-          "%.1f s after its restart"
+          "the kill), in the workers' intake %.1f s (%.1f s after); restarted broker listening "
+          "after %.1f s, in sync after %.1f s"
           % (victim, led, 2 * stackmod.TOPIC_PARTITIONS,
              by_broker, t_moved - t_kill, len(cids), len(v["complete"]), len(v["by_deadline"]),
              len(v["lost"]), len(v["broken"]), load.retried_starts, answer_repeats, gap,
-             gap_at - t_kill, stall, stall_at - t_kill, t_synced - t_restart))
+             gap_at - t_kill, stall, stall_at - t_kill, t_listening - t_restart,
+             t_synced - t_restart))
     assert not load.start_failures, load.start_failures[:3]
     assert not stuck, "streams not complete: %r" % [(st.cid, st.events) for st in stuck[:3]]
     assert not v["broken"], v["broken"][:3]
