@@ -476,12 +476,21 @@ class Stack:
         """The process name of the broker with this node.id."""
         return "kafka" if self.n_kafka_brokers == 1 else "kafka-%d" % node_id
 
-    def kafka_leaders(self, topics=TOPICS, timeout=15.0):
-        """{(topic, partition): leader node.id (-1 while it has none)} from the brokers' metadata.
-        Needs confluent_kafka (the test venv), imported only here: the rest of this file is the
-        standard library."""
+    def kafka_admin(self):
+        """An AdminClient of confluent_kafka (the test venv has it; imported only here and in
+        the methods below: the rest of this file is the standard library)."""
         from confluent_kafka.admin import AdminClient
-        md = AdminClient({"bootstrap.servers": self.kafka_brokers}).list_topics(timeout=timeout)
+        return AdminClient({"bootstrap.servers": self.kafka_brokers})
+
+    def kafka_leaders(self, topics=TOPICS, timeout=15.0, admin=None):
+        """{(topic, partition): leader node.id (-1 while it has none)} from the brokers' metadata,
+        asked through admin (a new kafka_admin() when None); None when no broker answered in
+        timeout seconds (a request sent to a broker just killed waits for its timeout)."""
+        from confluent_kafka import KafkaException
+        try:
+            md = (admin or self.kafka_admin()).list_topics(timeout=timeout)
+        except KafkaException:
+            return None
         return {(t, p): md.topics[t].partitions[p].leader
                 for t in topics if t in md.topics for p in md.topics[t].partitions}
 
@@ -493,6 +502,8 @@ class Stack:
                       % os.getpid(), "enable.auto.commit": False})
         try:
             leaders = self.kafka_leaders(topics)
+            if leaders is None:
+                raise StackError("no broker answered a metadata request")
 
             def highs():
                 return {tp: c.get_watermark_offsets(TopicPartition(*tp), timeout=10)[1]
@@ -621,13 +632,14 @@ class Stack:
                 "unclean.leader.election.enable=false",
             ] + ([
                 # A broker that dies keeps its leaderships until the controller fences it, after
-                # this (Kafka's default 9 s). The consumers' group session (6 s) must outlast
-                # the move of the group coordinator: with 9 s they lose their assignment and
-                # rejoin, and consuming pauses ~15 s instead of ~4 s (tests/integration/
-                # test_kafka_cluster.py). AGG_KAFKA_BROKER_SESSION_MS overrides, for experiments.
+                # this (Kafka's default 9 s). The workers' group session (6 s) must outlast the
+                # move of the group coordinator, or they lose their assignment and rejoin:
+                # measured under load (tests/integration/test_kafka_cluster.py), consuming
+                # paused 14.5 s with 9 s, 13.4 s with 3 s (the coordinator came back too late),
+                # 2.9 s with 2 s. AGG_KAFKA_BROKER_SESSION_MS overrides, for experiments.
                 "broker.heartbeat.interval.ms=500",
                 "broker.session.timeout.ms=%s" % os.environ.get("AGG_KAFKA_BROKER_SESSION_MS",
-                                                                "3000"),
+                                                                "2000"),
             ] if len(voters.split(",")) > 1 else []) + [
                 "group.initial.rebalance.delay.ms=0",
                 "auto.create.topics.enable=true",
