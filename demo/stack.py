@@ -494,28 +494,29 @@ class Stack:
         return {(t, p): md.topics[t].partitions[p].leader
                 for t in topics if t in md.topics for p in md.topics[t].partitions}
 
-    def kafka_busiest_broker(self, window_s=2.0, topics=TOPICS):
-        """The node.id of the broker leading the partitions that took the most messages in the
-        next window_s seconds (high watermarks before and after), with {node.id: messages}."""
+    def kafka_high_watermarks(self, topics=TOPICS):
+        """{(topic, partition): high watermark} (the offset the next message gets)."""
         from confluent_kafka import Consumer, TopicPartition
         c = Consumer({"bootstrap.servers": self.kafka_brokers, "group.id": "stack-wm-%d"
                       % os.getpid(), "enable.auto.commit": False})
         try:
-            leaders = self.kafka_leaders(topics)
-            if leaders is None:
-                raise StackError("no broker answered a metadata request")
-
-            def highs():
-                return {tp: c.get_watermark_offsets(TopicPartition(*tp), timeout=10)[1]
-                        for tp in leaders}
-            before = highs()
-            time.sleep(window_s)  # a measuring window, not a wait for a condition
-            after = highs()
+            md = c.list_topics(timeout=15)
+            return {(t, p): c.get_watermark_offsets(TopicPartition(t, p), timeout=10)[1]
+                    for t in topics if t in md.topics for p in md.topics[t].partitions}
         finally:
             c.close()
+
+    def kafka_busiest_broker(self, since=None, topics=TOPICS):
+        """The node.id of the broker leading the partitions that took the most messages since
+        since (a kafka_high_watermarks() result; None: since the topics were created), with
+        {node.id: messages}."""
+        leaders = self.kafka_leaders(topics)
+        if leaders is None:
+            raise StackError("no broker answered a metadata request")
+        now = self.kafka_high_watermarks(topics)
         load = {}
         for tp, leader in leaders.items():
-            load[leader] = load.get(leader, 0) + after[tp] - before[tp]
+            load[leader] = load.get(leader, 0) + now.get(tp, 0) - (since or {}).get(tp, 0)
         return max(load, key=lambda k: load[k]), load
 
     def _start_real_kafka(self, deadline):
