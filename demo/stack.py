@@ -16,9 +16,9 @@ When everything is ready it prints one JSON line to stdout:
 and the URLs in words on stderr. SIGINT/SIGTERM stop every child and exit 0.
 
 Process names: "redis", "kafka" ("kafka-1".."kafka-N" with --kafka-brokers N: a KRaft
-cluster, replication factor 3, min.insync.replicas 2), "resource-1".."resource-3" (= RESOURCE_ID; "resources"
-with --resources-in-one-process), "service" (with several gateways),
-"gateway-0".., "worker-0"..,"web".
+cluster, replication factor 3, min.insync.replicas 2), "resource-1".."resource-3"
+(= RESOURCE_ID; "resources" with --resources-in-one-process), "service" (with several
+gateways), "gateway-0".., "worker-0"..,"web".
 
 Callbacks: with several gateways the resources answer through "service" (demo/service.py), a
 round-robin balancer over the ready gateways, as a Kubernetes Service routes them; so a gateway
