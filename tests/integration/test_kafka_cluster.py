@@ -125,11 +125,11 @@ def test_kill_9_of_the_busiest_leader_loses_nothing(cluster):
     gap, gap_at = longest_gap(event_times(load), t_kill - 1, t_moved + 10)
     stall, stall_at = intake.longest_stall(t_kill - 1, t_moved + 10)
     print("kafka cluster: killed %s (leader of %d of %d partitions; messages by leader since "
-          "the load began: %s); leaders moved in %.1f s; %d sessions: %d complete, %d ended by deadline, "
-          "%d lost, %d broken; %d starts retried after a 503; %d answers written twice (a "
-          "resource's retry, applied once); longest gap between events %.1f s (%.1f s after "
-          "the kill), in the workers' intake %.1f s (%.1f s after); restarted broker listening "
-          "after %.1f s, in sync after %.1f s"
+          "the load began: %s); leaders moved in %.1f s; %d sessions: %d complete, %d ended by "
+          "deadline, %d lost, %d broken; %d starts retried after a 503; %d answers written "
+          "twice (a resource's retry, applied once); longest gap between events %.1f s "
+          "(from %+.1f s of the kill), in the workers' intake %.1f s (from %+.1f s); restarted "
+          "broker listening after %.1f s, in sync after %.1f s"
           % (victim, led, 2 * stackmod.TOPIC_PARTITIONS,
              by_broker, t_moved - t_kill, len(cids), len(v["complete"]), len(v["by_deadline"]),
              len(v["lost"]), len(v["broken"]), load.retried_starts, answer_repeats, gap,
