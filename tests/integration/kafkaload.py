@@ -83,6 +83,41 @@ class IntakePoller(threading.Thread):
         return longest_gap(moved, since, until)
 
 
+class Prober(threading.Thread):
+    """Every interval seconds, while it runs, starts a session (POST /aggregate/journals) and
+    posts an answer for an unknown session (POST /aggregate/callback, dropped by the workers) on
+    one gateway, with no retry; answers holds (what, status, seconds taken, Retry-After)."""
+
+    def __init__(self, base, interval=0.25):
+        super().__init__(daemon=True, name="prober")
+        self.base = base
+        self.interval = interval
+        self.answers = []
+        self._halt = threading.Event()
+
+    def run(self):
+        body = {"patientId": "patient-probe", "delays": "0,0,0", "timeoutMs": 3000,
+                "strategy": "SSE"}
+        n = 0
+        while not self._halt.wait(self.interval):
+            n += 1
+            answer = aggtest.make_callback("00000000-0000-4000-8000-%012d" % n, "resource-1")
+            for what, path, payload in (("journals", "/aggregate/journals", body),
+                                        ("callback", "/aggregate/callback", answer)):
+                t = time.monotonic()
+                try:
+                    r = requests.post(self.base + path, json=payload, timeout=60)
+                except requests.RequestException as e:
+                    self.answers.append((what, repr(e)[:100], time.monotonic() - t, None))
+                    continue
+                self.answers.append((what, r.status_code, time.monotonic() - t,
+                                     r.headers.get("Retry-After")))
+
+    def stop(self):
+        self._halt.set()
+        self.join(70)
+
+
 def verdict(streams, timeout_ms, outage_start, outage_end, sources=3):
     """Sorts every session of streams (TimedStreams; timeout_ms, unless one has its own
     timeout_ms): complete (every source answered), by_deadline (ended by its
