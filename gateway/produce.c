@@ -18,13 +18,13 @@ struct gw_producer {
  * the delivery report is late. librdkafka's message.timeout.ms does not bound it: a message
  * whose request was in flight when the broker went away is retried (idempotence keeps it
  * "possibly persisted") and reported only once a broker is back (measured: 14 s after a broker
- * restart began, for a 5 s timeout). Freed by whichever of the two comes last. */
+ * restart began, for a 5 s timeout). Freed with the delivery report, which always comes (at the
+ * latest when the producer is freed: it purges what is left). */
 typedef struct guarded {
     gw_producer *p;
     kafka_delivery_cb *done; /* NULL once called */
     void *arg;
-    loop_timer *timer;
-    int reported; /* the delivery report came */
+    loop_timer *timer; /* NULL once fired or cancelled */
 } guarded;
 
 static void on_guard(loop *l, void *arg) {
@@ -34,12 +34,10 @@ static void on_guard(loop *l, void *arg) {
     kafka_delivery_cb *done = g->done;
     g->done = NULL;
     done(0, "not acknowledged within KAFKA_PRODUCE_TIMEOUT_MS", g->arg);
-    if (g->reported) agg_free(g);
 }
 
 static void on_guarded_delivery(int ok, const char *errstr, void *arg) {
     guarded *g = arg;
-    g->reported = 1;
     if (g->timer) loop_timer_cancel(g->p->l, g->timer);
     g->timer = NULL;
     if (g->done) {
