@@ -4,7 +4,7 @@
 Used by `make demo`, the integration tests (import it: class Stack), the browser
 tests and the benchmarks (run it as a program). Python 3 standard library only.
 
-    python3 demo/stack.py [--build-dir build] [--kafka mock|real|<brokers>]
+    python3 demo/stack.py [--build-dir build] [--kafka mock|real|<brokers>] [--kafka-brokers N]
                           [--gateways N] [--workers M] [--base-port 8080] [--free-ports]
                           [--web] [--supervise] [--json-out FILE] [--only infra]
                           [--timeout-default-ms MS] [--env NAME=VALUE ...]
@@ -15,9 +15,10 @@ When everything is ready it prints one JSON line to stdout:
  "redis":url,"kafka":brokers,"pids":{name:pid},"logs":dir}
 and the URLs in words on stderr. SIGINT/SIGTERM stop every child and exit 0.
 
-Process names: "redis", "kafka", "resource-1".."resource-3" (= RESOURCE_ID; "resources"
-with --resources-in-one-process), "service" (with several gateways),
-"gateway-0".., "worker-0"..,"web".
+Process names: "redis", "kafka" ("kafka-1".."kafka-N" with --kafka-brokers N: a KRaft
+cluster, replication factor 3, min.insync.replicas 2), "resource-1".."resource-3"
+(= RESOURCE_ID; "resources" with --resources-in-one-process), "service" (with several
+gateways), "gateway-0".., "worker-0"..,"web".
 
 Redis (--redis): plain (default) one redis-server without persistence; aof the same with
 appendonly yes, appendfsync everysec in a data dir of its own (a restart keeps the sessions);
@@ -189,11 +190,15 @@ class Stack:
                  free_ports=False, web=False, supervise=False, only=None, timeout_default_ms=None,
                  log_level="info", env=None, run_dir=None, ready_timeout=60.0, notes_per_response=3,
                  resources=3, resources_in_one_process=False, callbacks="service",
-                 redis="plain"):
+                 redis="plain", kafka_brokers=1):
         if not os.path.isabs(build_dir) and not os.path.isdir(build_dir):
             build_dir = os.path.join(REPO, build_dir)  # relative to the repository
         self.build_dir = os.path.abspath(build_dir)
         self.kafka_mode = kafka
+        if kafka_brokers < 1 or (kafka_brokers > 1 and kafka != "real"):
+            raise ValueError("kafka_brokers: 1, or more with kafka=\"real\"")
+        self.n_kafka_brokers = kafka_brokers
+        self._kafka_names = []
         self.n_gateways = gateways
         self.n_workers = workers
         self.base_port = base_port
@@ -639,33 +644,150 @@ class Stack:
                 raise StackError("mvn failed:\n" + r.stdout.decode(errors="replace")[-3000:])
         return libs
 
+    def kafka_broker_names(self):
+        """The process names of the real brokers: ["kafka"] for one, else "kafka-1".."kafka-N"
+        (the suffix is the broker's node.id)."""
+        return list(self._kafka_names)
+
+    def kafka_broker_name(self, node_id):
+        """The process name of the broker with this node.id."""
+        return "kafka" if self.n_kafka_brokers == 1 else "kafka-%d" % node_id
+
+    def kafka_admin(self):
+        """An AdminClient of confluent_kafka (the test venv has it; imported only here and in
+        the methods below: the rest of this file is the standard library)."""
+        from confluent_kafka.admin import AdminClient
+        return AdminClient({"bootstrap.servers": self.kafka_brokers})
+
+    def kafka_leaders(self, topics=TOPICS, timeout=15.0, admin=None):
+        """{(topic, partition): leader node.id (-1 while it has none)} from the brokers' metadata,
+        asked through admin (a new kafka_admin() when None); None when no broker answered in
+        timeout seconds (a request sent to a broker just killed waits for its timeout)."""
+        from confluent_kafka import KafkaException
+        try:
+            md = (admin or self.kafka_admin()).list_topics(timeout=timeout)
+        except KafkaException:
+            return None
+        return {(t, p): md.topics[t].partitions[p].leader
+                for t in topics if t in md.topics for p in md.topics[t].partitions}
+
+    def kafka_high_watermarks(self, topics=TOPICS):
+        """{(topic, partition): high watermark} (the offset the next message gets)."""
+        from confluent_kafka import Consumer, TopicPartition
+        c = Consumer({"bootstrap.servers": self.kafka_brokers, "group.id": "stack-wm-%d"
+                      % os.getpid(), "enable.auto.commit": False})
+        try:
+            md = c.list_topics(timeout=15)
+            return {(t, p): c.get_watermark_offsets(TopicPartition(t, p), timeout=10)[1]
+                    for t in topics if t in md.topics for p in md.topics[t].partitions}
+        finally:
+            c.close()
+
+    def kafka_busiest_broker(self, since=None, topics=TOPICS):
+        """The node.id of the broker leading the partitions that took the most messages since
+        since (a kafka_high_watermarks() result; None: since the topics were created), with
+        {node.id: messages}."""
+        leaders = self.kafka_leaders(topics)
+        if leaders is None:
+            raise StackError("no broker answered a metadata request")
+        now = self.kafka_high_watermarks(topics)
+        load = {}
+        for tp, leader in leaders.items():
+            load[leader] = load.get(leader, 0) + now.get(tp, 0) - (since or {}).get(tp, 0)
+        return max(load, key=lambda k: load[k]), load
+
     def _start_real_kafka(self, deadline):
+        """Starts self.n_kafka_brokers KRaft nodes, each broker and controller at once (a
+        quorum of all of them: with 3, one may die and the other two elect a controller), each
+        with its own ports, data dir and log; then creates the topics with replication factor
+        min(N, 3) and min.insync.replicas one less (RF 3, min ISR 2: a write acknowledged with
+        acks=all is on two brokers, and one broker lost neither loses it nor stops writes)."""
         libs = self._kafka_libs()
         cp = os.path.join(libs, "*")
-        d = tempfile.mkdtemp(prefix="agg-kafka-")
-        self._tmpdirs.append(d)
-        port, cport, sport = free_port(), free_port(), free_port()
-        while len({port, cport, sport}) < 3:
-            cport, sport = free_port(), free_port()
+        n = self.n_kafka_brokers
+        rf = min(n, 3)
+        min_isr = max(1, rf - 1)
+        used = set()
+
+        def port():
+            p = free_port()
+            while p in used:
+                p = free_port()
+            used.add(p)
+            return p
+        nodes = [{"id": i + 1, "port": port(), "cport": port(), "sport": port(),
+                  "dir": tempfile.mkdtemp(prefix="agg-kafka-")} for i in range(n)]
+        self._tmpdirs.extend(nd["dir"] for nd in nodes)
+        voters = ",".join("%d@127.0.0.1:%d" % (nd["id"], nd["cport"]) for nd in nodes)
         # A second client listener with SASL credentials, so that tests can check the
         # programs' KAFKA_SECURITY_PROTOCOL/KAFKA_SASL_* against the real thing. PLAIN, not
         # SCRAM: librdkafka before 2.6.1 (Debian 12 has 2.0.2) builds a SCRAM proof that
         # Kafka 4 brokers reject (confluentinc/librdkafka#4895).
-        sasl = {"KAFKA_BROKERS": "127.0.0.1:%d" % sport,
+        sasl = {"KAFKA_BROKERS": ",".join("127.0.0.1:%d" % nd["sport"] for nd in nodes),
                 "KAFKA_SECURITY_PROTOCOL": "sasl_plaintext",
                 "KAFKA_SASL_MECHANISM": "PLAIN",
                 "KAFKA_SASL_USERNAME": "agg-test",
                 "KAFKA_SASL_PASSWORD": "agg-test-" + uuid.uuid4().hex}
-        props = os.path.join(d, "server.properties")
+        java = shutil.which("java") or "java"
+        # Kafka's own ids never start with "-" (the tool's parser would take it
+        # for an option); draw again until this one does not either.
+        cluster_id = "-"
+        while cluster_id.startswith("-"):
+            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        formats = []
+        for nd in nodes:
+            nd["props"] = self._write_kafka_props(nd, voters, sasl, rf, min_isr)
+            nd["env"] = dict(os.environ, KAFKA_HEAP_OPTS="-Xmx512m -Xms256m",
+                             LOG_DIR=os.path.join(nd["dir"], "logs"))
+            name = self.kafka_broker_name(nd["id"])
+            fmt_log = os.path.join(self.run_dir, "%s-format.log" % name)
+            out = open(fmt_log, "wb")
+            formats.append((fmt_log, out, subprocess.Popen(
+                [java, "-cp", cp, "kafka.tools.StorageTool", "format",
+                 "--cluster-id=" + cluster_id, "-c", nd["props"]], stdout=out,
+                stderr=subprocess.STDOUT, env=nd["env"], cwd=nd["dir"],
+                preexec_fn=_child_setup)))
+        for fmt_log, out, pp in formats:
+            try:
+                rc = pp.wait(max(1.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                pp.kill()
+                rc = None
+            out.close()
+            if rc != 0:
+                raise StackError("kafka storage format failed; see %s" % fmt_log)
+        # The broker's young collections stall every request in flight. Measured at 500
+        # sessions/s on 2 cores (make bench, jstat): G1 paused 5.8 ms per collection, twice
+        # as often; the parallel collector with a 128 MiB young generation pauses ~4 ms
+        # about every 2 s. AGG_KAFKA_GC_OPTS overrides, for experiments.
+        gc = os.environ.get("AGG_KAFKA_GC_OPTS", "-XX:+UseParallelGC -Xmn128m").split()
+        started = []
+        for nd in nodes:
+            argv = [java, "-Xmx512m", "-Xms256m"] + gc + [
+                "-Djava.awt.headless=true",
+                "-Dkafka.logs.dir=%s" % os.path.join(nd["dir"], "logs"), "-cp", cp,
+                "kafka.Kafka", nd["props"]]
+            name = self.kafka_broker_name(nd["id"])
+            self._kafka_names.append(name)
+            started.append(self._add(name, argv, {}, kind="kafka", cwd=nd["dir"],
+                                     ready=lambda p=nd["port"]: port_open(p),
+                                     base_env=nd["env"]))
+        self._wait_ready(started, deadline)
+        self.kafka_brokers = ",".join("127.0.0.1:%d" % nd["port"] for nd in nodes)
+        self.kafka_sasl = sasl
+        self._create_topics(java, cp, nodes[0]["env"], deadline, rf, min_isr)
+
+    def _write_kafka_props(self, nd, voters, sasl, rf, min_isr):
+        props = os.path.join(nd["dir"], "server.properties")
         with open(props, "w") as f:
             f.write("\n".join([
                 "process.roles=broker,controller",
-                "node.id=1",
-                "controller.quorum.voters=1@127.0.0.1:%d" % cport,
+                "node.id=%d" % nd["id"],
+                "controller.quorum.voters=%s" % voters,
                 "listeners=PLAINTEXT://127.0.0.1:%d,CONTROLLER://127.0.0.1:%d,"
-                "SASL_PLAINTEXT://127.0.0.1:%d" % (port, cport, sport),
+                "SASL_PLAINTEXT://127.0.0.1:%d" % (nd["port"], nd["cport"], nd["sport"]),
                 "advertised.listeners=PLAINTEXT://127.0.0.1:%d,SASL_PLAINTEXT://127.0.0.1:%d"
-                % (port, sport),
+                % (nd["port"], nd["sport"]),
                 "controller.listener.names=CONTROLLER",
                 "inter.broker.listener.name=PLAINTEXT",
                 "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,"
@@ -674,14 +796,29 @@ class Stack:
                 "listener.name.sasl_plaintext.plain.sasl.jaas.config="
                 "org.apache.kafka.common.security.plain.PlainLoginModule required user_%s=\"%s\";"
                 % (sasl["KAFKA_SASL_USERNAME"], sasl["KAFKA_SASL_PASSWORD"]),
-                "log.dirs=%s" % os.path.join(d, "data"),
+                "log.dirs=%s" % os.path.join(nd["dir"], "data"),
                 "num.partitions=%d" % TOPIC_PARTITIONS,
-                "offsets.topic.replication.factor=1",
+                "default.replication.factor=%d" % rf,
+                "min.insync.replicas=%d" % min_isr,
+                "offsets.topic.replication.factor=%d" % rf,
                 "offsets.topic.num.partitions=4",
-                "transaction.state.log.replication.factor=1",
-                "transaction.state.log.min.isr=1",
-                "share.coordinator.state.topic.replication.factor=1",
-                "share.coordinator.state.topic.min.isr=1",
+                "transaction.state.log.replication.factor=%d" % rf,
+                "transaction.state.log.min.isr=%d" % min_isr,
+                "share.coordinator.state.topic.replication.factor=%d" % rf,
+                "share.coordinator.state.topic.min.isr=%d" % min_isr,
+                # An out-of-sync replica never becomes leader: it could lack acknowledged writes.
+                "unclean.leader.election.enable=false",
+            ] + ([
+                # A broker that dies keeps its leaderships until the controller fences it, after
+                # this (Kafka's default 9 s). The workers' group session (6 s) must outlast the
+                # move of the group coordinator, or they lose their assignment and rejoin:
+                # measured under load (tests/integration/test_kafka_cluster.py), consuming
+                # paused 14.5 s with 9 s, 13.4 s with 3 s (the coordinator came back too late),
+                # 2.9 s with 2 s. AGG_KAFKA_BROKER_SESSION_MS overrides, for experiments.
+                "broker.heartbeat.interval.ms=500",
+                "broker.session.timeout.ms=%s" % os.environ.get("AGG_KAFKA_BROKER_SESSION_MS",
+                                                                "2000"),
+            ] if len(voters.split(",")) > 1 else []) + [
                 "group.initial.rebalance.delay.ms=0",
                 "auto.create.topics.enable=true",
                 # Sized for a 2-core laptop: the defaults (3 network, 8 I/O, 10 background
@@ -691,56 +828,43 @@ class Stack:
                 "background.threads=2",
                 "",
             ]))
-        java = shutil.which("java") or "java"
-        jenv = dict(os.environ, KAFKA_HEAP_OPTS="-Xmx512m -Xms256m",
-                    LOG_DIR=os.path.join(d, "logs"))
-        # Kafka's own ids never start with "-" (the tool's parser would take it
-        # for an option); draw again until this one does not either.
-        cluster_id = "-"
-        while cluster_id.startswith("-"):
-            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-        fmt_log = os.path.join(self.run_dir, "kafka-format.log")
-        with open(fmt_log, "wb") as out:
-            r = subprocess.run([java, "-cp", cp, "kafka.tools.StorageTool", "format",
-                                "--cluster-id=" + cluster_id, "-c", props], stdout=out, stderr=subprocess.STDOUT,
-                               env=jenv, cwd=d)
-        if r.returncode != 0:
-            raise StackError("kafka storage format failed; see %s" % fmt_log)
-        # The broker's young collections stall every request in flight. Measured at 500
-        # sessions/s on 2 cores (make bench, jstat): G1 paused 5.8 ms per collection, twice
-        # as often; the parallel collector with a 128 MiB young generation pauses ~4 ms
-        # about every 2 s. AGG_KAFKA_GC_OPTS overrides, for experiments.
-        gc = os.environ.get("AGG_KAFKA_GC_OPTS", "-XX:+UseParallelGC -Xmn128m").split()
-        argv = [java, "-Xmx512m", "-Xms256m"] + gc + ["-Djava.awt.headless=true",
-                "-Dkafka.logs.dir=%s" % os.path.join(d, "logs"), "-cp", cp, "kafka.Kafka", props]
-        p = self._add("kafka", argv, {}, kind="kafka", cwd=d, ready=lambda: port_open(port),
-                      base_env=jenv)
-        self._wait_ready([p], deadline)
-        self.kafka_brokers = "127.0.0.1:%d" % port
-        self.kafka_sasl = sasl
-        self._create_topics(java, cp, jenv, deadline)
+        return props
 
-    def _create_topics(self, java, cp, jenv, deadline):
-        running = []
-        for t in TOPICS:
-            lp = os.path.join(self.run_dir, "kafka-topic-%s.log" % t)
-            out = open(lp, "wb")
-            argv = [java, "-Xmx256m", "-cp", cp, "org.apache.kafka.tools.TopicCommand",
-                    "--bootstrap-server", self.kafka_brokers, "--create", "--if-not-exists",
-                    "--topic", t, "--partitions", str(TOPIC_PARTITIONS),
-                    "--replication-factor", "1"]
-            running.append((t, lp, out, subprocess.Popen(argv, stdout=out,
-                                                         stderr=subprocess.STDOUT, env=jenv,
-                                                         preexec_fn=_child_setup)))
-        for t, lp, out, pp in running:
-            try:
-                rc = pp.wait(max(1.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                pp.kill()
-                rc = None
-            out.close()
-            if rc != 0:
-                raise StackError("creating topic %s failed (%s); see %s" % (t, rc, lp))
+    def _create_topics(self, java, cp, jenv, deadline, rf=1, min_isr=1):
+        """Creates TOPICS; with several brokers it tries again until all of them have registered
+        (a replication factor above the live brokers is refused)."""
+        pending = list(TOPICS)
+        attempt = 0
+        while pending:
+            attempt += 1
+            running = []
+            for t in pending:
+                lp = os.path.join(self.run_dir, "kafka-topic-%s.log" % t)
+                out = open(lp, "wb")
+                argv = [java, "-Xmx256m", "-cp", cp, "org.apache.kafka.tools.TopicCommand",
+                        "--bootstrap-server", self.kafka_brokers, "--create", "--if-not-exists",
+                        "--topic", t, "--partitions", str(TOPIC_PARTITIONS),
+                        "--replication-factor", str(rf)]
+                if rf > 1:
+                    argv += ["--config", "min.insync.replicas=%d" % min_isr]
+                running.append((t, lp, out, subprocess.Popen(argv, stdout=out,
+                                                             stderr=subprocess.STDOUT, env=jenv,
+                                                             preexec_fn=_child_setup)))
+            failed = []
+            for t, lp, out, pp in running:
+                try:
+                    rc = pp.wait(max(1.0, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    pp.kill()
+                    rc = None
+                out.close()
+                if rc != 0:
+                    failed.append((t, rc, lp))
+            pending = [t for t, _, _ in failed]
+            if failed and (rf == 1 or time.monotonic() > deadline):
+                t, rc, lp = failed[0]
+                raise StackError("creating topic %s failed (%s, attempt %d); see %s"
+                                 % (t, rc, attempt, lp))
 
     # ---- processes -------------------------------------------------------
 
@@ -831,6 +955,8 @@ def parse_args(argv):
     ap = argparse.ArgumentParser(description="Start the aggregator stack.")
     ap.add_argument("--build-dir", default=os.environ.get("AGG_BUILD_DIR", "build"))
     ap.add_argument("--kafka", default="mock", help="mock | real | host:port[,host:port]")
+    ap.add_argument("--kafka-brokers", type=int, default=1,
+                    help="with --kafka real: N KRaft brokers (RF min(N,3), min ISR one less)")
     ap.add_argument("--gateways", type=int, default=1)
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--base-port", type=int, default=8080)
@@ -856,6 +982,8 @@ def parse_args(argv):
     a = ap.parse_args(argv)
     if a.gateways < (0 if a.only else 1) or a.workers < 0:
         ap.error("--gateways must be >= 1 and --workers >= 0")
+    if a.kafka_brokers < 1 or (a.kafka_brokers > 1 and a.kafka != "real"):
+        ap.error("--kafka-brokers: 1, or more with --kafka real")
     extra = {}
     for kv in a.env:
         if "=" not in kv:
@@ -880,7 +1008,7 @@ def main(argv=None):
               only=a.only, timeout_default_ms=a.timeout_default_ms, log_level=a.log_level,
               env=a.extra_env, ready_timeout=a.ready_timeout,
               resources_in_one_process=a.resources_in_one_process, callbacks=a.callbacks,
-              redis=a.redis)
+              redis=a.redis, kafka_brokers=a.kafka_brokers)
     try:
         info = s.start()
     except (StackError, OSError) as e:

@@ -11,7 +11,42 @@ struct gw_producer {
     kafka_producer *now;   /* linger 0; NULL when batch_above_per_s is 0 */
     kafka_producer *batch; /* linger batch_linger_ms */
     ratesel sel;
+    long guard_ms; /* KAFKA_PRODUCE_TIMEOUT_MS; 0: no guard */
 };
+
+/* One message in flight: its caller's callback, and the timer that answers for Kafka when
+ * the delivery report is late. librdkafka's message.timeout.ms does not bound it: a message
+ * whose request was in flight when the broker went away is retried (idempotence keeps it
+ * "possibly persisted") and reported only once a broker is back (measured: 14 s after a broker
+ * restart began, for a 5 s timeout). Freed with the delivery report, which always comes (at the
+ * latest when the producer is freed: it purges what is left). */
+typedef struct guarded {
+    gw_producer *p;
+    kafka_delivery_cb *done; /* NULL once called */
+    void *arg;
+    loop_timer *timer; /* NULL once fired or cancelled */
+} guarded;
+
+static void on_guard(loop *l, void *arg) {
+    (void)l;
+    guarded *g = arg;
+    g->timer = NULL;
+    kafka_delivery_cb *done = g->done;
+    g->done = NULL;
+    done(0, "not acknowledged within KAFKA_PRODUCE_TIMEOUT_MS", g->arg);
+}
+
+static void on_guarded_delivery(int ok, const char *errstr, void *arg) {
+    guarded *g = arg;
+    if (g->timer) loop_timer_cancel(g->p->l, g->timer);
+    g->timer = NULL;
+    if (g->done) {
+        kafka_delivery_cb *done = g->done;
+        g->done = NULL;
+        done(ok, errstr, g->arg);
+    }
+    agg_free(g);
+}
 
 gw_producer *gw_producer_new(loop *l, const kafka_config *c, long batch_linger_ms,
                              long batch_above_per_s, err_t *e) {
@@ -21,6 +56,7 @@ gw_producer *gw_producer_new(loop *l, const kafka_config *c, long batch_linger_m
         return NULL;
     }
     p->l = l;
+    p->guard_ms = c->message_timeout_ms > 0 ? c->message_timeout_ms : 0;
     ratesel_init(&p->sel, batch_above_per_s);
     kafka_config bc = *c;
     bc.linger_ms = batch_linger_ms;
@@ -44,7 +80,23 @@ int gw_produce(gw_producer *p, const char *topic, const char *key, size_t key_le
                const char *value, size_t value_len, kafka_delivery_cb *done, void *arg, err_t *e) {
     kafka_producer *k = p->batch;
     if (p->now && !ratesel_pick(&p->sel, loop_now_ms())) k = p->now;
-    return kafka_produce(k, topic, key, key_len, value, value_len, done, arg, e);
+    if (p->guard_ms <= 0) return kafka_produce(k, topic, key, key_len, value, value_len, done, arg, e);
+    guarded *g = agg_calloc(1, sizeof *g);
+    if (!g) return err_nomem(e);
+    g->p = p;
+    g->done = done;
+    g->arg = arg;
+    if (!(g->timer = loop_timer_add(p->l, p->guard_ms, on_guard, g))) {
+        agg_free(g);
+        return err_nomem(e);
+    }
+    if (kafka_produce(k, topic, key, key_len, value, value_len, on_guarded_delivery, g, e) !=
+        AGG_OK) {
+        loop_timer_cancel(p->l, g->timer);
+        agg_free(g);
+        return AGG_ERR;
+    }
+    return AGG_OK;
 }
 
 size_t gw_producer_queued(const gw_producer *p) {

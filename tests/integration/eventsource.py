@@ -138,16 +138,18 @@ def resume_until_summary(base, cid, last, timeout=60):
 
 
 class SteadyLoad(threading.Thread):
-    """Starts rate sessions per second (SSE, delays) until stop(), each read by a ResumingStream."""
+    """Starts rate sessions per second (SSE, delays) until stop(), each read by a ResumingStream
+    (or stream_cls, a subclass taking the same arguments)."""
 
     def __init__(self, gws, rate, delays, timeout_ms=10000, patient="patient-rolling",
-                 stream_budget_s=60):
+                 stream_budget_s=60, stream_cls=ResumingStream):
         super().__init__(daemon=True, name="steady-load")
         self.gws = gws
         self.rate = rate
         self.body = {"patientId": patient, "delays": delays, "timeoutMs": timeout_ms,
                      "strategy": "SSE"}
         self.stream_budget_s = stream_budget_s
+        self.stream_cls = stream_cls
         self.streams = []
         self.start_failures = []
         self.retried_starts = 0
@@ -164,7 +166,7 @@ class SteadyLoad(threading.Thread):
             try:
                 cid, tries = start_session(self.gws, self.body, time.monotonic() + 30)
                 self.retried_starts += tries > 1
-                s = ResumingStream(self.gws, cid, time.monotonic() + self.stream_budget_s)
+                s = self.stream_cls(self.gws, cid, time.monotonic() + self.stream_budget_s)
                 s.start()
                 self.streams.append(s)
             except AssertionError as e:
