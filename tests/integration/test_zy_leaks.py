@@ -101,10 +101,14 @@ def _scan(pid):
 
 def _count(stack, procs):
     """{name: (own, pool, detail)} for every process (see the comment on descriptors)."""
-    servers = {urllib.parse.urlsplit(u).port for u in stack.gateway_urls + stack.resource_urls}
+    # The callbacks' balancer (demo/service.py) pools like the programs: its port is a server,
+    # and its connections to the gateways are a client's ends.
+    balancer = [stack.service_url] if stack.service_url else []
+    servers = {urllib.parse.urlsplit(u).port for u in stack.gateway_urls + stack.resource_urls + balancer}
     scans = {name: _scan(p.pid) for name, p in procs.items()}
+    ends = list(scans.values()) + ([_scan(stack.pid("service"))] if balancer else [])
     # The client ends of connections to the stack's HTTP servers, opened by a stack process.
-    clients = {lp for _, tcp, _ in scans.values() for lp, rp, _ in tcp if rp in servers}
+    clients = {lp for _, tcp, _ in ends for lp, rp, _ in tcp if rp in servers}
     out = {}
     for name, (n, tcp, kinds) in scans.items():
         pool = [t for t in tcp if t[1] in servers or (t[0] in servers and t[1] in clients)]
