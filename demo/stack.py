@@ -139,7 +139,8 @@ class Stack:
     def __init__(self, build_dir="build", kafka="mock", gateways=1, workers=1, base_port=8080,
                  free_ports=False, web=False, supervise=False, only=None, timeout_default_ms=None,
                  log_level="info", env=None, run_dir=None, ready_timeout=60.0, notes_per_response=3,
-                 resources=3, resources_in_one_process=False, callbacks="service"):
+                 resources=3, resources_in_one_process=False, callbacks="service",
+                 redis_args=()):
         if not os.path.isabs(build_dir) and not os.path.isdir(build_dir):
             build_dir = os.path.join(REPO, build_dir)  # relative to the repository
         self.build_dir = os.path.abspath(build_dir)
@@ -159,6 +160,9 @@ class Stack:
         self.n_resources = resources
         self.resources_in_one_process = resources_in_one_process
         self.callbacks = callbacks
+        # Appended to redis-server's command line, so they override the defaults (e.g.
+        # "--appendonly yes": a Redis killed with -9 and restarted keeps its data).
+        self.redis_args = list(redis_args)
         self.service_url = None
         stamp = time.strftime("%Y%m%d-%H%M%S") + "-%d" % os.getpid()
         self.run_dir = run_dir or os.path.join(self.build_dir, "stack-" + stamp)
@@ -412,7 +416,7 @@ class Stack:
         d = tempfile.mkdtemp(prefix="agg-redis-")
         self._tmpdirs.append(d)
         argv = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                "--appendonly", "no", "--dir", d, "--loglevel", "warning"]
+                "--appendonly", "no", "--dir", d, "--loglevel", "warning"] + self.redis_args
         p = self._add("redis", argv, {}, kind="redis", ready=lambda: redis_ping(port))
         self._wait_ready([p], deadline)
         self.redis_url = "redis://127.0.0.1:%d" % port
