@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the unit (ctest/cmocka), deploy, images, integration (pytest) and browser (node --test) suites; non-zero on any failure.
+# Runs the unit (ctest/cmocka), deploy, images, integration and chaos (pytest) and browser (node --test) suites; non-zero on any failure.
 set -uo pipefail
 only=all
 if [ "${1:-}" = "--only" ]; then only=$2; shift 2; fi
@@ -38,6 +38,11 @@ fi
 if [ "$only" = all ] || [ "$only" = integration ]; then
   echo "== integration tests (real Kafka, real Redis) =="
   if ! "$venv/bin/pytest" tests/integration -q -p no:cacheprovider; then failed+=(integration); fi
+fi
+if [ "$only" = all ] || [ "$only" = chaos ]; then
+  # A stack of its own; make chaos runs the long form (CHAOS_DURATION_S, CHAOS_RATE).
+  echo "== chaos test (kill -9 and restart of gateways, workers, Redis, Kafka under load) =="
+  if ! "$venv/bin/pytest" tests/chaos -q -p no:cacheprovider; then failed+=(chaos); fi
 fi
 if [ "$only" = all ] || [ "$only" = e2e ]; then
   echo "== browser tests (chromium + playwright-core) =="

@@ -36,16 +36,16 @@ class Gateways:
         aggtest.wait_until(any_ready, max(0.1, deadline - time.monotonic()), what)
 
 
-def start_session(gws, body, deadline):
+def start_session(gws, body, deadline, timeout=10):
     """POSTs body to the next gateway; after a refused connection or a 503 with Retry-After (a
     replica that drains or died) it waits for a ready gateway and tries the next one. Returns
-    (correlationId, tries)."""
+    (correlationId, tries). timeout: how long one POST may take."""
     tries = 0
     while True:
         tries += 1
         base = gws.pick()
         try:
-            r = requests.post(base + "/aggregate/journals", json=body, timeout=10)
+            r = requests.post(base + "/aggregate/journals", json=body, timeout=timeout)
             if r.status_code == 202:
                 return r.json()["correlationId"], tries
             assert r.status_code == 503, "POST %s: %d %s" % (base, r.status_code, r.text[:200])
@@ -142,7 +142,8 @@ class SteadyLoad(threading.Thread):
     (or stream_cls, a subclass taking the same arguments)."""
 
     def __init__(self, gws, rate, delays, timeout_ms=10000, patient="patient-rolling",
-                 stream_budget_s=60, stream_cls=ResumingStream):
+                 stream_budget_s=60, stream_cls=ResumingStream, start_budget_s=30, catch_up=True,
+                 post_timeout_s=10):
         super().__init__(daemon=True, name="steady-load")
         self.gws = gws
         self.rate = rate
@@ -150,6 +151,10 @@ class SteadyLoad(threading.Thread):
                      "strategy": "SSE"}
         self.stream_budget_s = stream_budget_s
         self.stream_cls = stream_cls
+        self.start_budget_s = start_budget_s
+        self.post_timeout_s = post_timeout_s
+        # False: sessions a long outage kept from starting are skipped, not started in a burst.
+        self.catch_up = catch_up
         self.streams = []
         self.start_failures = []
         self.retried_starts = 0
@@ -159,19 +164,31 @@ class SteadyLoad(threading.Thread):
         self._halt.set()
         self.join(30)
 
+    def next_body(self):
+        """The body of the next session; a subclass may vary it."""
+        return self.body
+
     def run(self):
         period = 1.0 / self.rate
         t = time.monotonic()
         while not self._halt.is_set():
+            body = self.next_body()
+            asked = time.monotonic()
             try:
-                cid, tries = start_session(self.gws, self.body, time.monotonic() + 30)
+                cid, tries = start_session(self.gws, body, asked + self.start_budget_s,
+                                           self.post_timeout_s)
                 self.retried_starts += tries > 1
                 s = self.stream_cls(self.gws, cid, time.monotonic() + self.stream_budget_s)
+                # What the session asked for, and between which times it was accepted.
+                s.body, s.asked, s.accepted, s.tries = body, asked, time.monotonic(), tries
                 s.start()
                 self.streams.append(s)
-            except AssertionError as e:
-                self.start_failures.append(str(e))
+            except (AssertionError, requests.RequestException) as e:
+                # A request that timed out is a failed start too, not the end of the load.
+                self.start_failures.append("%s (after %.1f s)" % (e, time.monotonic() - asked))
             t += period
+            if not self.catch_up:
+                t = max(t, time.monotonic())
             self._halt.wait(max(0.0, t - time.monotonic()))
 
     def wait_streams(self, timeout):

@@ -1,0 +1,157 @@
+"""faults: the chaos test's kinds of fault, one small class each: make the fault (kill -9 and
+restart), wait until the stack has recovered, and say what the fault may cause.
+
+A kind is a subclass of Fault listed in FAULTS; the schedule (test_chaos.py) picks among those
+whose targets() is not empty. To add one (e.g. a Sentinel failover of the Redis primary, or
+kill -9 of one broker of three): write targets() and inject(); recovered() by default waits for
+the whole stack (every gateway and worker ready, every partition owned, a session through each
+gateway complete), which is what "recovered" means for every kind; add to it what is particular
+to the kind (the new primary elected, the broker back in the ISR)."""
+
+import signal
+import time
+
+import requests
+
+import aggtest
+import stack as stackmod  # demo/stack.py, on the path from conftest
+from eventsource import resume_until_summary
+
+PROBE_DELAYS = "0,0,0"
+PROBE_TIMEOUT_MS = 5000
+
+
+def _ready(url):
+    try:
+        return requests.get(url + "/actuator/health/readiness", timeout=2).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def _partitions(url):
+    """{"requests": n, "callbacks": n} a worker owns (its readiness body), or None."""
+    try:
+        comp = requests.get(url + "/actuator/health/readiness",
+                            timeout=2).json()["components"]["partitions"]
+        return {"requests": comp["requests"], "callbacks": comp["callbacks"]}
+    except (requests.RequestException, ValueError, KeyError, TypeError):
+        return None
+
+
+def stack_ready(stack):
+    """Every gateway and worker ready, and every partition of both topics owned by a live worker
+    (a worker killed with -9 keeps its partitions until the group drops it: a restarted worker
+    can be ready while sessions on the dead member's partitions still wait)."""
+    if not all(_ready(u) for u in stack.gateway_urls):
+        return False
+    owned = {"requests": 0, "callbacks": 0}
+    for u in stack.worker_urls:
+        p = _partitions(u)
+        if p is None or not p["requests"] or not p["callbacks"]:
+            return False
+        for t in owned:
+            owned[t] += p[t]
+    return all(n == stackmod.TOPIC_PARTITIONS for n in owned.values())
+
+
+def probe(base, probes):
+    """One session through gateway base (started and streamed there): True when it completes
+    with every resource answered. Its correlationId goes to probes, so that its calls are
+    audited like the load's."""
+    try:
+        r = requests.post(base + "/aggregate/journals", timeout=10,
+                          json={"patientId": "patient-chaos-probe", "delays": PROBE_DELAYS,
+                                "timeoutMs": PROBE_TIMEOUT_MS, "strategy": "SSE"})
+        if r.status_code != 202:
+            return False
+        cid = r.json()["correlationId"]
+        probes.append(cid)
+        events = resume_until_summary(base, cid, None, timeout=PROBE_TIMEOUT_MS / 1000 + 5)
+    except (AssertionError, OSError, requests.RequestException, ValueError):
+        return False
+    return events[-1].json["respondents"] == 3
+
+
+class Fault:
+    """A kind of fault. kind: its name in the report. redelivers: it may deliver a fan-out
+    message again (the claim in Redis should still stop a second call; a repeated call in a
+    session that overlapped such a fault is counted as forced). answer_slack_s: how long after
+    the recovery an answer caught in the outage may still take through no fault of ours (the
+    resource's own retry backoff)."""
+
+    kind = None
+    redelivers = False
+    answer_slack_s = 0.0
+    recovery_timeout_s = 120.0
+
+    def targets(self, stack):
+        return []
+
+    def inject(self, stack, target):
+        """Kills target with -9 and starts it again (not waiting until it is ready)."""
+        stack.kill(target, signal.SIGKILL)
+        assert stack.wait_exit(target, 30) is not None, "%s did not die on kill -9" % target
+        stack.restart(target, wait_ready=False)
+
+    def recovered(self, stack, target, probes):
+        if not stack.alive(target):
+            raise AssertionError("%s exited after its restart; see %s"
+                                 % (target, stack.log_path(target)))
+        return stack_ready(stack) and all(probe(b, probes) for b in stack.gateway_urls)
+
+    def run(self, stack, target, probes):
+        """Makes the fault and waits until the stack recovered; returns (kill time, recovery
+        time), both time.monotonic()."""
+        t_kill = time.monotonic()
+        self.inject(stack, target)
+        aggtest.wait_until(lambda: self.recovered(stack, target, probes),
+                           self.recovery_timeout_s, "recovery from %s of %s" % (self.kind, target),
+                           interval=0.2)
+        return t_kill, time.monotonic()
+
+
+class GatewayKill(Fault):
+    """kill -9 of a gateway: its streams resume on the other one (Last-Event-ID), answers reach
+    the other through the service; restarted, it serves sessions again."""
+    kind = "gateway kill -9"
+
+    def targets(self, stack):
+        return ["gateway-%d" % i for i in range(stack.n_gateways)]
+
+
+class WorkerKill(Fault):
+    """kill -9 of a worker: what it had not committed is delivered again to the others once the
+    group drops it (KAFKA_SESSION_TIMEOUT_MS); restarted, it joins again."""
+    kind = "worker kill -9"
+    redelivers = True
+
+    def targets(self, stack):
+        return ["worker-%d" % i for i in range(stack.n_workers)]
+
+
+class RedisRestart(Fault):
+    """kill -9 of the Redis server and a restart on its port and its append-only file: every
+    acknowledged write is in the file (written before the reply; only fsync waits a second),
+    so state survives; meanwhile readiness is DOWN and calls wait and retry."""
+    kind = "redis kill -9"
+    redelivers = True
+
+    def targets(self, stack):
+        return ["redis"] if "redis" in stack.procs else []
+
+
+class KafkaRestart(Fault):
+    """kill -9 of the single Kafka broker and a restart on its log: producers retry, consumers
+    resume from their committed offsets (so messages are delivered again). An answer that a
+    gateway could not produce in KAFKA_PRODUCE_TIMEOUT_MS was refused with 503; the
+    resource-sim retries it with a backoff doubling from 200 ms (CALLBACK_RETRIES), so after
+    the broker is back it may still wait out one backoff: answer_slack_s."""
+    kind = "kafka broker kill -9"
+    redelivers = True
+    answer_slack_s = 30.0
+
+    def targets(self, stack):
+        return ["kafka"] if stack.kafka_mode == "real" and "kafka" in stack.procs else []
+
+
+FAULTS = [GatewayKill(), WorkerKill(), RedisRestart(), KafkaRestart()]
