@@ -13,7 +13,8 @@
 --input: ARGV[8] nowMs: epoch ms
 --output: array {result, seq}: {"recorded", eventSeq} | {"completed", summarySeq} |
 --output: {"invalid-status",0} | {"unknown-session",0} | {"finished",0} | {"unknown-source",0} |
---output: {"patient-mismatch",0} | {"duplicate",0}  (checked in this order)
+--output: {"patient-mismatch",0} | {"duplicate",0}  (checked in this order; "finished" also once
+--output:   nowMs is past the session's deadline)
 local meta, out, log, deadlines = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local cid, channel, source, status, event = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local ttl, patient, now = tonumber(ARGV[6]), ARGV[7], tonumber(ARGV[8])
@@ -34,7 +35,9 @@ local m = redis.call('HMGET', meta, 'state', 'sources', 'patientId', 'n', 'creat
 if not m[1] then
   return {'unknown-session', 0}
 end
-if m[1] == 'done' then
+-- Past its deadline a session is over even before a worker has expired it (e.g. Redis was
+-- down at the deadline): a late answer must not turn into "ok" then.
+if m[1] == 'done' or now > tonumber(m[6]) then
   return {'finished', 0}
 end
 -- sources is a JSON array of names that session_open checked. A quoted name is found whole;

@@ -548,7 +548,9 @@ static void counting_rules(void **state) {
     char cid[64];
     mkcid(cid, "c-count");
     assert_int_equal(
-        open_session(cid, "p1", "[\"s1\",\"s2\",\"s3\",\"s4\",\"s5\",\"s6\"]", CREATED + 10000), 1);
+        open_session(cid, "p1", "[\"s1\",\"s2\",\"s3\",\"s4\",\"s5\",\"s6\"]",
+                     CREATED + 1800000000000LL),
+        1);
     const char *st[] = {"ok", "REJECTED", "TIMEOUT", "CONNECTION_CLOSED", "ERROR", "ok"};
     const char *src[] = {"s1", "s2", "s3", "s4", "s5", "s6"};
     for (int i = 0; i < 5; i++)
@@ -566,6 +568,18 @@ static void counting_rules(void **state) {
              cid);
     assert_string_equal(r->element[0]->element[1]->element[3]->str, summary);
     freeReplyObject(r);
+}
+
+/* An answer after the deadline is refused even before a worker expired the session (Redis
+ * down at the deadline): it must not count as ok. */
+static void record_after_deadline_is_finished(void **state) {
+    (void)state;
+    char cid[64];
+    mkcid(cid, "c-late");
+    assert_int_equal(open_session(cid, "p1", "[\"s1\",\"s2\"]", CREATED + 1000), 1);
+    expect_record(cid, "s1", "ok", ev("s1", "ok"), "p1", CREATED + 1000, "recorded", 1);
+    expect_record(cid, "s2", "ok", ev("s2", "ok"), "p1", CREATED + 1001, "finished", 0);
+    expect_field(cid, "respondents", "1");
 }
 
 static void expire_writes_timeouts_and_summary(void **state) {
@@ -889,6 +903,7 @@ int main(void) {
         cmocka_unit_test(record_unknown_session),
         cmocka_unit_test(claims_list_the_sources_once),
         cmocka_unit_test(counting_rules),
+        cmocka_unit_test(record_after_deadline_is_finished),
         cmocka_unit_test(expire_writes_timeouts_and_summary),
         cmocka_unit_test(expire_unknown_session_is_gone),
         cmocka_unit_test(expire_when_all_timed_out),
