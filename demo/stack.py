@@ -683,6 +683,17 @@ class Stack:
         finally:
             c.close()
 
+    def kafka_isr_full(self, topics=TOPICS):
+        """True when every partition of topics has all the brokers in its in-sync replicas (a
+        restarted broker has caught up); False while not, or when no broker answered."""
+        from confluent_kafka import KafkaException
+        try:
+            md = self.kafka_admin().list_topics(timeout=5)
+        except KafkaException:
+            return False
+        return all(len(p.isrs) == self.n_kafka_brokers for t in topics
+                   for p in md.topics[t].partitions.values())
+
     def kafka_busiest_broker(self, since=None, topics=TOPICS):
         """The node.id of the broker leading the partitions that took the most messages since
         since (a kafka_high_watermarks() result; None: since the topics were created), with

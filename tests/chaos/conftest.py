@@ -17,6 +17,9 @@ import stack as stackmod  # noqa: E402
 SANITIZER_ERROR = re.compile(r"ERROR: AddressSanitizer|runtime error:|ERROR: ThreadSanitizer")
 
 REPORT = []  # lines printed at the end of the run (pytest -q shows no test output)
+# What the chaos stack runs on: Sentinel and a 3-broker cluster (production's shape), or one of each.
+TOPOLOGIES = {"ha": {"redis": "sentinel", "kafka_brokers": 3},
+              "single": {"redis": "aof", "kafka_brokers": 1}}
 
 
 def _env_number(name, default, kind=float):
@@ -33,11 +36,21 @@ def _env_number(name, default, kind=float):
 def chaos_cfg():
     """CHAOS_DURATION_S: how long faults are made (60; make chaos: 600); CHAOS_RATE: sessions
     started per second (10; make chaos: 50); CHAOS_SEED: the schedule's seed (random, printed);
-    CHAOS_WORKERS (3)."""
+    CHAOS_WORKERS (3); CHAOS_TOPOLOGY: ha (default: Redis primary, replica and 3 sentinels, and
+    3 Kafka brokers with replication factor 3, as in production) or single (one Redis with its
+    append-only file, one broker)."""
     return {"duration_s": _env_number("CHAOS_DURATION_S", 60.0),
             "rate": _env_number("CHAOS_RATE", 10.0),
             "seed": _env_number("CHAOS_SEED", None, int),
-            "workers": _env_number("CHAOS_WORKERS", 3, int)}
+            "workers": _env_number("CHAOS_WORKERS", 3, int),
+            "topology": _topology()}
+
+
+def _topology():
+    value = os.environ.get("CHAOS_TOPOLOGY") or "ha"
+    if value not in ("ha", "single"):
+        raise pytest.UsageError("CHAOS_TOPOLOGY=%r: want ha or single" % value)
+    return value
 
 
 @pytest.fixture(scope="session")
@@ -48,8 +61,8 @@ def chaos_stack(chaos_cfg):
     # would lose answers to a Kafka restart that the aggregator itself would have kept.
     s = stackmod.Stack(build_dir=build, kafka="real", gateways=2, workers=chaos_cfg["workers"],
                        free_ports=True, log_level=os.environ.get("LOG_LEVEL", "info"),
-                       ready_timeout=120.0, env={"CALLBACK_RETRIES": "8"},
-                       redis="aof")
+                       ready_timeout=180.0, env={"CALLBACK_RETRIES": "8"},
+                       **TOPOLOGIES[chaos_cfg["topology"]])
     try:
         s.start()
     except stackmod.StackError as e:

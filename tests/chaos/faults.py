@@ -81,6 +81,7 @@ class Fault:
 
     kind = None
     redelivers = False
+    loses_sessions = False  # it may lose acknowledged state: sessions that end "aborted"
     answer_slack_s = 0.0
     recovery_timeout_s = 120.0
 
@@ -137,7 +138,8 @@ class RedisRestart(Fault):
     redelivers = True
 
     def targets(self, stack):
-        return ["redis"] if "redis" in stack.procs else []
+        # With Sentinel, a dead primary is a failover (SentinelFailover), not a restart.
+        return ["redis"] if "redis" in stack.procs and stack.redis_mode != "sentinel" else []
 
 
 class KafkaRestart(Fault):
@@ -154,4 +156,53 @@ class KafkaRestart(Fault):
         return ["kafka"] if stack.kafka_mode == "real" and "kafka" in stack.procs else []
 
 
-FAULTS = [GatewayKill(), WorkerKill(), RedisRestart(), KafkaRestart()]
+class SentinelFailover(Fault):
+    """kill -9 of the Redis primary: the sentinels promote the replica (down after 1 s); every
+    gateway and worker asks the sentinels, checks ROLE and reconnects to it; the old primary,
+    started again, becomes the new one's replica. Replication is asynchronous: writes the old
+    primary acknowledged but had not yet sent are lost with it, and a session that lost its
+    state ends with `aborted` (session-lost); those are counted, not failed."""
+    kind = "redis primary kill -9 (sentinel failover)"
+    redelivers = True
+    loses_sessions = True
+
+    def targets(self, stack):
+        if stack.redis_mode != "sentinel":
+            return []
+        name = stack.redis_primary_name()
+        return [name] if name else []
+
+    def inject(self, stack, target):
+        old = stack.redis_primary()
+        stack.kill(target, signal.SIGKILL)
+        assert stack.wait_exit(target, 30) is not None, "%s did not die on kill -9" % target
+        stack.wait_redis_failover(old, timeout=60)
+        stack.restart(target, wait_ready=False)
+
+    def recovered(self, stack, target, probes):
+        port = int(stack.procs[target].argv[stack.procs[target].argv.index("--port") + 1])
+        role = stackmod.redis_cmd(port, "ROLE") or [""]
+        return role[0] == "slave" and super().recovered(stack, target, probes)
+
+
+class KafkaBrokerKill(Fault):
+    """kill -9 of one broker of three (replication factor 3, min.insync.replicas 2): its
+    partitions' leadership moves to the others once it is fenced; producers and consumers go on
+    there; the restarted broker catches up and rejoins the ISRs. Answers refused meanwhile are
+    retried by the resource (answer_slack_s, as for a single broker)."""
+    kind = "kafka broker kill -9 (1 of 3)"
+    redelivers = True
+    answer_slack_s = 30.0
+
+    def targets(self, stack):
+        return stack.kafka_broker_names() if stack.kafka_mode == "real" and \
+            stack.n_kafka_brokers > 1 else []
+
+    def recovered(self, stack, target, probes):
+        # Back in every ISR too: a second broker killed while one is still behind would leave
+        # partitions below min.insync.replicas, which is two faults at once.
+        return super().recovered(stack, target, probes) and stack.kafka_isr_full()
+
+
+FAULTS = [GatewayKill(), WorkerKill(), RedisRestart(), KafkaRestart(), SentinelFailover(),
+          KafkaBrokerKill()]

@@ -207,6 +207,16 @@ def check_session(s, outages, calls, tally, failures):
         failures.append("%s: stream not complete: %s; events %r" % (s.cid, s.error, s.events))
         tally["incomplete"] += 1
         return
+    if s.events and s.events[-1].event == "aborted":
+        # Only a fault that loses acknowledged state (a promoted asynchronous replica) may end
+        # a session so; it is counted and reported, any other is a failure.
+        if any(f.loses_sessions and a <= deadline + MARGIN_S and b >= s.asked
+               for a, b, f in outages):
+            tally["lost_by_failover"] += 1
+        else:
+            failures.append("%s: aborted %r and no fault could lose its state" % (
+                s.cid, s.events[-1].json))
+        return
     ids = [e.id for e in s.events]
     tally["duplicated"] += len(ids) - len(set(ids))
     tally["lost"] += len(set(range(1, len(SOURCES) + 2)) - set(ids))
@@ -294,7 +304,7 @@ def test_chaos(chaos_stack, chaos_cfg):
     outages = sorted((m["start"], m["end"], m["fault"]) for m in made)
     tally = dict.fromkeys(("incomplete", "lost", "duplicated", "strict", "lenient",
                            "timed_out_by_fault", "called_once", "not_called_deadline_first",
-                           "repeats_forced", "sessions_checked"), 0)
+                           "repeats_forced", "sessions_checked", "lost_by_failover"), 0)
     failures = []
     for s in load.streams:
         check_session(s, outages, auditor.calls, tally, failures)
@@ -317,8 +327,9 @@ def test_chaos(chaos_stack, chaos_cfg):
             [s.accepted - s.asked for s in load.streams] or [0]),
         "kills made: %d: %s" % (len(made), ", ".join(
             "%s %d" % (k, len(v)) for k, v in sorted(by_kind.items()))),
-        "lost=%d duplicated=%d incomplete=%d" % (tally["lost"], tally["duplicated"],
-                                                 tally["incomplete"]),
+        "lost=%d duplicated=%d incomplete=%d; sessions ended aborted by a failover's "
+        "unreplicated writes: %d" % (tally["lost"], tally["duplicated"], tally["incomplete"],
+                                      tally["lost_by_failover"]),
         "outcomes: %d as their delays said where the deadline allowed, %d as said where it did "
         "not, %d TIMEOUT because a fault used up the deadline" % (
             tally["strict"], tally["lenient"], tally["timed_out_by_fault"]),

@@ -63,16 +63,6 @@ def cluster():
         conftest._scan_logs(s)
 
 
-def _isr_full(s):
-    from confluent_kafka import KafkaException
-    try:
-        md = s.kafka_admin().list_topics(timeout=5)
-    except KafkaException:
-        return False
-    return all(len(p.isrs) == BROKERS for t in stackmod.TOPICS
-               for p in md.topics[t].partitions.values())
-
-
 def test_kill_9_of_the_busiest_leader_loses_nothing(cluster):
     s, tap = cluster
     services = s.gateway_urls + s.worker_urls
@@ -105,7 +95,7 @@ def test_kill_9_of_the_busiest_leader_loses_nothing(cluster):
         t_restart = time.monotonic()
         s.restart(victim)  # same ports and data: it fetches what it missed
         t_listening = time.monotonic()
-        aggtest.wait_until(lambda: _isr_full(s), 90, "every replica back in sync")
+        aggtest.wait_until(s.kafka_isr_full, 90, "every replica back in sync")
         t_synced = time.monotonic()
         n = len(load.streams)
         aggtest.wait_until(lambda: len(load.streams) >= n + 2 * RATE, 60,
