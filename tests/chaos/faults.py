@@ -181,8 +181,11 @@ class SentinelFailover(Fault):
 
     def recovered(self, stack, target, probes):
         port = int(stack.procs[target].argv[stack.procs[target].argv.index("--port") + 1])
-        role = stackmod.redis_cmd(port, "ROLE") or [""]
-        return role[0] == "slave" and super().recovered(stack, target, probes)
+        # A replica, and synced: a failover to a replica still in its first full sync would
+        # promote an empty server (two faults at once).
+        info = stackmod.redis_cmd(port, "INFO", "replication") or ""
+        return "role:slave" in info and "master_link_status:up" in info and \
+            super().recovered(stack, target, probes)
 
 
 class KafkaBrokerKill(Fault):

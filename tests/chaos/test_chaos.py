@@ -203,19 +203,24 @@ def run_schedule(stack, cfg, rng, probes, load):
 def check_session(s, outages, calls, tally, failures):
     """Checks one load session; counts into tally, appends what is wrong to failures."""
     deadline = s.asked + TIMEOUT_MS / 1000.0
+    aborted = [e for e in s.events if e.event == "aborted"]
+    # A session whose state a failover lost: its stream ends "aborted" (session-lost), or, when
+    # Redis was unreachable at its deadline (store-unavailable), its resume gets 404.
+    if aborted and (not s.is_alive()) and (s.error is None or "404" in str(s.error)):
+        if any(f.loses_sessions and a <= deadline + MARGIN_S and b >= s.asked
+               for a, b, f in outages) and (s.error is not None or
+                                            aborted[-1].json.get("reason") == "session-lost"):
+            tally["lost_by_failover"] += 1
+            return
     if s.is_alive() or s.error is not None:
         failures.append("%s: stream not complete: %s; events %r" % (s.cid, s.error, s.events))
         tally["incomplete"] += 1
         return
     if s.events and s.events[-1].event == "aborted":
         # Only a fault that loses acknowledged state (a promoted asynchronous replica) may end
-        # a session so; it is counted and reported, any other is a failure.
-        if any(f.loses_sessions and a <= deadline + MARGIN_S and b >= s.asked
-               for a, b, f in outages):
-            tally["lost_by_failover"] += 1
-        else:
-            failures.append("%s: aborted %r and no fault could lose its state" % (
-                s.cid, s.events[-1].json))
+        # a session so (counted above); any other is a failure.
+        failures.append("%s: aborted %r and no fault could lose its state" % (
+            s.cid, s.events[-1].json))
         return
     ids = [e.id for e in s.events]
     tally["duplicated"] += len(ids) - len(set(ids))
