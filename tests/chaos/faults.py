@@ -21,11 +21,6 @@ PROBE_DELAYS = "0,0,0"
 PROBE_TIMEOUT_MS = 5000
 
 
-def _ready(url):
-    try:
-        return requests.get(url + "/actuator/health/readiness", timeout=2).status_code == 200
-    except requests.RequestException:
-        return False
 
 
 def _partitions(url):
@@ -42,7 +37,7 @@ def stack_ready(stack):
     """Every gateway and worker ready, and every partition of both topics owned by a live worker
     (a worker killed with -9 keeps its partitions until the group drops it: a restarted worker
     can be ready while sessions on the dead member's partitions still wait)."""
-    if not all(_ready(u) for u in stack.gateway_urls):
+    if not all(aggtest.is_ready(u) for u in stack.gateway_urls):
         return False
     owned = {"requests": 0, "callbacks": 0}
     for u in stack.worker_urls:

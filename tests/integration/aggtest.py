@@ -29,6 +29,15 @@ OPENAPI_ID = "https://aggregator.local/schemas/openapi.json"
 
 # ---- polling ---------------------------------------------------------------
 
+def is_ready(base, timeout=2):
+    """True when the service at base answers 200 to its readiness probe (False when it does
+    not answer, or answers 503)."""
+    try:
+        return requests.get(base + "/actuator/health/readiness", timeout=timeout).status_code == 200
+    except requests.RequestException:
+        return False
+
+
 def wait_until(cond, timeout, what, interval=0.05):
     """Polls cond() until it returns a truthy value (returned) or timeout seconds pass
     (AssertionError naming what)."""

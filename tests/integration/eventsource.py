@@ -26,13 +26,7 @@ class Gateways:
     def wait_ready(self, deadline, what):
         """Waits until some gateway's readiness is UP (one that drains or died is not)."""
         def any_ready():
-            for b in self.bases:
-                try:
-                    if requests.get(b + "/actuator/health/readiness", timeout=1).status_code == 200:
-                        return True
-                except requests.RequestException:
-                    pass
-            return False
+            return any(aggtest.is_ready(b, timeout=1) for b in self.bases)
         aggtest.wait_until(any_ready, max(0.1, deadline - time.monotonic()), what)
 
 

@@ -176,9 +176,4 @@ def callback_copies(tap, cids):
 
 
 def all_ready(urls):
-    def ready(u):
-        try:
-            return requests.get(u + "/actuator/health/readiness", timeout=2).status_code == 200
-        except requests.RequestException:
-            return False
-    return all(ready(u) for u in urls)
+    return all(aggtest.is_ready(u) for u in urls)

@@ -55,11 +55,6 @@ def _completes(base):
     return bool(st.events) and st.events[-1].event == "summary"
 
 
-def _ready(base):
-    try:
-        return requests.get(base + "/actuator/health/readiness", timeout=1).status_code == 200
-    except requests.RequestException:
-        return False
 
 
 def test_aof_restart_under_load_completes_every_session(aof):
@@ -69,7 +64,7 @@ def test_aof_restart_under_load_completes_every_session(aof):
     try:
         wait_until(lambda: len(load.streams) >= 20, 30, "sessions in flight before the restart")
         aof.restart("redis")  # SIGTERM: the AOF is flushed; the same data dir comes back
-        wait_until(lambda: _ready(aof.gateway_url(0)) and _ready(aof.worker_url(0)), 10,
+        wait_until(lambda: aggtest.is_ready(aof.gateway_url(0)) and aggtest.is_ready(aof.worker_url(0)), 10,
                    "gateway and worker ready again after the Redis restart")
         n = len(load.streams)
         wait_until(lambda: len(load.streams) >= n + 20, 30, "sessions after the restart")

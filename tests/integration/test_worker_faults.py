@@ -16,8 +16,9 @@ import pytest
 import requests
 import stack as stackmod  # demo/stack.py, on the path from conftest
 
-from aggtest import (REPO, SOURCES, TOPIC_REQUESTS, check_session_events, metric, metric_sum,
-                     produce, read_stream, schemas, session_key, start_session, wait_until)
+from aggtest import (REPO, SOURCES, TOPIC_REQUESTS, check_session_events, is_ready, metric,
+                     metric_sum, produce, read_stream, schemas, session_key, start_session,
+                     wait_until)
 
 # The bound: a worker killed with -9 has its partitions consumed again within 8 s.
 FAILOVER_MAX_S = 8.0
@@ -27,15 +28,10 @@ SHUTDOWN_TIMEOUT_S = 25  # the worker's default
 HANDOVER = "first message of newly assigned"
 
 
-def _ready(url):
-    try:
-        return requests.get(url + "/actuator/health/readiness", timeout=2).status_code == 200
-    except requests.RequestException:
-        return False
 
 
 def _all_workers_ready(stack):
-    wait_until(lambda: all(_ready(stack.worker_url(i)) for i in range(stack.n_workers)), 90,
+    wait_until(lambda: all(is_ready(stack.worker_url(i)) for i in range(stack.n_workers)), 90,
                "every worker ready (owning partitions)")
 
 
@@ -323,7 +319,7 @@ def test_sigterm_drains_and_hands_partitions_over_at_once(stack, gw, redis):
     wall = time.time()
     stack.kill("worker-1", signal.SIGTERM)
     try:
-        wait_until(lambda: not _ready(stack.worker_url(1)), 1.0, "readiness DOWN at once",
+        wait_until(lambda: not is_ready(stack.worker_url(1)), 1.0, "readiness DOWN at once",
                    interval=0.02)
         assert stack.wait_exit("worker-1", SHUTDOWN_TIMEOUT_S) == 0
         lost = _complete_with_all(redis, cids, 30)
