@@ -35,12 +35,18 @@ typedef struct kbase {
     int efd;             /* eventfd written by librdkafka when q becomes non-empty */
     loop_timer *timer;
     int healthy; /* a broker with nodeid >= 0 is UP (statistics) */
-    int fatal;   /* librdkafka raised a fatal error: never healthy again */
+    int fatal;   /* librdkafka raised a fatal error: this handle is never healthy again */
     void (*drain)(struct kbase *b);
+    void (*on_fatal)(struct kbase *b); /* NULL: stay unhealthy */
 } kbase;
 
 struct kafka_producer {
     kbase b;
+    /* A copy of the configuration, for a new handle after a fatal error: the idempotent
+     * producer of librdkafka 2.0 can fail fatally on a leader change (OUT_OF_ORDER_SEQUENCE_
+     * NUMBER after NOT_LEADER_FOR_PARTITION), and a gateway must not stay unready for good. */
+    rd_kafka_conf_t *conf;
+    loop_timer *rebuild;
 };
 
 /* A partition assigned to the consumer; fresh until its first message. */
@@ -125,6 +131,7 @@ static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque) 
         log_error("kafka %s: fatal error %s: %s", rd_kafka_name(rk), rd_kafka_err2name(orig), why);
         b->fatal = 1;
         b->healthy = 0;
+        if (b->on_fatal) b->on_fatal(b);
         return;
     }
     log_warn("kafka %s: %s: %s", rd_kafka_name(rk), rd_kafka_err2name((rd_kafka_resp_err_t)err),
@@ -296,6 +303,61 @@ static void producer_drain(kbase *b) {
         if (rd_kafka_poll(b->rk, 0) == 0) break;
 }
 
+/* Creates p's handle from a copy of p->conf and wires it to the loop. */
+static int producer_open(kafka_producer *p, err_t *e) {
+    rd_kafka_conf_t *conf = rd_kafka_conf_dup(p->conf);
+    if (!conf) return err_nomem(e);
+    confset cs = {.conf = conf};
+    p->b.rk = make_handle(RD_KAFKA_PRODUCER, &cs, e);
+    if (!p->b.rk) return AGG_ERR;
+    if (base_attach(&p->b, rd_kafka_queue_get_main(p->b.rk), e) != AGG_OK) {
+        base_detach(&p->b);
+        return AGG_ERR;
+    }
+    probe_brokers(&p->b, 1000);
+    return AGG_OK;
+}
+
+/* Fails every message of p's handle (each done callback runs once, with an error) and
+ * destroys the handle. */
+static void producer_close(kafka_producer *p, int flush_ms) {
+    rd_kafka_t *rk = p->b.rk;
+    rd_kafka_resp_err_t err = rd_kafka_flush(rk, flush_ms > 0 ? flush_ms : 0);
+    if (err) {
+        log_warn("kafka %s: %d messages undelivered after %d ms, purging", rd_kafka_name(rk),
+                 rd_kafka_outq_len(rk), flush_ms);
+        rd_kafka_purge(rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+        rd_kafka_flush(rk, 1000);
+    }
+    base_detach(&p->b);
+}
+
+static void producer_rebuild(loop *l, void *arg) {
+    kafka_producer *p = arg;
+    p->rebuild = NULL;
+    producer_close(p, 0);
+    p->b.fatal = 0;
+    p->b.healthy = 0;
+    err_t e;
+    if (producer_open(p, &e) == AGG_OK) {
+        log_warn("kafka: a new producer replaced the one that failed fatally");
+        return;
+    }
+    /* Without a handle kafka_produce fails at once (503); try again in a second. */
+    log_error("kafka: cannot make a new producer: %s; retrying", e.text);
+    p->b.fatal = 1;
+    p->rebuild = loop_timer_add(l, 1000, producer_rebuild, p);
+    if (!p->rebuild) log_error("kafka: out of memory: the producer stays down");
+}
+
+/* A fatal error: the handle is replaced from the loop, not from inside librdkafka's callback. */
+static void producer_on_fatal(kbase *b) {
+    kafka_producer *p = (kafka_producer *)b;
+    if (p->rebuild || !p->b.rk) return;
+    p->rebuild = loop_timer_add(b->l, 0, producer_rebuild, p);
+    if (!p->rebuild) log_error("kafka: out of memory: the producer stays down");
+}
+
 kafka_producer *kafka_producer_new(loop *l, const kafka_config *c, err_t *e) {
     if (!c || !c->brokers || !*c->brokers) {
         err_set(e, "kafka: no brokers configured");
@@ -317,39 +379,40 @@ kafka_producer *kafka_producer_new(loop *l, const kafka_config *c, err_t *e) {
     if (c->linger_ms >= 0) conf_put_long(&cs, "linger.ms", c->linger_ms);
     if (c->message_timeout_ms > 0) conf_put_long(&cs, "message.timeout.ms", c->message_timeout_ms);
     rd_kafka_conf_set_dr_msg_cb(cs.conf, on_delivery);
-    p->b.rk = make_handle(RD_KAFKA_PRODUCER, &cs, e);
-    if (!p->b.rk) {
+    p->b.on_fatal = producer_on_fatal;
+    if (cs.failed) {
+        rd_kafka_conf_destroy(cs.conf);
+        err_set(e, "kafka configuration: %s", cs.errstr);
         agg_free(p);
         return NULL;
     }
-    if (base_attach(&p->b, rd_kafka_queue_get_main(p->b.rk), e) != AGG_OK) {
-        base_detach(&p->b);
+    p->conf = cs.conf; /* kept: each handle is made from a copy */
+    if (producer_open(p, e) != AGG_OK) {
+        rd_kafka_conf_destroy(p->conf);
         agg_free(p);
         return NULL;
     }
-    probe_brokers(&p->b, 1000);
     return p;
 }
 
 void kafka_producer_free(kafka_producer *p, int flush_ms) {
     if (!p) return;
-    rd_kafka_t *rk = p->b.rk;
-    rd_kafka_resp_err_t err = rd_kafka_flush(rk, flush_ms > 0 ? flush_ms : 0);
-    if (err) {
-        /* Fail what is left, so every done callback still runs once. */
-        log_warn("kafka %s: %d messages undelivered after %d ms, purging", rd_kafka_name(rk),
-                 rd_kafka_outq_len(rk), flush_ms);
-        rd_kafka_purge(rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
-        rd_kafka_flush(rk, 1000);
-    }
-    base_detach(&p->b);
+    if (p->rebuild) loop_timer_cancel(p->b.l, p->rebuild);
+    /* Fail what is left, so every done callback still runs once. */
+    if (p->b.rk) producer_close(p, flush_ms);
+    rd_kafka_conf_destroy(p->conf);
     agg_free(p);
+}
+
+void kafka_producer_test_fatal(kafka_producer *p, const char *reason) {
+    rd_kafka_test_fatal_error(p->b.rk, RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER, reason);
 }
 
 int kafka_produce(kafka_producer *p, const char *topic, const char *key, size_t key_len,
                   const char *value, size_t value_len, kafka_delivery_cb *done, void *arg,
                   err_t *e) {
     if (!topic || !done) return err_set(e, "kafka_produce: topic and done are required");
+    if (!p->b.rk) return err_set(e, "kafka produce to %s: no producer (being replaced)", topic);
     delivery *d = agg_malloc(sizeof *d);
     if (!d) return err_nomem(e);
     d->done = done;
@@ -366,10 +429,10 @@ int kafka_produce(kafka_producer *p, const char *topic, const char *key, size_t 
     return AGG_OK;
 }
 
-int kafka_producer_healthy(const kafka_producer *p) { return p->b.healthy; }
+int kafka_producer_healthy(const kafka_producer *p) { return p->b.rk && p->b.healthy; }
 
 size_t kafka_producer_queued(const kafka_producer *p) {
-    int n = rd_kafka_outq_len(p->b.rk);
+    int n = p->b.rk ? rd_kafka_outq_len(p->b.rk) : 0;
     return n > 0 ? (size_t)n : 0;
 }
 

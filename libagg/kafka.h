@@ -41,6 +41,10 @@ kafka_producer *kafka_producer_new(loop *l, const kafka_config *c, err_t *e);
  * still pending are failed (done called with ok=0) during the call. Must not be
  * called from one of this producer's callbacks. */
 void kafka_producer_free(kafka_producer *p, int flush_ms);
+/* Tests only: makes librdkafka raise a fatal error on p's handle, as its idempotent producer
+ * does on some leader changes; p then replaces its handle from the loop (what was queued fails,
+ * each done callback once) and becomes healthy again. */
+void kafka_producer_test_fatal(kafka_producer *p, const char *reason);
 /* Queues a message (key and value copied); done runs exactly once on the
  * loop. AGG_ERR (done not called) when the local queue refuses it. */
 int kafka_produce(kafka_producer *p, const char *topic, const char *key, size_t key_len,

@@ -195,6 +195,40 @@ static void free_flushes_outstanding_deliveries(void **state) {
     }
 }
 
+/* Produces once the producer takes the message (it refuses while its handle is fatal). */
+typedef struct retried_produce {
+    kafka_producer *p;
+    dr d;
+    int taken;
+} retried_produce;
+
+static int produce_taken(void *ctx) {
+    retried_produce *r = ctx;
+    if (!r->taken)
+        r->taken = kafka_produce(r->p, "agg.requests", "c3", 2, "{}", 2, on_delivery, &r->d,
+                                 NULL) == AGG_OK;
+    return r->taken;
+}
+
+/* A fatal error of librdkafka's idempotent producer: the handle is replaced from the loop and
+ * the producer takes and delivers messages again, instead of staying unready until a restart. */
+static void producer_recovers_from_a_fatal_error(void **state) {
+    fixture *f = *state;
+    kafka_config c = config(f, 10000);
+    kafka_producer *p = kafka_producer_new(f->l, &c, NULL);
+    assert_non_null(p);
+    assert_true(wait_for(f->l, producer_is_healthy, p, DEADLINE_MS));
+    kafka_producer_test_fatal(p, "test: rewound sequence number");
+    retried_produce r = {.p = p};
+    assert_true(wait_for(f->l, produce_taken, &r, DEADLINE_MS));
+    assert_true(wait_for(f->l, dr_done, &r.d, DEADLINE_MS));
+    assert_int_equal(r.d.calls, 1);
+    assert_int_equal(r.d.ok, 1); /* a fatal handle would fail it */
+    assert_true(kafka_producer_healthy(p));
+    kafka_producer_free(p, 1000);
+    assert_int_equal(r.d.calls, 1);
+}
+
 static void delivery_fails_when_broker_down(void **state) {
     fixture *f = *state;
     assert_int_equal(rd_kafka_mock_broker_set_down(f->mc, 1), 0);
@@ -484,6 +518,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(a_group_per_topic_balances_each_topic, setup, teardown),
         cmocka_unit_test_setup_teardown(bad_arguments_are_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(security_settings_reach_librdkafka, setup, teardown),
+        cmocka_unit_test_setup_teardown(producer_recovers_from_a_fatal_error, setup, teardown),
         cmocka_unit_test_setup_teardown(delivery_fails_when_broker_down, setup, teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
