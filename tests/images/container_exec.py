@@ -78,16 +78,16 @@ def children():
 def program_pids(runner_pid):
     """The processes buildah run started in the container: its first descendants that are not
     buildah's own helpers."""
-    kids, found, todo = children(), [], [runner_pid]
-    while todo:
-        for k in kids.get(todo.pop(), []):
+    kids, found, pending = children(), [], [runner_pid]
+    while pending:
+        for k in kids.get(pending.pop(), []):
             try:
                 with open("/proc/%d/comm" % k) as f:
                     comm = f.read().strip()
             except OSError:
                 continue
             if "buildah" in comm:
-                todo.append(k)
+                pending.append(k)
             else:
                 found.append(k)
     return found
