@@ -77,6 +77,18 @@ def free_port():
         return s.getsockname()[1]
 
 
+def log_tail(path, lines=8):
+    """The last lines of a process log, for an error message (CI keeps no run directory)."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - 4096))
+            text = f.read().decode("utf-8", "replace")
+    except OSError as e:
+        return "(log unreadable: %s)" % e
+    return "\n".join("    " + line for line in text.splitlines()[-lines:]) or "    (log empty)"
+
+
 def port_open(port, host="127.0.0.1", timeout=0.5):
     try:
         with socket.create_connection((host, port), timeout=timeout):
@@ -918,8 +930,9 @@ class Stack:
         while pending:
             for p in list(pending):
                 if not p.alive():
-                    raise StackError("%s exited with %s during start-up; see %s"
-                                     % (p.name, p.popen.returncode, p.log_path))
+                    raise StackError("%s exited with %s during start-up; see %s; it ends:\n%s"
+                                     % (p.name, p.popen.returncode, p.log_path,
+                                        log_tail(p.log_path)))
                 if p.ready():
                     pending.remove(p)
             if not pending:

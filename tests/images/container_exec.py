@@ -28,8 +28,6 @@ os.environ.setdefault("STORAGE_DRIVER", "vfs")
 os.environ.setdefault("BUILDAH_ISOLATION", "chroot")
 
 
-
-
 def buildah(*args):
     return subprocess.run(["buildah"] + list(args), stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, text=True)
@@ -42,12 +40,18 @@ def env_names(prog, image, cache):
             return f.read().split()
     except OSError:
         pass
-    ctr = buildah("from", "--pull=never", image).stdout.strip().splitlines()[-1]
+    r = buildah("from", "--pull=never", image)
+    if r.returncode != 0 or not r.stdout.strip():
+        raise SystemExit("container_exec: buildah from %s: %s" % (image, r.stderr.strip()))
+    ctr = r.stdout.strip().splitlines()[-1]
     try:
-        out = buildah("run", "--isolation", "chroot", ctr, "--", "/usr/local/bin/" + prog,
-                      "--help").stdout
+        r = buildah("run", "--isolation", "chroot", ctr, "--", "/usr/local/bin/" + prog, "--help")
     finally:
         buildah("rm", ctr)
+    if r.returncode != 0:
+        raise SystemExit("container_exec: %s --help in %s exited with %d: %s"
+                         % (prog, image, r.returncode, r.stderr.strip()))
+    out = r.stdout
     try:
         names = sorted(help_env_names(out))
     except ValueError:

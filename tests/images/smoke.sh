@@ -33,6 +33,9 @@ fi
 rm -rf "$bin" && mkdir -p "$bin"
 for p in gateway worker resource-sim; do
   ln -s "$root/tests/images/container_exec.py" "$bin/$p"
+  # One start each before the stack's: it writes the wrapper's cache of environment names
+  # here, not in three resources starting at once.
+  "$bin/$p" --version || { echo "smoke: $p does not start from its image" >&2; exit 1; }
 done
 leftovers() { buildah containers --format '{{.ContainerName}}' | grep '^agg-smoke-' || true; }
 before=$(leftovers)
