@@ -200,16 +200,16 @@ int gw_start(gateway *gw, loop *l, err_t *e) {
                        .linger_ms = gw->cfg.linger_ms,
                        .message_timeout_ms = gw->cfg.produce_timeout_ms,
                        .security = gw->cfg.kafka_security};
-    httpd_options ho = {gw->cfg.bind_addr,
-                        gw->cfg.port,
-                        1024 * 1024,
-                        (size_t)gw->cfg.stream_buffer_limit,
-                        (size_t)gw->cfg.conn_memory_limit,
-                        (unsigned)gw->cfg.max_connections,
-                        gw->cfg.cors_origins,
-                        gw->cfg.header_timeout_ms,
-                        gw->cfg.body_timeout_ms,
-                        gw->cfg.idle_timeout_ms};
+    httpd_options ho = {.bind_addr = gw->cfg.bind_addr,
+                        .port = gw->cfg.port,
+                        .max_body = 1024 * 1024,
+                        .stream_buffer_limit = (size_t)gw->cfg.stream_buffer_limit,
+                        .conn_memory_limit = (size_t)gw->cfg.conn_memory_limit,
+                        .conn_limit = (unsigned)gw->cfg.max_connections,
+                        .cors_origins = gw->cfg.cors_origins,
+                        .header_timeout_ms = gw->cfg.header_timeout_ms,
+                        .body_timeout_ms = gw->cfg.body_timeout_ms,
+                        .idle_timeout_ms = gw->cfg.idle_timeout_ms};
     const conncfg_redis *rc = &gw->cfg.redis;
     if (!(gw->redis = rds_new(gw->l, rc, e)) || !(gw->listeners = gw_listeners_new(gw->l, rc, e)) ||
         !(gw->kafka = gw_producer_new(gw->l, &kc, gw->cfg.linger_ms, gw->cfg.batch_above_per_s, e)))

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "alloc.h"
 #include "err.h"
@@ -93,7 +94,16 @@ struct httpd_req {
     void (*cancel)(void *arg);
     void *cancel_arg;
     httpd_stream *stream;
+    const char *route;     /* static, from httpd_req_set_route */
+    unsigned status;       /* answered with, 0 = none */
+    long long started_ns;  /* CLOCK_MONOTONIC, when the headers were in */
 };
+
+static long long now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
 
 /* The connection's socket into *fd; AGG_ERR when MHD does not give it. */
 static int conn_fd(struct MHD_Connection *c, int *fd) {
@@ -184,6 +194,7 @@ static void add_common_headers(httpd_req *r, struct MHD_Response *resp) {
  * handler call that follows the resume. Takes ownership of resp. */
 static void queue_or_defer(httpd_req *r, unsigned status, struct MHD_Response *resp) {
     r->answered = 1;
+    r->status = status;
     if (r->in_handler) {
         MHD_queue_response(r->conn, status, resp);
         MHD_destroy_response(resp);
@@ -239,6 +250,8 @@ void httpd_drop(httpd_req *r) {
     r->drop = 1;
     if (!r->in_handler) resume_req(r);
 }
+
+void httpd_req_set_route(httpd_req *r, const char *route) { r->route = route; }
 
 void httpd_req_on_cancel(httpd_req *r, void (*cancel)(void *arg), void *arg) {
     r->cancel = cancel;
@@ -469,7 +482,6 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                          enum MHD_RequestTerminationCode toe) {
     (void)cls;
-    (void)c;
     (void)toe;
     httpd_req *r = *con_cls;
     if (!r) return;
@@ -480,6 +492,13 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
         conn_expect(r->cx, r->d->opt.idle_timeout_ms);
     }
     r->d->n_reqs--;
+    if (r->d->opt.on_done && (r->dispatched || r->answered)) {
+        httpd_done done = {r->method, r->path, r->route,
+                           MHD_lookup_connection_value(c, MHD_HEADER_KIND, "traceparent"),
+                           r->drop ? 0 : (int)r->status,
+                           (double)(now_ns() - r->started_ns) / 1e9};
+        r->d->opt.on_done(&done, r->d->opt.on_done_arg);
+    }
     if (r->pending) MHD_destroy_response(r->pending);
     if (r->stream) {
         httpd_stream *s = r->stream;
@@ -504,7 +523,7 @@ static enum MHD_Result respond_now(struct MHD_Connection *c, httpd_req *r, unsig
     if (r) add_common_headers(r, resp);
     enum MHD_Result ret = MHD_queue_response(c, status, resp);
     MHD_destroy_response(resp);
-    if (r) r->answered = 1;
+    if (r) r->answered = 1, r->status = status;
     return ret;
 }
 
@@ -524,6 +543,7 @@ static enum MHD_Result answer_preflight(httpd_req *r) {
     enum MHD_Result ret = MHD_queue_response(r->conn, MHD_HTTP_NO_CONTENT, resp);
     MHD_destroy_response(resp);
     r->answered = 1;
+    r->status = MHD_HTTP_NO_CONTENT;
     return ret;
 }
 
@@ -565,6 +585,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char
         conn_expect(r->cx, d->opt.body_timeout_ms); /* the headers are in; now the body */
         r->method = method;
         r->path = url;
+        r->started_ns = now_ns();
         list_insert_after(&d->reqs, &r->node);
         d->n_reqs++;
         *con_cls = r;

@@ -19,6 +19,17 @@ typedef struct httpd_stream httpd_stream;
  * when its client goes away (see httpd_req_on_cancel). */
 typedef void httpd_handler(httpd_req *r, void *arg);
 
+/* What a finished request reports to httpd_options.on_done; everything is borrowed for the
+ * call. A request is finished when its answer (or stream) has ended or its client left. */
+typedef struct httpd_done {
+    const char *method;
+    const char *path;
+    const char *route;       /* the handler's httpd_req_set_route, NULL when it set none */
+    const char *traceparent; /* the request's traceparent header, NULL when absent */
+    int status;              /* the status answered, 0 when none was (dropped, client gone) */
+    double seconds;          /* from the end of the request's headers to the end of its answer */
+} httpd_done;
+
 typedef struct httpd_options {
     const char *bind_addr; /* NULL = all interfaces */
     int port;
@@ -34,6 +45,10 @@ typedef struct httpd_options {
     long header_timeout_ms;
     long body_timeout_ms;
     long idle_timeout_ms;
+    /* Called on the loop for every finished request (metrics, the access log); NULL = none.
+     * It must not call back into this server. */
+    void (*on_done)(const httpd_done *done, void *arg);
+    void *on_done_arg;
 } httpd_options;
 
 /* Starts listening. NULL with e filled when the port is taken etc. */
@@ -57,6 +72,10 @@ const char *httpd_path(const httpd_req *r);
 const char *httpd_query(const httpd_req *r, const char *key);
 const char *httpd_header(const httpd_req *r, const char *name);
 const char *httpd_body(const httpd_req *r, size_t *len); /* NUL-terminated */
+/* Names the route template that r matched (e.g. "/aggregate/stream"), reported in
+ * httpd_done.route: metrics and logs use it, never the raw path, so that a client cannot create
+ * a new label value. route must be a static string. */
+void httpd_req_set_route(httpd_req *r, const char *route);
 
 /* Answers with body (copied). content_type NULL = application/json. After an
  * answer r is invalid. */

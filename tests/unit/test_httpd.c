@@ -29,7 +29,20 @@ typedef struct server {
     int stream_closed;
     httpd_stream *stream;
     int writes;
+    int n_done; /* requests reported finished through on_done */
+    httpd_done last_done;
+    char last_route[64], last_method[16], last_traceparent[64];
 } server;
+
+static void record_done(const httpd_done *d, void *arg) {
+    server *s = arg;
+    s->n_done++;
+    s->last_done = *d;
+    snprintf(s->last_route, sizeof s->last_route, "%s", d->route ? d->route : "(none)");
+    snprintf(s->last_method, sizeof s->last_method, "%s", d->method);
+    snprintf(s->last_traceparent, sizeof s->last_traceparent, "%s",
+             d->traceparent ? d->traceparent : "(none)");
+}
 
 typedef struct deferred {
     server *srv;
@@ -89,6 +102,7 @@ static void handler(httpd_req *r, void *arg) {
     server *s = arg;
     const char *path = httpd_path(r);
     if (strcmp(path, "/now") == 0) {
+        httpd_req_set_route(r, "/now-route");
         size_t len;
         const char *body = httpd_body(r, &len);
         char out[128];
@@ -204,6 +218,7 @@ typedef struct client_job {
     const char *body;
     size_t body_len;
     const char *origin;
+    const char *traceparent;
     long timeout_ms;
     result res;
     loop *l;
@@ -226,6 +241,11 @@ static void *client_thread(void *arg) {
         snprintf(origin, sizeof origin, "Origin: %s", j->origin);
         h = curl_slist_append(h, origin);
     }
+    char tp[128];
+    if (j->traceparent) {
+        snprintf(tp, sizeof tp, "traceparent: %s", j->traceparent);
+        h = curl_slist_append(h, tp);
+    }
     h = curl_slist_append(h, "Expect:");
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
     if (j->body) {
@@ -247,7 +267,8 @@ static int setup(void **state) {
     memset(&srv, 0, sizeof srv);
     srv.l = loop_new(NULL);
     /* Short deadlines: the tests below wait for them; every other request is whole at once. */
-    httpd_options o = {"127.0.0.1", 0, 1000, 4096, 0, 0, "http://ui.example", 400, 400, 400};
+    httpd_options o = {"127.0.0.1", 0, 1000, 4096, 0, 0, "http://ui.example", 400, 400, 400,
+                       record_done, &srv};
     srv.d = httpd_start(srv.l, &o, handler, &srv, NULL);
     return srv.d ? 0 : -1;
 }
@@ -299,6 +320,59 @@ static void immediate_answer_with_body_and_query(void **state) {
     run(&j);
     assert_int_equal(j.res.status, 201);
     assert_string_equal(j.res.body, "{\"len\":5,\"q\":\"abc\"}");
+}
+
+static void wait_done(loop *l, void *arg) {
+    if (srv.n_done >= *(int *)arg)
+        loop_stop(l);
+    else
+        loop_timer_add(l, 5, wait_done, arg);
+}
+
+/* Runs the loop until on_done reported n requests in all, at most 5 s. */
+static void run_until_done(int n) {
+    static int want;
+    want = n;
+    loop_timer *deadline = NULL;
+    deadline = loop_timer_add(srv.l, 5000, on_deadline, &deadline);
+    loop_timer_add(srv.l, 0, wait_done, &want);
+    loop_run(srv.l);
+    loop_timer_cancel(srv.l, deadline);
+}
+
+static void finished_requests_are_reported_with_route_status_and_trace(void **state) {
+    (void)state;
+    client_job j = {.path = "/now?q=abc", .body = "hello", .body_len = 5,
+                    .traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"};
+    int before = srv.n_done; /* the tests before this one share the server */
+    run(&j);
+    run_until_done(before + 1);
+    assert_int_equal(srv.n_done, before + 1);
+    assert_string_equal(srv.last_route, "/now-route");
+    assert_string_equal(srv.last_method, "POST");
+    assert_string_equal(srv.last_traceparent, j.traceparent);
+    assert_int_equal(srv.last_done.status, 201);
+    assert_true(srv.last_done.seconds >= 0 && srv.last_done.seconds < 10);
+
+    client_job later = {.path = "/later"};
+    run(&later);
+    run_until_done(before + 2);
+    assert_string_equal(srv.last_route, "(none)");
+    assert_string_equal(srv.last_traceparent, "(none)");
+    assert_int_equal(srv.last_done.status, 200);
+    /* Its answer came 30 ms after the request. */
+    assert_true(srv.last_done.seconds >= 0.025);
+
+    client_job dropped = {.path = "/drop", .body = "{}", .body_len = 2};
+    run(&dropped);
+    run_until_done(before + 3);
+    assert_int_equal(srv.last_done.status, 0);
+
+    client_job stream = {.path = "/stream"};
+    run(&stream);
+    run_until_done(before + 4);
+    assert_int_equal(srv.last_done.status, 200);
+    assert_true(srv.last_done.seconds >= 0.05); /* three frames 20 ms apart */
 }
 
 static void deferred_answer_arrives(void **state) {
@@ -659,6 +733,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(immediate_answer_with_body_and_query),
         cmocka_unit_test(deferred_answer_arrives),
+        cmocka_unit_test(finished_requests_are_reported_with_route_status_and_trace),
         cmocka_unit_test(answer_with_one_more_header),
         cmocka_unit_test(dropped_request_gets_no_answer),
         cmocka_unit_test(body_over_limit_is_413),

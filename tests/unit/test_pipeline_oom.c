@@ -227,7 +227,9 @@ static int group_setup(void **state) {
     if (!(rs_client = httpc_new(L, &e))) return -1;
     static const rs_config rc = {"resource-1", 2, 1000, 2000, 3};
     if (!(rs = rs_api_new(L, rs_client, &rc, &e))) return -1;
-    httpd_options ho = {"127.0.0.1", 0, 1024 * 1024, 65536, 8192, 256, NULL, 0, 0, 0};
+    httpd_options ho = {.bind_addr = "127.0.0.1", .max_body = 1024 * 1024,
+                        .stream_buffer_limit = 65536, .conn_memory_limit = 8192,
+                        .conn_limit = 256};
     if (!(rs_http = httpd_start(L, &ho, rs_api_handle, rs, &e))) return -1;
     if (!(mute_http = httpd_start(L, &ho, mute_handle, NULL, &e))) return -1;
     char urls[128];
