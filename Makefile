@@ -12,8 +12,9 @@ JOBS ?= $(shell nproc)
 APT_PACKAGES := build-essential cmake pkg-config librdkafka-dev libmicrohttpd-dev libjansson-dev \
 	libhiredis-dev libcmocka-dev libcurl4-openssl-dev redis-server python3-venv
 # iproute2 and procps (ip, sysctl): the network-fault tests' namespaces and veth links;
-# redis-sentinel: the Sentinel failover tests.
-APT_TEST_PACKAGES := chromium default-jre-headless maven nodejs npm iproute2 procps redis-sentinel
+# redis-sentinel: the Sentinel failover tests; prometheus: promtool (the alert rules' checks) and the
+# server make dashboard-snapshot scrapes with.
+APT_TEST_PACKAGES := chromium default-jre-headless maven nodejs npm iproute2 procps redis-sentinel prometheus
 
 # Installs the system packages that are missing (needs root, as on a fresh Debian 12). The check
 # runs again only when the package list changes or the stamp is gone (make clean).
@@ -78,7 +79,7 @@ demo: build
 	python3 demo/stack.py --build-dir $(BUILD_DIR) --kafka $(if $(KAFKA_BROKERS),$(KAFKA_BROKERS),mock) \
 		--gateways $(GATEWAYS) --workers $(WORKERS) --web
 
-.PHONY: test test-unit test-deploy test-images test-integration test-chaos test-e2e
+.PHONY: test test-unit test-deploy test-observability test-images test-integration test-chaos test-e2e
 test: deps-test build-asan
 	@AGG_TOOLS_DIR=$(TOOLS_DIR) AGG_IMAGES_BUILD_DIR=$(BUILD_DIR) scripts/run-tests.sh $(ASAN_DIR) $(VENV)
 
@@ -87,6 +88,9 @@ test-unit: build-asan
 
 test-deploy: deps-test build-asan
 	@AGG_TOOLS_DIR=$(TOOLS_DIR) scripts/run-tests.sh --only deploy $(ASAN_DIR) $(VENV)
+
+test-observability: deps-test build-asan
+	@scripts/run-tests.sh --only observability $(ASAN_DIR) $(VENV)
 
 # make images, make images-check and make images-smoke in one: what make test runs of them.
 test-images: deps-test
@@ -129,6 +133,12 @@ images-smoke: deps-test
 .PHONY: clean
 clean:
 	rm -rf $(BUILD_DIR) $(ASAN_DIR)
+
+# docs/images/dashboard.png: the stack under a known workload for about 60 s, scraped by a private
+# Prometheus, the dashboard's panels drawn headless in Chromium (not part of make test).
+.PHONY: dashboard-snapshot
+dashboard-snapshot: deps-test build
+	@scripts/dashboard-snapshot.sh $(BUILD_DIR)
 
 # Builds the load generator, starts the stack (real Kafka, Redis) and runs the standard profile.
 .PHONY: bench

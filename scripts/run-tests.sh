@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the unit (ctest/cmocka), deploy, images, integration and chaos (pytest) and browser (node --test) suites; non-zero on any failure.
+# Runs the unit (ctest/cmocka), deploy, observability, images, integration and chaos (pytest) and browser (node --test) suites; non-zero on any failure.
 set -uo pipefail
 only=all
 if [ "${1:-}" = "--only" ]; then only=$2; shift 2; fi
@@ -25,6 +25,11 @@ if [ "$only" = all ] || [ "$only" = deploy ]; then
   if ! (cd tools/manifestcheck && go test ./...) || ! "$venv/bin/pytest" tests/deploy -q -p no:cacheprovider; then
     failed+=(deploy)
   fi
+fi
+if [ "$only" = all ] || [ "$only" = observability ]; then
+  # promtool (Debian's prometheus package): the alert rules, their unit tests, the dashboard's queries.
+  echo "== observability (alert rules and dashboard: promtool, the programs' metric names) =="
+  if ! "$venv/bin/pytest" tests/observability -q -p no:cacheprovider; then failed+=(observability); fi
 fi
 if [ "$only" = all ] || [ "$only" = images ]; then
   # The images' own build directory (base cache, smoke wrappers): AGG_IMAGES_BUILD_DIR, else build.

@@ -391,6 +391,51 @@ def test_a_profile_values_file_is_valid_on_its_own():
         render(values_files=profile_files(name))
 
 
+# --- monitoring: alerts, scrape jobs, dashboard ----------------------------------------------
+
+RULES_FILE = os.path.join(CHART_DIR, "files", "prometheus-rules.yaml")
+DASHBOARD_FILE = os.path.join(CHART_DIR, "files", "grafana-dashboard.json")
+
+
+def test_prometheusrule_is_the_rule_file():
+    import yaml
+    with open(RULES_FILE) as f:
+        groups = yaml.safe_load(f)["groups"]
+    (rule,) = objects(render(values_files=profile_files("production")), "PrometheusRule")
+    assert rule["spec"]["groups"] == groups
+    assert rule["metadata"]["labels"]["release"] == "prometheus"
+    alerts = {r["alert"] for g in groups for r in g["rules"]}
+    assert {"HighErrorRate", "HighTimeoutRate", "SlowResponseTime"} <= alerts
+    assert not objects(render(), "PrometheusRule")
+
+
+def test_servicemonitors_give_the_jobs_the_rules_select():
+    with open(RULES_FILE) as f:
+        rules = f.read()
+    docs = render(values_files=profile_files("production"))
+    jobs = {}
+    for component in ("gateway", "worker"):
+        (endpoint,) = one(docs, "ServiceMonitor", component)["spec"]["endpoints"]
+        (relabel,) = [r for r in endpoint["relabelings"] if r["targetLabel"] == "job"]
+        assert relabel["action"] == "replace" and "sourceLabels" not in relabel
+        jobs[component] = relabel["replacement"]
+    assert jobs == {"gateway": "aggregator", "worker": "aggregator-worker"}
+    for job in jobs.values():
+        assert 'job="%s"' % job in rules
+
+
+def test_grafana_dashboard_configmap_holds_the_dashboard_for_the_sidecar():
+    import json
+    assert not [d for d in objects(render(), "ConfigMap") if d["metadata"]["name"].endswith("-dashboard")]
+    docs = render(values_files=profile_files("production"), set_values={"metrics.grafanaDashboard.namespace": "grafana"})
+    (cm,) = [d for d in objects(docs, "ConfigMap") if d["metadata"]["name"] == "rel-aggregator-dashboard"]
+    assert cm["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert cm["metadata"]["namespace"] == "grafana"
+    assert cm["metadata"]["annotations"] == {"grafana_folder": "Aggregator"}
+    with open(DASHBOARD_FILE) as f:
+        assert json.loads(cm["data"]["aggregator.json"]) == json.load(f)
+
+
 # --- the README's parameter table -----------------------------------------------------------
 
 def test_readme_parameter_table_is_generated_from_values():
