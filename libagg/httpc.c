@@ -8,6 +8,7 @@
 
 #include "alloc.h"
 #include "list.h"
+#include "log.h"
 
 /* A response body over this ends the transfer (TRANSPORT_OTHER): no caller needs more than a
  * short JSON answer, and a resource that sends megabytes must not make us read or keep them. */
@@ -153,6 +154,7 @@ static void check_done(httpc *c) {
             res.error = "response body over " HTTPC_BODY_CAP_TEXT ": not read further";
         }
         r->done(&res, r->arg);
+        log_ctx_clear(); /* one check serves many sessions' requests */
         req_free(c, r);
     }
     c->dispatching--;

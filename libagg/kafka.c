@@ -624,6 +624,7 @@ static void dispatch(kafka_consumer *c, const rd_kafka_message_t *m) {
     if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR) km.headers = hdrs;
     if (c->n_fresh > 0) note_first_message(c, idx, m);
     c->on_message(&km, c->arg);
+    log_ctx_clear(); /* the next message is another session's */
 }
 
 static void consumer_drain(kbase *b) {
