@@ -90,6 +90,8 @@ static void answer_failure(post_ctx *c, const err_t *e, const char *what) {
 
 static void on_cancel(void *arg) {
     post_ctx *c = arg;
+    ctx_enter(c);
+    log_info("request cancelled: the client went away before its answer");
     c->r = NULL;
     finish(c);
 }
