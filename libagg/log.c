@@ -105,7 +105,9 @@ typedef struct line {
 } line;
 
 static void put(line *l, const char *s, size_t n) {
-    if (l->pos + n >= sizeof l->buf) n = sizeof l->buf - 1 - l->pos;
+    if (l->pos >= sizeof l->buf - 1) return; /* cannot happen (the pieces are bounded) */
+    size_t room = sizeof l->buf - 1 - l->pos;
+    if (n > room) n = room;
     memcpy(l->buf + l->pos, s, n);
     l->pos += n;
 }
