@@ -65,6 +65,10 @@ class StackError(RuntimeError):
     """The stack could not be started (a process died or was not ready in time)."""
 
 
+# The patient hashing key of the demo stack's logs (LOG_PATIENT_KEY overrides it).
+DEMO_PATIENT_KEY = "demo-stack-patient-log-key"
+
+
 def log(msg):
     sys.stderr.write("stack: %s\n" % msg)
     sys.stderr.flush()
@@ -390,19 +394,19 @@ class Stack:
             # One process serving every resource on its own port (make bench: fewer
             # processes competing with the system under test for the same cores).
             spec = ",".join("resource-%d=%d" % (i + 1, port) for i, port in enumerate(res_ports))
-            env = {"RESOURCES": spec, "NOTES_PER_RESPONSE": str(self.notes_per_response),
-                   "LOG_LEVEL": self.log_level}
+            env = dict({"RESOURCES": spec, "NOTES_PER_RESPONSE": str(self.notes_per_response)},
+                       **self._log_env())
             ready = [self._http_ready(port) for port in res_ports]
             started.append(self._add("resources", [os.path.join(self.build_dir, "resource-sim")], env,
                                      kind="resource", ready=lambda: all(r() for r in ready)))
         for i, port in enumerate(res_ports if not self.resources_in_one_process else []):
             rid = "resource-%d" % (i + 1)
-            env = {"SERVER_PORT": str(port), "RESOURCE_ID": rid,
-                   "NOTES_PER_RESPONSE": str(self.notes_per_response), "LOG_LEVEL": self.log_level}
+            env = dict({"SERVER_PORT": str(port), "RESOURCE_ID": rid,
+                        "NOTES_PER_RESPONSE": str(self.notes_per_response)}, **self._log_env())
             started.append(self._add(rid, [os.path.join(self.build_dir, "resource-sim")], env,
                                      kind="resource", ready=self._http_ready(port)))
-        common = dict({"KAFKA_BROKERS": self.kafka_brokers, "RESOURCE_URLS": resource_list,
-                       "LOG_LEVEL": self.log_level}, **self._redis_env())
+        common = dict({"KAFKA_BROKERS": self.kafka_brokers, "RESOURCE_URLS": resource_list},
+                      **self._redis_env(), **self._log_env())
         self._worker_env = dict(common)
         if self.kafka_mode == "mock" and "KAFKA_SESSION_TIMEOUT_MS" not in dict(
                 os.environ, **self.extra_env):
@@ -475,6 +479,14 @@ class Stack:
     def _http_ready(self, port, path="readiness"):
         url = "http://127.0.0.1:%d/actuator/health/%s" % (port, path)
         return lambda: http_status(url, timeout=1.0) == 200
+
+    def _log_env(self):
+        """Every component's log settings: JSON lines (unless LOG_FORMAT says otherwise) and one
+        patient hashing key for the whole stack, so that a patient's hash is the same in every
+        component's log (a demo key: a deployment sets its own secret)."""
+        return {"LOG_LEVEL": self.log_level,
+                "LOG_FORMAT": os.environ.get("LOG_FORMAT", "json"),
+                "LOG_PATIENT_KEY": os.environ.get("LOG_PATIENT_KEY", DEMO_PATIENT_KEY)}
 
     def _redis_env(self):
         """How gateways and workers find Redis."""

@@ -1,6 +1,7 @@
 /* answer_intake: POST /aggregate/callback: validate a resource's answer and publish it to Kafka. */
 #include "answer_intake.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -8,10 +9,13 @@
 #include "answer.h"
 #include "apierr.h"
 #include "log.h"
+#include "traceparent.h"
 
 typedef struct intake_ctx {
     gateway *gw;
     httpd_req *r; /* NULL once the client left */
+    char cid[UUID4_LEN + 1];
+    traceparent tp; /* the resource's callback's, or a new trace */
 } intake_ctx;
 
 static void on_cancel(void *arg) {
@@ -21,6 +25,7 @@ static void on_cancel(void *arg) {
 
 static void on_delivered(int ok, const char *errstr, void *arg) {
     intake_ctx *c = arg;
+    log_ctx_set(c->cid, c->tp.trace_id, c->tp.span_id);
     if (!ok) {
         c->gw->metrics.produce_failures++;
         log_warn("answer not accepted by Kafka: %s", errstr ? errstr : "unknown error");
@@ -34,6 +39,7 @@ static void on_delivered(int ok, const char *errstr, void *arg) {
             gw_respond_unavailable(c->r, "kafka");
         }
     }
+    log_ctx_clear();
     agg_free(c);
 }
 
@@ -62,16 +68,25 @@ void gw_answer_intake_handle(gateway *gw, httpd_req *r) {
     }
     c->gw = gw;
     c->r = r;
+    snprintf(c->cid, sizeof c->cid, "%s", m.correlation_id);
     err_t err;
+    /* A callback without a valid traceparent (an older resource) starts a trace of its own. */
+    char tp[TRACEPARENT_LEN + 1];
+    int have_tp = traceparent_take(httpd_header(r, "traceparent"), &c->tp, NULL, &err) == AGG_OK;
+    if (have_tp) traceparent_format(&c->tp, tp);
+    log_ctx_set(c->cid, have_tp ? c->tp.trace_id : NULL, have_tp ? c->tp.span_id : NULL);
+    log_debug("answer from %s taken", m.source);
     if (gw_produce(gw->kafka, gw->cfg.topic_callbacks, m.correlation_id, strlen(m.correlation_id),
-                   m.json, m.json_len, on_delivered, c, &err) != AGG_OK) {
+                   m.json, m.json_len, have_tp ? tp : NULL, on_delivered, c, &err) != AGG_OK) {
         gw->metrics.produce_failures++;
         log_warn("answer not queued for Kafka: %s", err.text);
+        log_ctx_clear();
         agg_free(c);
         answer_clear(&m);
         gw_respond_failure(r, &err, "kafka");
         return;
     }
+    log_ctx_clear();
     answer_clear(&m);
     httpd_req_on_cancel(r, on_cancel, c);
 }

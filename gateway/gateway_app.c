@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "accesslog.h"
 #include "answer_intake.h"
 #include "journals.h"
 #include "listeners.h"
@@ -171,6 +172,7 @@ static void route(gateway *gw, httpd_req *r, unsigned listener) {
                                   "POST /aggregate/callback and health probes only");
         return;
     }
+    httpd_req_set_route(r, known[i].path);
     if (known[i].needs_post ? !post : !get) {
         respond_plain_error(r, 405, "method_not_allowed", "method not allowed on this endpoint");
         return;
@@ -193,6 +195,9 @@ static void route_api(httpd_req *r, void *arg) {
 
 static void route_callbacks(httpd_req *r, void *arg) { route(arg, r, ON_CALLBACKS); }
 
+/* Both listeners' finished requests. */
+static void on_http_done(const httpd_done *d, void *arg) { accesslog_write(d); }
+
 int gw_start(gateway *gw, loop *l, err_t *e) {
     gw->l = l;
     kafka_config kc = {.brokers = gw->cfg.kafka_brokers,
@@ -209,7 +214,9 @@ int gw_start(gateway *gw, loop *l, err_t *e) {
                         .cors_origins = gw->cfg.cors_origins,
                         .header_timeout_ms = gw->cfg.header_timeout_ms,
                         .body_timeout_ms = gw->cfg.body_timeout_ms,
-                        .idle_timeout_ms = gw->cfg.idle_timeout_ms};
+                        .idle_timeout_ms = gw->cfg.idle_timeout_ms,
+                        .on_done = on_http_done,
+                        .on_done_arg = gw};
     const conncfg_redis *rc = &gw->cfg.redis;
     if (!(gw->redis = rds_new(gw->l, rc, e)) || !(gw->listeners = gw_listeners_new(gw->l, rc, e)) ||
         !(gw->kafka = gw_producer_new(gw->l, &kc, gw->cfg.linger_ms, gw->cfg.batch_above_per_s, e)))

@@ -14,6 +14,7 @@
 #include "log.h"
 #include "logsafe.h"
 #include "session.h"
+#include "traceparent.h"
 #include "uuid4.h"
 
 /* Order of work, and why:
@@ -36,7 +37,14 @@ typedef struct post_ctx {
     int opened;        /* session_open succeeded: the session is in Redis from now on */
     int resync_due;    /* pub/sub reconnected while busy: check the session when idle */
     int publishing;    /* counted in gw->posts_publishing */
+    traceparent tp;    /* the gateway's span of the session's trace (the client's or a new one) */
+    char tp_header[TRACEPARENT_LEN + 1]; /* tp formatted: the response and Kafka header */
 } post_ctx;
+
+/* Lines logged while working for c carry its session and trace. */
+static void ctx_enter(const post_ctx *c) {
+    log_ctx_set(c->msg ? c->msg->correlation_id : NULL, c->tp.trace_id, c->tp.span_id);
+}
 
 /* The request left the publishing phase (acknowledged, failed or abandoned). */
 static void published(post_ctx *c) {
@@ -82,6 +90,8 @@ static void answer_failure(post_ctx *c, const err_t *e, const char *what) {
 
 static void on_cancel(void *arg) {
     post_ctx *c = arg;
+    ctx_enter(c);
+    log_info("request cancelled: the client went away before its answer");
     c->r = NULL;
     finish(c);
 }
@@ -101,7 +111,7 @@ static void answer_accepted(post_ctx *c) {
     }
     snprintf(body, n, "{\"correlationId\":\"%s\",\"resources\":%d,\"sources\":%s}",
              c->msg->correlation_id, c->msg->n_resources, sources);
-    httpd_respond(c->r, 202, NULL, body);
+    httpd_respond_header(c->r, 202, NULL, body, c->tp_header[0] ? "traceparent" : NULL, c->tp_header);
     c->r = NULL;
     agg_free(body);
     agg_free(sources);
@@ -162,7 +172,7 @@ static void on_wait_log(struct redisReply *reply, void *arg) {
             answer_error(c, 500, "internal", "could not build the answer");
         return;
     }
-    httpd_respond(c->r, 200, NULL, body);
+    httpd_respond_header(c->r, 200, NULL, body, c->tp_header[0] ? "traceparent" : NULL, c->tp_header);
     c->r = NULL;
     agg_free(body);
     finish(c);
@@ -247,8 +257,15 @@ static void on_wait_guard(loop *l, void *arg) {
 
 /* --- common path --- */
 
+static void on_delivered_ctx(int ok, const char *errstr, post_ctx *c);
+
 static void on_delivered(int ok, const char *errstr, void *arg) {
-    post_ctx *c = arg;
+    ctx_enter(arg);
+    on_delivered_ctx(ok, errstr, arg);
+    log_ctx_clear();
+}
+
+static void on_delivered_ctx(int ok, const char *errstr, post_ctx *c) {
     c->busy = 0;
     if (c->dead || !c->r) {
         finish(c);
@@ -274,8 +291,15 @@ static void on_delivered(int ok, const char *errstr, void *arg) {
         fetch_log(c);
 }
 
+static void on_opened_ctx(struct redisReply *reply, post_ctx *c);
+
 static void on_opened(struct redisReply *reply, void *arg) {
-    post_ctx *c = arg;
+    ctx_enter(arg);
+    on_opened_ctx(reply, arg);
+    log_ctx_clear();
+}
+
+static void on_opened_ctx(struct redisReply *reply, post_ctx *c) {
     c->busy = 0;
     if (c->dead || !c->r) {
         finish(c);
@@ -295,7 +319,7 @@ static void on_opened(struct redisReply *reply, void *arg) {
         return;
     }
     int rc = gw_produce(c->gw->kafka, c->gw->cfg.topic_requests, c->msg->correlation_id, UUID4_LEN,
-                        json, strlen(json), on_delivered, c, &e);
+                        json, strlen(json), c->tp_header[0] ? c->tp_header : NULL, on_delivered, c, &e);
     agg_free(json);
     if (rc != AGG_OK) {
         c->gw->metrics.produce_failures++;
@@ -316,7 +340,7 @@ static void open_session(post_ctx *c) {
     }
     session_def d = {m->correlation_id, m->patient_id,  journalreq_strategy_name(m->strategy),
                      sources,           m->created_ms, m->deadline_ms,
-                     loop_wall_ms(),    c->gw->cfg.retention_s};
+                     loop_wall_ms(),    c->gw->cfg.retention_s, c->tp.trace_id};
     session_call sc;
     int rc = session_call_open(&sc, &d, &e);
     if (rc == AGG_OK) rc = rds_call_send(c->gw->redis, &sc.call, on_opened, c, &e);
@@ -402,8 +426,21 @@ void gw_journals_handle(gateway *gw, httpd_req *r) {
     c->gw = gw;
     c->r = r;
     c->msg = m;
+    /* The client's trace when its traceparent is valid (the gateway's span is its child), else a
+     * new one: never an error. Without random bytes the session goes without a trace. */
+    int from_client = 0;
+    if (traceparent_take(httpd_header(r, "traceparent"), &c->tp, &from_client, NULL) == AGG_OK &&
+        (!from_client || traceparent_child(&c->tp, &c->tp, NULL) == AGG_OK))
+        traceparent_format(&c->tp, c->tp_header);
+    else
+        memset(&c->tp, 0, sizeof c->tp);
     c->publishing = 1;
     gw->posts_publishing++;
+    ctx_enter(c);
+    log_kv(LOG_INFO, "session started", LOG_STR("strategy", journalreq_strategy_name(jr.strategy)),
+           LOG_PATIENT(jr.patient_id), LOG_INT("resources", m->n_resources),
+           LOG_INT("timeoutMs", jr.timeout_ms));
+    log_ctx_clear();
     httpd_req_on_cancel(r, on_cancel, c);
     if (jr.strategy == STRATEGY_SSE) {
         open_session(c);

@@ -57,7 +57,9 @@ static const char USAGE[] =
     "    exit 0 when done or after this long; a second signal exits at once\n"
     "  SHUTDOWN_RETRY_MS [1000]: the retry: hint of handed-over streams (Retry-After is it\n"
     "    in whole seconds, at least 1)\n"
-    "  LOG_LEVEL [info]: debug, info, warn or error\n";
+    "  LOG_LEVEL [info]: debug, info, warn or error\n"
+    "  LOG_FORMAT [json]: json (one object per line) or text\n"
+    "  LOG_PATIENT_KEY [a random key per process]: key of the patient id hashes in logs\n";
 
 int main(int argc, char **argv) {
     cfg_handle_args(argc, argv, "gateway", USAGE);

@@ -125,6 +125,10 @@ static void fail_not_found(stream_ctx *c) {
 
 static void on_stream_close(void *arg) {
     stream_ctx *c = arg;
+    /* The operations guide follows streams with grep "SSE". */
+    log_ctx_set(c->cid, NULL, NULL);
+    log_kv(LOG_INFO, "SSE stream closed", LOG_INT("lastEventId", c->last_sent),
+           LOG_BOOL("complete", c->phase == P_DONE));
     c->s = NULL;
     c->owner->open--;
     ka_unlink(c);
@@ -135,6 +139,8 @@ static void on_stream_close(void *arg) {
 
 static void on_request_cancel(void *arg) {
     stream_ctx *c = arg;
+    log_ctx_set(c->cid, NULL, NULL);
+    log_info("SSE request cancelled: the client went away before the stream opened");
     c->r = NULL;
     stop_listening(c);
     c->dead = 1;
@@ -379,6 +385,9 @@ static void on_session_state(struct redisReply *reply, void *arg) {
     }
     c->owner->open++;
     c->owner->gw->metrics.streams_opened++;
+    log_ctx_set(c->cid, NULL, NULL);
+    log_kv(LOG_INFO, "SSE stream opened", LOG_INT("lastEventId", c->last_sent),
+           LOG_BOOL("done", st.done));
     ka_append(c);
     /* A client that already has the summary (a browser reconnects after
      * every stream end) gets an empty stream that closes at once. */

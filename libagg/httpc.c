@@ -8,6 +8,7 @@
 
 #include "alloc.h"
 #include "list.h"
+#include "log.h"
 
 /* A response body over this ends the transfer (TRANSPORT_OTHER): no caller needs more than a
  * short JSON answer, and a resource that sends megabytes must not make us read or keep them. */
@@ -31,6 +32,10 @@ struct httpc_req {
     char errbuf[CURL_ERROR_SIZE];
     int too_big; /* the body passed HTTPC_BODY_CAP: the transfer was ended */
     list_node node; /* on httpc.reqs while in flight */
+    /* With an extra header the request's own header list, in place (curl only reads a list):
+     * the client's two shared headers and then this one, without an allocation. */
+    struct curl_slist hdr[3];
+    char extra[HTTPC_HEADER_MAX];
 };
 
 /* Sockets whose watch could not be added, kept for another try (see on_socket). */
@@ -149,6 +154,7 @@ static void check_done(httpc *c) {
             res.error = "response body over " HTTPC_BODY_CAP_TEXT ": not read further";
         }
         r->done(&res, r->arg);
+        log_ctx_clear(); /* one check serves many sessions' requests */
         req_free(c, r);
     }
     c->dispatching--;
@@ -317,8 +323,18 @@ size_t httpc_in_flight(const httpc *c) { return c->in_flight; }
 
 int httpc_post_json(httpc *c, const char *url, const char *body, long connect_timeout_ms,
                     long total_timeout_ms, httpc_done_cb *done, void *arg, err_t *e) {
+    return httpc_post_json_header(c, url, body, NULL, connect_timeout_ms, total_timeout_ms, done,
+                                  arg, e);
+}
+
+int httpc_post_json_header(httpc *c, const char *url, const char *body, const char *header,
+                           long connect_timeout_ms, long total_timeout_ms, httpc_done_cb *done,
+                           void *arg, err_t *e) {
     if (!url || !body || !done)
         return err_set(e, "httpc_post_json: url, body and done are required");
+    if (header && (strlen(header) >= HTTPC_HEADER_MAX || strchr(header, '\n') ||
+                   strchr(header, '\r') || !strchr(header, ':')))
+        return err_set(e, "httpc_post_json: the header is not one 'Name: value' line");
     if (c->free_pending) return err_set(e, "httpc_post_json: client is being freed");
     httpc_req *r = agg_calloc(1, sizeof *r);
     if (!r) return err_nomem(e);
@@ -342,7 +358,13 @@ int httpc_post_json(httpc *c, const char *url, const char *body, long connect_ti
      * would send the patient's request to wherever the resource points. */
     SET(CURLOPT_FOLLOWLOCATION, 0L);
     SET(CURLOPT_NOSIGNAL, 1L);
-    SET(CURLOPT_HTTPHEADER, c->headers);
+    if (header) {
+        strcpy(r->extra, header);
+        r->hdr[0] = (struct curl_slist){c->headers->data, &r->hdr[1]};
+        r->hdr[1] = (struct curl_slist){c->headers->next->data, &r->hdr[2]};
+        r->hdr[2] = (struct curl_slist){r->extra, NULL};
+    }
+    SET(CURLOPT_HTTPHEADER, header ? r->hdr : c->headers);
     SET(CURLOPT_POSTFIELDSIZE, (long)strlen(body));
     SET(CURLOPT_COPYPOSTFIELDS, body);
     SET(CURLOPT_CONNECTTIMEOUT_MS, connect_timeout_ms > 0 ? connect_timeout_ms : 0L);

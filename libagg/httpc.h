@@ -30,6 +30,15 @@ void httpc_free(httpc *c);
 int httpc_post_json(httpc *c, const char *url, const char *body, long connect_timeout_ms,
                     long total_timeout_ms, httpc_done_cb *done, void *arg, err_t *e);
 
+/* The longest extra header line httpc_post_json_header takes (a traceparent fits). */
+#define HTTPC_HEADER_MAX 128
+/* httpc_post_json with one more request header, header = "Name: value" (copied; NULL adds
+ * none). AGG_ERR as httpc_post_json, and when header is not one such line of fewer than
+ * HTTPC_HEADER_MAX bytes. */
+int httpc_post_json_header(httpc *c, const char *url, const char *body, const char *header,
+                           long connect_timeout_ms, long total_timeout_ms, httpc_done_cb *done,
+                           void *arg, err_t *e);
+
 /* Requests in flight. */
 size_t httpc_in_flight(const httpc *c);
 

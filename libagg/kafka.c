@@ -411,21 +411,51 @@ void kafka_producer_test_fatal(kafka_producer *p, const char *reason) {
 int kafka_produce(kafka_producer *p, const char *topic, const char *key, size_t key_len,
                   const char *value, size_t value_len, kafka_delivery_cb *done, void *arg,
                   err_t *e) {
+    return kafka_produce_headers(p, topic, key, key_len, value, value_len, NULL, 0, done, arg, e);
+}
+
+int kafka_produce_headers(kafka_producer *p, const char *topic, const char *key, size_t key_len,
+                          const char *value, size_t value_len, const kafka_header *headers,
+                          size_t n_headers, kafka_delivery_cb *done, void *arg, err_t *e) {
     if (!topic || !done) return err_set(e, "kafka_produce: topic and done are required");
     if (!p->b.rk) return err_set(e, "kafka produce to %s: no producer (being replaced)", topic);
     delivery *d = agg_malloc(sizeof *d);
     if (!d) return err_nomem(e);
     d->done = done;
     d->arg = arg;
-    rd_kafka_resp_err_t err = rd_kafka_producev(
-        p->b.rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-        RD_KAFKA_V_KEY((void *)key, key ? key_len : 0),
-        RD_KAFKA_V_VALUE((void *)value, value ? value_len : 0), RD_KAFKA_V_OPAQUE(d),
-        RD_KAFKA_V_END);
+    /* librdkafka owns the headers once the message is queued; until then they are ours. */
+    rd_kafka_headers_t *hdrs = n_headers ? rd_kafka_headers_new(n_headers) : NULL;
+    for (size_t i = 0; i < n_headers; i++)
+        rd_kafka_header_add(hdrs, headers[i].name, -1, headers[i].value, -1);
+    rd_kafka_resp_err_t err =
+        hdrs ? rd_kafka_producev(p->b.rk, RD_KAFKA_V_TOPIC(topic),
+                                 RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                 RD_KAFKA_V_KEY((void *)key, key ? key_len : 0),
+                                 RD_KAFKA_V_VALUE((void *)value, value ? value_len : 0),
+                                 RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_OPAQUE(d), RD_KAFKA_V_END)
+             : rd_kafka_producev(p->b.rk, RD_KAFKA_V_TOPIC(topic),
+                                 RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                 RD_KAFKA_V_KEY((void *)key, key ? key_len : 0),
+                                 RD_KAFKA_V_VALUE((void *)value, value ? value_len : 0),
+                                 RD_KAFKA_V_OPAQUE(d), RD_KAFKA_V_END);
     if (err) {
+        if (hdrs) rd_kafka_headers_destroy(hdrs);
         agg_free(d);
         return err_set(e, "kafka produce to %s: %s", topic, rd_kafka_err2str(err));
     }
+    return AGG_OK;
+}
+
+int kafka_message_header(const kafka_message *m, const char *name, char *out, size_t outsz) {
+    const void *v;
+    size_t n;
+    if (!m->headers || outsz == 0 ||
+        rd_kafka_header_get_last((rd_kafka_headers_t *)m->headers, name, &v, &n) !=
+            RD_KAFKA_RESP_ERR_NO_ERROR ||
+        !v || n >= outsz)
+        return AGG_ERR;
+    memcpy(out, v, n);
+    out[n] = '\0';
     return AGG_OK;
 }
 
@@ -590,8 +620,11 @@ static void dispatch(kafka_consumer *c, const rd_kafka_message_t *m) {
         .value = m->payload ? m->payload : "",
         .value_len = m->payload ? m->len : 0,
     };
+    rd_kafka_headers_t *hdrs = NULL;
+    if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR) km.headers = hdrs;
     if (c->n_fresh > 0) note_first_message(c, idx, m);
     c->on_message(&km, c->arg);
+    log_ctx_clear(); /* the next message is another session's */
 }
 
 static void consumer_drain(kbase *b) {

@@ -50,6 +50,15 @@ void kafka_producer_test_fatal(kafka_producer *p, const char *reason);
 int kafka_produce(kafka_producer *p, const char *topic, const char *key, size_t key_len,
                   const char *value, size_t value_len, kafka_delivery_cb *done, void *arg,
                   err_t *e);
+/* One message header (both NUL-terminated strings, borrowed for the call). */
+typedef struct kafka_header {
+    const char *name;
+    const char *value;
+} kafka_header;
+/* kafka_produce with headers[0..n_headers) (copied) on the message. */
+int kafka_produce_headers(kafka_producer *p, const char *topic, const char *key, size_t key_len,
+                          const char *value, size_t value_len, const kafka_header *headers,
+                          size_t n_headers, kafka_delivery_cb *done, void *arg, err_t *e);
 /* 1 when at least one broker connection is up (from librdkafka statistics,
  * refreshed every second), else 0. */
 int kafka_producer_healthy(const kafka_producer *p);
@@ -66,7 +75,13 @@ typedef struct kafka_message {
     size_t key_len;
     const char *value;
     size_t value_len;
+    const void *headers; /* the message's headers (librdkafka's), NULL when it has none */
 } kafka_message;
+
+/* Copies the value of m's last header called name into out (outsz bytes, NUL-terminated).
+ * AGG_ERR when m has no such header or its value does not fit (e.g. an old producer's
+ * message: it has no headers). */
+int kafka_message_header(const kafka_message *m, const char *name, char *out, size_t outsz);
 
 typedef void kafka_message_cb(const kafka_message *m, void *arg);
 /* Called when partitions of topic_index are revoked (before they go). */

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "alloc.h"
+#include "log.h"
 
 typedef struct watcher {
     loop_fd_cb *cb;
@@ -241,6 +242,7 @@ static void run_due_timers(loop *l) {
         void *arg = t->arg;
         agg_free(t);
         cb(l, arg);
+        log_ctx_clear(); /* a callback's session context ends with it */
     }
 }
 
@@ -276,7 +278,10 @@ int loop_run(loop *l) {
         run_due_timers(l);
         l->wait_cap = -1;
         for (l->hook_at = 0; l->hook_at < l->n_hooks; l->hook_at++)
+        {
             l->hooks[l->hook_at].cb(l, l->hooks[l->hook_at].arg);
+            log_ctx_clear();
+        }
         l->hook_at = -1;
         if (l->stopping) break;
         long long timeout = l->wait_cap;
@@ -310,6 +315,7 @@ int loop_run(loop *l) {
             if (ev & EPOLLOUT) fired |= LOOP_WRITE;
             if (ev & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) fired |= LOOP_HUP;
             w->cb(l, fd, fired, w->arg);
+            log_ctx_clear();
         }
     }
     l->stopping = 0;

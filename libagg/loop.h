@@ -56,7 +56,9 @@ void loop_remove_prepare(loop *l, loop_hook_cb *hook, void *arg);
 /* Caps the next wait at ms milliseconds (used by prepare hooks). */
 void loop_limit_wait(loop *l, long long ms);
 
-/* Runs until loop_stop(). Returns AGG_OK, or AGG_ERR when epoll fails. */
+/* Runs until loop_stop(). Returns AGG_OK, or AGG_ERR when epoll fails. After each callback
+ * (timer, watch, prepare hook) the log context (log_ctx_set) is cleared: a callback that works
+ * for one session sets it on entry and need not clear it. */
 int loop_run(loop *l);
 /* Asks the loop to return from loop_run(); async-signal-safe and thread-safe. */
 void loop_stop(loop *l);

@@ -158,6 +158,7 @@ static void command_reply(redisAsyncContext *ac, void *reply, void *arg) {
      * the caller gets the error and retries as for any other. */
     if (rdsha_is_readonly(rep)) rdsconn_drop(&p->r->c, "READONLY: the server is a replica now");
     p->cb(rep, p->arg);
+    log_ctx_clear(); /* one read serves many sessions' replies */
     agg_free(p);
 }
 

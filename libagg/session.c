@@ -65,7 +65,7 @@ int session_call_open(session_call *sc, const session_def *d, err_t *e) {
     rds_call_session_open(&sc->call, k->meta, k->out, k->log, k->deadlines, d->cid, k->channel,
                           d->patient_id, d->strategy, num(sc, 0, d->created_ms),
                           num(sc, 1, d->deadline_ms), d->sources_json, num(sc, 2, d->ttl_s),
-                          num(sc, 3, d->now_ms));
+                          num(sc, 3, d->now_ms), d->trace_id ? d->trace_id : "");
     return AGG_OK;
 }
 

@@ -59,7 +59,9 @@ typedef struct session_def {
     long long created_ms;
     long long deadline_ms;
     long long now_ms;
-    long ttl_s; /* SESSION_RETENTION_S */
+    long ttl_s;           /* SESSION_RETENTION_S */
+    const char *trace_id; /* the session's W3C trace id, stored so that every event carries it;
+                           * NULL or "" = none */
 } session_def;
 
 /* One outcome for (session, source). Strings borrowed for the call. */

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "accesslog.h"
 #include "alloc.h"
 #include "apierr.h"
 #include "calls.h"
@@ -12,6 +13,7 @@
 #include "log.h"
 #include "notes.h"
 #include "rsreq.h"
+#include "traceparent.h"
 
 #define RETRY_BASE_MS 200
 /* Fault modes (rsreq.h): -6 sends ACCEPTED_BODY one byte every TRICKLE_MS (about 5 s); -5 sends
@@ -33,6 +35,7 @@ typedef struct answer_job {
     long delay;
     char *body; /* built when the delay has passed; kept for retries */
     rsreq q;
+    traceparent tp; /* the worker's call's (or a new trace): the callback is its child */
 } answer_job;
 
 /* A /journals/direct request waiting for its delay; freed when answered or cancelled. */
@@ -117,6 +120,11 @@ static void respond_plain_error(httpd_req *r, int status, const char *code, cons
 
 /* --- answers to callbackUrl (POST /journals) --- */
 
+/* Logs of the job's work carry its session and trace. */
+static void job_ctx(const answer_job *j) {
+    log_ctx_set(j->q.correlation_id, j->tp.trace_id, j->tp.span_id);
+}
+
 static void job_finish(answer_job *j) {
     rs_api *a = j->a;
     list_remove(&j->node);
@@ -147,8 +155,15 @@ static void job_failed(answer_job *j, const char *why) {
     job_finish(j);
 }
 
+static void job_done_ctx(const httpc_result *res, answer_job *j);
+
 static void job_done(const httpc_result *res, void *arg) {
-    answer_job *j = arg;
+    job_ctx(arg);
+    job_done_ctx(res, arg);
+    log_ctx_clear();
+}
+
+static void job_done_ctx(const httpc_result *res, answer_job *j) {
     j->in_flight = 0;
     if (res->transport == TRANSPORT_OK && res->status >= 200 && res->status < 300) {
         log_debug("answer for correlationId %s delivered (http %ld, attempt %d, delay %ld ms)",
@@ -175,8 +190,16 @@ static void job_done(const httpc_result *res, void *arg) {
     job_failed(j, why);
 }
 
+static void job_fire_ctx(answer_job *j);
+
 static void job_fire(loop *l, void *arg) {
-    answer_job *j = arg;
+    job_ctx(arg);
+    job_fire_ctx(arg);
+    log_ctx_clear();
+    (void)l;
+}
+
+static void job_fire_ctx(answer_job *j) {
     rs_api *a = j->a;
     j->t = NULL;
     if (!j->body) {
@@ -193,12 +216,21 @@ static void job_fire(loop *l, void *arg) {
     j->attempts++;
     j->in_flight = 1;
     err_t e;
-    if (httpc_post_json(a->c, j->q.callback_url, j->body, a->cfg.connect_timeout_ms,
-                        a->cfg.timeout_ms, job_done, j, &e) != AGG_OK) {
+    /* The callback is a span of its own in the worker's call's trace; without random bytes it
+     * goes without (the trace is lost, the answer is not). */
+    traceparent child;
+    char header[sizeof "traceparent: " + TRACEPARENT_LEN];
+    const char *h = NULL;
+    if (traceparent_child(&j->tp, &child, NULL) == AGG_OK) {
+        memcpy(header, "traceparent: ", sizeof "traceparent: " - 1);
+        traceparent_format(&child, header + sizeof "traceparent: " - 1);
+        h = header;
+    }
+    if (httpc_post_json_header(a->c, j->q.callback_url, j->body, h, a->cfg.connect_timeout_ms,
+                               a->cfg.timeout_ms, job_done, j, &e) != AGG_OK) {
         j->in_flight = 0;
         job_failed(j, e.text);
     }
-    (void)l;
 }
 
 /* Schedules the answer j (its q filled) after delay ms and takes it into a's jobs; AGG_ERR
@@ -318,21 +350,40 @@ static int handle_fault(rs_api *a, httpd_req *r, const rsreq *q) {
     return 1;
 }
 
+static void handle_journals_ctx(rs_api *a, httpd_req *r, answer_job *j);
+
 static void handle_journals(rs_api *a, httpd_req *r) {
-    size_t len;
-    const char *body = httpd_body(r, &len);
-    api_error ae;
     answer_job *j = agg_calloc(1, sizeof *j);
     if (!j) {
         respond_plain_error(r, 500, "internal", "out of memory");
         return;
     }
+    err_t e;
+    if (traceparent_take(httpd_header(r, "traceparent"), &j->tp, NULL, &e) != AGG_OK) {
+        agg_free(j);
+        respond_plain_error(r, 500, "internal", e.text);
+        return;
+    }
+    log_ctx_set(NULL, j->tp.trace_id, j->tp.span_id);
+    handle_journals_ctx(a, r, j);
+    log_ctx_clear();
+}
+
+/* Takes j (freed or kept as a job). */
+static void handle_journals_ctx(rs_api *a, httpd_req *r, answer_job *j) {
+    size_t len;
+    const char *body = httpd_body(r, &len);
+    api_error ae;
     list_init(&j->node);
     if (rsreq_parse(body, len, 1, &j->q, &ae) != AGG_OK) {
         agg_free(j);
         httpd_respond_error(r, &ae);
         return;
     }
+    job_ctx(j);
+    /* The operations guide follows a resource's work with grep "Processing". */
+    log_kv(LOG_INFO, "Processing journal request", LOG_STR("source", a->cfg.resource_id),
+           LOG_PATIENT(j->q.patient_id), LOG_INT("delayMs", j->q.delay));
     rs_calls_note(a->calls, j->q.correlation_id);
     switch (j->q.delay) {
     case RSREQ_DELAY_REJECT:
@@ -464,6 +515,8 @@ static void handle_direct(rs_api *a, httpd_req *r) {
 
 /* --- routing --- */
 
+void rs_on_http_done(const httpd_done *d, void *arg) { accesslog_write(d); }
+
 void rs_api_handle(httpd_req *r, void *arg) {
     rs_api *a = arg;
     const char *path = httpd_path(r);
@@ -484,6 +537,7 @@ void rs_api_handle(httpd_req *r, void *arg) {
         respond_plain_error(r, 404, "not_found", "no such endpoint");
         return;
     }
+    httpd_req_set_route(r, routes[i].path);
     if (!method || strcmp(method, routes[i].method) != 0) {
         respond_plain_error(r, 405, "method_not_allowed", "method not allowed on this endpoint");
         return;

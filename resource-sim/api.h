@@ -25,6 +25,8 @@ rs_api *rs_api_new(loop *l, httpc *c, const rs_config *cfg, err_t *e);
 
 /* The httpd_handler for every request; arg is the rs_api. */
 void rs_api_handle(httpd_req *r, void *arg);
+/* For httpd_options.on_done (arg: the api): the access log of a finished request. */
+void rs_on_http_done(const httpd_done *d, void *arg);
 
 /* Answers not delivered yet (waiting for their delay, in flight or waiting
  * to retry). */

@@ -37,7 +37,9 @@ static const char USAGE[] =
     "  NOTES_PER_RESPONSE [3]: 0..1000\n"
     "  CALLBACK_CONNECT_TIMEOUT_MS [2000], CALLBACK_TIMEOUT_MS [5000]\n"
     "  CALLBACK_RETRIES [3]: 0..10 extra attempts at an answer, backoff 200 ms, 400 ms, ...\n"
-    "  LOG_LEVEL [info]: debug, info, warn or error\n";
+    "  LOG_LEVEL [info]: debug, info, warn or error\n"
+    "  LOG_FORMAT [json]: json (one object per line) or text\n"
+    "  LOG_PATIENT_KEY [a random key per process]: key of the patient id hashes in logs\n";
 
 typedef struct rs_main_cfg {
     int n;
@@ -184,6 +186,8 @@ int main(int argc, char **argv) {
         ho.port = cfg.port[i];
         ho.conn_limit = nofile > 1124 ? (unsigned)((nofile - 100) / cfg.n) : 1024;
         ho.max_body = 1024 * 1024;
+        ho.on_done = rs_on_http_done;
+        ho.on_done_arg = api;
         if (!(set.hd[i] = httpd_start(l, &ho, rs_api_handle, api, &e))) {
             fprintf(stderr, PROG ": %s: %s\n", cfg.ids[i], e.text);
             free_all(&set);

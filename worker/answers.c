@@ -59,6 +59,7 @@ void answers_shutdown(worker *w) {
 static void on_record(const struct redisReply *reply, void *arg) {
     ajob *j = arg;
     worker *w = j->w;
+    log_ctx_set(j->m.correlation_id, j->msg.tp.trace_id, j->msg.tp.span_id);
     wmsg msg = j->msg;
     j->rec = NULL;
     record_account(w, reply, j->m.correlation_id, j->m.source, j->m.status);
@@ -96,6 +97,9 @@ void answers_handle(worker *w, const wmsg *m, const char *value, size_t len) {
         return;
     }
     list_insert_after(&w->answers->jobs, &j->node);
+    log_ctx_set(j->m.correlation_id, m->tp.trace_id, m->tp.span_id);
+    log_kv(LOG_INFO, "answer received", LOG_STR("source", j->m.source),
+           LOG_STR("status", outcome_name(j->m.status)), LOG_PATIENT(j->m.patient_id));
 
     session_outcome so = {j->m.correlation_id, j->m.patient_id, j->m.source, j->m.status,
                           j->m.json,           loop_wall_ms(),  w->cfg.retention_s};

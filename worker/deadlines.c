@@ -66,6 +66,7 @@ static void scan_step(worker *w) {
 static void on_expire(struct redisReply *reply, void *arg) {
     expire_call *x = arg;
     worker *w = x->w;
+    log_ctx_set(x->cid, NULL, NULL);
     if (!w->closing && reply != NULL) {
         session_expire_result r = session_expire_reply(reply);
         switch (r) {

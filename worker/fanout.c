@@ -45,6 +45,11 @@ typedef struct fjob {
     fcall calls[];  /* m->n_resources of them */
 } fjob;
 
+/* Lines logged for j carry its session and trace (the loop clears it after the callback). */
+static void job_ctx(const fjob *j) {
+    log_ctx_set(j->m->correlation_id, j->msg.tp.trace_id, j->msg.tp.span_id);
+}
+
 /* Frees j and its message (j is on no list). */
 static void free_job(fjob *j) {
     fanoutmsg_free(j->m);
@@ -94,6 +99,7 @@ static void release(fjob *j) {
 static void on_record(const struct redisReply *reply, void *arg) {
     fcall *c = arg;
     fjob *j = c->job;
+    job_ctx(j);
     c->rec = NULL;
     record_account(j->w, reply, j->m->correlation_id, j->m->resources[c->idx].source, c->outcome);
     release(j);
@@ -136,6 +142,7 @@ static void record(fcall *c, outcome_t o) { record_reason(c, o, NULL); }
 static void on_http(const httpc_result *res, void *arg) {
     fcall *c = arg;
     fjob *j = c->job;
+    job_ctx(j);
     const fanoutmsg_resource *r = &j->m->resources[c->idx];
     outcome_t o = outcome_classify(res->transport, res->status);
     int cut_by_deadline = o == OUTCOME_TIMEOUT && c->capped;
@@ -208,8 +215,17 @@ static void call_resource(fjob *j, int i) {
         record(c, OUTCOME_ERROR);
         return;
     }
-    int rc = httpc_post_json(w->hc, url, body, w->cfg.connect_timeout_ms, timeout_ms, on_http, c,
-                             &e);
+    /* Each call is a span of its own, a child of the worker's. */
+    traceparent child;
+    char header[sizeof "traceparent: " + TRACEPARENT_LEN];
+    const char *h = NULL;
+    if (j->msg.tp.trace_id[0] && traceparent_child(&j->msg.tp, &child, NULL) == AGG_OK) {
+        memcpy(header, "traceparent: ", sizeof "traceparent: " - 1);
+        traceparent_format(&child, header + sizeof "traceparent: " - 1);
+        h = header;
+    }
+    int rc = httpc_post_json_header(w->hc, url, body, h, w->cfg.connect_timeout_ms, timeout_ms,
+                                    on_http, c, &e);
     agg_free(body);
     if (rc != AGG_OK) {
         log_warn("session %s: call to %s could not start: %s", j->m->correlation_id, r->source,
@@ -227,6 +243,7 @@ static void fail_fast(fcall *c) {
 static void on_probe(const struct redisReply *reply, void *arg) {
     fcall *c = arg;
     fjob *j = c->job;
+    job_ctx(j);
     c->rec = NULL;
     int granted = breakers_probe_granted(j->w, j->m->resources[c->idx].source, reply);
     c->probe = granted == 1;
@@ -265,6 +282,7 @@ static void start_call(fjob *j, int i) {
 
 static void on_meta(const struct redisReply *reply, void *arg) {
     fjob *j = arg;
+    job_ctx(j);
     j->meta = NULL;
     session_state st;
     err_t e;
@@ -329,6 +347,9 @@ void fanout_handle(worker *w, const wmsg *m, const char *value, size_t len) {
         j->calls[i].idx = i;
     }
     list_insert_after(&w->fanout->jobs, &j->node);
+    job_ctx(j);
+    log_kv(LOG_INFO, "fan-out received", LOG_PATIENT(fm->patient_id),
+           LOG_INT("resources", fm->n_resources));
 
     if (fm->n_resources == 0) { /* nothing to call: the gateway completed the session */
         finish(j);

@@ -73,7 +73,9 @@ static const char usage[] =
     "                               offsets committed, group left, exit 0, all\n"
     "                               within this (25, 1..3600)\n"
     "  BIND_ADDR                    management listen address (0.0.0.0)\n"
-    "  LOG_LEVEL                    debug|info|warn|error (info)\n";
+    "  LOG_LEVEL                    debug|info|warn|error (info)\n"
+    "  LOG_FORMAT                   json|text (json)\n"
+    "  LOG_PATIENT_KEY              key of the patient id hashes in logs (random per process)\n";
 
 /* Closing the consumer (final commit, leaving the group) blocks in librdkafka;
  * with the broker gone it could outlast SHUTDOWN_TIMEOUT_S, after which the

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "accesslog.h"
 #include "alloc.h"
 #include "log.h"
 #include "metrics.h"
@@ -79,12 +80,17 @@ static void handle(httpd_req *r, void *arg) {
         health(w, r, strcmp(path, "/actuator/health/readiness") == 0);
 }
 
+/* The management server's finished requests. */
+static void on_http_done(const httpd_done *d, void *arg) { accesslog_write(d); }
+
 int mgmt_start(worker *w, err_t *e) {
     httpd_options o;
     memset(&o, 0, sizeof o);
     o.bind_addr = w->cfg.bind_addr;
     o.port = (int)w->cfg.mgmt_port;
     o.max_body = 4096;
+    o.on_done = on_http_done;
+    o.on_done_arg = w;
     w->mgmt = httpd_start(w->l, &o, handle, w, e);
     if (w->mgmt == NULL) return AGG_ERR;
     return AGG_OK;

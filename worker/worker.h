@@ -11,6 +11,7 @@
 #include "offtrack.h"
 #include "rds.h"
 #include "reslist.h"
+#include "traceparent.h"
 
 #include "metrics.h"
 
@@ -97,6 +98,7 @@ typedef struct wmsg {
     int32_t partition;
     int64_t offset;
     unsigned epoch;
+    traceparent tp; /* the worker's span of the message's trace (all zero: none) */
 } wmsg;
 
 /* Called exactly once per begun message when it is fully handled: marks it

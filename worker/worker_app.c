@@ -117,7 +117,15 @@ static void on_message(const kafka_message *km, void *arg) {
     w->met.messages[t]++;
     w->jobs++;
     if (w->jobs >= w->cfg.max_in_flight) intake_hold(w);
-    wmsg m = {t, km->partition, km->offset, epoch_of(w, t, km->partition)};
+    wmsg m = {t, km->partition, km->offset, epoch_of(w, t, km->partition), {{0}, {0}, 0}};
+    /* The producer's span is the parent of the worker's; a message without a valid header
+     * (an older producer) starts a new trace. */
+    char h[TRACEPARENT_LEN + 2];
+    int parsed = kafka_message_header(km, "traceparent", h, sizeof h) == AGG_OK &&
+                 traceparent_parse(h, &m.tp, NULL) == AGG_OK;
+    if ((parsed ? traceparent_child(&m.tp, &m.tp, NULL) : traceparent_generate(&m.tp, NULL)) !=
+        AGG_OK)
+        memset(&m.tp, 0, sizeof m.tp);
     if (t == WORKER_TOPIC_REQUESTS)
         fanout_handle(w, &m, km->value, km->value_len);
     else

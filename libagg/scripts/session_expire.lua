@@ -15,7 +15,7 @@ local cid, channel, now, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARG
 if not now or not ttl or ttl <= 0 then
   return redis.error_reply('ERR invalid number argument')
 end
-local m = redis.call('HMGET', meta, 'state', 'sources', 'patientId', 'created', 'deadline')
+local m = redis.call('HMGET', meta, 'state', 'sources', 'patientId', 'created', 'deadline', 'trace')
 if not m[1] or m[1] == 'done' then
   redis.call('ZREM', deadlines, cid)
   return 'gone'
@@ -25,6 +25,8 @@ if tonumber(m[5]) > now then
 end
 
 local elapsed = string.format('%d', now - tonumber(m[4]))
+-- Every event of the session carries its trace id (kept by session_open).
+local trace_json = m[6] and (',"traceId":' .. cjson.encode(m[6])) or ''
 local sources = cjson.decode(m[2])
 local seq
 for i = 1, #sources do
@@ -32,7 +34,7 @@ for i = 1, #sources do
   if redis.call('HSETNX', out, s, 'TIMEOUT') == 1 then
     local data = '{"source":' .. cjson.encode(s) .. ',"patientId":' .. cjson.encode(m[3]) ..
       ',"correlationId":' .. cjson.encode(cid) .. ',"status":"TIMEOUT","notes":[],"elapsedMs":' ..
-      elapsed .. '}'
+      elapsed .. trace_json .. '}'
     seq = redis.call('HINCRBY', meta, 'seq', 1)
     redis.call('XADD', log, '0-' .. seq, 'e', 'callback', 'd', data)
     redis.call('PUBLISH', channel, seq .. ' callback ' .. data)
@@ -42,7 +44,7 @@ end
 local counts = redis.call('HMGET', meta, 'respondents', 'errors')
 local data = '{"source":"AGGREGATOR","correlationId":' .. cjson.encode(cid) ..
   ',"status":"COMPLETE","respondents":' .. counts[1] .. ',"errors":' .. counts[2] ..
-  ',"completedBy":"TIMEOUT","elapsedMs":' .. elapsed .. '}'
+  ',"completedBy":"TIMEOUT","elapsedMs":' .. elapsed .. trace_json .. '}'
 seq = redis.call('HINCRBY', meta, 'seq', 1)
 redis.call('XADD', log, '0-' .. seq, 'e', 'summary', 'd', data)
 redis.call('HSET', meta, 'state', 'done', 'completedBy', 'TIMEOUT')

@@ -11,12 +11,15 @@
 --input: ARGV[7] sourcesJSON: JSON array of distinct source names
 --input: ARGV[8] ttlS: SESSION_RETENTION_S
 --input: ARGV[9] nowMs: epoch ms
+--input: ARGV[10] traceId: the session's W3C trace id, "" for none; kept as meta's trace so that
+--input:   every event of the session carries it
 --output: integer 1 when the session was created (with no sources it is also completed: summary seq 1), 0 when it already existed
 --output: error reply "ERR invalid ..." when an argument is malformed
 local meta, out, log, deadlines = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local cid, channel, patient, strategy = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local created, deadline = tonumber(ARGV[5]), tonumber(ARGV[6])
 local sources_json, ttl, now = ARGV[7], tonumber(ARGV[8]), tonumber(ARGV[9])
+local trace = ARGV[10] or ''
 
 if not created or not deadline or not ttl or ttl <= 0 or not now then
   return redis.error_reply('ERR invalid number argument')
@@ -41,11 +44,14 @@ end
 redis.call('HSET', meta, 'patientId', patient, 'strategy', strategy,
   'created', string.format('%d', created), 'deadline', string.format('%d', deadline),
   'sources', sources_json, 'n', n, 'seq', 0, 'state', 'open', 'respondents', 0, 'errors', 0)
+if trace ~= '' then
+  redis.call('HSET', meta, 'trace', trace)
+end
 
 if n == 0 then
   local data = '{"source":"AGGREGATOR","correlationId":' .. cjson.encode(cid) ..
     ',"status":"COMPLETE","respondents":0,"errors":0,"completedBy":"ALL_RESPONDED","elapsedMs":' ..
-    string.format('%d', now - created) .. '}'
+    string.format('%d', now - created) .. (trace ~= '' and ',"traceId":' .. cjson.encode(trace) or '') .. '}'
   redis.call('XADD', log, '0-1', 'e', 'summary', 'd', data)
   redis.call('HSET', meta, 'seq', 1, 'state', 'done', 'completedBy', 'ALL_RESPONDED')
   redis.call('PUBLISH', channel, '1 summary ' .. data)

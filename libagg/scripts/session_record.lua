@@ -7,7 +7,8 @@
 --input: ARGV[3] source: resource name
 --input: ARGV[4] status: ok | REJECTED | TIMEOUT | CONNECTION_CLOSED | ERROR
 --input: ARGV[5] eventJSON: the outcome event's data (a JSON object); stored and published as is,
---input:   plus "elapsedMs" (now - created) when the object has no such field
+--input:   plus "elapsedMs" (now - created) and the session's "traceId" when the object has no
+--input:   such field
 --input: ARGV[6] ttlS: SESSION_RETENTION_S
 --input: ARGV[7] patientId: must equal the session's
 --input: ARGV[8] nowMs: epoch ms
@@ -31,7 +32,7 @@ end
 -- One read of everything this needs; counters are written back in one HSET (fewer calls per
 -- callback: this script runs three times per session and its calls were most of Redis' CPU).
 local m = redis.call('HMGET', meta, 'state', 'sources', 'patientId', 'n', 'created', 'deadline',
-  'seq', 'respondents', 'errors')
+  'seq', 'respondents', 'errors', 'trace')
 if not m[1] then
   return {'unknown-session', 0}
 end
@@ -65,10 +66,20 @@ if redis.call('HSETNX', out, source, status) == 0 then
 end
 
 local created = tonumber(m[5])
--- Callbacks carry no elapsedMs: only the session knows when it started.
-if not string.find(event, '"elapsedMs"', 1, true) and string.sub(event, -1) == '}' then
-  local sep = string.sub(event, -2) == '{}' and '' or ','
-  event = string.sub(event, 1, -2) .. sep .. '"elapsedMs":' .. string.format('%d', now - created) .. '}'
+-- Callbacks carry no elapsedMs: only the session knows when it started; nor its trace id.
+local trace_json = m[10] and (',"traceId":' .. cjson.encode(m[10])) or ''
+local extra = ''
+if not string.find(event, '"elapsedMs"', 1, true) then
+  extra = ',"elapsedMs":' .. string.format('%d', now - created)
+end
+if m[10] and not string.find(event, '"traceId"', 1, true) then
+  extra = extra .. trace_json
+end
+if extra ~= '' and string.sub(event, -1) == '}' then
+  if string.sub(event, -2) == '{}' then
+    extra = string.sub(extra, 2)
+  end
+  event = string.sub(event, 1, -2) .. extra .. '}'
 end
 
 local seq = tonumber(m[7]) + 1
@@ -90,7 +101,7 @@ end
 
 local data = '{"source":"AGGREGATOR","correlationId":' .. cjson.encode(cid) ..
   ',"status":"COMPLETE","respondents":' .. respondents .. ',"errors":' .. errors ..
-  ',"completedBy":"ALL_RESPONDED","elapsedMs":' .. string.format('%d', now - created) .. '}'
+  ',"completedBy":"ALL_RESPONDED","elapsedMs":' .. string.format('%d', now - created) .. trace_json .. '}'
 seq = seq + 1
 redis.call('XADD', log, '0-' .. seq, 'e', 'summary', 'd', data)
 redis.call('HSET', meta, 'seq', seq, 'respondents', respondents, 'errors', errors, 'state', 'done',

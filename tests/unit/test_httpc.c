@@ -111,6 +111,8 @@ static void *conn_main(void *arg) {
             char out[4096];
             int n = snprintf(out, sizeof out, "%s|%.*s", ctype, (int)body_len, body);
             respond(c->fd, 200, "text/plain", out, (size_t)n);
+        } else if (strcmp(path, "/head") == 0) {
+            respond(c->fd, 200, "text/plain", buf, (size_t)(body - buf)); /* the request's head */
         } else if (strcmp(path, "/401") == 0) {
             respond(c->fd, 401, "application/json", "{}", 2);
         } else if (strcmp(path, "/500") == 0) {
@@ -227,7 +229,7 @@ typedef struct result {
     transport_t transport;
     long status;
     size_t body_len;
-    char body[256];
+    char body[1024];
     int *outstanding; /* shared countdown; the loop stops at 0 */
 } result;
 
@@ -329,6 +331,33 @@ static void posts_json_body_with_content_type(void **state) {
     assert_int_equal(r.transport, TRANSPORT_OK);
     assert_int_equal(r.status, 200);
     assert_string_equal(r.body, "application/json|{\"a\":1}");
+}
+
+/* The extra header is sent along with the shared ones; a request without it sends none. */
+static void extra_header_is_sent(void **state) {
+    fixture *f = *state;
+    result r;
+    char url[128];
+    url_for(f, "/head", url, sizeof url);
+    int outstanding = 1;
+    memset(&r, 0, sizeof r);
+    r.outstanding = &outstanding;
+    const char *tp = "traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    assert_int_equal(httpc_post_json_header(f->c, url, "{}", tp, 1000, 5000, on_done, &r, NULL),
+                     AGG_OK);
+    run_until(f->l, 10000);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "\r\ntraceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-"));
+    assert_non_null(strstr(r.body, "Content-Type: application/json\r\n"));
+    post_and_wait(f, "/head", 1000, 5000, &r);
+    assert_null(strstr(r.body, "traceparent"));
+    err_t e = {0};
+    assert_int_equal(httpc_post_json_header(f->c, url, "{}", "a: b\r\nInjected: x", 1000, 5000,
+                                            on_done, &r, &e),
+                     AGG_ERR);
+    assert_int_equal(httpc_post_json_header(f->c, url, "{}", "no colon", 1000, 5000, on_done, &r,
+                                            &e),
+                     AGG_ERR);
 }
 
 static void keep_alive_reuses_connection(void **state) {
@@ -511,6 +540,7 @@ static void free_aborts_in_flight_without_callbacks(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(status_codes_are_reported, setup, teardown),
+        cmocka_unit_test_setup_teardown(extra_header_is_sent, setup, teardown),
         cmocka_unit_test_setup_teardown(posts_json_body_with_content_type, setup, teardown),
         cmocka_unit_test_setup_teardown(keep_alive_reuses_connection, setup, teardown),
         cmocka_unit_test_setup_teardown(host_names_are_resolved, setup, teardown),

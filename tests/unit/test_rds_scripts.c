@@ -183,9 +183,9 @@ static long long cmd_int(const char *fmt, ...) {
     return v;
 }
 
-static long long open_session(const char *cid, const char *patient, const char *sources,
-                              long long deadline) {
-    session_def d = {cid, patient, "SSE", sources, CREATED, deadline, CREATED, TTL_S};
+static long long open_traced(const char *cid, const char *patient, const char *sources,
+                             long long deadline, const char *trace_id) {
+    session_def d = {cid, patient, "SSE", sources, CREATED, deadline, CREATED, TTL_S, trace_id};
     session_call sc;
     assert_int_equal(session_call_open(&sc, &d, NULL), AGG_OK);
     redisReply *r = send_call(&sc.call);
@@ -195,6 +195,11 @@ static long long open_session(const char *cid, const char *patient, const char *
     long long v = r->integer;
     freeReplyObject(r);
     return v;
+}
+
+static long long open_session(const char *cid, const char *patient, const char *sources,
+                              long long deadline) {
+    return open_traced(cid, patient, sources, deadline, NULL);
 }
 
 /* Records through the generated builder, so that a status the C side could not express
@@ -381,7 +386,7 @@ static void open_rejects_bad_sources(void **state) {
     mkcid(cid, "c-bad");
     const char *bad[] = {"not json", "{\"a\":1}", "[\"a\",\"a\"]", "[1]", "[\"\"]"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        session_def d = {cid, "p1", "SSE", bad[i], 1, 2, 1, TTL_S};
+        session_def d = {cid, "p1", "SSE", bad[i], 1, 2, 1, TTL_S, NULL};
         session_call sc;
         assert_int_equal(session_call_open(&sc, &d, NULL), AGG_OK);
         redisReply *r = send_call(&sc.call);
@@ -630,6 +635,62 @@ static void expire_writes_timeouts_and_summary(void **state) {
     for (int i = 0; i < 4; i++) sub_expect(s, cid, i + 1, events[i], data[i]);
     sub_expect_nothing(s);
     redisFree(s);
+}
+
+#define TRACE "4bf92f3577b34da6a3ce929d0e0e4736"
+
+/* The trace id given to session_open is in every event: an answer's (added), a worker's that
+ * has one already (kept), the deadline's TIMEOUTs and both kinds of summary. */
+static void trace_id_in_every_event(void **state) {
+    (void)state;
+    char cid[64];
+    mkcid(cid, "trace");
+    assert_int_equal(open_traced(cid, "p1", "[\"a\",\"b\",\"c\"]", CREATED + 1000, TRACE), 1);
+    expect_field(cid, "trace", TRACE);
+    expect_record(cid, "a", "ok", "{\"source\":\"a\",\"status\":\"ok\",\"notes\":[]}", "p1",
+                  CREATED + 42, "recorded", 1);
+    expect_record(cid, "b", "ERROR", "{\"source\":\"b\",\"elapsedMs\":5,\"traceId\":\"x\"}",
+                  "p1", CREATED + 43, "recorded", 2);
+    expect_expire(cid, CREATED + 1000, "expired");
+    char tmo[512], summary[512];
+    snprintf(tmo, sizeof tmo,
+             "{\"source\":\"c\",\"patientId\":\"p1\",\"correlationId\":\"%s\","
+             "\"status\":\"TIMEOUT\",\"notes\":[],\"elapsedMs\":1000,\"traceId\":\"" TRACE "\"}",
+             cid);
+    snprintf(summary, sizeof summary,
+             "{\"source\":\"AGGREGATOR\",\"correlationId\":\"%s\",\"status\":\"COMPLETE\","
+             "\"respondents\":1,\"errors\":2,\"completedBy\":\"TIMEOUT\",\"elapsedMs\":1000,"
+             "\"traceId\":\"" TRACE "\"}",
+             cid);
+    const char *events[] = {"callback", "callback", "callback", "summary"};
+    const char *data[] = {
+        "{\"source\":\"a\",\"status\":\"ok\",\"notes\":[],\"elapsedMs\":42,\"traceId\":\"" TRACE "\"}",
+        "{\"source\":\"b\",\"elapsedMs\":5,\"traceId\":\"x\"}", tmo, summary};
+    expect_log(cid, 4, events, data);
+
+    /* An empty object gets both fields, and the ALL_RESPONDED summary carries the trace. */
+    mkcid(cid, "trace-all");
+    assert_int_equal(open_traced(cid, "p1", "[\"a\"]", CREATED + 1000, TRACE), 1);
+    expect_record(cid, "a", "ok", "{}", "p1", CREATED + 7, "completed", 2);
+    snprintf(summary, sizeof summary,
+             "{\"source\":\"AGGREGATOR\",\"correlationId\":\"%s\",\"status\":\"COMPLETE\","
+             "\"respondents\":1,\"errors\":0,\"completedBy\":\"ALL_RESPONDED\",\"elapsedMs\":7,"
+             "\"traceId\":\"" TRACE "\"}",
+             cid);
+    const char *events2[] = {"callback", "summary"};
+    const char *data2[] = {"{\"elapsedMs\":7,\"traceId\":\"" TRACE "\"}", summary};
+    expect_log(cid, 2, events2, data2);
+
+    /* Without a trace (an older gateway) nothing is added. */
+    mkcid(cid, "untraced");
+    assert_int_equal(open_traced(cid, "p1", "[]", CREATED + 1000, ""), 1);
+    expect_field(cid, "trace", NULL);
+    snprintf(summary, sizeof summary,
+             "{\"source\":\"AGGREGATOR\",\"correlationId\":\"%s\",\"status\":\"COMPLETE\","
+             "\"respondents\":0,\"errors\":0,\"completedBy\":\"ALL_RESPONDED\",\"elapsedMs\":0}",
+             cid);
+    const char *data3[] = {summary};
+    expect_log(cid, 1, events2 + 1, data3);
 }
 
 static void expire_unknown_session_is_gone(void **state) {
@@ -905,6 +966,7 @@ int main(void) {
         cmocka_unit_test(counting_rules),
         cmocka_unit_test(record_after_deadline_is_finished),
         cmocka_unit_test(expire_writes_timeouts_and_summary),
+        cmocka_unit_test(trace_id_in_every_event),
         cmocka_unit_test(expire_unknown_session_is_gone),
         cmocka_unit_test(expire_when_all_timed_out),
         cmocka_unit_test(no_sources_completes_at_once),

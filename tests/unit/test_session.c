@@ -79,19 +79,25 @@ static void channel_names_round_trip(void **state) {
 
 static void open_call_has_its_keys_then_arguments(void **state) {
     (void)state;
-    session_def d = {CID, "p1", "SSE", "[\"a\"]", 1000, 11000, 1001, 60};
+    session_def d = {CID, "p1", "SSE", "[\"a\"]", 1000, 11000, 1001, 60,
+                     "4bf92f3577b34da6a3ce929d0e0e4736"};
     session_call sc;
     assert_int_equal(session_call_open(&sc, &d, NULL), AGG_OK);
     assert_int_equal(sc.call.script, RDS_SCRIPT_SESSION_OPEN);
     assert_int_equal(sc.call.nkeys, 4);
-    assert_int_equal(sc.call.argc, 4 + 9);
+    assert_int_equal(sc.call.argc, 4 + 10);
     assert_false(sc.call.invalid);
     const char *want[] = {sc.keys.meta, sc.keys.out, sc.keys.log, sc.keys.deadlines, CID,
-                          sc.keys.channel, "p1", "SSE", "1000", "11000", "[\"a\"]", "60", "1001"};
-    for (int i = 0; i < 13; i++) {
+                          sc.keys.channel, "p1", "SSE", "1000", "11000", "[\"a\"]", "60", "1001",
+                          "4bf92f3577b34da6a3ce929d0e0e4736"};
+    for (int i = 0; i < 14; i++) {
         assert_string_equal(sc.call.argv[i], want[i]);
         assert_int_equal(sc.call.lens[i], strlen(want[i]));
     }
+    session_def untraced = d; /* no trace: an empty argument, the script stores none */
+    untraced.trace_id = NULL;
+    assert_int_equal(session_call_open(&sc, &untraced, NULL), AGG_OK);
+    assert_string_equal(sc.call.argv[13], "");
     assert_string_equal(rds_call_name(&sc.call), "session_open");
     session_def missing = d;
     missing.sources_json = NULL;
