@@ -1,34 +1,45 @@
-/* wmetrics: the worker's counters and gauges, rendered in Prometheus text format 0.0.4. */
+/* wmetrics: the worker's metric families in the registry, and the series its modules count into. */
 #ifndef WORKER_WMETRICS_H
 #define WORKER_WMETRICS_H
 
 #include "err.h"
+#include "metrics.h"
 #include "outcome.h"
 #include "session.h"
 
-/* Counters only ever grow; breakers_open is kept current, the other gauges are sampled when
- * rendering. */
+/* Every series is resolved once, by wmetrics_init; the modules count with metrics_inc on these
+ * pointers (no lookup, no allocation). The gauges are set by wmetrics_sample at scrape time,
+ * breakers_open by breakers as circuits change. */
 typedef struct wmetrics {
-    unsigned long long messages[2];     /* by topic index: requests, callbacks (answers) */
-    unsigned long long bad_messages[2]; /* by topic index */
-    unsigned long long recorded[5];     /* by outcome_t OK..ERROR: recorded or completed replies */
-    unsigned long long dropped[SESSION_REFUSALS]; /* by refusal, index r - SESSION_DUPLICATE */
-    unsigned long long summaries;     /* summaries this worker wrote (completed + expired) */
-    unsigned long long timeouts;      /* sessions this worker expired (completedBy TIMEOUT) */
-    unsigned long long redis_retries; /* Redis calls retried after a failure */
-    unsigned long long intake_holds;  /* times WORKER_MAX_IN_FLIGHT held the Kafka intake */
-    unsigned long long breaker_fast_fails; /* calls not made: their circuit was open */
-    unsigned long long breaker_probes;     /* probe calls this worker was granted */
-    unsigned long long breaker_opens;      /* circuits this worker's failure report opened */
-    long breakers_open; /* gauge, kept by breakers: resources this worker sees open or probing */
-    unsigned long long calls_skipped; /* re-delivered calls not made: the session had them claimed */
+    metrics *reg;                    /* owned: the worker's registry */
+    metrics_series *messages[2];     /* by topic index: requests, callbacks (answers) */
+    metrics_series *bad_messages[2]; /* by topic index */
+    metrics_series *recorded[5];     /* by outcome_t OK..ERROR: recorded or completed replies */
+    metrics_series *dropped[SESSION_REFUSALS]; /* callbacks_dropped_total, r - SESSION_DUPLICATE */
+    metrics_series *summaries;      /* summaries this worker wrote (completed + expired) */
+    metrics_series *timeouts;       /* sessions this worker expired (completedBy TIMEOUT) */
+    metrics_series *redis_retries;  /* Redis calls retried after a failure */
+    metrics_series *intake_holds;   /* times WORKER_MAX_IN_FLIGHT held the Kafka intake */
+    metrics_series *breaker_fast_fails; /* calls not made: their circuit was open */
+    metrics_series *breaker_probes;     /* probe calls this worker was granted */
+    metrics_series *breaker_opens;      /* circuits this worker's failure report opened */
+    metrics_series *calls_skipped; /* re-delivered calls not made: the session had them claimed */
+    metrics_series *breakers_open; /* gauge: resources this worker sees open or probing */
+    long breakers_open_n;          /* its value, kept by wmetrics_breakers_open_add */
+    metrics_series *inflight_messages, *inflight_http, *intake_held, *assigned[2];
 } wmetrics;
 
-/* Renders every metric with # HELP and # TYPE lines; inflight_messages, inflight_http,
- * intake_held (0/1) and assigned (partitions owned, by topic index) are the gauge values.
- * Returns malloc'd text (caller frees), or NULL with e filled ("out of memory"). m and
- * assigned are borrowed. */
-char *wmetrics_render(const wmetrics *m, long inflight_messages, long inflight_http,
-                      int intake_held, const int assigned[2], err_t *e);
+/* A new registry with every family of the worker and each of its series at 0. AGG_ERR with e
+ * filled on out of memory (m is then freed: wmetrics_free is harmless). */
+int wmetrics_init(wmetrics *m, err_t *e);
+/* Frees the registry; every series pointer becomes invalid (m is zeroed). */
+void wmetrics_free(wmetrics *m);
+
+/* Sets the gauges sampled at scrape time: messages being handled, calls in flight, whether
+ * the intake is held (0/1), partitions owned by topic index. */
+void wmetrics_sample(wmetrics *m, long inflight_messages, long inflight_http, int intake_held,
+                     const int assigned[2]);
+/* breakers_open += d (a circuit left or entered closed). */
+void wmetrics_breakers_open_add(wmetrics *m, long d);
 
 #endif

@@ -74,6 +74,8 @@ typedef struct worker {
     int release_first;               /* the intake let in first after the next hold */
     offtrack *ot;
     httpd *mgmt;
+    struct actuator *actuator;       /* the management server's shared actuator routes */
+    struct httpmetrics *httpmetrics; /* its http_server_requests_seconds */
     wmetrics met;
     int stopping; /* SIGTERM seen: begin no new message, drain the ones in flight */
     int closing;  /* tearing down: reply callbacks must not start anything */
