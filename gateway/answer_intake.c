@@ -22,10 +22,10 @@ static void on_cancel(void *arg) {
 static void on_delivered(int ok, const char *errstr, void *arg) {
     intake_ctx *c = arg;
     if (!ok) {
-        c->gw->metrics.produce_failures++;
+        metrics_inc(c->gw->metrics.produce_failures, 1);
         log_warn("answer not accepted by Kafka: %s", errstr ? errstr : "unknown error");
     } else {
-        c->gw->metrics.answers_accepted++;
+        metrics_inc(c->gw->metrics.answers_accepted, 1);
     }
     if (c->r) {
         if (ok) {
@@ -43,7 +43,7 @@ void gw_answer_intake_handle(gateway *gw, httpd_req *r) {
     answer_msg m;
     api_error e;
     if (answer_parse(body, len, &m, &e) != AGG_OK) {
-        gw->metrics.bad_requests++;
+        metrics_inc(gw->metrics.bad_requests, 1);
         httpd_respond_error(r, &e);
         return;
     }
@@ -65,7 +65,7 @@ void gw_answer_intake_handle(gateway *gw, httpd_req *r) {
     err_t err;
     if (gw_produce(gw->kafka, gw->cfg.topic_callbacks, m.correlation_id, strlen(m.correlation_id),
                    m.json, m.json_len, on_delivered, c, &err) != AGG_OK) {
-        gw->metrics.produce_failures++;
+        metrics_inc(gw->metrics.produce_failures, 1);
         log_warn("answer not queued for Kafka: %s", err.text);
         agg_free(c);
         answer_clear(&m);

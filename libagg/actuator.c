@@ -51,6 +51,8 @@ struct actuator {
     int proc_warned; /* /proc unreadable: said once */
 };
 
+static void refresh_process(actuator *a);
+
 actuator *actuator_new(const actuator_options *o, err_t *e) {
     actuator *a = agg_calloc(1, sizeof *a);
     if (a == NULL) {
@@ -69,7 +71,7 @@ actuator *actuator_new(const actuator_options *o, err_t *e) {
         !(a->ready = metrics_series_get0(rf, e)))
         goto fail;
     metrics_set(bs, 1);
-    actuator_refresh(a);
+    refresh_process(a); /* not the program's hooks: its state is still being made */
     return a;
 fail:
     agg_free(a);
@@ -78,7 +80,7 @@ fail:
 
 void actuator_free(actuator *a) { agg_free(a); }
 
-void actuator_refresh(actuator *a) {
+static void refresh_process(actuator *a) {
     procstat p;
     err_t e;
     if (procstat_read(&p, &e) == AGG_OK) {
@@ -93,6 +95,10 @@ void actuator_refresh(actuator *a) {
         a->proc_warned = 1;
         log_warn("process metrics unavailable: %s", e.text);
     }
+}
+
+void actuator_refresh(actuator *a) {
+    refresh_process(a);
     if (a->o.ready) metrics_set(a->ready, a->o.ready(a->o.arg) ? 1 : 0);
     if (a->o.before_render) a->o.before_render(a->o.arg);
 }

@@ -5,9 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "actuator.h"
 #include "alloc.h"
 #include "apierr.h"
 #include "calls.h"
+#include "httpmetrics.h"
 #include "list.h"
 #include "log.h"
 #include "notes.h"
@@ -64,9 +66,18 @@ struct rs_api {
     void (*idle)(void *arg);
     void *idle_arg;
     rs_calls *calls; /* POST /journals per correlationId (GET /journals/calls) */
+    metrics *reg;    /* this resource's registry, owned */
+    actuator *act;
+    httpmetrics *httpm;
 };
 
 static const char HEALTH_BODY[] = "{\"status\":\"UP\",\"components\":{}}";
+
+/* The simulator is ready once it listens. */
+static int always_ready(void *arg) {
+    (void)arg;
+    return 1;
+}
 
 rs_api *rs_api_new(loop *l, httpc *c, const rs_config *cfg, err_t *e) {
     rs_api *a = agg_calloc(1, sizeof *a);
@@ -78,11 +89,18 @@ rs_api *rs_api_new(loop *l, httpc *c, const rs_config *cfg, err_t *e) {
     a->c = c;
     a->cfg = *cfg;
     list_init(&a->jobs);
-    if (!(a->calls = rs_calls_new(RS_CALLS_TRACKED, e))) {
-        agg_free(a);
+    actuator_options ao = {.component = "resource-sim", .ready = always_ready};
+    if (!(a->calls = rs_calls_new(RS_CALLS_TRACKED, e)) || !(ao.m = a->reg = metrics_new(e)) ||
+        !(a->act = actuator_new(&ao, e)) || !(a->httpm = httpmetrics_new(a->reg, e))) {
+        rs_api_free(a);
         return NULL;
     }
     return a;
+}
+
+void rs_api_done(const httpd_done *d, void *arg) {
+    rs_api *a = arg;
+    httpmetrics_record(a->httpm, d);
 }
 
 size_t rs_api_pending(const rs_api *a) { return a->n_jobs; }
@@ -105,6 +123,9 @@ void rs_api_free(rs_api *a) {
         agg_free(j);
     }
     rs_calls_free(a->calls);
+    actuator_free(a->act);
+    httpmetrics_free(a->httpm);
+    metrics_free(a->reg);
     agg_free(a->huge);
     agg_free(a);
 }
@@ -468,6 +489,7 @@ void rs_api_handle(httpd_req *r, void *arg) {
     rs_api *a = arg;
     const char *path = httpd_path(r);
     const char *method = httpd_method(r);
+    if (actuator_handle(a->act, r)) return;
     static const struct {
         const char *path;
         const char *method;
@@ -484,6 +506,7 @@ void rs_api_handle(httpd_req *r, void *arg) {
         respond_plain_error(r, 404, "not_found", "no such endpoint");
         return;
     }
+    httpd_req_set_route(r, routes[i].path);
     if (!method || strcmp(method, routes[i].method) != 0) {
         respond_plain_error(r, 405, "method_not_allowed", "method not allowed on this endpoint");
         return;
