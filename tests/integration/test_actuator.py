@@ -176,3 +176,88 @@ def test_configprops_redacts_secrets_and_shows_settings(stack):
         assert body["kafka"]["sasl"]["password"] is None
     finally:
         g.stop()
+
+
+# ---- docs/operations.md's metrics list against the real expositions -------------------------
+
+def exposed_families(text):
+    """{family: (type, set of label names)} of a Prometheus text (le and quantile left out)."""
+    out = {}
+    for name, typ in re.findall(r"^# TYPE (\S+) (\S+)$", text, re.M):
+        labels = set()
+        for m in re.finditer(r"^%s(?:_bucket|_sum|_count)?\{([^}]*)\}" % re.escape(name), text,
+                             re.M):
+            labels |= set(re.findall(r'(\w+)="', m.group(1)))
+        out[name] = (typ, labels - {"le", "quantile"})
+    return out
+
+
+def documented_families(doc_text):
+    """{family: (type, set of label names, set of components)} of the table between the
+    metrics markers of docs/operations.md."""
+    begin, end = "<!-- metrics:begin -->", "<!-- metrics:end -->"
+    assert begin in doc_text and end in doc_text, "the metrics markers are missing"
+    out = {}
+    for line in doc_text.split(begin, 1)[1].split(end, 1)[0].splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) < 5 or not cells[0].startswith("`"):
+            continue
+        name = cells[0].strip("`")
+        assert name not in out, "%s listed twice" % name
+        labels = set(re.findall(r"`([^`]+)`", cells[2]))
+        comps = ({"gateway", "worker", "resource-sim"} if cells[3] == "every component"
+                 else {c.strip() for c in cells[3].split(",")})
+        out[name] = (cells[1], labels, comps)
+    return out
+
+
+def doc_mismatches(documented, exposed_by_component):
+    """What the documented list gets wrong against {component: exposed_families(...)}."""
+    problems = []
+    for comp, fams in exposed_by_component.items():
+        for name, (typ, labels) in fams.items():
+            doc = documented.get(name)
+            if doc is None:
+                problems.append("%s (%s) is not documented" % (name, comp))
+                continue
+            if doc[0] != typ:
+                problems.append("%s: documented as %s, is a %s" % (name, doc[0], typ))
+            if labels and doc[1] != labels:
+                problems.append("%s: documented labels %s, exposed %s"
+                                % (name, sorted(doc[1]), sorted(labels)))
+            if comp not in doc[2]:
+                problems.append("%s: exposed by %s, documented for %s"
+                                % (name, comp, sorted(doc[2])))
+    for name, (_, _, comps) in documented.items():
+        for comp in comps & set(exposed_by_component):
+            if name not in exposed_by_component[comp]:
+                problems.append("%s: documented for %s, not exposed there" % (name, comp))
+    return problems
+
+
+def test_operations_doc_lists_exactly_the_exposed_metrics(components):
+    with open(os.path.join(REPO, "docs", "operations.md")) as f:
+        documented = documented_families(f.read())
+    exposed = {name: exposed_families(requests.get(base + "/actuator/prometheus", timeout=10).text)
+               for name, base in components}
+    problems = doc_mismatches(documented, exposed)
+    assert not problems, "docs/operations.md's metrics list is stale:\n" + "\n".join(problems)
+
+
+def test_doc_check_finds_a_stale_list():
+    documented = {"a_total": ("counter", set(), {"gateway"}),
+                  "gone": ("gauge", set(), {"gateway"}),
+                  "h_seconds": ("histogram", {"x"}, {"gateway"})}
+    exposed = {"gateway": {"a_total": ("gauge", set()), "new_total": ("counter", set()),
+                           "h_seconds": ("histogram", {"x", "y"})},
+               "worker": {"a_total": ("counter", set())}}
+    problems = doc_mismatches(documented, exposed)
+    assert any("new_total" in p and "not documented" in p for p in problems)
+    assert any("gone" in p and "not exposed" in p for p in problems)
+    assert any("a_total: documented as counter" in p for p in problems)
+    assert any("h_seconds: documented labels" in p for p in problems)
+    assert any("a_total: exposed by worker" in p for p in problems)
+    text = ('# TYPE h_seconds histogram\nh_seconds_bucket{x="1",le="+Inf"} 1\n'
+            'h_seconds_sum{x="1"} 1\nh_seconds_count{x="1"} 1\n# TYPE c_total counter\nc_total 2\n')
+    assert exposed_families(text) == {"h_seconds": ("histogram", {"x"}),
+                                      "c_total": ("counter", set())}
