@@ -8,6 +8,8 @@
 #include <strings.h>
 #include <time.h>
 
+#include "cfg.h"
+
 static const char *log_component = "agg";
 static log_level log_min = LOG_INFO;
 
@@ -15,11 +17,7 @@ static const char *const LEVEL_NAMES[] = {"debug", "info", "warn", "error"};
 
 int log_init(const char *component, err_t *e) {
     if (component) log_component = component;
-    const char *s = getenv("LOG_LEVEL");
-    if (!s || *s == '\0') {
-        log_min = LOG_INFO;
-        return AGG_OK;
-    }
+    const char *s = cfg_str("LOG_LEVEL", "info"); /* recorded for /actuator/configprops */
     for (int i = LOG_DEBUG; i <= LOG_ERROR; i++) {
         if (strcasecmp(s, LEVEL_NAMES[i]) == 0) {
             log_min = (log_level)i;
