@@ -23,6 +23,7 @@ typedef struct actuator_options {
  * NULL with e filled on out of memory or when they are registered already. Caller frees with
  * actuator_free (the families stay in the registry). */
 actuator *actuator_new(const actuator_options *o, err_t *e);
+/* Frees a (NULL is a no-op); its families stay in the registry, which the program frees. */
 void actuator_free(actuator *a);
 
 /* Answers r when its path is one of the shared routes: GET /actuator/prometheus (text format

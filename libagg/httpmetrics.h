@@ -15,6 +15,7 @@ typedef struct httpmetrics httpmetrics;
  * filled on out of memory or when the family is registered already. Free with
  * httpmetrics_free. */
 httpmetrics *httpmetrics_new(metrics *m, err_t *e);
+/* Frees h (NULL is a no-op); the family and its series stay in the registry. */
 void httpmetrics_free(httpmetrics *h);
 
 /* Counts one finished request: uri is d->route (a static template), or NOT_FOUND for a 404
