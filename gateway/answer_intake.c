@@ -27,10 +27,10 @@ static void on_delivered(int ok, const char *errstr, void *arg) {
     intake_ctx *c = arg;
     log_ctx_set(c->cid, c->tp.trace_id, c->tp.span_id);
     if (!ok) {
-        c->gw->metrics.produce_failures++;
+        metrics_inc(c->gw->metrics.produce_failures, 1);
         log_warn("answer not accepted by Kafka: %s", errstr ? errstr : "unknown error");
     } else {
-        c->gw->metrics.answers_accepted++;
+        metrics_inc(c->gw->metrics.answers_accepted, 1);
     }
     if (c->r) {
         if (ok) {
@@ -49,7 +49,7 @@ void gw_answer_intake_handle(gateway *gw, httpd_req *r) {
     answer_msg m;
     api_error e;
     if (answer_parse(body, len, &m, &e) != AGG_OK) {
-        gw->metrics.bad_requests++;
+        metrics_inc(gw->metrics.bad_requests, 1);
         httpd_respond_error(r, &e);
         return;
     }
@@ -78,7 +78,7 @@ void gw_answer_intake_handle(gateway *gw, httpd_req *r) {
     log_debug("answer from %s taken", m.source);
     if (gw_produce(gw->kafka, gw->cfg.topic_callbacks, m.correlation_id, strlen(m.correlation_id),
                    m.json, m.json_len, have_tp ? tp : NULL, on_delivered, c, &err) != AGG_OK) {
-        gw->metrics.produce_failures++;
+        metrics_inc(gw->metrics.produce_failures, 1);
         log_warn("answer not queued for Kafka: %s", err.text);
         log_ctx_clear();
         agg_free(c);

@@ -3,6 +3,7 @@
 #define GW_GATEWAY_H
 
 #include "err.h"
+#include "gwmetrics.h"
 #include "httpd.h"
 #include "kafka.h"
 #include "produce.h"
@@ -41,24 +42,6 @@ typedef struct gw_config {
     long idle_timeout_ms;        /* HTTP_IDLE_TIMEOUT_MS */
 } gw_config;
 
-typedef struct gw_metrics {
-    unsigned long long sessions_started_sse;
-    unsigned long long sessions_started_wait;
-    unsigned long long answers_accepted; /* gateway_callbacks_accepted_total */
-    unsigned long long bad_requests;
-    unsigned long long produce_failures;
-    unsigned long long redis_failures;
-    unsigned long long wait_timeouts;
-    unsigned long long streams_opened;
-    unsigned long long stream_events_sent;
-    unsigned long long stream_replays;
-    unsigned long long streams_aborted; /* ended with an "aborted" event */
-    unsigned long long sessions_lost;   /* streams and waits whose session Redis lost */
-    unsigned long long stream_overflows;
-    unsigned long long sessions_shed; /* POSTs refused with 503 overloaded */
-    unsigned long long shutdown_refused; /* sessions and streams refused while draining */
-    unsigned long long streams_handed_over; /* streams closed with a retry hint while draining */
-} gw_metrics;
 
 struct gw_listeners;
 struct gw_streams;
@@ -73,6 +56,8 @@ typedef struct gateway {
     gw_producer *kafka;
     struct gw_listeners *listeners;
     struct gw_streams *streams;
+    struct actuator *actuator;       /* the shared actuator routes */
+    struct httpmetrics *httpmetrics; /* http_server_requests_seconds of both listeners */
     gw_metrics metrics;
     long posts_publishing; /* POSTs accepted and not yet acknowledged by Kafka */
     int draining;          /* SIGTERM: not ready, no new sessions or streams (gw_drain) */

@@ -6,7 +6,9 @@
 #include <string.h>
 
 #include "accesslog.h"
+#include "actuator.h"
 #include "answer_intake.h"
+#include "httpmetrics.h"
 #include "journals.h"
 #include "listeners.h"
 #include "log.h"
@@ -23,7 +25,7 @@ void gw_respond_draining(gateway *gw, httpd_req *r) {
     apierr_set(&e, 503, "shutting_down", NULL,
                "this gateway is shutting down; retry (another replica will answer)");
     long s = (gw->cfg.shutdown_retry_ms + 999) / 1000;
-    gw->metrics.shutdown_refused++;
+    metrics_inc(gw->metrics.shutdown_refused, 1);
     httpd_respond_error_retry(r, &e, s < 1 ? 1 : (int)s);
 }
 
@@ -37,19 +39,29 @@ void gw_respond_failure(httpd_req *r, const err_t *e, const char *what) {
     httpd_respond_error(r, &ae);
 }
 
+static int redis_up(const gateway *gw) {
+    return rds_ready(gw->redis) && gw_listeners_ready(gw->listeners);
+}
+
+/* What readiness answers (aggregator_ready). */
+static int ready(void *arg) {
+    gateway *gw = arg;
+    return redis_up(gw) && gw_producer_healthy(gw->kafka) && !gw->draining;
+}
+
 /* with_components: 1 health, 2 readiness (DOWN too while draining, so that a load balancer
  * stops sending new clients), 0 liveness. */
 static void respond_health(gateway *gw, httpd_req *r, int with_components) {
-    int redis_up = rds_ready(gw->redis) && gw_listeners_ready(gw->listeners);
+    int redis_ok = redis_up(gw);
     int kafka_up = gw_producer_healthy(gw->kafka);
     int draining = with_components == 2 && gw->draining;
-    int up = redis_up && kafka_up && !draining;
+    int up = redis_ok && kafka_up && !draining;
     char body[256];
     if (with_components) {
         snprintf(body, sizeof body,
                  "{\"status\":\"%s\",\"components\":{\"redis\":{\"status\":\"%s\"},"
                  "\"kafka\":{\"status\":\"%s\"}%s}}",
-                 up ? "UP" : "DOWN", redis_up ? "UP" : "DOWN", kafka_up ? "UP" : "DOWN",
+                 up ? "UP" : "DOWN", redis_ok ? "UP" : "DOWN", kafka_up ? "UP" : "DOWN",
                  draining ? ",\"shutdown\":{\"status\":\"DOWN\"}" : "");
     } else {
         snprintf(body, sizeof body, "{\"status\":\"UP\",\"components\":{}}");
@@ -58,76 +70,26 @@ static void respond_health(gateway *gw, httpd_req *r, int with_components) {
     httpd_respond(r, up ? 200 : 503, NULL, body);
 }
 
+/* The gauges sampled when scraped. */
+static void before_render(void *arg) {
+    gateway *gw = arg;
+    if (!gw->http || !gw->streams) return; /* scraped before start-up finished */
+    gwmetrics_sample(&gw->metrics, gw_streams_open(gw->streams), gw_listeners_count(gw->listeners),
+                     gw->draining,
+                     httpd_reaped_count(gw->http) +
+                         (gw->callback_http ? httpd_reaped_count(gw->callback_http) : 0));
+}
+
+static void on_done(const httpd_done *d, void *arg) {
+    gateway *gw = arg;
+    httpmetrics_record(gw->httpmetrics, d);
+    accesslog_write(d);
+}
+
 /* Requests in progress on both listeners. */
 static size_t requests_in_progress(const gateway *gw) {
     return httpd_request_count(gw->http) +
            (gw->callback_http ? httpd_request_count(gw->callback_http) : 0);
-}
-
-static void respond_metrics(gateway *gw, httpd_req *r) {
-    const gw_metrics *m = &gw->metrics;
-    char body[4096];
-    snprintf(body, sizeof body,
-             "# HELP sse_active_connections Open server-sent-event streams.\n"
-             "# TYPE sse_active_connections gauge\n"
-             "sse_active_connections %zu\n"
-             "# HELP gateway_sessions_started_total Aggregations accepted, by strategy.\n"
-             "# TYPE gateway_sessions_started_total counter\n"
-             "gateway_sessions_started_total{strategy=\"SSE\"} %llu\n"
-             "gateway_sessions_started_total{strategy=\"WAIT_FOR_EVERYONE\"} %llu\n"
-             "# TYPE gateway_callbacks_accepted_total counter\n"
-             "gateway_callbacks_accepted_total %llu\n"
-             "# TYPE gateway_bad_requests_total counter\n"
-             "gateway_bad_requests_total %llu\n"
-             "# TYPE gateway_kafka_produce_failures_total counter\n"
-             "gateway_kafka_produce_failures_total %llu\n"
-             "# TYPE gateway_redis_failures_total counter\n"
-             "gateway_redis_failures_total %llu\n"
-             "# TYPE gateway_wait_timeouts_total counter\n"
-             "gateway_wait_timeouts_total %llu\n"
-             "# TYPE gateway_streams_opened_total counter\n"
-             "gateway_streams_opened_total %llu\n"
-             "# TYPE gateway_stream_events_sent_total counter\n"
-             "gateway_stream_events_sent_total %llu\n"
-             "# TYPE gateway_stream_replays_total counter\n"
-             "gateway_stream_replays_total %llu\n"
-             "# HELP gateway_streams_aborted_total Streams ended with an aborted event (session "
-             "lost, or the session store unreachable past the deadline).\n"
-             "# TYPE gateway_streams_aborted_total counter\n"
-             "gateway_streams_aborted_total %llu\n"
-             "# HELP gateway_sessions_lost_total Streams and WAIT_FOR_EVERYONE requests whose "
-             "session Redis no longer held.\n"
-             "# TYPE gateway_sessions_lost_total counter\n"
-             "gateway_sessions_lost_total %llu\n"
-             "# TYPE gateway_stream_overflows_total counter\n"
-             "gateway_stream_overflows_total %llu\n"
-             "# TYPE gateway_session_listeners gauge\n"
-             "gateway_session_listeners %zu\n"
-             "# HELP gateway_sessions_shed_total New sessions refused (503 overloaded) while "
-             "MAX_PENDING_PUBLISHES were waiting for Kafka.\n"
-             "# TYPE gateway_sessions_shed_total counter\n"
-             "gateway_sessions_shed_total %llu\n"
-             "# HELP gateway_shutting_down 1 while the gateway drains after SIGTERM.\n"
-             "# TYPE gateway_shutting_down gauge\n"
-             "gateway_shutting_down %d\n"
-             "# TYPE gateway_shutdown_refused_total counter\n"
-             "gateway_shutdown_refused_total %llu\n"
-             "# HELP gateway_streams_handed_over_total Streams closed with a retry hint while "
-             "draining.\n"
-             "# TYPE gateway_streams_handed_over_total counter\n"
-             "gateway_streams_handed_over_total %llu\n"
-             "# HELP gateway_http_connections_reaped_total Connections closed for passing "
-             "HTTP_HEADER_TIMEOUT_MS, HTTP_BODY_TIMEOUT_MS or HTTP_IDLE_TIMEOUT_MS.\n"
-             "# TYPE gateway_http_connections_reaped_total counter\n"
-             "gateway_http_connections_reaped_total %llu\n",
-             gw_streams_open(gw->streams), m->sessions_started_sse, m->sessions_started_wait,
-             m->answers_accepted, m->bad_requests, m->produce_failures, m->redis_failures,
-             m->wait_timeouts, m->streams_opened, m->stream_events_sent, m->stream_replays,
-             m->streams_aborted, m->sessions_lost, m->stream_overflows, gw_listeners_count(gw->listeners), m->sessions_shed,
-             gw->draining, m->shutdown_refused, m->streams_handed_over,
-             httpd_reaped_count(gw->http) +
-                 (gw->callback_http ? httpd_reaped_count(gw->callback_http) : 0));
-    httpd_respond(r, 200, "text/plain; version=0.0.4", body);
 }
 
 static void respond_plain_error(httpd_req *r, int status, const char *code, const char *msg) {
@@ -143,6 +105,8 @@ enum { ON_API = 1, ON_CALLBACKS = 2 };
 static void route(gateway *gw, httpd_req *r, unsigned listener) {
     const char *path = httpd_path(r);
     const char *method = httpd_method(r);
+    /* Metrics, info and configuration: on the API's listener only, as the probes are not. */
+    if ((listener & ON_API) && actuator_handle(gw->actuator, r)) return;
     int get = strcmp(method, "GET") == 0;
     int post = strcmp(method, "POST") == 0;
     struct {
@@ -154,8 +118,7 @@ static void route(gateway *gw, httpd_req *r, unsigned listener) {
                  {"/aggregate/stream", 0, ON_API},
                  {"/actuator/health", 0, ON_API | ON_CALLBACKS},
                  {"/actuator/health/liveness", 0, ON_API | ON_CALLBACKS},
-                 {"/actuator/health/readiness", 0, ON_API | ON_CALLBACKS},
-                 {"/actuator/prometheus", 0, ON_API}};
+                 {"/actuator/health/readiness", 0, ON_API | ON_CALLBACKS}};
     size_t i;
     for (i = 0; i < sizeof known / sizeof known[0]; i++)
         if (strcmp(path, known[i].path) == 0) break;
@@ -183,8 +146,7 @@ static void route(gateway *gw, httpd_req *r, unsigned listener) {
     case 2: gw_streams_handle(gw->streams, r); break;
     case 3: respond_health(gw, r, 1); break;
     case 4: respond_health(gw, r, 0); break;
-    case 5: respond_health(gw, r, 2); break;
-    default: respond_metrics(gw, r); break;
+    default: respond_health(gw, r, 2); break;
     }
 }
 
@@ -196,8 +158,6 @@ static void route_api(httpd_req *r, void *arg) {
 static void route_callbacks(httpd_req *r, void *arg) { route(arg, r, ON_CALLBACKS); }
 
 /* Both listeners' finished requests. */
-static void on_http_done(const httpd_done *d, void *arg) { accesslog_write(d); }
-
 int gw_start(gateway *gw, loop *l, err_t *e) {
     gw->l = l;
     kafka_config kc = {.brokers = gw->cfg.kafka_brokers,
@@ -215,8 +175,17 @@ int gw_start(gateway *gw, loop *l, err_t *e) {
                         .header_timeout_ms = gw->cfg.header_timeout_ms,
                         .body_timeout_ms = gw->cfg.body_timeout_ms,
                         .idle_timeout_ms = gw->cfg.idle_timeout_ms,
-                        .on_done = on_http_done,
+                        .on_done = on_done,
                         .on_done_arg = gw};
+    actuator_options ao = {.component = "gateway",
+                           .before_render = before_render,
+                           .ready = ready,
+                           .arg = gw};
+    if (gwmetrics_init(&gw->metrics, e) != AGG_OK) return AGG_ERR;
+    ao.m = gw->metrics.reg;
+    if (!(gw->actuator = actuator_new(&ao, e)) ||
+        !(gw->httpmetrics = httpmetrics_new(gw->metrics.reg, e)))
+        return AGG_ERR;
     const conncfg_redis *rc = &gw->cfg.redis;
     if (!(gw->redis = rds_new(gw->l, rc, e)) || !(gw->listeners = gw_listeners_new(gw->l, rc, e)) ||
         !(gw->kafka = gw_producer_new(gw->l, &kc, gw->cfg.linger_ms, gw->cfg.batch_above_per_s, e)))
@@ -293,4 +262,9 @@ void gw_stop(gateway *gw, int flush_ms) {
     gw->listeners = NULL;
     rds_free(gw->redis);
     gw->redis = NULL;
+    actuator_free(gw->actuator);
+    gw->actuator = NULL;
+    httpmetrics_free(gw->httpmetrics);
+    gw->httpmetrics = NULL;
+    gwmetrics_free(&gw->metrics);
 }

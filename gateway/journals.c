@@ -131,7 +131,7 @@ static void on_wait_log(struct redisReply *reply, void *arg) {
     size_t n;
     err_t e;
     if (session_list_reply(reply, &n, &e) != AGG_OK) {
-        c->gw->metrics.redis_failures++;
+        metrics_inc(c->gw->metrics.redis_failures, 1);
         log_warn("WAIT_FOR_EVERYONE log read failed: %s", e.text);
         answer_failure(c, &e, "session store");
         return;
@@ -213,12 +213,12 @@ static void on_wait_state(struct redisReply *reply, void *arg) {
     session_state st;
     err_t e;
     if (session_state_reply(reply, &st, &e) != AGG_OK) {
-        c->gw->metrics.redis_failures++;
+        metrics_inc(c->gw->metrics.redis_failures, 1);
         answer_failure(c, &e, "session store");
         return;
     }
     if (!st.exists) {
-        c->gw->metrics.sessions_lost++;
+        metrics_inc(c->gw->metrics.sessions_lost, 1);
         log_warn("session %s: lost by the session store while waiting", c->msg->correlation_id);
         answer_error(c, 503, "unavailable",
                      "the session store lost this session (Redis restarted empty or failed over "
@@ -251,7 +251,7 @@ static void on_wait_guard(loop *l, void *arg) {
     (void)l;
     post_ctx *c = arg;
     c->guard = NULL;
-    c->gw->metrics.wait_timeouts++;
+    metrics_inc(c->gw->metrics.wait_timeouts, 1);
     answer_error(c, 504, "timeout", "the aggregation did not complete in time");
 }
 
@@ -272,7 +272,7 @@ static void on_delivered_ctx(int ok, const char *errstr, post_ctx *c) {
         return;
     }
     if (!ok) {
-        c->gw->metrics.produce_failures++;
+        metrics_inc(c->gw->metrics.produce_failures, 1);
         log_warn("fan-out message not accepted by Kafka: %s", errstr ? errstr : "unknown error");
         answer_error(c, 503, "unavailable", "message broker unavailable");
         return;
@@ -280,11 +280,11 @@ static void on_delivered_ctx(int ok, const char *errstr, post_ctx *c) {
     c->produced = 1;
     published(c);
     if (c->msg->strategy == STRATEGY_SSE) {
-        c->gw->metrics.sessions_started_sse++;
+        gwmetrics_session_started(&c->gw->metrics, GW_STRATEGY_SSE);
         answer_accepted(c);
         return;
     }
-    c->gw->metrics.sessions_started_wait++;
+    gwmetrics_session_started(&c->gw->metrics, GW_STRATEGY_WAIT);
     if (c->resync_due)
         on_wait_resync(c);
     else if (c->summary_seen)
@@ -307,7 +307,7 @@ static void on_opened_ctx(struct redisReply *reply, post_ctx *c) {
     }
     err_t e;
     if (session_open_reply(reply, &e) != AGG_OK) {
-        c->gw->metrics.redis_failures++;
+        metrics_inc(c->gw->metrics.redis_failures, 1);
         log_error("%s", e.text);
         answer_failure(c, &e, "session store");
         return;
@@ -322,7 +322,7 @@ static void on_opened_ctx(struct redisReply *reply, post_ctx *c) {
                         json, strlen(json), c->tp_header[0] ? c->tp_header : NULL, on_delivered, c, &e);
     agg_free(json);
     if (rc != AGG_OK) {
-        c->gw->metrics.produce_failures++;
+        metrics_inc(c->gw->metrics.produce_failures, 1);
         log_warn("fan-out message not queued for Kafka: %s", e.text);
         answer_failure(c, &e, "message broker");
         return;
@@ -376,7 +376,7 @@ void gw_journals_handle(gateway *gw, httpd_req *r) {
         return;
     }
     if (journalreq_parse(body, len, &lim, &jr, &e) != AGG_OK) {
-        gw->metrics.bad_requests++;
+        metrics_inc(gw->metrics.bad_requests, 1);
         httpd_respond_error(r, &e);
         return;
     }
@@ -393,7 +393,7 @@ void gw_journals_handle(gateway *gw, httpd_req *r) {
      * (their answers are always taken) instead of every session ending by deadline. */
     if (gw->cfg.max_pending > 0 && (size_t)gw->posts_publishing + gw_producer_queued(gw->kafka) >=
                                        (size_t)gw->cfg.max_pending) {
-        gw->metrics.sessions_shed++;
+        metrics_inc(gw->metrics.sessions_shed, 1);
         api_error oe;
         apierr_set(&oe, 503, "overloaded", NULL,
                    "too many requests waiting for the message broker; retry in a second");

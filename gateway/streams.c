@@ -77,7 +77,7 @@ static void maybe_hand_over(stream_ctx *c) {
     size_t n = sse_retry_frame(st->retry_ms, frame);
     c->phase = P_DONE;
     stop_listening(c);
-    st->gw->metrics.streams_handed_over++;
+    metrics_inc(st->gw->metrics.streams_handed_over, 1);
     if (httpd_stream_write(c->s, frame, n, NULL) == AGG_OK) httpd_stream_end(c->s);
 }
 
@@ -159,12 +159,12 @@ static void emit(stream_ctx *c, long long seq, const char *event, size_t event_l
     gw_metrics *m = &c->owner->gw->metrics;
     if (!frame) {
         /* An event this stream cannot send: it must not go on without it. */
-        m->stream_overflows++;
+        metrics_inc(m->stream_overflows, 1);
         httpd_stream_fail(c->s);
         return;
     }
     if (httpd_stream_write(c->s, frame, len, NULL) != AGG_OK) {
-        m->stream_overflows++;
+        metrics_inc(m->stream_overflows, 1);
         agg_free(frame);
         /* The stream ends after what it holds; the client resumes with Last-Event-ID. */
         c->phase = P_DONE;
@@ -172,7 +172,7 @@ static void emit(stream_ctx *c, long long seq, const char *event, size_t event_l
         return;
     }
     agg_free(frame);
-    m->stream_events_sent++;
+    gwmetrics_event_sent(m);
     c->last_sent = seq;
     ka_unlink(c);
     ka_append(c);
@@ -197,8 +197,8 @@ static void abort_stream(stream_ctx *c, const char *reason, const char *message)
                       ? sse_frame(-1, "aborted", data, (size_t)n, &len, NULL)
                       : NULL;
     gw_metrics *m = &c->owner->gw->metrics;
-    m->streams_aborted++;
-    if (strcmp(reason, "session-lost") == 0) m->sessions_lost++;
+    metrics_inc(m->streams_aborted, 1);
+    if (strcmp(reason, "session-lost") == 0) metrics_inc(m->sessions_lost, 1);
     log_warn("stream of session %s ended: %s", c->cid, reason);
     c->phase = P_DONE;
     stop_listening(c);
@@ -233,7 +233,7 @@ static void on_log(struct redisReply *reply, void *arg) {
     }
     size_t n;
     if (session_list_reply(reply, &n, NULL) != AGG_OK) {
-        c->owner->gw->metrics.redis_failures++;
+        metrics_inc(c->owner->gw->metrics.redis_failures, 1);
         c->phase = P_LIVE;
         schedule_retry(c);
         return;
@@ -260,7 +260,7 @@ static void on_verify(struct redisReply *reply, void *arg) {
     if (c->phase == P_DONE) return;
     session_state st;
     if (session_state_reply(reply, &st, NULL) != AGG_OK) {
-        c->owner->gw->metrics.redis_failures++;
+        metrics_inc(c->owner->gw->metrics.redis_failures, 1);
         c->phase = P_LIVE;
         schedule_retry(c); /* verify stays due */
         return;
@@ -295,7 +295,7 @@ static void replay(stream_ctx *c) {
     }
     c->dirty = 0;
     c->phase = P_REPLAYING;
-    c->owner->gw->metrics.stream_replays++;
+    metrics_inc(c->owner->gw->metrics.stream_replays, 1);
     if (session_call_log(&sc, c->cid, c->last_sent, NULL) != AGG_OK ||
         rds_call_send(c->owner->gw->redis, &sc.call, on_log, c, NULL) != AGG_OK) {
         c->phase = P_LIVE;
@@ -363,7 +363,7 @@ static void on_session_state(struct redisReply *reply, void *arg) {
     session_state st;
     err_t e;
     if (session_state_reply(reply, &st, &e) != AGG_OK) {
-        c->owner->gw->metrics.redis_failures++;
+        metrics_inc(c->owner->gw->metrics.redis_failures, 1);
         log_warn("stream: %s", e.text);
         fail_request(c, &e, "session store");
         free_if_idle(c);
@@ -384,7 +384,7 @@ static void on_session_state(struct redisReply *reply, void *arg) {
         return;
     }
     c->owner->open++;
-    c->owner->gw->metrics.streams_opened++;
+    metrics_inc(c->owner->gw->metrics.streams_opened, 1);
     log_ctx_set(c->cid, NULL, NULL);
     log_kv(LOG_INFO, "SSE stream opened", LOG_INT("lastEventId", c->last_sent),
            LOG_BOOL("done", st.done));
@@ -449,7 +449,7 @@ void gw_streams_handle(gw_streams *st, httpd_req *r) {
         e.http_status = 0;
     }
     if (e.http_status) {
-        gw->metrics.bad_requests++;
+        metrics_inc(gw->metrics.bad_requests, 1);
         httpd_respond_error(r, &e);
         return;
     }

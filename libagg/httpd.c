@@ -265,6 +265,29 @@ const char *httpd_query(const httpd_req *r, const char *key) {
     return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, key);
 }
 
+typedef struct query_all {
+    const char *key;
+    const char **out;
+    size_t max, n;
+} query_all;
+
+static enum MHD_Result collect_value(void *cls, enum MHD_ValueKind kind, const char *key,
+                                     const char *value) {
+    query_all *q = cls;
+    (void)kind;
+    if (key != NULL && strcmp(key, q->key) == 0) {
+        if (q->n < q->max) q->out[q->n] = value ? value : "";
+        q->n++;
+    }
+    return MHD_YES;
+}
+
+size_t httpd_query_all(const httpd_req *r, const char *key, const char **out, size_t max) {
+    query_all q = {key, out, max, 0};
+    MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, collect_value, &q);
+    return q.n;
+}
+
 const char *httpd_header(const httpd_req *r, const char *name) {
     return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
 }

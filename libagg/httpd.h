@@ -70,6 +70,9 @@ unsigned long long httpd_reaped_count(const httpd *d);
 const char *httpd_method(const httpd_req *r);
 const char *httpd_path(const httpd_req *r);
 const char *httpd_query(const httpd_req *r, const char *key);
+/* Every value of the query parameter key (?tag=a:1&tag=b:2), in order: at most max into out
+ * (borrowed as httpd_query's); returns how many there are, which may be more than max. */
+size_t httpd_query_all(const httpd_req *r, const char *key, const char **out, size_t max);
 const char *httpd_header(const httpd_req *r, const char *name);
 const char *httpd_body(const httpd_req *r, size_t *len); /* NUL-terminated */
 /* Names the route template that r matched (e.g. "/aggregate/stream"), reported in

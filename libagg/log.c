@@ -11,6 +11,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "cfg.h"
 #include "phash.h"
 
 #define CID_MAX 36
@@ -37,7 +38,8 @@ static const char *const LEVEL_NAMES[] = {"DEBUG", "INFO", "WARN", "ERROR"};
 int log_init(const char *component, err_t *e) {
     if (component) log_component = component;
     log_min = LOG_INFO;
-    const char *s = getenv("LOG_LEVEL");
+    /* Read through cfg_str: recorded for /actuator/configprops (the key redacted there). */
+    const char *s = cfg_str("LOG_LEVEL", "info");
     if (s && *s) {
         int found = 0;
         for (int i = LOG_DEBUG; i <= LOG_ERROR && !found; i++) {
@@ -49,14 +51,14 @@ int log_init(const char *component, err_t *e) {
         if (!found)
             return err_set(e, "LOG_LEVEL must be debug, info, warn or error, got '%.20s'", s);
     }
-    const char *f = getenv("LOG_FORMAT");
+    const char *f = cfg_str("LOG_FORMAT", "json");
     if (!f || !*f || strcasecmp(f, "json") == 0)
         log_fmt = LOG_FORMAT_JSON;
     else if (strcasecmp(f, "text") == 0)
         log_fmt = LOG_FORMAT_TEXT;
     else
         return err_set(e, "LOG_FORMAT must be json or text, got '%.20s'", f);
-    const char *k = getenv("LOG_PATIENT_KEY");
+    const char *k = cfg_str("LOG_PATIENT_KEY", NULL);
     if (k && *k) {
         patient_key_len = strlen(k) < sizeof patient_key ? strlen(k) : sizeof patient_key;
         memcpy(patient_key, k, patient_key_len);

@@ -6,9 +6,11 @@
 #include <string.h>
 
 #include "accesslog.h"
+#include "actuator.h"
 #include "alloc.h"
 #include "apierr.h"
 #include "calls.h"
+#include "httpmetrics.h"
 #include "list.h"
 #include "log.h"
 #include "notes.h"
@@ -67,9 +69,18 @@ struct rs_api {
     void (*idle)(void *arg);
     void *idle_arg;
     rs_calls *calls; /* POST /journals per correlationId (GET /journals/calls) */
+    metrics *reg;    /* this resource's registry, owned */
+    actuator *act;
+    httpmetrics *httpm;
 };
 
 static const char HEALTH_BODY[] = "{\"status\":\"UP\",\"components\":{}}";
+
+/* The simulator is ready once it listens. */
+static int always_ready(void *arg) {
+    (void)arg;
+    return 1;
+}
 
 rs_api *rs_api_new(loop *l, httpc *c, const rs_config *cfg, err_t *e) {
     rs_api *a = agg_calloc(1, sizeof *a);
@@ -81,11 +92,19 @@ rs_api *rs_api_new(loop *l, httpc *c, const rs_config *cfg, err_t *e) {
     a->c = c;
     a->cfg = *cfg;
     list_init(&a->jobs);
-    if (!(a->calls = rs_calls_new(RS_CALLS_TRACKED, e))) {
-        agg_free(a);
+    actuator_options ao = {.component = "resource-sim", .ready = always_ready};
+    if (!(a->calls = rs_calls_new(RS_CALLS_TRACKED, e)) || !(ao.m = a->reg = metrics_new(e)) ||
+        !(a->act = actuator_new(&ao, e)) || !(a->httpm = httpmetrics_new(a->reg, e))) {
+        rs_api_free(a);
         return NULL;
     }
     return a;
+}
+
+void rs_api_done(const httpd_done *d, void *arg) {
+    rs_api *a = arg;
+    httpmetrics_record(a->httpm, d);
+    accesslog_write(d);
 }
 
 size_t rs_api_pending(const rs_api *a) { return a->n_jobs; }
@@ -108,6 +127,9 @@ void rs_api_free(rs_api *a) {
         agg_free(j);
     }
     rs_calls_free(a->calls);
+    actuator_free(a->act);
+    httpmetrics_free(a->httpm);
+    metrics_free(a->reg);
     agg_free(a->huge);
     agg_free(a);
 }
@@ -515,12 +537,11 @@ static void handle_direct(rs_api *a, httpd_req *r) {
 
 /* --- routing --- */
 
-void rs_on_http_done(const httpd_done *d, void *arg) { accesslog_write(d); }
-
 void rs_api_handle(httpd_req *r, void *arg) {
     rs_api *a = arg;
     const char *path = httpd_path(r);
     const char *method = httpd_method(r);
+    if (actuator_handle(a->act, r)) return;
     static const struct {
         const char *path;
         const char *method;

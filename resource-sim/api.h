@@ -18,15 +18,17 @@ typedef struct rs_config {
 
 typedef struct rs_api rs_api;
 
-/* Returns the API state on loop l, sending answers with c; free it with
- * rs_api_free(). NULL with e filled ("out of memory"). l, c and the strings
+/* Returns the API state on loop l, sending answers with c, with its own metrics registry;
+ * free it with rs_api_free(). NULL with e filled ("out of memory"). l, c and the strings
  * in cfg are borrowed and must outlive it. */
 rs_api *rs_api_new(loop *l, httpc *c, const rs_config *cfg, err_t *e);
 
-/* The httpd_handler for every request; arg is the rs_api. */
+/* The httpd_handler for every request (the resource's endpoints and the shared actuator
+ * routes, each with its route template); arg is the rs_api. */
 void rs_api_handle(httpd_req *r, void *arg);
-/* For httpd_options.on_done (arg: the api): the access log of a finished request. */
-void rs_on_http_done(const httpd_done *d, void *arg);
+/* The httpd_options.on_done of its server: counts http_server_requests_seconds and writes the
+ * access log line. arg is the rs_api. */
+void rs_api_done(const httpd_done *d, void *arg);
 
 /* Answers not delivered yet (waiting for their delay, in flight or waiting
  * to retry). */

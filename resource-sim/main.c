@@ -186,7 +186,7 @@ int main(int argc, char **argv) {
         ho.port = cfg.port[i];
         ho.conn_limit = nofile > 1124 ? (unsigned)((nofile - 100) / cfg.n) : 1024;
         ho.max_body = 1024 * 1024;
-        ho.on_done = rs_on_http_done;
+        ho.on_done = rs_api_done;
         ho.on_done_arg = api;
         if (!(set.hd[i] = httpd_start(l, &ho, rs_api_handle, api, &e))) {
             fprintf(stderr, PROG ": %s: %s\n", cfg.ids[i], e.text);

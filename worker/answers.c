@@ -69,7 +69,7 @@ static void on_record(const struct redisReply *reply, void *arg) {
 }
 
 static void bad(worker *w, const wmsg *m, const char *why) {
-    w->met.bad_messages[WORKER_TOPIC_CALLBACKS]++;
+    metrics_inc(w->met.bad_messages[WORKER_TOPIC_CALLBACKS], 1);
     log_warn("bad answer message (partition %" PRId32 ", offset %" PRId64 ") skipped: %s",
              m->partition, m->offset, why);
     worker_msg_done(w, m);

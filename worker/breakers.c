@@ -79,7 +79,7 @@ static void set_view(bentry *b, const breaker_view *v, const char *why) {
     worker *w = b->w;
     breaker_state was = b->v.state;
     if ((was != BREAKER_CLOSED) != (v->state != BREAKER_CLOSED))
-        w->met.breakers_open += v->state != BREAKER_CLOSED ? 1 : -1;
+        wmetrics_breakers_open_add(&w->met, v->state != BREAKER_CLOSED ? 1 : -1);
     if (was != v->state) {
         if (v->state == BREAKER_OPEN)
             log_warn("circuit of %s open after %lld consecutive failures (%s); calls fail fast "
@@ -119,7 +119,7 @@ breaker_decision breakers_decide(worker *w, const char *source) {
     long long now = loop_wall_ms();
     breaker_decision d = breaker_decide(&b->v, now);
     if (d == BREAKER_TRY_PROBE && now < b->asking_until) d = BREAKER_FAIL_FAST;
-    if (d == BREAKER_FAIL_FAST) w->met.breaker_fast_fails++;
+    if (d == BREAKER_FAIL_FAST) metrics_inc(w->met.breaker_fast_fails, 1);
     return d;
 }
 
@@ -148,18 +148,18 @@ int breakers_probe_granted(worker *w, const char *source, const redisReply *repl
     if (breaker_script_reply(reply, &v, &granted, &e) != AGG_OK) {
         log_warn("circuit of %s: %s; the call fails fast", source, e.text);
         b->asking_until = 0;
-        w->met.breaker_fast_fails++;
+        metrics_inc(w->met.breaker_fast_fails, 1);
         return 0;
     }
     set_view(b, &v, "read with the probe request");
     if (granted) {
-        w->met.breaker_probes++;
+        metrics_inc(w->met.breaker_probes, 1);
         log_info("circuit of %s: this worker's call is the probe", source);
         return 1;
     }
     b->asking_until = 0;
     if (v.state == BREAKER_CLOSED) return 2;
-    w->met.breaker_fast_fails++;
+    metrics_inc(w->met.breaker_fast_fails, 1);
     return 0;
 }
 
@@ -173,7 +173,8 @@ static void on_report(struct redisReply *reply, void *arg) {
         log_warn("circuit of %s: %s", b->source, e.text);
         return;
     }
-    if (v.state == BREAKER_OPEN && b->v.state != BREAKER_OPEN) w->met.breaker_opens++;
+    if (v.state == BREAKER_OPEN && b->v.state != BREAKER_OPEN)
+        metrics_inc(w->met.breaker_opens, 1);
     set_view(b, &v, "reported by this worker");
 }
 

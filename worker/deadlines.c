@@ -71,8 +71,8 @@ static void on_expire(struct redisReply *reply, void *arg) {
         session_expire_result r = session_expire_reply(reply);
         switch (r) {
         case SESSION_EXPIRED:
-            w->met.timeouts++;
-            w->met.summaries++;
+            metrics_inc(w->met.timeouts, 1);
+            metrics_inc(w->met.summaries, 1);
             log_info("session %s expired: deadline passed (completedBy TIMEOUT)", x->cid);
             break;
         case SESSION_NOT_DUE:

@@ -308,7 +308,7 @@ static void on_meta(const struct redisReply *reply, void *arg) {
         /* A re-delivery (the worker that had this message died, or its partition moved):
          * a resource that already took the call, or has an outcome, is not asked again. */
         if (session_state_called(&st, j->m->resources[i].source)) {
-            j->w->met.calls_skipped++;
+            metrics_inc(j->w->met.calls_skipped, 1);
             log_info("session %s: %s already called; not called again", j->m->correlation_id,
                      j->m->resources[i].source);
             continue;
@@ -325,7 +325,7 @@ void fanout_handle(worker *w, const wmsg *m, const char *value, size_t len) {
     if (fm == NULL && !err_is_nomem(&e)) {
         char why[256];
         logsafe_error(e.text, why, sizeof why);
-        w->met.bad_messages[WORKER_TOPIC_REQUESTS]++;
+        metrics_inc(w->met.bad_messages[WORKER_TOPIC_REQUESTS], 1);
         log_warn("bad fan-out message (partition %" PRId32 ", offset %" PRId64 ") skipped: %s",
                  m->partition, m->offset, why);
         worker_msg_done(w, m);

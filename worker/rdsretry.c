@@ -58,7 +58,7 @@ static void on_timer(loop *l, void *arg) {
 
 static void schedule_retry(rdsretry *c) {
     worker *w = c->w;
-    w->met.redis_retries++;
+    metrics_inc(w->met.redis_retries, 1);
     c->backoff_ms = backoff_next(c->backoff_ms);
     c->timer = loop_timer_add(w->l, c->backoff_ms, on_timer, c);
     if (c->timer != NULL) return;

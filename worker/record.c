@@ -8,9 +8,9 @@ void record_account(worker *w, const struct redisReply *reply, const char *cid, 
                     outcome_t o) {
     session_record_result r = session_record_reply(reply, NULL);
     if (r == SESSION_RECORDED || r == SESSION_COMPLETED) {
-        if (o >= OUTCOME_OK && o <= OUTCOME_ERROR) w->met.recorded[o]++;
+        if (o >= OUTCOME_OK && o <= OUTCOME_ERROR) metrics_inc(w->met.recorded[o], 1);
         if (r == SESSION_COMPLETED) {
-            w->met.summaries++;
+            metrics_inc(w->met.summaries, 1);
             log_debug("session %s complete (last outcome %s from %s)", cid, outcome_name(o),
                       source);
         } else {
@@ -19,7 +19,7 @@ void record_account(worker *w, const struct redisReply *reply, const char *cid, 
         return;
     }
     if (session_record_refused(r)) {
-        w->met.dropped[r - SESSION_DUPLICATE]++;
+        metrics_inc(w->met.dropped[r - SESSION_DUPLICATE], 1);
         if (r == SESSION_DUPLICATE || r == SESSION_FINISHED)
             log_debug("session %s: %s outcome from %s dropped: %s", cid, outcome_name(o), source,
                       session_record_name(r));

@@ -13,7 +13,7 @@
 #include "reslist.h"
 #include "traceparent.h"
 
-#include "metrics.h"
+#include "wmetrics.h"
 
 /* Kafka topic indexes (offset tracker, epochs, metrics, intakes). */
 enum { WORKER_TOPIC_REQUESTS = 0, WORKER_TOPIC_CALLBACKS = 1, WORKER_TOPICS = 2 };
@@ -75,6 +75,8 @@ typedef struct worker {
     int release_first;               /* the intake let in first after the next hold */
     offtrack *ot;
     httpd *mgmt;
+    struct actuator *actuator;       /* the management server's shared actuator routes */
+    struct httpmetrics *httpmetrics; /* its http_server_requests_seconds */
     wmetrics met;
     int stopping; /* SIGTERM seen: begin no new message, drain the ones in flight */
     int closing;  /* tearing down: reply callbacks must not start anything */

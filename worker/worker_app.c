@@ -81,7 +81,7 @@ static void intake_hold(worker *w) {
         }
     }
     if (held) {
-        w->met.intake_holds++;
+        metrics_inc(w->met.intake_holds, 1);
         log_debug("intake held at %ld messages in flight", w->jobs);
     }
 }
@@ -114,7 +114,7 @@ static void on_message(const kafka_message *km, void *arg) {
                  km->partition, e.text);
         return;
     }
-    w->met.messages[t]++;
+    metrics_inc(w->met.messages[t], 1);
     w->jobs++;
     if (w->jobs >= w->cfg.max_in_flight) intake_hold(w);
     wmsg m = {t, km->partition, km->offset, epoch_of(w, t, km->partition), {{0}, {0}, 0}};
@@ -222,6 +222,8 @@ static void log_config(const worker *w) {
 
 int worker_start(worker *w, loop *l, err_t *e) {
     w->l = l;
+    /* First: the modules resolve their series as they start. */
+    if (wmetrics_init(&w->met, e) != AGG_OK) return AGG_ERR;
     if (!(w->ot = offtrack_new(e))) return AGG_ERR;
     if (rdsretry_init(w, e) || fanout_init(w, e) || answers_init(w, e) || deadlines_init(w, e) ||
         breakers_init(w, e))
@@ -273,4 +275,5 @@ void worker_stop(worker *w) {
     w->n_epochs = 0;
     if (w->prepare_added) loop_remove_prepare(w->l, on_prepare, w);
     w->prepare_added = 0;
+    wmetrics_free(&w->met);
 }

@@ -81,7 +81,9 @@ class Schemas:
         self.files = {}
         for sub in ("note.schema.json", "kafka/request.schema.json", "kafka/callback.schema.json",
                     "sse/callback-event.schema.json", "sse/summary-event.schema.json",
-                    "sse/aborted-event.schema.json"):
+                    "sse/aborted-event.schema.json", "actuator/metrics-names.schema.json",
+                    "actuator/metric.schema.json", "actuator/info.schema.json",
+                    "actuator/configprops.schema.json"):
             with open(os.path.join(root, sub)) as f:
                 doc = json.load(f)
             self.files[sub] = doc

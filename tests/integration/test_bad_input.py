@@ -188,12 +188,12 @@ def test_malformed_callback_is_400(gw, name, raw, field):
 
 
 def test_callback_for_unknown_session_is_accepted_then_dropped(gw, workers):
-    before = metric_sum(workers, "worker_callbacks_dropped_total", reason="unknown-session")
+    before = metric_sum(workers, "callbacks_dropped_total", reason="unknown-session")
     r = post_callback(gw[0], make_callback(str(uuid.uuid4()), "resource-2"))
     assert r.status_code == 202 and r.json() == {"status": "accepted"}
-    wait_until(lambda: metric_sum(workers, "worker_callbacks_dropped_total",
+    wait_until(lambda: metric_sum(workers, "callbacks_dropped_total",
                                   reason="unknown-session") >= before + 1,
-               20, "worker_callbacks_dropped_total{reason=unknown-session} to grow")
+               20, "callbacks_dropped_total{reason=unknown-session} to grow")
 
 
 GARBAGE = [None, b"", b"\x00\xff\xfe\x80", b"not json", b"[]", b"{}", b'{"correlationId":"x"}',

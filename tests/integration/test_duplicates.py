@@ -14,7 +14,7 @@ def _recorded(redis, cid, n):
 
 
 def _dropped(workers, reason):
-    return metric_sum(workers, "worker_callbacks_dropped_total", reason=reason)
+    return metric_sum(workers, "callbacks_dropped_total", reason=reason)
 
 
 def test_same_callback_posted_twice_is_counted_once(gw, workers, redis, kafka_tap):

@@ -29,7 +29,7 @@ def test_worker_health_and_metrics(workers):
         _health(base)
         assert metric(base, "worker_messages_total", topic="requests") is not None
         assert metric(base, "worker_bad_messages_total", topic="callbacks") is not None
-        assert metric(base, "worker_callbacks_dropped_total", reason="duplicate") is not None
+        assert metric(base, "callbacks_dropped_total", reason="duplicate") is not None
 
 
 def test_resource_health(stack):

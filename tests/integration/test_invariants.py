@@ -152,7 +152,7 @@ def test_6_abandoned_streams_are_freed(gw, redis):
 
 
 def test_7_bad_input_never_corrupts_a_session(stack, gw, workers, redis):
-    drops = {r: metric_sum(workers, "worker_callbacks_dropped_total", reason=r)
+    drops = {r: metric_sum(workers, "callbacks_dropped_total", reason=r)
              for r in ("patient-mismatch", "unknown-source")}
     bad_before = metric_sum(workers, "worker_bad_messages_total", topic="callbacks")
     patient = "patient-inv7"
@@ -168,7 +168,7 @@ def test_7_bad_input_never_corrupts_a_session(stack, gw, workers, redis):
     assert post_callback(gw[0], unknown_source).status_code == 202
     produce(stack.kafka_brokers, TOPIC_CALLBACKS, [b"\x00\xffgarbage", b'{"source":1}'],
             key=cid.encode())
-    wait_until(lambda: all(metric_sum(workers, "worker_callbacks_dropped_total", reason=r) >=
+    wait_until(lambda: all(metric_sum(workers, "callbacks_dropped_total", reason=r) >=
                            drops[r] + 1 for r in drops), 20, "forged callbacks dropped")
     wait_until(lambda: metric_sum(workers, "worker_bad_messages_total", topic="callbacks") >=
                bad_before + 2, 20, "garbage counted as bad messages")

@@ -17,7 +17,7 @@ AFTER_DEADLINE_S = 6
 
 
 def _dropped(workers, reason):
-    return metric_sum(workers, "worker_callbacks_dropped_total", reason=reason)
+    return metric_sum(workers, "callbacks_dropped_total", reason=reason)
 
 
 class Normal:
