@@ -19,8 +19,9 @@ static void on_cancel(void *arg) {
     c->r = NULL; /* the delivery callback frees c */
 }
 
-static void on_delivered(int ok, const char *errstr, void *arg) {
+static void on_delivered(int ok, const char *errstr, double seconds, void *arg) {
     intake_ctx *c = arg;
+    (void)seconds;
     if (!ok) {
         c->gw->metrics.produce_failures++;
         log_warn("answer not accepted by Kafka: %s", errstr ? errstr : "unknown error");

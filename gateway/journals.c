@@ -247,8 +247,9 @@ static void on_wait_guard(loop *l, void *arg) {
 
 /* --- common path --- */
 
-static void on_delivered(int ok, const char *errstr, void *arg) {
+static void on_delivered(int ok, const char *errstr, double seconds, void *arg) {
     post_ctx *c = arg;
+    (void)seconds;
     c->busy = 0;
     if (c->dead || !c->r) {
         finish(c);
