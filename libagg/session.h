@@ -140,6 +140,9 @@ typedef enum session_expire_result {
 session_expire_result session_expire_reply(const struct redisReply *reply);
 /* The wire name ("expired", "not-due", "gone"; "unexpected"). Static. */
 const char *session_expire_name(session_expire_result r);
+/* How long the session ran (its creation to its summary, ms) from the reply of session_record
+ * that completed it or of session_expire that expired it; -1 for any other reply. */
+long long session_summary_elapsed_ms(const struct redisReply *reply);
 
 typedef struct session_state {
     int exists;   /* the session is in Redis */

@@ -6,9 +6,10 @@
 --input: ARGV[2] channel: the session's pub/sub channel
 --input: ARGV[3] nowMs: epoch ms
 --input: ARGV[4] ttlS: SESSION_RETENTION_S
---output: status string "expired" (TIMEOUT written for every source without an outcome, then the
---output: summary with completedBy TIMEOUT, deadline removed) | "not-due" (deadline > nowMs) |
---output: "gone" (no session or already done; deadline removed)
+--output: array {"expired", elapsedMs} (TIMEOUT written for every source without an outcome, then
+--output: the summary with completedBy TIMEOUT, deadline removed; elapsedMs: nowMs - created) |
+--output: status string "not-due" (deadline > nowMs) | "gone" (no session or already done;
+--output: deadline removed)
 local meta, out, log, deadlines = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local cid, channel, now, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 
@@ -51,4 +52,4 @@ redis.call('ZREM', deadlines, cid)
 redis.call('EXPIRE', meta, ttl)
 redis.call('EXPIRE', out, ttl)
 redis.call('EXPIRE', log, ttl)
-return 'expired'
+return {'expired', now - tonumber(m[4])}
