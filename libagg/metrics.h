@@ -12,7 +12,7 @@
  * no allocation. Everything runs on one loop thread: no locking.
  *
  * Label values are bounded: a family takes at most max_series tuples; past that,
- * metrics_series() fails, so that no input can create series without end. Callers pass label
+ * metrics_series_get() fails, so that no input can create series without end. Callers pass label
  * values from fixed sets (statuses, route templates) or from configuration (resource ids). */
 
 typedef enum metrics_type { METRICS_COUNTER, METRICS_GAUGE, METRICS_HISTOGRAM } metrics_type;
@@ -52,9 +52,9 @@ metrics_family *metrics_family_find(const metrics *m, const char *name);
 /* The series of f with these label values (one per label name of f, copied), created at 0 on
  * first use. NULL with e filled on out of memory, a wrong number of values, or when f already
  * holds max_series tuples. A caller keeps the pointer: it stays valid until metrics_free. */
-metrics_series *metrics_series(metrics_family *f, const char *const *values, size_t n, err_t *e);
-/* metrics_series for a family without labels. */
-metrics_series *metrics_series0(metrics_family *f, err_t *e);
+metrics_series *metrics_series_get(metrics_family *f, const char *const *values, size_t n, err_t *e);
+/* metrics_series_get for a family without labels. */
+metrics_series *metrics_series_get0(metrics_family *f, err_t *e);
 
 /* Counter: adds by (>= 0). s may be NULL (a series that could not be made): nothing happens. */
 void metrics_inc(metrics_series *s, double by);

@@ -202,7 +202,8 @@ def test_health_checks_use_the_images_probe_client():
                           '"curl", "-fsS", "-o", "/dev/null", "http://127.0.0.1:8080')
     assert broken != text
     assert probe_problems(broken, dockerfile_text) == [
-        f"gateway-{i}: probes with curl, its image's HEALTHCHECK uses busybox" for i in (1, 2)]
+        f"{name}: probes with curl, its image's HEALTHCHECK uses busybox"
+        for name in ("aggregator", "aggregator-2")]
 
 
 def test_every_service_has_a_healthcheck(services):
@@ -294,3 +295,14 @@ def test_the_other_checks_refuse_broken_services(services):
     assert url_problems(broken(lambda c: c[worker]["environment"].update(RESOURCE_URLS="resource-1=http://x:8081")))
     assert port_problems(broken(lambda c: c[resource].update(ports=[])))
     assert hardening_problems(broken(lambda c: c[worker].update(read_only=False)))
+
+
+# The operations guide's troubleshooting commands name these services (`docker-compose logs
+# aggregator | grep "SSE"`, `docker-compose exec aggregator env | grep CALLBACK`,
+# `docker-compose logs resource1 | grep "Processing"`): they must work unchanged.
+GUIDE_SERVICES = {"aggregator": "gateway", "resource1": "resource-sim"}
+
+
+def test_the_guides_service_names_exist(services):
+    assert {name: program_of(services[name]) for name in GUIDE_SERVICES if name in services} \
+        == GUIDE_SERVICES
