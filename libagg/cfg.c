@@ -8,14 +8,162 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
+#include "alloc.h"
+#include "jbody.h"
+
 #ifndef AGG_VERSION
 #error "AGG_VERSION must be defined by the build"
 #endif
+
+/* The recorded variables; numbers are formatted into nums so that they need no allocation. */
+static cfg_var vars[CFG_MAX_VARS];
+static char nums[CFG_MAX_VARS][24];
+static size_t n_vars;
+
+static size_t slot_of(const char *name) {
+    for (size_t i = 0; i < n_vars; i++)
+        if (strcmp(vars[i].name, name) == 0) return i;
+    return n_vars;
+}
+
+static void forget_value(size_t i) {
+    if (!vars[i].is_number) agg_free((char *)vars[i].value);
+    vars[i].value = NULL;
+}
+
+/* Records name = text (copied) or the number v. */
+static void record(const char *name, const char *text, int is_number, long v, int is_default) {
+    size_t i = slot_of(name);
+    if (i == CFG_MAX_VARS) return;
+    char *copy = NULL;
+    if (!is_number && text != NULL && (copy = agg_strdup(text)) == NULL) return;
+    if (i < n_vars)
+        forget_value(i);
+    else
+        n_vars++;
+    vars[i].name = name;
+    vars[i].is_number = is_number;
+    vars[i].is_default = is_default;
+    if (is_number) {
+        snprintf(nums[i], sizeof nums[i], "%ld", v);
+        vars[i].value = nums[i];
+    } else {
+        vars[i].value = copy;
+    }
+}
+
+const cfg_var *cfg_vars(size_t *n) {
+    *n = n_vars;
+    return vars;
+}
+
+void cfg_vars_clear(void) {
+    for (size_t i = 0; i < n_vars; i++) forget_value(i);
+    n_vars = 0;
+}
+
+int cfg_is_secret(const char *name) {
+    return strstr(name, "PASSWORD") || strstr(name, "SECRET") || strstr(name, "TOKEN") ||
+           strstr(name, "KEY");
+}
+
+static int is_unit(const char *w, size_t len) {
+    return (len == 2 && strncmp(w, "MS", 2) == 0) || (len == 1 && w[0] == 'S') ||
+           (len == 5 && strncmp(w, "BYTES", 5) == 0);
+}
+
+/* Splits name at '_' into key words: lower case, a unit word joined to the one before it in
+ * camelCase. Writes at most max words into words (each < 64 bytes); returns their count. */
+#define CFG_MAX_WORDS 12
+static size_t split_words(const char *name, char words[CFG_MAX_WORDS][64]) {
+    size_t n = 0;
+    for (const char *p = name; *p && n < CFG_MAX_WORDS;) {
+        const char *end = strchr(p, '_');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (len > 0) {
+            int join = n > 0 && is_unit(p, len);
+            char *w = join ? words[n - 1] : words[n];
+            size_t at = join ? strlen(w) : 0;
+            for (size_t k = 0; k < len && at + 1 < 64; k++, at++) {
+                char c = p[k];
+                w[at] = (char)((join && k == 0) ? c : (c >= 'A' && c <= 'Z' ? c + 32 : c));
+            }
+            w[at] = '\0';
+            if (!join) n++;
+        }
+        p += len;
+        if (*p == '_') p++;
+    }
+    return n;
+}
+
+/* Words from..n joined in camelCase into out. */
+static void camel(char words[CFG_MAX_WORDS][64], size_t from, size_t n, char *out, size_t size) {
+    size_t at = 0;
+    for (size_t i = from; i < n; i++)
+        for (const char *c = words[i]; *c && at + 1 < size; c++, at++)
+            out[at] = (char)(i > from && c == words[i] && *c >= 'a' && *c <= 'z' ? *c - 32 : *c);
+    out[at] = '\0';
+}
+
+static json_t *value_json(const cfg_var *v) {
+    if (v->value == NULL) return json_null();
+    if (cfg_is_secret(v->name)) return json_string("******");
+    if (v->is_number) return json_integer(strtoll(v->value, NULL, 10));
+    return json_string(v->value);
+}
+
+/* Places v in root along its words; AGG_ERR on out of memory. */
+static int place(json_t *root, const cfg_var *v) {
+    char words[CFG_MAX_WORDS][64];
+    size_t n = split_words(v->name, words);
+    if (n == 0) return AGG_OK;
+    json_t *obj = root;
+    size_t i = 0;
+    for (; i + 1 < n; i++) {
+        json_t *next = json_object_get(obj, words[i]);
+        if (next == NULL) {
+            if (!(next = json_object()) || json_object_set_new(obj, words[i], next) != 0)
+                return AGG_ERR;
+        } else if (!json_is_object(next)) {
+            break; /* a value is there: the rest of the name goes here in camelCase */
+        }
+        obj = next;
+    }
+    char key[256];
+    camel(words, i, n, key, sizeof key);
+    json_t *val = value_json(v);
+    if (json_is_object(json_object_get(obj, key))) { /* a longer name came first */
+        if (!val || json_object_set_new(json_object_get(obj, key), "", val) != 0) return AGG_ERR;
+        return AGG_OK;
+    }
+    return val && json_object_set_new(obj, key, val) == 0 ? AGG_OK : AGG_ERR;
+}
+
+char *cfg_props_json(const cfg_var *list, size_t n, err_t *e) {
+    json_t *root = json_object(), *defaulted = json_array();
+    char *out = NULL;
+    int ok = root && defaulted;
+    for (size_t i = 0; ok && i < n; i++) {
+        ok = place(root, &list[i]) == AGG_OK;
+        if (ok && list[i].is_default) ok = json_array_append_new(defaulted, json_string(list[i].name)) == 0;
+    }
+    if (ok && json_object_set(root, "_defaulted", defaulted) == 0)
+        out = jbody_dumps(root, e);
+    else
+        err_nomem(e);
+    json_decref(defaulted);
+    json_decref(root);
+    return out;
+}
 
 int cfg_long(const char *name, long def, long min, long max, long *out, err_t *e) {
     const char *s = getenv(name);
     if (!s || *s == '\0') {
         *out = def;
+        record(name, NULL, 1, def, 1);
         return AGG_OK;
     }
     const char *p = s[0] == '-' ? s + 1 : s;
@@ -29,12 +177,15 @@ int cfg_long(const char *name, long def, long min, long max, long *out, err_t *e
         return err_set(e, "%s must be a decimal integer in [%ld, %ld], got '%.40s'", name, min, max,
                        s);
     *out = v;
+    record(name, NULL, 1, v, 0);
     return AGG_OK;
 }
 
 const char *cfg_str(const char *name, const char *def) {
     const char *s = getenv(name);
-    return s && *s ? s : def;
+    int set = s && *s;
+    record(name, set ? s : def, 0, 0, !set);
+    return set ? s : def;
 }
 
 /* 1 when s is http(s):// followed by a non-empty host and has no whitespace. */
@@ -55,10 +206,12 @@ static int url_ok(const char *s) {
 
 int cfg_url(const char *name, const char *def, const char **out, err_t *e) {
     const char *s = getenv(name);
-    if (!s || *s == '\0') s = def;
+    int set = s && *s;
+    if (!set) s = def;
     if (s && !url_ok(s))
         return err_set(e, "%s must be an http:// or https:// URL with a host, got '%.80s'", name,
                        s);
+    record(name, s, 0, 0, !set);
     *out = s;
     return AGG_OK;
 }

@@ -2,6 +2,8 @@
 #ifndef AGG_CFG_H
 #define AGG_CFG_H
 
+#include <stddef.h>
+
 #include "err.h"
 
 /* Reads integer variable name: unset or "" -> def. AGG_ERR with a message
@@ -11,6 +13,39 @@ int cfg_long(const char *name, long def, long min, long max, long *out, err_t *e
 const char *cfg_str(const char *name, const char *def);
 /* Reads a URL (http:// or https://, host non-empty): unset -> def. AGG_ERR when invalid. */
 int cfg_url(const char *name, const char *def, const char **out, err_t *e);
+
+/* Every variable read through cfg_long, cfg_str and cfg_url is recorded (the last read of a
+ * name wins) for /actuator/configprops: its value as text (NULL when unset without default) and
+ * whether it was the default. The list holds at most CFG_MAX_VARS names; a read past that, or
+ * one whose value cannot be copied (out of memory), is not recorded and the read itself still
+ * succeeds. Names must be static strings. Start-up only: not thread-safe. */
+#define CFG_MAX_VARS 128
+
+typedef struct cfg_var {
+    const char *name;
+    const char *value; /* NULL = unset and no default */
+    int is_default;
+    int is_number; /* read by cfg_long: rendered as a JSON number */
+} cfg_var;
+
+/* The recorded variables in the order first read; *n gets their count. Borrowed until the next
+ * cfg_* read or cfg_vars_clear. */
+const cfg_var *cfg_vars(size_t *n);
+/* Forgets every recorded variable (frees the copies). */
+void cfg_vars_clear(void);
+/* 1 when name holds PASSWORD, SECRET, TOKEN or KEY: its value is never shown. */
+int cfg_is_secret(const char *name);
+
+/* The variables as one JSON object nested by the words of their names, lower case: a name's
+ * words separated by '_' are nested objects, except that a unit word (MS, S, BYTES) joins the
+ * word before it in camelCase: AGGREGATOR_TIMEOUT_MAX_MS -> {"aggregator":{"timeout":
+ * {"maxMs":27000}}}. When a path meets a value already placed (A_B and A_B_C), the rest of the
+ * longer name is joined in camelCase one level up ({"a":{"b":..,"bC":..}}); a name whose key
+ * holds the object of longer names already goes into it under "" ({"a":{"b":{"":..,"c":..}}}):
+ * nothing is lost. None of the programs' names meet either case. Numbers are numbers, unset values null, secrets "******". "_defaulted" lists the names
+ * that took their defaults. Keys in the order first read. malloc'd, caller frees; NULL with e filled on out of
+ * memory. */
+char *cfg_props_json(const cfg_var *vars, size_t n, err_t *e);
 
 /* Shared handling of argv for every binary: --help prints usage (the text
  * given) and exits 0; --version prints "<prog> <AGG_VERSION>" and exits 0;

@@ -84,6 +84,7 @@ for p in "${programs[@]}"; do
   t0=$(date +%s)
   buildah bud --quiet --layers --format docker --pull=never \
     --build-arg VERSION="$version" --build-arg SOURCE="$source_url" --build-arg REVISION="$revision" \
+    --build-arg AGG_GIT_COMMIT="$revision" \
     -f "$p/Dockerfile" -t "aggregator/$p:$version" . >/dev/null
   seconds[$p]=$(( $(date +%s) - t0 ))
 done

@@ -7,7 +7,7 @@
 
 #include "alloc.h"
 #include "log.h"
-#include "metrics.h"
+#include "wmetrics.h"
 #include "worker_app.h"
 
 #define PROM_TYPE "text/plain; version=0.0.4; charset=utf-8"

@@ -12,7 +12,7 @@
 #include "rds.h"
 #include "reslist.h"
 
-#include "metrics.h"
+#include "wmetrics.h"
 
 /* Kafka topic indexes (offset tracker, epochs, metrics, intakes). */
 enum { WORKER_TOPIC_REQUESTS = 0, WORKER_TOPIC_CALLBACKS = 1, WORKER_TOPICS = 2 };

@@ -179,9 +179,12 @@ def negative(version):
                          bare + ("ldd", "--version printed"))
     ok &= expect_rejected("the base as web", "web", base, version, bare + ("holds",))
     try:
-        # The build stage comes from the layer cache of make images: no compilation.
+        # The build stage comes from the layer cache of make images (same build argument as
+        # scripts/images.sh gives): no compilation.
+        commit = subprocess.run(["git", "-C", REPO, "rev-parse", "HEAD"], capture_output=True,
+                                text=True).stdout.strip() or "unknown"
         r = subprocess.run(["buildah", "bud", "--quiet", "--layers", "--pull=never", "--target",
-                            "build", "-f", os.path.join(REPO, "gateway", "Dockerfile"), "-t",
+                            "build", "--build-arg", "AGG_GIT_COMMIT=" + commit, "-f", os.path.join(REPO, "gateway", "Dockerfile"), "-t",
                             stage, REPO], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                            text=True)
         if r.returncode != 0:

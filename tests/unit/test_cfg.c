@@ -11,8 +11,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
+#include "alloc.h"
 #include "cfg.h"
 #include "err.h"
+#include "failalloc.h"
 
 #define VAR "AGG_TEST_CFG_VAR"
 
@@ -162,12 +166,232 @@ static void test_exit_paths(void **state) {
                         "worker: configuration error: SERVER_PORT must be a decimal integer\n");
 }
 
+
+static const cfg_var *find_var(const char *name) {
+    size_t n;
+    const cfg_var *v = cfg_vars(&n);
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(v[i].name, name) == 0) return &v[i];
+    return NULL;
+}
+
+static int clear_vars(void **state) {
+    (void)state;
+    unsetenv(VAR);
+    cfg_vars_clear();
+    return 0;
+}
+
+static void test_reads_are_recorded(void **state) {
+    (void)state;
+    long v;
+    const char *u;
+    assert_int_equal(cfg_long("AGG_TEST_CFG_NUM", 7, 0, 10, &v, NULL), AGG_OK);
+    setenv(VAR, "text", 1);
+    assert_string_equal(cfg_str(VAR, "dflt"), "text");
+    assert_null(cfg_str("AGG_TEST_CFG_UNSET", NULL));
+    assert_int_equal(cfg_url("AGG_TEST_CFG_URL", "http://h:1/x", &u, NULL), AGG_OK);
+    size_t n;
+    cfg_vars(&n);
+    assert_int_equal(n, 4);
+    const cfg_var *num = find_var("AGG_TEST_CFG_NUM");
+    assert_non_null(num);
+    assert_string_equal(num->value, "7");
+    assert_true(num->is_number && num->is_default);
+    const cfg_var *str = find_var(VAR);
+    assert_string_equal(str->value, "text");
+    assert_false(str->is_default || str->is_number);
+    assert_null(find_var("AGG_TEST_CFG_UNSET")->value);
+    assert_true(find_var("AGG_TEST_CFG_URL")->is_default);
+    /* A second read replaces the first: one entry per name. */
+    setenv(VAR, "other", 1);
+    cfg_str(VAR, NULL);
+    cfg_vars(&n);
+    assert_int_equal(n, 4);
+    assert_string_equal(find_var(VAR)->value, "other");
+    /* A rejected value is not recorded as read. */
+    setenv("AGG_TEST_CFG_NUM", "11", 1);
+    assert_int_equal(cfg_long("AGG_TEST_CFG_NUM", 7, 0, 10, &v, NULL), AGG_ERR);
+    assert_string_equal(find_var("AGG_TEST_CFG_NUM")->value, "7");
+    unsetenv("AGG_TEST_CFG_NUM");
+}
+
+static void test_list_is_bounded(void **state) {
+    (void)state;
+    static char names[CFG_MAX_VARS + 5][32];
+    for (int i = 0; i < CFG_MAX_VARS + 5; i++) {
+        snprintf(names[i], sizeof names[i], "AGG_TEST_CFG_N%d", i);
+        assert_string_equal(cfg_str(names[i], "d"), "d"); /* past the cap the read still works */
+    }
+    size_t n;
+    cfg_vars(&n);
+    assert_int_equal(n, CFG_MAX_VARS);
+}
+
+static void test_record_out_of_memory(void **state) {
+    (void)state;
+    setenv(VAR, "value", 1);
+    failalloc_arm(1);
+    const char *got = cfg_str(VAR, NULL);
+    failalloc_disarm();
+    assert_string_equal(got, "value");
+    assert_null(find_var(VAR)); /* not recorded, nothing leaked */
+    cfg_str(VAR, NULL);
+    failalloc_arm(1); /* replacing a value: the old one stays when the copy fails */
+    setenv(VAR, "newer", 1);
+    cfg_str(VAR, NULL);
+    failalloc_disarm();
+    assert_string_equal(find_var(VAR)->value, "value");
+}
+
+static json_t *props(const cfg_var *v, size_t n) {
+    err_t e;
+    char *text = cfg_props_json(v, n, &e);
+    assert_non_null(text);
+    json_t *j = json_loads(text, 0, NULL);
+    assert_non_null(j);
+    agg_free(text);
+    return j;
+}
+
+static void test_props_nesting_numbers_secrets(void **state) {
+    (void)state;
+    cfg_var v[] = {
+        {"AGGREGATOR_TIMEOUT_MAX_MS", "27000", 1, 1},
+        {"AGGREGATOR_TIMEOUT_DEFAULT_MS", "10000", 0, 1},
+        {"AGGREGATOR_CALLBACK_URL", "http://gw:8080/aggregate/callback", 1, 0},
+        {"SSE_BUFFER_LIMIT_BYTES", "65536", 1, 1},
+        {"SESSION_RETENTION_S", "3600", 1, 1},
+        {"RESOURCE_ID", "42", 0, 0}, /* read as a string: stays one */
+        {"REDIS_PASSWORD", "hunter2", 0, 0},
+        {"REDIS_SENTINEL_PASSWORD", NULL, 1, 0},
+        {"LOG_PATIENT_KEY", "k", 0, 0},
+        {"API_TOKEN", "t", 0, 0},
+        {"MY_SECRET", "s", 0, 0},
+        {"KAFKA_SASL_MECHANISM", NULL, 1, 0},
+    };
+    json_t *j = props(v, sizeof v / sizeof v[0]);
+    json_t *t = json_object_get(json_object_get(j, "aggregator"), "timeout");
+    assert_int_equal(json_object_size(t), 2);
+    assert_true(json_is_integer(json_object_get(t, "maxMs")));
+    assert_int_equal(json_integer_value(json_object_get(t, "maxMs")), 27000);
+    assert_int_equal(json_integer_value(json_object_get(t, "defaultMs")), 10000);
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(json_object_get(j, "aggregator"),
+                                                          "callback"), "url")),
+        "http://gw:8080/aggregate/callback");
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(json_object_get(j, "sse"), "buffer"),
+                                           "limitBytes")), 65536);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(j, "session"),
+                                                        "retentionS")), 3600);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(j, "resource"), "id")),
+                        "42");
+    json_t *redis = json_object_get(j, "redis");
+    assert_string_equal(json_string_value(json_object_get(redis, "password")), "******");
+    /* Unset: null (nothing to hide). */
+    assert_true(json_is_null(json_object_get(json_object_get(redis, "sentinel"), "password")));
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(json_object_get(j, "log"), "patient"),
+                                          "key")), "******");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(j, "api"), "token")),
+                        "******");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(j, "my"), "secret")),
+                        "******");
+    json_t *d = json_object_get(j, "_defaulted");
+    assert_true(json_is_array(d));
+    assert_string_equal(json_string_value(json_array_get(d, 0)), "AGGREGATOR_TIMEOUT_MAX_MS");
+    assert_int_equal(json_array_size(d), 6);
+    char *text = json_dumps(j, 0);
+    assert_null(strstr(text, "hunter2"));
+    free(text);
+    json_decref(j);
+}
+
+static void test_props_clashes_lose_nothing(void **state) {
+    (void)state;
+    cfg_var v[] = {{"A_B", "1", 0, 1}, {"A_B_C", "2", 0, 1}, {"X_Y_Z", "3", 0, 1},
+                   {"X_Y", "4", 0, 1}, {"_LEAD__GAP_", "5", 0, 1}};
+    json_t *j = props(v, sizeof v / sizeof v[0]);
+    json_t *a = json_object_get(j, "a");
+    assert_int_equal(json_integer_value(json_object_get(a, "b")), 1);
+    assert_int_equal(json_integer_value(json_object_get(a, "bC")), 2);
+    json_t *y = json_object_get(json_object_get(j, "x"), "y");
+    assert_int_equal(json_integer_value(json_object_get(y, "z")), 3);
+    assert_int_equal(json_integer_value(json_object_get(y, "")), 4);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(j, "lead"), "gap")), 5);
+    json_decref(j);
+}
+
+/* The real names of the three programs nest without a clash. */
+static void test_props_real_names_no_clash(void **state) {
+    (void)state;
+    static const char *const names[] = {
+        "SERVER_PORT", "CALLBACK_PORT", "BIND_ADDR", "KAFKA_BROKERS", "RESOURCE_URLS",
+        "AGGREGATOR_CALLBACK_URL", "AGGREGATOR_TIMEOUT_MAX_MS", "AGGREGATOR_TIMEOUT_DEFAULT_MS",
+        "SESSION_RETENTION_S", "SSE_KEEPALIVE_MS", "SSE_BUFFER_LIMIT_BYTES", "WAIT_GRACE_MS",
+        "MAX_CONNECTIONS", "CONNECTION_MEMORY_LIMIT_BYTES", "KAFKA_LINGER_MS",
+        "KAFKA_BATCH_ABOVE_PER_S", "MAX_PENDING_PUBLISHES", "KAFKA_PRODUCE_TIMEOUT_MS",
+        "SHUTDOWN_TIMEOUT_S", "SHUTDOWN_RETRY_MS", "HTTP_HEADER_TIMEOUT_MS",
+        "HTTP_BODY_TIMEOUT_MS", "HTTP_IDLE_TIMEOUT_MS", "CORS_ALLOWED_ORIGINS",
+        "KAFKA_TOPIC_REQUESTS", "KAFKA_TOPIC_CALLBACKS", "KAFKA_SECURITY_PROTOCOL",
+        "KAFKA_SASL_MECHANISM", "KAFKA_SASL_USERNAME", "KAFKA_SASL_PASSWORD",
+        "KAFKA_SSL_CA_LOCATION", "KAFKA_SSL_CERTIFICATE_LOCATION", "KAFKA_SSL_KEY_LOCATION",
+        "REDIS_URL", "REDIS_PASSWORD", "REDIS_SENTINELS", "REDIS_MASTER_NAME",
+        "REDIS_SENTINEL_PASSWORD", "TCP_USER_TIMEOUT_MS", "LOG_LEVEL", "LOG_FORMAT",
+        "LOG_PATIENT_KEY", "KAFKA_GROUP_ID", "RESOURCE_CONNECT_TIMEOUT_MS",
+        "RESOURCE_READ_TIMEOUT_MS", "DEADLINE_POLL_MS", "MANAGEMENT_PORT", "WORKER_MAX_IN_FLIGHT",
+        "BREAKER_ENABLED", "BREAKER_FAILURES", "BREAKER_COOLDOWN_MS", "BREAKER_REFRESH_MS",
+        "KAFKA_SESSION_TIMEOUT_MS", "KAFKA_HEARTBEAT_INTERVAL_MS", "KAFKA_MAX_POLL_INTERVAL_MS",
+        "NOTES_PER_RESPONSE", "CALLBACK_CONNECT_TIMEOUT_MS", "CALLBACK_TIMEOUT_MS",
+        "CALLBACK_RETRIES", "RESOURCES", "RESOURCE_ID"};
+    enum { N = sizeof names / sizeof names[0] };
+    cfg_var v[N];
+    for (size_t i = 0; i < N; i++) v[i] = (cfg_var){names[i], "1", 0, 1};
+    json_t *j = props(v, N);
+    char *text = json_dumps(j, JSON_COMPACT);
+    /* Every value landed at its own leaf: N values, and no "" or camelCase fallback key. */
+    size_t values = 0;
+    for (const char *p = text; (p = strstr(p, ":1")) != NULL; p++) values++;
+    for (const char *p = text; (p = strstr(p, ":\"******\"")) != NULL; p++) values++;
+    assert_int_equal(values, N);
+    assert_null(strstr(text, "\"\":"));
+    free(text);
+    json_decref(j);
+}
+
+static void test_props_out_of_memory(void **state) {
+    (void)state;
+    cfg_var v[] = {{"A_B_C", "1", 1, 1}, {"D", "x", 0, 0}};
+    for (size_t k = 1;; k++) {
+        err_t e;
+        failalloc_arm(k);
+        char *t = cfg_props_json(v, 2, &e);
+        int fired = failalloc_fired();
+        failalloc_disarm();
+        if (!fired) {
+            assert_non_null(t);
+            agg_free(t);
+            break;
+        }
+        assert_null(t);
+        assert_true(err_is_nomem(&e));
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_long_default, unset_var, unset_var),
         cmocka_unit_test_setup_teardown(test_long_values_and_bounds, unset_var, unset_var),
         cmocka_unit_test_setup_teardown(test_str, unset_var, unset_var),
         cmocka_unit_test_setup_teardown(test_url, unset_var, unset_var),
+        cmocka_unit_test_setup_teardown(test_reads_are_recorded, clear_vars, clear_vars),
+        cmocka_unit_test_setup_teardown(test_list_is_bounded, clear_vars, clear_vars),
+        cmocka_unit_test_setup_teardown(test_record_out_of_memory, clear_vars, clear_vars),
+        cmocka_unit_test(test_props_nesting_numbers_secrets),
+        cmocka_unit_test(test_props_clashes_lose_nothing),
+        cmocka_unit_test(test_props_real_names_no_clash),
+        cmocka_unit_test(test_props_out_of_memory),
         cmocka_unit_test(test_args_none_returns),
         cmocka_unit_test(test_exit_paths),
     };

@@ -11,7 +11,7 @@
 #include <string.h>
 
 /* the worker sources are not in libagg: compile the modules under test into this program. */
-#include "metrics.h"
+#include "wmetrics.h"
 
 /* 1 when text holds line as a whole line. */
 static int has_line(const char *text, const char *line) {

@@ -1,5 +1,5 @@
-/* metrics: the worker's counters and gauges, rendered in Prometheus text format 0.0.4. */
-#include "metrics.h"
+/* wmetrics: the worker's counters and gauges, rendered in Prometheus text format 0.0.4. */
+#include "wmetrics.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,6 +1,6 @@
-/* metrics: the worker's counters and gauges, rendered in Prometheus text format 0.0.4. */
-#ifndef WORKER_METRICS_H
-#define WORKER_METRICS_H
+/* wmetrics: the worker's counters and gauges, rendered in Prometheus text format 0.0.4. */
+#ifndef WORKER_WMETRICS_H
+#define WORKER_WMETRICS_H
 
 #include "err.h"
 #include "outcome.h"
