@@ -21,7 +21,7 @@ static void on_cancel(void *arg) {
 
 static void on_delivered(int ok, const char *errstr, double seconds, void *arg) {
     intake_ctx *c = arg;
-    (void)seconds;
+    gwmeasure_produced(&c->gw->meas, GWMEASURE_CALLBACKS, seconds);
     if (!ok) {
         c->gw->metrics.produce_failures++;
         log_warn("answer not accepted by Kafka: %s", errstr ? errstr : "unknown error");

@@ -4,7 +4,9 @@
 
 #include "err.h"
 #include "httpd.h"
+#include "gwmeasure.h"
 #include "kafka.h"
+#include "metrics.h"
 #include "produce.h"
 #include "loop.h"
 #include "rds.h"
@@ -74,6 +76,8 @@ typedef struct gateway {
     struct gw_listeners *listeners;
     struct gw_streams *streams;
     gw_metrics metrics;
+    metrics *reg;   /* the registry /actuator/prometheus renders */
+    gwmeasure meas; /* the gateway's series in reg */
     long posts_publishing; /* POSTs accepted and not yet acknowledged by Kafka */
     int draining;          /* SIGTERM: not ready, no new sessions or streams (gw_drain) */
 } gateway;

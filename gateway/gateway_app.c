@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "answer_intake.h"
 #include "journals.h"
 #include "listeners.h"
@@ -62,6 +63,8 @@ static size_t requests_in_progress(const gateway *gw) {
     return httpd_request_count(gw->http) +
            (gw->callback_http ? httpd_request_count(gw->callback_http) : 0);
 }
+
+static void respond_plain_error(httpd_req *r, int status, const char *code, const char *msg);
 
 static void respond_metrics(gateway *gw, httpd_req *r) {
     const gw_metrics *m = &gw->metrics;
@@ -126,7 +129,20 @@ static void respond_metrics(gateway *gw, httpd_req *r) {
              gw->draining, m->shutdown_refused, m->streams_handed_over,
              httpd_reaped_count(gw->http) +
                  (gw->callback_http ? httpd_reaped_count(gw->callback_http) : 0));
-    httpd_respond(r, 200, "text/plain; version=0.0.4", body);
+    err_t e;
+    char *reg = metrics_render_prometheus(gw->reg, &e);
+    size_t a = strlen(body), b = reg ? strlen(reg) : 0;
+    char *both = reg ? agg_malloc(a + b + 1) : NULL;
+    if (!both) {
+        agg_free(reg);
+        respond_plain_error(r, 500, "internal", "out of memory");
+        return;
+    }
+    memcpy(both, body, a);
+    memcpy(both + a, reg, b + 1); /* the registry's families after the counters not moved yet */
+    agg_free(reg);
+    httpd_respond(r, 200, "text/plain; version=0.0.4", both);
+    agg_free(both);
 }
 
 static void respond_plain_error(httpd_req *r, int status, const char *code, const char *msg) {
@@ -211,9 +227,13 @@ int gw_start(gateway *gw, loop *l, err_t *e) {
                         .body_timeout_ms = gw->cfg.body_timeout_ms,
                         .idle_timeout_ms = gw->cfg.idle_timeout_ms};
     const conncfg_redis *rc = &gw->cfg.redis;
+    const char *topics[2] = {gw->cfg.topic_requests, gw->cfg.topic_callbacks};
+    if (!(gw->reg = metrics_new(e)) || gwmeasure_init(&gw->meas, gw->reg, topics, e) != AGG_OK)
+        return AGG_ERR;
     if (!(gw->redis = rds_new(gw->l, rc, e)) || !(gw->listeners = gw_listeners_new(gw->l, rc, e)) ||
         !(gw->kafka = gw_producer_new(gw->l, &kc, gw->cfg.linger_ms, gw->cfg.batch_above_per_s, e)))
         return AGG_ERR;
+    rds_set_observer(gw->redis, rdsmeter_observe, &gw->meas.redis);
     if (!(gw->streams = gw_streams_new(gw, e))) return AGG_ERR;
     if (!(gw->http = httpd_start(gw->l, &ho, route_api, gw, e))) return AGG_ERR;
     if (gw->cfg.callback_port) {
@@ -286,4 +306,6 @@ void gw_stop(gateway *gw, int flush_ms) {
     gw->listeners = NULL;
     rds_free(gw->redis);
     gw->redis = NULL;
+    metrics_free(gw->reg); /* last: the modules above hold series of it */
+    gw->reg = NULL;
 }

@@ -249,7 +249,7 @@ static void on_wait_guard(loop *l, void *arg) {
 
 static void on_delivered(int ok, const char *errstr, double seconds, void *arg) {
     post_ctx *c = arg;
-    (void)seconds;
+    gwmeasure_produced(&c->gw->meas, GWMEASURE_REQUESTS, seconds);
     c->busy = 0;
     if (c->dead || !c->r) {
         finish(c);

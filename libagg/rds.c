@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
 #include "alloc.h"
 #include "log.h"
@@ -51,12 +50,6 @@ typedef struct pending {
     const char **argv;
     size_t *lens;
 } pending;
-
-static long long mono_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
 
 static void setup_step(rds *r) {
     if (--r->setup_left > 0) return;
@@ -175,7 +168,7 @@ static void command_reply(redisAsyncContext *ac, void *reply, void *arg) {
      * the caller gets the error and retries as for any other. */
     if (rdsha_is_readonly(rep)) rdsconn_drop(&p->r->c, "READONLY: the server is a replica now");
     if (rep && p->sent_ns && p->r->observer)
-        p->r->observer(p->command, (double)(mono_ns() - p->sent_ns) / 1e9, p->r->observer_arg);
+        p->r->observer(p->command, (double)(loop_now_ns() - p->sent_ns) / 1e9, p->r->observer_arg);
     p->cb(rep, p->arg);
     agg_free(p);
 }
@@ -208,7 +201,7 @@ static pending *pending_new(rds *r, rds_reply_cb *cb, void *arg, size_t extra) {
     p->arg = arg;
     p->script = -1;
     p->command = RDS_CMD_OTHER;
-    p->sent_ns = r->observer ? mono_ns() : 0;
+    p->sent_ns = r->observer ? loop_now_ns() : 0;
     p->retried = 0;
     p->argc = 0;
     p->argv = NULL;

@@ -72,6 +72,7 @@ static void on_expire(struct redisReply *reply, void *arg) {
         case SESSION_EXPIRED:
             w->met.timeouts++;
             w->met.summaries++;
+            wmeasure_completed(&w->meas, 1, session_summary_elapsed_ms(reply));
             log_info("session %s expired: deadline passed (completedBy TIMEOUT)", x->cid);
             break;
         case SESSION_NOT_DUE:

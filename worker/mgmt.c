@@ -35,12 +35,27 @@ static void health(worker *w, httpd_req *r, int readiness) {
     httpd_respond(r, up ? 200 : 503, NULL, body);
 }
 
-static void metrics(worker *w, httpd_req *r) {
+static void respond_prometheus(worker *w, httpd_req *r) {
     long http = w->hc != NULL ? (long)httpc_in_flight(w->hc) : 0;
     err_t e;
     int assigned[WORKER_TOPICS] = {worker_assigned(w, WORKER_TOPIC_REQUESTS),
                                    worker_assigned(w, WORKER_TOPIC_CALLBACKS)};
     char *text = wmetrics_render(&w->met, w->jobs, http, worker_intake_held(w), assigned, &e);
+    worker_sample_lag(w);
+    char *reg = text ? metrics_render_prometheus(w->reg, &e) : NULL;
+    if (text != NULL && reg == NULL) {
+        agg_free(text);
+        text = NULL;
+    }
+    if (text != NULL) { /* the registry's families after the counters not moved into it yet */
+        size_t a = strlen(text), b = strlen(reg);
+        char *both = agg_realloc(text, a + b + 1);
+        if (both != NULL) memcpy(both + a, reg, b + 1);
+        else agg_free(text);
+        text = both;
+        agg_free(reg);
+        if (text == NULL) err_nomem(&e);
+    }
     if (text == NULL) {
         api_error ae;
         apierr_set(&ae, 500, "internal", NULL, "%s", e.text);
@@ -74,7 +89,7 @@ static void handle(httpd_req *r, void *arg) {
     if (strcmp(path, "/actuator/health/liveness") == 0)
         httpd_respond(r, 200, NULL, "{\"status\":\"UP\"}");
     else if (strcmp(path, "/actuator/prometheus") == 0)
-        metrics(w, r);
+        respond_prometheus(w, r);
     else
         health(w, r, strcmp(path, "/actuator/health/readiness") == 0);
 }

@@ -12,6 +12,8 @@
 #include "rds.h"
 #include "reslist.h"
 
+#include "metrics.h"
+#include "wmeasure.h"
 #include "wmetrics.h"
 
 /* Kafka topic indexes (offset tracker, epochs, metrics, intakes). */
@@ -75,6 +77,8 @@ typedef struct worker {
     offtrack *ot;
     httpd *mgmt;
     wmetrics met;
+    metrics *reg;   /* the registry /actuator/prometheus renders */
+    wmeasure meas;  /* the worker's series in reg */
     int stopping; /* SIGTERM seen: begin no new message, drain the ones in flight */
     int closing;  /* tearing down: reply callbacks must not start anything */
     long jobs;    /* messages being handled (fan-out and answer jobs) */

@@ -115,6 +115,10 @@ static void on_message(const kafka_message *km, void *arg) {
         return;
     }
     w->met.messages[t]++;
+    if (km->timestamp_ms >= 0) {
+        long long delay = loop_wall_ms() - km->timestamp_ms;
+        metrics_observe(w->meas.consume_delay[t], delay > 0 ? (double)delay / 1000.0 : 0);
+    }
     w->jobs++;
     if (w->jobs >= w->cfg.max_in_flight) intake_hold(w);
     wmsg m = {t, km->partition, km->offset, epoch_of(w, t, km->partition)};
@@ -154,6 +158,11 @@ int worker_kafka_healthy(const worker *w) {
     for (int i = 0; i < WORKER_TOPICS; i++)
         if (w->in[i].kc == NULL || !kafka_consumer_healthy(w->in[i].kc)) return 0;
     return 1;
+}
+
+void worker_sample_lag(worker *w) {
+    for (int i = 0; i < WORKER_TOPICS; i++)
+        if (w->in[i].kc != NULL) metrics_set(w->meas.lag[i], (double)kafka_consumer_lag(w->in[i].kc, 0));
 }
 
 int worker_assigned(const worker *w, int topic) {
@@ -215,6 +224,9 @@ static void log_config(const worker *w) {
 int worker_start(worker *w, loop *l, err_t *e) {
     w->l = l;
     if (!(w->ot = offtrack_new(e))) return AGG_ERR;
+    const char *topics[WORKER_TOPICS] = {w->cfg.topic_requests, w->cfg.topic_callbacks};
+    if (!(w->reg = metrics_new(e)) || wmeasure_init(&w->meas, w->reg, &w->cfg.allow, topics, e))
+        return AGG_ERR;
     if (rdsretry_init(w, e) || fanout_init(w, e) || answers_init(w, e) || deadlines_init(w, e) ||
         breakers_init(w, e))
         return AGG_ERR;
@@ -222,6 +234,7 @@ int worker_start(worker *w, loop *l, err_t *e) {
     w->prepare_added = 1;
     err_t re;
     if (!(w->r = rds_new(w->l, &w->cfg.redis, &re))) return err_set(e, "REDIS_URL: %s", re.text);
+    rds_set_observer(w->r, rdsmeter_observe, &w->meas.redis);
     if (!(w->hc = httpc_new(w->l, e))) return AGG_ERR;
     if (mgmt_start(w, e) != AGG_OK) return AGG_ERR;
     if (intake_start(w, WORKER_TOPIC_REQUESTS, w->cfg.topic_requests, WORKER_GROUP_REQUESTS, e) ||
@@ -265,4 +278,6 @@ void worker_stop(worker *w) {
     w->n_epochs = 0;
     if (w->prepare_added) loop_remove_prepare(w->l, on_prepare, w);
     w->prepare_added = 0;
+    metrics_free(w->reg); /* last: the modules above hold series of it */
+    w->reg = NULL;
 }
