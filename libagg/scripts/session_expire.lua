@@ -6,8 +6,9 @@
 --input: ARGV[2] channel: the session's pub/sub channel
 --input: ARGV[3] nowMs: epoch ms
 --input: ARGV[4] ttlS: SESSION_RETENTION_S
---output: array {"expired", elapsedMs} (TIMEOUT written for every source without an outcome, then
---output: the summary with completedBy TIMEOUT, deadline removed; elapsedMs: nowMs - created) |
+--output: array {"expired", elapsedMs, source...} (TIMEOUT written for every source without an
+--output: outcome, named after elapsedMs, then the summary with completedBy TIMEOUT, deadline
+--output: removed; elapsedMs: nowMs - created) |
 --output: status string "not-due" (deadline > nowMs) | "gone" (no session or already done;
 --output: deadline removed)
 local meta, out, log, deadlines = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
@@ -28,6 +29,7 @@ end
 local elapsed = string.format('%d', now - tonumber(m[4]))
 local sources = cjson.decode(m[2])
 local seq
+local reply = {'expired', tonumber(now - tonumber(m[4]))}
 for i = 1, #sources do
   local s = sources[i]
   if redis.call('HSETNX', out, s, 'TIMEOUT') == 1 then
@@ -38,6 +40,7 @@ for i = 1, #sources do
     redis.call('XADD', log, '0-' .. seq, 'e', 'callback', 'd', data)
     redis.call('PUBLISH', channel, seq .. ' callback ' .. data)
     redis.call('HINCRBY', meta, 'errors', 1)
+    reply[#reply + 1] = s
   end
 end
 local counts = redis.call('HMGET', meta, 'respondents', 'errors')
@@ -52,4 +55,4 @@ redis.call('ZREM', deadlines, cid)
 redis.call('EXPIRE', meta, ttl)
 redis.call('EXPIRE', out, ttl)
 redis.call('EXPIRE', log, ttl)
-return {'expired', now - tonumber(m[4])}
+return reply

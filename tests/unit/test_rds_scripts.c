@@ -232,9 +232,13 @@ static void expect_expire(const char *cid, long long now, const char *want) {
     redisReply *r = send_call(&sc.call);
     if (r->type == REDIS_REPLY_ERROR) fail_msg("session_expire: %s", r->str);
     assert_string_equal(session_expire_name(session_expire_reply(r)), want);
-    if (strcmp(want, "expired") == 0) { /* {"expired", elapsedMs} */
+    if (strcmp(want, "expired") == 0) { /* {"expired", elapsedMs, the sources timed out...} */
         assert_int_equal(r->type, REDIS_REPLY_ARRAY);
         assert_int_equal(session_summary_elapsed_ms(r), now - CREATED);
+        /* Both tests' sessions have sources without an outcome: each is named once. */
+        assert_true(session_expire_sources(r) > 0);
+        for (size_t i = 0; i < session_expire_sources(r); i++)
+            assert_non_null(session_expire_source(r, i));
     } else {
         assert_true(r->type == REDIS_REPLY_STATUS || r->type == REDIS_REPLY_STRING);
         assert_string_equal(r->str, want);

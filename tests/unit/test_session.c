@@ -275,6 +275,14 @@ static void summary_elapsed_of_replies(void **state) {
     redisReply *exp = fakereply_arr(2, fakereply_str("expired"), fakereply_int(1000));
     assert_int_equal(session_expire_reply(exp), SESSION_EXPIRED);
     assert_int_equal(session_summary_elapsed_ms(exp), 1000);
+    assert_int_equal(session_expire_sources(exp), 0);
+    redisReply *two = fakereply_arr(4, fakereply_str("expired"), fakereply_int(7), fakereply_str("a"), fakereply_int(1));
+    assert_int_equal(session_summary_elapsed_ms(two), 7);
+    assert_int_equal(session_expire_sources(two), 2);
+    assert_string_equal(session_expire_source(two, 0), "a");
+    assert_null(session_expire_source(two, 1)); /* not a string */
+    assert_null(session_expire_source(two, 2));
+    assert_int_equal(session_expire_sources(fakereply_str("gone")), 0);
     /* No summary, or no duration in it. */
     assert_int_equal(session_summary_elapsed_ms(fakereply_arr(3, fakereply_str("recorded"), fakereply_int(2), fakereply_int(5))), -1);
     assert_int_equal(session_summary_elapsed_ms(fakereply_arr(2, fakereply_str("completed"), fakereply_int(4))), -1);
