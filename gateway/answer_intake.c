@@ -23,8 +23,9 @@ static void on_cancel(void *arg) {
     c->r = NULL; /* the delivery callback frees c */
 }
 
-static void on_delivered(int ok, const char *errstr, void *arg) {
+static void on_delivered(int ok, const char *errstr, double seconds, void *arg) {
     intake_ctx *c = arg;
+    gwmeasure_produced(&c->gw->meas, GWMEASURE_CALLBACKS, seconds);
     log_ctx_set(c->cid, c->tp.trace_id, c->tp.span_id);
     if (!ok) {
         metrics_inc(c->gw->metrics.produce_failures, 1);

@@ -259,9 +259,11 @@ static void on_wait_guard(loop *l, void *arg) {
 
 static void on_delivered_ctx(int ok, const char *errstr, post_ctx *c);
 
-static void on_delivered(int ok, const char *errstr, void *arg) {
-    ctx_enter(arg);
-    on_delivered_ctx(ok, errstr, arg);
+static void on_delivered(int ok, const char *errstr, double seconds, void *arg) {
+    post_ctx *c = arg;
+    gwmeasure_produced(&c->gw->meas, GWMEASURE_REQUESTS, seconds);
+    ctx_enter(c);
+    on_delivered_ctx(ok, errstr, c);
     log_ctx_clear();
 }
 

@@ -33,17 +33,18 @@ static void on_guard(loop *l, void *arg) {
     g->timer = NULL;
     kafka_delivery_cb *done = g->done;
     g->done = NULL;
-    done(0, "not acknowledged within KAFKA_PRODUCE_TIMEOUT_MS", g->arg);
+    done(0, "not acknowledged within KAFKA_PRODUCE_TIMEOUT_MS", (double)g->p->guard_ms / 1000.0,
+         g->arg);
 }
 
-static void on_guarded_delivery(int ok, const char *errstr, void *arg) {
+static void on_guarded_delivery(int ok, const char *errstr, double seconds, void *arg) {
     guarded *g = arg;
     if (g->timer) loop_timer_cancel(g->p->l, g->timer);
     g->timer = NULL;
     if (g->done) {
         kafka_delivery_cb *done = g->done;
         g->done = NULL;
-        done(ok, errstr, g->arg);
+        done(ok, errstr, seconds, g->arg);
     }
     agg_free(g);
 }

@@ -2,7 +2,6 @@
 #include "kafka.h"
 
 #include <errno.h>
-#include <jansson.h>
 #include <librdkafka/rdkafka.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,7 +11,7 @@
 #include <unistd.h>
 
 #include "alloc.h"
-#include "jbody.h"
+#include "kstats.h"
 #include "log.h"
 #include "tcplive.h"
 
@@ -38,6 +37,10 @@ typedef struct kbase {
     int fatal;   /* librdkafka raised a fatal error: this handle is never healthy again */
     void (*drain)(struct kbase *b);
     void (*on_fatal)(struct kbase *b); /* NULL: stay unhealthy */
+    /* Consumer: its topics' lag, read from each statistics document (kafka_consumer_lag). */
+    const char *const *lag_topics;
+    int n_lag;
+    long long *lag;
 } kbase;
 
 struct kafka_producer {
@@ -65,6 +68,7 @@ struct kafka_consumer {
     int n_fresh; /* parts with fresh set: the per-message lookup runs only while > 0 */
     char **topics;
     int n_topics;
+    long long *lag; /* by topic index, from statistics */
     kafka_message_cb *on_message;
     kafka_revoke_cb *on_revoke;
     void *arg;
@@ -80,31 +84,6 @@ typedef struct delivery {
 
 /* --- callbacks shared by producer and consumer --- */
 
-/* 1 when the statistics JSON shows a broker (nodeid >= 0, not a bootstrap
- * placeholder) in state "UP", 0 when not, -1 when it could not be read for
- * lack of memory (that says nothing about the brokers). */
-static int stats_broker_up(const char *json, size_t len) {
-    json_error_t jerr;
-    int nomem;
-    json_t *root = jbody_loadb(json, len, &nomem, &jerr);
-    if (!root) return nomem ? -1 : 0;
-    int up = 0;
-    json_t *brokers = json_object_get(root, "brokers");
-    const char *name;
-    json_t *b;
-    json_object_foreach(brokers, name, b) {
-        json_t *id = json_object_get(b, "nodeid");
-        const char *state = json_string_value(json_object_get(b, "state"));
-        if (json_is_integer(id) && json_integer_value(id) >= 0 && state &&
-            strcmp(state, "UP") == 0) {
-            up = 1;
-            break;
-        }
-    }
-    json_decref(root);
-    return up;
-}
-
 /* Asks for metadata once at start (blocking, at most timeout_ms), so that
  * readiness does not wait a whole statistics interval. */
 static void probe_brokers(kbase *b, int timeout_ms) {
@@ -118,7 +97,7 @@ static void probe_brokers(kbase *b, int timeout_ms) {
 static int on_stats(rd_kafka_t *rk, char *json, size_t json_len, void *opaque) {
     (void)rk;
     kbase *b = opaque;
-    int up = stats_broker_up(json, json_len);
+    int up = kstats_read(json, json_len, b->lag_topics, b->n_lag, b->lag);
     if (up >= 0) b->healthy = !b->fatal && up;
     return 0; /* librdkafka frees json */
 }
@@ -294,7 +273,9 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
     (void)opaque;
     delivery *d = m->_private;
     if (!d) return;
-    d->done(m->err == RD_KAFKA_RESP_ERR_NO_ERROR, m->err ? rd_kafka_err2str(m->err) : "", d->arg);
+    int64_t us = rd_kafka_message_latency(m);
+    d->done(m->err == RD_KAFKA_RESP_ERR_NO_ERROR, m->err ? rd_kafka_err2str(m->err) : "",
+            us >= 0 ? (double)us / 1e6 : -1.0, d->arg);
     agg_free(d);
 }
 
@@ -619,6 +600,7 @@ static void dispatch(kafka_consumer *c, const rd_kafka_message_t *m) {
         .key_len = m->key ? m->key_len : 0,
         .value = m->payload ? m->payload : "",
         .value_len = m->payload ? m->len : 0,
+        .timestamp_ms = rd_kafka_message_timestamp(m, NULL),
     };
     rd_kafka_headers_t *hdrs = NULL;
     if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR) km.headers = hdrs;
@@ -642,6 +624,7 @@ static void free_topics(kafka_consumer *c) {
     for (int i = 0; i < c->n_topics; i++) agg_free(c->topics[i]);
     agg_free(c->topics);
     agg_free(c->parts);
+    agg_free(c->lag);
 }
 
 kafka_consumer *kafka_consumer_new(loop *l, const kafka_config *c, const kafka_group *g,
@@ -655,13 +638,16 @@ kafka_consumer *kafka_consumer_new(loop *l, const kafka_config *c, const kafka_g
     }
     kafka_consumer *kc = agg_calloc(1, sizeof *kc);
     char **names = agg_calloc((size_t)n_topics, sizeof *names);
-    if (!kc || !names) {
+    long long *lag = agg_calloc((size_t)n_topics, sizeof *lag);
+    if (!kc || !names || !lag) {
         agg_free(kc);
         agg_free(names);
+        agg_free(lag);
         err_nomem(e);
         return NULL;
     }
     kc->topics = names;
+    kc->lag = lag;
     for (int i = 0; i < n_topics; i++) {
         kc->topics[i] = agg_strdup(topics[i]);
         kc->n_topics = i + 1;
@@ -678,6 +664,9 @@ kafka_consumer *kafka_consumer_new(loop *l, const kafka_config *c, const kafka_g
     kc->b.l = l;
     kc->b.efd = -1;
     kc->b.drain = consumer_drain;
+    kc->b.lag_topics = (const char *const *)kc->topics;
+    kc->b.n_lag = n_topics;
+    kc->b.lag = kc->lag;
 
     confset cs = {.conf = rd_kafka_conf_new()};
     conf_common(&cs, c, &kc->b);
@@ -782,3 +771,7 @@ void kafka_consumer_free(kafka_consumer *c) {
 int kafka_consumer_healthy(const kafka_consumer *c) { return c->b.healthy; }
 
 int kafka_consumer_assigned(const kafka_consumer *c) { return c->n_parts; }
+
+long long kafka_consumer_lag(const kafka_consumer *c, int topic_index_) {
+    return topic_index_ >= 0 && topic_index_ < c->n_topics ? c->lag[topic_index_] : 0;
+}

@@ -32,8 +32,10 @@ typedef struct kafka_group {
 typedef struct kafka_producer kafka_producer;
 typedef struct kafka_consumer kafka_consumer;
 
-/* ok=1 when the broker acknowledged (acks=all), else errstr says why. */
-typedef void kafka_delivery_cb(int ok, const char *errstr, void *arg);
+/* ok=1 when the broker acknowledged (acks=all), else errstr says why. seconds: from
+ * kafka_produce() to this report (librdkafka's message latency), -1 when unknown (a message
+ * purged before it was sent). */
+typedef void kafka_delivery_cb(int ok, const char *errstr, double seconds, void *arg);
 
 /* Idempotent producer (acks=all). Delivery reports run on the loop. */
 kafka_producer *kafka_producer_new(loop *l, const kafka_config *c, err_t *e);
@@ -76,6 +78,7 @@ typedef struct kafka_message {
     const char *value;
     size_t value_len;
     const void *headers; /* the message's headers (librdkafka's), NULL when it has none */
+    int64_t timestamp_ms; /* the message's timestamp (producer's create time), -1 when none */
 } kafka_message;
 
 /* Copies the value of m's last header called name into out (outsz bytes, NUL-terminated).
@@ -110,6 +113,10 @@ int kafka_consumer_healthy(const kafka_consumer *c);
 /* Partitions assigned to this consumer now (of every topic); 0 before the
  * first assignment, and during an eager rebalance between revoke and assign. */
 int kafka_consumer_assigned(const kafka_consumer *c);
+/* The consumer's lag on topic_index (messages behind the partitions' ends, summed over the
+ * partitions it fetches), from librdkafka's statistics, refreshed every second; 0 before the
+ * first statistics and for an index out of range. */
+long long kafka_consumer_lag(const kafka_consumer *c, int topic_index);
 
 /* hold 1: the consumer hands out no more messages (librdkafka keeps fetching
  * up to its queue bound, then stops); hold 0: it drains at once. Rebalance

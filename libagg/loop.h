@@ -67,6 +67,8 @@ int loop_stop_on_signals(loop *l, err_t *e);
 
 /* Monotonic milliseconds, for deadlines inside one process. */
 long long loop_now_ms(void);
+/* Monotonic nanoseconds, for durations measured in metrics (the same clock as loop_now_ms). */
+long long loop_now_ns(void);
 /* Wall-clock milliseconds since the epoch, for values shared between processes. */
 long long loop_wall_ms(void);
 

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "alloc.h"
 #include "log.h"
@@ -27,7 +28,14 @@ struct rds {
     int setup_left;
     script_ref refs[RDS_SCRIPT__COUNT];
     char sha[RDS_SCRIPT__COUNT][41];
+    rds_observer_cb *observer;
+    void *observer_arg;
 };
+
+/* The plain commands of rds_call_command, in the order of their ids from RDS_CMD_HMGET. */
+static const char *const plain_commands[] = {"HMGET", "XRANGE", "ZRANGEBYSCORE"};
+_Static_assert(sizeof plain_commands / sizeof plain_commands[0] == RDS_CMD_OTHER - RDS_CMD_HMGET,
+               "one name per plain command id");
 
 /* One caller request; for scripts it keeps the EVALSHA argv for the retry. */
 typedef struct pending {
@@ -35,6 +43,8 @@ typedef struct pending {
     rds_reply_cb *cb;
     void *arg;
     int script; /* -1: plain command */
+    int command;       /* rds_call_command's id, for the observer */
+    long long sent_ns; /* CLOCK_MONOTONIC at the send; 0 without an observer */
     int retried;
     int argc;
     const char **argv;
@@ -157,9 +167,31 @@ static void command_reply(redisAsyncContext *ac, void *reply, void *arg) {
     /* The primary moved (failover, or a server demoted under us): reconnect and look it up;
      * the caller gets the error and retries as for any other. */
     if (rdsha_is_readonly(rep)) rdsconn_drop(&p->r->c, "READONLY: the server is a replica now");
+    if (rep && p->sent_ns && p->r->observer)
+        p->r->observer(p->command, (double)(loop_now_ns() - p->sent_ns) / 1e9, p->r->observer_arg);
     p->cb(rep, p->arg);
     log_ctx_clear(); /* one read serves many sessions' replies */
     agg_free(p);
+}
+
+void rds_set_observer(rds *r, rds_observer_cb *cb, void *arg) {
+    r->observer = cb;
+    r->observer_arg = arg;
+}
+
+int rds_call_command(const rds_call *c) {
+    if (c->script >= 0 && c->script < RDS_SCRIPT__COUNT) return c->script;
+    if (c->script == RDS_PLAIN_COMMAND && c->argc > 0)
+        for (size_t i = 0; i < sizeof plain_commands / sizeof plain_commands[0]; i++)
+            if (strcasecmp(c->argv[0], plain_commands[i]) == 0) return RDS_CMD_HMGET + (int)i;
+    return RDS_CMD_OTHER;
+}
+
+const char *rds_command_name(int command) {
+    if (command >= 0 && command < RDS_SCRIPT__COUNT) return rds_script_name[command];
+    if (command >= RDS_CMD_HMGET && command < RDS_CMD_OTHER)
+        return plain_commands[command - RDS_CMD_HMGET];
+    return "other";
 }
 
 static pending *pending_new(rds *r, rds_reply_cb *cb, void *arg, size_t extra) {
@@ -169,6 +201,8 @@ static pending *pending_new(rds *r, rds_reply_cb *cb, void *arg, size_t extra) {
     p->cb = cb;
     p->arg = arg;
     p->script = -1;
+    p->command = RDS_CMD_OTHER;
+    p->sent_ns = r->observer ? loop_now_ns() : 0;
     p->retried = 0;
     p->argc = 0;
     p->argv = NULL;
@@ -235,6 +269,7 @@ int rds_call_send(rds *r, const rds_call *c, rds_reply_cb *cb, void *arg, err_t 
     if (!p) return err_nomem(e);
     /* One block: pending, argv[argc], lens[argc], then the argument bytes. */
     p->script = script ? c->script : -1;
+    p->command = rds_call_command(c);
     p->argc = argc;
     p->argv = (const char **)(p + 1);
     p->lens = (size_t *)(p->argv + argc);

@@ -61,6 +61,29 @@ void rds_call_push(rds_call *c, const char *s);
 /* What to log for c: the script's name or the command's first word. Static or borrowed from c. */
 const char *rds_call_name(const rds_call *c);
 
+/* Commands as the latency metric names them (a bounded set): the scripts (enum rds_script_id,
+ * 0..RDS_SCRIPT__COUNT-1), then the plain commands this project sends, then every other one. */
+enum {
+    RDS_CMD_HMGET = RDS_SCRIPT__COUNT,
+    RDS_CMD_XRANGE,
+    RDS_CMD_ZRANGEBYSCORE,
+    RDS_CMD_OTHER,
+    RDS_COMMAND__COUNT
+};
+/* The command id of c: its script, one of the plain commands above (named by its first word,
+ * any case), else RDS_CMD_OTHER. */
+int rds_call_command(const rds_call *c);
+/* The label of a command id: the script's name, "HMGET", "XRANGE", "ZRANGEBYSCORE", or "other"
+ * (also for an id out of range). Static. */
+const char *rds_command_name(int command);
+
+/* Told of each command's round trip: command an id as above, seconds from the send to its
+ * reply (a NOSCRIPT reload and rerun included). Only commands that got a reply are told. */
+typedef void rds_observer_cb(int command, double seconds, void *arg);
+/* Sets r's observer (cb NULL: none); arg is passed to it. Costs two clock reads per command
+ * while set. */
+void rds_set_observer(rds *r, rds_observer_cb *cb, void *arg);
+
 /* Sends c (its strings are copied). A script runs by EVALSHA; on NOSCRIPT
  * it is loaded and run again once. AGG_ERR with e filled (cb not called)
  * when c is invalid, Redis is not connected, or out of memory. Otherwise

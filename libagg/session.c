@@ -169,7 +169,7 @@ int session_open_reply(const redisReply *reply, err_t *e) {
 
 session_record_result session_record_reply(const redisReply *reply, long long *seq) {
     if (seq) *seq = 0;
-    if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
+    if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements < 2 || reply->elements > 3 ||
         reply->element[1]->type != REDIS_REPLY_INTEGER)
         return SESSION_RECORD_UNEXPECTED;
     const char *s = reply_text(reply->element[0]);
@@ -191,10 +191,35 @@ const char *session_record_name(session_record_result r) {
 }
 
 session_expire_result session_expire_reply(const redisReply *reply) {
+    /* "expired" comes as {"expired", elapsedMs}, the others as a status. */
+    if (reply && reply->type == REDIS_REPLY_ARRAY)
+        reply = reply->elements >= 2 && reply->element[1]->type == REDIS_REPLY_INTEGER
+                    ? reply->element[0]
+                    : NULL;
     const char *s = reply_text(reply);
     for (size_t i = 0; s && i < N_EXPIRE_NAMES; i++)
         if (strcmp(s, expire_names[i]) == 0) return (session_expire_result)i;
     return SESSION_EXPIRE_UNEXPECTED;
+}
+
+long long session_summary_elapsed_ms(const redisReply *reply) {
+    if (!reply || reply->type != REDIS_REPLY_ARRAY) return -1;
+    const redisReply *ms = NULL;
+    if (reply->elements == 3 && session_record_reply(reply, NULL) == SESSION_COMPLETED)
+        ms = reply->element[2];
+    else if (session_expire_reply(reply) == SESSION_EXPIRED)
+        ms = reply->element[1];
+    return ms && ms->type == REDIS_REPLY_INTEGER && ms->integer >= 0 ? ms->integer : -1;
+}
+
+size_t session_expire_sources(const redisReply *reply) {
+    if (session_expire_reply(reply) != SESSION_EXPIRED || reply->type != REDIS_REPLY_ARRAY) return 0;
+    return reply->elements - 2;
+}
+
+const char *session_expire_source(const redisReply *reply, size_t i) {
+    if (i >= session_expire_sources(reply)) return NULL;
+    return reply_text(reply->element[2 + i]);
 }
 
 const char *session_expire_name(session_expire_result r) {

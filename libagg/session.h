@@ -142,6 +142,14 @@ typedef enum session_expire_result {
 session_expire_result session_expire_reply(const struct redisReply *reply);
 /* The wire name ("expired", "not-due", "gone"; "unexpected"). Static. */
 const char *session_expire_name(session_expire_result r);
+/* How long the session ran (its creation to its summary, ms) from the reply of session_record
+ * that completed it or of session_expire that expired it; -1 for any other reply. */
+long long session_summary_elapsed_ms(const struct redisReply *reply);
+/* How many sources an "expired" reply of session_expire timed out (0 for any other reply), and
+ * the name of source i of them (borrowed from reply; NULL when i is out of range or it is not
+ * a string). */
+size_t session_expire_sources(const struct redisReply *reply);
+const char *session_expire_source(const struct redisReply *reply, size_t i);
 
 typedef struct session_state {
     int exists;   /* the session is in Redis */

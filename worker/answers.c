@@ -62,7 +62,9 @@ static void on_record(const struct redisReply *reply, void *arg) {
     log_ctx_set(j->m.correlation_id, j->msg.tp.trace_id, j->msg.tp.span_id);
     wmsg msg = j->msg;
     j->rec = NULL;
-    record_account(w, reply, j->m.correlation_id, j->m.source, j->m.status);
+    /* A scan of the configured names (RESLIST_MAX at most), once per answer. */
+    record_account(w, reply, j->m.correlation_id, j->m.source,
+                   wmeasure_source(&w->meas, j->m.source, -1), j->m.status);
     unlink_job(j);
     free_job(j);
     worker_msg_done(w, &msg);

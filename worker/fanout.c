@@ -31,6 +31,8 @@ typedef struct fcall {
     int capped; /* the call's timeout is the session's deadline (fanout_call_timeout_ms) */
     outcome_t outcome;
     int probe;     /* the call is its circuit breaker's probe */
+    int res;       /* the resource's index in RESOURCE_URLS (wmeasure_source), -1: not there */
+    long long started_ns; /* loop_now_ns() when the HTTP call started */
     rdsretry *rec; /* the record, or before the call the probe request */
 } fcall;
 
@@ -101,7 +103,8 @@ static void on_record(const struct redisReply *reply, void *arg) {
     fjob *j = c->job;
     job_ctx(j);
     c->rec = NULL;
-    record_account(j->w, reply, j->m->correlation_id, j->m->resources[c->idx].source, c->outcome);
+    record_account(j->w, reply, j->m->correlation_id, j->m->resources[c->idx].source, c->res,
+                   c->outcome);
     release(j);
 }
 
@@ -145,6 +148,7 @@ static void on_http(const httpc_result *res, void *arg) {
     job_ctx(j);
     const fanoutmsg_resource *r = &j->m->resources[c->idx];
     outcome_t o = outcome_classify(res->transport, res->status);
+    wmeasure_call(&j->w->meas, c->res, o, (double)(loop_now_ns() - c->started_ns) / 1e9);
     int cut_by_deadline = o == OUTCOME_TIMEOUT && c->capped;
     /* A call cut by its session's deadline says little of the resource (a clinician's short
      * timeout must not open a circuit for everyone), unless it was the probe, which decides. */
@@ -224,6 +228,7 @@ static void call_resource(fjob *j, int i) {
         traceparent_format(&child, header + sizeof "traceparent: " - 1);
         h = header;
     }
+    c->started_ns = loop_now_ns();
     int rc = httpc_post_json_header(w->hc, url, body, h, w->cfg.connect_timeout_ms, timeout_ms,
                                     on_http, c, &e);
     agg_free(body);
@@ -345,6 +350,7 @@ void fanout_handle(worker *w, const wmsg *m, const char *value, size_t len) {
     for (int i = 0; i < fm->n_resources; i++) {
         j->calls[i].job = j;
         j->calls[i].idx = i;
+        j->calls[i].res = wmeasure_source(&w->meas, fm->resources[i].source, i);
     }
     list_insert_after(&w->fanout->jobs, &j->node);
     job_ctx(j);

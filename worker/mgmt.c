@@ -61,6 +61,7 @@ static void before_render(void *arg) {
                                    worker_assigned(w, WORKER_TOPIC_CALLBACKS)};
     wmetrics_sample(&w->met, w->jobs, w->hc != NULL ? (long)httpc_in_flight(w->hc) : 0,
                     worker_intake_held(w), assigned);
+    worker_sample_lag(w);
 }
 
 static void on_done(const httpd_done *d, void *arg) {

@@ -13,6 +13,8 @@
 #include "reslist.h"
 #include "traceparent.h"
 
+#include "metrics.h"
+#include "wmeasure.h"
 #include "wmetrics.h"
 
 /* Kafka topic indexes (offset tracker, epochs, metrics, intakes). */
@@ -78,6 +80,7 @@ typedef struct worker {
     struct actuator *actuator;       /* the management server's shared actuator routes */
     struct httpmetrics *httpmetrics; /* its http_server_requests_seconds */
     wmetrics met;
+    wmeasure meas;  /* the worker's series in the registry (metrics.reg / met.reg) */
     int stopping; /* SIGTERM seen: begin no new message, drain the ones in flight */
     int closing;  /* tearing down: reply callbacks must not start anything */
     long jobs;    /* messages being handled (fan-out and answer jobs) */

@@ -115,6 +115,10 @@ static void on_message(const kafka_message *km, void *arg) {
         return;
     }
     metrics_inc(w->met.messages[t], 1);
+    if (km->timestamp_ms >= 0) {
+        long long delay = loop_wall_ms() - km->timestamp_ms;
+        metrics_observe(w->meas.consume_delay[t], delay > 0 ? (double)delay / 1000.0 : 0);
+    }
     w->jobs++;
     if (w->jobs >= w->cfg.max_in_flight) intake_hold(w);
     wmsg m = {t, km->partition, km->offset, epoch_of(w, t, km->partition), {{0}, {0}, 0}};
@@ -162,6 +166,11 @@ int worker_kafka_healthy(const worker *w) {
     for (int i = 0; i < WORKER_TOPICS; i++)
         if (w->in[i].kc == NULL || !kafka_consumer_healthy(w->in[i].kc)) return 0;
     return 1;
+}
+
+void worker_sample_lag(worker *w) {
+    for (int i = 0; i < WORKER_TOPICS; i++)
+        if (w->in[i].kc != NULL) metrics_set(w->meas.lag[i], (double)kafka_consumer_lag(w->in[i].kc, 0));
 }
 
 int worker_assigned(const worker *w, int topic) {
@@ -225,6 +234,8 @@ int worker_start(worker *w, loop *l, err_t *e) {
     /* First: the modules resolve their series as they start. */
     if (wmetrics_init(&w->met, e) != AGG_OK) return AGG_ERR;
     if (!(w->ot = offtrack_new(e))) return AGG_ERR;
+    const char *topics[WORKER_TOPICS] = {w->cfg.topic_requests, w->cfg.topic_callbacks};
+    if (wmeasure_init(&w->meas, w->met.reg, &w->cfg.allow, topics, e)) return AGG_ERR;
     if (rdsretry_init(w, e) || fanout_init(w, e) || answers_init(w, e) || deadlines_init(w, e) ||
         breakers_init(w, e))
         return AGG_ERR;
@@ -232,6 +243,7 @@ int worker_start(worker *w, loop *l, err_t *e) {
     w->prepare_added = 1;
     err_t re;
     if (!(w->r = rds_new(w->l, &w->cfg.redis, &re))) return err_set(e, "REDIS_URL: %s", re.text);
+    rds_set_observer(w->r, rdsmeter_observe, &w->meas.redis);
     if (!(w->hc = httpc_new(w->l, e))) return AGG_ERR;
     if (mgmt_start(w, e) != AGG_OK) return AGG_ERR;
     if (intake_start(w, WORKER_TOPIC_REQUESTS, w->cfg.topic_requests, WORKER_GROUP_REQUESTS, e) ||

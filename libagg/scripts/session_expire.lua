@@ -6,9 +6,11 @@
 --input: ARGV[2] channel: the session's pub/sub channel
 --input: ARGV[3] nowMs: epoch ms
 --input: ARGV[4] ttlS: SESSION_RETENTION_S
---output: status string "expired" (TIMEOUT written for every source without an outcome, then the
---output: summary with completedBy TIMEOUT, deadline removed) | "not-due" (deadline > nowMs) |
---output: "gone" (no session or already done; deadline removed)
+--output: array {"expired", elapsedMs, source...} (TIMEOUT written for every source without an
+--output: outcome, named after elapsedMs, then the summary with completedBy TIMEOUT, deadline
+--output: removed; elapsedMs: nowMs - created) |
+--output: status string "not-due" (deadline > nowMs) | "gone" (no session or already done;
+--output: deadline removed)
 local meta, out, log, deadlines = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local cid, channel, now, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 
@@ -29,6 +31,7 @@ local elapsed = string.format('%d', now - tonumber(m[4]))
 local trace_json = m[6] and (',"traceId":' .. cjson.encode(m[6])) or ''
 local sources = cjson.decode(m[2])
 local seq
+local reply = {'expired', tonumber(now - tonumber(m[4]))}
 for i = 1, #sources do
   local s = sources[i]
   if redis.call('HSETNX', out, s, 'TIMEOUT') == 1 then
@@ -39,6 +42,7 @@ for i = 1, #sources do
     redis.call('XADD', log, '0-' .. seq, 'e', 'callback', 'd', data)
     redis.call('PUBLISH', channel, seq .. ' callback ' .. data)
     redis.call('HINCRBY', meta, 'errors', 1)
+    reply[#reply + 1] = s
   end
 end
 local counts = redis.call('HMGET', meta, 'respondents', 'errors')
@@ -53,4 +57,4 @@ redis.call('ZREM', deadlines, cid)
 redis.call('EXPIRE', meta, ttl)
 redis.call('EXPIRE', out, ttl)
 redis.call('EXPIRE', log, ttl)
-return 'expired'
+return reply

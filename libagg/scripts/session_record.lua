@@ -12,7 +12,7 @@
 --input: ARGV[6] ttlS: SESSION_RETENTION_S
 --input: ARGV[7] patientId: must equal the session's
 --input: ARGV[8] nowMs: epoch ms
---output: array {result, seq}: {"recorded", eventSeq} | {"completed", summarySeq} |
+--output: array {result, seq}: {"recorded", eventSeq} | {"completed", summarySeq, elapsedMs} |
 --output: {"invalid-status",0} | {"unknown-session",0} | {"finished",0} | {"unknown-source",0} |
 --output: {"patient-mismatch",0} | {"duplicate",0}  (checked in this order; "finished" also once
 --output:   nowMs is past the session's deadline)
@@ -112,4 +112,4 @@ redis.call('ZREM', deadlines, cid)
 redis.call('EXPIRE', meta, ttl)
 redis.call('EXPIRE', out, ttl)
 redis.call('EXPIRE', log, ttl)
-return {'completed', seq}
+return {'completed', seq, now - created}

@@ -126,12 +126,14 @@ static int wait_for(loop *l, pred_fn *pred, void *ctx, long long deadline_ms) {
 typedef struct dr {
     int calls;
     int ok;
+    double seconds;
     char errstr[256];
 } dr;
 
-static void on_delivery(int ok, const char *errstr, void *arg) {
+static void on_delivery(int ok, const char *errstr, double seconds, void *arg) {
     dr *d = arg;
     d->calls++;
+    d->seconds = seconds;
     d->ok = ok;
     assert_non_null(errstr);
     snprintf(d->errstr, sizeof d->errstr, "%s", errstr);
@@ -163,6 +165,7 @@ static void produce_is_acknowledged(void **state) {
     assert_int_equal(d.calls, 1);
     assert_int_equal(d.ok, 1);
     assert_string_equal(d.errstr, "");
+    assert_true(d.seconds >= 0); /* the latency is known for an acknowledged message */
     kafka_producer_free(p, 1000);
     assert_int_equal(d.calls, 1);
 }
@@ -257,6 +260,7 @@ typedef struct got {
     int64_t offset[16];
     char key[16][32];
     char value[16][64];
+    int64_t timestamp_ms[16];
     int revoked;
 } got;
 
@@ -266,6 +270,7 @@ static void on_message(const kafka_message *m, void *arg) {
     g->topic_index[g->n] = m->topic_index;
     g->partition[g->n] = m->partition;
     g->offset[g->n] = m->offset;
+    g->timestamp_ms[g->n] = m->timestamp_ms;
     snprintf(g->key[g->n], sizeof g->key[0], "%.*s", (int)m->key_len, m->key);
     snprintf(g->value[g->n], sizeof g->value[0], "%.*s", (int)m->value_len, m->value);
     g->n++;
@@ -303,8 +308,10 @@ static void consume_delivers_with_topic_index(void **state) {
     kafka_config c = config(f, 10000);
     kafka_producer *p = kafka_producer_new(f->l, &c, NULL);
     assert_non_null(p);
+    long long before_ms = loop_wall_ms();
     produce_sync(f, p, "t.index.b", "k-b", "v-b");
     produce_sync(f, p, "t.index.a", "k-a", "v-a");
+    long long after_ms = loop_wall_ms();
 
     static const char *const topics[] = {"t.index.a", "t.index.b"};
     got g = {0};
@@ -316,6 +323,8 @@ static void consume_delivers_with_topic_index(void **state) {
     assert_true(wait_for(f->l, got_enough, &cc, DEADLINE_MS));
     assert_int_equal(g.n, 2);
     for (int i = 0; i < 2; i++) {
+        /* The producer's create time (librdkafka's clock may round differently: 1 s slack). */
+        assert_true(g.timestamp_ms[i] >= before_ms - 1000 && g.timestamp_ms[i] <= after_ms + 1000);
         if (strcmp(g.key[i], "k-a") == 0) {
             assert_int_equal(g.topic_index[i], 0);
             assert_string_equal(g.value[i], "v-a");

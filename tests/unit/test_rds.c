@@ -272,6 +272,78 @@ static void commands_run_once_connected(void **state) {
     rds_free(r);
 }
 
+static void command_names_are_a_fixed_set(void **state) {
+    (void)state;
+    session_call sc;
+    assert_int_equal(session_call_expire(&sc, "0b8e2a4c-1f7d-4a5e-9c3b-2d6f8e1a7b9c", 1, 60, NULL),
+                     AGG_OK);
+    assert_int_equal(rds_call_command(&sc.call), RDS_SCRIPT_SESSION_EXPIRE);
+    assert_string_equal(rds_command_name(rds_call_command(&sc.call)), "session_expire");
+    rds_call c;
+    rds_call_begin_command(&c);
+    assert_int_equal(rds_call_command(&c), RDS_CMD_OTHER); /* no word yet */
+    rds_call_push(&c, "hmget");
+    assert_int_equal(rds_call_command(&c), RDS_CMD_HMGET);
+    assert_string_equal(rds_command_name(RDS_CMD_HMGET), "HMGET");
+    rds_call_begin_command(&c);
+    rds_call_push(&c, "ZRANGEBYSCORE");
+    assert_string_equal(rds_command_name(rds_call_command(&c)), "ZRANGEBYSCORE");
+    rds_call_begin_command(&c);
+    rds_call_push(&c, "XRANGE");
+    assert_string_equal(rds_command_name(rds_call_command(&c)), "XRANGE");
+    /* Any other word is one label, whatever it is: no series per command text. */
+    rds_call_begin_command(&c);
+    rds_call_push(&c, "SET");
+    assert_int_equal(rds_call_command(&c), RDS_CMD_OTHER);
+    assert_string_equal(rds_command_name(RDS_CMD_OTHER), "other");
+    assert_string_equal(rds_command_name(-1), "other");
+    assert_string_equal(rds_command_name(RDS_COMMAND__COUNT), "other");
+}
+
+typedef struct seen {
+    int n;
+    int command[8];
+    double seconds[8];
+} seen;
+
+static void on_observe(int command, double seconds, void *arg) {
+    seen *s = arg;
+    if (s->n < 8) {
+        s->command[s->n] = command;
+        s->seconds[s->n] = seconds;
+    }
+    s->n++;
+}
+
+static void observer_sees_each_round_trip(void **state) {
+    (void)state;
+    rds *r = new_ready_rds();
+    seen s = {0};
+    got g = {0};
+    /* Before an observer is set nothing is told. */
+    assert_int_equal(rds_command(r, on_reply, &g, NULL, "SET %s %s", K("obs"), "v"), AGG_OK);
+    wait_reply(&g);
+    rds_set_observer(r, on_observe, &s);
+    session_call sc;
+    assert_int_equal(session_call_state(&sc, "0b8e2a4c-1f7d-4a5e-9c3b-2d6f8e1a7b9c", NULL), AGG_OK);
+    memset(&g, 0, sizeof g);
+    assert_int_equal(rds_call_send(r, &sc.call, on_reply, &g, NULL), AGG_OK);
+    wait_reply(&g);
+    memset(&g, 0, sizeof g);
+    assert_int_equal(rds_command(r, on_reply, &g, NULL, "GET %s", K("obs")), AGG_OK);
+    wait_reply(&g);
+    assert_int_equal(s.n, 2);
+    assert_int_equal(s.command[0], RDS_CMD_HMGET);
+    assert_int_equal(s.command[1], RDS_CMD_OTHER);
+    assert_true(s.seconds[0] >= 0 && s.seconds[1] >= 0);
+    rds_set_observer(r, NULL, NULL);
+    memset(&g, 0, sizeof g);
+    assert_int_equal(rds_command(r, on_reply, &g, NULL, "GET %s", K("obs")), AGG_OK);
+    wait_reply(&g);
+    assert_int_equal(s.n, 2);
+    rds_free(r);
+}
+
 /* A TCP server that accepts and closes at once: a Redis that always hangs up. */
 typedef struct hangup {
     int fd;
@@ -819,6 +891,8 @@ int main(void) {
     }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(commands_run_once_connected),
+        cmocka_unit_test(command_names_are_a_fixed_set),
+        cmocka_unit_test(observer_sees_each_round_trip),
         cmocka_unit_test(reconnects_while_refused_and_frees_clean),
         cmocka_unit_test(bad_urls_are_refused),
         cmocka_unit_test(auth_and_select_from_url),

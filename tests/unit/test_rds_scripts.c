@@ -216,7 +216,10 @@ static void expect_record(const char *cid, const char *source, const char *statu
     redisReply *r = send_call(&c);
     if (r->type == REDIS_REPLY_ERROR) fail_msg("session_record: %s", r->str);
     assert_int_equal(r->type, REDIS_REPLY_ARRAY);
-    assert_int_equal(r->elements, 2);
+    /* completed: {result, seq, elapsedMs}, the others {result, seq} */
+    int completed = strcmp(want, "completed") == 0;
+    assert_int_equal(r->elements, completed ? 3 : 2);
+    assert_int_equal(session_summary_elapsed_ms(r), completed ? now - CREATED : -1);
     assert_int_equal(r->element[0]->type, REDIS_REPLY_STRING);
     assert_string_equal(r->element[0]->str, want);
     assert_int_equal(r->element[1]->type, REDIS_REPLY_INTEGER);
@@ -233,9 +236,19 @@ static void expect_expire(const char *cid, long long now, const char *want) {
     assert_int_equal(session_call_expire(&sc, cid, now, TTL_S, NULL), AGG_OK);
     redisReply *r = send_call(&sc.call);
     if (r->type == REDIS_REPLY_ERROR) fail_msg("session_expire: %s", r->str);
-    assert_true(r->type == REDIS_REPLY_STATUS || r->type == REDIS_REPLY_STRING);
-    assert_string_equal(r->str, want);
     assert_string_equal(session_expire_name(session_expire_reply(r)), want);
+    if (strcmp(want, "expired") == 0) { /* {"expired", elapsedMs, the sources timed out...} */
+        assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+        assert_int_equal(session_summary_elapsed_ms(r), now - CREATED);
+        /* Both tests' sessions have sources without an outcome: each is named once. */
+        assert_true(session_expire_sources(r) > 0);
+        for (size_t i = 0; i < session_expire_sources(r); i++)
+            assert_non_null(session_expire_source(r, i));
+    } else {
+        assert_true(r->type == REDIS_REPLY_STATUS || r->type == REDIS_REPLY_STRING);
+        assert_string_equal(r->str, want);
+        assert_int_equal(session_summary_elapsed_ms(r), -1);
+    }
     freeReplyObject(r);
 }
 

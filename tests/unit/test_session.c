@@ -271,6 +271,38 @@ static void expire_replies(void **state) {
     assert_string_equal(session_expire_name(SESSION_EXPIRE_UNEXPECTED), "unexpected");
 }
 
+static void summary_elapsed_of_replies(void **state) {
+    (void)state;
+    long long seq;
+    redisReply *done = fakereply_arr(3, fakereply_str("completed"), fakereply_int(4), fakereply_int(1234));
+    assert_int_equal(session_record_reply(done, &seq), SESSION_COMPLETED);
+    assert_int_equal(seq, 4);
+    assert_int_equal(session_summary_elapsed_ms(done), 1234);
+    redisReply *exp = fakereply_arr(2, fakereply_str("expired"), fakereply_int(1000));
+    assert_int_equal(session_expire_reply(exp), SESSION_EXPIRED);
+    assert_int_equal(session_summary_elapsed_ms(exp), 1000);
+    assert_int_equal(session_expire_sources(exp), 0);
+    redisReply *two = fakereply_arr(4, fakereply_str("expired"), fakereply_int(7), fakereply_str("a"), fakereply_int(1));
+    assert_int_equal(session_summary_elapsed_ms(two), 7);
+    assert_int_equal(session_expire_sources(two), 2);
+    assert_string_equal(session_expire_source(two, 0), "a");
+    assert_null(session_expire_source(two, 1)); /* not a string */
+    assert_null(session_expire_source(two, 2));
+    assert_int_equal(session_expire_sources(fakereply_str("gone")), 0);
+    /* No summary, or no duration in it. */
+    assert_int_equal(session_summary_elapsed_ms(fakereply_arr(3, fakereply_str("recorded"), fakereply_int(2), fakereply_int(5))), -1);
+    assert_int_equal(session_summary_elapsed_ms(fakereply_arr(2, fakereply_str("completed"), fakereply_int(4))), -1);
+    assert_int_equal(session_summary_elapsed_ms(fakereply_arr(3, fakereply_str("completed"), fakereply_int(4), fakereply_int(-1))), -1);
+    assert_int_equal(session_summary_elapsed_ms(fakereply_status("expired")), -1);
+    assert_int_equal(session_summary_elapsed_ms(fakereply_str("not-due")), -1);
+    assert_int_equal(session_summary_elapsed_ms(NULL), -1);
+    redisReply *bad = fakereply_arr(2, fakereply_str("expired"), fakereply_str("1000"));
+    assert_int_equal(session_expire_reply(bad), SESSION_EXPIRE_UNEXPECTED);
+    assert_int_equal(session_summary_elapsed_ms(bad), -1);
+    assert_int_equal(session_record_reply(fakereply_arr(4, fakereply_str("completed"), fakereply_int(4), fakereply_int(1), fakereply_int(1)), NULL),
+                     SESSION_RECORD_UNEXPECTED);
+}
+
 static void state_replies(void **state) {
     (void)state;
     session_state st;
@@ -409,6 +441,7 @@ int main(void) {
         cmocka_unit_test_setup(open_replies, fakereply_reset),
         cmocka_unit_test_setup(record_replies, fakereply_reset),
         cmocka_unit_test_setup(expire_replies, fakereply_reset),
+        cmocka_unit_test_setup(summary_elapsed_of_replies, fakereply_reset),
         cmocka_unit_test_setup(state_replies, fakereply_reset),
         cmocka_unit_test_setup(called_sources, fakereply_reset),
         cmocka_unit_test_setup(log_entries, fakereply_reset),
