@@ -37,10 +37,10 @@ typedef struct kbase {
     int fatal;   /* librdkafka raised a fatal error: this handle is never healthy again */
     void (*drain)(struct kbase *b);
     void (*on_fatal)(struct kbase *b); /* NULL: stay unhealthy */
-    /* Consumer: its topics' lag, read from each statistics document (kafka_consumer_lag). */
-    const char *const *lag_topics;
-    int n_lag;
-    long long *lag;
+    /* Consumer: its topics' lag and partitions, read from each statistics document. */
+    const char *const *stat_topics;
+    int n_stat;
+    kstats_topic *stat;
 } kbase;
 
 struct kafka_producer {
@@ -68,7 +68,7 @@ struct kafka_consumer {
     int n_fresh; /* parts with fresh set: the per-message lookup runs only while > 0 */
     char **topics;
     int n_topics;
-    long long *lag; /* by topic index, from statistics */
+    kstats_topic *stat; /* by topic index, from statistics */
     kafka_message_cb *on_message;
     kafka_revoke_cb *on_revoke;
     void *arg;
@@ -97,7 +97,7 @@ static void probe_brokers(kbase *b, int timeout_ms) {
 static int on_stats(rd_kafka_t *rk, char *json, size_t json_len, void *opaque) {
     (void)rk;
     kbase *b = opaque;
-    int up = kstats_read(json, json_len, b->lag_topics, b->n_lag, b->lag);
+    int up = kstats_read(json, json_len, b->stat_topics, b->n_stat, b->stat);
     if (up >= 0) b->healthy = !b->fatal && up;
     return 0; /* librdkafka frees json */
 }
@@ -624,7 +624,7 @@ static void free_topics(kafka_consumer *c) {
     for (int i = 0; i < c->n_topics; i++) agg_free(c->topics[i]);
     agg_free(c->topics);
     agg_free(c->parts);
-    agg_free(c->lag);
+    agg_free(c->stat);
 }
 
 kafka_consumer *kafka_consumer_new(loop *l, const kafka_config *c, const kafka_group *g,
@@ -638,16 +638,16 @@ kafka_consumer *kafka_consumer_new(loop *l, const kafka_config *c, const kafka_g
     }
     kafka_consumer *kc = agg_calloc(1, sizeof *kc);
     char **names = agg_calloc((size_t)n_topics, sizeof *names);
-    long long *lag = agg_calloc((size_t)n_topics, sizeof *lag);
-    if (!kc || !names || !lag) {
+    kstats_topic *stat = agg_calloc((size_t)n_topics, sizeof *stat);
+    if (!kc || !names || !stat) {
         agg_free(kc);
         agg_free(names);
-        agg_free(lag);
+        agg_free(stat);
         err_nomem(e);
         return NULL;
     }
     kc->topics = names;
-    kc->lag = lag;
+    kc->stat = stat;
     for (int i = 0; i < n_topics; i++) {
         kc->topics[i] = agg_strdup(topics[i]);
         kc->n_topics = i + 1;
@@ -664,9 +664,9 @@ kafka_consumer *kafka_consumer_new(loop *l, const kafka_config *c, const kafka_g
     kc->b.l = l;
     kc->b.efd = -1;
     kc->b.drain = consumer_drain;
-    kc->b.lag_topics = (const char *const *)kc->topics;
-    kc->b.n_lag = n_topics;
-    kc->b.lag = kc->lag;
+    kc->b.stat_topics = (const char *const *)kc->topics;
+    kc->b.n_stat = n_topics;
+    kc->b.stat = kc->stat;
 
     confset cs = {.conf = rd_kafka_conf_new()};
     conf_common(&cs, c, &kc->b);
@@ -773,5 +773,9 @@ int kafka_consumer_healthy(const kafka_consumer *c) { return c->b.healthy; }
 int kafka_consumer_assigned(const kafka_consumer *c) { return c->n_parts; }
 
 long long kafka_consumer_lag(const kafka_consumer *c, int topic_index_) {
-    return topic_index_ >= 0 && topic_index_ < c->n_topics ? c->lag[topic_index_] : 0;
+    return topic_index_ >= 0 && topic_index_ < c->n_topics ? c->stat[topic_index_].lag : 0;
+}
+
+int kafka_consumer_partitions(const kafka_consumer *c, int topic_index_) {
+    return topic_index_ >= 0 && topic_index_ < c->n_topics ? c->stat[topic_index_].partitions : 0;
 }

@@ -117,6 +117,10 @@ int kafka_consumer_assigned(const kafka_consumer *c);
  * partitions it fetches), from librdkafka's statistics, refreshed every second; 0 before the
  * first statistics and for an index out of range. */
 long long kafka_consumer_lag(const kafka_consumer *c, int topic_index);
+/* The partitions topic_index has (from the metadata in librdkafka's statistics, refreshed
+ * every second), owned by this consumer or not; 0 before the first statistics and for an
+ * index out of range. */
+int kafka_consumer_partitions(const kafka_consumer *c, int topic_index);
 
 /* hold 1: the consumer hands out no more messages (librdkafka keeps fetching
  * up to its queue bound, then stops); hold 0: it drains at once. Rebalance

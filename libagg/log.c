@@ -25,6 +25,9 @@ static log_level log_min = LOG_INFO;
 static log_format log_fmt = LOG_FORMAT_JSON;
 static unsigned char patient_key[PATIENT_KEY_MAX];
 static size_t patient_key_len;
+/* 1 while the key is this process's random one and nobody was told yet: said before the first
+ * line with a patient field, not at start-up, where a configuration error must stay one line. */
+static int patient_key_unannounced;
 static void (*log_sink)(const char *line, size_t len, void *arg);
 static void *log_sink_arg;
 
@@ -59,6 +62,7 @@ int log_init(const char *component, err_t *e) {
     else
         return err_set(e, "LOG_FORMAT must be json or text, got '%.20s'", f);
     const char *k = cfg_str("LOG_PATIENT_KEY", NULL);
+    patient_key_unannounced = 0;
     if (k && *k) {
         patient_key_len = strlen(k) < sizeof patient_key ? strlen(k) : sizeof patient_key;
         memcpy(patient_key, k, patient_key_len);
@@ -67,8 +71,7 @@ int log_init(const char *component, err_t *e) {
     patient_key_len = 32;
     if (getrandom(patient_key, patient_key_len, 0) != (ssize_t)patient_key_len)
         return err_set(e, "no random patient hashing key: %s", strerror(errno));
-    log_warn("LOG_PATIENT_KEY is not set: patient hashes use a random key of this process and "
-             "do not correlate across processes or restarts");
+    patient_key_unannounced = 1;
     return AGG_OK;
 }
 
@@ -285,6 +288,15 @@ static void emit_text(line *l, log_level lvl, const char *when, const log_ctx *c
 void log_emit(log_level lvl, const log_ctx *ctx, const char *msg, const log_field *fields,
               size_t n) {
     if (!log_enabled(lvl)) return;
+    if (patient_key_unannounced) {
+        for (size_t i = 0; i < n; i++) {
+            if (fields[i].type != LOG_F_PATIENT) continue;
+            patient_key_unannounced = 0; /* before the warning: it has no patient field */
+            log_warn("LOG_PATIENT_KEY is not set: patient hashes use a random key of this "
+                     "process and do not correlate across processes or restarts");
+            break;
+        }
+    }
     log_ctx here = {ctx_cid, ctx_trace, ctx_span};
     const log_ctx *c = ctx ? ctx : &here;
     char when[64];

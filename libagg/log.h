@@ -12,7 +12,8 @@ typedef enum log_format { LOG_FORMAT_JSON = 0, LOG_FORMAT_TEXT } log_format;
 /* Sets the component name (static string), the minimum level from LOG_LEVEL
  * (debug|info|warn|error; default info), the format from LOG_FORMAT (json|text;
  * default json) and the patient hashing key from LOG_PATIENT_KEY (without it a
- * random key of this process, said once at WARN). AGG_ERR on a bad LOG_LEVEL or
+ * random key of this process, said once at WARN before the first line that has a patient
+ * field). AGG_ERR on a bad LOG_LEVEL or
  * LOG_FORMAT, or when no random key can be had. May be called again (tests). */
 int log_init(const char *component, err_t *e);
 

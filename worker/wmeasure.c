@@ -62,6 +62,15 @@ static metrics_family_def lag_def = {
     .labels = {"topic"},
 };
 
+static const metrics_family_def partitions_def = {
+    .name = "kafka_topic_partitions",
+    .dotted_name = "kafka.topic.partitions",
+    .help = "Partitions the topic has (Kafka metadata, every second), by topic: what "
+            "worker_partitions_assigned summed over the workers must reach.",
+    .type = METRICS_GAUGE,
+    .labels = {"topic"},
+};
+
 /* The label of breaker state s (the names Resilience4j gives them). */
 static const char *const state_names[WMEASURE_STATES] = {"closed", "open", "half_open"};
 
@@ -75,14 +84,15 @@ int wmeasure_init(wmeasure *m, metrics *reg, const resource_list *res, const cha
     duration_def.n_buckets = calls_def.n_buckets = mbuckets_request_n;
     delay_def.buckets = mbuckets_fast;
     delay_def.n_buckets = mbuckets_fast_n;
-    metrics_family *fc, *fd, *fo, *fr, *fs, *fk, *fl;
+    metrics_family *fc, *fd, *fo, *fr, *fs, *fk, *fl, *fp;
     if (!(fc = metrics_family_add(reg, &completed_def, e)) ||
         !(fd = metrics_family_add(reg, &duration_def, e)) ||
         !(fo = metrics_family_add(reg, &outcomes_def, e)) ||
         !(fr = metrics_family_add(reg, &calls_def, e)) ||
         !(fs = metrics_family_add(reg, &circuit_def, e)) ||
         !(fk = metrics_family_add(reg, &delay_def, e)) ||
-        !(fl = metrics_family_add(reg, &lag_def, e)))
+        !(fl = metrics_family_add(reg, &lag_def, e)) ||
+        !(fp = metrics_family_add(reg, &partitions_def, e)))
         return AGG_ERR;
     if (!(m->completed_all = metrics_series_get(fc, &completed_names[0], 1, e)) ||
         !(m->completed_timeout = metrics_series_get(fc, &completed_names[1], 1, e)) ||
@@ -90,7 +100,8 @@ int wmeasure_init(wmeasure *m, metrics *reg, const resource_list *res, const cha
         return AGG_ERR;
     for (int t = 0; t < 2; t++)
         if (!(m->consume_delay[t] = metrics_series_get(fk, &topics[t], 1, e)) ||
-            !(m->lag[t] = metrics_series_get(fl, &topics[t], 1, e)))
+            !(m->lag[t] = metrics_series_get(fl, &topics[t], 1, e)) ||
+            !(m->partitions[t] = metrics_series_get(fp, &topics[t], 1, e)))
             return AGG_ERR;
     for (int i = 0; i < res->n; i++) {
         const char *v[2] = {res->items[i].source, NULL};

@@ -25,6 +25,7 @@ typedef struct wmeasure {
     metrics_series *circuit[RESLIST_MAX][WMEASURE_STATES];   /* resource_circuit_state */
     metrics_series *consume_delay[2]; /* kafka_consume_delay_seconds, by worker topic index */
     metrics_series *lag[2];           /* kafka_consumer_lag */
+    metrics_series *partitions[2];    /* kafka_topic_partitions */
     rdsmeter redis;                   /* redis_command_seconds */
 } wmeasure;
 

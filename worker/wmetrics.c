@@ -3,7 +3,6 @@
 
 #include <string.h>
 
-static const char *const topic_names[2] = {"requests", "callbacks"};
 
 enum {
     F_MESSAGES, F_BAD, F_RECORDED, F_DROPPED, F_SUMMARIES, F_TIMEOUTS, F_REDIS_RETRIES,
@@ -71,16 +70,16 @@ static metrics_series *one(metrics_family *fs[F_N], int f, const char *v, err_t 
     return v ? metrics_series_get(fs[f], &v, 1, e) : metrics_series_get0(fs[f], e);
 }
 
-int wmetrics_init(wmetrics *m, err_t *e) {
+int wmetrics_init(wmetrics *m, const char *const topics[2], err_t *e) {
     memset(m, 0, sizeof *m);
     metrics_family *fs[F_N];
     if (!(m->reg = metrics_new(e))) return AGG_ERR;
     for (int i = 0; i < F_N; i++)
         if (!(fs[i] = metrics_family_add(m->reg, &defs[i], e))) goto fail;
     for (int t = 0; t < 2; t++)
-        if (!(m->messages[t] = one(fs, F_MESSAGES, topic_names[t], e)) ||
-            !(m->bad_messages[t] = one(fs, F_BAD, topic_names[t], e)) ||
-            !(m->assigned[t] = one(fs, F_ASSIGNED, topic_names[t], e)))
+        if (!(m->messages[t] = one(fs, F_MESSAGES, topics[t], e)) ||
+            !(m->bad_messages[t] = one(fs, F_BAD, topics[t], e)) ||
+            !(m->assigned[t] = one(fs, F_ASSIGNED, topics[t], e)))
             goto fail;
     for (int o = OUTCOME_OK; o <= OUTCOME_ERROR; o++)
         if (!(m->recorded[o] = one(fs, F_RECORDED, outcome_name((outcome_t)o), e))) goto fail;

@@ -29,9 +29,11 @@ typedef struct wmetrics {
     metrics_series *inflight_messages, *inflight_http, *intake_held, *assigned[2];
 } wmetrics;
 
-/* A new registry with every family of the worker and each of its series at 0. AGG_ERR with e
- * filled on out of memory (m is then freed: wmetrics_free is harmless). */
-int wmetrics_init(wmetrics *m, err_t *e);
+/* A new registry with every family of the worker and each of its series at 0; the topic label
+ * of the per-topic series is the topic's name, topics[0] the requests', topics[1] the
+ * callbacks' (as on every Kafka metric, so that rules can compare them). topics is borrowed for
+ * the call. AGG_ERR with e filled on out of memory (m is then freed: wmetrics_free is harmless). */
+int wmetrics_init(wmetrics *m, const char *const topics[2], err_t *e);
 /* Frees the registry; every series pointer becomes invalid (m is zeroed). */
 void wmetrics_free(wmetrics *m);
 

@@ -169,8 +169,11 @@ int worker_kafka_healthy(const worker *w) {
 }
 
 void worker_sample_lag(worker *w) {
-    for (int i = 0; i < WORKER_TOPICS; i++)
-        if (w->in[i].kc != NULL) metrics_set(w->meas.lag[i], (double)kafka_consumer_lag(w->in[i].kc, 0));
+    for (int i = 0; i < WORKER_TOPICS; i++) {
+        if (w->in[i].kc == NULL) continue;
+        metrics_set(w->meas.lag[i], (double)kafka_consumer_lag(w->in[i].kc, 0));
+        metrics_set(w->meas.partitions[i], (double)kafka_consumer_partitions(w->in[i].kc, 0));
+    }
 }
 
 int worker_assigned(const worker *w, int topic) {
@@ -232,9 +235,9 @@ static void log_config(const worker *w) {
 int worker_start(worker *w, loop *l, err_t *e) {
     w->l = l;
     /* First: the modules resolve their series as they start. */
-    if (wmetrics_init(&w->met, e) != AGG_OK) return AGG_ERR;
-    if (!(w->ot = offtrack_new(e))) return AGG_ERR;
     const char *topics[WORKER_TOPICS] = {w->cfg.topic_requests, w->cfg.topic_callbacks};
+    if (wmetrics_init(&w->met, topics, e) != AGG_OK) return AGG_ERR;
+    if (!(w->ot = offtrack_new(e))) return AGG_ERR;
     if (wmeasure_init(&w->meas, w->met.reg, &w->cfg.allow, topics, e)) return AGG_ERR;
     if (rdsretry_init(w, e) || fanout_init(w, e) || answers_init(w, e) || deadlines_init(w, e) ||
         breakers_init(w, e))

@@ -26,7 +26,8 @@ int worker_drain(worker *w, long long timeout_ms);
 int worker_kafka_healthy(const worker *w);
 /* Partitions of topic (WORKER_TOPIC_*) assigned to this worker now. */
 int worker_assigned(const worker *w, int topic);
-/* Sets the kafka_consumer_lag gauges from the consumers' last statistics (before a scrape). */
+/* Sets the kafka_consumer_lag and kafka_topic_partitions gauges from the consumers' last
+ * statistics (before a scrape). */
 void worker_sample_lag(worker *w);
 /* 1 while WORKER_MAX_IN_FLIGHT holds the intake (of either topic). */
 int worker_intake_held(const worker *w);

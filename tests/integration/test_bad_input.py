@@ -202,7 +202,7 @@ GARBAGE = [None, b"", b"\x00\xff\xfe\x80", b"not json", b"[]", b"{}", b'{"correl
 
 def test_garbage_on_kafka_is_skipped_and_counted(stack, gw, workers, redis):
     before = {t: metric_sum(workers, "worker_bad_messages_total", topic=t)
-              for t in ("requests", "callbacks")}
+              for t in (TOPIC_REQUESTS, TOPIC_CALLBACKS)}
     produce(stack.kafka_brokers, TOPIC_REQUESTS, GARBAGE, key=b"garbage")
     produce(stack.kafka_brokers, TOPIC_CALLBACKS, GARBAGE, key=None)
     wait_until(lambda: all(metric_sum(workers, "worker_bad_messages_total", topic=t) >=

@@ -2,7 +2,7 @@
 
 import requests
 
-from aggtest import metric, schemas
+from aggtest import TOPIC_CALLBACKS, TOPIC_REQUESTS, metric, schemas
 
 
 def _health(url, spec="openapi.yaml"):
@@ -27,8 +27,8 @@ def test_gateway_health_and_metrics(gw):
 def test_worker_health_and_metrics(workers):
     for base in workers:
         _health(base)
-        assert metric(base, "worker_messages_total", topic="requests") is not None
-        assert metric(base, "worker_bad_messages_total", topic="callbacks") is not None
+        assert metric(base, "worker_messages_total", topic=TOPIC_REQUESTS) is not None
+        assert metric(base, "worker_bad_messages_total", topic=TOPIC_CALLBACKS) is not None
         assert metric(base, "callbacks_dropped_total", reason="duplicate") is not None
 
 

@@ -8,7 +8,8 @@ import time
 
 import pytest
 
-from aggtest import (SOURCES, TIMEOUT_MAX_MS, TOPIC_CALLBACKS, SSEStream, check_session_events,
+from aggtest import (SOURCES, TIMEOUT_MAX_MS, TOPIC_CALLBACKS, TOPIC_REQUESTS,
+                     SSEStream, check_session_events,
                      deadlines_key, make_callback, metric, metric_sum, post_callback, post_journals,
                      produce, read_stream, session_done, session_key, start_session, wait_until)
 
@@ -154,7 +155,7 @@ def test_6_abandoned_streams_are_freed(gw, redis):
 def test_7_bad_input_never_corrupts_a_session(stack, gw, workers, redis):
     drops = {r: metric_sum(workers, "callbacks_dropped_total", reason=r)
              for r in ("patient-mismatch", "unknown-source")}
-    bad_before = metric_sum(workers, "worker_bad_messages_total", topic="callbacks")
+    bad_before = metric_sum(workers, "worker_bad_messages_total", topic=TOPIC_CALLBACKS)
     patient = "patient-inv7"
     cid = start_session(gw[0], "0,0,2500", timeout_ms=15000, patient=patient)
     wait_until(lambda: int(redis.cmd("HLEN", session_key(cid, "out"))) == 2, 30, "two recorded")
@@ -170,7 +171,7 @@ def test_7_bad_input_never_corrupts_a_session(stack, gw, workers, redis):
             key=cid.encode())
     wait_until(lambda: all(metric_sum(workers, "callbacks_dropped_total", reason=r) >=
                            drops[r] + 1 for r in drops), 20, "forged callbacks dropped")
-    wait_until(lambda: metric_sum(workers, "worker_bad_messages_total", topic="callbacks") >=
+    wait_until(lambda: metric_sum(workers, "worker_bad_messages_total", topic=TOPIC_CALLBACKS) >=
                bad_before + 2, 20, "garbage counted as bad messages")
     st = read_stream(gw[1], cid)
     by_source, summary = check_session_events(st.events, cid, patient)
@@ -200,5 +201,5 @@ def test_4_deadline_fires_although_every_worker_died(stack, gw, workers, redis):
     # The system recovers: the restarted workers consume requests again once the group has
     # rebalanced (the killed members leave it only at their session timeout).
     start_session(gw[1], "0,0,0", timeout_ms=TIMEOUT_MAX_MS)
-    wait_until(lambda: metric_sum(workers, "worker_messages_total", topic="requests") >= 1, 120,
+    wait_until(lambda: metric_sum(workers, "worker_messages_total", topic=TOPIC_REQUESTS) >= 1, 120,
                "a restarted worker consuming requests")

@@ -16,7 +16,7 @@ import pytest
 import requests
 import stack as stackmod  # demo/stack.py, on the path from conftest
 
-from aggtest import (REPO, SOURCES, TOPIC_REQUESTS, check_session_events, is_ready, metric,
+from aggtest import (REPO, SOURCES, TOPIC_CALLBACKS, TOPIC_REQUESTS, check_session_events, is_ready, metric,
                      metric_sum, produce, read_stream, schemas, session_key, start_session,
                      wait_until)
 
@@ -83,7 +83,7 @@ def _calls(stack, cid):
 
 
 def _requests_consumed(stack):
-    return [metric(stack.worker_url(i), "worker_messages_total", topic="requests") or 0
+    return [metric(stack.worker_url(i), "worker_messages_total", topic=TOPIC_REQUESTS) or 0
             for i in range(stack.n_workers)]
 
 
@@ -140,7 +140,8 @@ def test_each_worker_owns_requests_and_callbacks_partitions(stack, gw, workers):
     wait_until(balanced, 60, "both topics' partitions spread over every worker")
     for i in range(stack.n_workers):
         for t in ("requests", "callbacks"):
-            assert metric(stack.worker_url(i), "worker_partitions_assigned", topic=t) == \
+            topic = {"requests": TOPIC_REQUESTS, "callbacks": TOPIC_CALLBACKS}[t]
+            assert metric(stack.worker_url(i), "worker_partitions_assigned", topic=topic) == \
                 parts[i][t], (i, t, parts)
     before = _requests_consumed(stack)
     cids = [start_session(gw[i % 2], "0,0,0", patient="patient-shared") for i in range(40)]

@@ -1,4 +1,4 @@
-/* test_kstats: broker health and consumer lag read from librdkafka statistics documents. */
+/* test_kstats: broker health, consumer lag and partition counts read from librdkafka statistics documents. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -29,48 +29,53 @@ static const char *const topics[] = {"agg.requests", "agg.callbacks", "agg.absen
 
 static void lag_is_summed_per_topic_without_unknowns(void **state) {
     (void)state;
-    long long lag[3] = {-9, -9, -9};
-    assert_int_equal(kstats_read(stats, strlen(stats), topics, 3, lag), 1);
-    assert_int_equal(lag[0], 12);
-    assert_int_equal(lag[1], 0); /* only -1: not known */
-    assert_int_equal(lag[2], 0); /* not in the document */
+    kstats_topic t[3] = {{-9, -9}, {-9, -9}, {-9, -9}};
+    assert_int_equal(kstats_read(stats, strlen(stats), topics, 3, t), 1);
+    assert_int_equal(t[0].lag, 12);
+    assert_int_equal(t[1].lag, 0); /* only -1: not known */
+    assert_int_equal(t[2].lag, 0); /* not in the document */
+    /* Partitions: the placeholder -1 is none; a partition not fetched still exists. */
+    assert_int_equal(t[0].partitions, 2);
+    assert_int_equal(t[1].partitions, 1);
+    assert_int_equal(t[2].partitions, 0);
 }
 
 static void a_bootstrap_placeholder_is_not_a_broker(void **state) {
     (void)state;
     const char *doc = "{\"brokers\":{\"b\":{\"nodeid\":-1,\"state\":\"UP\"},"
                       "\"c\":{\"nodeid\":2,\"state\":\"DOWN\"}}}";
-    long long lag[1] = {-9};
-    assert_int_equal(kstats_read(doc, strlen(doc), topics, 1, lag), 0);
-    assert_int_equal(lag[0], 0);
+    kstats_topic t[1] = {{-9, -9}};
+    assert_int_equal(kstats_read(doc, strlen(doc), topics, 1, t), 0);
+    assert_int_equal(t[0].lag, 0);
+    assert_int_equal(t[0].partitions, 0);
     /* A producer asks for no lag. */
     assert_int_equal(kstats_read(stats, strlen(stats), NULL, 0, NULL), 1);
 }
 
 static void not_json_leaves_the_lag(void **state) {
     (void)state;
-    long long lag[2] = {3, 4};
-    assert_int_equal(kstats_read("{\"brokers\":", 11, topics, 2, lag), 0);
-    assert_int_equal(lag[0], 3);
-    assert_int_equal(lag[1], 4);
+    kstats_topic t[2] = {{3, 1}, {4, 1}};
+    assert_int_equal(kstats_read("{\"brokers\":", 11, topics, 2, t), 0);
+    assert_int_equal(t[0].lag, 3);
+    assert_int_equal(t[1].lag, 4);
 }
 
 static void out_of_memory_says_nothing(void **state) {
     (void)state;
     for (size_t n = 1;; n++) {
-        long long lag[2] = {3, 4};
+        kstats_topic t[2] = {{3, 1}, {4, 1}};
         failalloc_arm(n);
-        int r = kstats_read(stats, strlen(stats), topics, 2, lag);
+        int r = kstats_read(stats, strlen(stats), topics, 2, t);
         int fired = failalloc_fired();
         failalloc_disarm();
         if (!fired) {
             assert_int_equal(r, 1);
-            assert_int_equal(lag[0], 12);
+            assert_int_equal(t[0].lag, 12);
             break;
         }
         assert_int_equal(r, -1);
-        assert_int_equal(lag[0], 3);
-        assert_int_equal(lag[1], 4);
+        assert_int_equal(t[0].lag, 3);
+        assert_int_equal(t[1].lag, 4);
     }
 }
 

@@ -184,10 +184,23 @@ static void patient_field_is_hashed(void **state) {
 static void random_key_without_patient_key(void **state) {
     unsetenv("LOG_PATIENT_KEY");
     assert_int_equal(log_init("test", NULL), AGG_OK);
-    json_t *o = only_line(); /* said once, at WARN */
+    /* Nothing at start-up (a configuration error that follows must stay one line). */
+    assert_int_equal(cap.n, 0);
+    log_kv(LOG_INFO, "no patient here", LOG_STR("k", "v"));
+    assert_int_equal(cap.n, 1);
+    cap.n = 0;
+    /* Said once, at WARN, before the first line with a patient field. */
+    log_kv(LOG_INFO, "session started", LOG_PATIENT("19121212-1212"));
+    assert_int_equal(cap.n, 2);
+    assert_non_null(strstr(cap.lines[1], "\"patient\":\"p-"));
+    cap.n = 1; /* the first of the two: the warning */
+    json_t *o = only_line();
     assert_string_equal(str(o, "level"), "WARN");
     assert_non_null(strstr(str(o, "msg"), "LOG_PATIENT_KEY"));
     json_decref(o);
+    cap.n = 0;
+    log_kv(LOG_INFO, "session started", LOG_PATIENT("19121212-1212"));
+    assert_int_equal(cap.n, 1);
     char h[LOG_PATIENT_HASH_LEN + 1];
     log_patient_hash("what do ya want for nothing?", h);
     assert_string_not_equal(h, "p-5bdcc146bf60754e");

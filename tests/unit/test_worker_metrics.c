@@ -14,6 +14,8 @@
 #include "failalloc.h"
 #include "wmetrics.h"
 
+static const char *const TOPICS[2] = {"agg.requests", "agg.callbacks"};
+
 /* 1 when text holds line as a whole line. */
 static int has_line(const char *text, const char *line) {
     size_t n = strlen(line);
@@ -30,7 +32,7 @@ static char *render(wmetrics *m) {
 
 static void renders_every_series(void **state) {
     wmetrics m;
-    assert_int_equal(wmetrics_init(&m, NULL), AGG_OK);
+    assert_int_equal(wmetrics_init(&m, TOPICS, NULL), AGG_OK);
     metrics_inc(m.messages[0], 7);
     metrics_inc(m.messages[1], 9);
     metrics_inc(m.bad_messages[1], 2);
@@ -52,10 +54,10 @@ static void renders_every_series(void **state) {
     metrics_inc(m.calls_skipped, 8);
     wmetrics_sample(&m, 3, 1, 1, (const int[2]){2, 4});
     char *t = render(&m);
-    assert_true(has_line(t, "worker_messages_total{topic=\"requests\"} 7"));
-    assert_true(has_line(t, "worker_messages_total{topic=\"callbacks\"} 9"));
-    assert_true(has_line(t, "worker_bad_messages_total{topic=\"requests\"} 0"));
-    assert_true(has_line(t, "worker_bad_messages_total{topic=\"callbacks\"} 2"));
+    assert_true(has_line(t, "worker_messages_total{topic=\"agg.requests\"} 7"));
+    assert_true(has_line(t, "worker_messages_total{topic=\"agg.callbacks\"} 9"));
+    assert_true(has_line(t, "worker_bad_messages_total{topic=\"agg.requests\"} 0"));
+    assert_true(has_line(t, "worker_bad_messages_total{topic=\"agg.callbacks\"} 2"));
     assert_true(has_line(t, "worker_outcomes_recorded_total{status=\"ok\"} 5"));
     assert_true(has_line(t, "worker_outcomes_recorded_total{status=\"REJECTED\"} 1"));
     assert_true(has_line(t, "worker_outcomes_recorded_total{status=\"TIMEOUT\"} 0"));
@@ -74,8 +76,8 @@ static void renders_every_series(void **state) {
     assert_true(has_line(t, "worker_inflight_http 1"));
     assert_true(has_line(t, "worker_intake_held 1"));
     assert_true(has_line(t, "worker_intake_holds_total 4"));
-    assert_true(has_line(t, "worker_partitions_assigned{topic=\"requests\"} 2"));
-    assert_true(has_line(t, "worker_partitions_assigned{topic=\"callbacks\"} 4"));
+    assert_true(has_line(t, "worker_partitions_assigned{topic=\"agg.requests\"} 2"));
+    assert_true(has_line(t, "worker_partitions_assigned{topic=\"agg.callbacks\"} 4"));
     assert_true(has_line(t, "# TYPE worker_partitions_assigned gauge"));
     assert_true(has_line(t, "worker_breaker_fast_fails_total 8"));
     assert_true(has_line(t, "worker_breaker_probes_total 2"));
@@ -94,7 +96,7 @@ static void renders_every_series(void **state) {
  * for a name announced by a # TYPE line before it; the text ends with \n. */
 static void format_is_well_formed(void **state) {
     wmetrics m;
-    assert_int_equal(wmetrics_init(&m, NULL), AGG_OK);
+    assert_int_equal(wmetrics_init(&m, TOPICS, NULL), AGG_OK);
     wmetrics_sample(&m, 0, 0, 0, (const int[2]){0, 0});
     char *t = render(&m);
     size_t len = strlen(t);
@@ -134,7 +136,7 @@ static void init_fails_cleanly(void **state) {
         wmetrics m;
         err_t e;
         failalloc_arm(k);
-        int rc = wmetrics_init(&m, &e);
+        int rc = wmetrics_init(&m, TOPICS, &e);
         int fired = failalloc_fired();
         failalloc_disarm();
         if (!fired) {
