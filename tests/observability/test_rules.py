@@ -125,3 +125,30 @@ def test_the_jobs_are_the_scrape_jobs():
         for m in re.finditer(r'job=~?"([^"]*)"', expr):
             jobs.update(m.group(1).split("|"))
     assert jobs == {"aggregator", "aggregator-worker", "aggregator-resource"}
+
+
+def scrape_example():
+    """The prometheus.yml example of docs/operations.md ("Alerts"), parsed."""
+    with open(OPERATIONS_MD) as f:
+        text = f.read()
+    blocks = [b for b in re.findall(r"```yaml\n(.*?)```", text, re.S) if "scrape_configs:" in b]
+    assert len(blocks) == 1, "one prometheus.yml example expected in docs/operations.md"
+    return yaml.safe_load(blocks[0])
+
+
+def check_config(tmp_path, config):
+    path = tmp_path / "prometheus.yml"
+    path.write_text(yaml.safe_dump(dict(config, rule_files=[RULES_FILE])))
+    return run_promtool("check", "config", str(path))
+
+
+def test_the_documented_scrape_config_is_valid_and_names_the_rules_jobs(tmp_path):
+    config = scrape_example()
+    r = check_config(tmp_path, config)
+    assert r.returncode == 0, r.stdout
+    jobs = {c["job_name"] for c in config["scrape_configs"]}
+    used = set(re.findall(r'job="([^"]+)"', open(RULES_FILE).read()))
+    assert used <= jobs, "the rules select jobs the example does not scrape: %s" % (used - jobs)
+    # The checker refuses a broken config.
+    broken = dict(config, scrape_configs=[dict(config["scrape_configs"][0], scrape_interval="soon")])
+    assert check_config(tmp_path, broken).returncode != 0
