@@ -1,4 +1,4 @@
-/* wmetrics: registers the worker's metric families and resolves every series once. */
+/* wmetrics: registers the worker's metric families, resolves every series once and updates the per-source ones. */
 #include "wmetrics.h"
 
 #include <string.h>
