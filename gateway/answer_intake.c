@@ -25,7 +25,7 @@ static void on_cancel(void *arg) {
 
 static void on_delivered(int ok, const char *errstr, double seconds, void *arg) {
     intake_ctx *c = arg;
-    gwmeasure_produced(&c->gw->meas, GWMEASURE_CALLBACKS, seconds);
+    gwmetrics_produced(&c->gw->metrics, GW_TOPIC_CALLBACKS, seconds);
     log_ctx_set(c->cid, c->tp.trace_id, c->tp.span_id);
     if (!ok) {
         metrics_inc(c->gw->metrics.produce_failures, 1);

@@ -5,7 +5,6 @@
 #include "err.h"
 #include "gwmetrics.h"
 #include "httpd.h"
-#include "gwmeasure.h"
 #include "kafka.h"
 #include "metrics.h"
 #include "produce.h"
@@ -61,7 +60,6 @@ typedef struct gateway {
     struct actuator *actuator;       /* the shared actuator routes */
     struct httpmetrics *httpmetrics; /* http_server_requests_seconds of both listeners */
     gw_metrics metrics;
-    gwmeasure meas; /* the gateway's series in the registry (metrics.reg / met.reg) */
     long posts_publishing; /* POSTs accepted and not yet acknowledged by Kafka */
     int draining;          /* SIGTERM: not ready, no new sessions or streams (gw_drain) */
 } gateway;

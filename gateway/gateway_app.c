@@ -181,18 +181,17 @@ int gw_start(gateway *gw, loop *l, err_t *e) {
                            .before_render = before_render,
                            .ready = ready,
                            .arg = gw};
-    if (gwmetrics_init(&gw->metrics, e) != AGG_OK) return AGG_ERR;
+    const char *topics[2] = {gw->cfg.topic_requests, gw->cfg.topic_callbacks};
+    if (gwmetrics_init(&gw->metrics, topics, e) != AGG_OK) return AGG_ERR;
     ao.m = gw->metrics.reg;
     if (!(gw->actuator = actuator_new(&ao, e)) ||
         !(gw->httpmetrics = httpmetrics_new(gw->metrics.reg, e)))
         return AGG_ERR;
     const conncfg_redis *rc = &gw->cfg.redis;
-    const char *topics[2] = {gw->cfg.topic_requests, gw->cfg.topic_callbacks};
-    if (gwmeasure_init(&gw->meas, gw->metrics.reg, topics, e) != AGG_OK) return AGG_ERR;
     if (!(gw->redis = rds_new(gw->l, rc, e)) || !(gw->listeners = gw_listeners_new(gw->l, rc, e)) ||
         !(gw->kafka = gw_producer_new(gw->l, &kc, gw->cfg.linger_ms, gw->cfg.batch_above_per_s, e)))
         return AGG_ERR;
-    rds_set_observer(gw->redis, rdsmeter_observe, &gw->meas.redis);
+    rds_set_observer(gw->redis, rdsmeter_observe, &gw->metrics.redis);
     if (!(gw->streams = gw_streams_new(gw, e))) return AGG_ERR;
     if (!(gw->http = httpd_start(gw->l, &ho, route_api, gw, e))) return AGG_ERR;
     if (gw->cfg.callback_port) {

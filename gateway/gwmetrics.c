@@ -1,14 +1,16 @@
-/* gwmetrics: registers the gateway's metric families and resolves every series once. */
+/* gwmetrics: registers the gateway's metric families (Kafka produce and Redis latency included) and resolves every series once. */
 #include "gwmetrics.h"
 
 #include <string.h>
+
+#include "mbuckets.h"
 
 static const char *const strategies[2] = {"SSE", "WAIT_FOR_EVERYONE"};
 
 enum {
     F_STARTED, F_AGG_STARTED, F_ACCEPTED, F_BAD, F_PRODUCE, F_REDIS, F_WAIT_TIMEOUTS, F_OPENED,
     F_EVENTS, F_SSE_EVENTS, F_REPLAYS, F_ABORTED, F_LOST, F_OVERFLOWS, F_SHED, F_REFUSED,
-    F_HANDED, F_SSE_ACTIVE, F_LISTENERS, F_SHUTTING, F_REAPED, F_N
+    F_HANDED, F_SSE_ACTIVE, F_LISTENERS, F_SHUTTING, F_REAPED, F_KAFKA_PRODUCE, F_N
 };
 
 #define C(n, d, h) {.name = n, .dotted_name = d, .help = h, .type = METRICS_COUNTER}
@@ -65,9 +67,17 @@ static const metrics_family_def defs[F_N] = {
     [F_REAPED] = C("gateway_http_connections_reaped_total", "gateway.http.connections.reaped",
                    "Connections closed for passing HTTP_HEADER_TIMEOUT_MS, HTTP_BODY_TIMEOUT_MS "
                    "or HTTP_IDLE_TIMEOUT_MS."),
+    [F_KAFKA_PRODUCE] = {.name = "kafka_produce_seconds",
+                         .dotted_name = "kafka.produce",
+                         .help = "From a produce call to its delivery report (acknowledged or "
+                                 "failed), by topic.",
+                         .base_unit = "seconds",
+                         .type = METRICS_HISTOGRAM,
+                         .labels = {"topic"},
+                         MBUCKETS_FAST},
 };
 
-int gwmetrics_init(gw_metrics *m, err_t *e) {
+int gwmetrics_init(gw_metrics *m, const char *const topics[2], err_t *e) {
     memset(m, 0, sizeof *m);
     metrics_family *fs[F_N];
     if (!(m->reg = metrics_new(e))) return AGG_ERR;
@@ -77,6 +87,9 @@ int gwmetrics_init(gw_metrics *m, err_t *e) {
         if (!(m->sessions_started[s] = metrics_series_get(fs[F_STARTED], &strategies[s], 1, e)) ||
             !(m->agg_sessions_started[s] =
                   metrics_series_get(fs[F_AGG_STARTED], &strategies[s], 1, e)))
+            goto fail;
+    for (int t = 0; t < 2; t++)
+        if (!(m->produce[t] = metrics_series_get(fs[F_KAFKA_PRODUCE], &topics[t], 1, e)))
             goto fail;
     struct {
         metrics_series **s;
@@ -93,6 +106,7 @@ int gwmetrics_init(gw_metrics *m, err_t *e) {
                    {&m->reaped, F_REAPED}};
     for (size_t i = 0; i < sizeof singles / sizeof singles[0]; i++)
         if (!(*singles[i].s = metrics_series_get0(fs[singles[i].f], e))) goto fail;
+    if (rdsmeter_init(&m->redis, m->reg, e) != AGG_OK) goto fail;
     return AGG_OK;
 fail:
     gwmetrics_free(m);
@@ -112,6 +126,11 @@ void gwmetrics_session_started(gw_metrics *m, int strategy) {
 void gwmetrics_event_sent(gw_metrics *m) {
     metrics_inc(m->stream_events_sent, 1);
     metrics_inc(m->sse_events_sent, 1);
+}
+
+void gwmetrics_produced(gw_metrics *m, int topic, double seconds) {
+    if (seconds >= 0 && (topic == GW_TOPIC_REQUESTS || topic == GW_TOPIC_CALLBACKS))
+        metrics_observe(m->produce[topic], seconds);
 }
 
 void gwmetrics_sample(gw_metrics *m, size_t streams, size_t listeners, int draining,

@@ -4,9 +4,12 @@
 
 #include "err.h"
 #include "metrics.h"
+#include "rdsmeter.h"
 
 /* Strategies, indexes of sessions_started. */
 enum { GW_STRATEGY_SSE = 0, GW_STRATEGY_WAIT = 1 };
+/* Topics, indexes of produce. */
+enum { GW_TOPIC_REQUESTS = 0, GW_TOPIC_CALLBACKS = 1 };
 
 /* Every series is resolved once, by gwmetrics_init: the modules count with metrics_inc on these
  * pointers (no lookup, no allocation). The gauges are set by gwmetrics_sample at scrape time. */
@@ -31,11 +34,16 @@ typedef struct gw_metrics {
     metrics_series *streams_handed_over; /* streams closed with a retry hint while draining */
     /* sampled at scrape time */
     metrics_series *sse_active, *listeners, *shutting_down, *reaped;
+    /* kafka_produce_seconds by GW_TOPIC_*: observe with gwmetrics_produced */
+    metrics_series *produce[2];
+    rdsmeter redis; /* redis_command_seconds: the rds client's observer (rdsmeter_observe) */
 } gw_metrics;
 
-/* A new registry with every family of the gateway and each of its series at 0. AGG_ERR with e
- * filled on out of memory (m is then freed: gwmetrics_free is harmless). */
-int gwmetrics_init(gw_metrics *m, err_t *e);
+/* A new registry with every family of the gateway and each of its series at 0; topics[0..1] are
+ * the requests and callbacks topic names (the topic label of kafka_produce_seconds), borrowed for
+ * the call. AGG_ERR with e filled on out of memory (m is then freed: gwmetrics_free is
+ * harmless). */
+int gwmetrics_init(gw_metrics *m, const char *const topics[2], err_t *e);
 /* Frees the registry; every series pointer becomes invalid (m is zeroed). */
 void gwmetrics_free(gw_metrics *m);
 
@@ -43,6 +51,9 @@ void gwmetrics_free(gw_metrics *m);
 void gwmetrics_session_started(gw_metrics *m, int strategy);
 /* One event written to a stream. */
 void gwmetrics_event_sent(gw_metrics *m);
+/* A delivery report for topic (GW_TOPIC_*) came seconds after the produce call (seconds < 0:
+ * unknown, not observed). */
+void gwmetrics_produced(gw_metrics *m, int topic, double seconds);
 /* The gauges sampled at scrape time: open streams, sessions listened to, draining (0/1), and
  * connections reaped by the HTTP deadlines so far. */
 void gwmetrics_sample(gw_metrics *m, size_t streams, size_t listeners, int draining,

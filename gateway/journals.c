@@ -261,7 +261,7 @@ static void on_delivered_ctx(int ok, const char *errstr, post_ctx *c);
 
 static void on_delivered(int ok, const char *errstr, double seconds, void *arg) {
     post_ctx *c = arg;
-    gwmeasure_produced(&c->gw->meas, GWMEASURE_REQUESTS, seconds);
+    gwmetrics_produced(&c->gw->metrics, GW_TOPIC_REQUESTS, seconds);
     ctx_enter(c);
     on_delivered_ctx(ok, errstr, c);
     log_ctx_clear();

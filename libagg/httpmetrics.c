@@ -6,9 +6,7 @@
 #include <string.h>
 
 #include "alloc.h"
-
-static const double buckets[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
-                                 2.5,   5,    10,    15,   20,  30,   45,  60};
+#include "mbuckets.h"
 
 static const metrics_family_def family_def = {
     .name = "http_server_requests_seconds",
@@ -17,8 +15,7 @@ static const metrics_family_def family_def = {
     .base_unit = "seconds",
     .type = METRICS_HISTOGRAM,
     .labels = {"method", "uri", "status", "outcome"},
-    .buckets = buckets,
-    .n_buckets = sizeof buckets / sizeof buckets[0],
+    MBUCKETS_REQUEST,
     .max_series = HTTPMETRICS_MAX_SERIES};
 
 static const char *const methods[] = {"GET",     "HEAD",  "POST",    "PUT",  "DELETE",

@@ -3,19 +3,19 @@
 
 #include "mbuckets.h"
 
+static const metrics_family_def def = {
+    .name = "redis_command_seconds",
+    .dotted_name = "redis.command",
+    .help = "Redis round trips (send to reply), by command: a Lua script's name or the "
+            "plain command.",
+    .base_unit = "seconds",
+    .type = METRICS_HISTOGRAM,
+    .labels = {"command"},
+    MBUCKETS_FAST,
+    .max_series = RDS_COMMAND__COUNT,
+};
+
 int rdsmeter_init(rdsmeter *m, metrics *reg, err_t *e) {
-    static metrics_family_def def = {
-        .name = "redis_command_seconds",
-        .dotted_name = "redis.command",
-        .help = "Redis round trips (send to reply), by command: a Lua script's name or the "
-                "plain command.",
-        .base_unit = "seconds",
-        .type = METRICS_HISTOGRAM,
-        .labels = {"command"},
-        .max_series = RDS_COMMAND__COUNT,
-    };
-    def.buckets = mbuckets_fast;
-    def.n_buckets = mbuckets_fast_n;
     metrics_family *f = metrics_family_add(reg, &def, e);
     if (!f) return AGG_ERR;
     for (int i = 0; i < RDS_COMMAND__COUNT; i++) {

@@ -64,7 +64,7 @@ static void on_record(const struct redisReply *reply, void *arg) {
     j->rec = NULL;
     /* A scan of the configured names (RESLIST_MAX at most), once per answer. */
     record_account(w, reply, j->m.correlation_id, j->m.source,
-                   wmeasure_source(&w->meas, j->m.source, -1), j->m.status);
+                   wmetrics_source(&w->met, j->m.source, -1), j->m.status);
     unlink_job(j);
     free_job(j);
     worker_msg_done(w, &msg);

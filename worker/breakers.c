@@ -20,7 +20,7 @@ typedef struct bentry {
     breaker_view v;
     long long asking_until; /* loop_wall_ms() until which this worker's probe request or probe
                                call is out: no second one */
-    int res; /* index in RESOURCE_URLS for resource_circuit_state (wmeasure_source), or -1 */
+    int res; /* index in RESOURCE_URLS for resource_circuit_state (wmetrics_source), or -1 */
     char source[RESLIST_NAME_MAX + 1];
 } bentry;
 
@@ -81,7 +81,7 @@ static void set_view(bentry *b, const breaker_view *v, const char *why) {
     breaker_state was = b->v.state;
     if ((was != BREAKER_CLOSED) != (v->state != BREAKER_CLOSED))
         wmetrics_breakers_open_add(&w->met, v->state != BREAKER_CLOSED ? 1 : -1);
-    if (was != v->state) wmeasure_circuit(&w->meas, b->res, v->state);
+    if (was != v->state) wmetrics_circuit(&w->met, b->res, v->state);
     if (was != v->state) {
         if (v->state == BREAKER_OPEN)
             log_warn("circuit of %s open after %lld consecutive failures (%s); calls fail fast "
@@ -106,7 +106,7 @@ static bentry *find(worker *w, const char *source, int create) {
     }
     if ((b = agg_calloc(1, sizeof *b)) == NULL) return NULL;
     b->w = w;
-    b->res = wmeasure_source(&w->meas, source, -1);
+    b->res = wmetrics_source(&w->met, source, -1);
     memcpy(b->source, source, strlen(source) + 1);
     if (strmap_put(s->by_source, source, b) != AGG_OK) {
         agg_free(b);

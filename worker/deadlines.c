@@ -73,10 +73,11 @@ static void on_expire(struct redisReply *reply, void *arg) {
         case SESSION_EXPIRED:
             metrics_inc(w->met.timeouts, 1);
             metrics_inc(w->met.summaries, 1);
-            wmeasure_completed(&w->meas, 1, session_summary_elapsed_ms(reply));
+            wmetrics_completed(&w->met, 1, session_summary_elapsed_ms(reply));
             for (size_t i = 0, n = session_expire_sources(reply); i < n; i++) {
                 const char *src = session_expire_source(reply, i);
-                if (src) wmeasure_outcome(&w->meas, wmeasure_source(&w->meas, src, -1), OUTCOME_TIMEOUT);
+                if (src)
+                    wmetrics_outcome(&w->met, wmetrics_source(&w->met, src, -1), OUTCOME_TIMEOUT);
             }
             log_info("session %s expired: deadline passed (completedBy TIMEOUT)", x->cid);
             break;

@@ -31,7 +31,7 @@ typedef struct fcall {
     int capped; /* the call's timeout is the session's deadline (fanout_call_timeout_ms) */
     outcome_t outcome;
     int probe;     /* the call is its circuit breaker's probe */
-    int res;       /* the resource's index in RESOURCE_URLS (wmeasure_source), -1: not there */
+    int res;       /* the resource's index in RESOURCE_URLS (wmetrics_source), -1: not there */
     long long started_ns; /* loop_now_ns() when the HTTP call started */
     rdsretry *rec; /* the record, or before the call the probe request */
 } fcall;
@@ -148,7 +148,7 @@ static void on_http(const httpc_result *res, void *arg) {
     job_ctx(j);
     const fanoutmsg_resource *r = &j->m->resources[c->idx];
     outcome_t o = outcome_classify(res->transport, res->status);
-    wmeasure_call(&j->w->meas, c->res, o, (double)(loop_now_ns() - c->started_ns) / 1e9);
+    wmetrics_call(&j->w->met, c->res, o, (double)(loop_now_ns() - c->started_ns) / 1e9);
     int cut_by_deadline = o == OUTCOME_TIMEOUT && c->capped;
     /* A call cut by its session's deadline says little of the resource (a clinician's short
      * timeout must not open a circuit for everyone), unless it was the probe, which decides. */
@@ -350,7 +350,7 @@ void fanout_handle(worker *w, const wmsg *m, const char *value, size_t len) {
     for (int i = 0; i < fm->n_resources; i++) {
         j->calls[i].job = j;
         j->calls[i].idx = i;
-        j->calls[i].res = wmeasure_source(&w->meas, fm->resources[i].source, i);
+        j->calls[i].res = wmetrics_source(&w->met, fm->resources[i].source, i);
     }
     list_insert_after(&w->fanout->jobs, &j->node);
     job_ctx(j);

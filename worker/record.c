@@ -9,10 +9,10 @@ void record_account(worker *w, const struct redisReply *reply, const char *cid, 
     session_record_result r = session_record_reply(reply, NULL);
     if (r == SESSION_RECORDED || r == SESSION_COMPLETED) {
         if (o >= OUTCOME_OK && o <= OUTCOME_ERROR) metrics_inc(w->met.recorded[o], 1);
-        wmeasure_outcome(&w->meas, res, o);
+        wmetrics_outcome(&w->met, res, o);
         if (r == SESSION_COMPLETED) {
             metrics_inc(w->met.summaries, 1);
-            wmeasure_completed(&w->meas, 0, session_summary_elapsed_ms(reply));
+            wmetrics_completed(&w->met, 0, session_summary_elapsed_ms(reply));
             log_debug("session %s complete (last outcome %s from %s)", cid, outcome_name(o),
                       source);
         } else {

@@ -14,7 +14,6 @@
 #include "traceparent.h"
 
 #include "metrics.h"
-#include "wmeasure.h"
 #include "wmetrics.h"
 
 /* Kafka topic indexes (offset tracker, epochs, metrics, intakes). */
@@ -79,8 +78,7 @@ typedef struct worker {
     httpd *mgmt;
     struct actuator *actuator;       /* the management server's shared actuator routes */
     struct httpmetrics *httpmetrics; /* its http_server_requests_seconds */
-    wmetrics met;
-    wmeasure meas;  /* the worker's series in the registry (metrics.reg / met.reg) */
+    wmetrics met; /* the registry and every series the modules count into */
     int stopping; /* SIGTERM seen: begin no new message, drain the ones in flight */
     int closing;  /* tearing down: reply callbacks must not start anything */
     long jobs;    /* messages being handled (fan-out and answer jobs) */

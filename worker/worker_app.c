@@ -117,7 +117,7 @@ static void on_message(const kafka_message *km, void *arg) {
     metrics_inc(w->met.messages[t], 1);
     if (km->timestamp_ms >= 0) {
         long long delay = loop_wall_ms() - km->timestamp_ms;
-        metrics_observe(w->meas.consume_delay[t], delay > 0 ? (double)delay / 1000.0 : 0);
+        metrics_observe(w->met.consume_delay[t], delay > 0 ? (double)delay / 1000.0 : 0);
     }
     w->jobs++;
     if (w->jobs >= w->cfg.max_in_flight) intake_hold(w);
@@ -171,8 +171,8 @@ int worker_kafka_healthy(const worker *w) {
 void worker_sample_lag(worker *w) {
     for (int i = 0; i < WORKER_TOPICS; i++) {
         if (w->in[i].kc == NULL) continue;
-        metrics_set(w->meas.lag[i], (double)kafka_consumer_lag(w->in[i].kc, 0));
-        metrics_set(w->meas.partitions[i], (double)kafka_consumer_partitions(w->in[i].kc, 0));
+        metrics_set(w->met.lag[i], (double)kafka_consumer_lag(w->in[i].kc, 0));
+        metrics_set(w->met.partitions[i], (double)kafka_consumer_partitions(w->in[i].kc, 0));
     }
 }
 
@@ -236,9 +236,8 @@ int worker_start(worker *w, loop *l, err_t *e) {
     w->l = l;
     /* First: the modules resolve their series as they start. */
     const char *topics[WORKER_TOPICS] = {w->cfg.topic_requests, w->cfg.topic_callbacks};
-    if (wmetrics_init(&w->met, topics, e) != AGG_OK) return AGG_ERR;
+    if (wmetrics_init(&w->met, &w->cfg.allow, topics, e) != AGG_OK) return AGG_ERR;
     if (!(w->ot = offtrack_new(e))) return AGG_ERR;
-    if (wmeasure_init(&w->meas, w->met.reg, &w->cfg.allow, topics, e)) return AGG_ERR;
     if (rdsretry_init(w, e) || fanout_init(w, e) || answers_init(w, e) || deadlines_init(w, e) ||
         breakers_init(w, e))
         return AGG_ERR;
@@ -246,7 +245,7 @@ int worker_start(worker *w, loop *l, err_t *e) {
     w->prepare_added = 1;
     err_t re;
     if (!(w->r = rds_new(w->l, &w->cfg.redis, &re))) return err_set(e, "REDIS_URL: %s", re.text);
-    rds_set_observer(w->r, rdsmeter_observe, &w->meas.redis);
+    rds_set_observer(w->r, rdsmeter_observe, &w->met.redis);
     if (!(w->hc = httpc_new(w->l, e))) return AGG_ERR;
     if (mgmt_start(w, e) != AGG_OK) return AGG_ERR;
     if (intake_start(w, WORKER_TOPIC_REQUESTS, w->cfg.topic_requests, WORKER_GROUP_REQUESTS, e) ||
