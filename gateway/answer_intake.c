@@ -8,6 +8,7 @@
 #include "alloc.h"
 #include "answer.h"
 #include "apierr.h"
+#include "jbody.h"
 #include "log.h"
 #include "traceparent.h"
 
@@ -49,7 +50,8 @@ void gw_answer_intake_handle(gateway *gw, httpd_req *r) {
     const char *body = httpd_body(r, &len);
     answer_msg m;
     api_error e;
-    if (answer_parse(body, len, &m, &e) != AGG_OK) {
+    if (jbody_media_type(httpd_header(r, "Content-Type"), &e) != AGG_OK ||
+        answer_parse(body, len, &m, &e) != AGG_OK) {
         metrics_inc(gw->metrics.bad_requests, 1);
         httpd_respond_error(r, &e);
         return;

@@ -8,6 +8,7 @@
 
 #include "alloc.h"
 #include "apierr.h"
+#include "jbody.h"
 #include "fanoutmsg.h"
 #include "journalmerge.h"
 #include "listeners.h"
@@ -377,7 +378,8 @@ void gw_journals_handle(gateway *gw, httpd_req *r) {
         gw_respond_draining(gw, r);
         return;
     }
-    if (journalreq_parse(body, len, &lim, &jr, &e) != AGG_OK) {
+    if (jbody_media_type(httpd_header(r, "Content-Type"), &e) != AGG_OK ||
+        journalreq_parse(body, len, &lim, &jr, &e) != AGG_OK) {
         metrics_inc(gw->metrics.bad_requests, 1);
         httpd_respond_error(r, &e);
         return;

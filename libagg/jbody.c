@@ -1,7 +1,33 @@
 /* jbody: reading and writing JSON with jansson, out of memory told apart (and an HTTP body's object). */
 #include "jbody.h"
 
+#include <ctype.h>
+#include <string.h>
+#include <strings.h>
+
 #include "alloc.h"
+
+int jbody_media_type(const char *content_type, api_error *e) {
+    static const char want[] = "application/json";
+    const char *p = content_type ? content_type : "";
+    while (*p == ' ' || *p == '\t') p++;
+    size_t n = sizeof want - 1;
+    if (strncasecmp(p, want, n) == 0) {
+        const char *q = p + n;
+        while (*q == ' ' || *q == '\t') q++;
+        if (*q == '\0' || *q == ';') return AGG_OK;
+    }
+    char shown[41];
+    size_t k = 0;
+    /* Only printable ASCII of the header goes back to the client. */
+    for (; p[k] && k < sizeof shown - 1; k++) shown[k] = isprint((unsigned char)p[k]) ? p[k] : '?';
+    shown[k] = '\0';
+    if (!content_type)
+        return apierr_set(e, 415, "unsupported_media_type", NULL,
+                          "Content-Type must be application/json (none given)");
+    return apierr_set(e, 415, "unsupported_media_type", NULL,
+                      "Content-Type must be application/json, got '%s'", shown);
+}
 
 json_t *jbody_object(const char *body, size_t len, api_error *e) {
     json_error_t jerr;

@@ -8,6 +8,13 @@
 #include "apierr.h"
 #include "err.h"
 
+/* AGG_OK when content_type (a request's Content-Type header, NULL when absent) names
+ * application/json, in any case, with or without parameters ("application/json;
+ * charset=utf-8"); else AGG_ERR with e filled: 415 "unsupported_media_type". A JSON endpoint
+ * checks it before reading the body, so that a form or a text/plain POST from another site's
+ * page (which a browser sends without a CORS preflight) is refused. content_type is borrowed. */
+int jbody_media_type(const char *content_type, api_error *e);
+
 /* Parses len bytes of body (NULL = empty) as one JSON object; duplicate keys
  * are refused. Returns a new reference the caller must json_decref(), or
  * NULL with e filled (400 "invalid_json"). */

@@ -11,6 +11,7 @@
 #include "apierr.h"
 #include "calls.h"
 #include "httpmetrics.h"
+#include "jbody.h"
 #include "list.h"
 #include "log.h"
 #include "notes.h"
@@ -397,7 +398,8 @@ static void handle_journals_ctx(rs_api *a, httpd_req *r, answer_job *j) {
     const char *body = httpd_body(r, &len);
     api_error ae;
     list_init(&j->node);
-    if (rsreq_parse(body, len, 1, &j->q, &ae) != AGG_OK) {
+    if (jbody_media_type(httpd_header(r, "Content-Type"), &ae) != AGG_OK ||
+        rsreq_parse(body, len, 1, &j->q, &ae) != AGG_OK) {
         agg_free(j);
         httpd_respond_error(r, &ae);
         return;
@@ -482,7 +484,8 @@ static void handle_direct(rs_api *a, httpd_req *r) {
         respond_plain_error(r, 500, "internal", "out of memory");
         return;
     }
-    if (rsreq_parse(body, len, 0, q, &ae) != AGG_OK) {
+    if (jbody_media_type(httpd_header(r, "Content-Type"), &ae) != AGG_OK ||
+        rsreq_parse(body, len, 0, q, &ae) != AGG_OK) {
         agg_free(q);
         httpd_respond_error(r, &ae);
         return;

@@ -235,3 +235,37 @@ def test_unknown_path_and_wrong_content(gw):
     r = requests.get(gw[0] + "/aggregate/nope", timeout=10)
     assert r.status_code == 404
     check_error_body(r)
+
+
+# Content types a JSON endpoint must refuse with 415 before reading the body: a browser sends a
+# form or text/plain POST from any page without a CORS preflight.
+NOT_JSON = [None, "text/plain", "application/x-www-form-urlencoded", "multipart/form-data",
+            "application/jsonp", "text/json", "application/json-seq"]
+
+
+def post_with(url, content_type, data):
+    headers = {} if content_type is None else {"Content-Type": content_type}
+    # requests adds no Content-Type to bytes data of its own accord.
+    return requests.post(url, data=data.encode(), headers=headers, timeout=10)
+
+
+@pytest.mark.parametrize("content_type", NOT_JSON)
+def test_a_json_endpoint_refuses_other_content_types(stack, gw, content_type):
+    cid = start_session(gw[0], "5000,5000,5000")
+    callback = json.dumps(make_callback(cid, "resource-1"))
+    direct = json.dumps({"patientId": "p-415", "delay": 0})
+    journals = json.dumps({"correlationId": cid, "patientId": "patient-123", "delay": 0,
+                           "callbackUrl": gw[0] + "/aggregate/callback"})
+    for url, data in ((gw[0] + "/aggregate/journals", body()),
+                      (gw[0] + "/aggregate/callback", callback),
+                      (stack.resource_url(0) + "/journals/direct", direct),
+                      (stack.resource_url(0) + "/journals", journals)):
+        r = post_with(url, content_type, data)
+        assert r.status_code == 415, (url, content_type, r.status_code, r.text)
+        check_error_body(r)
+        assert r.json()["error"] == "unsupported_media_type"
+    # The same bodies as JSON are taken (parameters and case do not matter).
+    r = post_with(gw[0] + "/aggregate/journals", "Application/JSON; charset=utf-8", body())
+    assert r.status_code == 202, r.text
+    r = post_with(stack.resource_url(0) + "/journals/direct", "application/json", direct)
+    assert r.status_code == 200, r.text

@@ -1,0 +1,77 @@
+/* test_jbody: the JSON media type check of request bodies (415), and a body's object. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+#include <string.h>
+
+#include "jbody.h"
+
+static void json_media_types_are_taken(void **state) {
+    (void)state;
+    const char *ok[] = {"application/json", "APPLICATION/JSON", "Application/Json",
+                        "application/json; charset=utf-8", "application/json;charset=UTF-8",
+                        "  application/json  ", "application/json ; q=1"};
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        api_error e = {0};
+        if (jbody_media_type(ok[i], &e) != AGG_OK) fail_msg("refused '%s'", ok[i]);
+    }
+}
+
+static void other_media_types_are_415(void **state) {
+    (void)state;
+    const char *bad[] = {"", "text/plain", "application/x-www-form-urlencoded",
+                         "multipart/form-data; boundary=x", "application/jsonp", "text/json",
+                         "application/json-seq", "application/jso", "json",
+                         "application/problem+json", "xapplication/json"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        api_error e = {0};
+        if (jbody_media_type(bad[i], &e) != AGG_ERR) fail_msg("took '%s'", bad[i]);
+        assert_int_equal(e.http_status, 415);
+        assert_string_equal(e.code, "unsupported_media_type");
+        assert_null(e.field);
+    }
+    api_error e = {0};
+    assert_int_equal(jbody_media_type(NULL, &e), AGG_ERR);
+    assert_non_null(strstr(e.message, "none given"));
+}
+
+static void the_refused_type_is_shown_bounded_and_printable(void **state) {
+    (void)state;
+    char long_type[300];
+    memset(long_type, 'x', sizeof long_type - 1);
+    long_type[sizeof long_type - 1] = '\0';
+    long_type[3] = '\n';
+    api_error e = {0};
+    assert_int_equal(jbody_media_type(long_type, &e), AGG_ERR);
+    assert_null(strchr(e.message, '\n'));
+    assert_true(strlen(e.message) < 100);
+    assert_non_null(strstr(e.message, "xxx?xxx"));
+}
+
+static void a_body_must_be_one_object(void **state) {
+    (void)state;
+    api_error e = {0};
+    json_t *o = jbody_object("{\"a\":1}", 7, &e);
+    assert_non_null(o);
+    json_decref(o);
+    assert_null(jbody_object("[1]", 3, &e));
+    assert_int_equal(e.http_status, 400);
+    assert_null(jbody_object("{\"a\":1,\"a\":2}", 13, &e)); /* duplicate keys */
+    assert_int_equal(e.http_status, 400);
+    assert_null(jbody_object(NULL, 0, &e));
+    assert_non_null(strstr(e.message, "empty body"));
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(json_media_types_are_taken),
+        cmocka_unit_test(other_media_types_are_415),
+        cmocka_unit_test(the_refused_type_is_shown_bounded_and_printable),
+        cmocka_unit_test(a_body_must_be_one_object),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
