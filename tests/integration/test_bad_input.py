@@ -269,3 +269,22 @@ def test_a_json_endpoint_refuses_other_content_types(stack, gw, content_type):
     assert r.status_code == 202, r.text
     r = post_with(stack.resource_url(0) + "/journals/direct", "application/json", direct)
     assert r.status_code == 200, r.text
+
+
+def first_status_line(base, header_bytes):
+    """The status line answering a GET whose one header is header_bytes long (raw socket:
+    clients refuse to send such headers)."""
+    host, port = base.split("//", 1)[1].rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=10) as s:
+        s.sendall(b"GET /actuator/health/liveness HTTP/1.1\r\nHost: x\r\nX-Big: " +
+                  b"a" * header_bytes + b"\r\n\r\n")
+        return s.recv(200).split(b"\r\n", 1)[0].decode()
+
+
+def test_headers_over_the_limit_get_431_not_a_reset(stack, gw, workers):
+    # The gateway's connection memory (CONNECTION_MEMORY_LIMIT_BYTES, 8 KiB) holds the headers;
+    # the others keep libmicrohttpd's default (32 KiB).
+    for base, small, big in ((gw[0], 2000, 9000), (stack.resource_url(0), 2000, 70000),
+                             (workers[0], 2000, 70000)):
+        assert first_status_line(base, small) == "HTTP/1.1 200 OK", base
+        assert first_status_line(base, big) == "HTTP/1.1 431 Request Header Fields Too Large", base
