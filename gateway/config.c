@@ -56,7 +56,10 @@ int gw_config_load(gw_config *c, err_t *e) {
         cfg_long("HTTP_HEADER_TIMEOUT_MS", 10000, 0, 3600000, &c->header_timeout_ms, e) !=
             AGG_OK ||
         cfg_long("HTTP_BODY_TIMEOUT_MS", 10000, 0, 3600000, &c->body_timeout_ms, e) != AGG_OK ||
-        cfg_long("HTTP_IDLE_TIMEOUT_MS", 65000, 0, 3600000, &c->idle_timeout_ms, e) != AGG_OK)
+        cfg_long("HTTP_IDLE_TIMEOUT_MS", 65000, 0, 3600000, &c->idle_timeout_ms, e) != AGG_OK ||
+        cfg_long("RATE_LIMIT_RPS", 0, 0, 1000000, &c->rate_limit_rps, e) != AGG_OK ||
+        cfg_long("RATE_LIMIT_BURST", c->rate_limit_rps ? 2 * c->rate_limit_rps : 1, 1, 10000000,
+                 &c->rate_limit_burst, e) != AGG_OK)
         return AGG_ERR;
     if (c->timeout_default_ms > c->timeout_max_ms)
         return err_set(

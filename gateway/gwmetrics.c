@@ -10,7 +10,8 @@ static const char *const strategies[2] = {"SSE", "WAIT_FOR_EVERYONE"};
 enum {
     F_STARTED, F_AGG_STARTED, F_ACCEPTED, F_BAD, F_PRODUCE, F_REDIS, F_WAIT_TIMEOUTS, F_OPENED,
     F_EVENTS, F_SSE_EVENTS, F_REPLAYS, F_ABORTED, F_LOST, F_OVERFLOWS, F_SHED, F_REFUSED,
-    F_HANDED, F_SSE_ACTIVE, F_LISTENERS, F_SHUTTING, F_REAPED, F_KAFKA_PRODUCE, F_N
+    F_HANDED, F_SSE_ACTIVE, F_LISTENERS, F_SHUTTING, F_REAPED, F_KAFKA_PRODUCE, F_RATE_LIMITED,
+    F_N
 };
 
 #define C(n, d, h) {.name = n, .dotted_name = d, .help = h, .type = METRICS_COUNTER}
@@ -50,6 +51,9 @@ static const metrics_family_def defs[F_N] = {
                  "Streams and WAIT_FOR_EVERYONE requests whose session Redis no longer held."),
     [F_OVERFLOWS] = C("gateway_stream_overflows_total", "gateway.stream.overflows",
                       "Streams ended because their client did not take events fast enough."),
+    [F_RATE_LIMITED] = C("gateway_rate_limited_total", "gateway.rate.limited",
+                         "Sessions and streams refused with 429: their client address was over "
+                         "RATE_LIMIT_RPS."),
     [F_SHED] = C("gateway_sessions_shed_total", "gateway.sessions.shed",
                  "New sessions refused (503 overloaded) while MAX_PENDING_PUBLISHES were "
                  "waiting for Kafka."),
@@ -103,7 +107,7 @@ int gwmetrics_init(gw_metrics *m, const char *const topics[2], err_t *e) {
                    {&m->sessions_shed, F_SHED},          {&m->shutdown_refused, F_REFUSED},
                    {&m->streams_handed_over, F_HANDED},  {&m->sse_active, F_SSE_ACTIVE},
                    {&m->listeners, F_LISTENERS},         {&m->shutting_down, F_SHUTTING},
-                   {&m->reaped, F_REAPED}};
+                   {&m->reaped, F_REAPED},               {&m->rate_limited, F_RATE_LIMITED}};
     for (size_t i = 0; i < sizeof singles / sizeof singles[0]; i++)
         if (!(*singles[i].s = metrics_series_get0(fs[singles[i].f], e))) goto fail;
     if (rdsmeter_init(&m->redis, m->reg, e) != AGG_OK) goto fail;

@@ -30,6 +30,7 @@ typedef struct gw_metrics {
     metrics_series *sessions_lost;   /* streams and waits whose session Redis lost */
     metrics_series *stream_overflows;
     metrics_series *sessions_shed;       /* POSTs refused with 503 overloaded */
+    metrics_series *rate_limited;        /* sessions and streams refused with 429 */
     metrics_series *shutdown_refused;    /* sessions and streams refused while draining */
     metrics_series *streams_handed_over; /* streams closed with a retry hint while draining */
     /* sampled at scrape time */

@@ -205,8 +205,8 @@ static void queue_or_defer(httpd_req *r, unsigned status, struct MHD_Response *r
     resume_req(r);
 }
 
-void httpd_respond_header(httpd_req *r, int status, const char *content_type, const char *body,
-                          const char *header, const char *value) {
+void httpd_respond_headers(httpd_req *r, int status, const char *content_type, const char *body,
+                           const char *const *headers, size_t n_pairs) {
     if (r->answered || r->cancelled) return;
     size_t len = body ? strlen(body) : 0;
     struct MHD_Response *resp =
@@ -219,9 +219,32 @@ void httpd_respond_header(httpd_req *r, int status, const char *content_type, co
     }
     MHD_add_response_header(resp, "Content-Type", content_type ? content_type : "application/json");
     MHD_add_response_header(resp, "Cache-Control", "no-store");
-    if (header && value) MHD_add_response_header(resp, header, value);
+    for (size_t i = 0; i < n_pairs; i++)
+        if (headers[2 * i] && headers[2 * i + 1])
+            MHD_add_response_header(resp, headers[2 * i], headers[2 * i + 1]);
     add_common_headers(r, resp);
     queue_or_defer(r, (unsigned)status, resp);
+}
+
+void httpd_respond_header(httpd_req *r, int status, const char *content_type, const char *body,
+                          const char *header, const char *value) {
+    const char *pair[2] = {header, value};
+    httpd_respond_headers(r, status, content_type, body, pair, 1);
+}
+
+int httpd_client_ip(const httpd_req *r, char *out, size_t outsz) {
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+    const char *ok = NULL;
+    if (sa && sa->sa_family == AF_INET)
+        ok = inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, out,
+                       (socklen_t)outsz);
+    else if (sa && sa->sa_family == AF_INET6)
+        ok = inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, out,
+                       (socklen_t)outsz);
+    if (!ok && outsz) out[0] = '\0';
+    return ok ? AGG_OK : AGG_ERR;
 }
 
 void httpd_respond(httpd_req *r, int status, const char *content_type, const char *body) {

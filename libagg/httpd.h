@@ -86,6 +86,13 @@ void httpd_respond(httpd_req *r, int status, const char *content_type, const cha
 /* httpd_respond with one more response header (header: value, both copied; NULL adds none). */
 void httpd_respond_header(httpd_req *r, int status, const char *content_type, const char *body,
                           const char *header, const char *value);
+/* httpd_respond with n_pairs more response headers: headers[2i] the name, headers[2i+1] the
+ * value (a pair with a NULL is skipped); all copied. */
+void httpd_respond_headers(httpd_req *r, int status, const char *content_type, const char *body,
+                           const char *const *headers, size_t n_pairs);
+/* The client's IP address as text into out (size outsz; INET6_ADDRSTRLEN is enough): AGG_OK, or
+ * AGG_ERR with out "" when libmicrohttpd gives none. */
+int httpd_client_ip(const httpd_req *r, char *out, size_t outsz);
 /* Answers with the API's JSON error body and e->http_status; a 503 gets Retry-After: 1. */
 void httpd_respond_error(httpd_req *r, const api_error *e);
 /* As httpd_respond_error, with the header Retry-After: retry_after_s (seconds). */
