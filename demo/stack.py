@@ -307,6 +307,27 @@ class Stack:
         if p.alive():
             p.popen.send_signal(sig)
 
+    def pause(self, name, timeout=10.0):
+        """SIGSTOP to process name, then waits until every one of its threads is stopped: a
+        signal stops the threads of a busy JVM a moment after kill() returns, and a request
+        it serves in that moment would still be answered."""
+        p = self.procs[name]
+        p.popen.send_signal(signal.SIGSTOP)
+        task_dir = "/proc/%d/task" % p.popen.pid
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            states = []
+            for tid in os.listdir(task_dir):
+                try:
+                    with open(os.path.join(task_dir, tid, "stat")) as f:
+                        states.append(f.read().rsplit(")", 1)[1].split()[0])
+                except OSError:
+                    continue  # a thread that ended
+            if states and all(st in ("T", "t") for st in states):
+                return
+            time.sleep(0.005)
+        raise StackError("%s not stopped %.0f s after SIGSTOP" % (name, timeout))
+
     def wait_exit(self, name, timeout=10.0):
         """Waits until process name has exited; returns its exit code (None when still alive)."""
         p = self.procs[name]

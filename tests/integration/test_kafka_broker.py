@@ -133,7 +133,7 @@ def test_a_broker_that_takes_nothing_gets_503_with_retry_after(stack):
         t = time.monotonic()
         r = requests.post(gw + path, json=payload, timeout=60)
         return r, time.monotonic() - t
-    stack.kill("kafka", signal.SIGSTOP)
+    stack.pause("kafka")
     try:
         with concurrent.futures.ThreadPoolExecutor(2) as ex:
             fj = ex.submit(post, "/aggregate/journals", body)
