@@ -216,6 +216,71 @@ int cfg_url(const char *name, const char *def, const char **out, err_t *e) {
     return AGG_OK;
 }
 
+/* Copies of secrets read from files, owned here until cfg_secrets_free(). */
+#define CFG_MAX_SECRETS 16
+static char *secrets[CFG_MAX_SECRETS];
+static size_t n_secrets;
+
+void cfg_secrets_free(void) {
+    for (size_t i = 0; i < n_secrets; i++) {
+        if (secrets[i]) memset(secrets[i], 0, strlen(secrets[i]));
+        agg_free(secrets[i]);
+    }
+    n_secrets = 0;
+}
+
+/* The bytes of path (one final newline dropped) into a new string; AGG_ERR naming file_name. */
+static int read_secret_file(const char *file_name, const char *path, char **out, err_t *e) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return err_set(e, "%s: cannot read '%.200s': %s", file_name, path, strerror(errno));
+    char *buf = agg_malloc(CFG_SECRET_MAX + 2);
+    if (!buf) {
+        fclose(f);
+        return err_nomem(e);
+    }
+    size_t n = fread(buf, 1, CFG_SECRET_MAX + 1, f);
+    int bad = ferror(f);
+    fclose(f);
+    if (bad || n > CFG_SECRET_MAX) {
+        agg_free(buf);
+        return bad ? err_set(e, "%s: cannot read '%.200s'", file_name, path)
+                   : err_set(e, "%s: '%.200s' is over %d bytes", file_name, path, CFG_SECRET_MAX);
+    }
+    if (n > 0 && buf[n - 1] == '\n') n--;
+    if (n > 0 && buf[n - 1] == '\r') n--;
+    buf[n] = '\0';
+    if (n == 0 || memchr(buf, '\0', n)) {
+        agg_free(buf);
+        return err_set(e, "%s: '%.200s' is empty or holds a NUL byte", file_name, path);
+    }
+    *out = buf;
+    return AGG_OK;
+}
+
+int cfg_secret(const char *name, const char *file_name, const char **out, size_t *len, err_t *e) {
+    const char *v = getenv(name), *path = getenv(file_name);
+    int have_v = v && *v, have_path = path && *path;
+    record(name, have_v ? v : NULL, 0, 0, !have_v);
+    record(file_name, have_path ? path : NULL, 0, 0, !have_path);
+    *out = NULL;
+    if (len) *len = 0;
+    if (have_v && have_path)
+        return err_set(e, "set %s or %s, not both", name, file_name);
+    if (have_path) {
+        if (n_secrets == CFG_MAX_SECRETS)
+            return err_set(e, "%s: more than %d secret files", file_name, CFG_MAX_SECRETS);
+        char *copy;
+        if (read_secret_file(file_name, path, &copy, e) != AGG_OK) return AGG_ERR;
+        secrets[n_secrets++] = copy;
+        v = copy;
+    } else if (!have_v) {
+        return AGG_OK;
+    }
+    *out = v;
+    if (len) *len = strlen(v);
+    return AGG_OK;
+}
+
 void cfg_handle_args(int argc, char **argv, const char *prog, const char *usage) {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];

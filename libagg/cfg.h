@@ -14,6 +14,18 @@ const char *cfg_str(const char *name, const char *def);
 /* Reads a URL (http:// or https://, host non-empty): unset -> def. AGG_ERR when invalid. */
 int cfg_url(const char *name, const char *def, const char **out, err_t *e);
 
+/* Reads a secret from the variable name, or from the file that file_name names (a mounted
+ * Kubernetes Secret: the file's bytes, one final "\n" or "\r\n" dropped). *out gets the value
+ * and *len its length (may be NULL), or *out = NULL when neither is set. The value is borrowed:
+ * from environ, or a copy that cfg owns until cfg_secrets_free(). AGG_ERR with one line naming
+ * the variable when both are set, the file cannot be read, is empty or is over CFG_SECRET_MAX
+ * bytes; the secret never appears in e. Both names must be static strings; both are recorded,
+ * the value always shown as "******". Start-up only: not thread-safe. */
+#define CFG_SECRET_MAX 65536
+int cfg_secret(const char *name, const char *file_name, const char **out, size_t *len, err_t *e);
+/* Frees the copies of secrets read from files (their pointers become invalid). */
+void cfg_secrets_free(void);
+
 /* Every variable read through cfg_long, cfg_str and cfg_url is recorded (the last read of a
  * name wins) for /actuator/configprops: its value as text (NULL when unset without default) and
  * whether it was the default. The list holds at most CFG_MAX_VARS names; a read past that, or
@@ -33,7 +45,8 @@ typedef struct cfg_var {
 const cfg_var *cfg_vars(size_t *n);
 /* Forgets every recorded variable (frees the copies). */
 void cfg_vars_clear(void);
-/* 1 when name holds PASSWORD, SECRET, TOKEN or KEY: its value is never shown. */
+/* 1 when name holds PASSWORD, SECRET, TOKEN or KEY: its value is never shown (a *_FILE path
+ * of such a name neither: it says where the secret is kept). */
 int cfg_is_secret(const char *name);
 
 /* The variables as one JSON object nested by the words of their names, lower case: a name's
