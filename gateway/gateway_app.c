@@ -166,7 +166,9 @@ static void route(gateway *gw, httpd_req *r, unsigned listener) {
     }
     httpd_req_set_route(r, known[i].path);
     if (known[i].needs_post ? !post : !get) {
-        respond_plain_error(r, 405, "method_not_allowed", "method not allowed on this endpoint");
+        api_error e;
+        apierr_set(&e, 405, "method_not_allowed", NULL, "method not allowed on this endpoint");
+        httpd_respond_error_header(r, &e, "Allow", known[i].needs_post ? "POST" : "GET");
         return;
     }
     switch (i) {

@@ -169,7 +169,9 @@ int actuator_handle(actuator *a, httpd_req *r) {
     if (i == n && !one) return 0;
     httpd_req_set_route(r, one ? "/actuator/metrics/{name}" : routes[i]);
     if (strcmp(method, "GET") != 0) {
-        respond_status(r, 405, "method_not_allowed", "only GET is allowed here");
+        api_error ae;
+        apierr_set(&ae, 405, "method_not_allowed", NULL, "only GET is allowed here");
+        httpd_respond_error_header(r, &ae, "Allow", "GET");
         return 1;
     }
     err_t e = {0};

@@ -251,14 +251,19 @@ void httpd_respond(httpd_req *r, int status, const char *content_type, const cha
     httpd_respond_header(r, status, content_type, body, NULL, NULL);
 }
 
-void httpd_respond_error_retry(httpd_req *r, const api_error *e, int retry_after_s) {
+void httpd_respond_error_header(httpd_req *r, const api_error *e, const char *header,
+                                const char *value) {
     char *body = apierr_to_json(e, NULL);
-    char v[24];
-    snprintf(v, sizeof v, "%d", retry_after_s);
     httpd_respond_header(r, e->http_status, NULL,
                          body ? body : "{\"error\":\"internal\",\"message\":\"out of memory\"}",
-                         retry_after_s >= 0 ? "Retry-After" : NULL, v);
+                         header, value);
     agg_free(body);
+}
+
+void httpd_respond_error_retry(httpd_req *r, const api_error *e, int retry_after_s) {
+    char v[24];
+    snprintf(v, sizeof v, "%d", retry_after_s);
+    httpd_respond_error_header(r, e, retry_after_s >= 0 ? "Retry-After" : NULL, v);
 }
 
 /* A 503 always says when to try again (RFC 9110 15.6.4): a client, or a balancer, that waits a

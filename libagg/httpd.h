@@ -95,6 +95,10 @@ void httpd_respond_headers(httpd_req *r, int status, const char *content_type, c
 int httpd_client_ip(const httpd_req *r, char *out, size_t outsz);
 /* Answers with the API's JSON error body and e->http_status; a 503 gets Retry-After: 1. */
 void httpd_respond_error(httpd_req *r, const api_error *e);
+/* As httpd_respond_error, with one more header (header: value, both copied; NULL adds none):
+ * a 405 names the methods the route takes in Allow (RFC 9110 15.5.6). */
+void httpd_respond_error_header(httpd_req *r, const api_error *e, const char *header,
+                                const char *value);
 /* As httpd_respond_error, with the header Retry-After: retry_after_s (seconds). */
 void httpd_respond_error_retry(httpd_req *r, const api_error *e, int retry_after_s);
 

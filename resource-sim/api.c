@@ -563,7 +563,9 @@ void rs_api_handle(httpd_req *r, void *arg) {
     }
     httpd_req_set_route(r, routes[i].path);
     if (!method || strcmp(method, routes[i].method) != 0) {
-        respond_plain_error(r, 405, "method_not_allowed", "method not allowed on this endpoint");
+        api_error e;
+        apierr_set(&e, 405, "method_not_allowed", NULL, "method not allowed on this endpoint");
+        httpd_respond_error_header(r, &e, "Allow", routes[i].method);
         return;
     }
     switch (i) {

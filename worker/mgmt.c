@@ -89,7 +89,7 @@ static void handle(httpd_req *r, void *arg) {
     httpd_req_set_route(r, probes[i]);
     if (method == NULL || strcmp(method, "GET") != 0) {
         apierr_set(&ae, 405, "method_not_allowed", NULL, "only GET is allowed here");
-        httpd_respond_error(r, &ae);
+        httpd_respond_error_header(r, &ae, "Allow", "GET");
         return;
     }
     if (i == 1)

@@ -237,6 +237,24 @@ def test_unknown_path_and_wrong_content(gw):
     check_error_body(r)
 
 
+# A 405 names the methods the route takes (RFC 9110 15.5.6), on every component.
+@pytest.mark.parametrize("where,path,method,allow", [
+    ("gateway", "/aggregate/journals", "GET", "POST"),
+    ("gateway", "/aggregate/callback", "PUT", "POST"),
+    ("gateway", "/aggregate/stream", "TRACE", "GET"),
+    ("gateway", "/actuator/health/readiness", "DELETE", "GET"),
+    ("gateway", "/actuator/prometheus", "POST", "GET"),
+    ("worker", "/actuator/health", "POST", "GET"),
+    ("resource", "/journals", "GET", "POST")])
+def test_wrong_method_is_405_with_allow(stack, where, path, method, allow):
+    base = {"gateway": stack.gateway_urls[0], "worker": stack.worker_urls[0],
+            "resource": stack.resource_urls[0]}[where]
+    r = requests.request(method, base + path, timeout=10)
+    assert r.status_code == 405, r.text
+    assert r.headers.get("Allow") == allow
+    check_error_body(r)
+
+
 # Content types a JSON endpoint must refuse with 415 before reading the body: a browser sends a
 # form or text/plain POST from any page without a CORS preflight.
 NOT_JSON = [None, "text/plain", "application/x-www-form-urlencoded", "multipart/form-data",
