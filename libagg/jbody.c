@@ -2,6 +2,8 @@
 #include "jbody.h"
 
 #include <ctype.h>
+#include <limits.h>
+#include <math.h>
 #include <string.h>
 #include <strings.h>
 
@@ -29,10 +31,26 @@ int jbody_media_type(const char *content_type, api_error *e) {
                       "Content-Type must be application/json, got '%s'", shown);
 }
 
+static json_t *loadb(const char *buf, size_t len, size_t flags, int *nomem, json_error_t *jerr) {
+    unsigned long failures = agg_alloc_failures();
+    json_t *root = json_loadb(buf, len, JSON_REJECT_DUPLICATES | flags, jerr);
+    /* jansson's reader drops bytes of a token it cannot grow its buffer for and goes on: a
+     * document read while an allocation failed may be wrong, so it is not used at all. */
+    *nomem = agg_alloc_failures() != failures;
+    if (*nomem) {
+        json_decref(root);
+        return NULL;
+    }
+    return root;
+}
+
 json_t *jbody_object(const char *body, size_t len, api_error *e) {
     json_error_t jerr;
     int nomem = 0;
-    json_t *root = body ? jbody_loadb(body, len, &nomem, &jerr) : NULL;
+    json_t *root = body ? loadb(body, len, 0, &nomem, &jerr) : NULL;
+    /* jansson refuses an integer it cannot hold; read as reals, numbers have no such limit. */
+    if (!root && !nomem && body && strstr(jerr.text, "too big"))
+        root = loadb(body, len, JSON_DECODE_INT_AS_REAL, &nomem, &jerr);
     if (root && json_is_object(root)) return root;
     if (nomem) {
         apierr_nomem(e);
@@ -48,16 +66,19 @@ json_t *jbody_object(const char *body, size_t len, api_error *e) {
 }
 
 json_t *jbody_loadb(const char *buf, size_t len, int *nomem, json_error_t *jerr) {
-    unsigned long failures = agg_alloc_failures();
-    json_t *root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, jerr);
-    /* jansson's reader drops bytes of a token it cannot grow its buffer for and goes on: a
-     * document read while an allocation failed may be wrong, so it is not used at all. */
-    *nomem = agg_alloc_failures() != failures;
-    if (*nomem) {
-        json_decref(root);
-        return NULL;
+    return loadb(buf, len, 0, nomem, jerr);
+}
+
+int jbody_integer(const json_t *v, long long *out) {
+    if (json_is_integer(v)) {
+        *out = (long long)json_integer_value(v);
+        return 1;
     }
-    return root;
+    if (!json_is_real(v)) return 0;
+    double d = json_real_value(v);
+    if (d != floor(d)) return 0; /* also NaN; jansson never reads an infinity */
+    *out = d >= 9.2e18 ? LLONG_MAX : d <= -9.2e18 ? LLONG_MIN : (long long)d;
+    return 1;
 }
 
 char *jbody_dumps(const json_t *json, err_t *e) {

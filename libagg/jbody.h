@@ -16,9 +16,16 @@
 int jbody_media_type(const char *content_type, api_error *e);
 
 /* Parses len bytes of body (NULL = empty) as one JSON object; duplicate keys
- * are refused. Returns a new reference the caller must json_decref(), or
- * NULL with e filled (400 "invalid_json"). */
+ * are refused. A body with an integer beyond 64 bits (valid JSON: an unknown
+ * field may hold one) is read again with every number as a real, so read
+ * numbers with jbody_integer(). Returns a new reference the caller must
+ * json_decref(), or NULL with e filled (400 "invalid_json"). */
 json_t *jbody_object(const char *body, size_t len, api_error *e);
+
+/* 1 when v is a JSON number without a fractional part (JSON Schema's
+ * "integer": 1.0 is one), *out its value saturated to the long long range;
+ * 0 otherwise (*out untouched). v is borrowed. */
+int jbody_integer(const json_t *v, long long *out);
 
 /* json_loadb with duplicate keys refused, telling running out of memory
  * apart from bad input: NULL with *nomem 1 when any allocation failed during

@@ -92,9 +92,9 @@ static int parse_delays(json_t *root, const journalreq_limits *lim, journal_requ
         size_t i;
         json_t *item;
         json_array_foreach(v, i, item) {
-            if (!json_is_integer(item))
+            long long d;
+            if (!jbody_integer(item, &d))
                 return BAD(e, "delays", "delays must be an array of integers");
-            json_int_t d = json_integer_value(item);
             if (d < JOURNALREQ_DELAY_MIN || d > JOURNALREQ_DELAY_MAX_MS)
                 return BAD(e, "delays", "each delay must be in [%d, %d]", JOURNALREQ_DELAY_MIN,
                            JOURNALREQ_DELAY_MAX_MS);
@@ -110,12 +110,11 @@ static int parse_timeout(json_t *root, const journalreq_limits *lim, journal_req
     json_t *v = json_object_get(root, "timeoutMs");
     if (!v || json_is_null(v)) {
         out->timeout_ms = lim->timeout_default_ms;
-    } else if (!json_is_integer(v)) {
-        return BAD(e, "timeoutMs", "timeoutMs must be an integer");
     } else {
-        json_int_t t = json_integer_value(v);
+        long long t;
+        if (!jbody_integer(v, &t)) return BAD(e, "timeoutMs", "timeoutMs must be an integer");
         if (t <= 0) return BAD(e, "timeoutMs", "timeoutMs must be positive");
-        out->timeout_ms = t > (json_int_t)lim->timeout_max_ms ? lim->timeout_max_ms : (long)t;
+        out->timeout_ms = t > (long long)lim->timeout_max_ms ? lim->timeout_max_ms : (long)t;
     }
     if (out->timeout_ms > lim->timeout_max_ms) out->timeout_ms = lim->timeout_max_ms;
     return AGG_OK;

@@ -61,11 +61,11 @@ static int parse_object(json_t *o, int with_callback_url, rsreq *q, api_error *e
     if (!d || json_is_null(d))
         return apierr_set(e, 400, "missing_field", "delay", "delay is required");
     long min = with_callback_url ? RSREQ_DELAY_MIN : RSREQ_DIRECT_DELAY_MIN;
-    if (!json_is_integer(d) || json_integer_value(d) < min ||
-        json_integer_value(d) > RSREQ_DELAY_MAX)
+    long long delay;
+    if (!jbody_integer(d, &delay) || delay < min || delay > RSREQ_DELAY_MAX)
         return apierr_set(e, 400, "invalid_field", "delay", "delay must be an integer in %ld..%d",
                           min, RSREQ_DELAY_MAX);
-    q->delay = (long)json_integer_value(d);
+    q->delay = (long)delay;
     if (!with_callback_url) return AGG_OK;
 
     if (get_string(o, "callbackUrl", &url, e) != AGG_OK) return AGG_ERR;

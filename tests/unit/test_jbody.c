@@ -6,6 +6,7 @@
 
 #include <cmocka.h>
 #include <jansson.h>
+#include <limits.h>
 #include <string.h>
 
 #include "jbody.h"
@@ -66,12 +67,41 @@ static void a_body_must_be_one_object(void **state) {
     assert_non_null(strstr(e.message, "empty body"));
 }
 
+static void integers_are_numbers_without_a_fraction(void **state) {
+    (void)state;
+    api_error e = {0};
+    json_t *o = jbody_object("{\"a\":7,\"b\":7.0,\"c\":7.5,\"d\":\"7\",\"e\":1e400}", 41, &e);
+    assert_null(o); /* a real jansson cannot hold is still invalid JSON to it */
+    o = jbody_object("{\"a\":7,\"b\":7.0,\"c\":7.5,\"d\":\"7\"}", 31, &e);
+    assert_non_null(o);
+    long long v = 0;
+    assert_true(jbody_integer(json_object_get(o, "a"), &v));
+    assert_int_equal(v, 7);
+    v = 0;
+    assert_true(jbody_integer(json_object_get(o, "b"), &v));
+    assert_int_equal(v, 7);
+    assert_false(jbody_integer(json_object_get(o, "c"), &v));
+    assert_false(jbody_integer(json_object_get(o, "d"), &v));
+    assert_false(jbody_integer(NULL, &v));
+    json_decref(o);
+    /* Past 64 bits the whole body is read as reals; the values saturate. */
+    o = jbody_object("{\"big\":123456789012345678901234567890,\"neg\":-99999999999999999999}", 66,
+                     &e);
+    assert_non_null(o);
+    assert_true(jbody_integer(json_object_get(o, "big"), &v));
+    assert_true(v == LLONG_MAX);
+    assert_true(jbody_integer(json_object_get(o, "neg"), &v));
+    assert_true(v == LLONG_MIN);
+    json_decref(o);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(json_media_types_are_taken),
         cmocka_unit_test(other_media_types_are_415),
         cmocka_unit_test(the_refused_type_is_shown_bounded_and_printable),
         cmocka_unit_test(a_body_must_be_one_object),
+        cmocka_unit_test(integers_are_numbers_without_a_fraction),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -208,9 +208,35 @@ static void test_timeout(void **state) {
     assert_int_equal(R.timeout_ms, 27000);
     expect_err("{\"patientId\":\"p\",\"timeoutMs\":0}", "invalid_field", "timeoutMs");
     expect_err("{\"patientId\":\"p\",\"timeoutMs\":-1}", "invalid_field", "timeoutMs");
-    expect_err("{\"patientId\":\"p\",\"timeoutMs\":1000.0}", "invalid_field", "timeoutMs");
+    /* JSON Schema's integer: a number without a fraction, however it is spelt or how big. */
+    assert_int_equal(parse("{\"patientId\":\"p\",\"timeoutMs\":1000.0}"), AGG_OK);
+    assert_int_equal(R.timeout_ms, 1000);
+    assert_int_equal(parse("{\"patientId\":\"p\",\"timeoutMs\":123456789012345678901234567890}"),
+                     AGG_OK);
+    assert_int_equal(R.timeout_ms, 27000);
+    assert_int_equal(parse("{\"patientId\":\"p\",\"timeoutMs\":2e3}"), AGG_OK);
+    assert_int_equal(R.timeout_ms, 2000);
+    expect_err("{\"patientId\":\"p\",\"timeoutMs\":-123456789012345678901234567890}",
+               "invalid_field", "timeoutMs");
+    expect_err("{\"patientId\":\"p\",\"timeoutMs\":1000.5}", "invalid_field", "timeoutMs");
     expect_err("{\"patientId\":\"p\",\"timeoutMs\":\"1000\"}", "invalid_field", "timeoutMs");
     expect_err("{\"patientId\":\"p\",\"timeoutMs\":false}", "invalid_field", "timeoutMs");
+}
+
+/* An unknown field may hold any JSON, an integer past 64 bits too: it is ignored, and the
+ * known fields read as before. */
+static void test_huge_integers_elsewhere_are_ignored(void **state) {
+    (void)state;
+    assert_int_equal(parse("{\"x\":-1381776372256849837162496,\"patientId\":\"p\","
+                           "\"delays\":[5,-1],\"timeoutMs\":900}"),
+                     AGG_OK);
+    assert_int_equal(R.timeout_ms, 900);
+    assert_int_equal(R.n_delays, 2);
+    assert_int_equal(R.delays[0], 5);
+    assert_int_equal(R.delays[1], -1);
+    expect_err("{\"patientId\":\"p\",\"delays\":[99999999999999999999999]}", "invalid_field",
+               "delays");
+    expect_err("{\"patientId\":\"p\",\"delays\":[1.5]}", "invalid_field", "delays");
 }
 
 static void test_default_capped_by_max(void **state) {
@@ -247,6 +273,7 @@ int main(void) {
         cmocka_unit_test(test_delays_more_than_resources),
         cmocka_unit_test(test_64_vs_65_delays),
         cmocka_unit_test(test_timeout),
+        cmocka_unit_test(test_huge_integers_elsewhere_are_ignored),
         cmocka_unit_test(test_default_capped_by_max),
         cmocka_unit_test(test_strategy),
     };
