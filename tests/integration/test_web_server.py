@@ -3,6 +3,7 @@ answer, the files byte for byte, ETag/304, 405 and 404, request targets that try
 folder (dot segments, encoded, absolute paths and URLs) never do, and bad configuration exits 2.
 Needs no stack: the server reads no Kafka, Redis or gateway."""
 
+import json
 import os
 import re
 import socket
@@ -12,7 +13,7 @@ import tempfile
 import pytest
 import requests
 
-from aggtest import REPO, wait_until
+from aggtest import REPO, schemas, wait_until
 
 SANITIZER_ERROR = re.compile(r"ERROR: AddressSanitizer|runtime error:|ERROR: LeakSanitizer")
 FILES = {"/": "index.html", "/index.html": "index.html", "/app.css": "app.css",
@@ -150,6 +151,7 @@ def test_health(server):
     for path in ("/actuator/health", "/actuator/health/liveness", "/actuator/health/readiness"):
         r = requests.get(base + path, timeout=5)
         assert r.status_code == 200 and r.json() == {"status": "UP"}
+        schemas().check_component("Health", r.json(), "web-server.openapi.yaml")
         assert r.headers["Cache-Control"] == "no-store"
         assert_security(r.headers)
 
@@ -162,6 +164,7 @@ def test_other_methods_get_405_with_allow(server):
             assert r.status_code == 405, (method, path)
             assert r.headers["Allow"] == "GET, HEAD"
             assert r.json()["error"] == "method_not_allowed"
+            schemas().check_component("Error", r.json(), "web-server.openapi.yaml")
             assert_security(r.headers)
 
 
@@ -193,6 +196,7 @@ def test_no_request_target_leaves_the_ui_files(server, target):
         assert web_file(name)[:40] not in body
     if status == 404:
         assert b'"error":"not_found"' in body
+        schemas().check_component("Error", json.loads(body), "web-server.openapi.yaml")
         assert headers["content-security-policy"] == [CSP]
 
 
