@@ -383,7 +383,7 @@ class Stack:
         self._start_kafka(deadline)
         if self.only == "infra":
             return
-        for b in ("gateway", "worker", "resource-sim"):
+        for b in ("gateway", "worker", "resource-sim") + (("web-server",) if self.web else ()):
             if not os.access(os.path.join(self.build_dir, b), os.X_OK):
                 raise StackError("%s not found in %s (build first)" % (b, self.build_dir))
 
@@ -447,10 +447,15 @@ class Stack:
                                      env, kind="gateway", ready=self._http_ready(port)))
         if self.web:
             self.web_url = "http://127.0.0.1:%d" % web_port
-            argv = [sys.executable, "-m", "http.server", "--bind", "127.0.0.1", "--directory",
-                    os.path.join(REPO, "web"), str(web_port)]
-            started.append(self._add("web", argv, {}, kind="web",
-                                     ready=lambda p=web_port: port_open(p)))
+            # The page may call every gateway, by either name of this host (its default API base
+            # is the page's own host on the gateway's port).
+            connect = " ".join("http://%s:%d" % (host, port) for port in gw_ports
+                               for host in ("127.0.0.1", "localhost"))
+            env = dict({"WEB_PORT": str(web_port), "BIND_ADDR": "127.0.0.1",
+                        "WEB_ROOT": os.path.join(REPO, "web"), "WEB_CONNECT_SRC": connect},
+                       **self._log_env())
+            started.append(self._add("web", [os.path.join(self.build_dir, "web-server")], env,
+                                     kind="web", ready=self._http_ready(web_port)))
         self._wait_ready(started, deadline)
         if self.supervise:
             self._supervisor = threading.Thread(target=self._supervise, name="stack-supervisor",

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "alloc.h"
 #include "err.h"
 #include "jbody.h"
 
@@ -23,9 +24,11 @@ int apierr_set(api_error *e, int http_status, const char *code, const char *fiel
 }
 
 /* Adds a string member (a placeholder when value is not valid UTF-8). AGG_ERR
- * only on out of memory. */
+ * only on out of memory: jansson says NULL for both, the failure count tells them apart. */
 static int set_str(json_t *o, const char *key, const char *value) {
+    unsigned long failed = agg_alloc_failures();
     json_t *s = json_string(value);
+    if (!s && agg_alloc_failures() != failed) return AGG_ERR;
     if (!s) {
         /* Invalid UTF-8 in a message: keep the body valid rather than failing. */
         s = json_string("(message not valid UTF-8)");

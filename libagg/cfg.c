@@ -269,7 +269,7 @@ int cfg_secret(const char *name, const char *file_name, const char **out, size_t
     if (have_path) {
         if (n_secrets == CFG_MAX_SECRETS)
             return err_set(e, "%s: more than %d secret files", file_name, CFG_MAX_SECRETS);
-        char *copy = NULL;
+        char *copy = NULL; /* set by read_secret_file; gcc -O2 cannot see it (Release build) */
         if (read_secret_file(file_name, path, &copy, e) != AGG_OK) return AGG_ERR;
         secrets[n_secrets++] = copy;
         v = copy;

@@ -205,6 +205,13 @@ static void queue_or_defer(httpd_req *r, unsigned status, struct MHD_Response *r
     resume_req(r);
 }
 
+/* No response could be made (out of memory): the connection is closed without one. */
+static void drop_unanswerable(httpd_req *r) {
+    r->drop = 1;
+    r->answered = 1;
+    if (!r->in_handler) resume_req(r);
+}
+
 void httpd_respond_headers(httpd_req *r, int status, const char *content_type, const char *body,
                            const char *const *headers, size_t n_pairs) {
     if (r->answered || r->cancelled) return;
@@ -212,9 +219,7 @@ void httpd_respond_headers(httpd_req *r, int status, const char *content_type, c
     struct MHD_Response *resp =
         MHD_create_response_from_buffer(len, (void *)(body ? body : ""), MHD_RESPMEM_MUST_COPY);
     if (!resp) {
-        r->drop = 1;
-        r->answered = 1;
-        if (!r->in_handler) resume_req(r);
+        drop_unanswerable(r);
         return;
     }
     MHD_add_response_header(resp, "Content-Type", content_type ? content_type : "application/json");
@@ -223,6 +228,22 @@ void httpd_respond_headers(httpd_req *r, int status, const char *content_type, c
         if (headers[2 * i] && headers[2 * i + 1])
             MHD_add_response_header(resp, headers[2 * i], headers[2 * i + 1]);
     add_common_headers(r, resp);
+    queue_or_defer(r, (unsigned)status, resp);
+}
+
+void httpd_respond_static(httpd_req *r, int status, const char *content_type, const void *body,
+                          size_t len, const char *const *headers, size_t n_pairs) {
+    if (r->answered || r->cancelled) return;
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(len, (void *)(body ? body : ""), MHD_RESPMEM_PERSISTENT);
+    if (!resp) {
+        drop_unanswerable(r);
+        return;
+    }
+    MHD_add_response_header(resp, "Content-Type", content_type ? content_type : "application/json");
+    for (size_t i = 0; i < n_pairs; i++)
+        if (headers[2 * i] && headers[2 * i + 1])
+            MHD_add_response_header(resp, headers[2 * i], headers[2 * i + 1]);
     queue_or_defer(r, (unsigned)status, resp);
 }
 

@@ -90,6 +90,12 @@ void httpd_respond_header(httpd_req *r, int status, const char *content_type, co
  * value (a pair with a NULL is skipped); all copied. */
 void httpd_respond_headers(httpd_req *r, int status, const char *content_type, const char *body,
                            const char *const *headers, size_t n_pairs);
+/* Answers with len bytes of body that are not copied: they must stay unchanged until httpd_stop
+ * (a file held in memory for the server's life). Only Content-Type (NULL = application/json) and
+ * the n_pairs headers as httpd_respond_headers are sent: no default Cache-Control, no CORS; the
+ * caller gives every header it wants. A HEAD request gets the headers and no body. */
+void httpd_respond_static(httpd_req *r, int status, const char *content_type, const void *body,
+                          size_t len, const char *const *headers, size_t n_pairs);
 /* The client's IP address as text into out (size outsz; INET6_ADDRSTRLEN is enough): AGG_OK, or
  * AGG_ERR with out "" when libmicrohttpd gives none. */
 int httpd_client_ip(const httpd_req *r, char *out, size_t outsz);

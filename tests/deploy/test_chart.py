@@ -66,6 +66,23 @@ def test_probes_use_the_actuator_paths_on_the_programs_port(profile, component, 
     assert c["startupProbe"]["periodSeconds"] * c["startupProbe"]["failureThreshold"] <= 60
 
 
+def test_web_runs_web_server_with_its_port_origins_and_health_probes():
+    docs = render(values_files=profile_files("demo"),
+                  set_values={"web.containerPort": "9082", "web.connectSrc": "https://api.example.org"})
+    c = container(one(docs, "Deployment", "web"))
+    env = {e["name"]: e["value"] for e in c["env"]}
+    assert env == {"WEB_PORT": "9082", "WEB_CONNECT_SRC": "https://api.example.org"}
+    assert port_number(c, "http") == 9082
+    binary = os.path.join(os.environ.get("AGG_BUILD_DIR") or os.path.join(REPO, "build"), "web-server")
+    assert set(env) <= program_env_names(binary)
+    assert c["livenessProbe"]["httpGet"] == {"path": "/actuator/health/liveness", "port": "http"}
+    assert c["readinessProbe"]["httpGet"] == {"path": "/actuator/health/readiness", "port": "http"}
+    default = container(one(render(values_files=profile_files("demo")), "Deployment", "web"))
+    assert [e["name"] for e in default["env"]] == ["WEB_PORT"]  # web-server's own default origins
+    with pytest.raises(RenderError):  # a path or a wildcard would widen the page's policy
+        render(values_files=profile_files("demo"), set_values={"web.connectSrc": "http://*:8080"})
+
+
 def test_demo_components_have_probes():
     docs = render(values_files=profile_files("demo"))
     for d in objects(docs, "Deployment"):

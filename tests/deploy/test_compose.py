@@ -15,7 +15,9 @@ import chart
 from projectinfo import help_env_names, program_env_names, project_version
 
 COMPOSE_FILE = os.path.join(chart.REPO, "docker-compose.yml")
-PROGRAMS = ("gateway", "worker", "resource-sim")  # the C programs: they print their environment in --help
+# The images of the C programs: they print their environment in --help.
+PROGRAMS = ("gateway", "worker", "resource-sim", "web")
+BINARIES = {"web": "web-server"}  # the program an image runs, where it is not the image's name
 OUR_IMAGE = re.compile(r"^aggregator/(?P<prog>[a-z-]+):(?P<tag>.+)$")
 # Host ports of the operations guide (shared/seed/DEPLOYMENT.md, "Ports"), by program.
 GUIDE_PORTS = {"gateway": {"8080"}, "web": {"8082"}, "resource-sim": {"8081", "8083", "8084"}}
@@ -46,7 +48,7 @@ def env_names():
     build = os.environ.get("AGG_BUILD_DIR") or os.path.join(chart.REPO, "build")
     names = {}
     for prog in PROGRAMS:
-        binary = os.path.join(build, prog)
+        binary = os.path.join(build, BINARIES.get(prog, prog))
         if not os.access(binary, os.X_OK):
             pytest.fail(f"{binary} is missing: build the programs first (make build-asan), or set AGG_BUILD_DIR")
         names[prog] = program_env_names(binary)
@@ -61,7 +63,7 @@ def env_problems(services, env_names):
         prog = program_of(s)
         if prog is None:
             continue
-        known = env_names.get(prog, set())  # the web UI reads no environment
+        known = env_names.get(prog, set())
         problems += [f"{name}: {var} is not read by {prog}" for var in sorted(s["environment"] or {}) if var not in known]
     return problems
 
@@ -242,7 +244,7 @@ def test_help_names_cover_the_documented_variables(env_names):
     with open(os.path.join(chart.REPO, "docs", "configuration.md")) as f:
         sections = re.split(r"^## ", f.read(), flags=re.M)
     for prog in PROGRAMS:
-        (section,) = [sec for sec in sections if sec.startswith(prog + "\n")]
+        (section,) = [sec for sec in sections if sec.startswith(BINARIES.get(prog, prog) + "\n")]
         documented = {name for first_cell in re.findall(r"^\| ([^|]+) \|", section, re.M)
                       for name in re.findall(r"`([A-Z][A-Z0-9_]+)`", first_cell)}
         assert documented and documented <= env_names[prog], (prog, documented - env_names[prog])

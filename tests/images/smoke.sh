@@ -40,12 +40,12 @@ done
 leftovers() { buildah containers --format '{{.ContainerName}}' | grep '^agg-smoke-' || true; }
 before=$(leftovers)
 
-echo "== web image: busybox httpd serves the page =="
+echo "== web image: web-server serves the page with its security headers =="
 failed=0
 web_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 web_ctr=$(buildah from --pull=never --name "agg-smoke-web-$$" "localhost/aggregator/web:$version")
 # The image's entrypoint with the port moved off 8082, which a demo on this machine may hold.
-buildah run --isolation chroot "$web_ctr" -- /bin/busybox httpd -f -p "$web_port" -h /srv/web &
+buildah run --isolation chroot --env WEB_PORT="$web_port" "$web_ctr" -- /usr/local/bin/web-server &
 web_pid=$!
 served=no
 for _ in $(seq 100); do
@@ -54,6 +54,9 @@ for _ in $(seq 100); do
   fi
   sleep 0.1
 done
+if [ $served = yes ] && ! curl -fsSI "http://127.0.0.1:$web_port/" | grep -qi "^content-security-policy: default-src 'none'"; then
+  served="yes, without its Content-Security-Policy"
+fi
 python3 -c "import signal, sys; sys.path.insert(0, 'tests/images'); import container_exec as c
 c.signal_program($web_pid, signal.SIGTERM)"
 wait $web_pid 2>/dev/null

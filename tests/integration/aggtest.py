@@ -91,7 +91,9 @@ class Schemas:
         self.openapi = {}
         for name, ident in (("openapi.yaml", OPENAPI_ID),
                             ("resource-sim.openapi.yaml",
-                             "https://aggregator.local/schemas/resource-sim.openapi.json")):
+                             "https://aggregator.local/schemas/resource-sim.openapi.json"),
+                            ("web-server.openapi.yaml",
+                             "https://aggregator.local/schemas/web-server.openapi.json")):
             with open(os.path.join(root, name)) as f:
                 doc = _openapi_to_2020(yaml.safe_load(f))
             self.openapi[name] = (ident, doc)

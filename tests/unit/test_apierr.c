@@ -9,8 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "apierr.h"
 #include "err.h"
+#include "failalloc.h"
 
 static void test_set_fills_all_fields(void **state) {
     (void)state;
@@ -69,6 +71,28 @@ static void test_json_invalid_utf8_message_still_valid_json(void **state) {
     free(s);
 }
 
+/* Every allocation failed in turn: NULL saying out of memory, never a body whose message was
+ * swapped for the invalid-UTF-8 placeholder. */
+static void test_json_every_allocation_failure(void **state) {
+    (void)state;
+    api_error e;
+    apierr_set(&e, 404, "not_found", "id", "no such file");
+    for (size_t n = 1;; n++) {
+        err_t err = {0};
+        failalloc_arm(n);
+        char *s = apierr_to_json(&e, &err);
+        int fired = failalloc_fired();
+        failalloc_disarm();
+        if (!fired) {
+            assert_non_null(s);
+            agg_free(s);
+            break;
+        }
+        if (s) fail_msg("allocation %zu failed and the body is %s", n, s);
+        assert_true(err_is_nomem(&err));
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_set_fills_all_fields),
@@ -76,6 +100,7 @@ int main(void) {
         cmocka_unit_test(test_json_with_field),
         cmocka_unit_test(test_json_without_field_and_escaping),
         cmocka_unit_test(test_json_invalid_utf8_message_still_valid_json),
+        cmocka_unit_test(test_json_every_allocation_failure),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

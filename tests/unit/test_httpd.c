@@ -117,6 +117,11 @@ static void handler(httpd_req *r, void *arg) {
         loop_timer_add(s->l, 30, answer_later, d);
     } else if (strcmp(path, "/moved") == 0) {
         httpd_respond_header(r, 302, NULL, "{}", "Location", "/now");
+    } else if (strcmp(path, "/static") == 0) {
+        /* Bytes held by the caller (a NUL inside: the length counts, not strlen), its own headers. */
+        static const char body[] = {'a', 'b', '\0', 'c', 'd'};
+        static const char *const headers[] = {"Location", "/x", "Cache-Control", "no-cache"};
+        httpd_respond_static(r, 200, "text/plain", body, sizeof body, headers, 2);
     } else if (strcmp(path, "/drop") == 0) {
         httpd_drop(r);
     } else if (strcmp(path, "/stream") == 0) {
@@ -170,6 +175,8 @@ typedef struct result {
     size_t total; /* every body byte, also those body[] had no room for */
     char acao[128];
     char location[128];
+    char cache[64];
+    int n_cache; /* Cache-Control headers received */
     CURLcode rc;
 } result;
 
@@ -201,6 +208,8 @@ static size_t on_header(char *p, size_t size, size_t n, void *arg) {
     result *res = arg;
     size_t len = size * n;
     header_value(p, len, "Location: ", res->location, sizeof res->location);
+    header_value(p, len, "Cache-Control: ", res->cache, sizeof res->cache);
+    if (len > 14 && strncasecmp(p, "Cache-Control:", 14) == 0) res->n_cache++;
     if (len > 29 && strncasecmp(p, "Access-Control-Allow-Origin: ", 29) == 0) {
         size_t v = len - 29;
         while (v > 0 && (p[29 + v - 1] == '\r' || p[29 + v - 1] == '\n')) v--;
@@ -397,6 +406,23 @@ static void answer_with_one_more_header(void **state) {
     assert_int_equal(j.res.status, 302);
     assert_string_equal(j.res.location, "/now");
     assert_string_equal(j.res.body, "{}");
+}
+
+static void static_answer_sends_the_bytes_and_only_the_callers_headers(void **state) {
+    (void)state;
+    client_job j = {.path = "/static", .origin = "http://ui.example"};
+    run(&j);
+    assert_int_equal(j.res.status, 200);
+    assert_int_equal(j.res.total, 5);
+    assert_memory_equal(j.res.body, "ab\0cd", 5);
+    assert_string_equal(j.res.location, "/x");
+    assert_string_equal(j.res.cache, "no-cache");
+    assert_int_equal(j.res.n_cache, 1); /* no default no-store beside it */
+    assert_string_equal(j.res.acao, "");  /* no CORS */
+    client_job k = {.path = "/now", .origin = "http://ui.example"};
+    run(&k); /* the check's own test: an ordinary answer has the default and CORS */
+    assert_string_equal(k.res.cache, "no-store");
+    assert_string_equal(k.res.acao, "http://ui.example");
 }
 
 static void body_over_limit_is_413(void **state) {
@@ -736,6 +762,7 @@ int main(void) {
         cmocka_unit_test(finished_requests_are_reported_with_route_status_and_trace),
         cmocka_unit_test(answer_with_one_more_header),
         cmocka_unit_test(dropped_request_gets_no_answer),
+        cmocka_unit_test(static_answer_sends_the_bytes_and_only_the_callers_headers),
         cmocka_unit_test(body_over_limit_is_413),
         cmocka_unit_test(stream_delivers_frames_then_ends),
         cmocka_unit_test(cors_allows_only_listed_origin),

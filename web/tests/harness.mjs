@@ -81,23 +81,39 @@ export function launchBrowser() {
   });
 }
 
-// Opens a page that records console errors and page errors; check them with assertNoConsoleErrors.
+// Opens a page that records console errors, page errors and Content-Security-Policy violations
+// (the document's securitypolicyviolation events, reported through a binding that the policy
+// cannot block); check them with consoleErrors. `response` is the page's own HTTP response.
 export async function openPage(browser, url, viewport = { width: 1280, height: 900 }) {
   const context = await browser.newContext({ viewport });
   const page = await context.newPage();
   const errors = [];
   page.on('console', (msg) => {
-    if (msg.type() === 'error') errors.push({ text: msg.text(), url: msg.location().url || '' });
+    if (msg.type() === 'error') {
+      const text = msg.text();
+      errors.push({ text, url: msg.location().url || '', csp: /Content Security Policy/i.test(text) });
+    }
   });
   page.on('pageerror', (err) => errors.push({ text: `pageerror: ${err.message}`, url: '' }));
-  await page.goto(url);
+  await page.exposeBinding('__aggCspViolation', (_source, v) => {
+    errors.push({ text: `CSP violation: ${v.directive} blocked ${v.blocked} (${v.source})`, url: v.source, csp: true });
+  });
+  await page.addInitScript(() => {
+    document.addEventListener('securitypolicyviolation', (e) => {
+      window.__aggCspViolation({
+        directive: e.effectiveDirective, blocked: e.blockedURI || 'inline', source: e.sourceFile || '',
+      });
+    });
+  });
+  const response = await page.goto(url);
   await page.locator('#request-form').waitFor();
-  return { page, context, errors };
+  return { page, context, errors, response };
 }
 
-// Fails on any recorded console error, except those that `allowed` (an error -> boolean) accepts.
+// Fails on any recorded console error, except those that `allowed` (an error -> boolean) accepts;
+// a Content-Security-Policy violation is never allowed: the page must work under its policy.
 export function consoleErrors(errors, allowed = () => false) {
-  return errors.filter((e) => !allowed(e)).map((e) => e.text);
+  return errors.filter((e) => e.csp || !allowed(e)).map((e) => e.text);
 }
 
 export async function screenshot(page, name) {

@@ -92,6 +92,52 @@ async function assertPrivate(page, patientId) {
   assert.ok(!page.url().includes(patientId), 'patient id not in the URL');
 }
 
+describe('Content-Security-Policy', () => {
+  test('the page comes with its security headers and runs a session without a violation', { timeout: 60000 }, async () => {
+    const { page, context, errors, response } = await openPage(browser, base);
+    try {
+      const h = response.headers();
+      assert.match(h['content-security-policy'], /^default-src 'none'; script-src 'self'; style-src 'self';/);
+      assert.ok(h['content-security-policy'].includes(` ${stack.info.gateways[0]}`), 'connect-src names the gateway');
+      assert.match(h['content-security-policy'], /frame-ancestors 'none'/);
+      assert.equal(h['x-content-type-options'], 'nosniff');
+      assert.equal(h['x-frame-options'], 'DENY');
+      assert.equal(h['referrer-policy'], 'no-referrer');
+      await fillForm(page, { patientId: 'patient-csp', delays: '0,0,0', timeoutMs: 10000, strategy: 'SSE' });
+      await page.click('#submit');
+      await waitForSummary(page, 30000);
+      assert.equal((await readResults(page)).notes.length, 9, 'the stream came through connect-src');
+      assert.deepEqual(consoleErrors(errors, () => true), [], 'no CSP violation, whatever else is allowed');
+    } finally {
+      await context.close();
+    }
+  });
+
+  // The check's own test: what the policy blocks is reported, and consoleErrors never lets it pass.
+  test('an inline script and a call to an origin not in connect-src are blocked and reported', { timeout: 60000 }, async () => {
+    const { page, context, errors } = await openPage(browser, base);
+    try {
+      await page.evaluate(() => {
+        const s = document.createElement('script');
+        s.textContent = 'window.__injected = 1;';
+        document.head.appendChild(s);
+        fetch('http://192.0.2.1:9/x').catch(() => {});
+      });
+      // Both reports arrive asynchronously: poll for them with a deadline (the asserts say what is missing).
+      const deadline = Date.now() + 10000;
+      while (errors.filter((e) => e.csp && e.text.startsWith('CSP violation')).length < 2 && Date.now() < deadline) {
+        await page.waitForTimeout(50);
+      }
+      assert.equal(await page.evaluate(() => window.__injected), undefined, 'the inline script did not run');
+      const reported = consoleErrors(errors, () => true).filter((t) => t.startsWith('CSP violation'));
+      assert.ok(reported.some((t) => t.startsWith('CSP violation: script-src-elem blocked inline')), reported.join('; '));
+      assert.ok(reported.some((t) => t.startsWith('CSP violation: connect-src blocked http://192.0.2.1:9')), reported.join('; '));
+    } finally {
+      await context.close();
+    }
+  });
+});
+
 describe('SSE strategy: scenario table', () => {
   for (const row of SCENARIOS) {
     const label = `${row.delays} / ${row.timeoutMs} ms -> ${row.respondents}/${row.errors}/${row.notes}${row.scaled ? ` (scaled ${row.scaled})` : ''}`;
