@@ -657,7 +657,8 @@ _INJECTED_LOCK = threading.Lock()
 
 
 class KafkaTap:
-    """Reads both topics from the beginning in a background thread and keeps every message."""
+    """Reads both topics from the beginning in a background thread and keeps every message
+    (headers: a dict of its headers' values as text)."""
 
     def __init__(self, brokers):
         from confluent_kafka import Consumer, TopicPartition
@@ -685,7 +686,9 @@ class KafkaTap:
                 continue
             with self._lock:
                 self.messages.append({"topic": m.topic(), "partition": m.partition(),
-                                      "offset": m.offset(), "key": m.key(), "value": m.value()})
+                                      "offset": m.offset(), "key": m.key(), "value": m.value(),
+                                      "headers": {k: (v or b"").decode("utf-8", "replace")
+                                                  for k, v in (m.headers() or [])}})
         self._c.close()
 
     def caught_up(self, timeout=20):
