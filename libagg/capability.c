@@ -1,61 +1,98 @@
-/* capability: signs and checks callback capabilities (HMAC-SHA256 through libcrypto, base64url). */
+/* capability: signs and checks callback capabilities (HMAC-SHA256 through libcrypto EVP_MAC, base64url). */
 #include "capability.h"
 
 #include <stdio.h>
 #include <string.h>
 
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/params.h>
 
 #include "cfg.h"
-#include "phash.h"
+
+#define CAP_MAC_LEN 32 /* SHA-256 */
 
 #define CAP_PREFIX "v1."
 #define CAP_PREFIX_LEN 3
 
-static int load_one(const char *name, const char *file_name, int required, const unsigned char **key,
-                    size_t *len, err_t *e) {
-    const char *v;
-    if (cfg_secret(name, file_name, &v, len, e) != AGG_OK) return AGG_ERR;
-    if (v == NULL) {
-        *key = NULL;
-        *len = 0;
-        return required ? err_set(e, "%s (or %s) is required", name, file_name) : AGG_OK;
+int cap_keys_init(cap_keys *k, const void *cur, size_t cur_len, const void *prev, size_t prev_len,
+                  err_t *e) {
+    memset(k, 0, sizeof *k);
+    if (cur == NULL) return err_set(e, "no callback signing key");
+    EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    if (mac == NULL) return err_nomem(e);
+    OSSL_PARAM params[] = {
+        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0),
+        OSSL_PARAM_construct_end()};
+    const void *key[2] = {cur, prev};
+    size_t len[2] = {cur_len, prev_len};
+    EVP_MAC_CTX **ctx[2] = {&k->cur, &k->prev};
+    for (int i = 0; i < 2 && key[i]; i++) {
+        /* A key may be empty: pass a non-NULL pointer, NULL would mean "keep the last key". */
+        static const unsigned char none[1];
+        if (!(*ctx[i] = EVP_MAC_CTX_new(mac)) ||
+            !EVP_MAC_init(*ctx[i], len[i] ? key[i] : none, len[i], params)) {
+            EVP_MAC_free(mac);
+            cap_keys_free(k);
+            return err_nomem(e);
+        }
     }
+    EVP_MAC_free(mac); /* each context holds its own reference */
+    return AGG_OK;
+}
+
+void cap_keys_free(cap_keys *k) {
+    EVP_MAC_CTX_free(k->cur);
+    EVP_MAC_CTX_free(k->prev);
+    memset(k, 0, sizeof *k);
+}
+
+static int load_one(const char *name, const char *file_name, int required, const char **key,
+                    size_t *len, err_t *e) {
+    if (cfg_secret(name, file_name, key, len, e) != AGG_OK) return AGG_ERR;
+    if (*key == NULL)
+        return required ? err_set(e, "%s (or %s) is required", name, file_name) : AGG_OK;
     if (*len < CAP_KEY_MIN)
         return err_set(e, "%s must be at least %d bytes (it is %zu)", name, CAP_KEY_MIN, *len);
-    *key = (const unsigned char *)v;
     return AGG_OK;
 }
 
 int cap_keys_load(cap_keys *k, err_t *e) {
+    const char *cur, *prev;
+    size_t cur_len, prev_len;
     memset(k, 0, sizeof *k);
-    if (load_one("CALLBACK_SIGNING_KEY", "CALLBACK_SIGNING_KEY_FILE", 1, &k->cur, &k->cur_len, e) !=
+    if (load_one("CALLBACK_SIGNING_KEY", "CALLBACK_SIGNING_KEY_FILE", 1, &cur, &cur_len, e) !=
             AGG_OK ||
-        load_one("CALLBACK_SIGNING_KEY_PREVIOUS", "CALLBACK_SIGNING_KEY_PREVIOUS_FILE", 0, &k->prev,
-                 &k->prev_len, e) != AGG_OK)
+        load_one("CALLBACK_SIGNING_KEY_PREVIOUS", "CALLBACK_SIGNING_KEY_PREVIOUS_FILE", 0, &prev,
+                 &prev_len, e) != AGG_OK)
         return AGG_ERR;
-    return AGG_OK;
+    return cap_keys_init(k, cur, cur_len, prev, prev_len, e);
 }
 
-/* The signature of (cid, source, exp digits) with key into sig (CAP_SIG_LEN + 1 bytes). The
- * fields are NUL-separated: none can hold a NUL, so no two tuples give the same text. */
-static void signature(const unsigned char *key, size_t key_len, const char *cid, size_t cid_len,
-                      const char *source, size_t source_len, const char *exp, size_t exp_len,
-                      char sig[CAP_SIG_LEN + 1]) {
-    char msg[3 + CAP_FIELD_MAX + 1 + CAP_FIELD_MAX + 1 + CAP_EXP_DIGITS_MAX];
+/* The signature of (cid, source, exp digits) with the keyed ctx into sig (CAP_SIG_LEN + 1 bytes);
+ * AGG_ERR when libcrypto fails. The fields are NUL-separated: none can hold a NUL, so no two
+ * tuples give the same text. */
+static int signature(EVP_MAC_CTX *ctx, const char *cid, size_t cid_len, const char *source,
+                     size_t source_len, const char *exp, size_t exp_len, char sig[CAP_SIG_LEN + 1]) {
+    unsigned char msg[3 + CAP_FIELD_MAX + 1 + CAP_FIELD_MAX + 1 + CAP_EXP_DIGITS_MAX];
     size_t n = 0;
     memcpy(msg, "v1", 3), n = 3; /* with its NUL */
     memcpy(msg + n, cid, cid_len), n += cid_len, msg[n++] = '\0';
     memcpy(msg + n, source, source_len), n += source_len, msg[n++] = '\0';
     memcpy(msg + n, exp, exp_len), n += exp_len;
-    unsigned char mac[PHASH_MAC_LEN];
-    phash_hmac_sha256(key, key_len, msg, n, mac);
-    unsigned char b64[4 * ((PHASH_MAC_LEN + 2) / 3) + 1];
-    EVP_EncodeBlock(b64, mac, PHASH_MAC_LEN);
+    unsigned char mac[CAP_MAC_LEN];
+    size_t mac_len = 0;
+    /* A NULL key re-keys with the context's own: no allocation, no key schedule. */
+    if (!EVP_MAC_init(ctx, NULL, 0, NULL) || !EVP_MAC_update(ctx, msg, n) ||
+        !EVP_MAC_final(ctx, mac, &mac_len, sizeof mac) || mac_len != CAP_MAC_LEN)
+        return AGG_ERR;
+    unsigned char b64[4 * ((CAP_MAC_LEN + 2) / 3) + 1];
+    EVP_EncodeBlock(b64, mac, CAP_MAC_LEN);
     for (int i = 0; i < CAP_SIG_LEN; i++)
         sig[i] = b64[i] == '+' ? '-' : b64[i] == '/' ? '_' : (char)b64[i];
     sig[CAP_SIG_LEN] = '\0';
+    return AGG_OK;
 }
 
 size_t cap_sign(const cap_keys *k, const char *cid, const char *source, long long exp,
@@ -70,8 +107,11 @@ size_t cap_sign(const cap_keys *k, const char *cid, const char *source, long lon
     memcpy(out, CAP_PREFIX, CAP_PREFIX_LEN);
     memcpy(out + CAP_PREFIX_LEN, digits, (size_t)dn);
     out[CAP_PREFIX_LEN + dn] = '.';
-    signature(k->cur, k->cur_len, cid, cid_len, source, source_len, digits, (size_t)dn,
-              out + CAP_PREFIX_LEN + dn + 1);
+    if (k->cur == NULL || signature(k->cur, cid, cid_len, source, source_len, digits, (size_t)dn,
+                                    out + CAP_PREFIX_LEN + dn + 1) != AGG_OK) {
+        out[0] = '\0';
+        return 0;
+    }
     return CAP_PREFIX_LEN + (size_t)dn + 1 + CAP_SIG_LEN;
 }
 
@@ -97,12 +137,12 @@ cap_result cap_verify(const cap_keys *k, const char *cap, const char *cid, const
     size_t cid_len = strlen(cid), source_len = strlen(source);
     if (cid_len > CAP_FIELD_MAX || source_len > CAP_FIELD_MAX) return CAP_BAD_SIGNATURE;
     char want[CAP_SIG_LEN + 1];
-    signature(k->cur, k->cur_len, cid, cid_len, source, source_len, exp, dn, want);
-    int ok = CRYPTO_memcmp(want, sig, CAP_SIG_LEN) == 0;
-    if (!ok && k->prev) {
-        signature(k->prev, k->prev_len, cid, cid_len, source, source_len, exp, dn, want);
-        ok = CRYPTO_memcmp(want, sig, CAP_SIG_LEN) == 0;
-    }
+    EVP_MAC_CTX *ctx[2] = {k->cur, k->prev};
+    int ok = 0;
+    for (int i = 0; i < 2 && !ok; i++)
+        ok = ctx[i] &&
+             signature(ctx[i], cid, cid_len, source, source_len, exp, dn, want) == AGG_OK &&
+             CRYPTO_memcmp(want, sig, CAP_SIG_LEN) == 0;
     if (!ok) return CAP_BAD_SIGNATURE;
     long long e = 0;
     for (size_t i = 0; i < dn; i++) e = e * 10 + (exp[i] - '0');

@@ -23,13 +23,15 @@
 /* correlationId and source longer than this have no capability (ours are 36 and 64 bytes). */
 #define CAP_FIELD_MAX 128
 
-/* The signing key and the one still accepted during a rotation (prev NULL: none). The bytes are
- * borrowed (cfg_secret's) for the life of the process. */
+struct evp_mac_ctx_st;
+
+/* The signing key and the one still accepted during a rotation (prev NULL: none), each as a
+ * libcrypto HMAC-SHA256 context keyed once (cap_keys_init): a capability then costs one MAC
+ * (about 1.5 us) and no allocation, where a one-shot HMAC() takes about 10 us. A cap_keys is
+ * used by one thread at a time (each program's loop). */
 typedef struct cap_keys {
-    const unsigned char *cur;
-    size_t cur_len;
-    const unsigned char *prev;
-    size_t prev_len;
+    struct evp_mac_ctx_st *cur;
+    struct evp_mac_ctx_st *prev;
 } cap_keys;
 
 /* Why a capability was refused; CAP_VALID 0. The refusals are CAP_MISSING..CAP_EXPIRED. */
@@ -42,22 +44,31 @@ typedef enum cap_result {
 } cap_result;
 #define CAP_REFUSALS 4
 
+/* Keys k with cur (cur_len bytes, required) and prev (NULL: none); both are copied by libcrypto.
+ * AGG_ERR with e filled when cur is NULL, and (k then holds nothing to free) when libcrypto
+ * cannot make a context ("out of memory"). Free with cap_keys_free. Start-up only. */
+int cap_keys_init(cap_keys *k, const void *cur, size_t cur_len, const void *prev, size_t prev_len,
+                  err_t *e);
+
 /* Reads CALLBACK_SIGNING_KEY (or _FILE; required) and CALLBACK_SIGNING_KEY_PREVIOUS (or _FILE;
- * optional) through cfg_secret into k. AGG_ERR with one line naming the variable when a key is
- * missing, shorter than CAP_KEY_MIN bytes or unreadable; the key never appears in e. Start-up
- * only. */
+ * optional) through cfg_secret and keys k with them (cap_keys_init). AGG_ERR with one line
+ * naming the variable when a key is missing, shorter than CAP_KEY_MIN bytes or unreadable; the
+ * key never appears in e. Start-up only. */
 int cap_keys_load(cap_keys *k, err_t *e);
+
+/* Frees k's contexts (k is zeroed; harmless on a zeroed k). */
+void cap_keys_free(cap_keys *k);
 
 /* Writes the capability "v1.<exp>.<sig>" for (cid, source, exp: epoch seconds) signed with
  * k->cur into out, NUL-terminated, and returns its length; 0 (out "") when exp is negative or
- * too large, or cid or source is longer than CAP_FIELD_MAX. No allocation. */
+ * too large, cid or source is longer than CAP_FIELD_MAX, or libcrypto fails. No allocation. */
 size_t cap_sign(const cap_keys *k, const char *cid, const char *source, long long exp,
                 char out[CAP_MAX_LEN + 1]);
 
 /* Checks cap (NUL-terminated; NULL or "" is CAP_MISSING) for (cid, source) at now_s (epoch
  * seconds) against k->cur and then k->prev, comparing in constant time. The signature is checked
- * before the expiry: an expired capability that was never ours is CAP_BAD_SIGNATURE. No
- * allocation; never fails otherwise. */
+ * before the expiry: an expired capability that was never ours is CAP_BAD_SIGNATURE, and so is
+ * any when libcrypto fails (never a false CAP_VALID). No allocation. */
 cap_result cap_verify(const cap_keys *k, const char *cap, const char *cid, const char *source,
                       long long now_s);
 

@@ -294,4 +294,5 @@ void worker_stop(worker *w) {
     if (w->prepare_added) loop_remove_prepare(w->l, on_prepare, w);
     w->prepare_added = 0;
     wmetrics_free(&w->met);
+    cap_keys_free(&w->cfg.cap_keys);
 }

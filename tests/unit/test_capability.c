@@ -21,9 +21,25 @@
 #define CID2 "0b1c2d3e-4f50-4a61-8b72-93a4b5c6d7e8"
 #define NOW  1700000000LL
 
-static const cap_keys keys = {(const unsigned char *)KEY, 32, NULL, 0};
-static const cap_keys other = {(const unsigned char *)KEY2, 32, NULL, 0};
-static const cap_keys rotated = {(const unsigned char *)KEY2, 32, (const unsigned char *)KEY, 32};
+static cap_keys keys, other, rotated;
+
+static int make_keys(void **state) {
+    (void)state;
+    err_t e;
+    assert_int_equal(cap_keys_init(&keys, KEY, 32, NULL, 0, &e), AGG_OK);
+    assert_int_equal(cap_keys_init(&other, KEY2, 32, NULL, 0, &e), AGG_OK);
+    assert_int_equal(cap_keys_init(&rotated, KEY2, 32, KEY, 32, &e), AGG_OK);
+    return 0;
+}
+
+static int free_keys(void **state) {
+    (void)state;
+    cap_keys_free(&keys);
+    cap_keys_free(&other);
+    cap_keys_free(&rotated);
+    cap_keys_free(&rotated); /* harmless twice */
+    return 0;
+}
 
 /* The same vector as tests/integration/aggtest.py's signer computes (Python's hmac): the
  * format is the contract between the worker, the gateway and the tests. */
@@ -116,6 +132,25 @@ static void test_missing_and_malformed(void **state) {
     assert_string_equal(cap_result_name(CAP_VALID), "valid");
 }
 
+/* Keyed contexts give what a one-shot HMAC of the same text gives (the vector above), however
+ * often reused, and a zeroed cap_keys signs nothing and accepts nothing. */
+static void test_reused_context_and_no_keys(void **state) {
+    (void)state;
+    char a[CAP_MAX_LEN + 1], b[CAP_MAX_LEN + 1];
+    cap_sign(&keys, CID, "hospital-b", NOW, a);
+    for (int i = 0; i < 1000; i++) cap_sign(&keys, CID, "hospital-a", NOW + i, b);
+    cap_sign(&keys, CID, "hospital-b", NOW, b);
+    assert_string_equal(a, b);
+    cap_keys none;
+    memset(&none, 0, sizeof none);
+    assert_int_equal(cap_sign(&none, CID, "s", NOW, a), 0);
+    assert_string_equal(a, "");
+    assert_int_equal(cap_verify(&none, b, CID, "hospital-b", NOW), CAP_BAD_SIGNATURE);
+    err_t e;
+    assert_int_equal(cap_keys_init(&none, NULL, 0, NULL, 0, &e), AGG_ERR);
+    cap_keys_free(&none);
+}
+
 static void test_expiry_rounds_up_and_adds_the_grace(void **state) {
     (void)state;
     assert_int_equal(cap_expiry(1700000000000LL), 1700000000LL + CAP_GRACE_S);
@@ -155,9 +190,12 @@ static void test_keys_load(void **state) {
     assert_null(strstr(e.text, "short-key")); /* never the key */
     setenv("CALLBACK_SIGNING_KEY", KEY, 1);
     assert_int_equal(cap_keys_load(&k, &e), AGG_OK);
-    assert_int_equal(k.cur_len, 32);
-    assert_memory_equal(k.cur, KEY, 32);
+    assert_non_null(k.cur);
     assert_null(k.prev);
+    char cap[CAP_MAX_LEN + 1];
+    cap_sign(&k, CID, "hospital-a", NOW + 60, cap);
+    assert_int_equal(cap_verify(&keys, cap, CID, "hospital-a", NOW), CAP_VALID); /* KEY's */
+    cap_keys_free(&k);
     setenv("CALLBACK_SIGNING_KEY_PREVIOUS", "too-short", 1);
     assert_int_equal(cap_keys_load(&k, &e), AGG_ERR);
     assert_non_null(strstr(e.text, "CALLBACK_SIGNING_KEY_PREVIOUS"));
@@ -167,8 +205,10 @@ static void test_keys_load(void **state) {
     write_temp(path, KEY2 "\n");
     setenv("CALLBACK_SIGNING_KEY_PREVIOUS_FILE", path, 1);
     assert_int_equal(cap_keys_load(&k, &e), AGG_OK);
-    assert_int_equal(k.prev_len, 32);
-    assert_memory_equal(k.prev, KEY2, 32);
+    assert_non_null(k.prev);
+    cap_sign(&other, CID, "hospital-a", NOW + 60, cap); /* signed with KEY2: the previous key */
+    assert_int_equal(cap_verify(&k, cap, CID, "hospital-a", NOW), CAP_VALID);
+    cap_keys_free(&k);
     /* Both the variable and its file: refused, naming the variable only. */
     setenv("CALLBACK_SIGNING_KEY_FILE", path, 1);
     assert_int_equal(cap_keys_load(&k, &e), AGG_ERR);
@@ -185,10 +225,16 @@ static void test_keys_load(void **state) {
         if (!fired) {
             assert_int_equal(rc, AGG_OK);
             assert_non_null(k.prev);
+            cap_keys_free(&k);
             break;
         }
-        if (rc == AGG_ERR) assert_true(err_is_nomem(&e));
-        else assert_non_null(k.prev);
+        if (rc == AGG_ERR) {
+            assert_true(err_is_nomem(&e));
+            assert_null(k.cur); /* nothing half-made */
+        } else {
+            assert_non_null(k.prev);
+        }
+        cap_keys_free(&k);
     }
     unlink(path);
 }
@@ -199,8 +245,9 @@ int main(void) {
         cmocka_unit_test(test_refused_for_another_session_source_or_key),
         cmocka_unit_test(test_rotation_accepts_the_previous_key_and_signs_with_the_current),
         cmocka_unit_test(test_missing_and_malformed),
+        cmocka_unit_test(test_reused_context_and_no_keys),
         cmocka_unit_test(test_expiry_rounds_up_and_adds_the_grace),
         cmocka_unit_test_setup_teardown(test_keys_load, unset_keys, unset_keys),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, make_keys, free_keys);
 }
