@@ -59,7 +59,8 @@ void gw_answer_intake_handle(gateway *gw, httpd_req *r) {
     }
     /* The query parameter is decoded by libmicrohttpd; a capability needs no escaping. */
     const char *cap = httpd_query(r, "cap");
-    cap_result cr = cap_verify(&gw->cfg.cap_keys, cap, m.correlation_id, m.source, loop_wall_ms() / 1000);
+    cap_result cr =
+        cap_verify(&gw->cfg.cap_keys, cap, m.correlation_id, m.source, loop_wall_ms() / 1000);
     if (cr != CAP_VALID) {
         metrics_inc(gw->metrics.callbacks_rejected[cr - CAP_MISSING], 1);
         log_ctx_set(m.correlation_id, NULL, NULL);

@@ -1,4 +1,5 @@
-/* capability: signs and checks callback capabilities (HMAC-SHA256 through libcrypto EVP_MAC, base64url). */
+/* capability: signs and checks callback capabilities (HMAC-SHA256 through libcrypto EVP_MAC,
+ * base64url). */
 #include "capability.h"
 
 #include <stdio.h>
@@ -13,7 +14,7 @@
 
 #define CAP_MAC_LEN 32 /* SHA-256 */
 
-#define CAP_PREFIX "v1."
+#define CAP_PREFIX     "v1."
 #define CAP_PREFIX_LEN 3
 
 int cap_keys_init(cap_keys *k, const void *cur, size_t cur_len, const void *prev, size_t prev_len,
@@ -74,7 +75,8 @@ int cap_keys_load(cap_keys *k, err_t *e) {
  * AGG_ERR when libcrypto fails. The fields are NUL-separated: none can hold a NUL, so no two
  * tuples give the same text. */
 static int signature(EVP_MAC_CTX *ctx, const char *cid, size_t cid_len, const char *source,
-                     size_t source_len, const char *exp, size_t exp_len, char sig[CAP_SIG_LEN + 1]) {
+                     size_t source_len, const char *exp, size_t exp_len,
+                     char sig[CAP_SIG_LEN + 1]) {
     unsigned char msg[3 + CAP_FIELD_MAX + 1 + CAP_FIELD_MAX + 1 + CAP_EXP_DIGITS_MAX];
     size_t n = 0;
     memcpy(msg, "v1", 3), n = 3; /* with its NUL */
@@ -147,6 +149,17 @@ cap_result cap_verify(const cap_keys *k, const char *cap, const char *cid, const
     long long e = 0;
     for (size_t i = 0; i < dn; i++) e = e * 10 + (exp[i] - '0');
     return now_s > e ? CAP_EXPIRED : CAP_VALID;
+}
+
+size_t cap_url(char *out, size_t size, const char *url, const char *cap) {
+    size_t base = strcspn(url, "#");
+    char sep = memchr(url, '?', base) ? '&' : '?';
+    int n = snprintf(out, size, "%.*s%ccap=%s%s", (int)base, url, sep, cap, url + base);
+    if (n < 0 || (size_t)n >= size) {
+        if (size) out[0] = '\0';
+        return 0;
+    }
+    return (size_t)n;
 }
 
 long long cap_expiry(long long deadline_ms) {

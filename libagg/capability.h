@@ -72,6 +72,11 @@ size_t cap_sign(const cap_keys *k, const char *cid, const char *source, long lon
 cap_result cap_verify(const cap_keys *k, const char *cap, const char *cid, const char *source,
                       long long now_s);
 
+/* Writes url with the query parameter cap=<cap> appended ('?' or '&' as url already has a query)
+ * into out (size bytes, NUL-terminated) and returns its length; 0 (out "") when it does not fit.
+ * A url with a fragment ('#') gets the parameter before it. */
+size_t cap_url(char *out, size_t size, const char *url, const char *cap);
+
 /* The capability's expiry for a session whose deadline is deadline_ms (epoch milliseconds): the
  * deadline rounded up to a second, plus CAP_GRACE_S. */
 long long cap_expiry(long long deadline_ms);

@@ -184,8 +184,7 @@ static char *call_body(const fjob *j, const fanoutmsg_resource *r, err_t *e) {
         return NULL;
     }
     char url[FANOUTMSG_URL_MAX + sizeof "&cap=" + CAP_MAX_LEN];
-    snprintf(url, sizeof url, "%s%ccap=%s", j->m->callback_url,
-             strchr(j->m->callback_url, '?') ? '&' : '?', cap);
+    cap_url(url, sizeof url, j->m->callback_url, cap); /* fits: callback_url is at most its max */
     json_t *o = json_pack("{s:s, s:I, s:s, s:s}", "patientId", j->m->patient_id, "delay",
                           (json_int_t)r->delay_ms, "callbackUrl", url, "correlationId",
                           j->m->correlation_id);

@@ -1,4 +1,5 @@
-/* fuzz_capability: libFuzzer harness of cap_verify (and its agreement with cap_sign) on hostile input. */
+/* fuzz_capability: libFuzzer harness of cap_verify (and its agreement with cap_sign) on hostile
+ * input. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

@@ -9,6 +9,7 @@ import time
 import uuid
 
 import pytest
+import requests
 
 from aggtest import (NOTES_PER_RESPONSE, SOURCES, TOPIC_CALLBACKS, check_error_body,
                      check_session_events, make_callback, make_note, metric_sum, post_callback,
@@ -160,3 +161,16 @@ def test_a_missing_or_short_key_exits_2_with_one_line(stack, prog, key, says):
     assert len([ln for ln in log.splitlines() if ln.strip()]) == 1, log
     if key:
         assert key not in log
+
+
+def test_the_key_is_never_shown(stack, gw, workers):
+    """/actuator/configprops names the key's variable and masks its value; no log holds it."""
+    for base in list(gw) + list(workers):
+        r = requests.get(base + "/actuator/configprops", timeout=10)
+        assert r.status_code == 200, (base, r.status_code)
+        assert stack.callback_signing_key not in r.text, base
+        assert '"******"' in r.text
+    for name in stack.procs:
+        if name.startswith(("gateway-", "worker-")):
+            with open(stack.log_path(name), errors="replace") as f:
+                assert stack.callback_signing_key not in f.read(), name

@@ -101,8 +101,15 @@ static void test_missing_and_malformed(void **state) {
     assert_int_equal(cap_verify(&keys, NULL, CID, "s", NOW), CAP_MISSING);
     assert_int_equal(cap_verify(&keys, "", CID, "s", NOW), CAP_MISSING);
     char b[256];
-    const char *bad[] = {"v1", "v1.", "v2.1700000000.x", "garbage", "v1..sig", "v1.17x.sig",
-                         "v1.1700000000.", "v1.1700000000.short", "V1.1.abc",
+    const char *bad[] = {"v1",
+                         "v1.",
+                         "v2.1700000000.x",
+                         "garbage",
+                         "v1..sig",
+                         "v1.17x.sig",
+                         "v1.1700000000.",
+                         "v1.1700000000.short",
+                         "V1.1.abc",
                          "v1.-1700000000.zjzR833wDA0nAOcXDiRNPrN62gS-rg9NAgvsW5GFryU",
                          "v1.1234567890123456789.zjzR833wDA0nAOcXDiRNPrN62gS-rg9NAgvsW5GFryU"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
@@ -149,6 +156,25 @@ static void test_reused_context_and_no_keys(void **state) {
     err_t e;
     assert_int_equal(cap_keys_init(&none, NULL, 0, NULL, 0, &e), AGG_ERR);
     cap_keys_free(&none);
+}
+
+static void test_url_gets_the_parameter(void **state) {
+    (void)state;
+    char out[128];
+    assert_int_equal(cap_url(out, sizeof out, "http://gw:8080/aggregate/callback", "v1.1.x"),
+                     strlen("http://gw:8080/aggregate/callback?cap=v1.1.x"));
+    assert_string_equal(out, "http://gw:8080/aggregate/callback?cap=v1.1.x");
+    cap_url(out, sizeof out, "http://gw/aggregate/callback?tenant=a", "v1.1.x");
+    assert_string_equal(out, "http://gw/aggregate/callback?tenant=a&cap=v1.1.x");
+    cap_url(out, sizeof out, "http://gw/cb?t=a#frag", "v1.1.x");
+    assert_string_equal(out, "http://gw/cb?t=a&cap=v1.1.x#frag");
+    cap_url(out, sizeof out, "http://gw/cb#a?b", "v1.1.x");
+    assert_string_equal(out, "http://gw/cb?cap=v1.1.x#a?b");
+    /* Too small: nothing half-written. */
+    assert_int_equal(cap_url(out, 20, "http://gw:8080/aggregate/callback", "v1.1.x"), 0);
+    assert_string_equal(out, "");
+    assert_int_equal(cap_url(out, strlen("http://gw/cb?cap=v1") + 1, "http://gw/cb", "v1"),
+                     strlen("http://gw/cb?cap=v1"));
 }
 
 static void test_expiry_rounds_up_and_adds_the_grace(void **state) {
@@ -246,6 +272,7 @@ int main(void) {
         cmocka_unit_test(test_rotation_accepts_the_previous_key_and_signs_with_the_current),
         cmocka_unit_test(test_missing_and_malformed),
         cmocka_unit_test(test_reused_context_and_no_keys),
+        cmocka_unit_test(test_url_gets_the_parameter),
         cmocka_unit_test(test_expiry_rounds_up_and_adds_the_grace),
         cmocka_unit_test_setup_teardown(test_keys_load, unset_keys, unset_keys),
     };
