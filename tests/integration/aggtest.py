@@ -214,7 +214,8 @@ TEST_CAP_VALIDITY_S = 600
 def sign_capability(cid, source, exp=None, key=None):
     """The capability "v1.<exp>.<sig>" for (cid, source), as the worker signs it (libagg/
     capability.c): HMAC-SHA256 over "v1", cid, source and exp separated by NUL bytes, base64url
-    without padding. exp: epoch seconds (default now + TEST_CAP_VALIDITY_S); key: the stack's."""
+    without padding. exp: epoch seconds (default now + TEST_CAP_VALIDITY_S); key: the shared
+    stack's (a stack of a test's own has its own: pass its Stack.callback_signing_key)."""
     key = key if key is not None else SIGNING_KEY
     assert key, "no signing key: aggtest.SIGNING_KEY is set by the stack fixture"
     exp = int(time.time()) + TEST_CAP_VALIDITY_S if exp is None else int(exp)
