@@ -174,3 +174,11 @@ def test_the_key_is_never_shown(stack, gw, workers):
         if name.startswith(("gateway-", "worker-")):
             with open(stack.log_path(name), errors="replace") as f:
                 assert stack.callback_signing_key not in f.read(), name
+
+
+def test_the_tests_signer_is_the_workers():
+    """tests/unit/test_capability.c's vector: the Python signer every test uses agrees with
+    libagg/capability.c, so a test's valid capability is one the worker would have made."""
+    assert sign_capability("7d8e3a52-3c1b-4f7e-9a4d-2b6c8e1f0a93", "hospital-a", exp=1700000060,
+                           key="0123456789abcdef0123456789abcdef") == \
+        "v1.1700000060.zjzR833wDA0nAOcXDiRNPrN62gS-rg9NAgvsW5GFryU"
