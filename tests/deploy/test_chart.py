@@ -549,7 +549,8 @@ def test_silent_connections_are_cut_after_tcp_user_timeout():
 def test_callback_signing_key_is_generated_once_and_shared_by_gateways_and_workers():
     import base64
     docs = render()
-    [secret] = [s for s in objects(docs, "Secret") if s["metadata"]["name"] == "rel-aggregator-callback-signing"]
+    [secret] = [s for s in objects(docs, "Secret")
+                if s["metadata"]["name"] == "rel-aggregator-callback-signing"]
     key = base64.b64decode(secret["data"]["callback-signing-key"])
     assert len(key) >= 32  # the programs refuse a shorter one
     for component in ("gateway", "worker"):

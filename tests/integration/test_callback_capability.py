@@ -151,8 +151,9 @@ def test_previous_key_is_accepted_during_rotation(stack):
 
 
 @pytest.mark.parametrize("prog", ["gateway", "worker"])
-@pytest.mark.parametrize("key,says", [(None, "CALLBACK_SIGNING_KEY (or CALLBACK_SIGNING_KEY_FILE) is required"),
-                                      ("short-key-of-31-bytes-123456789", "at least 32 bytes")])
+@pytest.mark.parametrize("key,says", [
+    (None, "CALLBACK_SIGNING_KEY (or CALLBACK_SIGNING_KEY_FILE) is required"),
+    ("short-key-of-31-bytes-123456789", "at least 32 bytes")])
 def test_a_missing_or_short_key_exits_2_with_one_line(stack, prog, key, says):
     p = PrivateProc(stack, prog, {"CALLBACK_SIGNING_KEY": key}, wait=None)
     assert p.popen.wait(30) == 2
