@@ -12,8 +12,13 @@ tests and the benchmarks (run it as a program). Python 3 standard library only.
 
 When everything is ready it prints one JSON line to stdout:
 {"gateways":[urls],"workers":[management urls],"resources":[urls],"web":url|null,
- "redis":url,"kafka":brokers,"pids":{name:pid},"logs":dir}
+ "redis":url,"kafka":brokers,"pids":{name:pid},"logs":dir,"callback_signing_key":key}
 and the URLs in words on stderr. SIGINT/SIGTERM stop every child and exit 0.
+
+Callback capabilities: every gateway and worker gets CALLBACK_SIGNING_KEY, a random key per
+stack (Stack.callback_signing_key, "callback_signing_key" above: a test or a load generator that
+posts callbacks of its own signs them with it) unless the environment or --env gives
+CALLBACK_SIGNING_KEY or CALLBACK_SIGNING_KEY_FILE.
 
 Process names: "redis", "kafka" ("kafka-1".."kafka-N" with --kafka-brokers N: a KRaft
 cluster, replication factor 3, min.insync.replicas 2), "resource-1".."resource-3"
@@ -39,6 +44,7 @@ import concurrent.futures
 import ctypes
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -225,6 +231,7 @@ class Stack:
         self.timeout_default_ms = timeout_default_ms
         self.log_level = log_level
         self.extra_env = dict(env or {})
+        self.callback_signing_key, self._key_env = self._signing_key()
         self.ready_timeout = ready_timeout
         self.notes_per_response = notes_per_response
         self.n_resources = resources
@@ -253,6 +260,16 @@ class Stack:
                                                               thread_name_prefix="stack-spawn")
         self._supervisor = None
 
+    def _signing_key(self):
+        """(the key gateways and workers sign and check callbacks with, the environment that
+        gives it to them): the environment's or --env's, else a random one."""
+        given = dict(os.environ, **self.extra_env)
+        if given.get("CALLBACK_SIGNING_KEY_FILE"):
+            with open(given["CALLBACK_SIGNING_KEY_FILE"]) as f:
+                return f.read().rstrip("\r\n"), {}
+        key = given.get("CALLBACK_SIGNING_KEY") or secrets.token_urlsafe(32)
+        return key, {"CALLBACK_SIGNING_KEY": key}
+
     # ---- public API ------------------------------------------------------
 
     def start(self):
@@ -277,6 +294,7 @@ class Stack:
             "pids": {n: p.pid for n, p in self.procs.items() if p.alive()},
             "service": self.service_url,
             "logs": self.run_dir,
+            "callback_signing_key": self.callback_signing_key,
         }
 
     def gateway_url(self, i=0):
@@ -427,7 +445,7 @@ class Stack:
             started.append(self._add(rid, [os.path.join(self.build_dir, "resource-sim")], env,
                                      kind="resource", ready=self._http_ready(port)))
         common = dict({"KAFKA_BROKERS": self.kafka_brokers, "RESOURCE_URLS": resource_list},
-                      **self._redis_env(), **self._log_env())
+                      **self._redis_env(), **self._log_env(), **self._key_env)
         self._worker_env = dict(common)
         if self.kafka_mode == "mock" and "KAFKA_SESSION_TIMEOUT_MS" not in dict(
                 os.environ, **self.extra_env):

@@ -8,6 +8,7 @@
 #include "alloc.h"
 #include "answer.h"
 #include "apierr.h"
+#include "capability.h"
 #include "jbody.h"
 #include "log.h"
 #include "traceparent.h"
@@ -56,6 +57,23 @@ void gw_answer_intake_handle(gateway *gw, httpd_req *r) {
         httpd_respond_error(r, &e);
         return;
     }
+    /* The query parameter is decoded by libmicrohttpd; a capability needs no escaping. */
+    const char *cap = httpd_query(r, "cap");
+    cap_result cr =
+        cap_verify(&gw->cfg.cap_keys, cap, m.correlation_id, m.source, loop_wall_ms() / 1000);
+    if (cr != CAP_VALID) {
+        metrics_inc(gw->metrics.callbacks_rejected[cr - CAP_MISSING], 1);
+        log_ctx_set(m.correlation_id, NULL, NULL);
+        log_info("callback from %s refused: capability %s", m.source, cap_result_name(cr));
+        log_ctx_clear();
+        apierr_set(&e, 401, "invalid_capability", "cap",
+                   "the callback's capability (query parameter cap) is %s for this correlationId "
+                   "and source",
+                   cap_result_name(cr));
+        answer_clear(&m);
+        httpd_respond_error(r, &e);
+        return;
+    }
     if (!gw_producer_healthy(gw->kafka)) {
         answer_clear(&m);
         gw_respond_unavailable(r, "kafka");
@@ -80,7 +98,7 @@ void gw_answer_intake_handle(gateway *gw, httpd_req *r) {
     log_ctx_set(c->cid, have_tp ? c->tp.trace_id : NULL, have_tp ? c->tp.span_id : NULL);
     log_debug("answer from %s taken", m.source);
     if (gw_produce(gw->kafka, gw->cfg.topic_callbacks, m.correlation_id, strlen(m.correlation_id),
-                   m.json, m.json_len, have_tp ? tp : NULL, on_delivered, c, &err) != AGG_OK) {
+                   m.json, m.json_len, have_tp ? tp : NULL, cap, on_delivered, c, &err) != AGG_OK) {
         metrics_inc(gw->metrics.produce_failures, 1);
         log_warn("answer not queued for Kafka: %s", err.text);
         log_ctx_clear();

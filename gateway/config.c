@@ -71,5 +71,5 @@ int gw_config_load(gw_config *c, err_t *e) {
         cfg_str("CORS_ALLOWED_ORIGINS", "http://localhost:8082,http://127.0.0.1:8082");
     c->topic_requests = cfg_str("KAFKA_TOPIC_REQUESTS", "agg.requests");
     c->topic_callbacks = cfg_str("KAFKA_TOPIC_CALLBACKS", "agg.callbacks");
-    return AGG_OK;
+    return cap_keys_load(&c->cap_keys, e);
 }

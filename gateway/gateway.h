@@ -43,6 +43,7 @@ typedef struct gw_config {
     long idle_timeout_ms;        /* HTTP_IDLE_TIMEOUT_MS */
     long rate_limit_rps;         /* RATE_LIMIT_RPS: per client address, 0 = no limit */
     long rate_limit_burst;       /* RATE_LIMIT_BURST */
+    cap_keys cap_keys;           /* CALLBACK_SIGNING_KEY, CALLBACK_SIGNING_KEY_PREVIOUS */
 } gw_config;
 
 

@@ -310,4 +310,5 @@ void gw_stop(gateway *gw, int flush_ms) {
     gw->rate_limit = NULL;
     gw->httpmetrics = NULL;
     gwmetrics_free(&gw->metrics);
+    cap_keys_free(&gw->cfg.cap_keys);
 }

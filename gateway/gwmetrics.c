@@ -11,7 +11,7 @@ enum {
     F_STARTED, F_AGG_STARTED, F_ACCEPTED, F_BAD, F_PRODUCE, F_REDIS, F_WAIT_TIMEOUTS, F_OPENED,
     F_EVENTS, F_SSE_EVENTS, F_REPLAYS, F_ABORTED, F_LOST, F_OVERFLOWS, F_SHED, F_REFUSED,
     F_HANDED, F_SSE_ACTIVE, F_LISTENERS, F_SHUTTING, F_REAPED, F_KAFKA_PRODUCE, F_RATE_LIMITED,
-    F_N
+    F_REJECTED, F_N
 };
 
 #define C(n, d, h) {.name = n, .dotted_name = d, .help = h, .type = METRICS_COUNTER}
@@ -28,6 +28,11 @@ static const metrics_family_def defs[F_N] = {
                        .type = METRICS_COUNTER, .labels = {"strategy"}},
     [F_ACCEPTED] = C("gateway_callbacks_accepted_total", "gateway.callbacks.accepted",
                      "Resource callbacks accepted and handed to Kafka."),
+    [F_REJECTED] = {.name = "gateway_callbacks_rejected_total",
+                    .dotted_name = "gateway.callbacks.rejected",
+                    .help = "Resource callbacks refused with 401 invalid_capability, by the check "
+                            "that failed (missing, malformed, bad_signature, expired).",
+                    .type = METRICS_COUNTER, .labels = {"reason"}},
     [F_BAD] = C("gateway_bad_requests_total", "gateway.bad.requests",
                 "Requests refused as invalid (400, 413, 415...)."),
     [F_PRODUCE] = C("gateway_kafka_produce_failures_total", "gateway.kafka.produce.failures",
@@ -95,6 +100,11 @@ int gwmetrics_init(gw_metrics *m, const char *const topics[2], err_t *e) {
     for (int t = 0; t < 2; t++)
         if (!(m->produce[t] = metrics_series_get(fs[F_KAFKA_PRODUCE], &topics[t], 1, e)))
             goto fail;
+    for (int r = 0; r < CAP_REFUSALS; r++) {
+        const char *reason = cap_result_name((cap_result)(CAP_MISSING + r));
+        if (!(m->callbacks_rejected[r] = metrics_series_get(fs[F_REJECTED], &reason, 1, e)))
+            goto fail;
+    }
     struct {
         metrics_series **s;
         int f;

@@ -2,6 +2,7 @@
 #ifndef GW_GWMETRICS_H
 #define GW_GWMETRICS_H
 
+#include "capability.h"
 #include "err.h"
 #include "metrics.h"
 #include "rdsmeter.h"
@@ -19,6 +20,8 @@ typedef struct gw_metrics {
      * count them with gwmetrics_session_started */
     metrics_series *sessions_started[2], *agg_sessions_started[2];
     metrics_series *answers_accepted; /* gateway_callbacks_accepted_total */
+    /* gateway_callbacks_rejected_total by reason, cap_result - CAP_MISSING */
+    metrics_series *callbacks_rejected[CAP_REFUSALS];
     metrics_series *bad_requests;
     metrics_series *produce_failures;
     metrics_series *redis_failures;

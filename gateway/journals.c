@@ -322,7 +322,8 @@ static void on_opened_ctx(struct redisReply *reply, post_ctx *c) {
         return;
     }
     int rc = gw_produce(c->gw->kafka, c->gw->cfg.topic_requests, c->msg->correlation_id, UUID4_LEN,
-                        json, strlen(json), c->tp_header[0] ? c->tp_header : NULL, on_delivered, c, &e);
+                        json, strlen(json), c->tp_header[0] ? c->tp_header : NULL, NULL,
+                        on_delivered, c, &e);
     agg_free(json);
     if (rc != AGG_OK) {
         metrics_inc(c->gw->metrics.produce_failures, 1);

@@ -78,15 +78,16 @@ gw_producer *gw_producer_new(loop *l, const kafka_config *c, long batch_linger_m
 }
 
 int gw_produce(gw_producer *p, const char *topic, const char *key, size_t key_len,
-               const char *value, size_t value_len, const char *traceparent,
+               const char *value, size_t value_len, const char *traceparent, const char *capability,
                kafka_delivery_cb *done, void *arg, err_t *e) {
-    kafka_header h = {"traceparent", traceparent};
-    size_t nh = traceparent ? 1 : 0;
+    kafka_header h[2];
+    size_t nh = 0;
+    if (traceparent) h[nh++] = (kafka_header){"traceparent", traceparent};
+    if (capability) h[nh++] = (kafka_header){"capability", capability};
     kafka_producer *k = p->batch;
     if (p->now && !ratesel_pick(&p->sel, loop_now_ms())) k = p->now;
     if (p->guard_ms <= 0)
-        return kafka_produce_headers(k, topic, key, key_len, value, value_len, &h, nh, done, arg,
-                                     e);
+        return kafka_produce_headers(k, topic, key, key_len, value, value_len, h, nh, done, arg, e);
     guarded *g = agg_calloc(1, sizeof *g);
     if (!g) return err_nomem(e);
     g->p = p;
@@ -96,7 +97,7 @@ int gw_produce(gw_producer *p, const char *topic, const char *key, size_t key_le
         agg_free(g);
         return err_nomem(e);
     }
-    if (kafka_produce_headers(k, topic, key, key_len, value, value_len, &h, nh, on_guarded_delivery,
+    if (kafka_produce_headers(k, topic, key, key_len, value, value_len, h, nh, on_guarded_delivery,
                               g, e) != AGG_OK) {
         loop_timer_cancel(p->l, g->timer);
         agg_free(g);

@@ -18,7 +18,8 @@ gw_producer *gw_producer_new(loop *l, const kafka_config *c, long batch_linger_m
                              long batch_above_per_s, err_t *e);
 
 /* As kafka_produce(), on the producer the current rate picks, with the header traceparent
- * when traceparent is not NULL. Messages of
+ * when traceparent is not NULL and the header capability when capability is not NULL (a
+ * callback's, for the worker to check again). Messages of
  * one key may go through either producer: nothing here relies on the order
  * of two messages (each answer is recorded on its own, and a fan-out message and
  * its answers are on different topics). done is called once, from the loop: with
@@ -26,7 +27,7 @@ gw_producer *gw_producer_new(loop *l, const kafka_config *c, long batch_linger_m
  * (KAFKA_PRODUCE_TIMEOUT_MS) of this call; the message may still be written later. */
 int gw_produce(gw_producer *p, const char *topic, const char *key, size_t key_len,
                const char *value, size_t value_len, const char *traceparent,
-               kafka_delivery_cb *done, void *arg, err_t *e);
+               const char *capability, kafka_delivery_cb *done, void *arg, err_t *e);
 
 /* Messages of both producers not yet acknowledged by the broker. */
 size_t gw_producer_queued(const gw_producer *p);

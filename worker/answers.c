@@ -77,7 +77,8 @@ static void bad(worker *w, const wmsg *m, const char *why) {
     worker_msg_done(w, m);
 }
 
-void answers_handle(worker *w, const wmsg *m, const char *value, size_t len) {
+void answers_handle(worker *w, const wmsg *m, const char *value, size_t len,
+                    const char *capability) {
     ajob *j = agg_calloc(1, sizeof *j);
     if (j == NULL) {
         log_error("answer message (partition %" PRId32 ", offset %" PRId64 "): out of memory",
@@ -96,6 +97,19 @@ void answers_handle(worker *w, const wmsg *m, const char *value, size_t len) {
                  ae.field ? ae.field : "", msg);
         free_job(j);
         bad(w, m, why);
+        return;
+    }
+    /* The gateway checked it; this check keeps out what reached the topic some other way. */
+    cap_result cr = cap_verify(&w->cfg.cap_keys, capability, j->m.correlation_id, j->m.source,
+                               loop_wall_ms() / 1000);
+    if (cr != CAP_VALID) {
+        metrics_inc(w->met.dropped_capability, 1);
+        log_ctx_set(j->m.correlation_id, m->tp.trace_id, m->tp.span_id);
+        log_warn("answer of %s (partition %" PRId32 ", offset %" PRId64
+                 ") dropped: invalid_capability (%s)",
+                 j->m.source, m->partition, m->offset, cap_result_name(cr));
+        free_job(j);
+        worker_msg_done(w, m);
         return;
     }
     list_insert_after(&w->answers->jobs, &j->node);

@@ -40,6 +40,6 @@ int worker_config_load(worker_cfg *c, err_t *e) {
         return err_set(e, "KAFKA_HEARTBEAT_INTERVAL_MS must be below KAFKA_SESSION_TIMEOUT_MS");
     if (c->max_poll_interval_ms < c->session_timeout_ms)
         return err_set(e, "KAFKA_MAX_POLL_INTERVAL_MS must be at least KAFKA_SESSION_TIMEOUT_MS");
-    return AGG_OK;
+    return cap_keys_load(&c->cap_keys, e);
 }
 

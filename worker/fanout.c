@@ -173,11 +173,21 @@ static void on_http(const httpc_result *res, void *arg) {
     record(c, o);
 }
 
-/* The fan-out call's body; malloc'd (caller frees), or NULL with e filled ("out of memory"). */
+/* The fan-out call's body; malloc'd (caller frees), or NULL with e filled ("out of memory"). Its
+ * callbackUrl carries the capability for this session and source, valid CAP_GRACE_S past the
+ * session's deadline. */
 static char *call_body(const fjob *j, const fanoutmsg_resource *r, err_t *e) {
+    char cap[CAP_MAX_LEN + 1];
+    if (cap_sign(&j->w->cfg.cap_keys, j->m->correlation_id, r->source,
+                 cap_expiry(j->m->deadline_ms), cap) == 0) {
+        err_set(e, "no capability for source %s", r->source);
+        return NULL;
+    }
+    char url[FANOUTMSG_URL_MAX + sizeof "&cap=" + CAP_MAX_LEN];
+    cap_url(url, sizeof url, j->m->callback_url, cap); /* fits: callback_url is at most its max */
     json_t *o = json_pack("{s:s, s:I, s:s, s:s}", "patientId", j->m->patient_id, "delay",
-                          (json_int_t)r->delay_ms, "callbackUrl", j->m->callback_url,
-                          "correlationId", j->m->correlation_id);
+                          (json_int_t)r->delay_ms, "callbackUrl", url, "correlationId",
+                          j->m->correlation_id);
     char *s = jbody_dumps(o, e);
     json_decref(o);
     return s;

@@ -30,7 +30,7 @@ static const metrics_family_def defs[F_N] = {
                     .type = METRICS_COUNTER, L1("status")},
     [F_DROPPED] = {.name = "callbacks_dropped_total", .dotted_name = "callbacks.dropped",
                    .help = "Outcomes the session refused (already recorded, unknown or finished "
-                           "session...), by reason.",
+                           "session...) or the worker did (invalid_capability), by reason.",
                    .type = METRICS_COUNTER, L1("reason")},
     [F_SUMMARIES] = C("worker_summaries_total", "worker.summaries",
                       "Session summaries this worker wrote."),
@@ -160,6 +160,8 @@ int wmetrics_init(wmetrics *m, const resource_list *res, const char *const topic
                                   session_record_name((session_record_result)(SESSION_DUPLICATE + i)),
                                   e)))
             goto fail;
+    /* Refused by the worker itself before the session saw it (answers_handle). */
+    if (!(m->dropped_capability = one(fs, F_DROPPED, "invalid_capability", e))) goto fail;
     struct {
         metrics_series **s;
         int f;

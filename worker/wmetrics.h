@@ -25,6 +25,7 @@ typedef struct wmetrics {
     metrics_series *bad_messages[2]; /* by topic index */
     metrics_series *recorded[5];     /* by outcome_t OK..ERROR: recorded or completed replies */
     metrics_series *dropped[SESSION_REFUSALS]; /* callbacks_dropped_total, r - SESSION_DUPLICATE */
+    metrics_series *dropped_capability; /* callbacks_dropped_total{reason="invalid_capability"} */
     metrics_series *summaries;      /* summaries this worker wrote (completed + expired) */
     metrics_series *timeouts;       /* sessions this worker expired (completedBy TIMEOUT) */
     metrics_series *redis_retries;  /* Redis calls retried after a failure */

@@ -4,6 +4,7 @@
 
 #include <stdint.h>
 
+#include "capability.h"
 #include "httpc.h"
 #include "httpd.h"
 #include "kafka.h"
@@ -43,6 +44,7 @@ typedef struct worker_cfg {
     long heartbeat_interval_ms;  /* KAFKA_HEARTBEAT_INTERVAL_MS */
     long max_poll_interval_ms;   /* KAFKA_MAX_POLL_INTERVAL_MS */
     long shutdown_timeout_s;     /* SHUTDOWN_TIMEOUT_S */
+    cap_keys cap_keys;           /* CALLBACK_SIGNING_KEY, CALLBACK_SIGNING_KEY_PREVIOUS */
 } worker_cfg;
 
 struct fanout_state;

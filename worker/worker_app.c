@@ -132,8 +132,12 @@ static void on_message(const kafka_message *km, void *arg) {
         memset(&m.tp, 0, sizeof m.tp);
     if (t == WORKER_TOPIC_REQUESTS)
         fanout_handle(w, &m, km->value, km->value_len);
-    else
-        answers_handle(w, &m, km->value, km->value_len);
+    else {
+        /* Too long to be one is as good as none: answers_handle refuses it. */
+        char cap[CAP_MAX_LEN + 1];
+        int have_cap = kafka_message_header(km, "capability", cap, sizeof cap) == AGG_OK;
+        answers_handle(w, &m, km->value, km->value_len, have_cap ? cap : NULL);
+    }
 }
 
 static void on_revoke(int topic_index, int32_t partition, void *arg) {
@@ -290,4 +294,5 @@ void worker_stop(worker *w) {
     if (w->prepare_added) loop_remove_prepare(w->l, on_prepare, w);
     w->prepare_added = 0;
     wmetrics_free(&w->met);
+    cap_keys_free(&w->cfg.cap_keys);
 }

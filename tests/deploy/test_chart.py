@@ -200,9 +200,9 @@ def test_passwords_never_reach_a_configmap():
     for cm in objects(docs, "ConfigMap"):
         assert "s3cr@t" not in str(cm) and "k4fk@pw" not in str(cm)
     secrets = {s["metadata"]["name"]: s for s in objects(docs, "Secret")}
-    assert len(secrets) == 2
+    assert len(secrets) == 3  # and the generated callback signing key
     env = {e["name"]: e for e in container(one(docs, "Deployment", "worker"))["env"]}
-    for name in ("REDIS_PASSWORD", "KAFKA_SASL_PASSWORD"):
+    for name in ("REDIS_PASSWORD", "KAFKA_SASL_PASSWORD", "CALLBACK_SIGNING_KEY"):
         assert env[name]["valueFrom"]["secretKeyRef"]["name"] in secrets
 
 
@@ -213,6 +213,8 @@ def test_existing_secrets_are_referenced_not_created():
     env = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in c["env"]}
     assert env["REDIS_PASSWORD"] == {"name": "aggregator-redis", "key": "redis-password"}
     assert env["KAFKA_SASL_PASSWORD"] == {"name": "aggregator-kafka", "key": "kafka-password"}
+    assert env["CALLBACK_SIGNING_KEY"] == {"name": "aggregator-callback-signing",
+                                           "key": "callback-signing-key"}
     cfg = config_of(docs, "gateway")
     assert cfg["KAFKA_SECURITY_PROTOCOL"] == "sasl_ssl"
     assert cfg["KAFKA_SSL_CA_LOCATION"] == "/etc/aggregator/kafka-tls/ca.crt"
@@ -357,6 +359,7 @@ BAD_VALUES = [
      "set both kafka.tls.certKey and kafka.tls.keyKey"),
     ({"redis.auth.enabled": "true"}, "set redis.auth.existingSecret"),
     ({"redis.tls.enabled": "true"}, "set redis.tls.enabled=false"),
+    ({"callbackSigning.previousSecretKey": "old"}, "set callbackSigning.existingSecret"),
     ({"redis.sentinel.enabled": "true"}, "set redis.sentinel.hosts"),
     ({"redis.sentinel.enabled": "true", "redis.sentinel.hosts[0]": "s:26379", "redis.db": "1"},
      "set redis.db=0"),
@@ -558,3 +561,33 @@ def test_redis_through_sentinel():
 def test_silent_connections_are_cut_after_tcp_user_timeout():
     docs = render(set_values={"config.tcpUserTimeoutMs": "5000"})
     assert {config_of(docs, c)["TCP_USER_TIMEOUT_MS"] for c in ("gateway", "worker")} == {"5000"}
+
+
+def test_callback_signing_key_is_generated_once_and_shared_by_gateways_and_workers():
+    import base64
+    docs = render()
+    [secret] = [s for s in objects(docs, "Secret")
+                if s["metadata"]["name"] == "rel-aggregator-callback-signing"]
+    key = base64.b64decode(secret["data"]["callback-signing-key"])
+    assert len(key) >= 32  # the programs refuse a shorter one
+    for component in ("gateway", "worker"):
+        env = {e["name"]: e for e in container(one(docs, "Deployment", component))["env"]}
+        assert env["CALLBACK_SIGNING_KEY"]["valueFrom"]["secretKeyRef"] == {
+            "name": secret["metadata"]["name"], "key": "callback-signing-key"}
+        assert "CALLBACK_SIGNING_KEY_PREVIOUS" not in env
+    # The chart's template keeps the last release's key (lookup): an upgrade voids no capability.
+    with open(os.path.join(CHART_DIR, "templates", "common", "secret.yaml")) as f:
+        assert 'lookup "v1" "Secret"' in f.read()
+
+
+def test_callback_signing_rotation_takes_the_previous_key_from_the_existing_secret():
+    docs = render(set_values={"callbackSigning.existingSecret": "sign",
+                              "callbackSigning.secretKey": "new",
+                              "callbackSigning.previousSecretKey": "old"})
+    assert not [s for s in objects(docs, "Secret") if "callback-signing" in s["metadata"]["name"]]
+    for component in ("gateway", "worker"):
+        env = {e["name"]: e for e in container(one(docs, "Deployment", component))["env"]}
+        assert env["CALLBACK_SIGNING_KEY"]["valueFrom"]["secretKeyRef"] == {"name": "sign",
+                                                                          "key": "new"}
+        assert env["CALLBACK_SIGNING_KEY_PREVIOUS"]["valueFrom"]["secretKeyRef"] == {
+            "name": "sign", "key": "old"}

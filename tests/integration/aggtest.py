@@ -1,6 +1,9 @@
 """aggtest: helpers of the integration tests: HTTP calls checked against schemas/, an SSE
 client with deadlines, a Kafka tap and injector, a tiny Redis client, metrics and polling."""
 
+import base64
+import hashlib
+import hmac
 import http.client
 import json
 import os
@@ -202,10 +205,56 @@ def start_session(base, delays, timeout_ms=10000, patient="patient-123", strateg
     return r.json()["correlationId"]
 
 
-def post_callback(base, body=None, raw=None, timeout=30):
-    """POST /aggregate/callback; the answer is checked against schemas/openapi.yaml."""
+# The key the stack's gateways and workers check callback capabilities with (conftest sets it
+# from Stack.callback_signing_key).
+SIGNING_KEY = None
+# The capability's validity a test's own callbacks get (the worker's is the session's deadline
+# plus a grace; a test's sessions end well within this).
+TEST_CAP_VALIDITY_S = 600
+
+
+def sign_capability(cid, source, exp=None, key=None):
+    """The capability "v1.<exp>.<sig>" for (cid, source), as the worker signs it (libagg/
+    capability.c): HMAC-SHA256 over "v1", cid, source and exp separated by NUL bytes, base64url
+    without padding. exp: epoch seconds (default now + TEST_CAP_VALIDITY_S); key: the shared
+    stack's (a stack of a test's own has its own: pass its Stack.callback_signing_key)."""
+    key = key if key is not None else SIGNING_KEY
+    assert key, "no signing key: aggtest.SIGNING_KEY is set by the stack fixture"
+    exp = int(time.time()) + TEST_CAP_VALIDITY_S if exp is None else int(exp)
+    msg = b"\0".join([b"v1", cid.encode(), source.encode(), str(exp).encode()])
+    mac = hmac.new(key.encode() if isinstance(key, str) else key, msg, hashlib.sha256).digest()
+    return "v1.%d.%s" % (exp, base64.urlsafe_b64encode(mac).rstrip(b"=").decode())
+
+
+_SIGN = object()
+
+
+def _capability_of(body, raw):
+    """The capability post_callback gives a body by default: one for its correlationId and
+    source when both are strings (a body that is not one gets none)."""
+    if raw is not None:
+        try:
+            body = json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            return None
+    if not isinstance(body, dict) or not isinstance(body.get("correlationId"), str) or \
+            not isinstance(body.get("source"), str) or SIGNING_KEY is None:
+        return None
+    try:
+        return sign_capability(body["correlationId"], body["source"])
+    except UnicodeEncodeError:
+        return None
+
+
+def post_callback(base, body=None, raw=None, timeout=30, cap=_SIGN):
+    """POST /aggregate/callback; the answer is checked against schemas/openapi.yaml. cap: the
+    query parameter cap (None: none); by default signed for the body's correlationId and source
+    with SIGNING_KEY, as the worker gives it to a resource."""
     data = raw if raw is not None else json.dumps(body)
+    if cap is _SIGN:
+        cap = _capability_of(body, raw)
     r = requests.post(base + "/aggregate/callback", data=data,
+                      params={"cap": cap} if cap is not None else None,
                       headers={"Content-Type": "application/json"}, timeout=timeout)
     if r.status_code == 202:
         schemas().check_component("StatusAccepted", _json_of(r))
@@ -611,7 +660,8 @@ _INJECTED_LOCK = threading.Lock()
 
 
 class KafkaTap:
-    """Reads both topics from the beginning in a background thread and keeps every message."""
+    """Reads both topics from the beginning in a background thread and keeps every message
+    (headers: a dict of its headers' values as text)."""
 
     def __init__(self, brokers):
         from confluent_kafka import Consumer, TopicPartition
@@ -639,7 +689,9 @@ class KafkaTap:
                 continue
             with self._lock:
                 self.messages.append({"topic": m.topic(), "partition": m.partition(),
-                                      "offset": m.offset(), "key": m.key(), "value": m.value()})
+                                      "offset": m.offset(), "key": m.key(), "value": m.value(),
+                                      "headers": {k: (v or b"").decode("utf-8", "replace")
+                                                  for k, v in (m.headers() or [])}})
         self._c.close()
 
     def caught_up(self, timeout=20):
@@ -685,14 +737,16 @@ class KafkaTap:
             self.for_session(topic, cid)), timeout, "%d %s message(s) for %s" % (n, topic, cid))
 
 
-def produce(brokers, topic, value, key=None):
-    """Produces raw messages straight to Kafka (acks=all, flushed). value: bytes or list."""
+def produce(brokers, topic, value, key=None, capability=None):
+    """Produces raw messages straight to Kafka (acks=all, flushed). value: bytes or list.
+    capability: the header capability of each (as the gateway passes a callback's), or None."""
     from confluent_kafka import Producer
     p = Producer({"bootstrap.servers": brokers, "acks": "all"})
     values = value if isinstance(value, list) else [value]
     for v in values:
         with _INJECTED_LOCK:
             INJECTED.add(v)
-        p.produce(topic, value=v, key=key)
+        p.produce(topic, value=v, key=key,
+                  headers=[("capability", capability)] if capability is not None else None)
     left = p.flush(15)
     assert left == 0, "%d messages not delivered to %s" % (left, topic)

@@ -45,6 +45,7 @@ def stack():
     except stackmod.StackError as e:
         pytest.fail("the stack did not start: %s" % e, pytrace=False)
     _stack_report.append("stack logs: %s" % s.run_dir)
+    aggtest.SIGNING_KEY = s.callback_signing_key
     try:
         _warm_up(s)
         yield s

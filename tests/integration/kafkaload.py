@@ -102,11 +102,12 @@ class Prober(threading.Thread):
         while not self._halt.wait(self.interval):
             n += 1
             answer = aggtest.make_callback("00000000-0000-4000-8000-%012d" % n, "resource-1")
-            for what, path, payload in (("journals", "/aggregate/journals", body),
-                                        ("callback", "/aggregate/callback", answer)):
+            cap = {"cap": aggtest.sign_capability(answer["correlationId"], answer["source"])}
+            for what, path, payload, params in (("journals", "/aggregate/journals", body, None),
+                                                ("callback", "/aggregate/callback", answer, cap)):
                 t = time.monotonic()
                 try:
-                    r = requests.post(self.base + path, json=payload, timeout=60)
+                    r = requests.post(self.base + path, json=payload, params=params, timeout=60)
                 except requests.RequestException as e:
                     self.answers.append((what, repr(e)[:100], time.monotonic() - t, None))
                     continue

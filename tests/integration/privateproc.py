@@ -32,7 +32,9 @@ class PrivateProc:
         full = dict(os.environ)
         full.update({"KAFKA_BROKERS": stack.kafka_brokers, "REDIS_URL": stack.redis_url,
                      "SERVER_PORT" if prog == "gateway" else "MANAGEMENT_PORT": str(self.port),
-                     "RESOURCE_URLS": ",".join(stack.resource_urls), "LOG_LEVEL": "info"})
+                     "RESOURCE_URLS": ",".join(stack.resource_urls), "LOG_LEVEL": "info",
+                     "CALLBACK_SIGNING_KEY": stack.callback_signing_key})
+        full.pop("CALLBACK_SIGNING_KEY_FILE", None)
         full.pop("AGGREGATOR_CALLBACK_URL", None)
         for k, v in env.items():
             if v is None:

@@ -5,7 +5,7 @@ import json
 
 from aggtest import (SOURCES, TOPIC_CALLBACKS, SSEStream, check_session_events, make_callback,
                      metric_sum, post_callback, produce, read_stream, session_done, session_key,
-                     start_session, wait_until)
+                     sign_capability, start_session, wait_until)
 
 
 def _recorded(redis, cid, n):
@@ -46,7 +46,8 @@ def test_raw_duplicate_on_kafka_is_counted_once(stack, gw, workers, redis):
     _recorded(redis, cid, 1)
     cb = make_callback(cid, "resource-2", n_notes=1)
     value = json.dumps(cb).encode()
-    produce(stack.kafka_brokers, TOPIC_CALLBACKS, [value, value], key=cid.encode())
+    produce(stack.kafka_brokers, TOPIC_CALLBACKS, [value, value], key=cid.encode(),
+            capability=sign_capability(cid, "resource-2"))
     assert post_callback(gw[0], cb).status_code == 202
     wait_until(lambda: _dropped(workers, "duplicate") >= before + 2, 20,
                "two of the three deliveries dropped as duplicates")

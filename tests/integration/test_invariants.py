@@ -11,7 +11,8 @@ import pytest
 from aggtest import (SOURCES, TIMEOUT_MAX_MS, TOPIC_CALLBACKS, TOPIC_REQUESTS,
                      SSEStream, check_session_events,
                      deadlines_key, make_callback, metric, metric_sum, post_callback, post_journals,
-                     produce, read_stream, session_done, session_key, start_session, wait_until)
+                     produce, read_stream, session_done, session_key, sign_capability,
+                     start_session, wait_until)
 
 
 def _hop_reader(gw, cid, k0):
@@ -66,7 +67,7 @@ def test_2_duplicates_counted_once_under_racing_redelivery(stack, gw, redis):
             assert post_callback(base, cb).status_code == 202
         else:
             produce(stack.kafka_brokers, TOPIC_CALLBACKS, json.dumps(cb).encode(),
-                    key=cid.encode())
+                    key=cid.encode(), capability=sign_capability(cid, cb["source"]))
     with concurrent.futures.ThreadPoolExecutor(len(deliveries)) as pool:
         list(pool.map(deliver, deliveries))
     st = read_stream(gw[1], cid)

@@ -129,9 +129,12 @@ def test_a_broker_that_takes_nothing_gets_503_with_retry_after(stack):
             "strategy": "SSE"}
     answer = aggtest.make_callback("00000000-0000-4000-8000-00000000cafe", "resource-1")
 
+    cap = {"cap": aggtest.sign_capability(answer["correlationId"], answer["source"])}
+
     def post(path, payload):
         t = time.monotonic()
-        r = requests.post(gw + path, json=payload, timeout=60)
+        r = requests.post(gw + path, json=payload, timeout=60,
+                          params=cap if path == "/aggregate/callback" else None)
         return r, time.monotonic() - t
     stack.pause("kafka")
     try:

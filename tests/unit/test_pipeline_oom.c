@@ -241,6 +241,7 @@ static int group_setup(void **state) {
     set("KAFKA_TOPIC_REQUESTS", "t.requests");
     set("KAFKA_TOPIC_CALLBACKS", "t.answers");
     set("KAFKA_GROUP_ID", "t-oom");
+    set("CALLBACK_SIGNING_KEY", "test-pipeline-oom-signing-key-0123456789");
     set("RESOURCE_URLS", urls);
     set("SERVER_PORT", "8080"); /* replaced by a free port below */
     set("MANAGEMENT_PORT", "0");

@@ -235,7 +235,8 @@ static void format_is_well_formed(void **state) {
     assert_int_equal(ones, 2);
     /* a histogram's series: its buckets, +Inf, sum and count */
     const int request_h = MBUCKETS_REQUEST_N + 3, fast_h = MBUCKETS_FAST_N + 3;
-    assert_int_equal(samples, 2 + 2 + 5 + 6 + 1 + 1 + 1 + 1 + 1 + 1 + 2 + 1 + 4 + 1 /* counts */
+    /* the 6 refusals of a session and invalid_capability: 7 reasons of callbacks_dropped_total */
+    assert_int_equal(samples, 2 + 2 + 5 + 7 + 1 + 1 + 1 + 1 + 1 + 1 + 2 + 1 + 4 + 1 /* counts */
                                   + 2 + request_h             /* completed, duration */
                                   + 2 * 5 + 2 * 6 * request_h /* outcomes, calls */
                                   + 2 * 3 + 2 * fast_h        /* circuits, delay */

@@ -201,8 +201,25 @@ checksum/secret: {{ include (print .root.Template.BasePath "/common/secret.yaml"
 {{- default (printf "%s-kafka" (include "aggregator.fullname" .)) .Values.kafka.sasl.existingSecret -}}
 {{- end -}}
 
-{{/* Environment of the Kafka and Redis clients (gateway and worker): secrets by reference, TLS files from the mounted Secret. */}}
+{{/* Name of the Secret holding the callback signing key. */}}
+{{- define "aggregator.callbackSigning.secretName" -}}
+{{- default (printf "%s-callback-signing" (include "aggregator.fullname" .)) .Values.callbackSigning.existingSecret -}}
+{{- end -}}
+
+{{/* Environment of the Kafka and Redis clients (gateway and worker): secrets by reference (the callback signing keys too), TLS files from the mounted Secret. */}}
 {{- define "aggregator.clientEnv" -}}
+- name: CALLBACK_SIGNING_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "aggregator.callbackSigning.secretName" . }}
+      key: {{ .Values.callbackSigning.secretKey }}
+{{- with .Values.callbackSigning.previousSecretKey }}
+- name: CALLBACK_SIGNING_KEY_PREVIOUS
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "aggregator.callbackSigning.secretName" $ }}
+      key: {{ . }}
+{{- end }}
 {{- if .Values.redis.auth.enabled }}
 - name: REDIS_PASSWORD
   valueFrom:

@@ -7,6 +7,7 @@
 {{- $messages = append $messages (include "aggregator.validateValues.autoscaling" .) -}}
 {{- $messages = append $messages (include "aggregator.validateValues.kafkaSecurity" .) -}}
 {{- $messages = append $messages (include "aggregator.validateValues.redisAuth" .) -}}
+{{- $messages = append $messages (include "aggregator.validateValues.callbackSigning" .) -}}
 {{- $messages = append $messages (include "aggregator.validateValues.callbacks" .) -}}
 {{- $messages = append $messages (include "aggregator.validateValues.gatewayConfig" .) -}}
 {{- $messages = without $messages "" -}}
@@ -99,6 +100,14 @@ aggregator: kafka.tls.existingSecret
 {{- if and $k.tls.existingSecret (ne (empty $k.tls.certKey) (empty $k.tls.keyKey)) }}
 aggregator: kafka.tls.certKey
     A client certificate needs its key and the reverse: set both kafka.tls.certKey and kafka.tls.keyKey, or neither
+{{- end }}
+{{- end -}}
+
+{{- define "aggregator.validateValues.callbackSigning" -}}
+{{- $c := .Values.callbackSigning -}}
+{{- if and $c.previousSecretKey (not $c.existingSecret) }}
+aggregator: callbackSigning.existingSecret
+    A rotation's previous key lives in a Secret of yours: set callbackSigning.existingSecret (a Secret with keys {{ $c.secretKey }} and {{ $c.previousSecretKey }}), or unset callbackSigning.previousSecretKey
 {{- end }}
 {{- end -}}
 
