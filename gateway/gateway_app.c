@@ -9,6 +9,7 @@
 #include "actuator.h"
 #include "alloc.h"
 #include "answer_intake.h"
+#include "fanoutmsg.h"
 #include "httpmetrics.h"
 #include "journals.h"
 #include "listeners.h"
@@ -171,11 +172,11 @@ static void route(gateway *gw, httpd_req *r, unsigned listener) {
     }
     switch (i) {
     case 0:
-        if (gw_admit(gw, r)) gw_journals_handle(gw, r);
+        if (gw_admit(gw, r)) gw_journals_handle(gw, r, FANOUTMSG_ANONYMOUS);
         break;
     case 1: gw_answer_intake_handle(gw, r); break;
     case 2:
-        if (gw_admit(gw, r)) gw_streams_handle(gw->streams, r);
+        if (gw_admit(gw, r)) gw_streams_handle(gw->streams, r, NULL);
         break;
     case 3: respond_health(gw, r, 1); break;
     case 4: respond_health(gw, r, 0); break;
