@@ -8,6 +8,7 @@
 #include "alloc.h"
 #include "apierr.h"
 #include "fanoutmsg.h"
+#include "gwauth.h"
 #include "list.h"
 #include "listeners.h"
 #include "log.h"
@@ -390,6 +391,7 @@ static void on_session_state(struct redisReply *reply, void *arg) {
         return;
     }
     if (c->must_own[0] && !session_state_owned_by(&st, c->must_own)) {
+        gw_auth_forbidden(c->owner->gw);
         log_ctx_set(c->cid, NULL, NULL);
         log_warn("stream refused: the session belongs to another principal");
         fail_forbidden(c);
