@@ -223,6 +223,13 @@ def test_jwt_mode_mounts_the_key_secret_and_names_its_file():
     docs = render(set_values={"gateway.auth.mode": "jwt", "gateway.auth.existingSecret": "hs",
                               "gateway.auth.keyType": "secret", "gateway.auth.secretKey": "key"})
     assert config_of(docs, "gateway")["JWT_SECRET_FILE"] == "/etc/aggregator/jwt/key"
+    # The ServiceMonitor scrapes with the admin token of its Secret.
+    docs = render(set_values={"gateway.auth.mode": "jwt", "gateway.auth.existingSecret": "k",
+                              "metrics.serviceMonitor.enabled": "true",
+                              "gateway.auth.scrapeTokenSecret": "scrape"})
+    (endpoint,) = one(docs, "ServiceMonitor", "gateway")["spec"]["endpoints"]
+    assert endpoint["authorization"] == {"type": "Bearer",
+                                         "credentials": {"name": "scrape", "key": "token"}}
     # The default: no authentication, nothing mounted.
     docs = render()
     assert config_of(docs, "gateway")["AUTH_MODE"] == "none"
@@ -376,6 +383,8 @@ BAD_VALUES = [
     ({"gateway.timeoutDefaultMs": "30000"}, "is above the maximum, gateway.timeoutMaxMs"),
     ({"worker.extraConfig.KAFKA_BROKERS": "x:1"}, "remove it from worker.extraConfig"),
     ({"gateway.auth.mode": "jwt"}, "set gateway.auth.existingSecret"),
+    ({"gateway.auth.mode": "jwt", "gateway.auth.existingSecret": "k",
+      "metrics.serviceMonitor.enabled": "true"}, "set gateway.auth.scrapeTokenSecret"),
 ]
 
 
