@@ -185,7 +185,8 @@ static long long cmd_int(const char *fmt, ...) {
 
 static long long open_traced(const char *cid, const char *patient, const char *sources,
                              long long deadline, const char *trace_id) {
-    session_def d = {cid, patient, "SSE", sources, CREATED, deadline, CREATED, TTL_S, trace_id};
+    session_def d = {cid,   patient, "SSE",    sources, CREATED, deadline,
+                     CREATED, TTL_S, trace_id, "owner-1"};
     session_call sc;
     assert_int_equal(session_call_open(&sc, &d, NULL), AGG_OK);
     redisReply *r = send_call(&sc.call);
@@ -384,6 +385,7 @@ static void open_twice_is_a_noop(void **state) {
     expect_field(cid, "state", "open");
     expect_field(cid, "respondents", "0");
     expect_field(cid, "errors", "0");
+    expect_field(cid, "owner", "owner-1");
     expect_field(cid, "completedBy", NULL);
     redisReply *r = cmd("ZSCORE %s %s", keys_of(cid)->deadlines, cid);
     assert_string_equal(r->str, "4102444810000");
@@ -399,7 +401,7 @@ static void open_rejects_bad_sources(void **state) {
     mkcid(cid, "c-bad");
     const char *bad[] = {"not json", "{\"a\":1}", "[\"a\",\"a\"]", "[1]", "[\"\"]"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        session_def d = {cid, "p1", "SSE", bad[i], 1, 2, 1, TTL_S, NULL};
+        session_def d = {cid, "p1", "SSE", bad[i], 1, 2, 1, TTL_S, NULL, "o"};
         session_call sc;
         assert_int_equal(session_call_open(&sc, &d, NULL), AGG_OK);
         redisReply *r = send_call(&sc.call);
@@ -409,6 +411,15 @@ static void open_rejects_bad_sources(void **state) {
         assert_non_null(strstr(e.text, "invalid sources"));
         freeReplyObject(r);
     }
+    /* Through the generated builder: an empty owner, which session_call_open never sends. */
+    const session_keys *k = keys_of(cid);
+    rds_call c;
+    rds_call_session_open(&c, k->meta, k->out, k->log, k->deadlines, cid, k->channel, "p1", "SSE",
+                          "1", "2", "[\"a\"]", TTL, "1", "", "");
+    redisReply *r = send_call(&c);
+    assert_int_equal(r->type, REDIS_REPLY_ERROR);
+    assert_non_null(strstr(r->str, "invalid owner"));
+    freeReplyObject(r);
     assert_int_equal(cmd_int("EXISTS %s", keys_of(cid)->meta), 0);
 }
 

@@ -140,6 +140,14 @@ aggregator: resources.list
 
 {{- define "aggregator.validateValues.gatewayConfig" -}}
 {{- $g := .Values.gateway -}}
+{{- if and (eq $g.auth.mode "jwt") (not $g.auth.existingSecret) }}
+aggregator: gateway.auth.existingSecret
+    gateway.auth.mode=jwt needs the verification key: set gateway.auth.existingSecret (a Secret with key {{ $g.auth.secretKey }}, a {{ $g.auth.keyType }})
+{{- end }}
+{{- if and (eq $g.auth.mode "jwt") .Values.metrics.serviceMonitor.enabled (not $g.auth.scrapeTokenSecret) }}
+aggregator: gateway.auth.scrapeTokenSecret
+    With gateway.auth.mode=jwt the gateways' metrics need a token of the admin role ({{ $g.auth.adminRole }}): set gateway.auth.scrapeTokenSecret (a Secret with key {{ $g.auth.scrapeTokenKey }}), or the ServiceMonitor's targets go down
+{{- end }}
 {{- if eq (int $g.containerPorts.http) (int $g.containerPorts.callback) }}
 aggregator: gateway.containerPorts.callback
     The callback port must differ from the API port ({{ $g.containerPorts.http }}): callbacks are isolated on their own port
