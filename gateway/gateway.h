@@ -11,6 +11,7 @@
 #include "loop.h"
 #include "rds.h"
 #include "reslist.h"
+#include "tlsserve.h"
 
 typedef struct gw_config {
     int port;                    /* SERVER_PORT */
@@ -43,6 +44,7 @@ typedef struct gw_config {
     long idle_timeout_ms;        /* HTTP_IDLE_TIMEOUT_MS */
     long rate_limit_rps;         /* RATE_LIMIT_RPS: per client address, 0 = no limit */
     long rate_limit_burst;       /* RATE_LIMIT_BURST */
+    tlsserve_config tls;         /* TLS_CERT_FILE, TLS_KEY_FILE: both listeners */
 } gw_config;
 
 
@@ -63,6 +65,7 @@ typedef struct gateway {
     struct httpmetrics *httpmetrics; /* http_server_requests_seconds of both listeners */
     gw_metrics metrics;
     struct ratelimit *rate_limit; /* NULL when RATE_LIMIT_RPS is 0 */
+    tlsserve *tls;                /* NULL without TLS_CERT_FILE; owned */
     long posts_publishing; /* POSTs accepted and not yet acknowledged by Kafka */
     int draining;          /* SIGTERM: not ready, no new sessions or streams (gw_drain) */
 } gateway;
