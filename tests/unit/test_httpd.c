@@ -268,7 +268,7 @@ static int setup(void **state) {
     srv.l = loop_new(NULL);
     /* Short deadlines: the tests below wait for them; every other request is whole at once. */
     httpd_options o = {"127.0.0.1", 0, 1000, 4096, 0, 0, "http://ui.example", 400, 400, 400,
-                       record_done, &srv};
+                       record_done, &srv, NULL};
     srv.d = httpd_start(srv.l, &o, handler, &srv, NULL);
     return srv.d ? 0 : -1;
 }
