@@ -1,7 +1,7 @@
 """The settings a deployment needs beyond the stack's defaults, each on processes of the test's
 own: CALLBACK_PORT (answers on a port of their own, so that a network policy can let only the
-resources reach it), REDIS_PASSWORD (given apart from REDIS_URL) and Kafka SASL (against the
-stack broker's SASL listener)."""
+resources reach it), REDIS_PASSWORD (given apart from REDIS_URL; with an ACL user too) and Kafka
+SASL (against the stack broker's SASL listener)."""
 
 import os
 import subprocess
@@ -105,6 +105,34 @@ def test_redis_password_apart_from_the_url(stack, procs):
             status, body = p.health()
             assert status == 503 and body["components"]["redis"]["status"] == "DOWN", \
                 describe(p)
+    finally:
+        redis.stop()
+
+
+def test_redis_acl_user_with_its_password_apart(stack, procs):
+    """An ACL user (Redis 6+, the default user off): the chart's REDIS_URL redis://user@host
+    with REDIS_PASSWORD, AUTH user password; a wrong password fails clearly."""
+    password = "acl-" + uuid.uuid4().hex[:12]
+    redis = PrivateRedis(stack, "--user", "default", "off", "--user", "app", "on",
+                         ">" + password, "~*", "&*", "+@all")
+    try:
+        url = "redis://app@127.0.0.1:%d/0" % redis.port
+        env = dict(private_topics(stack.kafka_brokers), REDIS_URL=url, REDIS_PASSWORD=password)
+        w = procs.worker(env)
+        g = procs.gateway(dict(env, AGGREGATOR_CALLBACK_URL=None))
+        _complete_session(g.url)
+        for p in (g, w):
+            assert password not in p.log(), "the password is in %s" % p.log_path
+
+        wrong = dict(env, REDIS_PASSWORD="wrong-" + uuid.uuid4().hex[:8],
+                     KAFKA_GROUP_ID=env["KAFKA_GROUP_ID"] + "-wrong")
+        for p in (procs.gateway(wrong, wait="liveness"), procs.worker(wrong, wait="liveness")):
+            wait_until(lambda: "WRONGPASS" in p.log(), 30, "WRONGPASS in the log of %s"
+                       % p.log_path)
+            status, body = p.health()
+            assert status == 503 and body["components"]["redis"]["status"] == "DOWN", \
+                describe(p)
+            assert wrong["REDIS_PASSWORD"] not in p.log(), "the password is in %s" % p.log_path
     finally:
         redis.stop()
 
