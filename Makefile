@@ -15,7 +15,7 @@ APT_PACKAGES := build-essential cmake pkg-config librdkafka-dev libmicrohttpd-de
 # redis-sentinel: the Sentinel failover tests; prometheus: promtool (the alert rules' checks and every
 # component's /actuator/prometheus) and the server make dashboard-snapshot scrapes with.
 APT_TEST_PACKAGES := chromium default-jre-headless maven nodejs npm iproute2 procps redis-sentinel \
-	prometheus
+	prometheus openssl
 
 # Installs the system packages that are missing (needs root, as on a fresh Debian 12). The check
 # runs again only when the package list changes or the stamp is gone (make clean).
