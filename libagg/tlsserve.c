@@ -125,8 +125,7 @@ static tls_gen *gen_load(const tlsserve *t, err_t *e) {
         goto out;
     }
     if (!key_matches(g)) {
-        err_set(e, "TLS_KEY_FILE %s is not the key of TLS_CERT_FILE %s", t->key_file,
-                t->cert_file);
+        err_set(e, "TLS_KEY_FILE %s is not the key of TLS_CERT_FILE %s", t->key_file, t->cert_file);
         goto out;
     }
     g->expiry = cert_expiry(&g->pcert[0]);

@@ -41,9 +41,8 @@ static long long make_cert(const char *name, int days) {
     gnutls_x509_privkey_t key;
     gnutls_x509_crt_t crt;
     assert_int_equal(gnutls_x509_privkey_init(&key), 0);
-    assert_int_equal(gnutls_x509_privkey_generate(key, GNUTLS_PK_ECDSA,
-                                                  GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1),
-                                                  0),
+    assert_int_equal(gnutls_x509_privkey_generate(
+                         key, GNUTLS_PK_ECDSA, GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1), 0),
                      0);
     assert_int_equal(gnutls_x509_crt_init(&crt), 0);
     time_t now = time(NULL);
@@ -279,11 +278,11 @@ static void test_client_certificates_demanded(void **state) {
     assert_non_null(d);
     httpc_tls none = {.ca_file = at(3, "a.pem")};
     assert_int_equal(post(l, httpd_port(d), &none).status, 0);
-    httpc_tls wrong = {.ca_file = at(3, "a.pem"), .cert_file = at(4, "a.pem"),
-                       .key_file = at(5, "a.key")};
+    httpc_tls wrong = {
+        .ca_file = at(3, "a.pem"), .cert_file = at(4, "a.pem"), .key_file = at(5, "a.key")};
     assert_int_equal(post(l, httpd_port(d), &wrong).status, 0);
-    httpc_tls right = {.ca_file = at(3, "a.pem"), .cert_file = at(4, "b.pem"),
-                       .key_file = at(5, "b.key")};
+    httpc_tls right = {
+        .ca_file = at(3, "a.pem"), .cert_file = at(4, "b.pem"), .key_file = at(5, "b.key")};
     assert_int_equal(post(l, httpd_port(d), &right).status, 200);
     httpd_stop(d);
     tlsserve_free(t);
