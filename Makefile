@@ -10,12 +10,12 @@ VENV := $(BUILD_DIR)/venv
 JOBS ?= $(shell nproc)
 
 APT_PACKAGES := build-essential cmake pkg-config librdkafka-dev libmicrohttpd-dev libjansson-dev \
-	libhiredis-dev libcmocka-dev libcurl4-openssl-dev libssl-dev libjwt-dev redis-server python3-venv
+	libhiredis-dev libcmocka-dev libcurl4-openssl-dev libssl-dev libjwt-dev libgnutls28-dev redis-server python3-venv
 # iproute2 and procps (ip, sysctl): the network-fault tests' namespaces and veth links;
 # redis-sentinel: the Sentinel failover tests; prometheus: promtool (the alert rules' checks and every
 # component's /actuator/prometheus) and the server make dashboard-snapshot scrapes with.
 APT_TEST_PACKAGES := chromium default-jre-headless maven nodejs npm iproute2 procps redis-sentinel \
-	prometheus
+	prometheus openssl
 
 # Installs the system packages that are missing (needs root, as on a fresh Debian 12). The check
 # runs again only when the package list changes or the stamp is gone (make clean).

@@ -247,7 +247,7 @@ class Stack:
         self.procs = {}
         self.redis_url = None
         self.kafka_brokers = None
-        self.kafka_sasl = None  # real broker: its SASL_PLAINTEXT listener (KAFKA_SASL_* below)
+        self.kafka_sasl = None  # real broker: its SASL_SSL listener (KAFKA_SASL_*, KAFKA_SSL_*)
         self.gateway_urls = []
         self.worker_urls = []
         self.resource_urls = []
@@ -798,15 +798,19 @@ class Stack:
                   "dir": tempfile.mkdtemp(prefix="agg-kafka-")} for i in range(n)]
         self._tmpdirs.extend(nd["dir"] for nd in nodes)
         voters = ",".join("%d@127.0.0.1:%d" % (nd["id"], nd["cport"]) for nd in nodes)
-        # A second client listener with SASL credentials, so that tests can check the
-        # programs' KAFKA_SECURITY_PROTOCOL/KAFKA_SASL_* against the real thing. PLAIN, not
-        # SCRAM: librdkafka before 2.6.1 (Debian 12 has 2.0.2) builds a SCRAM proof that
-        # Kafka 4 brokers reject (confluentinc/librdkafka#4895).
+        # A second client listener, TLS with SASL credentials, so that tests can check the
+        # programs' KAFKA_SECURITY_PROTOCOL/KAFKA_SASL_*/KAFKA_SSL_* against the real thing,
+        # with a CA and a broker certificate made now. PLAIN, not SCRAM: librdkafka before
+        # 2.6.1 (Debian 12 has 2.0.2) builds a SCRAM proof that Kafka 4 brokers reject
+        # (confluentinc/librdkafka#4895).
+        pki = self._kafka_pki()
         sasl = {"KAFKA_BROKERS": ",".join("127.0.0.1:%d" % nd["sport"] for nd in nodes),
-                "KAFKA_SECURITY_PROTOCOL": "sasl_plaintext",
+                "KAFKA_SECURITY_PROTOCOL": "sasl_ssl",
+                "KAFKA_SSL_CA_LOCATION": pki["ca"],
                 "KAFKA_SASL_MECHANISM": "PLAIN",
                 "KAFKA_SASL_USERNAME": "agg-test",
                 "KAFKA_SASL_PASSWORD": "agg-test-" + uuid.uuid4().hex}
+        self._kafka_keystore = pki["keystore"]
         java = shutil.which("java") or "java"
         # Kafka's own ids never start with "-" (the tool's parser would take it
         # for an option); draw again until this one does not either.
@@ -856,6 +860,34 @@ class Stack:
         self.kafka_sasl = sasl
         self._create_topics(java, cp, nodes[0]["env"], deadline, rf, min_isr)
 
+    def _kafka_pki(self):
+        """A test CA and a broker certificate for 127.0.0.1 it signed (openssl, EC keys: a
+        few milliseconds): {"ca": CA PEM, "keystore": the broker's key then certificate}."""
+        d = tempfile.mkdtemp(prefix="agg-kafka-tls-")
+        self._tmpdirs.append(d)
+        ca_key, ca, key, csr, crt = (os.path.join(d, n) for n in (
+            "ca.key", "ca.pem", "broker.key", "broker.csr", "broker.pem"))
+        ext = os.path.join(d, "san.ext")
+        with open(ext, "w") as f:
+            f.write("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+        ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
+        for argv in (["openssl", "req", "-x509"] + ec + ["-keyout", ca_key, "-out", ca,
+                                                       "-days", "7", "-subj", "/CN=agg-test-ca"],
+                     ["openssl", "req"] + ec + ["-keyout", key, "-out", csr,
+                                                "-subj", "/CN=127.0.0.1"],
+                     ["openssl", "x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key,
+                      "-CAcreateserial", "-out", crt, "-days", "7", "-extfile", ext]):
+            r = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True)
+            if r.returncode != 0:
+                raise StackError("openssl failed making the Kafka test certificates: %s"
+                                 % r.stderr.decode(errors="replace").strip()[-300:])
+        keystore = os.path.join(d, "keystore.pem")
+        with open(keystore, "wb") as out:
+            for part in (key, crt):
+                with open(part, "rb") as f:
+                    out.write(f.read())
+        return {"ca": ca, "keystore": keystore}
+
     def _write_kafka_props(self, nd, voters, sasl, rf, min_isr):
         props = os.path.join(nd["dir"], "server.properties")
         with open(props, "w") as f:
@@ -864,17 +896,21 @@ class Stack:
                 "node.id=%d" % nd["id"],
                 "controller.quorum.voters=%s" % voters,
                 "listeners=PLAINTEXT://127.0.0.1:%d,CONTROLLER://127.0.0.1:%d,"
-                "SASL_PLAINTEXT://127.0.0.1:%d" % (nd["port"], nd["cport"], nd["sport"]),
-                "advertised.listeners=PLAINTEXT://127.0.0.1:%d,SASL_PLAINTEXT://127.0.0.1:%d"
+                "SASL_SSL://127.0.0.1:%d" % (nd["port"], nd["cport"], nd["sport"]),
+                "advertised.listeners=PLAINTEXT://127.0.0.1:%d,SASL_SSL://127.0.0.1:%d"
                 % (nd["port"], nd["sport"]),
                 "controller.listener.names=CONTROLLER",
                 "inter.broker.listener.name=PLAINTEXT",
                 "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,"
-                "SASL_PLAINTEXT:SASL_PLAINTEXT",
+                "SASL_SSL:SASL_SSL",
                 "sasl.enabled.mechanisms=PLAIN",
-                "listener.name.sasl_plaintext.plain.sasl.jaas.config="
+                "listener.name.sasl_ssl.plain.sasl.jaas.config="
                 "org.apache.kafka.common.security.plain.PlainLoginModule required user_%s=\"%s\";"
                 % (sasl["KAFKA_SASL_USERNAME"], sasl["KAFKA_SASL_PASSWORD"]),
+                # The key and its certificate in one PEM file (Kafka 2.7+ reads PEM stores).
+                "listener.name.sasl_ssl.ssl.keystore.type=PEM",
+                "listener.name.sasl_ssl.ssl.keystore.location=%s" % self._kafka_keystore,
+                "listener.name.sasl_ssl.ssl.enabled.protocols=TLSv1.3,TLSv1.2",
                 "log.dirs=%s" % os.path.join(nd["dir"], "data"),
                 "num.partitions=%d" % TOPIC_PARTITIONS,
                 "default.replication.factor=%d" % rf,

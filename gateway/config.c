@@ -51,9 +51,10 @@ int gw_config_load(gw_config *c, err_t *e) {
         err_t inner = *e;
         return err_set(e, "RESOURCE_URLS: %s", inner.text);
     }
+    if (tlsserve_config_load(&c->tls, 0, e) != AGG_OK) return AGG_ERR;
     char def_cb[128];
-    snprintf(def_cb, sizeof def_cb, "http://127.0.0.1:%d/aggregate/callback",
-             c->callback_port ? c->callback_port : c->port);
+    snprintf(def_cb, sizeof def_cb, "%s://127.0.0.1:%d/aggregate/callback",
+             c->tls.cert_file ? "https" : "http", c->callback_port ? c->callback_port : c->port);
     const char *cb;
     if (cfg_url("AGGREGATOR_CALLBACK_URL", def_cb, &cb, e) != AGG_OK) return AGG_ERR;
     if (strlen(cb) >= sizeof c->callback_url)

@@ -11,6 +11,7 @@
 #include "loop.h"
 #include "rds.h"
 #include "reslist.h"
+#include "tlsserve.h"
 
 typedef struct gw_config {
     int port;                    /* SERVER_PORT */
@@ -45,6 +46,7 @@ typedef struct gw_config {
     long rate_limit_burst;       /* RATE_LIMIT_BURST */
     cap_keys cap_keys;           /* CALLBACK_SIGNING_KEY, CALLBACK_SIGNING_KEY_PREVIOUS */
     struct jwtauth *auth;        /* AUTH_MODE=jwt: the verifier (owned, gw_config_free); none: NULL */
+    tlsserve_config tls;         /* TLS_CERT_FILE, TLS_KEY_FILE: both listeners */
 } gw_config;
 
 
@@ -65,6 +67,7 @@ typedef struct gateway {
     struct httpmetrics *httpmetrics; /* http_server_requests_seconds of both listeners */
     gw_metrics metrics;
     struct ratelimit *rate_limit; /* NULL when RATE_LIMIT_RPS is 0 */
+    tlsserve *tls;                /* NULL without TLS_CERT_FILE; owned */
     long posts_publishing; /* POSTs accepted and not yet acknowledged by Kafka */
     int draining;          /* SIGTERM: not ready, no new sessions or streams (gw_drain) */
 } gateway;

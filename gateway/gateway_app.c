@@ -133,6 +133,9 @@ static void before_render(void *arg) {
                      gw->draining,
                      httpd_reaped_count(gw->http) +
                          (gw->callback_http ? httpd_reaped_count(gw->callback_http) : 0));
+    if (gw->tls)
+        gwmetrics_sample_tls(&gw->metrics, tlsserve_expiry(gw->tls), tlsserve_reloads(gw->tls),
+                             tlsserve_reload_failures(gw->tls));
 }
 
 static void on_done(const httpd_done *d, void *arg) {
@@ -249,7 +252,8 @@ int gw_start(gateway *gw, loop *l, err_t *e) {
                         .body_timeout_ms = gw->cfg.body_timeout_ms,
                         .idle_timeout_ms = gw->cfg.idle_timeout_ms,
                         .on_done = on_done,
-                        .on_done_arg = gw};
+                        .on_done_arg = gw,
+                        .tls = gw->tls};
     actuator_options ao = {.component = "gateway",
                            .before_render = before_render,
                            .ready = ready,
@@ -280,8 +284,10 @@ int gw_start(gateway *gw, loop *l, err_t *e) {
         log_info("gateway taking callbacks on %s:%d only", gw->cfg.bind_addr,
                  httpd_port(gw->callback_http));
     }
-    log_info("gateway listening on %s:%d; %d resources; answers to %s", gw->cfg.bind_addr,
-             httpd_port(gw->http), gw->cfg.resources.n, gw->cfg.callback_url);
+    if (gw->tls && tlsserve_reload_on_sighup(gw->tls, gw->l, e) != AGG_OK) return AGG_ERR;
+    log_info("gateway listening on %s:%d%s; %d resources; answers to %s", gw->cfg.bind_addr,
+             httpd_port(gw->http), gw->tls ? " (TLS)" : "", gw->cfg.resources.n,
+             gw->cfg.callback_url);
     return AGG_OK;
 }
 
@@ -350,4 +356,6 @@ void gw_stop(gateway *gw, int flush_ms) {
     gw->httpmetrics = NULL;
     gwmetrics_free(&gw->metrics);
     cap_keys_free(&gw->cfg.cap_keys);
+    tlsserve_free(gw->tls); /* after the listeners: their sessions use it */
+    gw->tls = NULL;
 }

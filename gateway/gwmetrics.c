@@ -11,7 +11,7 @@ enum {
     F_STARTED, F_AGG_STARTED, F_ACCEPTED, F_BAD, F_PRODUCE, F_REDIS, F_WAIT_TIMEOUTS, F_OPENED,
     F_EVENTS, F_SSE_EVENTS, F_REPLAYS, F_ABORTED, F_LOST, F_OVERFLOWS, F_SHED, F_REFUSED,
     F_HANDED, F_SSE_ACTIVE, F_LISTENERS, F_SHUTTING, F_REAPED, F_KAFKA_PRODUCE, F_RATE_LIMITED,
-    F_REJECTED, F_AUTH, F_N
+    F_REJECTED, F_AUTH, F_TLS_EXPIRY, F_TLS_RELOADS, F_TLS_RELOAD_FAILURES, F_N
 };
 
 #define C(n, d, h) {.name = n, .dotted_name = d, .help = h, .type = METRICS_COUNTER}
@@ -80,6 +80,13 @@ static const metrics_family_def defs[F_N] = {
     [F_REAPED] = C("gateway_http_connections_reaped_total", "gateway.http.connections.reaped",
                    "Connections closed for passing HTTP_HEADER_TIMEOUT_MS, HTTP_BODY_TIMEOUT_MS "
                    "or HTTP_IDLE_TIMEOUT_MS."),
+    [F_TLS_EXPIRY] = G("tls_certificate_expiry_seconds", "tls.certificate.expiry",
+                       "When the served TLS certificate expires (Unix seconds); 0 without TLS."),
+    [F_TLS_RELOADS] = C("tls_certificate_reloads_total", "tls.certificate.reloads",
+                        "TLS certificates reloaded on SIGHUP."),
+    [F_TLS_RELOAD_FAILURES] = C("tls_certificate_reload_failures_total",
+                                "tls.certificate.reload.failures",
+                                "SIGHUP reloads refused (the old certificate is still served)."),
     [F_KAFKA_PRODUCE] = {.name = "kafka_produce_seconds",
                          .dotted_name = "kafka.produce",
                          .help = "From a produce call to its delivery report (acknowledged or "
@@ -125,7 +132,9 @@ int gwmetrics_init(gw_metrics *m, const char *const topics[2], err_t *e) {
                    {&m->sessions_shed, F_SHED},          {&m->shutdown_refused, F_REFUSED},
                    {&m->streams_handed_over, F_HANDED},  {&m->sse_active, F_SSE_ACTIVE},
                    {&m->listeners, F_LISTENERS},         {&m->shutting_down, F_SHUTTING},
-                   {&m->reaped, F_REAPED},               {&m->rate_limited, F_RATE_LIMITED}};
+                   {&m->reaped, F_REAPED},               {&m->rate_limited, F_RATE_LIMITED},
+                   {&m->tls_expiry, F_TLS_EXPIRY},       {&m->tls_reloads, F_TLS_RELOADS},
+                   {&m->tls_reload_failures, F_TLS_RELOAD_FAILURES}};
     for (size_t i = 0; i < sizeof singles / sizeof singles[0]; i++)
         if (!(*singles[i].s = metrics_series_get0(fs[singles[i].f], e))) goto fail;
     if (rdsmeter_init(&m->redis, m->reg, e) != AGG_OK) goto fail;
@@ -162,4 +171,11 @@ void gwmetrics_sample(gw_metrics *m, size_t streams, size_t listeners, int drain
     metrics_set(m->shutting_down, draining ? 1 : 0);
     /* A counter kept by httpd: taken whole. */
     metrics_set(m->reaped, (double)reaped);
+}
+
+void gwmetrics_sample_tls(gw_metrics *m, long long expiry, unsigned long long reloads,
+                          unsigned long long failures) {
+    metrics_set(m->tls_expiry, (double)expiry);
+    metrics_set(m->tls_reloads, (double)reloads);
+    metrics_set(m->tls_reload_failures, (double)failures);
 }

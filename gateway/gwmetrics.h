@@ -44,6 +44,7 @@ typedef struct gw_metrics {
     metrics_series *auth_failures[GW_AUTH_FORBIDDEN + 1];
     /* sampled at scrape time */
     metrics_series *sse_active, *listeners, *shutting_down, *reaped;
+    metrics_series *tls_expiry, *tls_reloads, *tls_reload_failures; /* gwmetrics_sample_tls */
     /* kafka_produce_seconds by GW_TOPIC_*: observe with gwmetrics_produced */
     metrics_series *produce[2];
     rdsmeter redis; /* redis_command_seconds: the rds client's observer (rdsmeter_observe) */
@@ -68,5 +69,10 @@ void gwmetrics_produced(gw_metrics *m, int topic, double seconds);
  * connections reaped by the HTTP deadlines so far. */
 void gwmetrics_sample(gw_metrics *m, size_t streams, size_t listeners, int draining,
                       unsigned long long reaped);
+
+/* The served certificate's expiry (Unix seconds, 0 without TLS) and the SIGHUP reloads that
+ * succeeded and failed, sampled at scrape time. */
+void gwmetrics_sample_tls(gw_metrics *m, long long expiry, unsigned long long reloads,
+                          unsigned long long failures);
 
 #endif

@@ -73,6 +73,10 @@ static const char USAGE[] =
     "    long; 0: never\n"
     "  HTTP_IDLE_TIMEOUT_MS [65000]: close a kept-alive connection idle this long (streams\n"
     "    are not idle); 0: never\n"
+    "  TLS_CERT_FILE, TLS_KEY_FILE [none: plain HTTP; both or neither]: PEM certificate (then\n"
+    "    its chain) and unencrypted private key: HTTPS (TLS 1.2 and 1.3 only) on SERVER_PORT\n"
+    "    and CALLBACK_PORT. SIGHUP reads them again: new connections get the new certificate,\n"
+    "    open ones keep theirs; a bad file keeps the old one (logged)\n"
     "  SHUTDOWN_TIMEOUT_S [25]: on SIGTERM, drain (readiness DOWN, new sessions and streams\n"
     "    503, open streams handed over, requests in progress answered, Kafka flushed) and\n"
     "    exit 0 when done or after this long; a second signal exits at once\n"
@@ -90,6 +94,7 @@ int main(int argc, char **argv) {
     if (log_init("gateway", &e) != AGG_OK || gw_config_load(&gw.cfg, &e) != AGG_OK ||
         tcplive_configure_env(&e) != AGG_OK)
         cfg_fail("gateway", &e);
+    if (gw.cfg.tls.cert_file && !(gw.tls = tlsserve_new(&gw.cfg.tls, &e))) cfg_fail("gateway", &e);
 
     /* libmicrohttpd's default connection limit (about 1000) would stall
      * accepting long before memory runs out: streams are cheap. */

@@ -2,7 +2,10 @@
 #include "httpc.h"
 
 #include <curl/curl.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -59,6 +62,7 @@ struct httpc {
     CURL *idle[HTTPC_IDLE_EASY];
     size_t n_idle;
     size_t in_flight;
+    char *ca_file, *cert_file, *key_file; /* httpc_set_tls; owned, NULL = unset */
     int dispatching; /* inside check_done(): httpc_free() is deferred */
     int free_pending;
 };
@@ -82,11 +86,16 @@ static transport_t map_code(CURLcode rc) {
     }
 }
 
-/* Keeps easy for reuse (reset to defaults) or cleans it up when the pool is full. */
+/* Keeps easy for reuse or cleans it up when the pool is full. Its options stay (easy_new's are
+ * the same for every request, the others are set by each); only the pointers into the finished
+ * request are cleared. */
 static void easy_release(httpc *c, CURL *easy) {
     if (!easy) return;
     if (c->n_idle < HTTPC_IDLE_EASY && !c->free_pending) {
-        curl_easy_reset(easy);
+        curl_easy_setopt(easy, CURLOPT_HTTPHEADER, NULL);
+        curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, NULL);
+        curl_easy_setopt(easy, CURLOPT_WRITEDATA, NULL);
+        curl_easy_setopt(easy, CURLOPT_PRIVATE, NULL);
         c->idle[c->n_idle++] = easy;
     } else {
         curl_easy_cleanup(easy);
@@ -119,6 +128,9 @@ static void destroy(httpc *c) {
     c->in_flight = 0;
     while (c->n_idle > 0) curl_easy_cleanup(c->idle[--c->n_idle]);
     curl_slist_free_all(c->headers);
+    agg_free(c->ca_file);
+    agg_free(c->cert_file);
+    agg_free(c->key_file);
     /* Closing pooled connections calls the socket callback (REMOVE). */
     curl_multi_cleanup(c->multi);
     if (c->hooked) loop_remove_prepare(c->l, before_wait, c);
@@ -321,6 +333,91 @@ void httpc_free(httpc *c) {
 
 size_t httpc_in_flight(const httpc *c) { return c->in_flight; }
 
+#define SET(opt, val)                                                                              \
+    do {                                                                                           \
+        if (rc == CURLE_OK) rc = curl_easy_setopt(k, opt, val);                                    \
+    } while (0)
+
+/* A new handle with the options every request of c shares, or NULL (out of memory, or *rc set
+ * when curl refused an option). */
+static CURL *easy_new(httpc *c, CURLcode *rcp) {
+    CURL *k = curl_easy_init();
+    if (!k) return NULL;
+    CURLcode rc = CURLE_OK;
+    SET(CURLOPT_PROTOCOLS_STR, "http,https");
+    /* libcurl's default, stated: a 3xx is the resource's answer (an ERROR outcome). Following it
+     * would send the patient's request to wherever the resource points. */
+    SET(CURLOPT_FOLLOWLOCATION, 0L);
+    SET(CURLOPT_NOSIGNAL, 1L);
+    SET(CURLOPT_WRITEFUNCTION, on_write);
+    SET(CURLOPT_TCP_KEEPALIVE, 1L);
+    /* libcurl's defaults too, stated: an https:// resource is verified, never trusted blindly. */
+    SET(CURLOPT_SSL_VERIFYPEER, 1L);
+    SET(CURLOPT_SSL_VERIFYHOST, 2L);
+    SET(CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
+    if (c->ca_file) SET(CURLOPT_CAINFO, c->ca_file);
+    if (c->cert_file) SET(CURLOPT_SSLCERT, c->cert_file);
+    if (c->key_file) SET(CURLOPT_SSLKEY, c->key_file);
+    if (rc == CURLE_OK) return k;
+    *rcp = rc;
+    curl_easy_cleanup(k);
+    return NULL;
+}
+
+/* What httpc_tls_check says of one file: its first certificate (*crt) or key (*key). */
+static int pem_check(const char *var, const char *path, X509 **crt, EVP_PKEY **key, err_t *e) {
+    FILE *f = fopen(path, "r");
+    if (!f) return err_set(e, "%s %s: cannot be read", var, path);
+    if (crt) *crt = PEM_read_X509(f, NULL, NULL, NULL);
+    if (key) *key = PEM_read_PrivateKey(f, NULL, NULL, (void *)"");
+    fclose(f);
+    if (crt && !*crt) return err_set(e, "%s %s: no PEM certificate", var, path);
+    if (key && !*key) return err_set(e, "%s %s: no unencrypted PEM private key", var, path);
+    return AGG_OK;
+}
+
+int httpc_tls_check(const httpc_tls *t, err_t *e) {
+    const char *cav = t->ca_var ? t->ca_var : "CA file";
+    const char *cv = t->cert_var ? t->cert_var : "certificate file";
+    const char *kv = t->key_var ? t->key_var : "key file";
+    if (!t->cert_file != !t->key_file) return err_set(e, "%s and %s go together", cv, kv);
+    X509 *ca = NULL, *crt = NULL;
+    EVP_PKEY *key = NULL;
+    int rc = AGG_OK;
+    if (t->ca_file) rc = pem_check(cav, t->ca_file, &ca, NULL, e);
+    if (rc == AGG_OK && t->cert_file)
+        if ((rc = pem_check(cv, t->cert_file, &crt, NULL, e)) == AGG_OK &&
+            (rc = pem_check(kv, t->key_file, NULL, &key, e)) == AGG_OK &&
+            X509_check_private_key(crt, key) != 1)
+            rc = err_set(e, "%s %s is not the key of %s %s", kv, t->key_file, cv, t->cert_file);
+    X509_free(ca);
+    X509_free(crt);
+    EVP_PKEY_free(key);
+    return rc;
+}
+
+int httpc_set_tls(httpc *c, const httpc_tls *t, err_t *e) {
+    if (httpc_tls_check(t, e) != AGG_OK) return AGG_ERR;
+    char *ca = t->ca_file ? agg_strdup(t->ca_file) : NULL;
+    char *cert = t->cert_file ? agg_strdup(t->cert_file) : NULL;
+    char *key = t->key_file ? agg_strdup(t->key_file) : NULL;
+    if ((t->ca_file && !ca) || (t->cert_file && !cert) || (t->key_file && !key)) {
+        agg_free(ca);
+        agg_free(cert);
+        agg_free(key);
+        return err_nomem(e);
+    }
+    agg_free(c->ca_file);
+    agg_free(c->cert_file);
+    agg_free(c->key_file);
+    c->ca_file = ca;
+    c->cert_file = cert;
+    c->key_file = key;
+    /* The pooled handles were made with the old settings. */
+    while (c->n_idle > 0) curl_easy_cleanup(c->idle[--c->n_idle]);
+    return AGG_OK;
+}
+
 int httpc_post_json(httpc *c, const char *url, const char *body, long connect_timeout_ms,
                     long total_timeout_ms, httpc_done_cb *done, void *arg, err_t *e) {
     return httpc_post_json_header(c, url, body, NULL, connect_timeout_ms, total_timeout_ms, done,
@@ -341,23 +438,15 @@ int httpc_post_json_header(httpc *c, const char *url, const char *body, const ch
     r->done = done;
     r->arg = arg;
     list_init(&r->node);
-    r->easy = c->n_idle > 0 ? c->idle[--c->n_idle] : curl_easy_init();
+    CURLcode rc = CURLE_OK;
+    r->easy = c->n_idle > 0 ? c->idle[--c->n_idle] : easy_new(c, &rc);
     if (!r->easy) {
         req_free(c, r);
+        if (rc != CURLE_OK) return err_set(e, "curl_easy_setopt: %s", curl_easy_strerror(rc));
         return err_nomem(e);
     }
     CURL *k = r->easy;
-    CURLcode rc = CURLE_OK;
-#define SET(opt, val)                                                                              \
-    do {                                                                                           \
-        if (rc == CURLE_OK) rc = curl_easy_setopt(k, opt, val);                                    \
-    } while (0)
     SET(CURLOPT_URL, url);
-    SET(CURLOPT_PROTOCOLS_STR, "http,https");
-    /* libcurl's default, stated: a 3xx is the resource's answer (an ERROR outcome). Following it
-     * would send the patient's request to wherever the resource points. */
-    SET(CURLOPT_FOLLOWLOCATION, 0L);
-    SET(CURLOPT_NOSIGNAL, 1L);
     if (header) {
         strcpy(r->extra, header);
         r->hdr[0] = (struct curl_slist){c->headers->data, &r->hdr[1]};
@@ -369,12 +458,9 @@ int httpc_post_json_header(httpc *c, const char *url, const char *body, const ch
     SET(CURLOPT_COPYPOSTFIELDS, body);
     SET(CURLOPT_CONNECTTIMEOUT_MS, connect_timeout_ms > 0 ? connect_timeout_ms : 0L);
     SET(CURLOPT_TIMEOUT_MS, total_timeout_ms > 0 ? total_timeout_ms : 0L);
-    SET(CURLOPT_WRITEFUNCTION, on_write);
     SET(CURLOPT_WRITEDATA, r);
     SET(CURLOPT_ERRORBUFFER, r->errbuf);
     SET(CURLOPT_PRIVATE, r);
-    SET(CURLOPT_TCP_KEEPALIVE, 1L);
-#undef SET
     if (rc != CURLE_OK) {
         req_free(c, r);
         return err_set(e, "curl_easy_setopt: %s", curl_easy_strerror(rc));
@@ -389,3 +475,4 @@ int httpc_post_json_header(httpc *c, const char *url, const char *body, const ch
     }
     return AGG_OK;
 }
+#undef SET

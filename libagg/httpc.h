@@ -21,6 +21,24 @@ typedef void httpc_done_cb(const httpc_result *res, void *arg);
 
 /* Returns a client on loop l, or NULL with e filled. */
 httpc *httpc_new(loop *l, err_t *e);
+/* TLS for https:// URLs. Servers are always verified (chain and host name), TLS 1.2 or later. */
+typedef struct httpc_tls {
+    const char *ca_file;   /* PEM CA bundle trusted for servers; NULL = the system's */
+    const char *cert_file; /* PEM client certificate (mutual TLS); NULL = none */
+    const char *key_file;  /* its unencrypted PEM private key; with cert_file only */
+    /* names for error messages, e.g. "RESOURCE_TLS_CA_FILE"; NULL = "CA file" etc. */
+    const char *ca_var, *cert_var, *key_var;
+} httpc_tls;
+
+/* Checks t's files at start-up: AGG_ERR with one line naming the variable when one cannot be
+ * read, holds no PEM certificate (or key), the key is not the certificate's, or only one of
+ * cert_file and key_file is set. Changes nothing. */
+int httpc_tls_check(const httpc_tls *t, err_t *e);
+
+/* Every later request of c uses t (copied; checked as httpc_tls_check): set once on each of c's
+ * curl handles, not per request. AGG_ERR with e filled (c unchanged) when t is bad. */
+int httpc_set_tls(httpc *c, const httpc_tls *t, err_t *e);
+
 /* Aborts every request in flight (their callbacks are not called) and frees. */
 void httpc_free(httpc *c);
 

@@ -10,12 +10,13 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
-#include <time.h>
 
 #include "alloc.h"
+#include "cors.h"
 #include "err.h"
 #include "list.h"
 #include "log.h"
+#include "tlsserve.h"
 
 /* Lifecycle of a request (all on the loop thread):
  *   receiving -> dispatched to the handler -> answered at once, or suspended;
@@ -99,12 +100,6 @@ struct httpd_req {
     long long started_ns;  /* CLOCK_MONOTONIC, when the headers were in */
 };
 
-static long long now_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
 /* The connection's socket into *fd; AGG_ERR when MHD does not give it. */
 static int conn_fd(struct MHD_Connection *c, int *fd) {
     const union MHD_ConnectionInfo *ci =
@@ -165,28 +160,9 @@ static void peer_gone(httpd_req *r) {
     resume_req(r);
 }
 
-static int origin_allowed(const httpd *d, const char *origin) {
-    if (!origin || !d->cors_origins) return 0;
-    size_t n = strlen(origin);
-    const char *p = d->cors_origins;
-    while (*p) {
-        while (*p == ' ' || *p == ',') p++;
-        const char *end = p;
-        while (*end && *end != ',') end++;
-        const char *last = end;
-        while (last > p && last[-1] == ' ') last--;
-        if ((size_t)(last - p) == n && strncmp(p, origin, n) == 0) return 1;
-        p = end;
-    }
-    return 0;
-}
-
 static void add_common_headers(httpd_req *r, struct MHD_Response *resp) {
-    const char *origin = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Origin");
-    if (origin_allowed(r->d, origin)) {
-        MHD_add_response_header(resp, "Access-Control-Allow-Origin", origin);
-        MHD_add_response_header(resp, "Vary", "Origin");
-    }
+    cors_add_headers(resp, r->d->cors_origins,
+                     MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Origin"), 0);
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
 }
 
@@ -568,7 +544,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
         httpd_done done = {r->method, r->path, r->route,
                            MHD_lookup_connection_value(c, MHD_HEADER_KIND, "traceparent"),
                            r->drop ? 0 : (int)r->status,
-                           (double)(now_ns() - r->started_ns) / 1e9};
+                           (double)(loop_now_ns() - r->started_ns) / 1e9};
         r->d->opt.on_done(&done, r->d->opt.on_done_arg);
     }
     if (r->pending) MHD_destroy_response(r->pending);
@@ -585,6 +561,9 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     agg_free(r->body);
     agg_free(r);
 }
+
+static const char TOO_LARGE[] =
+    "{\"error\":\"payload_too_large\",\"message\":\"request body is over the limit\"}";
 
 static enum MHD_Result respond_now(struct MHD_Connection *c, httpd_req *r, unsigned status,
                                    const char *body) {
@@ -603,15 +582,8 @@ static enum MHD_Result answer_preflight(httpd_req *r) {
     struct MHD_Response *resp =
         MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
     if (!resp) return MHD_NO;
-    const char *origin = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Origin");
-    if (origin_allowed(r->d, origin)) {
-        MHD_add_response_header(resp, "Access-Control-Allow-Origin", origin);
-        MHD_add_response_header(resp, "Vary", "Origin");
-        MHD_add_response_header(resp, "Access-Control-Allow-Methods", "GET, POST, OPTIONS");
-        MHD_add_response_header(resp, "Access-Control-Allow-Headers",
-                                "Authorization, Content-Type, Last-Event-ID");
-        MHD_add_response_header(resp, "Access-Control-Max-Age", "600");
-    }
+    cors_add_headers(resp, r->d->cors_origins,
+                     MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Origin"), 1);
     enum MHD_Result ret = MHD_queue_response(r->conn, MHD_HTTP_NO_CONTENT, resp);
     MHD_destroy_response(resp);
     r->answered = 1;
@@ -657,15 +629,13 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char
         conn_expect(r->cx, d->opt.body_timeout_ms); /* the headers are in; now the body */
         r->method = method;
         r->path = url;
-        r->started_ns = now_ns();
+        r->started_ns = loop_now_ns();
         list_insert_after(&d->reqs, &r->node);
         d->n_reqs++;
         *con_cls = r;
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
         if (cl && strtoull(cl, NULL, 10) > d->opt.max_body) {
-            return respond_now(
-                c, r, MHD_HTTP_CONTENT_TOO_LARGE,
-                "{\"error\":\"payload_too_large\",\"message\":\"request body is over the limit\"}");
+            return respond_now(c, r, MHD_HTTP_CONTENT_TOO_LARGE, TOO_LARGE);
         }
         return MHD_YES;
     }
@@ -698,9 +668,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char
     r->dispatched = 1;
     if (r->cx) r->cx->deadline = -1; /* the whole request is in: the handler's time */
     if (r->too_large)
-        return respond_now(
-            c, r, MHD_HTTP_CONTENT_TOO_LARGE,
-            "{\"error\":\"payload_too_large\",\"message\":\"request body is over the limit\"}");
+        return respond_now(c, r, MHD_HTTP_CONTENT_TOO_LARGE, TOO_LARGE);
     if (strcmp(method, "OPTIONS") == 0 && d->cors_origins) return answer_preflight(r);
     r->in_handler = 1;
     d->handler(r, d->handler_arg);
@@ -791,7 +759,7 @@ httpd *httpd_start(loop *l, const httpd_options *o, httpd_handler *h, void *arg,
         agg_free(d);
         return NULL;
     }
-    struct MHD_OptionItem opts[9];
+    struct MHD_OptionItem opts[9 + TLSSERVE_MHD_OPTIONS];
     int n = 0;
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, NULL};
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, d};
@@ -803,14 +771,17 @@ httpd *httpd_start(loop *l, const httpd_options *o, httpd_handler *h, void *arg,
         opts[n++] =
             (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, (intptr_t)o->conn_limit, NULL};
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_LISTEN_BACKLOG_SIZE, 4096, NULL};
+    if (o->tls) n += (int)tlsserve_mhd_options(o->tls, opts + n);
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
 
     d->mhd = MHD_start_daemon(
-        MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG | MHD_USE_TURBO,
+        MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG | MHD_USE_TURBO |
+            (o->tls ? MHD_USE_TLS : 0),
         (uint16_t)o->port, NULL, NULL, on_access, d, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
     if (!d->mhd) {
-        err_set(e, "cannot listen on %s:%d (port in use or not permitted)", bind_addr, o->port);
+        err_set(e, "cannot listen on %s:%d (port in use or not permitted%s)", bind_addr, o->port,
+                o->tls ? ", or TLS refused" : "");
         agg_free(d->cors_origins);
         agg_free(d);
         return NULL;

@@ -49,6 +49,8 @@ typedef struct httpd_options {
      * It must not call back into this server. */
     void (*on_done)(const httpd_done *done, void *arg);
     void *on_done_arg;
+    /* HTTPS with this certificate (borrowed; it outlives the server), NULL = plain HTTP. */
+    const struct tlsserve *tls;
 } httpd_options;
 
 /* Starts listening. NULL with e filled when the port is taken etc. */

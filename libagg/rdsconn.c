@@ -19,7 +19,7 @@
 #define SENTINEL_TIMEOUT_MS 1000
 
 /* ------------------------------------------------------------------------ */
-/* URL: redis://[[user]:password@]host[:port][/db]                           */
+/* URL: redis://[user[:password]@ | :password@]host[:port][/db]         */
 
 void rdsconn_url_free(rdsconn_url *u) {
     agg_free(u->host);
@@ -58,10 +58,13 @@ int rdsconn_url_parse(const char *url, rdsconn_url *u, err_t *e) {
     const char *end = p + strcspn(p, "/?#");
     const char *at = memchr(p, '@', (size_t)(end - p));
     if (at) {
+        /* redis://user@host names the ACL user alone: its password comes from
+         * REDIS_PASSWORD (rdsconn_init refuses the user without one). */
         const char *colon = memchr(p, ':', (size_t)(at - p));
-        if (!colon) goto bad; /* redis://user@host carries no password */
-        if (colon > p && !(u->user = dup_range(p, (size_t)(colon - p)))) goto oom;
-        if (!(u->password = dup_range(colon + 1, (size_t)(at - colon - 1)))) goto oom;
+        const char *user_end = colon ? colon : at;
+        if (user_end > p && !(u->user = dup_range(p, (size_t)(user_end - p)))) goto oom;
+        if (colon && !(u->password = dup_range(colon + 1, (size_t)(at - colon - 1)))) goto oom;
+        if (!colon && !u->user) goto bad; /* redis://@host */
         p = at + 1;
     }
     const char *host_end;
@@ -405,6 +408,13 @@ int rdsconn_init(rdsconn *c, loop *l, const conncfg_redis *cfg, const char *what
             free_settings(c);
             return err_nomem(e);
         }
+    }
+    if (c->url.user && !c->url.password) {
+        err_set(e, "REDIS_URL names the ACL user '%s' without a password: give it in "
+                   "REDIS_PASSWORD (or redis://user:password@...)",
+                c->url.user);
+        free_settings(c);
+        return AGG_ERR;
     }
     c->l = l;
     c->what = what;

@@ -10,7 +10,7 @@
 #include "loop.h"
 #include "rdsha.h"
 
-/* A parsed redis://[[user]:password@]host[:port][/db]; owns its strings. */
+/* A parsed redis://[user[:password]@ or :password@]host[:port][/db]; owns its strings. */
 typedef struct rdsconn_url {
     char *host;
     int port;

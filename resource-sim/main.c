@@ -10,6 +10,7 @@
 #include "log.h"
 #include "loop.h"
 #include "notes.h"
+#include "tlsserve.h"
 
 #define PROG     "resource-sim"
 #define DRAIN_MS 2000
@@ -37,6 +38,13 @@ static const char USAGE[] =
     "  NOTES_PER_RESPONSE [3]: 0..1000\n"
     "  CALLBACK_CONNECT_TIMEOUT_MS [2000], CALLBACK_TIMEOUT_MS [5000]\n"
     "  CALLBACK_RETRIES [3]: 0..10 extra attempts at an answer, backoff 200 ms, 400 ms, ...\n"
+    "  TLS_CERT_FILE, TLS_KEY_FILE [none: plain HTTP; both or neither]: PEM certificate and\n"
+    "    unencrypted private key: HTTPS (TLS 1.2 and 1.3 only) on every port; SIGHUP reads\n"
+    "    them again (new connections get the new certificate; a bad file keeps the old one)\n"
+    "  TLS_CLIENT_CA_FILE [none]: with TLS, demand a client certificate signed by one of\n"
+    "    these CAs (PEM) on every connection (mutual TLS)\n"
+    "  CALLBACK_TLS_CA_FILE [the system's]: CA certificates (PEM) trusted for an https://\n"
+    "    callbackUrl; the gateway is always verified\n"
     "  LOG_LEVEL [info]: debug, info, warn or error\n"
     "  LOG_FORMAT [json]: json (one object per line) or text\n"
     "  LOG_PATIENT_KEY [a random key per process]: key of the patient id hashes in logs\n";
@@ -45,6 +53,8 @@ typedef struct rs_main_cfg {
     int n;
     int port[RS_MAX];
     const char *bind_addr;
+    tlsserve_config tls;   /* TLS_CERT_FILE, TLS_KEY_FILE, TLS_CLIENT_CA_FILE */
+    httpc_tls callback_tls; /* CALLBACK_TLS_CA_FILE */
     rs_config api[RS_MAX];
     char ids[RS_MAX][NOTES_RESOURCE_ID_MAX + 1];
 } rs_main_cfg;
@@ -90,6 +100,10 @@ static int config_load(rs_main_cfg *c, err_t *e) {
         cfg_long("CALLBACK_RETRIES", 3, 0, 10, &retries, e) != AGG_OK)
         return AGG_ERR;
     c->bind_addr = cfg_str("BIND_ADDR", "0.0.0.0");
+    if (tlsserve_config_load(&c->tls, 1, e) != AGG_OK) return AGG_ERR;
+    c->callback_tls = (httpc_tls){.ca_file = cfg_str("CALLBACK_TLS_CA_FILE", NULL),
+                                  .ca_var = "CALLBACK_TLS_CA_FILE"};
+    if (httpc_tls_check(&c->callback_tls, e) != AGG_OK) return AGG_ERR;
     const char *many = cfg_str("RESOURCES", NULL);
     if (many) {
         if (parse_resources(many, c, e) != AGG_OK) return AGG_ERR;
@@ -122,6 +136,7 @@ typedef struct rs_set {
     rs_api *api[RS_MAX];
     httpd *hd[RS_MAX];
     httpc *hc[RS_MAX];
+    tlsserve *tls; /* every port's certificate; NULL = plain HTTP */
     loop *l;
 } rs_set;
 
@@ -150,6 +165,7 @@ static void free_all(rs_set *s) {
     /* Clients before the APIs: an answer in flight would call into them. */
     for (int i = 0; i < RS_MAX; i++) httpc_free(s->hc[i]);
     for (int i = 0; i < s->n; i++) rs_api_free(s->api[i]);
+    tlsserve_free(s->tls);
     loop_free(s->l);
 }
 
@@ -161,14 +177,16 @@ int main(int argc, char **argv) {
 
     rs_set set;
     memset(&set, 0, sizeof set);
+    if (cfg.tls.cert_file && !(set.tls = tlsserve_new(&cfg.tls, &e))) cfg_fail(PROG, &e);
     loop *l = set.l = loop_new(&e);
-    if (!l || loop_stop_on_signals(l, &e) != AGG_OK) {
+    if (!l || loop_stop_on_signals(l, &e) != AGG_OK ||
+        (set.tls && tlsserve_reload_on_sighup(set.tls, l, &e) != AGG_OK)) {
         fprintf(stderr, PROG ": %s\n", e.text);
         return 1;
     }
     long nofile = cfg_raise_nofile(); /* one descriptor per connection */
     for (int i = 0; i < cfg.n; i++) {
-        if (!(set.hc[i] = httpc_new(l, &e))) {
+        if (!(set.hc[i] = httpc_new(l, &e)) || httpc_set_tls(set.hc[i], &cfg.callback_tls, &e)) {
             fprintf(stderr, PROG ": %s\n", e.text);
             free_all(&set);
             return 1;
@@ -188,14 +206,16 @@ int main(int argc, char **argv) {
         ho.max_body = 1024 * 1024;
         ho.on_done = rs_api_done;
         ho.on_done_arg = api;
+        ho.tls = set.tls;
         if (!(set.hd[i] = httpd_start(l, &ho, rs_api_handle, api, &e))) {
             fprintf(stderr, PROG ": %s: %s\n", cfg.ids[i], e.text);
             free_all(&set);
             return 1;
         }
-        log_info("%s listening on %s:%d; %d notes per response; answer retries %d", cfg.ids[i],
-                 cfg.bind_addr, httpd_port(set.hd[i]), cfg.api[i].notes_per_response,
-                 cfg.api[i].retries);
+        log_info("%s listening on %s:%d%s; %d notes per response; answer retries %d", cfg.ids[i],
+                 cfg.bind_addr, httpd_port(set.hd[i]),
+                 !set.tls ? "" : cfg.tls.client_ca_file ? " (TLS, client certificates)" : " (TLS)",
+                 cfg.api[i].notes_per_response, cfg.api[i].retries);
     }
 
     int rc = 0;

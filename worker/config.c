@@ -18,6 +18,13 @@ int worker_config_load(worker_cfg *c, err_t *e) {
     const char *allow = cfg_str("RESOURCE_URLS", NULL);
     c->allow_enforced = allow != NULL;
     if (allow != NULL && reslist_parse(allow, &c->allow, e) != AGG_OK) return AGG_ERR;
+    c->resource_tls = (httpc_tls){.ca_file = cfg_str("RESOURCE_TLS_CA_FILE", NULL),
+                                  .cert_file = cfg_str("RESOURCE_TLS_CERT_FILE", NULL),
+                                  .key_file = cfg_str("RESOURCE_TLS_KEY_FILE", NULL),
+                                  .ca_var = "RESOURCE_TLS_CA_FILE",
+                                  .cert_var = "RESOURCE_TLS_CERT_FILE",
+                                  .key_var = "RESOURCE_TLS_KEY_FILE"};
+    if (httpc_tls_check(&c->resource_tls, e) != AGG_OK) return AGG_ERR;
     if (cfg_long("RESOURCE_CONNECT_TIMEOUT_MS", 5000, 1, 600000, &c->connect_timeout_ms, e) ||
         cfg_long("RESOURCE_READ_TIMEOUT_MS", 30000, 1, 600000, &c->read_timeout_ms, e) ||
         cfg_long("SESSION_RETENTION_S", 3600, 60, 604800, &c->retention_s, e) ||

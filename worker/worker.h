@@ -32,6 +32,7 @@ typedef struct worker_cfg {
     resource_list allow;         /* RESOURCE_URLS, the only URLs the worker calls */
     long connect_timeout_ms;     /* RESOURCE_CONNECT_TIMEOUT_MS */
     long read_timeout_ms;        /* RESOURCE_READ_TIMEOUT_MS */
+    httpc_tls resource_tls;      /* RESOURCE_TLS_CA_FILE, RESOURCE_TLS_CERT_FILE, _KEY_FILE */
     long retention_s;            /* SESSION_RETENTION_S */
     long poll_ms;                /* DEADLINE_POLL_MS */
     long mgmt_port;              /* MANAGEMENT_PORT */

@@ -250,7 +250,8 @@ int worker_start(worker *w, loop *l, err_t *e) {
     err_t re;
     if (!(w->r = rds_new(w->l, &w->cfg.redis, &re))) return err_set(e, "REDIS_URL: %s", re.text);
     rds_set_observer(w->r, rdsmeter_observe, &w->met.redis);
-    if (!(w->hc = httpc_new(w->l, e))) return AGG_ERR;
+    if (!(w->hc = httpc_new(w->l, e)) || httpc_set_tls(w->hc, &w->cfg.resource_tls, e) != AGG_OK)
+        return AGG_ERR;
     if (mgmt_start(w, e) != AGG_OK) return AGG_ERR;
     if (intake_start(w, WORKER_TOPIC_REQUESTS, w->cfg.topic_requests, WORKER_GROUP_REQUESTS, e) ||
         intake_start(w, WORKER_TOPIC_CALLBACKS, w->cfg.topic_callbacks, WORKER_GROUP_CALLBACKS, e))

@@ -256,6 +256,36 @@ def test_jwt_mode_mounts_the_key_secret_and_names_its_file():
                                          container(one(docs, "Deployment", "gateway"))["volumeMounts"]}
 
 
+def test_gateway_tls_secret_turns_on_https_everywhere_it_is_reached():
+    docs = render(set_values={"gateway.tls.existingSecret": "gw-tls", "resourceSim.enabled": "true",
+                              "metrics.serviceMonitor.enabled": "true"})
+    cfg = config_of(docs, "gateway")
+    assert cfg["TLS_CERT_FILE"] == "/etc/aggregator/tls/tls.crt"
+    assert cfg["TLS_KEY_FILE"] == "/etc/aggregator/tls/tls.key"
+    assert cfg["AGGREGATOR_CALLBACK_URL"].startswith("https://")
+    gw = one(docs, "Deployment", "gateway")
+    c = container(gw)
+    assert {m["mountPath"]: m.get("readOnly") for m in c["volumeMounts"]}["/etc/aggregator/tls"] is True
+    for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+        assert c[probe]["httpGet"]["scheme"] == "HTTPS", probe
+    vols = {v["name"]: v for v in gw["spec"]["template"]["spec"]["volumes"]}
+    assert vols["gateway-tls"]["secret"]["secretName"] == "gw-tls"
+    # A resource gets the CA it verifies the callbacks with, never the gateway's key.
+    for sim in objects(docs, "Deployment", "resource-sim"):
+        env = {e["name"]: e.get("value") for e in container(sim)["env"]}
+        assert env["CALLBACK_TLS_CA_FILE"] == "/etc/aggregator/tls/ca.crt"
+        items = [v for v in sim["spec"]["template"]["spec"]["volumes"]
+                 if v["name"] == "gateway-tls"][0]["secret"]["items"]
+        assert [i["key"] for i in items] == ["ca.crt"]
+    (ep,) = one(docs, "ServiceMonitor", "gateway")["spec"]["endpoints"]
+    assert ep["scheme"] == "https" and ep["tlsConfig"]["ca"]["secret"] == {"name": "gw-tls",
+                                                                           "key": "ca.crt"}
+    # Without the Secret nothing of it shows.
+    plain = render(set_values={"resourceSim.enabled": "true"})
+    assert "TLS_CERT_FILE" not in config_of(plain, "gateway")
+    assert "gateway-tls" not in str(plain) and "HTTPS" not in str(plain)
+
+
 def test_images_follow_registry_tag_and_digest():
     docs = render(values_files=profile_files("production"))
     image = container(one(docs, "Deployment", "gateway"))["image"]

@@ -8,6 +8,7 @@ import http.client
 import json
 import os
 import socket
+import ssl
 import threading
 import time
 import urllib.parse
@@ -360,7 +361,12 @@ class SSEStream:
                        **(headers or {}))
         if last_event_id is not None:
             headers["Last-Event-ID"] = str(last_event_id)
-        self.conn = http.client.HTTPConnection(u.hostname, u.port, timeout=timeout)
+        if u.scheme == "https":  # trusting what requests trusts (REQUESTS_CA_BUNDLE)
+            ctx = ssl.create_default_context(cafile=os.environ.get("REQUESTS_CA_BUNDLE"))
+            self.conn = http.client.HTTPSConnection(u.hostname, u.port, timeout=timeout,
+                                                    context=ctx)
+        else:
+            self.conn = http.client.HTTPConnection(u.hostname, u.port, timeout=timeout)
         self.conn.connect()
         self.sock = self.conn.sock
         self.conn.request("GET", self.path, headers=headers)

@@ -22,16 +22,19 @@ class PrivateProc:
     """A gateway or worker process on a free port (SERVER_PORT or MANAGEMENT_PORT), with the
     stack's Kafka, Redis and resources unless env says otherwise (a value of None removes the
     variable). wait: "readiness", "liveness" or None (return at once). netns: a
-    netfault.Namespace to run it in (its URL is then on the namespace's address)."""
+    netfault.Namespace to run it in (its URL is then on the namespace's address). tls: it
+    serves HTTPS (its URL is https://; the caller makes requests trust its CA, e.g. with
+    REQUESTS_CA_BUNDLE). A resource-sim listens on SERVER_PORT as a gateway does."""
 
-    def __init__(self, stack, prog, env, wait="readiness", netns=None):
+    def __init__(self, stack, prog, env, wait="readiness", netns=None, tls=False):
         self.prog = prog
         self.port = stackmod.free_port()
-        self.url = "http://%s:%d" % (netns.address if netns else "127.0.0.1", self.port)
+        self.url = "%s://%s:%d" % ("https" if tls else "http",
+                                   netns.address if netns else "127.0.0.1", self.port)
         self.log_path = os.path.join(stack.run_dir, "%s-private-%d.log" % (prog, self.port))
         full = dict(os.environ)
         full.update({"KAFKA_BROKERS": stack.kafka_brokers, "REDIS_URL": stack.redis_url,
-                     "SERVER_PORT" if prog == "gateway" else "MANAGEMENT_PORT": str(self.port),
+                     "MANAGEMENT_PORT" if prog == "worker" else "SERVER_PORT": str(self.port),
                      "RESOURCE_URLS": ",".join(stack.resource_urls), "LOG_LEVEL": "info",
                      "CALLBACK_SIGNING_KEY": stack.callback_signing_key})
         full.pop("CALLBACK_SIGNING_KEY_FILE", None)
@@ -83,10 +86,10 @@ class PrivateProc:
 class PrivateGateway(PrivateProc):
     """A private gateway whose answers go to the stack's first gateway unless env says where."""
 
-    def __init__(self, stack, env, wait="readiness"):
+    def __init__(self, stack, env, wait="readiness", tls=False):
         env = dict({"AGGREGATOR_CALLBACK_URL": stack.gateway_url(0) + "/aggregate/callback"},
                    **env)
-        super().__init__(stack, "gateway", env, wait)
+        super().__init__(stack, "gateway", env, wait, tls=tls)
 
 
 class PrivateRedis:

@@ -1,7 +1,7 @@
 """The settings a deployment needs beyond the stack's defaults, each on processes of the test's
 own: CALLBACK_PORT (answers on a port of their own, so that a network policy can let only the
-resources reach it), REDIS_PASSWORD (given apart from REDIS_URL) and Kafka SASL (against the
-stack broker's SASL listener)."""
+resources reach it), REDIS_PASSWORD (given apart from REDIS_URL; with an ACL user too) and Kafka
+SASL over TLS (against the stack broker's SASL_SSL listener)."""
 
 import os
 import subprocess
@@ -109,7 +109,38 @@ def test_redis_password_apart_from_the_url(stack, procs):
         redis.stop()
 
 
-def test_kafka_sasl(stack, procs):
+def test_redis_acl_user_with_its_password_apart(stack, procs):
+    """An ACL user (Redis 6+, the default user off): the chart's REDIS_URL redis://user@host
+    with REDIS_PASSWORD, AUTH user password; a wrong password fails clearly."""
+    password = "acl-" + uuid.uuid4().hex[:12]
+    redis = PrivateRedis(stack, "--user", "default", "off", "--user", "app", "on",
+                         ">" + password, "~*", "&*", "+@all")
+    try:
+        url = "redis://app@127.0.0.1:%d/0" % redis.port
+        env = dict(private_topics(stack.kafka_brokers), REDIS_URL=url, REDIS_PASSWORD=password)
+        w = procs.worker(env)
+        g = procs.gateway(dict(env, AGGREGATOR_CALLBACK_URL=None))
+        _complete_session(g.url)
+        for p in (g, w):
+            assert password not in p.log(), "the password is in %s" % p.log_path
+
+        wrong = dict(env, REDIS_PASSWORD="wrong-" + uuid.uuid4().hex[:8],
+                     KAFKA_GROUP_ID=env["KAFKA_GROUP_ID"] + "-wrong")
+        for p in (procs.gateway(wrong, wait="liveness"), procs.worker(wrong, wait="liveness")):
+            wait_until(lambda: "WRONGPASS" in p.log(), 30, "WRONGPASS in the log of %s"
+                       % p.log_path)
+            status, body = p.health()
+            assert status == 503 and body["components"]["redis"]["status"] == "DOWN", \
+                describe(p)
+            assert wrong["REDIS_PASSWORD"] not in p.log(), "the password is in %s" % p.log_path
+    finally:
+        redis.stop()
+
+
+def test_kafka_sasl_ssl(stack, procs, tmp_path):
+    """SASL PLAIN over TLS (the broker's SASL_SSL listener, its certificate from the stack's
+    test CA in KAFKA_SSL_CA_LOCATION); a wrong password and a CA that did not sign the broker
+    each fail clearly."""
     if stack.kafka_sasl is None:
         pytest.skip("the stack's Kafka has no SASL listener (mock cluster)")
     sasl = dict(stack.kafka_sasl)
@@ -129,3 +160,18 @@ def test_kafka_sasl(stack, procs):
         status, body = p.health()
         assert status == 503 and body["components"]["kafka"]["status"] == "DOWN", describe(p)
         assert wrong["KAFKA_SASL_PASSWORD"] not in p.log(), "the password is in %s" % p.log_path
+
+    # A CA that did not sign the broker's certificate: the handshake fails, the log says so.
+    other_ca = str(tmp_path / "other-ca.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-nodes", "-keyout", str(tmp_path / "k.pem"),
+                    "-out", other_ca, "-days", "1", "-subj", "/CN=other"], check=True,
+                   capture_output=True)
+    untrusted = dict(env, KAFKA_SSL_CA_LOCATION=other_ca,
+                     KAFKA_GROUP_ID=env["KAFKA_GROUP_ID"] + "-ca")
+    for p in (procs.gateway(untrusted, wait="liveness"),
+              procs.worker(untrusted, wait="liveness")):
+        wait_until(lambda: "certificate verify failed" in p.log(), 60,
+                   "the certificate failure in the log of %s" % p.log_path)
+        status, body = p.health()
+        assert status == 503 and body["components"]["kafka"]["status"] == "DOWN", describe(p)

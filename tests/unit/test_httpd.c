@@ -21,6 +21,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "cors.h"
 #include "httpd.h"
 
 typedef struct server {
@@ -277,7 +278,7 @@ static int setup(void **state) {
     srv.l = loop_new(NULL);
     /* Short deadlines: the tests below wait for them; every other request is whole at once. */
     httpd_options o = {"127.0.0.1", 0, 1000, 4096, 0, 0, "http://ui.example", 400, 400, 400,
-                       record_done, &srv};
+                       record_done, &srv, NULL};
     srv.d = httpd_start(srv.l, &o, handler, &srv, NULL);
     return srv.d ? 0 : -1;
 }
@@ -754,6 +755,20 @@ static void idle_keepalive_is_closed_but_not_an_idle_stream(void **state) {
     assert_int_equal(srv.stream_closed, 1);
 }
 
+static void test_cors_origin_list(void **state) {
+    (void)state;
+    const char *list = "http://a.example, https://b.example ,http://c.example:8080";
+    assert_true(cors_origin_allowed(list, "http://a.example"));
+    assert_true(cors_origin_allowed(list, "https://b.example"));
+    assert_true(cors_origin_allowed(list, "http://c.example:8080"));
+    assert_false(cors_origin_allowed(list, "http://c.example"));
+    assert_false(cors_origin_allowed(list, "http://a.exampl"));
+    assert_false(cors_origin_allowed(list, "https://b.example "));
+    assert_false(cors_origin_allowed(NULL, "http://a.example"));
+    assert_false(cors_origin_allowed(list, NULL));
+    assert_false(cors_origin_allowed("", ""));
+}
+
 int main(void) {
     curl_global_init(CURL_GLOBAL_DEFAULT);
     const struct CMUnitTest tests[] = {
@@ -766,6 +781,7 @@ int main(void) {
         cmocka_unit_test(body_over_limit_is_413),
         cmocka_unit_test(stream_delivers_frames_then_ends),
         cmocka_unit_test(cors_allows_only_listed_origin),
+        cmocka_unit_test(test_cors_origin_list),
         cmocka_unit_test(idle_stream_freed_when_client_leaves),
         cmocka_unit_test(dropped_stream_connection_is_closed),
         cmocka_unit_test(failed_idle_stream_is_closed),

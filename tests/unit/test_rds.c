@@ -437,6 +437,14 @@ static void bad_urls_are_refused(void **state) {
         assert_non_null(r);
         rds_free(r);
     }
+    /* The ACL user in the URL, its password apart (REDIS_PASSWORD): what the chart renders. */
+    rds *r = rds_new(L, at("redis://app@127.0.0.1:1/0", "pw"), NULL);
+    assert_non_null(r);
+    rds_free(r);
+    err_t e = {0};
+    assert_null(rds_new(L, at("redis://@127.0.0.1:1", "pw"), &e));
+    assert_null(rds_new(L, at("redis://app@127.0.0.1:1", NULL), &e));
+    if (!strstr(e.text, "ACL user 'app' without a password")) fail_msg("%s", e.text);
 }
 
 /* Failed AUTH attempts for user in ACL LOG. */

@@ -96,7 +96,7 @@ env:
 {{- if .Values.gateway.callbackUrl -}}
 {{- .Values.gateway.callbackUrl -}}
 {{- else -}}
-{{- printf "http://%s.%s.svc:%v/aggregate/callback" (include "aggregator.componentName" (dict "root" . "component" "gateway")) (include "aggregator.namespace" .) .Values.gateway.service.ports.callback -}}
+{{- printf "%s://%s.%s.svc:%v/aggregate/callback" (ternary "https" "http" (ne .Values.gateway.tls.existingSecret "")) (include "aggregator.componentName" (dict "root" . "component" "gateway")) (include "aggregator.namespace" .) .Values.gateway.service.ports.callback -}}
 {{- end -}}
 {{- end -}}
 
@@ -169,11 +169,14 @@ securityContext: {{- omit .containerSecurityContext "enabled" | toYaml | nindent
 {{- end -}}
 {{- end -}}
 
-{{/* An HTTP probe from values. Call with (dict "probe" .Values.gateway.livenessProbe "path" "/actuator/health/liveness" "port" "http"). */}}
+{{/* An HTTP probe from values. Call with (dict "probe" .Values.gateway.livenessProbe "path" "/actuator/health/liveness" "port" "http"), and "https" true for a TLS port. */}}
 {{- define "aggregator.httpProbe" -}}
 httpGet:
   path: {{ .path }}
   port: {{ .port }}
+  {{- if .https }}
+  scheme: HTTPS
+  {{- end }}
 {{ omit .probe "enabled" | toYaml }}
 {{- end -}}
 
@@ -314,4 +317,26 @@ checksum/secret: {{ include (print .root.Template.BasePath "/common/secret.yaml"
 {{- $redisPorts := .Values.networkPolicy.redis.ports -}}
 {{- if .Values.redis.sentinel.enabled }}{{ $redisPorts = append $redisPorts .Values.redis.sentinel.port | uniq }}{{ end }}
 {{ include "aggregator.policyRule" (dict "dir" "to" "peers" .Values.networkPolicy.redis.to "ports" $redisPorts) }}
+{{- end -}}
+
+{{/* The gateway's TLS Secret as a volume (with its mount below), when gateway.tls.existingSecret is set. Call with (dict "root" $ "keys" (list ...)): the Secret's keys to project. */}}
+{{- define "aggregator.gatewayTlsVolume" -}}
+{{- if .root.Values.gateway.tls.existingSecret -}}
+- name: gateway-tls
+  secret:
+    secretName: {{ .root.Values.gateway.tls.existingSecret }}
+    defaultMode: 0440
+    items:
+      {{- range .keys }}
+      - {key: {{ . }}, path: {{ . }}}
+      {{- end }}
+{{- end }}
+{{- end -}}
+
+{{- define "aggregator.gatewayTlsMount" -}}
+{{- if .Values.gateway.tls.existingSecret -}}
+- name: gateway-tls
+  mountPath: /etc/aggregator/tls
+  readOnly: true
+{{- end }}
 {{- end -}}
