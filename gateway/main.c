@@ -62,7 +62,10 @@ static const char USAGE[] =
     "    in whole seconds, at least 1)\n"
     "  LOG_LEVEL [info]: debug, info, warn or error\n"
     "  LOG_FORMAT [json]: json (one object per line) or text\n"
-    "  LOG_PATIENT_KEY [a random key per process]: key of the patient id hashes in logs\n";
+    "  LOG_PATIENT_KEY [a random key per process]: key of the patient id hashes in logs\n"
+    "  REDIS_PASSWORD_FILE, REDIS_SENTINEL_PASSWORD_FILE, KAFKA_SASL_PASSWORD_FILE,\n"
+    "    LOG_PATIENT_KEY_FILE [none]: a file holding that secret instead of the variable (a\n"
+    "    mounted Secret; one final newline dropped; setting both is a configuration error)\n";
 
 int main(int argc, char **argv) {
     cfg_handle_args(argc, argv, "gateway", USAGE);

@@ -39,7 +39,8 @@ static const char USAGE[] =
     "  CALLBACK_RETRIES [3]: 0..10 extra attempts at an answer, backoff 200 ms, 400 ms, ...\n"
     "  LOG_LEVEL [info]: debug, info, warn or error\n"
     "  LOG_FORMAT [json]: json (one object per line) or text\n"
-    "  LOG_PATIENT_KEY [a random key per process]: key of the patient id hashes in logs\n";
+    "  LOG_PATIENT_KEY [a random key per process]: key of the patient id hashes in logs\n"
+    "  LOG_PATIENT_KEY_FILE [none]: a file holding it instead (not with the variable)\n";
 
 typedef struct rs_main_cfg {
     int n;

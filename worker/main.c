@@ -75,7 +75,10 @@ static const char usage[] =
     "  BIND_ADDR                    management listen address (0.0.0.0)\n"
     "  LOG_LEVEL                    debug|info|warn|error (info)\n"
     "  LOG_FORMAT                   json|text (json)\n"
-    "  LOG_PATIENT_KEY              key of the patient id hashes in logs (random per process)\n";
+    "  LOG_PATIENT_KEY              key of the patient id hashes in logs (random per process)\n"
+    "  REDIS_PASSWORD_FILE, REDIS_SENTINEL_PASSWORD_FILE, KAFKA_SASL_PASSWORD_FILE,\n"
+    "  LOG_PATIENT_KEY_FILE         a file holding that secret instead (a mounted Secret;\n"
+    "                               one final newline dropped; not with the variable)\n";
 
 /* Closing the consumer (final commit, leaving the group) blocks in librdkafka;
  * with the broker gone it could outlast SHUTDOWN_TIMEOUT_S, after which the
