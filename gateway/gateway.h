@@ -43,6 +43,9 @@ typedef struct gw_config {
     long idle_timeout_ms;        /* HTTP_IDLE_TIMEOUT_MS */
     long rate_limit_rps;         /* RATE_LIMIT_RPS: per client address, 0 = no limit */
     long rate_limit_burst;       /* RATE_LIMIT_BURST */
+    int rate_limit_cluster;      /* RATE_LIMIT_SCOPE=cluster: one bucket per client in Redis */
+    long max_sse_streams;        /* MAX_SSE_STREAMS: open streams on this replica, 0 = no cap */
+    long max_sessions_in_flight; /* MAX_SESSIONS_IN_FLIGHT: before their deadline, 0 = no cap */
 } gw_config;
 
 
@@ -62,7 +65,7 @@ typedef struct gateway {
     struct actuator *actuator;       /* the shared actuator routes */
     struct httpmetrics *httpmetrics; /* http_server_requests_seconds of both listeners */
     gw_metrics metrics;
-    struct ratelimit *rate_limit; /* NULL when RATE_LIMIT_RPS is 0 */
+    struct gw_admission *admission; /* rate limit, caps, shedding (admission.h) */
     long posts_publishing; /* POSTs accepted and not yet acknowledged by Kafka */
     int draining;          /* SIGTERM: not ready, no new sessions or streams (gw_drain) */
 } gateway;
@@ -70,10 +73,6 @@ typedef struct gateway {
 /* Reads the configuration from the environment into c. AGG_ERR with one
  * line naming the variable when a value is invalid. */
 int gw_config_load(gw_config *c, err_t *e);
-
-/* 1 when r may go on; 0 when its client (by address) is over RATE_LIMIT_RPS: r was answered
- * 429 with Retry-After and the RateLimit headers. Sessions and streams go through it. */
-int gw_admit(gateway *gw, httpd_req *r);
 
 /* Answers 503 {"error":"unavailable"} naming what is down. */
 void gw_respond_unavailable(httpd_req *r, const char *what);

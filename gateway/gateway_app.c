@@ -7,13 +7,13 @@
 
 #include "accesslog.h"
 #include "actuator.h"
+#include "admission.h"
 #include "alloc.h"
 #include "answer_intake.h"
 #include "httpmetrics.h"
 #include "journals.h"
 #include "listeners.h"
 #include "log.h"
-#include "ratelimit.h"
 #include "streams.h"
 
 void gw_respond_unavailable(httpd_req *r, const char *what) {
@@ -29,33 +29,6 @@ void gw_respond_draining(gateway *gw, httpd_req *r) {
     long s = (gw->cfg.shutdown_retry_ms + 999) / 1000;
     metrics_inc(gw->metrics.shutdown_refused, 1);
     httpd_respond_error_retry(r, &e, s < 1 ? 1 : (int)s);
-}
-
-int gw_admit(gateway *gw, httpd_req *r) {
-    if (!gw->rate_limit) return 1;
-    char ip[64];
-    httpd_client_ip(r, ip, sizeof ip);
-    ratelimit_result rl;
-    ratelimit_take(gw->rate_limit, ip, loop_now_ms(), &rl);
-    if (rl.allowed) return 1;
-    metrics_inc(gw->metrics.rate_limited, 1);
-    char limit[24], remaining[24], reset[24], retry[24];
-    snprintf(limit, sizeof limit, "%ld", rl.limit);
-    snprintf(remaining, sizeof remaining, "%ld", rl.remaining);
-    snprintf(reset, sizeof reset, "%ld", rl.reset_s);
-    snprintf(retry, sizeof retry, "%ld", rl.retry_after_s);
-    const char *headers[] = {"Retry-After", retry, "RateLimit-Limit", limit,
-                             "RateLimit-Remaining", remaining, "RateLimit-Reset", reset};
-    api_error e;
-    apierr_set(&e, 429, "rate_limited", NULL,
-               "more than RATE_LIMIT_RPS (%ld/s, burst %ld) from this client; retry after %ld s",
-               gw->cfg.rate_limit_rps, gw->cfg.rate_limit_burst, rl.retry_after_s);
-    char *body = apierr_to_json(&e, NULL);
-    httpd_respond_headers(r, 429, NULL,
-                          body ? body : "{\"error\":\"rate_limited\",\"message\":\"rate limited\"}",
-                          headers, sizeof headers / sizeof headers[0] / 2);
-    agg_free(body);
-    return 0;
 }
 
 void gw_respond_failure(httpd_req *r, const err_t *e, const char *what) {
@@ -107,6 +80,8 @@ static void before_render(void *arg) {
                      gw->draining,
                      httpd_reaped_count(gw->http) +
                          (gw->callback_http ? httpd_reaped_count(gw->callback_http) : 0));
+    metrics_set(gw->metrics.sessions_in_flight,
+                (double)gw_admission_sessions_in_flight(gw->admission));
 }
 
 static void on_done(const httpd_done *d, void *arg) {
@@ -171,11 +146,11 @@ static void route(gateway *gw, httpd_req *r, unsigned listener) {
     }
     switch (i) {
     case 0:
-        if (gw_admit(gw, r)) gw_journals_handle(gw, r);
+        gw_admit(gw, r, GW_ADMIT_SESSION);
         break;
     case 1: gw_answer_intake_handle(gw, r); break;
     case 2:
-        if (gw_admit(gw, r)) gw_streams_handle(gw->streams, r);
+        gw_admit(gw, r, GW_ADMIT_STREAM);
         break;
     case 3: respond_health(gw, r, 1); break;
     case 4: respond_health(gw, r, 0); break;
@@ -220,10 +195,7 @@ int gw_start(gateway *gw, loop *l, err_t *e) {
     if (!(gw->actuator = actuator_new(&ao, e)) ||
         !(gw->httpmetrics = httpmetrics_new(gw->metrics.reg, e)))
         return AGG_ERR;
-    if (gw->cfg.rate_limit_rps &&
-        !(gw->rate_limit = ratelimit_new((double)gw->cfg.rate_limit_rps,
-                                         (double)gw->cfg.rate_limit_burst, 4096, e)))
-        return AGG_ERR;
+    if (!(gw->admission = gw_admission_new(gw, e))) return AGG_ERR;
     const conncfg_redis *rc = &gw->cfg.redis;
     if (!(gw->redis = rds_new(gw->l, rc, e)) || !(gw->listeners = gw_listeners_new(gw->l, rc, e)) ||
         !(gw->kafka = gw_producer_new(gw->l, &kc, gw->cfg.linger_ms, gw->cfg.batch_above_per_s, e)))
@@ -304,8 +276,8 @@ void gw_stop(gateway *gw, int flush_ms) {
     actuator_free(gw->actuator);
     gw->actuator = NULL;
     httpmetrics_free(gw->httpmetrics);
-    ratelimit_free(gw->rate_limit);
-    gw->rate_limit = NULL;
+    gw_admission_free(gw->admission);
+    gw->admission = NULL;
     gw->httpmetrics = NULL;
     gwmetrics_free(&gw->metrics);
 }

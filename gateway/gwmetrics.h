@@ -33,6 +33,10 @@ typedef struct gw_metrics {
     metrics_series *rate_limited;        /* sessions and streams refused with 429 */
     metrics_series *shutdown_refused;    /* sessions and streams refused while draining */
     metrics_series *streams_handed_over; /* streams closed with a retry hint while draining */
+    /* gateway_admission_refused_total by reason: GW_REFUSED_* of admission.h */
+    metrics_series *admission_refused[5];
+    metrics_series *rate_limit_fallbacks; /* cluster scope decided by the local bucket */
+    metrics_series *sessions_in_flight;   /* gauge, set at scrape time */
     /* sampled at scrape time */
     metrics_series *sse_active, *listeners, *shutting_down, *reaped;
     /* kafka_produce_seconds by GW_TOPIC_*: observe with gwmetrics_produced */

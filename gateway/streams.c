@@ -453,10 +453,6 @@ void gw_streams_handle(gw_streams *st, httpd_req *r) {
         httpd_respond_error(r, &e);
         return;
     }
-    if (gw->draining) {
-        gw_respond_draining(gw, r);
-        return;
-    }
     if (!rds_ready(gw->redis) || !gw_listeners_ready(gw->listeners)) {
         gw_respond_unavailable(r, "redis");
         return;
