@@ -82,6 +82,9 @@ static void before_render(void *arg) {
                          (gw->callback_http ? httpd_reaped_count(gw->callback_http) : 0));
     metrics_set(gw->metrics.sessions_in_flight,
                 (double)gw_admission_sessions_in_flight(gw->admission));
+    metrics_set(gw->metrics.connections_refused,
+                (double)(httpd_overflow_count(gw->http) +
+                         (gw->callback_http ? httpd_overflow_count(gw->callback_http) : 0)));
 }
 
 static void on_done(const httpd_done *d, void *arg) {
@@ -179,6 +182,7 @@ int gw_start(gateway *gw, loop *l, err_t *e) {
                         .stream_buffer_limit = (size_t)gw->cfg.stream_buffer_limit,
                         .conn_memory_limit = (size_t)gw->cfg.conn_memory_limit,
                         .conn_limit = (unsigned)gw->cfg.max_connections,
+                        .overflow_exempt_prefix = "/actuator/health",
                         .cors_origins = gw->cfg.cors_origins,
                         .header_timeout_ms = gw->cfg.header_timeout_ms,
                         .body_timeout_ms = gw->cfg.body_timeout_ms,

@@ -14,7 +14,7 @@ enum {
     F_STARTED, F_AGG_STARTED, F_ACCEPTED, F_BAD, F_PRODUCE, F_REDIS, F_WAIT_TIMEOUTS, F_OPENED,
     F_EVENTS, F_SSE_EVENTS, F_REPLAYS, F_ABORTED, F_LOST, F_OVERFLOWS, F_SHED, F_REFUSED,
     F_HANDED, F_SSE_ACTIVE, F_LISTENERS, F_SHUTTING, F_REAPED, F_KAFKA_PRODUCE, F_RATE_LIMITED,
-    F_ADMISSION_REFUSED, F_RL_FALLBACKS, F_IN_FLIGHT,
+    F_ADMISSION_REFUSED, F_RL_FALLBACKS, F_IN_FLIGHT, F_CONN_REFUSED,
     F_N
 };
 
@@ -88,6 +88,10 @@ static const metrics_family_def defs[F_N] = {
     [F_IN_FLIGHT] = G("gateway_sessions_in_flight", "gateway.sessions.in.flight",
                       "Sessions this gateway started whose deadline is still ahead "
                       "(MAX_SESSIONS_IN_FLIGHT counts these)."),
+    [F_CONN_REFUSED] = C("gateway_http_connections_refused_total",
+                         "gateway.http.connections.refused",
+                         "Requests answered 503 too_many_connections: their connection was "
+                         "beyond MAX_CONNECTIONS."),
     [F_KAFKA_PRODUCE] = {.name = "kafka_produce_seconds",
                          .dotted_name = "kafka.produce",
                          .help = "From a produce call to its delivery report (acknowledged or "
@@ -130,7 +134,8 @@ int gwmetrics_init(gw_metrics *m, const char *const topics[2], err_t *e) {
                    {&m->listeners, F_LISTENERS},         {&m->shutting_down, F_SHUTTING},
                    {&m->reaped, F_REAPED},               {&m->rate_limited, F_RATE_LIMITED},
                    {&m->rate_limit_fallbacks, F_RL_FALLBACKS},
-                   {&m->sessions_in_flight, F_IN_FLIGHT}};
+                   {&m->sessions_in_flight, F_IN_FLIGHT},
+                   {&m->connections_refused, F_CONN_REFUSED}};
     for (size_t i = 0; i < sizeof singles / sizeof singles[0]; i++)
         if (!(*singles[i].s = metrics_series_get0(fs[singles[i].f], e))) goto fail;
     if (rdsmeter_init(&m->redis, m->reg, e) != AGG_OK) goto fail;

@@ -37,6 +37,7 @@ typedef struct gw_metrics {
     metrics_series *admission_refused[5];
     metrics_series *rate_limit_fallbacks; /* cluster scope decided by the local bucket */
     metrics_series *sessions_in_flight;   /* gauge, set at scrape time */
+    metrics_series *connections_refused;  /* httpd's count, taken whole at scrape time */
     /* sampled at scrape time */
     metrics_series *sse_active, *listeners, *shutting_down, *reaped;
     /* kafka_produce_seconds by GW_TOPIC_*: observe with gwmetrics_produced */

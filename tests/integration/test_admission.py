@@ -160,3 +160,47 @@ def test_bad_scope_is_a_configuration_error(stack):
     g = PrivateGateway(stack, {"RATE_LIMIT_SCOPE": "global"}, wait=None)
     assert g.popen.wait(30) == 2
     assert "RATE_LIMIT_SCOPE must be local or cluster" in g.log()
+
+
+def test_connections_beyond_max_connections_get_503_and_close(stack):
+    import http.client
+    limit = 8
+    g = PrivateGateway(stack, {"MAX_CONNECTIONS": limit})
+    port = int(g.url.rsplit(":", 1)[1])
+    held = []
+    try:
+        # limit kept-alive connections, each known to be accepted (it got an answer).
+        for _ in range(limit):
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            c.request("GET", "/actuator/health/liveness")
+            assert c.getresponse().read() and True
+            held.append(c)
+        # One more: a status and a close, not a reset.
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        c.request("POST", "/aggregate/journals", body=json.dumps({"patientId": "p"}),
+                  headers={"Content-Type": "application/json"})
+        r = c.getresponse()
+        body = json.loads(r.read())
+        assert r.status == 503, (r.status, body)
+        assert body["error"] == "too_many_connections"
+        assert r.getheader("Retry-After") == "1"
+        assert r.getheader("Connection", "").lower() == "close"
+        c.close()
+        # The probes are answered even beyond the limit: a full replica is not a dead one.
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        c.request("GET", "/actuator/health/liveness")
+        assert c.getresponse().status == 200
+        c.close()
+    finally:
+        for c in held:
+            c.close()
+    try:
+        # Back under the limit once the gateway saw the held connections go.
+        def refused_once():
+            r = requests.get(g.url + "/actuator/prometheus", timeout=10)
+            return r.status_code == 200 and \
+                "\ngateway_http_connections_refused_total 1\n" in r.text
+        wait_until(refused_once, 10, "the refusal counted, and the gateway reachable again")
+        assert post_session(g.url).status_code == 202
+    finally:
+        g.stop()
