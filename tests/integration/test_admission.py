@@ -147,10 +147,15 @@ def test_cluster_scope_falls_back_to_the_local_bucket_when_redis_fails(stack, re
         assert len(lines) == 1, lines  # said once
         assert "WRONGTYPE" in lines[0]
         redis.cmd("DEL", CLIENT_KEY)
-        post_session(g.url)  # the shared bucket answers again (a fresh, full one)
+        r = post_session(g.url)  # the shared bucket answers again (a fresh, full one)
+        assert r.status_code == 202, r.text
         wait_until(lambda: "shared rate limit answers again" in g.log(), 10,
                    "the gateway back on the shared bucket")
         assert redis.cmd("TYPE", CLIENT_KEY) == "hash"
+        # A stream admitted after the shared bucket's answer (the request waited for Redis).
+        s = SSEStream(g.url, r.json()["correlationId"])
+        assert s.status == 200
+        s.close()
     finally:
         g.stop()
         redis.cmd("DEL", CLIENT_KEY)
