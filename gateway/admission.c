@@ -105,7 +105,8 @@ static void admit_rest(gateway *gw, httpd_req *r, int kind) {
         return;
     }
     if (kind == GW_ADMIT_STREAM) {
-        if (c->max_sse_streams && gw_streams_open(gw->streams) >= (size_t)c->max_sse_streams) {
+        if (c->max_sse_streams &&
+            gw_streams_admitted(gw->streams) >= (size_t)c->max_sse_streams) {
             refuse(gw, r, GW_REFUSED_TOO_MANY_STREAMS, "too_many_streams", 1,
                    "this gateway has MAX_SSE_STREAMS streams open; retry (another replica may "
                    "have room)");
