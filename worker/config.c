@@ -18,6 +18,7 @@ int worker_config_load(worker_cfg *c, err_t *e) {
     const char *allow = cfg_str("RESOURCE_URLS", NULL);
     c->allow_enforced = allow != NULL;
     if (allow != NULL && reslist_parse(allow, &c->allow, e) != AGG_OK) return AGG_ERR;
+    if (cfg_url("AGGREGATOR_CALLBACK_URL", NULL, &c->callback_url, e) != AGG_OK) return AGG_ERR;
     if (cfg_long("RESOURCE_CONNECT_TIMEOUT_MS", 5000, 1, 600000, &c->connect_timeout_ms, e) ||
         cfg_long("RESOURCE_READ_TIMEOUT_MS", 30000, 1, 600000, &c->read_timeout_ms, e) ||
         cfg_long("SESSION_RETENTION_S", 3600, 60, 604800, &c->retention_s, e) ||

@@ -2,7 +2,8 @@
 in extra fields (resources, callbackUrl, url) are answered as the schema says (the fields are
 ignored) and nothing ever connects to those URLs; the fan-out message carries the configured
 RESOURCE_URLS and AGGREGATOR_CALLBACK_URL only; a gateway configured with a resource the
-workers' RESOURCE_URLS does not list cannot make a worker call it."""
+workers' RESOURCE_URLS does not list cannot make a worker call it; a worker with its own
+AGGREGATOR_CALLBACK_URL gives resources that URL only, whatever a fan-out message names."""
 
 import json
 import socket
@@ -12,7 +13,7 @@ import pytest
 
 from aggtest import (TOPIC_CALLBACKS, TOPIC_REQUESTS, check_session_events, make_callback,
                      post_callback, post_journals, read_stream)
-from privateproc import PrivateGateway
+from privateproc import PrivateGateway, PrivateProc, private_topics
 
 
 class Listener:
@@ -111,4 +112,30 @@ def test_a_resource_the_workers_do_not_list_is_never_called(stack, listener):
         assert summary["respondents"] == 3
         assert listener.accepted == 0
     finally:
+        g.stop()
+
+
+def test_a_worker_gives_resources_only_its_own_callback_url(stack, listener):
+    # A fan-out message that names another callbackUrl (here a gateway configured with the
+    # listener's, as a forged message on the requests topic would): the worker's own
+    # AGGREGATOR_CALLBACK_URL is what the resources get, so their answers never reach it.
+    topics = private_topics(stack.kafka_brokers)
+    g = PrivateGateway(stack, dict(topics, AGGREGATOR_CALLBACK_URL=listener.url +
+                                   "/aggregate/callback"))
+    w = None
+    try:
+        w = PrivateProc(stack, "worker", dict(topics, AGGREGATOR_CALLBACK_URL=g.url +
+                                              "/aggregate/callback"))
+        r = post_journals(g.url, {"patientId": "patient-ssrf", "delays": "0,0,0",
+                                  "timeoutMs": 5000})
+        assert r.status_code == 202, r.text
+        cid = r.json()["correlationId"]
+        _, summary = check_session_events(read_stream(g.url, cid, timeout=20).events, cid)
+        assert summary["respondents"] == 3 and summary["completedBy"] == "ALL_RESPONDED"
+        assert listener.accepted == 0
+        lines = [l for l in w.log().splitlines() if "resources are given" in l]
+        assert len(lines) == 1 and listener.url in lines[0], lines
+    finally:
+        if w:
+            assert w.stop() == 0
         g.stop()
