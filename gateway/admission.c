@@ -12,8 +12,6 @@
 #include "rlcluster.h"
 #include "streams.h"
 
-#include <hiredis/hiredis.h>
-
 struct gw_admission {
     gateway *gw;
     ratelimit *local;  /* NULL when RATE_LIMIT_RPS is 0 */
@@ -166,7 +164,7 @@ typedef struct admit_wait {
 
 static void on_wait_cancel(void *arg) { ((admit_wait *)arg)->cancelled = 1; }
 
-static void on_shared_bucket(redisReply *reply, void *arg) {
+static void on_shared_bucket(struct redisReply *reply, void *arg) {
     admit_wait *w = arg;
     if (w->cancelled) {
         agg_free(w);
