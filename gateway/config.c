@@ -86,8 +86,16 @@ int gw_config_load(gw_config *c, err_t *e) {
         cfg_long("HTTP_IDLE_TIMEOUT_MS", 65000, 0, 3600000, &c->idle_timeout_ms, e) != AGG_OK ||
         cfg_long("RATE_LIMIT_RPS", 0, 0, 1000000, &c->rate_limit_rps, e) != AGG_OK ||
         cfg_long("RATE_LIMIT_BURST", c->rate_limit_rps ? 2 * c->rate_limit_rps : 1, 1, 10000000,
-                 &c->rate_limit_burst, e) != AGG_OK)
+                 &c->rate_limit_burst, e) != AGG_OK ||
+        cfg_long("MAX_SSE_STREAMS", 20000, 0, 10000000, &c->max_sse_streams, e) != AGG_OK ||
+        cfg_long("MAX_SESSIONS_IN_FLIGHT", 50000, 0, 100000000, &c->max_sessions_in_flight, e) !=
+            AGG_OK)
         return AGG_ERR;
+    const char *scope = cfg_str("RATE_LIMIT_SCOPE", "local");
+    if (strcmp(scope, "cluster") == 0)
+        c->rate_limit_cluster = 1;
+    else if (strcmp(scope, "local") != 0)
+        return err_set(e, "RATE_LIMIT_SCOPE must be local or cluster, got '%.20s'", scope);
     if (c->timeout_default_ms > c->timeout_max_ms)
         return err_set(
             e, "AGGREGATOR_TIMEOUT_DEFAULT_MS (%ld) is above AGGREGATOR_TIMEOUT_MAX_MS (%ld)",

@@ -47,6 +47,9 @@ typedef struct gw_config {
     cap_keys cap_keys;           /* CALLBACK_SIGNING_KEY, CALLBACK_SIGNING_KEY_PREVIOUS */
     struct jwtauth *auth;        /* AUTH_MODE=jwt: the verifier (owned, gw_config_free); none: NULL */
     tlsserve_config tls;         /* TLS_CERT_FILE, TLS_KEY_FILE: both listeners */
+    int rate_limit_cluster;      /* RATE_LIMIT_SCOPE=cluster: one bucket per client in Redis */
+    long max_sse_streams;        /* MAX_SSE_STREAMS: open streams on this replica, 0 = no cap */
+    long max_sessions_in_flight; /* MAX_SESSIONS_IN_FLIGHT: before their deadline, 0 = no cap */
 } gw_config;
 
 
@@ -66,8 +69,8 @@ typedef struct gateway {
     struct actuator *actuator;       /* the shared actuator routes */
     struct httpmetrics *httpmetrics; /* http_server_requests_seconds of both listeners */
     gw_metrics metrics;
-    struct ratelimit *rate_limit; /* NULL when RATE_LIMIT_RPS is 0 */
     tlsserve *tls;                /* NULL without TLS_CERT_FILE; owned */
+    struct gw_admission *admission; /* rate limit, caps, shedding (admission.h) */
     long posts_publishing; /* POSTs accepted and not yet acknowledged by Kafka */
     int draining;          /* SIGTERM: not ready, no new sessions or streams (gw_drain) */
 } gateway;
@@ -77,11 +80,6 @@ typedef struct gateway {
 int gw_config_load(gw_config *c, err_t *e);
 /* Frees what gw_config_load allocated (the verifier; cfg keeps the files it read). */
 void gw_config_free(gw_config *c);
-
-/* 1 when r may go on; 0 when its client is over RATE_LIMIT_RPS: r was answered 429 with
- * Retry-After and the RateLimit headers. The client is subject (a verified token's sub,
- * borrowed for the call) when not NULL, else its address. Sessions and streams go through it. */
-int gw_admit(gateway *gw, httpd_req *r, const char *subject);
 
 /* Answers 503 {"error":"unavailable"} naming what is down. */
 void gw_respond_unavailable(httpd_req *r, const char *what);

@@ -7,6 +7,7 @@
 
 #include "accesslog.h"
 #include "actuator.h"
+#include "admission.h"
 #include "alloc.h"
 #include "answer_intake.h"
 #include "fanoutmsg.h"
@@ -16,7 +17,6 @@
 #include "journals.h"
 #include "listeners.h"
 #include "log.h"
-#include "ratelimit.h"
 #include "streams.h"
 
 void gw_respond_unavailable(httpd_req *r, const char *what) {
@@ -32,56 +32,6 @@ void gw_respond_draining(gateway *gw, httpd_req *r) {
     long s = (gw->cfg.shutdown_retry_ms + 999) / 1000;
     metrics_inc(gw->metrics.shutdown_refused, 1);
     httpd_respond_error_retry(r, &e, s < 1 ? 1 : (int)s);
-}
-
-/* The bucket of a subject: "s:<sub>", or for a sub too long for a bucket's key (which would be
- * cut, and shared with every sub of the same start) "h:" and the hex of a hash of it. An
- * address has no ':' prefix of this kind, so no subject shares an address's bucket. */
-static void subject_key(const char *sub, char key[RATELIMIT_CLIENT_MAX + 1]) {
-    size_t n = strlen(sub);
-    if (n + 2 <= RATELIMIT_CLIENT_MAX) {
-        snprintf(key, RATELIMIT_CLIENT_MAX + 1, "s:%s", sub);
-        return;
-    }
-    unsigned char mac[PHASH_MAC_LEN];
-    phash_hmac_sha256("ratelimit", 9, sub, n, mac);
-    key[0] = 'h';
-    key[1] = ':';
-    size_t i = 0;
-    for (; i < PHASH_MAC_LEN && 2 + 2 * i + 2 <= RATELIMIT_CLIENT_MAX; i++)
-        snprintf(key + 2 + 2 * i, 3, "%02x", mac[i]);
-    key[2 + 2 * i] = '\0';
-}
-
-int gw_admit(gateway *gw, httpd_req *r, const char *subject) {
-    if (!gw->rate_limit) return 1;
-    char key[RATELIMIT_CLIENT_MAX + 1];
-    if (subject)
-        subject_key(subject, key);
-    else
-        httpd_client_ip(r, key, sizeof key);
-    ratelimit_result rl;
-    ratelimit_take(gw->rate_limit, key, loop_now_ms(), &rl);
-    if (rl.allowed) return 1;
-    metrics_inc(gw->metrics.rate_limited, 1);
-    char limit[24], remaining[24], reset[24], retry[24];
-    snprintf(limit, sizeof limit, "%ld", rl.limit);
-    snprintf(remaining, sizeof remaining, "%ld", rl.remaining);
-    snprintf(reset, sizeof reset, "%ld", rl.reset_s);
-    snprintf(retry, sizeof retry, "%ld", rl.retry_after_s);
-    const char *headers[] = {"Retry-After", retry, "RateLimit-Limit", limit,
-                             "RateLimit-Remaining", remaining, "RateLimit-Reset", reset};
-    api_error e;
-    apierr_set(&e, 429, "rate_limited", NULL,
-               "more than RATE_LIMIT_RPS (%ld/s, burst %ld) from this %s; retry after %ld s",
-               gw->cfg.rate_limit_rps, gw->cfg.rate_limit_burst,
-               subject ? "principal" : "client address", rl.retry_after_s);
-    char *body = apierr_to_json(&e, NULL);
-    httpd_respond_headers(r, 429, NULL,
-                          body ? body : "{\"error\":\"rate_limited\",\"message\":\"rate limited\"}",
-                          headers, sizeof headers / sizeof headers[0] / 2);
-    agg_free(body);
-    return 0;
 }
 
 void gw_respond_failure(httpd_req *r, const err_t *e, const char *what) {
@@ -136,6 +86,11 @@ static void before_render(void *arg) {
     if (gw->tls)
         gwmetrics_sample_tls(&gw->metrics, tlsserve_expiry(gw->tls), tlsserve_reloads(gw->tls),
                              tlsserve_reload_failures(gw->tls));
+    metrics_set(gw->metrics.sessions_in_flight,
+                (double)gw_admission_sessions_in_flight(gw->admission));
+    metrics_set(gw->metrics.connections_refused,
+                (double)(httpd_overflow_count(gw->http) +
+                         (gw->callback_http ? httpd_overflow_count(gw->callback_http) : 0)));
 }
 
 static void on_done(const httpd_done *d, void *arg) {
@@ -209,16 +164,16 @@ static void route(gateway *gw, httpd_req *r, unsigned listener) {
      * behind a shared address (a hospital's NAT) is limited by who it is, and one without a
      * valid token never reaches a bucket (401 costs one verify and touches no shared state). */
     jwtauth_principal who;
-    const char *subject = gw->cfg.auth ? who.sub : NULL;
+    int authenticated = gw->cfg.auth != NULL;
     switch (i) {
     case 0:
-        if (gw_auth_request(gw, r, 0, &who) && gw_admit(gw, r, subject))
-            gw_journals_handle(gw, r, who.sub);
+        if (gw_auth_request(gw, r, 0, &who))
+            gw_admit(gw, r, GW_ADMIT_SESSION, who.sub, authenticated);
         break;
     case 1: gw_answer_intake_handle(gw, r); break;
     case 2:
-        if (gw_auth_request(gw, r, 1, &who) && gw_admit(gw, r, subject))
-            gw_streams_handle(gw->streams, r, subject);
+        if (gw_auth_request(gw, r, 1, &who))
+            gw_admit(gw, r, GW_ADMIT_STREAM, who.sub, authenticated);
         break;
     case 3: respond_health(gw, r, 1); break;
     case 4: respond_health(gw, r, 0); break;
@@ -247,6 +202,7 @@ int gw_start(gateway *gw, loop *l, err_t *e) {
                         .stream_buffer_limit = (size_t)gw->cfg.stream_buffer_limit,
                         .conn_memory_limit = (size_t)gw->cfg.conn_memory_limit,
                         .conn_limit = (unsigned)gw->cfg.max_connections,
+                        .overflow_exempt_prefix = "/actuator/health",
                         .cors_origins = gw->cfg.cors_origins,
                         .header_timeout_ms = gw->cfg.header_timeout_ms,
                         .body_timeout_ms = gw->cfg.body_timeout_ms,
@@ -264,10 +220,7 @@ int gw_start(gateway *gw, loop *l, err_t *e) {
     if (!(gw->actuator = actuator_new(&ao, e)) ||
         !(gw->httpmetrics = httpmetrics_new(gw->metrics.reg, e)))
         return AGG_ERR;
-    if (gw->cfg.rate_limit_rps &&
-        !(gw->rate_limit = ratelimit_new((double)gw->cfg.rate_limit_rps,
-                                         (double)gw->cfg.rate_limit_burst, 4096, e)))
-        return AGG_ERR;
+    if (!(gw->admission = gw_admission_new(gw, e))) return AGG_ERR;
     const conncfg_redis *rc = &gw->cfg.redis;
     if (!(gw->redis = rds_new(gw->l, rc, e)) || !(gw->listeners = gw_listeners_new(gw->l, rc, e)) ||
         !(gw->kafka = gw_producer_new(gw->l, &kc, gw->cfg.linger_ms, gw->cfg.batch_above_per_s, e)))
@@ -351,8 +304,8 @@ void gw_stop(gateway *gw, int flush_ms) {
     actuator_free(gw->actuator);
     gw->actuator = NULL;
     httpmetrics_free(gw->httpmetrics);
-    ratelimit_free(gw->rate_limit);
-    gw->rate_limit = NULL;
+    gw_admission_free(gw->admission);
+    gw->admission = NULL;
     gw->httpmetrics = NULL;
     gwmetrics_free(&gw->metrics);
     cap_keys_free(&gw->cfg.cap_keys);

@@ -6,12 +6,17 @@
 #include "mbuckets.h"
 
 static const char *const strategies[2] = {"SSE", "WAIT_FOR_EVERYONE"};
+/* The reasons of gateway_admission_refused_total, in the order of GW_REFUSED_* (admission.h). */
+static const char *const refusals[5] = {"rate_limited", "too_many_streams", "too_many_sessions",
+                                        "overloaded", "shutting_down"};
 
 enum {
     F_STARTED, F_AGG_STARTED, F_ACCEPTED, F_BAD, F_PRODUCE, F_REDIS, F_WAIT_TIMEOUTS, F_OPENED,
     F_EVENTS, F_SSE_EVENTS, F_REPLAYS, F_ABORTED, F_LOST, F_OVERFLOWS, F_SHED, F_REFUSED,
     F_HANDED, F_SSE_ACTIVE, F_LISTENERS, F_SHUTTING, F_REAPED, F_KAFKA_PRODUCE, F_RATE_LIMITED,
-    F_REJECTED, F_AUTH, F_TLS_EXPIRY, F_TLS_RELOADS, F_TLS_RELOAD_FAILURES, F_N
+    F_REJECTED, F_AUTH, F_TLS_EXPIRY, F_TLS_RELOADS, F_TLS_RELOAD_FAILURES,
+    F_ADMISSION_REFUSED, F_RL_FALLBACKS, F_IN_FLIGHT, F_CONN_REFUSED,
+    F_N
 };
 
 #define C(n, d, h) {.name = n, .dotted_name = d, .help = h, .type = METRICS_COUNTER}
@@ -87,6 +92,23 @@ static const metrics_family_def defs[F_N] = {
     [F_TLS_RELOAD_FAILURES] = C("tls_certificate_reload_failures_total",
                                 "tls.certificate.reload.failures",
                                 "SIGHUP reloads refused (the old certificate is still served)."),
+    [F_ADMISSION_REFUSED] = {.name = "gateway_admission_refused_total",
+                             .dotted_name = "gateway.admission.refused",
+                             .help = "New sessions and streams refused, by reason: rate_limited "
+                                     "(429), too_many_streams, too_many_sessions, overloaded, "
+                                     "shutting_down (503).",
+                             .type = METRICS_COUNTER,
+                             .labels = {"reason"}},
+    [F_RL_FALLBACKS] = C("gateway_rate_limit_fallbacks_total", "gateway.rate.limit.fallbacks",
+                         "Requests that RATE_LIMIT_SCOPE=cluster had to limit with this "
+                         "gateway's own bucket: Redis did not answer."),
+    [F_IN_FLIGHT] = G("gateway_sessions_in_flight", "gateway.sessions.in.flight",
+                      "Sessions this gateway started whose deadline is still ahead "
+                      "(MAX_SESSIONS_IN_FLIGHT counts these)."),
+    [F_CONN_REFUSED] = C("gateway_http_connections_refused_total",
+                         "gateway.http.connections.refused",
+                         "Requests answered 503 too_many_connections: their connection was "
+                         "beyond MAX_CONNECTIONS."),
     [F_KAFKA_PRODUCE] = {.name = "kafka_produce_seconds",
                          .dotted_name = "kafka.produce",
                          .help = "From a produce call to its delivery report (acknowledged or "
@@ -112,6 +134,10 @@ int gwmetrics_init(gw_metrics *m, const char *const topics[2], err_t *e) {
         const char *reason = r == GW_AUTH_FORBIDDEN ? "forbidden" : jwtauth_reason_name(r);
         if (!(m->auth_failures[r] = metrics_series_get(fs[F_AUTH], &reason, 1, e))) goto fail;
     }
+    for (int i = 0; i < 5; i++)
+        if (!(m->admission_refused[i] =
+                  metrics_series_get(fs[F_ADMISSION_REFUSED], &refusals[i], 1, e)))
+            goto fail;
     for (int t = 0; t < 2; t++)
         if (!(m->produce[t] = metrics_series_get(fs[F_KAFKA_PRODUCE], &topics[t], 1, e)))
             goto fail;
@@ -134,7 +160,10 @@ int gwmetrics_init(gw_metrics *m, const char *const topics[2], err_t *e) {
                    {&m->listeners, F_LISTENERS},         {&m->shutting_down, F_SHUTTING},
                    {&m->reaped, F_REAPED},               {&m->rate_limited, F_RATE_LIMITED},
                    {&m->tls_expiry, F_TLS_EXPIRY},       {&m->tls_reloads, F_TLS_RELOADS},
-                   {&m->tls_reload_failures, F_TLS_RELOAD_FAILURES}};
+                   {&m->tls_reload_failures, F_TLS_RELOAD_FAILURES},
+                   {&m->rate_limit_fallbacks, F_RL_FALLBACKS},
+                   {&m->sessions_in_flight, F_IN_FLIGHT},
+                   {&m->connections_refused, F_CONN_REFUSED}};
     for (size_t i = 0; i < sizeof singles / sizeof singles[0]; i++)
         if (!(*singles[i].s = metrics_series_get0(fs[singles[i].f], e))) goto fail;
     if (rdsmeter_init(&m->redis, m->reg, e) != AGG_OK) goto fail;

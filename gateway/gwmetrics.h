@@ -42,6 +42,11 @@ typedef struct gw_metrics {
     metrics_series *streams_handed_over; /* streams closed with a retry hint while draining */
     /* gateway_auth_failures_total by reason (index 0, JWTAUTH_OK, is NULL) */
     metrics_series *auth_failures[GW_AUTH_FORBIDDEN + 1];
+    /* gateway_admission_refused_total by reason: GW_REFUSED_* of admission.h */
+    metrics_series *admission_refused[5];
+    metrics_series *rate_limit_fallbacks; /* cluster scope decided by the local bucket */
+    metrics_series *sessions_in_flight;   /* gauge, set at scrape time */
+    metrics_series *connections_refused;  /* httpd's count, taken whole at scrape time */
     /* sampled at scrape time */
     metrics_series *sse_active, *listeners, *shutting_down, *reaped;
     metrics_series *tls_expiry, *tls_reloads, *tls_reload_failures; /* gwmetrics_sample_tls */

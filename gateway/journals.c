@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "admission.h"
 #include "alloc.h"
 #include "apierr.h"
 #include "jbody.h"
@@ -376,10 +377,6 @@ void gw_journals_handle(gateway *gw, httpd_req *r, const char *principal) {
                              gw->cfg.resources.n};
     journal_request jr;
     api_error e;
-    if (gw->draining) {
-        gw_respond_draining(gw, r);
-        return;
-    }
     if (jbody_media_type(httpd_header(r, "Content-Type"), &e) != AGG_OK ||
         journalreq_parse(body, len, &lim, &jr, &e) != AGG_OK) {
         metrics_inc(gw->metrics.bad_requests, 1);
@@ -392,18 +389,6 @@ void gw_journals_handle(gateway *gw, httpd_req *r, const char *principal) {
     }
     if (!gw_producer_healthy(gw->kafka)) {
         gw_respond_unavailable(r, "kafka");
-        return;
-    }
-    /* Load shedding: past this many requests and messages waiting for the broker the
-     * pipeline lags; refusing new sessions early lets the ones already accepted finish
-     * (their answers are always taken) instead of every session ending by deadline. */
-    if (gw->cfg.max_pending > 0 && (size_t)gw->posts_publishing + gw_producer_queued(gw->kafka) >=
-                                       (size_t)gw->cfg.max_pending) {
-        metrics_inc(gw->metrics.sessions_shed, 1);
-        api_error oe;
-        apierr_set(&oe, 503, "overloaded", NULL,
-                   "too many requests waiting for the message broker; retry in a second");
-        httpd_respond_error(r, &oe);
         return;
     }
     post_ctx *c = agg_calloc(1, sizeof *c);
@@ -442,6 +427,7 @@ void gw_journals_handle(gateway *gw, httpd_req *r, const char *principal) {
         memset(&c->tp, 0, sizeof c->tp);
     c->publishing = 1;
     gw->posts_publishing++;
+    gw_admission_session_started(gw->admission, jr.timeout_ms);
     ctx_enter(c);
     log_kv(LOG_INFO, "session started", LOG_STR("strategy", journalreq_strategy_name(jr.strategy)),
            LOG_PATIENT(jr.patient_id), LOG_INT("resources", m->n_resources),

@@ -44,6 +44,13 @@ static const char USAGE[] =
     "    AUTH_MODE=jwt, else its address) may open per second;\n"
     "    over it, 429 with Retry-After and RateLimit-Limit/-Remaining/-Reset\n"
     "  RATE_LIMIT_BURST [2 x RATE_LIMIT_RPS]: how many it may open at once\n"
+    "  RATE_LIMIT_SCOPE [local]: local (a bucket per client on each replica) or cluster (one\n"
+    "    bucket per client in Redis, shared by every replica; this replica's own while Redis\n"
+    "    fails)\n"
+    "  MAX_SSE_STREAMS [20000]: open streams on this replica; beyond, 503 too_many_streams\n"
+    "    (0: no cap)\n"
+    "  MAX_SESSIONS_IN_FLIGHT [50000]: sessions this replica started whose deadline is ahead;\n"
+    "    beyond, 503 too_many_sessions (0: no cap)\n"
     "  MAX_PENDING_PUBLISHES [5000]: new sessions get 503 overloaded while this many\n"
     "    requests and Kafka messages wait for the broker (0: never)\n"
     "  REDIS_URL [redis://127.0.0.1:6379]\n"
@@ -84,7 +91,10 @@ static const char USAGE[] =
     "    in whole seconds, at least 1)\n"
     "  LOG_LEVEL [info]: debug, info, warn or error\n"
     "  LOG_FORMAT [json]: json (one object per line) or text\n"
-    "  LOG_PATIENT_KEY [a random key per process]: key of the patient id hashes in logs\n";
+    "  LOG_PATIENT_KEY [a random key per process]: key of the patient id hashes in logs\n"
+    "  REDIS_PASSWORD_FILE, REDIS_SENTINEL_PASSWORD_FILE, KAFKA_SASL_PASSWORD_FILE,\n"
+    "    LOG_PATIENT_KEY_FILE [none]: a file holding that secret instead of the variable (a\n"
+    "    mounted Secret; one final newline dropped; setting both is a configuration error)\n";
 
 int main(int argc, char **argv) {
     cfg_handle_args(argc, argv, "gateway", USAGE);

@@ -60,6 +60,7 @@ struct gw_streams {
     gateway *gw;
     list_node ka; /* open streams (stream_ctx.ka), least recently written first */
     size_t open;
+    size_t live; /* contexts not yet freed: open streams and those still being opened */
     loop_timer *ka_timer;
     int handing_over; /* draining: every stream ends with a retry hint once it is live */
     long retry_ms;
@@ -95,6 +96,7 @@ static void free_if_idle(stream_ctx *c) {
     if (!c->dead || c->busy) return;
     if (c->retry) loop_timer_cancel(c->owner->gw->l, c->retry);
     if (c->deadline_check) loop_timer_cancel(c->owner->gw->l, c->deadline_check);
+    c->owner->live--;
     agg_free(c);
 }
 
@@ -477,10 +479,6 @@ void gw_streams_handle(gw_streams *st, httpd_req *r, const char *must_own) {
         httpd_respond_error(r, &e);
         return;
     }
-    if (gw->draining) {
-        gw_respond_draining(gw, r);
-        return;
-    }
     if (!rds_ready(gw->redis) || !gw_listeners_ready(gw->listeners)) {
         gw_respond_unavailable(r, "redis");
         return;
@@ -505,6 +503,7 @@ void gw_streams_handle(gw_streams *st, httpd_req *r, const char *must_own) {
         gw_respond_failure(r, &err, "redis");
         return;
     }
+    st->live++;
     httpd_req_on_cancel(r, on_request_cancel, c);
 }
 
@@ -547,6 +546,7 @@ void gw_streams_free(gw_streams *st) {
 }
 
 size_t gw_streams_open(const gw_streams *st) { return st->open; }
+size_t gw_streams_admitted(const gw_streams *st) { return st->live; }
 
 void gw_streams_hand_over(gw_streams *st, long retry_ms) {
     st->handing_over = 1;

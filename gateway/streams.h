@@ -22,5 +22,8 @@ void gw_streams_handle(gw_streams *st, httpd_req *r, const char *must_own);
 void gw_streams_hand_over(gw_streams *st, long retry_ms);
 /* Streams currently open to clients. */
 size_t gw_streams_open(const gw_streams *st);
+/* Streams open and those being opened (waiting for Redis), until their context is gone: what
+ * MAX_SSE_STREAMS caps, so that a burst cannot pass it during the opening round trip. */
+size_t gw_streams_admitted(const gw_streams *st);
 
 #endif

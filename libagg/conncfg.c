@@ -77,12 +77,13 @@ int conncfg_kafka_load(conncfg_kafka_security *s, err_t *e) {
         .protocol = cfg_str("KAFKA_SECURITY_PROTOCOL", NULL),
         .sasl_mechanism = cfg_str("KAFKA_SASL_MECHANISM", NULL),
         .sasl_username = cfg_str("KAFKA_SASL_USERNAME", NULL),
-        .sasl_password = cfg_str("KAFKA_SASL_PASSWORD", NULL),
         .ssl_ca_location = cfg_str("KAFKA_SSL_CA_LOCATION", NULL),
         .ssl_cert_location = cfg_str("KAFKA_SSL_CERTIFICATE_LOCATION", NULL),
         .ssl_key_location = cfg_str("KAFKA_SSL_KEY_LOCATION", NULL),
     };
-    if (conncfg_kafka_check(s, e) != AGG_OK ||
+    if (cfg_secret("KAFKA_SASL_PASSWORD", "KAFKA_SASL_PASSWORD_FILE", &s->sasl_password, NULL, e) !=
+            AGG_OK ||
+        conncfg_kafka_check(s, e) != AGG_OK ||
         readable("KAFKA_SSL_CA_LOCATION", s->ssl_ca_location, e) != AGG_OK ||
         readable("KAFKA_SSL_CERTIFICATE_LOCATION", s->ssl_cert_location, e) != AGG_OK ||
         readable("KAFKA_SSL_KEY_LOCATION", s->ssl_key_location, e) != AGG_OK)
@@ -170,9 +171,11 @@ int conncfg_redis_check(conncfg_redis *r, err_t *e) {
 int conncfg_redis_load(conncfg_redis *r, err_t *e) {
     memset(r, 0, sizeof *r);
     r->url = cfg_str("REDIS_URL", NULL);
-    r->password = cfg_str("REDIS_PASSWORD", NULL);
     r->sentinel_list = cfg_str("REDIS_SENTINELS", NULL);
     r->master_name = cfg_str("REDIS_MASTER_NAME", NULL);
-    r->sentinel_password = cfg_str("REDIS_SENTINEL_PASSWORD", NULL);
+    if (cfg_secret("REDIS_PASSWORD", "REDIS_PASSWORD_FILE", &r->password, NULL, e) != AGG_OK ||
+        cfg_secret("REDIS_SENTINEL_PASSWORD", "REDIS_SENTINEL_PASSWORD_FILE", &r->sentinel_password,
+                   NULL, e) != AGG_OK)
+        return AGG_ERR;
     return conncfg_redis_check(r, e);
 }

@@ -41,6 +41,8 @@ struct httpd {
     size_t n_reqs;
     size_t n_streams;
     unsigned long long reaped;
+    unsigned long long overflowed; /* requests answered 503 too_many_connections */
+    size_t n_conns;                /* connections with a socket context */
     loop_timer *reaper;
     int kick;          /* a connection was resumed: run MHD before the next wait */
     long long mhd_due; /* when MHD wants to run again (monotonic ms), -1 = only on events */
@@ -71,6 +73,7 @@ typedef struct httpd_conn {
     int fd;         /* -1 when MHD did not give it */
     int watching;   /* the loop watches fd for hang-up */
     int peer_left;  /* the client closed its side */
+    int over;       /* accepted beyond conn_limit: its requests get 503 and it closes */
     httpd_req *cur; /* the request being served, NULL between requests */
 } httpd_conn;
 
@@ -463,6 +466,12 @@ void httpd_stream_end(httpd_stream *s) {
 size_t httpd_stream_count(const httpd *d) { return d->n_streams; }
 size_t httpd_request_count(const httpd *d) { return d->n_reqs; }
 unsigned long long httpd_reaped_count(const httpd *d) { return d->reaped; }
+unsigned long long httpd_overflow_count(const httpd *d) { return d->overflowed; }
+
+unsigned httpd_overflow_margin(unsigned conn_limit) {
+    unsigned m = conn_limit / 100;
+    return m < 8 ? 8 : m > 64 ? 64 : m;
+}
 
 /* --- connection deadlines --- */
 
@@ -514,6 +523,8 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
         if (cx) {
             list_insert_before(&d->conns, &cx->node);
             conn_expect(cx, d->opt.header_timeout_ms);
+            d->n_conns++;
+            cx->over = d->opt.conn_limit && d->n_conns > d->opt.conn_limit;
         }
         *socket_context = cx;
         return;
@@ -521,6 +532,7 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
     httpd_conn *cx = *socket_context;
     if (!cx) return;
     *socket_context = NULL;
+    d->n_conns--;
     list_remove(&cx->node);
     if (cx->watching) loop_unwatch(d->l, cx->fd);
     if (cx->cur) cx->cur->cx = NULL;
@@ -575,6 +587,26 @@ static enum MHD_Result respond_now(struct MHD_Connection *c, httpd_req *r, unsig
     enum MHD_Result ret = MHD_queue_response(c, status, resp);
     MHD_destroy_response(resp);
     if (r) r->answered = 1, r->status = status;
+    return ret;
+}
+
+/* A request on a connection beyond conn_limit: a status the client can act on, then the
+ * connection closes (so the count falls back under the limit). */
+static enum MHD_Result respond_overflow(struct MHD_Connection *c, httpd_req *r) {
+    static const char body[] =
+        "{\"error\":\"too_many_connections\",\"message\":\"this server holds as many "
+        "connections as it may (MAX_CONNECTIONS); retry\"}";
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(sizeof body - 1, (void *)body, MHD_RESPMEM_PERSISTENT);
+    if (!resp) return MHD_NO;
+    MHD_add_response_header(resp, "Content-Type", "application/json");
+    MHD_add_response_header(resp, "Retry-After", "1");
+    MHD_add_response_header(resp, "Connection", "close");
+    add_common_headers(r, resp);
+    enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_SERVICE_UNAVAILABLE, resp);
+    MHD_destroy_response(resp);
+    r->answered = 1, r->status = MHD_HTTP_SERVICE_UNAVAILABLE;
+    r->d->overflowed++;
     return ret;
 }
 
@@ -633,6 +665,9 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char
         list_insert_after(&d->reqs, &r->node);
         d->n_reqs++;
         *con_cls = r;
+        const char *exempt = d->opt.overflow_exempt_prefix;
+        if (r->cx && r->cx->over && !(exempt && strncmp(url, exempt, strlen(exempt)) == 0))
+            return respond_overflow(c, r);
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
         if (cl && strtoull(cl, NULL, 10) > d->opt.max_body) {
             return respond_now(c, r, MHD_HTTP_CONTENT_TOO_LARGE, TOO_LARGE);
@@ -768,8 +803,9 @@ httpd *httpd_start(loop *l, const httpd_options *o, httpd_handler *h, void *arg,
         opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_MEMORY_LIMIT,
                                             (intptr_t)o->conn_memory_limit, NULL};
     if (o->conn_limit)
-        opts[n++] =
-            (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, (intptr_t)o->conn_limit, NULL};
+        opts[n++] = (struct MHD_OptionItem){
+            MHD_OPTION_CONNECTION_LIMIT,
+            (intptr_t)(o->conn_limit + httpd_overflow_margin(o->conn_limit)), NULL};
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_LISTEN_BACKLOG_SIZE, 4096, NULL};
     if (o->tls) n += (int)tlsserve_mhd_options(o->tls, opts + n);
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};

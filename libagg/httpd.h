@@ -36,7 +36,14 @@ typedef struct httpd_options {
     size_t max_body;            /* bytes; 0 = 1 MiB */
     size_t stream_buffer_limit; /* max unsent bytes per stream; 0 = 64 KiB */
     size_t conn_memory_limit;   /* MHD per-connection pool; 0 = MHD default */
-    unsigned conn_limit;        /* 0 = MHD default */
+    /* Concurrent connections, 0 = MHD's default. A few more are accepted (HTTPD_OVERFLOW): a
+     * request on one of them gets 503 {"error":"too_many_connections"} with Retry-After: 1
+     * and Connection: close instead of a reset; past those, libmicrohttpd closes new
+     * connections unanswered. */
+    unsigned conn_limit;
+    /* Requests whose path starts with this are served even on a connection beyond conn_limit
+     * (the health probes: a full replica is not a dead one); NULL = none. Static string. */
+    const char *overflow_exempt_prefix;
     const char *cors_origins;   /* comma-separated allowed origins, or NULL */
     /* Per-connection deadlines (ms; 0 = none), enforced by a loop timer that shuts the
      * socket down: the whole request header from the connection's start (or from the end of
@@ -66,6 +73,11 @@ size_t httpd_stream_count(const httpd *d);
 size_t httpd_request_count(const httpd *d);
 /* Connections closed so far for passing a header, body or idle deadline. */
 unsigned long long httpd_reaped_count(const httpd *d);
+/* Requests answered 503 too_many_connections so far (conn_limit). */
+unsigned long long httpd_overflow_count(const httpd *d);
+/* The connections accepted beyond conn_limit before libmicrohttpd refuses unanswered:
+ * conn_limit / 100, at least 8 and at most 64. */
+unsigned httpd_overflow_margin(unsigned conn_limit);
 
 /* Request accessors. Returned strings are borrowed, valid until the request
  * is answered or cancelled. Missing values are NULL. */

@@ -61,10 +61,13 @@ int log_init(const char *component, err_t *e) {
         log_fmt = LOG_FORMAT_TEXT;
     else
         return err_set(e, "LOG_FORMAT must be json or text, got '%.20s'", f);
-    const char *k = cfg_str("LOG_PATIENT_KEY", NULL);
+    const char *k;
+    size_t klen;
+    if (cfg_secret("LOG_PATIENT_KEY", "LOG_PATIENT_KEY_FILE", &k, &klen, e) != AGG_OK)
+        return AGG_ERR;
     patient_key_unannounced = 0;
-    if (k && *k) {
-        patient_key_len = strlen(k) < sizeof patient_key ? strlen(k) : sizeof patient_key;
+    if (k) {
+        patient_key_len = klen < sizeof patient_key ? klen : sizeof patient_key;
         memcpy(patient_key, k, patient_key_len);
         return AGG_OK;
     }

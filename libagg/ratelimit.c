@@ -87,12 +87,18 @@ void ratelimit_take(ratelimit *rl, const char *client, long long now_ms, ratelim
         b->tokens = fmin(rl->burst, b->tokens + (double)(now_ms - b->last_ms) * rl->rps / 1000.0);
         b->last_ms = now_ms;
     }
-    out->limit = (long)rl->burst;
-    out->allowed = b->tokens >= 1.0;
-    if (out->allowed) b->tokens -= 1.0;
-    out->remaining = (long)floor(b->tokens);
-    double missing = rl->burst - b->tokens;
-    out->reset_s = (long)ceil(missing / rl->rps);
-    double wait = out->allowed ? 0 : (1.0 - b->tokens) / rl->rps;
-    out->retry_after_s = out->allowed ? 0 : (long)ceil(wait) < 1 ? 1 : (long)ceil(wait);
+    int allowed = b->tokens >= 1.0;
+    if (allowed) b->tokens -= 1.0;
+    ratelimit_figures(b->tokens, allowed, rl->rps, rl->burst, out);
+}
+
+void ratelimit_figures(double tokens, int allowed, double rps, double burst,
+                       ratelimit_result *out) {
+    if (tokens < 0) tokens = 0;
+    out->limit = (long)burst;
+    out->allowed = allowed;
+    out->remaining = (long)floor(tokens);
+    out->reset_s = (long)ceil((burst - tokens) / rps);
+    double wait = allowed ? 0 : (1.0 - tokens) / rps;
+    out->retry_after_s = allowed ? 0 : (long)ceil(wait) < 1 ? 1 : (long)ceil(wait);
 }

@@ -34,4 +34,10 @@ void ratelimit_free(ratelimit *rl);
  * client is borrowed for the call. Never fails. */
 void ratelimit_take(ratelimit *rl, const char *client, long long now_ms, ratelimit_result *out);
 
+/* The figures of *out from a bucket that holds `tokens` after a request that took one
+ * (allowed 1) or was refused (0), at rps and burst: the one rule behind the headers, for a
+ * local bucket and for one kept in Redis (rlcluster). */
+void ratelimit_figures(double tokens, int allowed, double rps, double burst,
+                       ratelimit_result *out);
+
 #endif

@@ -47,7 +47,8 @@ static const char USAGE[] =
     "    callbackUrl; the gateway is always verified\n"
     "  LOG_LEVEL [info]: debug, info, warn or error\n"
     "  LOG_FORMAT [json]: json (one object per line) or text\n"
-    "  LOG_PATIENT_KEY [a random key per process]: key of the patient id hashes in logs\n";
+    "  LOG_PATIENT_KEY [a random key per process]: key of the patient id hashes in logs\n"
+    "  LOG_PATIENT_KEY_FILE [none]: a file holding it instead (not with the variable)\n";
 
 typedef struct rs_main_cfg {
     int n;

@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "cfg.h"
+#include "fanoutmsg.h"
 #include "worker.h"
 
 int worker_config_load(worker_cfg *c, err_t *e) {
@@ -25,6 +26,9 @@ int worker_config_load(worker_cfg *c, err_t *e) {
                                   .cert_var = "RESOURCE_TLS_CERT_FILE",
                                   .key_var = "RESOURCE_TLS_KEY_FILE"};
     if (httpc_tls_check(&c->resource_tls, e) != AGG_OK) return AGG_ERR;
+    if (cfg_url("AGGREGATOR_CALLBACK_URL", NULL, &c->callback_url, e) != AGG_OK) return AGG_ERR;
+    if (c->callback_url && strlen(c->callback_url) > FANOUTMSG_URL_MAX)
+        return err_set(e, "AGGREGATOR_CALLBACK_URL is longer than %d bytes", FANOUTMSG_URL_MAX);
     if (cfg_long("RESOURCE_CONNECT_TIMEOUT_MS", 5000, 1, 600000, &c->connect_timeout_ms, e) ||
         cfg_long("RESOURCE_READ_TIMEOUT_MS", 30000, 1, 600000, &c->read_timeout_ms, e) ||
         cfg_long("SESSION_RETENTION_S", 3600, 60, 604800, &c->retention_s, e) ||

@@ -173,6 +173,23 @@ static void on_http(const httpc_result *res, void *arg) {
     record(c, o);
 }
 
+/* Where the resource is to answer: AGGREGATOR_CALLBACK_URL when the worker has it, so that
+ * whoever can write to the requests topic cannot point resources (hospital systems that send
+ * patient data there) at a URL of its own; else the message's, which the gateway took from its
+ * own AGGREGATOR_CALLBACK_URL. */
+static const char *callback_url(const fjob *j) {
+    const char *own = j->w->cfg.callback_url;
+    if (!own) return j->m->callback_url;
+    static int told;
+    if (!told && strcmp(own, j->m->callback_url) != 0) {
+        told = 1;
+        log_warn("a fan-out message names callbackUrl %.200s; resources are given "
+                 "AGGREGATOR_CALLBACK_URL %.200s (said once)",
+                 j->m->callback_url, own);
+    }
+    return own;
+}
+
 /* The fan-out call's body; malloc'd (caller frees), or NULL with e filled ("out of memory"). Its
  * callbackUrl carries the capability for this session and source, valid CAP_GRACE_S past the
  * session's deadline. */
@@ -184,7 +201,8 @@ static char *call_body(const fjob *j, const fanoutmsg_resource *r, err_t *e) {
         return NULL;
     }
     char url[FANOUTMSG_URL_MAX + sizeof "&cap=" + CAP_MAX_LEN];
-    cap_url(url, sizeof url, j->m->callback_url, cap); /* fits: callback_url is at most its max */
+    /* Fits: either URL is at most FANOUTMSG_URL_MAX (fanoutmsg_parse, worker_config_load). */
+    cap_url(url, sizeof url, callback_url(j), cap);
     json_t *o = json_pack("{s:s, s:I, s:s, s:s}", "patientId", j->m->patient_id, "delay",
                           (json_int_t)r->delay_ms, "callbackUrl", url, "correlationId",
                           j->m->correlation_id);

@@ -53,6 +53,9 @@ static const char usage[] =
     "                               a file holding that key, instead of the variable\n"
     "  RESOURCE_URLS                when set, the only resource URLs the worker calls\n"
     "                               (comma-separated, url or name=url)\n"
+    "  AGGREGATOR_CALLBACK_URL      when set, the only callback URL the worker gives\n"
+    "                               resources (the gateways' callback Service); unset: the\n"
+    "                               one each fan-out message names (none)\n"
     "  RESOURCE_CONNECT_TIMEOUT_MS  connect timeout of resource calls (5000, 1..600000)\n"
     "  RESOURCE_READ_TIMEOUT_MS     total timeout of resource calls, capped by the time\n"
     "                               left to the session's deadline (30000, 1..600000)\n"
@@ -91,7 +94,10 @@ static const char usage[] =
     "  BIND_ADDR                    management listen address (0.0.0.0)\n"
     "  LOG_LEVEL                    debug|info|warn|error (info)\n"
     "  LOG_FORMAT                   json|text (json)\n"
-    "  LOG_PATIENT_KEY              key of the patient id hashes in logs (random per process)\n";
+    "  LOG_PATIENT_KEY              key of the patient id hashes in logs (random per process)\n"
+    "  REDIS_PASSWORD_FILE, REDIS_SENTINEL_PASSWORD_FILE, KAFKA_SASL_PASSWORD_FILE,\n"
+    "  LOG_PATIENT_KEY_FILE         a file holding that secret instead (a mounted Secret;\n"
+    "                               one final newline dropped; not with the variable)\n";
 
 /* Closing the consumer (final commit, leaving the group) blocks in librdkafka;
  * with the broker gone it could outlast SHUTDOWN_TIMEOUT_S, after which the

@@ -30,6 +30,9 @@ typedef struct worker_cfg {
     const char *bind_addr;       /* BIND_ADDR */
     int allow_enforced;          /* 1 when RESOURCE_URLS is set */
     resource_list allow;         /* RESOURCE_URLS, the only URLs the worker calls */
+    /* AGGREGATOR_CALLBACK_URL: when set, the only callback URL given to resources (a fan-out
+     * message's callbackUrl is then ignored); NULL: the message's */
+    const char *callback_url;
     long connect_timeout_ms;     /* RESOURCE_CONNECT_TIMEOUT_MS */
     long read_timeout_ms;        /* RESOURCE_READ_TIMEOUT_MS */
     httpc_tls resource_tls;      /* RESOURCE_TLS_CA_FILE, RESOURCE_TLS_CERT_FILE, _KEY_FILE */

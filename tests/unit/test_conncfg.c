@@ -20,7 +20,8 @@ static const char *const VARS_SET_HERE[] = {
     "KAFKA_SECURITY_PROTOCOL", "KAFKA_SASL_MECHANISM",           "KAFKA_SASL_USERNAME",
     "KAFKA_SASL_PASSWORD",     "KAFKA_SSL_CA_LOCATION",          "KAFKA_SSL_CERTIFICATE_LOCATION",
     "KAFKA_SSL_KEY_LOCATION",  "REDIS_URL",                      "REDIS_PASSWORD",
-    "REDIS_SENTINELS",         "REDIS_MASTER_NAME",              "REDIS_SENTINEL_PASSWORD"};
+    "REDIS_SENTINELS",         "REDIS_MASTER_NAME",              "REDIS_SENTINEL_PASSWORD",
+    "KAFKA_SASL_PASSWORD_FILE", "REDIS_PASSWORD_FILE",           "REDIS_SENTINEL_PASSWORD_FILE"};
 
 static int clear_env(void **state) {
     (void)state;
@@ -156,6 +157,47 @@ static void test_redis_password_from_the_environment(void **state) {
     assert_string_equal(r.password, "p@ss:w/rd");
 }
 
+/* Each password may come from a file (a mounted Secret) instead; both at once, or a file that
+ * cannot be read, is refused naming the variable and never the secret. */
+static void test_passwords_from_files(void **state) {
+    (void)state;
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/agg-test-conncfg-XXXXXX");
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, SECRET "\n", sizeof SECRET), (ssize_t)sizeof SECRET);
+    close(fd);
+    conncfg_redis r;
+    err_t e;
+    setenv("REDIS_PASSWORD_FILE", path, 1);
+    assert_int_equal(conncfg_redis_load(&r, &e), AGG_OK);
+    assert_string_equal(r.password, SECRET);
+    setenv("REDIS_PASSWORD", SECRET, 1);
+    assert_int_equal(conncfg_redis_load(&r, &e), AGG_ERR);
+    assert_non_null(strstr(e.text, "REDIS_PASSWORD_FILE"));
+    assert_null(strstr(e.text, SECRET));
+    unsetenv("REDIS_PASSWORD");
+    unsetenv("REDIS_PASSWORD_FILE");
+    setenv("REDIS_SENTINELS", "s1", 1);
+    setenv("REDIS_MASTER_NAME", "m", 1);
+    setenv("REDIS_SENTINEL_PASSWORD_FILE", path, 1);
+    assert_int_equal(conncfg_redis_load(&r, &e), AGG_OK);
+    assert_string_equal(r.sentinel_password, SECRET);
+    setenv("REDIS_SENTINEL_PASSWORD_FILE", "/nonexistent/secret", 1);
+    assert_int_equal(conncfg_redis_load(&r, &e), AGG_ERR);
+    assert_non_null(strstr(e.text, "REDIS_SENTINEL_PASSWORD_FILE"));
+    conncfg_kafka_security s;
+    setenv("KAFKA_SECURITY_PROTOCOL", "sasl_plaintext", 1);
+    setenv("KAFKA_SASL_USERNAME", "agg", 1);
+    setenv("KAFKA_SASL_PASSWORD_FILE", path, 1);
+    assert_int_equal(conncfg_kafka_load(&s, &e), AGG_OK);
+    assert_string_equal(s.sasl_password, SECRET);
+    setenv("KAFKA_SASL_PASSWORD_FILE", "/nonexistent/secret", 1);
+    assert_int_equal(conncfg_kafka_load(&s, &e), AGG_ERR);
+    assert_non_null(strstr(e.text, "KAFKA_SASL_PASSWORD_FILE"));
+    unlink(path);
+}
+
 static void test_sentinels_are_parsed(void **state) {
     (void)state;
     conncfg_redis r;
@@ -237,6 +279,7 @@ int main(void) {
         cmocka_unit_test_setup(test_bad_combinations_are_refused, clear_env),
         cmocka_unit_test_setup(test_load_reads_the_environment, clear_env),
         cmocka_unit_test_setup(test_redis_password_from_the_environment, clear_env),
+        cmocka_unit_test_setup(test_passwords_from_files, clear_env),
         cmocka_unit_test_setup(test_sentinels_are_parsed, clear_env),
         cmocka_unit_test_setup(test_bad_redis_combinations_are_refused, clear_env),
     };

@@ -277,8 +277,10 @@ static int setup(void **state) {
     memset(&srv, 0, sizeof srv);
     srv.l = loop_new(NULL);
     /* Short deadlines: the tests below wait for them; every other request is whole at once. */
-    httpd_options o = {"127.0.0.1", 0, 1000, 4096, 0, 0, "http://ui.example", 400, 400, 400,
-                       record_done, &srv, NULL};
+    httpd_options o = {.bind_addr = "127.0.0.1", .max_body = 1000, .stream_buffer_limit = 4096,
+                       .cors_origins = "http://ui.example", .header_timeout_ms = 400,
+                       .body_timeout_ms = 400, .idle_timeout_ms = 400, .on_done = record_done,
+                       .on_done_arg = &srv};
     srv.d = httpd_start(srv.l, &o, handler, &srv, NULL);
     return srv.d ? 0 : -1;
 }

@@ -9,6 +9,7 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "phash.h"
@@ -206,6 +207,28 @@ static void random_key_without_patient_key(void **state) {
     assert_string_not_equal(h, "p-5bdcc146bf60754e");
 }
 
+/* The key from a mounted file: the same hashes as from the variable; both set is refused. */
+static void patient_key_from_a_file(void **state) {
+    (void)state;
+    char path[] = "/tmp/agg-test-log-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "Jefe\n", 5), 5);
+    close(fd);
+    setenv("LOG_PATIENT_KEY_FILE", path, 1);
+    err_t e;
+    assert_int_equal(log_init("test", &e), AGG_ERR); /* LOG_PATIENT_KEY is set too */
+    assert_non_null(strstr(e.text, "LOG_PATIENT_KEY_FILE"));
+    assert_null(strstr(e.text, "Jefe"));
+    unsetenv("LOG_PATIENT_KEY");
+    assert_int_equal(log_init("test", &e), AGG_OK);
+    char h[LOG_PATIENT_HASH_LEN + 1];
+    log_patient_hash("what do ya want for nothing?", h);
+    assert_string_equal(h, "p-5bdcc146bf60754e");
+    unsetenv("LOG_PATIENT_KEY_FILE");
+    unlink(path);
+}
+
 static void text_format(void **state) {
     setenv("LOG_FORMAT", "text", 1);
     assert_int_equal(log_init("test", NULL), AGG_OK);
@@ -231,6 +254,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(context_and_explicit_context, setup, teardown),
         cmocka_unit_test_setup_teardown(patient_field_is_hashed, setup, teardown),
         cmocka_unit_test_setup_teardown(random_key_without_patient_key, setup, teardown),
+        cmocka_unit_test_setup_teardown(patient_key_from_a_file, setup, teardown),
         cmocka_unit_test_setup_teardown(text_format, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
