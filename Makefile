@@ -10,7 +10,7 @@ VENV := $(BUILD_DIR)/venv
 JOBS ?= $(shell nproc)
 
 APT_PACKAGES := build-essential cmake pkg-config librdkafka-dev libmicrohttpd-dev libjansson-dev \
-	libhiredis-dev libcmocka-dev libcurl4-openssl-dev libssl-dev redis-server python3-venv
+	libhiredis-dev libcmocka-dev libcurl4-openssl-dev libssl-dev libjwt-dev redis-server python3-venv
 # iproute2 and procps (ip, sysctl): the network-fault tests' namespaces and veth links;
 # redis-sentinel: the Sentinel failover tests; prometheus: promtool (the alert rules' checks and every
 # component's /actuator/prometheus) and the server make dashboard-snapshot scrapes with.

@@ -4,6 +4,32 @@
 
 #include "cfg.h"
 #include "gateway.h"
+#include "jwtauth.h"
+
+/* AUTH_MODE and, for jwt, the verifier with its key (read and converted once, here). */
+static int auth_load(gw_config *c, err_t *e) {
+    const char *mode = cfg_str("AUTH_MODE", "none");
+    if (strcmp(mode, "none") == 0) return AGG_OK;
+    if (strcmp(mode, "jwt") != 0) return err_set(e, "AUTH_MODE must be none or jwt, got '%.20s'", mode);
+    jwtauth_options o;
+    memset(&o, 0, sizeof o);
+    if (cfg_secret("JWT_SECRET", "JWT_SECRET_FILE", &o.hs_secret, &o.hs_secret_len, e) != AGG_OK ||
+        cfg_file("JWT_PUBLIC_KEY_FILE", &o.public_key_pem, NULL, e) != AGG_OK ||
+        cfg_file("JWT_JWKS_FILE", &o.jwks_json, NULL, e) != AGG_OK ||
+        cfg_long("JWT_CLOCK_SKEW_S", 60, 0, 3600, &o.skew_s, e) != AGG_OK)
+        return AGG_ERR;
+    o.issuer = cfg_str("JWT_ISSUER", NULL);
+    o.audience = cfg_str("JWT_AUDIENCE", NULL);
+    o.roles_claim = cfg_str("JWT_ROLES_CLAIM", "roles");
+    o.admin_role = cfg_str("JWT_ADMIN_ROLE", "aggregator-admin");
+    c->auth = jwtauth_new(&o, e);
+    return c->auth ? AGG_OK : AGG_ERR;
+}
+
+void gw_config_free(gw_config *c) {
+    jwtauth_free(c->auth);
+    c->auth = NULL;
+}
 
 int gw_config_load(gw_config *c, err_t *e) {
     long port;
@@ -71,5 +97,5 @@ int gw_config_load(gw_config *c, err_t *e) {
         cfg_str("CORS_ALLOWED_ORIGINS", "http://localhost:8082,http://127.0.0.1:8082");
     c->topic_requests = cfg_str("KAFKA_TOPIC_REQUESTS", "agg.requests");
     c->topic_callbacks = cfg_str("KAFKA_TOPIC_CALLBACKS", "agg.callbacks");
-    return AGG_OK;
+    return auth_load(c, e);
 }

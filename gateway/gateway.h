@@ -43,6 +43,7 @@ typedef struct gw_config {
     long idle_timeout_ms;        /* HTTP_IDLE_TIMEOUT_MS */
     long rate_limit_rps;         /* RATE_LIMIT_RPS: per client address, 0 = no limit */
     long rate_limit_burst;       /* RATE_LIMIT_BURST */
+    struct jwtauth *auth;        /* AUTH_MODE=jwt: the verifier (owned, gw_config_free); none: NULL */
 } gw_config;
 
 
@@ -70,10 +71,13 @@ typedef struct gateway {
 /* Reads the configuration from the environment into c. AGG_ERR with one
  * line naming the variable when a value is invalid. */
 int gw_config_load(gw_config *c, err_t *e);
+/* Frees what gw_config_load allocated (the verifier; cfg keeps the files it read). */
+void gw_config_free(gw_config *c);
 
-/* 1 when r may go on; 0 when its client (by address) is over RATE_LIMIT_RPS: r was answered
- * 429 with Retry-After and the RateLimit headers. Sessions and streams go through it. */
-int gw_admit(gateway *gw, httpd_req *r);
+/* 1 when r may go on; 0 when its client is over RATE_LIMIT_RPS: r was answered 429 with
+ * Retry-After and the RateLimit headers. The client is subject (a verified token's sub,
+ * borrowed for the call) when not NULL, else its address. Sessions and streams go through it. */
+int gw_admit(gateway *gw, httpd_req *r, const char *subject);
 
 /* Answers 503 {"error":"unavailable"} naming what is down. */
 void gw_respond_unavailable(httpd_req *r, const char *what);

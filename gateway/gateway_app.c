@@ -9,7 +9,10 @@
 #include "actuator.h"
 #include "alloc.h"
 #include "answer_intake.h"
+#include "fanoutmsg.h"
+#include "gwauth.h"
 #include "httpmetrics.h"
+#include "phash.h"
 #include "journals.h"
 #include "listeners.h"
 #include "log.h"
@@ -31,12 +34,34 @@ void gw_respond_draining(gateway *gw, httpd_req *r) {
     httpd_respond_error_retry(r, &e, s < 1 ? 1 : (int)s);
 }
 
-int gw_admit(gateway *gw, httpd_req *r) {
+/* The bucket of a subject: "s:<sub>", or for a sub too long for a bucket's key (which would be
+ * cut, and shared with every sub of the same start) "h:" and the hex of a hash of it. An
+ * address has no ':' prefix of this kind, so no subject shares an address's bucket. */
+static void subject_key(const char *sub, char key[RATELIMIT_CLIENT_MAX + 1]) {
+    size_t n = strlen(sub);
+    if (n + 2 <= RATELIMIT_CLIENT_MAX) {
+        snprintf(key, RATELIMIT_CLIENT_MAX + 1, "s:%s", sub);
+        return;
+    }
+    unsigned char mac[PHASH_MAC_LEN];
+    phash_hmac_sha256("ratelimit", 9, sub, n, mac);
+    key[0] = 'h';
+    key[1] = ':';
+    size_t i = 0;
+    for (; i < PHASH_MAC_LEN && 2 + 2 * i + 2 <= RATELIMIT_CLIENT_MAX; i++)
+        snprintf(key + 2 + 2 * i, 3, "%02x", mac[i]);
+    key[2 + 2 * i] = '\0';
+}
+
+int gw_admit(gateway *gw, httpd_req *r, const char *subject) {
     if (!gw->rate_limit) return 1;
-    char ip[64];
-    httpd_client_ip(r, ip, sizeof ip);
+    char key[RATELIMIT_CLIENT_MAX + 1];
+    if (subject)
+        subject_key(subject, key);
+    else
+        httpd_client_ip(r, key, sizeof key);
     ratelimit_result rl;
-    ratelimit_take(gw->rate_limit, ip, loop_now_ms(), &rl);
+    ratelimit_take(gw->rate_limit, key, loop_now_ms(), &rl);
     if (rl.allowed) return 1;
     metrics_inc(gw->metrics.rate_limited, 1);
     char limit[24], remaining[24], reset[24], retry[24];
@@ -48,8 +73,9 @@ int gw_admit(gateway *gw, httpd_req *r) {
                              "RateLimit-Remaining", remaining, "RateLimit-Reset", reset};
     api_error e;
     apierr_set(&e, 429, "rate_limited", NULL,
-               "more than RATE_LIMIT_RPS (%ld/s, burst %ld) from this client; retry after %ld s",
-               gw->cfg.rate_limit_rps, gw->cfg.rate_limit_burst, rl.retry_after_s);
+               "more than RATE_LIMIT_RPS (%ld/s, burst %ld) from this %s; retry after %ld s",
+               gw->cfg.rate_limit_rps, gw->cfg.rate_limit_burst,
+               subject ? "principal" : "client address", rl.retry_after_s);
     char *body = apierr_to_json(&e, NULL);
     httpd_respond_headers(r, 429, NULL,
                           body ? body : "{\"error\":\"rate_limited\",\"message\":\"rate limited\"}",
@@ -134,8 +160,13 @@ enum { ON_API = 1, ON_CALLBACKS = 2 };
 static void route(gateway *gw, httpd_req *r, unsigned listener) {
     const char *path = httpd_path(r);
     const char *method = httpd_method(r);
-    /* Metrics, info and configuration: on the API's listener only, as the probes are not. */
-    if ((listener & ON_API) && actuator_handle(gw->actuator, r)) return;
+    /* Metrics, info and configuration: on the API's listener only, as the probes are not; under
+     * AUTH_MODE=jwt for admins only (the probes stay open: kubelet has no token). */
+    if ((listener & ON_API) && strncmp(path, "/actuator/", 10) == 0 &&
+        strcmp(path, "/actuator/health") != 0 && strncmp(path, "/actuator/health/", 17) != 0) {
+        if (!gw_auth_admin(gw, r)) return;
+        if (actuator_handle(gw->actuator, r)) return;
+    }
     int get = strcmp(method, "GET") == 0;
     int post = strcmp(method, "POST") == 0;
     struct {
@@ -169,13 +200,20 @@ static void route(gateway *gw, httpd_req *r, unsigned listener) {
         respond_plain_error(r, 405, "method_not_allowed", "method not allowed on this endpoint");
         return;
     }
+    /* The token is verified before admission, so that the bucket is the principal's: a client
+     * behind a shared address (a hospital's NAT) is limited by who it is, and one without a
+     * valid token never reaches a bucket (401 costs one verify and touches no shared state). */
+    jwtauth_principal who;
+    const char *subject = gw->cfg.auth ? who.sub : NULL;
     switch (i) {
     case 0:
-        if (gw_admit(gw, r)) gw_journals_handle(gw, r);
+        if (gw_auth_request(gw, r, 0, &who) && gw_admit(gw, r, subject))
+            gw_journals_handle(gw, r, who.sub);
         break;
     case 1: gw_answer_intake_handle(gw, r); break;
     case 2:
-        if (gw_admit(gw, r)) gw_streams_handle(gw->streams, r);
+        if (gw_auth_request(gw, r, 1, &who) && gw_admit(gw, r, subject))
+            gw_streams_handle(gw->streams, r, subject);
         break;
     case 3: respond_health(gw, r, 1); break;
     case 4: respond_health(gw, r, 0); break;
@@ -289,6 +327,7 @@ int gw_drain(gateway *gw, long long deadline_ms) {
 }
 
 void gw_stop(gateway *gw, int flush_ms) {
+    gw_config_free(&gw->cfg);
     httpd_stop(gw->http);
     gw->http = NULL;
     httpd_stop(gw->callback_http);

@@ -11,7 +11,7 @@ enum {
     F_STARTED, F_AGG_STARTED, F_ACCEPTED, F_BAD, F_PRODUCE, F_REDIS, F_WAIT_TIMEOUTS, F_OPENED,
     F_EVENTS, F_SSE_EVENTS, F_REPLAYS, F_ABORTED, F_LOST, F_OVERFLOWS, F_SHED, F_REFUSED,
     F_HANDED, F_SSE_ACTIVE, F_LISTENERS, F_SHUTTING, F_REAPED, F_KAFKA_PRODUCE, F_RATE_LIMITED,
-    F_N
+    F_AUTH, F_N
 };
 
 #define C(n, d, h) {.name = n, .dotted_name = d, .help = h, .type = METRICS_COUNTER}
@@ -54,6 +54,10 @@ static const metrics_family_def defs[F_N] = {
     [F_RATE_LIMITED] = C("gateway_rate_limited_total", "gateway.rate.limited",
                          "Sessions and streams refused with 429: their client address was over "
                          "RATE_LIMIT_RPS."),
+    [F_AUTH] = {.name = "gateway_auth_failures_total", .dotted_name = "gateway.auth.failures",
+                .help = "Requests refused under AUTH_MODE=jwt: 401 by the token's refusal reason, "
+                        "403 as forbidden.",
+                .type = METRICS_COUNTER, .labels = {"reason"}},
     [F_SHED] = C("gateway_sessions_shed_total", "gateway.sessions.shed",
                  "New sessions refused (503 overloaded) while MAX_PENDING_PUBLISHES were "
                  "waiting for Kafka."),
@@ -92,6 +96,10 @@ int gwmetrics_init(gw_metrics *m, const char *const topics[2], err_t *e) {
             !(m->agg_sessions_started[s] =
                   metrics_series_get(fs[F_AGG_STARTED], &strategies[s], 1, e)))
             goto fail;
+    for (int r = JWTAUTH_MISSING; r <= GW_AUTH_FORBIDDEN; r++) {
+        const char *reason = r == GW_AUTH_FORBIDDEN ? "forbidden" : jwtauth_reason_name(r);
+        if (!(m->auth_failures[r] = metrics_series_get(fs[F_AUTH], &reason, 1, e))) goto fail;
+    }
     for (int t = 0; t < 2; t++)
         if (!(m->produce[t] = metrics_series_get(fs[F_KAFKA_PRODUCE], &topics[t], 1, e)))
             goto fail;

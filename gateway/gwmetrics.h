@@ -3,11 +3,15 @@
 #define GW_GWMETRICS_H
 
 #include "err.h"
+#include "jwtauth.h"
 #include "metrics.h"
 #include "rdsmeter.h"
 
 /* Strategies, indexes of sessions_started. */
 enum { GW_STRATEGY_SSE = 0, GW_STRATEGY_WAIT = 1 };
+/* gateway_auth_failures_total's reasons: the token refusals (jwtauth_reason, from
+ * JWTAUTH_MISSING) and, last, 403 forbidden (another principal's session, no admin role). */
+#define GW_AUTH_FORBIDDEN JWTAUTH_REASONS
 /* Topics, indexes of produce. */
 enum { GW_TOPIC_REQUESTS = 0, GW_TOPIC_CALLBACKS = 1 };
 
@@ -33,6 +37,8 @@ typedef struct gw_metrics {
     metrics_series *rate_limited;        /* sessions and streams refused with 429 */
     metrics_series *shutdown_refused;    /* sessions and streams refused while draining */
     metrics_series *streams_handed_over; /* streams closed with a retry hint while draining */
+    /* gateway_auth_failures_total by reason (index 0, JWTAUTH_OK, is NULL) */
+    metrics_series *auth_failures[GW_AUTH_FORBIDDEN + 1];
     /* sampled at scrape time */
     metrics_series *sse_active, *listeners, *shutting_down, *reaped;
     /* kafka_produce_seconds by GW_TOPIC_*: observe with gwmetrics_produced */

@@ -343,7 +343,8 @@ static void open_session(post_ctx *c) {
     }
     session_def d = {m->correlation_id, m->patient_id,  journalreq_strategy_name(m->strategy),
                      sources,           m->created_ms, m->deadline_ms,
-                     loop_wall_ms(),    c->gw->cfg.retention_s, c->tp.trace_id};
+                     loop_wall_ms(),    c->gw->cfg.retention_s, c->tp.trace_id,
+                     m->principal};
     session_call sc;
     int rc = session_call_open(&sc, &d, &e);
     if (rc == AGG_OK) rc = rds_call_send(c->gw->redis, &sc.call, on_opened, c, &e);
@@ -367,7 +368,7 @@ static void on_wait_subscribed(int ok, void *arg) {
     open_session(c);
 }
 
-void gw_journals_handle(gateway *gw, httpd_req *r) {
+void gw_journals_handle(gateway *gw, httpd_req *r, const char *principal) {
     size_t len;
     const char *body = httpd_body(r, &len);
     journalreq_limits lim = {gw->cfg.timeout_default_ms, gw->cfg.timeout_max_ms,
@@ -421,7 +422,7 @@ void gw_journals_handle(gateway *gw, httpd_req *r) {
     }
     err_t me;
     fanout_msg *m = fanoutmsg_from_request(&jr, &gw->cfg.resources, cid, loop_wall_ms(),
-                                           gw->cfg.callback_url, &me);
+                                           gw->cfg.callback_url, principal, &me);
     if (!m) {
         agg_free(c);
         gw_respond_failure(r, &me, "memory");

@@ -4,7 +4,8 @@
 
 #include "gateway.h"
 
-/* Serves one POST /aggregate/journals request (answers it now or later). */
-void gw_journals_handle(gateway *gw, httpd_req *r);
+/* Serves one POST /aggregate/journals request (answers it now or later) for principal (the
+ * verified token's sub, or FANOUTMSG_ANONYMOUS; borrowed for the call): the session's owner. */
+void gw_journals_handle(gateway *gw, httpd_req *r, const char *principal);
 
 #endif

@@ -7,6 +7,8 @@
 
 #include "alloc.h"
 #include "apierr.h"
+#include "fanoutmsg.h"
+#include "gwauth.h"
 #include "list.h"
 #include "listeners.h"
 #include "log.h"
@@ -51,6 +53,7 @@ typedef struct stream_ctx {
     loop_timer *deadline_check; /* at the deadline plus DEADLINE_CHECK_MS, then every RECHECK_MS */
     long long last_write_ms;
     list_node ka; /* on owner->ka while the stream is open */
+    char must_own[FANOUTMSG_PRINCIPAL_MAX + 1]; /* "" = anyone may read (AUTH_MODE=none) */
 } stream_ctx;
 
 struct gw_streams {
@@ -117,6 +120,19 @@ static void fail_not_found(stream_ctx *c) {
     if (c->r) {
         api_error e;
         apierr_set(&e, 404, "not_found", NULL, "no such session (unknown correlationId, or expired)");
+        httpd_respond_error(c->r, &e);
+        c->r = NULL;
+    }
+    c->dead = 1;
+}
+
+/* The session is another principal's: as 404, nothing of it is sent. */
+static void fail_forbidden(stream_ctx *c) {
+    stop_listening(c);
+    if (c->r) {
+        api_error e;
+        apierr_set(&e, 403, "forbidden", NULL,
+                   "this session was started by another principal: only its owner may read it");
         httpd_respond_error(c->r, &e);
         c->r = NULL;
     }
@@ -374,6 +390,14 @@ static void on_session_state(struct redisReply *reply, void *arg) {
         free_if_idle(c);
         return;
     }
+    if (c->must_own[0] && !session_state_owned_by(&st, c->must_own)) {
+        gw_auth_forbidden(c->owner->gw);
+        log_ctx_set(c->cid, NULL, NULL);
+        log_warn("stream refused: the session belongs to another principal");
+        fail_forbidden(c);
+        free_if_idle(c);
+        return;
+    }
     httpd_req *r = c->r;
     c->r = NULL;
     c->s = httpd_stream_open(r, NULL, on_stream_close, c, NULL);
@@ -425,7 +449,7 @@ static void on_subscribed(int ok, void *arg) {
     free_if_idle(c);
 }
 
-void gw_streams_handle(gw_streams *st, httpd_req *r) {
+void gw_streams_handle(gw_streams *st, httpd_req *r, const char *must_own) {
     gateway *gw = st->gw;
     api_error e;
     const char *cid = httpd_query(r, "correlationId");
@@ -472,6 +496,7 @@ void gw_streams_handle(gw_streams *st, httpd_req *r) {
     c->r = r;
     list_init(&c->ka);
     memcpy(c->cid, cid, UUID4_LEN + 1);
+    snprintf(c->must_own, sizeof c->must_own, "%s", must_own ? must_own : "");
     c->last_sent = last_id;
     c->phase = P_SUBSCRIBING;
     c->li = gw_listen(gw->listeners, cid, on_event, on_subscribed, on_resync, c, &err);

@@ -1,4 +1,4 @@
-/* audit: builds the audit outbox's calls and reads their replies (no I/O; worker/auditrelay.c sends them). */
+/* audit: the audit outbox's calls and replies (no I/O of its own; worker/auditrelay.c sends). */
 #include "audit.h"
 
 #include <hiredis/hiredis.h>
@@ -26,7 +26,8 @@ int audit_call_read(audit_call *ac, int bucket, const char *consumer, int count,
     if (!consumer || !*consumer || count < 1) return err_set(e, "audit read: bad argument");
     if (begin(ac, bucket, "XREADGROUP", e) != AGG_OK) return AGG_ERR;
     snprintf(ac->num[0], sizeof ac->num[0], "%d", count);
-    const char *w[] = {"GROUP", AUDIT_GROUP, consumer, "COUNT", ac->num[0], "STREAMS", ac->key, ">"};
+    const char *w[] = {"GROUP",    AUDIT_GROUP, consumer, "COUNT",
+                       ac->num[0], "STREAMS",   ac->key,  ">"};
     for (size_t i = 0; i < sizeof w / sizeof w[0]; i++) rds_call_push(&ac->call, w[i]);
     return AGG_OK;
 }

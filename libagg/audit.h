@@ -1,4 +1,4 @@
-/* audit: the audit outbox's Redis calls (one consumer group per bucket stream) and their replies. */
+/* audit: the audit outbox's Redis calls (a consumer group per bucket stream), their replies. */
 #ifndef AGG_AUDIT_H
 #define AGG_AUDIT_H
 

@@ -257,6 +257,17 @@ static int read_secret_file(const char *file_name, const char *path, char **out,
     return AGG_OK;
 }
 
+/* Reads path into a copy kept until cfg_secrets_free(); *out borrows it. */
+static int keep_file(const char *file_name, const char *path, const char **out, err_t *e) {
+    if (n_secrets == CFG_MAX_SECRETS)
+        return err_set(e, "%s: more than %d secret files", file_name, CFG_MAX_SECRETS);
+    char *copy;
+    if (read_secret_file(file_name, path, &copy, e) != AGG_OK) return AGG_ERR;
+    secrets[n_secrets++] = copy;
+    *out = copy;
+    return AGG_OK;
+}
+
 int cfg_secret(const char *name, const char *file_name, const char **out, size_t *len, err_t *e) {
     const char *v = getenv(name), *path = getenv(file_name);
     int have_v = v && *v, have_path = path && *path;
@@ -267,17 +278,23 @@ int cfg_secret(const char *name, const char *file_name, const char **out, size_t
     if (have_v && have_path)
         return err_set(e, "set %s or %s, not both", name, file_name);
     if (have_path) {
-        if (n_secrets == CFG_MAX_SECRETS)
-            return err_set(e, "%s: more than %d secret files", file_name, CFG_MAX_SECRETS);
-        char *copy;
-        if (read_secret_file(file_name, path, &copy, e) != AGG_OK) return AGG_ERR;
-        secrets[n_secrets++] = copy;
-        v = copy;
+        if (keep_file(file_name, path, &v, e) != AGG_OK) return AGG_ERR;
     } else if (!have_v) {
         return AGG_OK;
     }
     *out = v;
     if (len) *len = strlen(v);
+    return AGG_OK;
+}
+
+int cfg_file(const char *file_name, const char **out, size_t *len, err_t *e) {
+    const char *path = getenv(file_name);
+    int have_path = path && *path;
+    record(file_name, have_path ? path : NULL, 0, 0, !have_path);
+    *out = NULL;
+    if (len) *len = 0;
+    if (!have_path || keep_file(file_name, path, out, e) != AGG_OK) return have_path ? AGG_ERR : AGG_OK;
+    if (len) *len = strlen(*out);
     return AGG_OK;
 }
 

@@ -23,6 +23,11 @@ int cfg_url(const char *name, const char *def, const char **out, err_t *e);
  * the value always shown as "******". Start-up only: not thread-safe. */
 #define CFG_SECRET_MAX 65536
 int cfg_secret(const char *name, const char *file_name, const char **out, size_t *len, err_t *e);
+/* Reads the file that the variable file_name names (a public key, a JWKS: not a secret, its path
+ * shown): *out gets its bytes as a string, *len (may be NULL) its length, or *out = NULL when the
+ * variable is unset. Owned by cfg until cfg_secrets_free(), as cfg_secret's copies, and with its
+ * errors (unreadable, empty, NUL byte, over CFG_SECRET_MAX). file_name must be a static string. */
+int cfg_file(const char *file_name, const char **out, size_t *len, err_t *e);
 /* Frees the copies of secrets read from files (their pointers become invalid). */
 void cfg_secrets_free(void);
 

@@ -25,9 +25,21 @@ static fanout_msg *msg_new(int n, err_t *e) {
 
 void fanoutmsg_free(fanout_msg *m) { agg_free(m); }
 
+int fanoutmsg_principal_ok(const char *s, size_t n) {
+    if (!s || n < 1 || n > FANOUTMSG_PRINCIPAL_MAX) return 0;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] > 0x7e) return 0;
+    return 1;
+}
+
 fanout_msg *fanoutmsg_from_request(const journal_request *r, const resource_list *res,
                                    const char *cid, long long created_ms, const char *callback_url,
-                                   err_t *e) {
+                                   const char *principal, err_t *e) {
+    if (!principal) principal = FANOUTMSG_ANONYMOUS;
+    if (!fanoutmsg_principal_ok(principal, strlen(principal))) {
+        err_set(e, "principal must be 1..%d printable ASCII characters", FANOUTMSG_PRINCIPAL_MAX);
+        return NULL;
+    }
     int n = res ? res->n : 0;
     if (n > RESLIST_MAX) n = RESLIST_MAX;
     fanout_msg *m = msg_new(n, e);
@@ -39,6 +51,7 @@ fanout_msg *fanoutmsg_from_request(const journal_request *r, const resource_list
     m->created_ms = created_ms;
     m->deadline_ms = created_ms + r->timeout_ms;
     snprintf(m->callback_url, sizeof m->callback_url, "%s", callback_url ? callback_url : "");
+    snprintf(m->principal, sizeof m->principal, "%s", principal);
     for (int i = 0; i < n; i++) {
         memcpy(m->resources[i].source, res->items[i].source, sizeof m->resources[i].source);
         memcpy(m->resources[i].url, res->items[i].url, sizeof m->resources[i].url);
@@ -67,10 +80,11 @@ char *fanoutmsg_to_json(const fanout_msg *m, err_t *e) {
         }
     }
     json_t *o = json_pack(
-        "{s:s, s:s, s:s, s:I, s:I, s:I, s:s, s:o}", "correlationId", m->correlation_id, "patientId",
-        m->patient_id, "strategy", journalreq_strategy_name(m->strategy), "timeoutMs",
+        "{s:s, s:s, s:s, s:I, s:I, s:I, s:s, s:s, s:o}", "correlationId", m->correlation_id,
+        "patientId", m->patient_id, "strategy", journalreq_strategy_name(m->strategy), "timeoutMs",
         (json_int_t)m->timeout_ms, "createdMs", (json_int_t)m->created_ms, "deadlineMs",
-        (json_int_t)m->deadline_ms, "callbackUrl", m->callback_url, "resources", arr);
+        (json_int_t)m->deadline_ms, "callbackUrl", m->callback_url, "principal", m->principal,
+        "resources", arr);
     return dump(o, e);
 }
 
@@ -159,7 +173,8 @@ static int parse_resource(json_t *o, int i, fanoutmsg_resource *r, err_t *e) {
 static int parse_object(json_t *root, fanout_msg *m, err_t *e) {
     static const char *const keys[] = {"correlationId", "patientId", "strategy",
                                        "timeoutMs",     "createdMs", "deadlineMs",
-                                       "callbackUrl",   "resources", NULL};
+                                       "callbackUrl",   "principal", "resources",
+                                       NULL};
     if (only_keys(root, keys, "fan-out message", e) != AGG_OK) return AGG_ERR;
     if (get_str(root, "correlationId", m->correlation_id, UUID4_LEN, e) != AGG_OK) return AGG_ERR;
     if (!uuid4_valid(m->correlation_id)) return err_set(e, "correlationId is not a lowercase UUID");
@@ -189,6 +204,10 @@ static int parse_object(json_t *root, fanout_msg *m, err_t *e) {
         return AGG_ERR;
     if (!url_ok(m->callback_url, strlen(m->callback_url), FANOUTMSG_URL_MAX))
         return err_set(e, "callbackUrl is not an http(s) URL");
+    if (get_str(root, "principal", m->principal, FANOUTMSG_PRINCIPAL_MAX, e) != AGG_OK)
+        return AGG_ERR;
+    if (!fanoutmsg_principal_ok(m->principal, strlen(m->principal)))
+        return err_set(e, "principal has a character outside printable ASCII");
     json_t *res = json_object_get(root, "resources");
     if (!res) return err_set(e, "resources is missing");
     if (!json_is_array(res)) return err_set(e, "resources must be an array");

@@ -10,6 +10,9 @@
 #include "uuid4.h"
 
 #define FANOUTMSG_URL_MAX 512
+/* Who asked: the token's sub (jwtauth), "anonymous" under AUTH_MODE=none. */
+#define FANOUTMSG_PRINCIPAL_MAX 255
+#define FANOUTMSG_ANONYMOUS "anonymous"
 
 typedef struct fanoutmsg_resource {
     char source[RESLIST_NAME_MAX + 1];
@@ -25,6 +28,7 @@ typedef struct fanout_msg {
     long long created_ms;  /* wall clock, epoch ms */
     long long deadline_ms; /* created_ms + timeout_ms */
     char callback_url[FANOUTMSG_URL_MAX + 1];
+    char principal[FANOUTMSG_PRINCIPAL_MAX + 1]; /* the session's owner */
     int n_resources;                /* 0..RESLIST_MAX */
     fanoutmsg_resource resources[]; /* exactly n_resources of them */
 } fanout_msg;
@@ -32,14 +36,20 @@ typedef struct fanout_msg {
 /* Bytes of a message that holds n resources. */
 size_t fanoutmsg_size(int n);
 
+/* 1 when s (n bytes) is a valid principal: 1..FANOUTMSG_PRINCIPAL_MAX printable ASCII
+ * characters (0x20..0x7e), so that it is safe in a Redis field, a log line and a header. */
+int fanoutmsg_principal_ok(const char *s, size_t n);
+
 /* A new message for a validated request r to the resources res (NULL: none):
  * resource i gets delay r->delays[i] (0 when not given). cid must be a
- * 36-char UUID. Allocated for exactly res->n resources (at most RESLIST_MAX);
- * the caller frees it with fanoutmsg_free(). NULL with e filled ("out of
- * memory"). r, res, cid and callback_url are borrowed for the call. */
+ * 36-char UUID; principal a valid principal (fanoutmsg_principal_ok) or NULL
+ * for FANOUTMSG_ANONYMOUS. Allocated for exactly res->n resources (at most
+ * RESLIST_MAX); the caller frees it with fanoutmsg_free(). NULL with e filled
+ * ("out of memory", or an invalid principal). r, res, cid, callback_url and
+ * principal are borrowed for the call. */
 fanout_msg *fanoutmsg_from_request(const journal_request *r, const resource_list *res,
                                    const char *cid, long long created_ms, const char *callback_url,
-                                   err_t *e);
+                                   const char *principal, err_t *e);
 
 /* Frees a message of fanoutmsg_from_request() or fanoutmsg_parse(); m may be NULL. */
 void fanoutmsg_free(fanout_msg *m);

@@ -583,7 +583,7 @@ static enum MHD_Result answer_preflight(httpd_req *r) {
         MHD_add_response_header(resp, "Vary", "Origin");
         MHD_add_response_header(resp, "Access-Control-Allow-Methods", "GET, POST, OPTIONS");
         MHD_add_response_header(resp, "Access-Control-Allow-Headers",
-                                "Content-Type, Last-Event-ID");
+                                "Authorization, Content-Type, Last-Event-ID");
         MHD_add_response_header(resp, "Access-Control-Max-Age", "600");
     }
     enum MHD_Result ret = MHD_queue_response(r->conn, MHD_HTTP_NO_CONTENT, resp);

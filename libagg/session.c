@@ -65,14 +65,14 @@ static const char *num(session_call *sc, int i, long long v) {
 }
 
 int session_call_open(session_call *sc, const session_def *d, err_t *e) {
-    if (!d->patient_id || !d->strategy || !d->sources_json)
+    if (!d->patient_id || !d->strategy || !d->sources_json || !d->owner || !*d->owner)
         return err_set(e, "session_open: missing argument");
     if (session_keys_of(d->cid, &sc->keys, e) != AGG_OK) return AGG_ERR;
     const session_keys *k = &sc->keys;
-    rds_call_session_open(&sc->call, k->meta, k->out, k->log, k->deadlines, k->audit, d->cid, k->channel,
-                          d->patient_id, d->strategy, num(sc, 0, d->created_ms),
+    rds_call_session_open(&sc->call, k->meta, k->out, k->log, k->deadlines, k->audit, d->cid,
+                          k->channel, d->patient_id, d->strategy, num(sc, 0, d->created_ms),
                           num(sc, 1, d->deadline_ms), d->sources_json, num(sc, 2, d->ttl_s),
-                          num(sc, 3, d->now_ms), d->trace_id ? d->trace_id : "");
+                          num(sc, 3, d->now_ms), d->trace_id ? d->trace_id : "", d->owner);
     return AGG_OK;
 }
 
@@ -81,18 +81,17 @@ int session_call_record(session_call *sc, const session_outcome *o, err_t *e) {
         return err_set(e, "session_record: missing argument");
     if (session_keys_of(o->cid, &sc->keys, e) != AGG_OK) return AGG_ERR;
     const session_keys *k = &sc->keys;
-    rds_call_session_record(&sc->call, k->meta, k->out, k->log, k->deadlines, k->audit, o->cid, k->channel,
-                            o->source, outcome_name(o->status), o->event_json,
+    rds_call_session_record(&sc->call, k->meta, k->out, k->log, k->deadlines, k->audit, o->cid,
+                            k->channel, o->source, outcome_name(o->status), o->event_json,
                             num(sc, 0, o->ttl_s), o->patient_id, num(sc, 1, o->now_ms));
     return AGG_OK;
 }
 
-int session_call_expire(session_call *sc, const char *cid, long long now_ms, long ttl_s,
-                        err_t *e) {
+int session_call_expire(session_call *sc, const char *cid, long long now_ms, long ttl_s, err_t *e) {
     if (session_keys_of(cid, &sc->keys, e) != AGG_OK) return AGG_ERR;
     const session_keys *k = &sc->keys;
-    rds_call_session_expire(&sc->call, k->meta, k->out, k->log, k->deadlines, k->audit, cid, k->channel,
-                            num(sc, 0, now_ms), num(sc, 1, ttl_s));
+    rds_call_session_expire(&sc->call, k->meta, k->out, k->log, k->deadlines, k->audit, cid,
+                            k->channel, num(sc, 0, now_ms), num(sc, 1, ttl_s));
     return AGG_OK;
 }
 
@@ -105,6 +104,7 @@ int session_call_state(session_call *sc, const char *cid, err_t *e) {
     rds_call_push(&sc->call, "seq");
     rds_call_push(&sc->call, "calls");
     rds_call_push(&sc->call, "deadline");
+    rds_call_push(&sc->call, "owner");
     return AGG_OK;
 }
 
@@ -247,8 +247,8 @@ static int parse_seq(const char *s, size_t n, long long *out) {
 
 int session_state_reply(const redisReply *reply, session_state *st, err_t *e) {
     memset(st, 0, sizeof *st);
-    /* 4 fields from session_call_state (with the deadline), 3 from session_claim. */
-    if (!reply || reply->type != REDIS_REPLY_ARRAY || (reply->elements != 3 && reply->elements != 4))
+    /* 5 fields from session_call_state (with the deadline and owner), 3 from session_claim. */
+    if (!reply || reply->type != REDIS_REPLY_ARRAY || (reply->elements != 3 && reply->elements != 5))
         return err_set(e, "session state: %.200s", session_reply_error(reply));
     const redisReply *state = reply->element[0], *seq = reply->element[1],
                      *calls = reply->element[2];
@@ -264,13 +264,25 @@ int session_state_reply(const redisReply *reply, session_state *st, err_t *e) {
         st->calls = calls->str;
         st->calls_len = calls->len;
     }
-    if (reply->elements == 4) {
+    if (reply->elements == 5) {
         const redisReply *dl = reply->element[3];
         if (dl->type != REDIS_REPLY_NIL && (dl->type != REDIS_REPLY_STRING ||
                                            parse_seq(dl->str, (size_t)dl->len, &st->deadline_ms) != AGG_OK))
             return err_set(e, "session state: malformed deadline");
+        const redisReply *ow = reply->element[4];
+        if (ow->type == REDIS_REPLY_STRING) {
+            st->owner = ow->str;
+            st->owner_len = ow->len;
+        } else if (ow->type != REDIS_REPLY_NIL) {
+            return err_set(e, "session state: malformed owner");
+        }
     }
     return AGG_OK;
+}
+
+int session_state_owned_by(const session_state *st, const char *principal) {
+    size_t n = strlen(principal);
+    return st->owner && st->owner_len == n && memcmp(st->owner, principal, n) == 0;
 }
 
 int session_state_called(const session_state *st, const char *source) {

@@ -68,6 +68,7 @@ typedef struct session_def {
     long ttl_s;           /* SESSION_RETENTION_S */
     const char *trace_id; /* the session's W3C trace id, stored so that every event carries it;
                            * NULL or "" = none */
+    const char *owner;    /* the principal that opened it (fanout_msg.principal); required */
 } session_def;
 
 /* One outcome for (session, source). Strings borrowed for the call. */
@@ -90,7 +91,7 @@ int session_call_record(session_call *sc, const session_outcome *o, err_t *e);
 /* session_expire.lua: TIMEOUT for what is missing and the summary, if due; reply by
  * session_expire_reply. */
 int session_call_expire(session_call *sc, const char *cid, long long now_ms, long ttl_s, err_t *e);
-/* HMGET meta state seq calls deadline; reply by session_state_reply. */
+/* HMGET meta state seq calls deadline owner; reply by session_state_reply. */
 int session_call_state(session_call *sc, const char *cid, err_t *e);
 /* Appends source to claims (netstrings "<length>:<name>,", NUL-terminated, *len
  * bytes so far, cap the buffer's size), the form session_call_claim takes and
@@ -167,11 +168,18 @@ typedef struct session_state {
     const char *calls;
     size_t calls_len;
     long long deadline_ms; /* session_call_state only: meta's deadline (epoch ms); 0 unknown */
+    /* session_call_state only: meta's owner, the principal that opened the session (borrowed
+     * from the reply, not NUL-terminated); NULL when absent (a session of an older gateway) */
+    const char *owner;
+    size_t owner_len;
 } session_state;
 
 /* Parses the reply of session_call_state or session_call_claim. AGG_ERR with e
  * filled on an error reply or another shape. st borrows from reply. */
 int session_state_reply(const struct redisReply *reply, session_state *st, err_t *e);
+/* 1 when the session of st (exists) was opened by principal (NUL-terminated); 0 when by another
+ * one or when its owner is unknown (a session without one is nobody's under AUTH_MOD=jwt). */
+int session_state_owned_by(const session_state *st, const char *principal);
 /* 1 when st lists source as claimed (a worker began its call): a re-delivered
  * fan-out message must not call it again. 0 when not, or when the list is
  * malformed from that point on. */

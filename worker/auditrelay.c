@@ -1,4 +1,4 @@
-/* auditrelay: the worker's relay of the audit outbox from Redis to the audit topic (at least once). */
+/* auditrelay: relays the audit outbox from Redis to the audit topic, at least once. */
 #include "auditrelay.h"
 
 #include <hiredis/hiredis.h>
@@ -23,16 +23,16 @@ typedef struct bucket_ref {
 
 struct auditrelay_state {
     kafka_producer *p;
-    char consumer[UUID4_LEN + 8]; /* this relay's name in the groups: "worker-<uuid>" */
+    char consumer[UUID4_LEN + 8];    /* this relay's name in the groups: "worker-<uuid>" */
     long long next_poll, next_claim; /* loop_now_ms() */
     int outstanding;                 /* replies of the running round still to come */
     int groups_ok[SESSION_BUCKETS];  /* the bucket's group exists */
     char cursor[SESSION_BUCKETS][AUDIT_ID_MAX]; /* XAUTOCLAIM's next start, per bucket */
-    long long pending;  /* XLEN summed over the buckets answered in this round */
-    int claim_round;    /* the running round claims and reads the lengths */
-    int round_failed;   /* a call of the running round failed */
-    long in_flight;     /* records produced, delivery not yet reported */
-    int failing;        /* a round failed: log once per outage */
+    long long pending; /* XLEN summed over the buckets answered in this round */
+    int claim_round;   /* the running round claims and reads the lengths */
+    int round_failed;  /* a call of the running round failed */
+    long in_flight;    /* records produced, delivery not yet reported */
+    int failing;       /* a round failed: log once per outage */
     bucket_ref refs[SESSION_BUCKETS];
 };
 
@@ -98,8 +98,7 @@ static void ack(audit_msg *m) {
     if (w->closing || w->r == NULL || audit_call_ack(&ac, m->bucket, m->id, &e) != AGG_OK ||
         rds_call_send(w->r, &ac.call, on_ack, m, &e) != AGG_OK) {
         if (!w->closing)
-            log_warn("audit record %s published, not acknowledged: it is published again",
-                     m->id);
+            log_warn("audit record %s published, not acknowledged: it is published again", m->id);
         agg_free(m);
     }
 }
@@ -232,8 +231,8 @@ static void on_len(struct redisReply *reply, void *arg) {
 }
 
 /* Sends one call of the round; a call not sent makes the round fail (tried at the next). */
-static void send_step(worker *w, const audit_call *ac, int built, const err_t *be,
-                      rds_reply_cb *cb, bucket_ref *b) {
+static void send_step(worker *w, const audit_call *ac, int built, const err_t *be, rds_reply_cb *cb,
+                      bucket_ref *b) {
     struct auditrelay_state *s = w->auditrelay;
     err_t e;
     if (!built) {

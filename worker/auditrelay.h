@@ -1,4 +1,4 @@
-/* auditrelay: relays the audit outbox (Redis streams agg:{bNN}:audit) to the audit topic in Kafka. */
+/* auditrelay: relays the audit outbox (agg:{bNN}:audit streams) to the audit topic. */
 #ifndef WORKER_AUDITRELAY_H
 #define WORKER_AUDITRELAY_H
 

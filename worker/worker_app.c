@@ -224,14 +224,16 @@ static void log_config(const worker *w) {
     log_info(
         "worker %s starting: brokers=%s redis=%s groups=%s%s,%s%s topics=%s,%s,%s allowlist=%s(%d) "
         "connect_timeout_ms=%ld read_timeout_ms=%ld retention_s=%ld deadline_poll_ms=%ld "
-        "audit_poll_ms=%ld audit_claim_idle_ms=%ld session_timeout_ms=%ld heartbeat_ms=%ld shutdown_timeout_s=%ld management=%s:%d "
+        "audit_poll_ms=%ld audit_claim_idle_ms=%ld session_timeout_ms=%ld heartbeat_ms=%ld "
+        "shutdown_timeout_s=%ld management=%s:%d "
         "breaker=%s(failures=%ld cooldown_ms=%ld refresh_ms=%ld)",
         AGG_VERSION, c->brokers, redis, c->group, WORKER_GROUP_REQUESTS, c->group,
-        WORKER_GROUP_CALLBACKS, c->topic_requests, c->topic_callbacks,
-        c->topic_audit, c->allow_enforced ? "on" : "off", c->allow.n, c->connect_timeout_ms, c->read_timeout_ms,
-        c->retention_s, c->poll_ms, c->audit_poll_ms, c->audit_claim_idle_ms, c->session_timeout_ms, c->heartbeat_interval_ms,
-        c->shutdown_timeout_s, c->bind_addr, httpd_port(w->mgmt), c->breaker_enabled ? "on" : "off",
-        c->breaker_failures, c->breaker_cooldown_ms, c->breaker_refresh_ms);
+        WORKER_GROUP_CALLBACKS, c->topic_requests, c->topic_callbacks, c->topic_audit,
+        c->allow_enforced ? "on" : "off", c->allow.n, c->connect_timeout_ms, c->read_timeout_ms,
+        c->retention_s, c->poll_ms, c->audit_poll_ms, c->audit_claim_idle_ms, c->session_timeout_ms,
+        c->heartbeat_interval_ms, c->shutdown_timeout_s, c->bind_addr, httpd_port(w->mgmt),
+        c->breaker_enabled ? "on" : "off", c->breaker_failures, c->breaker_cooldown_ms,
+        c->breaker_refresh_ms);
 }
 
 int worker_start(worker *w, loop *l, err_t *e) {

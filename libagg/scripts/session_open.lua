@@ -14,19 +14,26 @@
 --input: ARGV[9] nowMs: epoch ms
 --input: ARGV[10] traceId: the session's W3C trace id, "" for none; kept as meta's trace so that
 --input:   every event of the session carries it
---output: integer 1 when the session was created (and its "requested" audit record appended; with no
---output:   sources its "completed" one too) (with no sources it is also completed: summary seq 1), 0 when it already existed
+--input: ARGV[11] owner: the principal that opened the session (meta's owner): only it may read
+--input:   the session's stream under AUTH_MODE=jwt
+--output: integer 1 when the session was created, with its "requested" audit record (with no
+--output:   sources it is also completed: summary seq 1 and the "completed" record), 0 when it
+--output:   already existed
 --output: error reply "ERR invalid ..." when an argument is malformed
 local meta, out, log, deadlines, audit = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local cid, channel, patient, strategy = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local created, deadline = tonumber(ARGV[5]), tonumber(ARGV[6])
 local sources_json, ttl, now = ARGV[7], tonumber(ARGV[8]), tonumber(ARGV[9])
 local trace = ARGV[10] or ''
+local owner = ARGV[11] or ''
 
 if not created or not deadline or not ttl or ttl <= 0 or not now then
   return redis.error_reply('ERR invalid number argument')
 end
 local okdec, sources = pcall(cjson.decode, sources_json)
+if owner == '' then
+  return redis.error_reply('ERR invalid owner: empty')
+end
 if not okdec or type(sources) ~= 'table' or not string.find(sources_json, '^%s*%[') then
   return redis.error_reply('ERR invalid sources: not a JSON array')
 end
@@ -45,15 +52,15 @@ if redis.call('EXISTS', meta) == 1 then
 end
 redis.call('HSET', meta, 'patientId', patient, 'strategy', strategy,
   'created', string.format('%d', created), 'deadline', string.format('%d', deadline),
-  'sources', sources_json, 'n', n, 'seq', 0, 'state', 'open', 'respondents', 0, 'errors', 0)
+  'sources', sources_json, 'n', n, 'seq', 0, 'state', 'open', 'respondents', 0, 'errors', 0,
+  'owner', owner)
 if trace ~= '' then
   redis.call('HSET', meta, 'trace', trace)
 end
 
 -- The audit record is written by the call that creates the session (the outbox: nothing can die
--- between the two); schemas/kafka/audit.schema.json. The principal is meta's owner.
-local principal = redis.call('HGET', meta, 'owner') or 'anonymous'
-local who = '{"correlationId":' .. cjson.encode(cid) .. ',"principal":' .. cjson.encode(principal) ..
+-- between the two); schemas/kafka/audit.schema.json. The principal is the owner.
+local who = '{"correlationId":' .. cjson.encode(cid) .. ',"principal":' .. cjson.encode(owner) ..
   ',"patientId":' .. cjson.encode(patient) .. ',"strategy":' .. cjson.encode(strategy)
 local trace_field = trace ~= '' and ',"traceId":' .. cjson.encode(trace) or ''
 redis.call('XADD', audit, '*', 'type', 'requested', 'cid', cid, 'trace', trace, 'd',

@@ -299,7 +299,7 @@ class SSEStream:
     """GET /aggregate/stream as a small SSE client: next_event() with a deadline, close()."""
 
     def __init__(self, base, cid=None, last_event_id=None, query_last_id=None, params=None,
-                 timeout=30.0):
+                 timeout=30.0, headers=None):
         u = urllib.parse.urlsplit(base)
         q = {}
         if cid is not None:
@@ -308,7 +308,8 @@ class SSEStream:
             q["lastEventId"] = str(query_last_id)
         q.update(params or {})
         self.path = "/aggregate/stream" + ("?" + urllib.parse.urlencode(q) if q else "")
-        headers = {"Accept": "text/event-stream", "Cache-Control": "no-cache"}
+        headers = dict({"Accept": "text/event-stream", "Cache-Control": "no-cache"},
+                       **(headers or {}))
         if last_event_id is not None:
             headers["Last-Event-ID"] = str(last_event_id)
         self.conn = http.client.HTTPConnection(u.hostname, u.port, timeout=timeout)
@@ -568,9 +569,10 @@ def session_done(redis, cid):
 
 # ---- metrics ---------------------------------------------------------------
 
-def metrics(base, timeout=10):
-    """Prometheus text of base/actuator/prometheus as {(name, frozenset(labels)): value}."""
-    r = requests.get(base + "/actuator/prometheus", timeout=timeout)
+def metrics(base, timeout=10, headers=None):
+    """Prometheus text of base/actuator/prometheus as {(name, frozenset(labels)): value}.
+    headers: e.g. an admin's Authorization under AUTH_MODE=jwt."""
+    r = requests.get(base + "/actuator/prometheus", timeout=timeout, headers=headers)
     assert r.status_code == 200, "GET %s/actuator/prometheus: %d" % (base, r.status_code)
     out = {}
     for line in r.text.splitlines():
@@ -594,11 +596,12 @@ def metrics(base, timeout=10):
     return out
 
 
-def metric(base, name, **labels):
+def metric(base, name, headers=None, **labels):
     """The sum of the samples of metric name whose labels include the ones given
     (None when it has no sample)."""
     want = set(labels.items())
-    vals = [v for (n, ls), v in metrics(base).items() if n == name and want <= set(ls)]
+    vals = [v for (n, ls), v in metrics(base, headers=headers).items()
+            if n == name and want <= set(ls)]
     return sum(vals) if vals else None
 
 

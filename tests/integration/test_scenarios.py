@@ -125,6 +125,7 @@ def test_sse_scenario(case, results, kafka_tap):
     assert m["correlationId"] == res["cid"] and m["patientId"] == patient
     assert m["strategy"] == "SSE" and m["timeoutMs"] == timeout_ms
     assert m["deadlineMs"] - m["createdMs"] == timeout_ms
+    assert m["principal"] == "anonymous"  # AUTH_MODE=none
     assert [r["source"] for r in m["resources"]] == list(SOURCES)
     assert [r["delayMs"] for r in m["resources"]] == delay_list(delays)
 

@@ -29,12 +29,12 @@ static void builders(void **state) {
     const char *g[] = {"XGROUP", "CREATE", "agg:{b15}:audit", AUDIT_GROUP, "0", "MKSTREAM"};
     expect_words(&ac, g, 6);
     assert_int_equal(audit_call_read(&ac, 0, "w1", 100, NULL), AGG_OK);
-    const char *r[] = {"XREADGROUP", "GROUP", AUDIT_GROUP, "w1", "COUNT", "100",
-                       "STREAMS", "agg:{b00}:audit", ">"};
+    const char *r[] = {"XREADGROUP", "GROUP",   AUDIT_GROUP,       "w1", "COUNT",
+                       "100",        "STREAMS", "agg:{b00}:audit", ">"};
     expect_words(&ac, r, 9);
     assert_int_equal(audit_call_claim(&ac, 3, "w1", 30000, "0-0", 100, NULL), AGG_OK);
-    const char *c[] = {"XAUTOCLAIM", "agg:{b03}:audit", AUDIT_GROUP, "w1", "30000", "0-0",
-                       "COUNT", "100"};
+    const char *c[] = {"XAUTOCLAIM", "agg:{b03}:audit", AUDIT_GROUP, "w1", "30000",
+                       "0-0",        "COUNT",           "100"};
     expect_words(&ac, c, 8);
     assert_int_equal(audit_call_len(&ac, 9, NULL), AGG_OK);
     const char *l[] = {"XLEN", "agg:{b09}:audit"};
@@ -146,8 +146,8 @@ static void entries_that_are_not_records(void **state) {
     redisReply *notrace = fakereply_arr(
         1, fakereply_arr(2, fakereply_str("4-0"),
                          fakereply_arr(6, fakereply_str("type"), fakereply_str("requested"),
-                                       fakereply_str("cid"), fakereply_str(CID),
-                                       fakereply_str("d"), fakereply_str("{}"))));
+                                       fakereply_str("cid"), fakereply_str(CID), fakereply_str("d"),
+                                       fakereply_str("{}"))));
     assert_int_equal(audit_entry_at(notrace, 0, &en), AGG_OK);
     assert_true(en.valid);
     assert_string_equal(en.trace, "");
@@ -172,9 +172,9 @@ static void claim_replies(void **state) {
     assert_string_equal(cursor, "0-0");
     strcpy(cursor, "7-7");
     assert_int_equal(audit_claim_reply(NULL, &entries, &n, cursor, &e), AGG_ERR);
-    assert_int_equal(audit_claim_reply(fakereply_arr(1, fakereply_str("0-0")), &entries, &n,
-                                       cursor, &e),
-                     AGG_ERR);
+    assert_int_equal(
+        audit_claim_reply(fakereply_arr(1, fakereply_str("0-0")), &entries, &n, cursor, &e),
+        AGG_ERR);
     assert_int_equal(audit_claim_reply(fakereply_arr(2, fakereply_int(0), fakereply_arr(0)),
                                        &entries, &n, cursor, &e),
                      AGG_ERR);

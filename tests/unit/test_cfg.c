@@ -429,6 +429,39 @@ static void test_secret_from_env_file_or_neither(void **state) {
     unlink(path);
 }
 
+/* A public file (a JWKS): its contents, its path shown, the secret files' errors. */
+static void test_file_read_once_path_shown(void **state) {
+    (void)state;
+    const char *v = "x";
+    size_t len = 9;
+    err_t e;
+    unsetenv("AGG_TEST_JWKS_FILE");
+    assert_int_equal(cfg_file("AGG_TEST_JWKS_FILE", &v, &len, &e), AGG_OK);
+    assert_null(v);
+    assert_int_equal(len, 0);
+    char path[64];
+    write_temp(path, "{\"keys\":[]}\n", 12);
+    setenv("AGG_TEST_JWKS_FILE", path, 1);
+    assert_int_equal(cfg_file("AGG_TEST_JWKS_FILE", &v, &len, &e), AGG_OK);
+    assert_string_equal(v, "{\"keys\":[]}");
+    assert_int_equal(len, 11);
+    size_t n;
+    const cfg_var *vars = cfg_vars(&n);
+    assert_int_equal(n, 1);
+    assert_string_equal(vars[0].value, path);
+    assert_false(cfg_is_secret(vars[0].name));
+    unlink(path);
+    write_temp(path, "", 0);
+    setenv("AGG_TEST_JWKS_FILE", path, 1);
+    assert_int_equal(cfg_file("AGG_TEST_JWKS_FILE", &v, NULL, &e), AGG_ERR);
+    assert_non_null(strstr(e.text, "AGG_TEST_JWKS_FILE"));
+    unlink(path);
+    setenv("AGG_TEST_JWKS_FILE", "/nonexistent/jwks", 1);
+    assert_int_equal(cfg_file("AGG_TEST_JWKS_FILE", &v, NULL, &e), AGG_ERR);
+    unsetenv("AGG_TEST_JWKS_FILE");
+    cfg_secrets_free();
+}
+
 static void test_secret_errors_name_the_variable_not_the_value(void **state) {
     (void)state;
     const char *v;
@@ -487,6 +520,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_secret_errors_name_the_variable_not_the_value,
                                         unset_secret, unset_secret),
         cmocka_unit_test_setup_teardown(test_secret_out_of_memory, unset_secret, unset_secret),
+        cmocka_unit_test_setup_teardown(test_file_read_once_path_shown, clear_vars, clear_vars),
         cmocka_unit_test_setup_teardown(test_long_default, unset_var, unset_var),
         cmocka_unit_test_setup_teardown(test_long_values_and_bounds, unset_var, unset_var),
         cmocka_unit_test_setup_teardown(test_str, unset_var, unset_var),

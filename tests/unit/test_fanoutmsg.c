@@ -42,7 +42,7 @@ static void build_from(const char *spec) {
     assert_int_equal(reslist_parse(spec, &res, &e), AGG_OK);
     fanoutmsg_free(M);
     M = fanoutmsg_from_request(&r, &res, CID, 1700000000000LL,
-                               "http://127.0.0.1:8080/aggregate/callback", &e);
+                               "http://127.0.0.1:8080/aggregate/callback", "alice@example", &e);
     assert_non_null(M);
 }
 
@@ -60,6 +60,7 @@ static void test_from_request(void **state) {
     assert_int_equal(M->created_ms, 1700000000000LL);
     assert_int_equal(M->deadline_ms, 1700000010000LL);
     assert_string_equal(M->callback_url, "http://127.0.0.1:8080/aggregate/callback");
+    assert_string_equal(M->principal, "alice@example");
     assert_int_equal(M->n_resources, 3);
     assert_string_equal(M->resources[1].source, "lab");
     assert_string_equal(M->resources[1].url, "http://127.0.0.1:8082");
@@ -76,7 +77,8 @@ static void test_to_json_exact(void **state) {
     assert_string_equal(
         s, "{\"correlationId\":\"" CID "\",\"patientId\":\"p1\",\"strategy\":\"SSE\","
            "\"timeoutMs\":10000,\"createdMs\":1700000000000,\"deadlineMs\":1700000010000,"
-           "\"callbackUrl\":\"http://127.0.0.1:8080/aggregate/callback\",\"resources\":["
+           "\"callbackUrl\":\"http://127.0.0.1:8080/aggregate/callback\","
+           "\"principal\":\"alice@example\",\"resources\":["
            "{\"source\":\"resource-1\",\"url\":\"http://127.0.0.1:8081\",\"delayMs\":1000},"
            "{\"source\":\"lab\",\"url\":\"http://127.0.0.1:8082\",\"delayMs\":-1},"
            "{\"source\":\"resource-3\",\"url\":\"http://h:3\",\"delayMs\":0}]}");
@@ -94,6 +96,26 @@ static void test_round_trip(void **state) {
     free(s);
     assert_int_equal(M2->n_resources, M->n_resources);
     assert_memory_equal(M, M2, fanoutmsg_size(M->n_resources));
+}
+
+/* NULL is the anonymous principal; an invalid one is refused, not truncated or copied. */
+static void test_principal_of_request(void **state) {
+    (void)state;
+    journal_request r;
+    memset(&r, 0, sizeof r);
+    strcpy(r.patient_id, "p1");
+    r.timeout_ms = 10;
+    err_t e;
+    fanout_msg *m = fanoutmsg_from_request(&r, NULL, CID, 1, "http://h", NULL, &e);
+    assert_non_null(m);
+    assert_string_equal(m->principal, FANOUTMSG_ANONYMOUS);
+    fanoutmsg_free(m);
+    assert_null(fanoutmsg_from_request(&r, NULL, CID, 1, "http://h", "a\nb", &e));
+    assert_non_null(strstr(e.text, "principal"));
+    assert_null(fanoutmsg_from_request(&r, NULL, CID, 1, "http://h", "", &e));
+    assert_false(fanoutmsg_principal_ok("x", 0));
+    assert_false(fanoutmsg_principal_ok(NULL, 1));
+    assert_true(fanoutmsg_principal_ok("~ !", 3));
 }
 
 static void test_sources_json(void **state) {
@@ -133,9 +155,9 @@ static int parse_with(const char *key, json_t *value) {
 
 static void test_required_fields(void **state) {
     (void)state;
-    const char *keys[] = {"correlationId", "patientId",  "strategy",    "timeoutMs",
-                          "createdMs",     "deadlineMs", "callbackUrl", "resources"};
-    for (size_t i = 0; i < 8; i++) assert_int_equal(parse_with(keys[i], NULL), AGG_ERR);
+    const char *keys[] = {"correlationId", "patientId",   "strategy",  "timeoutMs", "createdMs",
+                          "deadlineMs",    "callbackUrl", "principal", "resources"};
+    for (size_t i = 0; i < 9; i++) assert_int_equal(parse_with(keys[i], NULL), AGG_ERR);
     assert_int_equal(parse_with("extra", json_true()), AGG_ERR);
 }
 
@@ -168,6 +190,18 @@ static void test_field_types_and_ranges(void **state) {
     assert_int_equal(parse_with("callbackUrl", json_string("ftp://x")), AGG_ERR);
     assert_int_equal(parse_with("callbackUrl", json_string("http:///x")), AGG_ERR);
     assert_int_equal(parse_with("callbackUrl", json_string("https://gw")), AGG_OK);
+    assert_int_equal(parse_with("principal", json_string("")), AGG_ERR);
+    assert_int_equal(parse_with("principal", json_string("a\tb")), AGG_ERR);
+    assert_int_equal(parse_with("principal", json_string("caf\xc3\xa9")), AGG_ERR);
+    assert_int_equal(parse_with("principal", json_integer(1)), AGG_ERR);
+    char longp[FANOUTMSG_PRINCIPAL_MAX + 2];
+    memset(longp, 'p', sizeof longp - 1);
+    longp[sizeof longp - 1] = '\0';
+    assert_int_equal(parse_with("principal", json_string(longp)), AGG_ERR);
+    longp[FANOUTMSG_PRINCIPAL_MAX] = '\0';
+    assert_int_equal(parse_with("principal", json_string(longp)), AGG_OK);
+    assert_int_equal(parse_with("principal", json_string("svc account 1")), AGG_OK);
+    assert_string_equal(M2->principal, "svc account 1");
     assert_int_equal(parse_with("resources", json_object()), AGG_ERR);
     assert_int_equal(parse_with("resources", json_array()), AGG_OK);
     assert_int_equal(M2->n_resources, 0);
@@ -259,6 +293,7 @@ int main(void) {
         cmocka_unit_test(test_required_fields),  cmocka_unit_test(test_field_types_and_ranges),
         cmocka_unit_test(test_resource_entries), cmocka_unit_test(test_max_resources),
         cmocka_unit_test(test_not_json),         cmocka_unit_test(test_sized_to_its_resources),
+        cmocka_unit_test(test_principal_of_request),
     };
     return cmocka_run_group_tests(tests, NULL, free_messages);
 }

@@ -547,7 +547,7 @@ static void scripts_survive_script_flush(void **state) {
     /* A deadline ahead: a worker's deadline scan on this server (test_pipeline_oom runs in
      * parallel) would expire a session whose deadline has passed. */
     long long now = loop_wall_ms();
-    session_def d = {cid, "p1", "SSE", "[\"a\",\"b\"]", now, now + 600000, now, 60, NULL};
+    session_def d = {cid, "p1", "SSE", "[\"a\",\"b\"]", now, now + 600000, now, 60, NULL, "o"};
     session_call sc;
     assert_int_equal(session_call_open(&sc, &d, NULL), AGG_OK);
     got g = {0};

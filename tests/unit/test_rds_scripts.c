@@ -187,7 +187,8 @@ static long long cmd_int(const char *fmt, ...) {
 
 static long long open_traced(const char *cid, const char *patient, const char *sources,
                              long long deadline, const char *trace_id) {
-    session_def d = {cid, patient, "SSE", sources, CREATED, deadline, CREATED, TTL_S, trace_id};
+    session_def d = {cid,   patient, "SSE",    sources, CREATED, deadline,
+                     CREATED, TTL_S, trace_id, "owner-1"};
     session_call sc;
     assert_int_equal(session_call_open(&sc, &d, NULL), AGG_OK);
     redisReply *r = send_call(&sc.call);
@@ -213,8 +214,8 @@ static void expect_record(const char *cid, const char *source, const char *statu
     snprintf(nows, sizeof nows, "%lld", now);
     const session_keys *k = keys_of(cid);
     rds_call c;
-    rds_call_session_record(&c, k->meta, k->out, k->log, k->deadlines, k->audit, cid, k->channel, source,
-                            status, json, TTL, patient, nows);
+    rds_call_session_record(&c, k->meta, k->out, k->log, k->deadlines, k->audit, cid, k->channel,
+                            source, status, json, TTL, patient, nows);
     redisReply *r = send_call(&c);
     if (r->type == REDIS_REPLY_ERROR) fail_msg("session_record: %s", r->str);
     assert_int_equal(r->type, REDIS_REPLY_ARRAY);
@@ -386,6 +387,7 @@ static void open_twice_is_a_noop(void **state) {
     expect_field(cid, "state", "open");
     expect_field(cid, "respondents", "0");
     expect_field(cid, "errors", "0");
+    expect_field(cid, "owner", "owner-1");
     expect_field(cid, "completedBy", NULL);
     redisReply *r = cmd("ZSCORE %s %s", keys_of(cid)->deadlines, cid);
     assert_string_equal(r->str, "4102444810000");
@@ -401,7 +403,7 @@ static void open_rejects_bad_sources(void **state) {
     mkcid(cid, "c-bad");
     const char *bad[] = {"not json", "{\"a\":1}", "[\"a\",\"a\"]", "[1]", "[\"\"]"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        session_def d = {cid, "p1", "SSE", bad[i], 1, 2, 1, TTL_S, NULL};
+        session_def d = {cid, "p1", "SSE", bad[i], 1, 2, 1, TTL_S, NULL, "o"};
         session_call sc;
         assert_int_equal(session_call_open(&sc, &d, NULL), AGG_OK);
         redisReply *r = send_call(&sc.call);
@@ -411,6 +413,15 @@ static void open_rejects_bad_sources(void **state) {
         assert_non_null(strstr(e.text, "invalid sources"));
         freeReplyObject(r);
     }
+    /* Through the generated builder: an empty owner, which session_call_open never sends. */
+    const session_keys *k = keys_of(cid);
+    rds_call c;
+    rds_call_session_open(&c, k->meta, k->out, k->log, k->deadlines, k->audit, cid, k->channel,
+                          "p1", "SSE", "1", "2", "[\"a\"]", TTL, "1", "", "");
+    redisReply *r = send_call(&c);
+    assert_int_equal(r->type, REDIS_REPLY_ERROR);
+    assert_non_null(strstr(r->str, "invalid owner"));
+    freeReplyObject(r);
     assert_int_equal(cmd_int("EXISTS %s", keys_of(cid)->meta), 0);
 }
 
@@ -898,7 +909,8 @@ static size_t audit_records(const char *cid, char out[][1024], const char **type
 
 /* Each session writes one "requested" record when it opens and one "completed" record when its
  * summary is written (all answered, or by its deadline), in the same script call; the completed
- * one names the principal (meta owner, "anonymous" without) and every source's status. */
+ * one names the principal (meta's owner, "anonymous" when a session has none) and every source's
+ * status. */
 static void audit_records_follow_the_session(void **state) {
     (void)state;
     char cid[64], out[4][1024];
@@ -909,11 +921,12 @@ static void audit_records_follow_the_session(void **state) {
     assert_int_equal(audit_records(cid, out, types, 4), 1);
     char want[1024];
     snprintf(want, sizeof want,
-             "{\"type\":\"requested\",\"correlationId\":\"%s\",\"principal\":\"anonymous\","
+             "{\"type\":\"requested\",\"correlationId\":\"%s\",\"principal\":\"owner-1\","
              "\"patientId\":\"p7\",\"strategy\":\"SSE\",\"sources\":[\"a\",\"b\",\"c\"],"
              "\"requestedAt\":%lld,\"traceId\":\"" TRACE "\"}",
              cid, (long long)CREATED);
     assert_string_equal(out[0], want);
+    /* The completed record reads meta's owner (here changed, to tell it from the argument). */
     redisReply *r = cmd("HSET %s owner alice", keys_of(cid)->meta);
     freeReplyObject(r);
     expect_record(cid, "a", "ok", ev("a", "ok"), "p7", CREATED + 5, "recorded", 1);
@@ -939,6 +952,9 @@ static void audit_records_follow_the_session(void **state) {
     mkcid(cid2, "audit2");
     assert_int_equal(open_session(cid2, "p8", "[\"a\",\"b\"]", CREATED + 1000), 1);
     expect_record(cid2, "b", "ok", ev("b", "ok"), "p8", CREATED + 10, "recorded", 1);
+    /* A session an older gateway opened has no owner: "anonymous". */
+    r = cmd("HDEL %s owner", keys_of(cid2)->meta);
+    freeReplyObject(r);
     expect_expire(cid2, CREATED + 1000, "expired");
     expect_expire(cid2, CREATED + 1001, "gone");
     assert_int_equal(audit_records(cid2, out, types, 4), 2);

@@ -80,18 +80,18 @@ static void channel_names_round_trip(void **state) {
 static void open_call_has_its_keys_then_arguments(void **state) {
     (void)state;
     session_def d = {CID, "p1", "SSE", "[\"a\"]", 1000, 11000, 1001, 60,
-                     "4bf92f3577b34da6a3ce929d0e0e4736"};
+                     "4bf92f3577b34da6a3ce929d0e0e4736", "alice"};
     session_call sc;
     assert_int_equal(session_call_open(&sc, &d, NULL), AGG_OK);
     assert_int_equal(sc.call.script, RDS_SCRIPT_SESSION_OPEN);
     assert_int_equal(sc.call.nkeys, 5);
-    assert_int_equal(sc.call.argc, 5 + 10);
+    assert_int_equal(sc.call.argc, 5 + 11);
     assert_false(sc.call.invalid);
     assert_string_equal(sc.keys.audit, "agg:{b15}:audit");
     const char *want[] = {sc.keys.meta, sc.keys.out, sc.keys.log, sc.keys.deadlines,
                           sc.keys.audit, CID, sc.keys.channel, "p1", "SSE", "1000", "11000",
-                          "[\"a\"]", "60", "1001", "4bf92f3577b34da6a3ce929d0e0e4736"};
-    for (int i = 0; i < 15; i++) {
+                          "[\"a\"]", "60", "1001", "4bf92f3577b34da6a3ce929d0e0e4736", "alice"};
+    for (int i = 0; i < 16; i++) {
         assert_string_equal(sc.call.argv[i], want[i]);
         assert_int_equal(sc.call.lens[i], strlen(want[i]));
     }
@@ -103,6 +103,11 @@ static void open_call_has_its_keys_then_arguments(void **state) {
     session_def missing = d;
     missing.sources_json = NULL;
     err_t e;
+    assert_int_equal(session_call_open(&sc, &missing, &e), AGG_ERR);
+    missing = d; /* every session has an owner: "anonymous" without authentication */
+    missing.owner = NULL;
+    assert_int_equal(session_call_open(&sc, &missing, &e), AGG_ERR);
+    missing.owner = "";
     assert_int_equal(session_call_open(&sc, &missing, &e), AGG_ERR);
     session_def badcid = d;
     badcid.cid = "x";
@@ -176,13 +181,14 @@ static void plain_calls(void **state) {
     session_call sc;
     assert_int_equal(session_call_state(&sc, CID, NULL), AGG_OK);
     assert_int_equal(sc.call.script, RDS_PLAIN_COMMAND);
-    assert_int_equal(sc.call.argc, 6);
+    assert_int_equal(sc.call.argc, 7);
     assert_string_equal(sc.call.argv[0], "HMGET");
     assert_string_equal(sc.call.argv[1], "agg:{b15}:" CID ":meta");
     assert_string_equal(sc.call.argv[2], "state");
     assert_string_equal(sc.call.argv[3], "seq");
     assert_string_equal(sc.call.argv[4], "calls");
     assert_string_equal(sc.call.argv[5], "deadline");
+    assert_string_equal(sc.call.argv[6], "owner");
 
     assert_int_equal(session_call_log(&sc, CID, 0, NULL), AGG_OK);
     assert_string_equal(sc.call.argv[0], "XRANGE");
@@ -338,20 +344,48 @@ static void state_replies(void **state) {
     assert_int_equal(session_state_reply(fakereply_arr(2, fakereply_str("open"), fakereply_str("2")), &st, &e), AGG_ERR);
     assert_int_equal(session_state_reply(fakereply_error("LOADING"), &st, &e), AGG_ERR);
     assert_string_equal(e.text, "session state: LOADING");
-    /* session_call_state's fourth field: the deadline, for the gateway's own check. */
-    assert_int_equal(session_state_reply(fakereply_arr(4, fakereply_str("open"), fakereply_str("1"),
-                                                       fakereply_nil(), fakereply_str("1700000010000")),
+    /* session_call_state's fourth and fifth fields: the deadline, for the gateway's own check,
+     * and the owner. */
+    assert_int_equal(session_state_reply(fakereply_arr(5, fakereply_str("open"), fakereply_str("1"),
+                                                       fakereply_nil(), fakereply_str("1700000010000"),
+                                                       fakereply_str("alice")),
                                          &st, &e),
                      AGG_OK);
     assert_int_equal(st.deadline_ms, 1700000010000LL);
-    assert_int_equal(session_state_reply(fakereply_arr(4, fakereply_nil(), fakereply_nil(),
-                                                       fakereply_nil(), fakereply_nil()),
+    assert_int_equal(st.owner_len, 5);
+    assert_true(session_state_owned_by(&st, "alice"));
+    assert_false(session_state_owned_by(&st, "alic"));
+    assert_false(session_state_owned_by(&st, "alice2"));
+    assert_false(session_state_owned_by(&st, "bob"));
+    assert_int_equal(session_state_reply(fakereply_arr(5, fakereply_nil(), fakereply_nil(),
+                                                       fakereply_nil(), fakereply_nil(),
+                                                       fakereply_nil()),
                                          &st, &e),
                      AGG_OK);
     assert_false(st.exists);
     assert_int_equal(st.deadline_ms, 0);
+    /* A session without an owner (opened by an older gateway) is nobody's. */
+    assert_int_equal(session_state_reply(fakereply_arr(5, fakereply_str("open"), fakereply_str("1"),
+                                                       fakereply_nil(), fakereply_nil(),
+                                                       fakereply_nil()),
+                                         &st, &e),
+                     AGG_OK);
+    assert_null(st.owner);
+    assert_false(session_state_owned_by(&st, "anonymous"));
+    assert_int_equal(session_state_reply(fakereply_arr(5, fakereply_str("open"), fakereply_str("1"),
+                                                       fakereply_nil(), fakereply_str("soon"),
+                                                       fakereply_nil()),
+                                         &st, &e),
+                     AGG_ERR);
+    assert_int_equal(session_state_reply(fakereply_arr(5, fakereply_str("open"), fakereply_str("1"),
+                                                       fakereply_nil(), fakereply_nil(),
+                                                       fakereply_int(3)),
+                                         &st, &e),
+                     AGG_ERR);
+    assert_string_equal(e.text, "session state: malformed owner");
+    /* The former four-field read is refused, not half understood. */
     assert_int_equal(session_state_reply(fakereply_arr(4, fakereply_str("open"), fakereply_str("1"),
-                                                       fakereply_nil(), fakereply_str("soon")),
+                                                       fakereply_nil(), fakereply_nil()),
                                          &st, &e),
                      AGG_ERR);
     assert_int_equal(session_state_reply(NULL, &st, &e), AGG_ERR);
