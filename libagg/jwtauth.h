@@ -46,8 +46,8 @@ typedef struct jwtauth_options {
 
 typedef struct jwtauth jwtauth;
 
-/* A verifier with its keys parsed and converted to PEM once (a JWKS's RSA and EC keys through
- * OpenSSL's EVP_PKEY_fromdata), each pinned to one algorithm: HS256 for the secret, RS256 for
+/* A verifier with its keys parsed once into OpenSSL keys (a PEM with PEM_read_bio_PUBKEY, a
+ * JWKS's RSA and EC keys with EVP_PKEY_fromdata), each pinned to one algorithm: HS256 for the secret, RS256 for
  * an RSA key, ES256 for a P-256 key. NULL with e filled (one line, naming the variable and never
  * quoting a secret) when no key or more than one source is given, the secret is shorter than
  * JWTAUTH_SECRET_MIN, a PEM or JWKS cannot be used, or out of memory. Free with jwtauth_free. */

@@ -20,9 +20,12 @@
   const RETRY_CAP_MS = 8000;
   const RETRY_MAX_ATTEMPTS = 12; // consecutive failures without an event before giving up (about 70 s)
 
+  const TOKEN_KEY = 'aggregator.token'; // sessionStorage: this tab only, gone when it closes
+
   const $ = (id) => document.getElementById(id);
   const el = {
     form: $('request-form'),
+    token: $('token'),
     formError: $('form-error'),
     submit: $('submit'),
     results: $('results'),
@@ -43,6 +46,27 @@
 
   const API = apiBase();
   let run = null; // the aggregation on screen; a new submission replaces it
+
+  // The token lives in sessionStorage only: not in the form's values, the URL bar or a cookie.
+  el.token.value = readToken();
+  el.token.addEventListener('input', () => {
+    try {
+      if (el.token.value.trim()) sessionStorage.setItem(TOKEN_KEY, el.token.value.trim());
+      else sessionStorage.removeItem(TOKEN_KEY);
+    } catch (_) { /* storage disabled: the field still works for this page */ }
+  });
+
+  function readToken() {
+    try {
+      return sessionStorage.getItem(TOKEN_KEY) || '';
+    } catch (_) {
+      return '';
+    }
+  }
+
+  function token() {
+    return el.token.value.trim();
+  }
 
   // The API base comes from ?api=http://host:port, else the page's host on port 8080.
   function apiBase() {
@@ -124,6 +148,12 @@
 
   function describeHttpError(status, data) {
     const detail = data && typeof data.message === 'string' ? ` ${data.message}` : '';
+    if (status === 401) {
+      return token()
+        ? `The aggregator did not accept the access token (it may have expired): sign in again and paste a new one.${detail}`
+        : `The aggregator asks for an access token: paste the token from your sign-in in "Access token".${detail}`;
+    }
+    if (status === 403) return `This access token is not allowed to do that.${detail}`;
     if (status === 413) return 'The request is too large.';
     if (status === 503) return `The aggregator is unavailable right now; try again shortly.${detail}`;
     if (status === 504) return 'The aggregator did not answer in time.';
@@ -169,7 +199,7 @@
     try {
       resp = await fetch(`${API}/aggregate/journals`, {
         method: 'POST',
-        headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
+        headers: authHeaders({ 'Content-Type': 'application/json', Accept: 'application/json' }),
         body: JSON.stringify(body),
         signal: r.abort.signal,
         cache: 'no-store',
@@ -205,6 +235,11 @@
     } else {
       startStream(r, data);
     }
+  }
+
+  function authHeaders(headers) {
+    const t = token();
+    return t ? { ...headers, Authorization: `Bearer ${t}` } : headers;
   }
 
   // ---- one aggregation --------------------------------------------------------------------
@@ -542,6 +577,10 @@
     if (r !== run || r.done) return;
     let url = `${API}/aggregate/stream?correlationId=${encodeURIComponent(r.correlationId)}`;
     if (r.lastEventId > 0) url += `&lastEventId=${r.lastEventId}`;
+    // EventSource cannot set Authorization: the gateway takes the token as access_token here
+    // (and never logs it); the page's own address never holds it.
+    const t = token();
+    if (t) url += `&access_token=${encodeURIComponent(t)}`;
     const es = new EventSource(url);
     r.es = es;
     es.addEventListener('open', () => {
@@ -554,8 +593,31 @@
       if (r.es !== es || r.done) return;
       // Take over from the browser's own retry: resume explicitly from the last event seen.
       r.closeStream();
-      scheduleReconnect(r);
+      refusedOrReconnect(r, url);
     });
+  }
+
+  // EventSource hides the status of a refused stream: ask once with fetch (the answer's head is
+  // enough, the body is dropped) so that 401 and 403 get their message instead of retries.
+  async function refusedOrReconnect(r, url) {
+    const ctl = new AbortController();
+    let status = 0;
+    let data = null;
+    try {
+      const resp = await fetch(url, { headers: { Accept: 'text/event-stream' }, signal: ctl.signal, cache: 'no-store' });
+      status = resp.status;
+      if (status === 401 || status === 403) data = await resp.json().catch(() => null);
+    } catch (_) {
+      status = 0;
+    } finally {
+      ctl.abort();
+    }
+    if (r !== run || r.done) return;
+    if (status === 401 || status === 403) {
+      fail(r, describeHttpError(status, data), status === 401 ? 'Not signed in' : 'Not allowed');
+      return;
+    }
+    scheduleReconnect(r);
   }
 
   function markLive(r) {

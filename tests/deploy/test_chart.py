@@ -205,6 +205,31 @@ def test_existing_secrets_are_referenced_not_created():
     assert auth and {p["parameter"] for p in auth[0]["spec"]["secretTargetRef"]} == {"password", "ca"}
 
 
+def test_jwt_mode_mounts_the_key_secret_and_names_its_file():
+    docs = render(set_values={"gateway.auth.mode": "jwt", "gateway.auth.existingSecret": "idp-jwks",
+                              "gateway.auth.issuer": "https://idp.example",
+                              "gateway.auth.audience": "aggregator"})
+    cfg = config_of(docs, "gateway")
+    assert cfg["AUTH_MODE"] == "jwt"
+    assert cfg["JWT_JWKS_FILE"] == "/etc/aggregator/jwt/jwks.json"
+    assert cfg["JWT_ISSUER"] == "https://idp.example" and cfg["JWT_AUDIENCE"] == "aggregator"
+    assert "JWT_SECRET" not in cfg and "JWT_SECRET_FILE" not in cfg
+    d = one(docs, "Deployment", "gateway")
+    mounts = {m["mountPath"]: m for m in container(d)["volumeMounts"]}
+    assert mounts["/etc/aggregator/jwt"]["readOnly"] is True
+    vols = {v["name"]: v for v in d["spec"]["template"]["spec"]["volumes"]}
+    assert vols[mounts["/etc/aggregator/jwt"]["name"]]["secret"]["secretName"] == "idp-jwks"
+    # An HS256 secret is read from its file too, never put in the ConfigMap.
+    docs = render(set_values={"gateway.auth.mode": "jwt", "gateway.auth.existingSecret": "hs",
+                              "gateway.auth.keyType": "secret", "gateway.auth.secretKey": "key"})
+    assert config_of(docs, "gateway")["JWT_SECRET_FILE"] == "/etc/aggregator/jwt/key"
+    # The default: no authentication, nothing mounted.
+    docs = render()
+    assert config_of(docs, "gateway")["AUTH_MODE"] == "none"
+    assert "/etc/aggregator/jwt" not in {m["mountPath"] for m in
+                                         container(one(docs, "Deployment", "gateway"))["volumeMounts"]}
+
+
 def test_images_follow_registry_tag_and_digest():
     docs = render(values_files=profile_files("production"))
     image = container(one(docs, "Deployment", "gateway"))["image"]
@@ -350,6 +375,7 @@ BAD_VALUES = [
     ({"gateway.containerPorts.callback": "8080"}, "callbacks are isolated on their own port"),
     ({"gateway.timeoutDefaultMs": "30000"}, "is above the maximum, gateway.timeoutMaxMs"),
     ({"worker.extraConfig.KAFKA_BROKERS": "x:1"}, "remove it from worker.extraConfig"),
+    ({"gateway.auth.mode": "jwt"}, "set gateway.auth.existingSecret"),
 ]
 
 

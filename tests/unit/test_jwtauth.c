@@ -268,6 +268,26 @@ static void signatures_and_algorithms(void **state) {
                      JWTAUTH_UNSUPPORTED_ALGORITHM);
     assert_int_equal(check(es, token(JWT_ALG_HS256, EC_PUB, NULL, CLAIMS("")), NULL),
                      JWTAUTH_UNSUPPORTED_ALGORITHM);
+    /* r || s cut short, and one bit of s flipped: both refused as signatures. */
+    t = token(JWT_ALG_ES256, EC_PEM, NULL, CLAIMS(""));
+    char *cut = strdup(t);
+    cut[strlen(cut) - 4] = '\0';
+    assert_int_equal(check(es, cut, NULL), JWTAUTH_BAD_SIGNATURE);
+    size_t last = strlen(t) - 2;
+    t[last] = t[last] == 'A' ? 'B' : 'A';
+    assert_int_equal(check(es, t, NULL), JWTAUTH_BAD_SIGNATURE);
+    /* A payload changed under a valid ES256 signature. */
+    t = token(JWT_ALG_ES256, EC_PEM, NULL, CLAIMS(""));
+    other = token(JWT_ALG_ES256, EC_PEM, NULL, CLAIMS(",\"roles\":[\"aggregator-admin\"]"));
+    forged = malloc(strlen(t) + strlen(other));
+    dot = strchr(t, '.');
+    odot = strchr(other, '.');
+    memcpy(forged, t, (size_t)(dot - t));
+    strcpy(forged + (dot - t), odot);
+    strcpy(strrchr(forged, '.'), strrchr(t, '.'));
+    assert_int_equal(check(es, forged, NULL), JWTAUTH_BAD_SIGNATURE);
+    free(t);
+    free(other);
     jwtauth_free(es);
 }
 

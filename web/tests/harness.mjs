@@ -10,14 +10,16 @@ export const ARTIFACTS = path.join(ROOT, 'build', 'e2e');
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const STACK_START_MS = Number(process.env.AGG_STACK_START_MS || 240000);
 
-// Starts the whole stack and resolves with the first stdout line it prints (parsed JSON).
-export async function startStack() {
+// Starts the whole stack and resolves with the first stdout line it prints (parsed JSON). env:
+// NAME=VALUE settings for every process of it (stack.py --env), e.g. AUTH_MODE=jwt.
+export async function startStack(env = {}) {
   mkdirSync(ARTIFACTS, { recursive: true });
   const script = process.env.AGG_STACK_PY || path.join(ROOT, 'demo', 'stack.py');
   const args = [script, '--build-dir', process.env.AGG_BUILD_DIR || 'build', '--kafka', 'real',
     '--gateways', '1', '--workers', '1', '--free-ports', '--web', '--supervise'];
+  for (const [name, value] of Object.entries(env)) args.push('--env', `${name}=${value}`);
   const child = spawn('python3', args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-  const log = createWriteStream(path.join(ARTIFACTS, 'stack.log'));
+  const log = createWriteStream(path.join(ARTIFACTS, Object.keys(env).length ? 'stack-env.log' : 'stack.log'));
   child.stderr.pipe(log);
   const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
 

@@ -131,6 +131,10 @@ aggregator: resources.list
 
 {{- define "aggregator.validateValues.gatewayConfig" -}}
 {{- $g := .Values.gateway -}}
+{{- if and (eq $g.auth.mode "jwt") (not $g.auth.existingSecret) }}
+aggregator: gateway.auth.existingSecret
+    gateway.auth.mode=jwt needs the verification key: set gateway.auth.existingSecret (a Secret with key {{ $g.auth.secretKey }}, a {{ $g.auth.keyType }})
+{{- end }}
 {{- if eq (int $g.containerPorts.http) (int $g.containerPorts.callback) }}
 aggregator: gateway.containerPorts.callback
     The callback port must differ from the API port ({{ $g.containerPorts.http }}): callbacks are isolated on their own port
