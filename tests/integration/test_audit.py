@@ -7,15 +7,15 @@ import json
 import os
 import secrets
 import signal
-import sys
 import threading
+import time
 
+import jwt as pyjwt
 import pytest
+import requests
 
 import aggtest
-
-sys.path.insert(0, os.path.join(aggtest.REPO, "demo"))
-import stack as stackmod  # noqa: E402
+from privateproc import PrivateGateway
 
 KINDS = ("gateway", "worker", "resource")
 
@@ -71,7 +71,7 @@ def audit(stack):
     r.stop()
 
 
-def check_records(records, cid, patient, sources, statuses, completed_by):
+def check_records(records, cid, patient, sources, statuses, completed_by, principal="anonymous"):
     """Exactly one requested and one completed record for cid (a consumer de-duplicates by
     (correlationId, type): the relay may publish a record twice after a crash, never with other
     content), each valid, with the principal, the patient and every source's status."""
@@ -85,7 +85,7 @@ def check_records(records, cid, patient, sources, statuses, completed_by):
     assert set(by_type) == {"requested", "completed"}, records
     req, done = by_type["requested"], by_type["completed"]
     for v in (req, done):
-        assert v["principal"] == "anonymous"  # AUTH_MODE=none
+        assert v["principal"] == principal  # "anonymous" under AUTH_MODE=none
         assert v["patientId"] == patient
         assert v["strategy"] == "SSE"
     assert req["sources"] == list(sources)
@@ -115,10 +115,36 @@ def test_checker_refuses_wrong_records():
         [good[0], {"key": cid, "value": dict(done, principal="")}],  # schema: empty principal
         [{"key": cid, "value": dict(req, completedBy="TIMEOUT")}, good[1]],  # schema: a field
         [{"key": cid, "value": dict(req, patientId="q")}, good[1]],  # another patient
+        [{"key": cid, "value": dict(req, principal="eve")}, good[1]],  # another principal
     ]
     for records in bad:
         with pytest.raises(AssertionError):
             check_records(records, cid, "p", ["a"], ["ok"], "ALL_RESPONDED")
+
+
+def test_the_principal_is_the_tokens_subject(stack, audit):
+    """Under AUTH_MODE=jwt (a private gateway) both records name the token's sub."""
+    secret = "audit-test-only-hs256-secret-0123456789"
+    g = PrivateGateway(stack, {"AUTH_MODE": "jwt", "JWT_SECRET": secret,
+                               "JWT_ISSUER": "https://idp.test", "JWT_AUDIENCE": "aggregator"})
+    try:
+        now = int(time.time())
+        sub = "dr-audit-%s" % secrets.token_hex(3)
+        token = pyjwt.encode({"iss": "https://idp.test", "aud": "aggregator", "sub": sub,
+                              "iat": now, "exp": now + 300}, secret, algorithm="HS256")
+        patient = "audit-jwt-%s" % secrets.token_hex(4)
+        r = requests.post(g.url + "/aggregate/journals", timeout=10,
+                          headers={"Content-Type": "application/json",
+                                   "Authorization": "Bearer " + token},
+                          data=json.dumps({"patientId": patient, "delays": [0, 0, 0],
+                                           "timeoutMs": 10000, "strategy": "SSE"}))
+        assert r.status_code == 202, r.text
+        cid = r.json()["correlationId"]
+        records = audit.wait_for(cid, ("requested", "completed"))
+        check_records(records, cid, patient, aggtest.SOURCES, ["ok"] * 3, "ALL_RESPONDED",
+                      principal=sub)
+    finally:
+        g.stop()
 
 
 def component_logs(stack):
