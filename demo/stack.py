@@ -60,6 +60,11 @@ import uuid
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 KAFKA_DIR = os.path.join(REPO, "tests", "kafka")
 TOPICS = ("agg.requests", "agg.callbacks")
+# The audit trail (worker/auditrelay.c): kept 400 days, longer than any clinical question about
+# who read a journal is likely to wait (docs/operations.md, "Audit trail"); not one of TOPICS,
+# which the broker checks below go over (it carries no work).
+AUDIT_TOPIC = "agg.audit"
+AUDIT_RETENTION_MS = 400 * 24 * 3600 * 1000
 TOPIC_PARTITIONS = 6
 RESOURCE_DEFAULT_PORTS = (8081, 8083, 8084)
 WEB_DEFAULT_PORT = 8082
@@ -946,9 +951,9 @@ class Stack:
         return props
 
     def _create_topics(self, java, cp, jenv, deadline, rf=1, min_isr=1):
-        """Creates TOPICS; with several brokers it tries again until all of them have registered
+        """Creates TOPICS and AUDIT_TOPIC; with several brokers it tries again until all of them have registered
         (a replication factor above the live brokers is refused)."""
-        pending = list(TOPICS)
+        pending = list(TOPICS) + [AUDIT_TOPIC]
         attempt = 0
         while pending:
             attempt += 1
@@ -962,6 +967,8 @@ class Stack:
                         "--replication-factor", str(rf)]
                 if rf > 1:
                     argv += ["--config", "min.insync.replicas=%d" % min_isr]
+                if t == AUDIT_TOPIC:
+                    argv += ["--config", "retention.ms=%d" % AUDIT_RETENTION_MS]
                 running.append((t, lp, out, subprocess.Popen(argv, stdout=out,
                                                              stderr=subprocess.STDOUT, env=jenv,
                                                              preexec_fn=_child_setup)))

@@ -33,7 +33,14 @@ int session_keys_of(const char *cid, session_keys *k, err_t *e) {
     snprintf(k->out, sizeof k->out, KEY_PREFIX "%02d}:%s:out", b, cid);
     snprintf(k->log, sizeof k->log, KEY_PREFIX "%02d}:%s:log", b, cid);
     snprintf(k->deadlines, sizeof k->deadlines, KEY_PREFIX "%02d}:deadlines", b);
+    snprintf(k->audit, sizeof k->audit, KEY_PREFIX "%02d}:audit", b);
     snprintf(k->channel, sizeof k->channel, KEY_PREFIX "%02d}:%s:ev", b, cid);
+    return AGG_OK;
+}
+
+int session_audit_key(int bucket, char out[SESSION_KEY_MAX], err_t *e) {
+    if (bucket < 0 || bucket >= SESSION_BUCKETS) return err_set(e, "audit: bucket out of range");
+    snprintf(out, SESSION_KEY_MAX, KEY_PREFIX "%02d}:audit", bucket);
     return AGG_OK;
 }
 
@@ -62,8 +69,8 @@ int session_call_open(session_call *sc, const session_def *d, err_t *e) {
         return err_set(e, "session_open: missing argument");
     if (session_keys_of(d->cid, &sc->keys, e) != AGG_OK) return AGG_ERR;
     const session_keys *k = &sc->keys;
-    rds_call_session_open(&sc->call, k->meta, k->out, k->log, k->deadlines, d->cid, k->channel,
-                          d->patient_id, d->strategy, num(sc, 0, d->created_ms),
+    rds_call_session_open(&sc->call, k->meta, k->out, k->log, k->deadlines, k->audit, d->cid,
+                          k->channel, d->patient_id, d->strategy, num(sc, 0, d->created_ms),
                           num(sc, 1, d->deadline_ms), d->sources_json, num(sc, 2, d->ttl_s),
                           num(sc, 3, d->now_ms), d->trace_id ? d->trace_id : "", d->owner);
     return AGG_OK;
@@ -74,18 +81,17 @@ int session_call_record(session_call *sc, const session_outcome *o, err_t *e) {
         return err_set(e, "session_record: missing argument");
     if (session_keys_of(o->cid, &sc->keys, e) != AGG_OK) return AGG_ERR;
     const session_keys *k = &sc->keys;
-    rds_call_session_record(&sc->call, k->meta, k->out, k->log, k->deadlines, o->cid, k->channel,
-                            o->source, outcome_name(o->status), o->event_json,
+    rds_call_session_record(&sc->call, k->meta, k->out, k->log, k->deadlines, k->audit, o->cid,
+                            k->channel, o->source, outcome_name(o->status), o->event_json,
                             num(sc, 0, o->ttl_s), o->patient_id, num(sc, 1, o->now_ms));
     return AGG_OK;
 }
 
-int session_call_expire(session_call *sc, const char *cid, long long now_ms, long ttl_s,
-                        err_t *e) {
+int session_call_expire(session_call *sc, const char *cid, long long now_ms, long ttl_s, err_t *e) {
     if (session_keys_of(cid, &sc->keys, e) != AGG_OK) return AGG_ERR;
     const session_keys *k = &sc->keys;
-    rds_call_session_expire(&sc->call, k->meta, k->out, k->log, k->deadlines, cid, k->channel,
-                            num(sc, 0, now_ms), num(sc, 1, ttl_s));
+    rds_call_session_expire(&sc->call, k->meta, k->out, k->log, k->deadlines, k->audit, cid,
+                            k->channel, num(sc, 0, now_ms), num(sc, 1, ttl_s));
     return AGG_OK;
 }
 

@@ -19,6 +19,8 @@ struct redisReply;
  * keys (no shared hot key):
  *   agg:{bNN}:<cid>:meta  agg:{bNN}:<cid>:out  agg:{bNN}:<cid>:log
  *   agg:{bNN}:deadlines   channel agg:{bNN}:<cid>:ev
+ *   agg:{bNN}:audit       the bucket's audit outbox (a stream the scripts append to, relayed to
+ *                         Kafka by the worker's auditrelay)
  * Every process must use the same SESSION_BUCKETS. */
 #define SESSION_BUCKETS 16
 #define SESSION_KEY_MAX 64
@@ -28,12 +30,16 @@ typedef struct session_keys {
     char out[SESSION_KEY_MAX];
     char log[SESSION_KEY_MAX];
     char deadlines[SESSION_KEY_MAX];
+    char audit[SESSION_KEY_MAX];
     char channel[SESSION_KEY_MAX];
 } session_keys;
 
 /* Fills *k for session cid. AGG_ERR with e filled when cid is not a
  * correlation id (a lowercase UUID). */
 int session_keys_of(const char *cid, session_keys *k, err_t *e);
+/* Writes bucket's audit outbox key (agg:{bNN}:audit) into out (SESSION_KEY_MAX bytes).
+ * AGG_ERR with e filled when bucket is out of range. */
+int session_audit_key(int bucket, char out[SESSION_KEY_MAX], err_t *e);
 /* The bucket (0..SESSION_BUCKETS-1) of a valid correlation id. */
 int session_bucket_of(const char *cid);
 /* Copies the session id out of one of its channel names (len bytes, not

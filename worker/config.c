@@ -13,9 +13,13 @@ int worker_config_load(worker_cfg *c, err_t *e) {
     c->group = cfg_str("KAFKA_GROUP_ID", "agg-workers");
     c->topic_requests = cfg_str("KAFKA_TOPIC_REQUESTS", "agg.requests");
     c->topic_callbacks = cfg_str("KAFKA_TOPIC_CALLBACKS", "agg.callbacks");
+    c->topic_audit = cfg_str("KAFKA_TOPIC_AUDIT", "agg.audit");
     c->bind_addr = cfg_str("BIND_ADDR", "0.0.0.0");
     if (strcmp(c->topic_requests, c->topic_callbacks) == 0)
         return err_set(e, "KAFKA_TOPIC_REQUESTS and KAFKA_TOPIC_CALLBACKS must differ");
+    if (strcmp(c->topic_audit, c->topic_requests) == 0 ||
+        strcmp(c->topic_audit, c->topic_callbacks) == 0)
+        return err_set(e, "KAFKA_TOPIC_AUDIT must differ from the other topics");
     const char *allow = cfg_str("RESOURCE_URLS", NULL);
     c->allow_enforced = allow != NULL;
     if (allow != NULL && reslist_parse(allow, &c->allow, e) != AGG_OK) return AGG_ERR;
@@ -33,6 +37,8 @@ int worker_config_load(worker_cfg *c, err_t *e) {
         cfg_long("RESOURCE_READ_TIMEOUT_MS", 30000, 1, 600000, &c->read_timeout_ms, e) ||
         cfg_long("SESSION_RETENTION_S", 3600, 60, 604800, &c->retention_s, e) ||
         cfg_long("DEADLINE_POLL_MS", 25, 5, 10000, &c->poll_ms, e) ||
+        cfg_long("AUDIT_POLL_MS", 250, 10, 60000, &c->audit_poll_ms, e) ||
+        cfg_long("AUDIT_CLAIM_IDLE_MS", 30000, 1000, 3600000, &c->audit_claim_idle_ms, e) ||
         cfg_long("MANAGEMENT_PORT", 8091, 0, 65535, &c->mgmt_port, e) ||
         cfg_long("WORKER_MAX_IN_FLIGHT", 1000, 1, 100000, &c->max_in_flight, e) ||
         cfg_long("BREAKER_ENABLED", 1, 0, 1, &c->breaker_enabled, e) ||

@@ -9,7 +9,8 @@ enum {
     F_MESSAGES, F_BAD, F_RECORDED, F_DROPPED, F_SUMMARIES, F_TIMEOUTS, F_REDIS_RETRIES,
     F_INFLIGHT_MESSAGES, F_INFLIGHT_HTTP, F_INTAKE_HELD, F_ASSIGNED, F_INTAKE_HOLDS,
     F_FAST_FAILS, F_PROBES, F_OPENS, F_BREAKERS_OPEN, F_SKIPPED, F_COMPLETED, F_DURATION,
-    F_OUTCOMES, F_CALLS, F_CIRCUIT, F_DELAY, F_LAG, F_PARTITIONS, F_N
+    F_OUTCOMES, F_CALLS, F_CIRCUIT, F_DELAY, F_LAG, F_PARTITIONS, F_AUDIT_PUBLISHED,
+    F_AUDIT_FAILURES, F_AUDIT_PENDING, F_N
 };
 
 #define C(n, d, h) {.name = n, .dotted_name = d, .help = h, .type = METRICS_COUNTER}
@@ -106,6 +107,15 @@ static const metrics_family_def defs[F_N] = {
                       .help = "Partitions the topic has (Kafka metadata, every second), by topic: "
                               "what worker_partitions_assigned summed over the workers must reach.",
                       .type = METRICS_GAUGE, L1("topic")},
+    [F_AUDIT_PUBLISHED] = C("audit_records_published_total", "audit.records.published",
+                            "Audit records this worker relayed from the Redis outbox to the "
+                            "audit topic (Kafka confirmed delivery)."),
+    [F_AUDIT_FAILURES] = C("audit_publish_failures_total", "audit.publish.failures",
+                           "Audit records whose publishing failed (left in the outbox and "
+                           "published again later)."),
+    [F_AUDIT_PENDING] = G("audit_outbox_pending", "audit.outbox.pending",
+                          "Audit records in the Redis outbox not yet published (all buckets, "
+                          "read by this worker every second)."),
 };
 
 /* The label of breaker state s (the names Resilience4j gives them). */
@@ -177,6 +187,9 @@ int wmetrics_init(wmetrics *m, const resource_list *res, const char *const topic
                    {&m->breaker_opens, F_OPENS},
                    {&m->breakers_open, F_BREAKERS_OPEN},
                    {&m->calls_skipped, F_SKIPPED},
+                   {&m->audit_published, F_AUDIT_PUBLISHED},
+                   {&m->audit_failures, F_AUDIT_FAILURES},
+                   {&m->audit_pending, F_AUDIT_PENDING},
                    {&m->duration, F_DURATION}};
     for (size_t i = 0; i < sizeof singles / sizeof singles[0]; i++)
         if (!(*singles[i].s = one(fs, singles[i].f, NULL, e))) goto fail;

@@ -34,6 +34,9 @@ typedef struct wmetrics {
     metrics_series *breaker_probes;     /* probe calls this worker was granted */
     metrics_series *breaker_opens;      /* circuits this worker's failure report opened */
     metrics_series *calls_skipped; /* re-delivered calls not made: the session had them claimed */
+    metrics_series *audit_published; /* audit records relayed to Kafka (auditrelay) */
+    metrics_series *audit_failures;  /* audit records whose produce failed */
+    metrics_series *audit_pending;   /* gauge: the outbox's entries (XLEN over the buckets) */
     metrics_series *breakers_open; /* gauge: resources this worker sees open or probing */
     long breakers_open_n;          /* its value, kept by wmetrics_breakers_open_add */
     metrics_series *inflight_messages, *inflight_http, *intake_held, *assigned[2];

@@ -27,6 +27,9 @@ typedef struct worker_cfg {
     const char *group;           /* KAFKA_GROUP_ID */
     const char *topic_requests;  /* KAFKA_TOPIC_REQUESTS */
     const char *topic_callbacks; /* KAFKA_TOPIC_CALLBACKS */
+    const char *topic_audit;     /* KAFKA_TOPIC_AUDIT */
+    long audit_poll_ms;          /* AUDIT_POLL_MS */
+    long audit_claim_idle_ms;    /* AUDIT_CLAIM_IDLE_MS */
     const char *bind_addr;       /* BIND_ADDR */
     int allow_enforced;          /* 1 when RESOURCE_URLS is set */
     resource_list allow;         /* RESOURCE_URLS, the only URLs the worker calls */
@@ -56,6 +59,7 @@ struct answers_state;
 struct deadlines_state;
 struct breakers_state;
 struct rdsretry_state;
+struct auditrelay_state;
 struct part_epoch;
 
 struct worker;
@@ -93,6 +97,7 @@ typedef struct worker {
     struct deadlines_state *deadlines;
     struct breakers_state *breakers;
     struct rdsretry_state *rdsretry;
+    struct auditrelay_state *auditrelay;
     struct part_epoch *epochs;
     int n_epochs;
     int prepare_added;        /* the loop hook is registered */

@@ -9,6 +9,7 @@
 
 #include "alloc.h"
 #include "answers.h"
+#include "auditrelay.h"
 #include "breakers.h"
 #include "deadlines.h"
 #include "fanout.h"
@@ -154,6 +155,7 @@ static void on_prepare(loop *l, void *arg) {
     rdsretry_prepare(w);
     deadlines_prepare(w);
     breakers_prepare(w);
+    auditrelay_prepare(w);
     if (w->stopping && w->drain_deadline > 0) {
         long long now = loop_now_ms();
         if (now >= w->drain_deadline) {
@@ -224,16 +226,18 @@ static void log_config(const worker *w) {
         snprintf(redis, sizeof redis, "sentinels(%.160s)/%.60s", c->redis.sentinel_list,
                  c->redis.master_name);
     log_info(
-        "worker %s starting: brokers=%s redis=%s groups=%s%s,%s%s topics=%s,%s allowlist=%s(%d) "
+        "worker %s starting: brokers=%s redis=%s groups=%s%s,%s%s topics=%s,%s,%s allowlist=%s(%d) "
         "connect_timeout_ms=%ld read_timeout_ms=%ld retention_s=%ld deadline_poll_ms=%ld "
-        "session_timeout_ms=%ld heartbeat_ms=%ld shutdown_timeout_s=%ld management=%s:%d "
+        "audit_poll_ms=%ld audit_claim_idle_ms=%ld session_timeout_ms=%ld heartbeat_ms=%ld "
+        "shutdown_timeout_s=%ld management=%s:%d "
         "breaker=%s(failures=%ld cooldown_ms=%ld refresh_ms=%ld)",
         AGG_VERSION, c->brokers, redis, c->group, WORKER_GROUP_REQUESTS, c->group,
-        WORKER_GROUP_CALLBACKS, c->topic_requests, c->topic_callbacks,
+        WORKER_GROUP_CALLBACKS, c->topic_requests, c->topic_callbacks, c->topic_audit,
         c->allow_enforced ? "on" : "off", c->allow.n, c->connect_timeout_ms, c->read_timeout_ms,
-        c->retention_s, c->poll_ms, c->session_timeout_ms, c->heartbeat_interval_ms,
-        c->shutdown_timeout_s, c->bind_addr, httpd_port(w->mgmt), c->breaker_enabled ? "on" : "off",
-        c->breaker_failures, c->breaker_cooldown_ms, c->breaker_refresh_ms);
+        c->retention_s, c->poll_ms, c->audit_poll_ms, c->audit_claim_idle_ms, c->session_timeout_ms,
+        c->heartbeat_interval_ms, c->shutdown_timeout_s, c->bind_addr, httpd_port(w->mgmt),
+        c->breaker_enabled ? "on" : "off", c->breaker_failures, c->breaker_cooldown_ms,
+        c->breaker_refresh_ms);
 }
 
 int worker_start(worker *w, loop *l, err_t *e) {
@@ -243,7 +247,7 @@ int worker_start(worker *w, loop *l, err_t *e) {
     if (wmetrics_init(&w->met, &w->cfg.allow, topics, e) != AGG_OK) return AGG_ERR;
     if (!(w->ot = offtrack_new(e))) return AGG_ERR;
     if (rdsretry_init(w, e) || fanout_init(w, e) || answers_init(w, e) || deadlines_init(w, e) ||
-        breakers_init(w, e))
+        breakers_init(w, e) || auditrelay_init(w, e))
         return AGG_ERR;
     if (loop_add_prepare(w->l, on_prepare, w, e) != AGG_OK) return AGG_ERR;
     w->prepare_added = 1;
@@ -285,6 +289,7 @@ void worker_stop(worker *w) {
     answers_shutdown(w);
     if (w->r != NULL) rds_free(w->r); /* replies NULL to pending calls: they free themselves */
     w->r = NULL;
+    auditrelay_shutdown(w, 2000);
     deadlines_shutdown(w);
     breakers_shutdown(w);
     rdsretry_shutdown(w);

@@ -2,6 +2,7 @@
 --input: KEYS[2] out: the session's outcome hash (source -> status)
 --input: KEYS[3] log: the session's event log (stream)
 --input: KEYS[4] deadlines: the deadline index of the session's bucket (sorted set)
+--input: KEYS[5] audit: the audit outbox of the session's bucket (stream; worker/auditrelay.c)
 --input: ARGV[1] cid: correlationId
 --input: ARGV[2] channel: the session's pub/sub channel
 --input: ARGV[3] patientId: the patient
@@ -15,9 +16,11 @@
 --input:   every event of the session carries it
 --input: ARGV[11] owner: the principal that opened the session (meta's owner): only it may read
 --input:   the session's stream under AUTH_MODE=jwt
---output: integer 1 when the session was created (with no sources it is also completed: summary seq 1), 0 when it already existed
+--output: integer 1 when the session was created, with its "requested" audit record (with no
+--output:   sources it is also completed: summary seq 1 and the "completed" record), 0 when it
+--output:   already existed
 --output: error reply "ERR invalid ..." when an argument is malformed
-local meta, out, log, deadlines = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local meta, out, log, deadlines, audit = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local cid, channel, patient, strategy = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local created, deadline = tonumber(ARGV[5]), tonumber(ARGV[6])
 local sources_json, ttl, now = ARGV[7], tonumber(ARGV[8]), tonumber(ARGV[9])
@@ -55,7 +58,20 @@ if trace ~= '' then
   redis.call('HSET', meta, 'trace', trace)
 end
 
+-- The audit record is written by the call that creates the session (the outbox: nothing can die
+-- between the two); schemas/kafka/audit.schema.json. The principal is the owner.
+local who = '{"correlationId":' .. cjson.encode(cid) .. ',"principal":' .. cjson.encode(owner) ..
+  ',"patientId":' .. cjson.encode(patient) .. ',"strategy":' .. cjson.encode(strategy)
+local trace_field = trace ~= '' and ',"traceId":' .. cjson.encode(trace) or ''
+redis.call('XADD', audit, '*', 'type', 'requested', 'cid', cid, 'trace', trace, 'd',
+  '{"type":"requested",' .. string.sub(who, 2) .. ',"sources":' .. sources_json ..
+  ',"requestedAt":' .. string.format('%d', created) .. trace_field .. '}')
+
 if n == 0 then
+  redis.call('XADD', audit, '*', 'type', 'completed', 'cid', cid, 'trace', trace, 'd',
+    '{"type":"completed",' .. string.sub(who, 2) .. ',"requestedAt":' .. string.format('%d', created) ..
+    ',"completedAt":' .. string.format('%d', now) ..
+    ',"completedBy":"ALL_RESPONDED","respondents":0,"errors":0,"sources":[]' .. trace_field .. '}')
   local data = '{"source":"AGGREGATOR","correlationId":' .. cjson.encode(cid) ..
     ',"status":"COMPLETE","respondents":0,"errors":0,"completedBy":"ALL_RESPONDED","elapsedMs":' ..
     string.format('%d', now - created) .. (trace ~= '' and ',"traceId":' .. cjson.encode(trace) or '') .. '}'

@@ -2,6 +2,7 @@
 --input: KEYS[2] out: the session's outcome hash (source -> status)
 --input: KEYS[3] log: the session's event log (stream)
 --input: KEYS[4] deadlines: the deadline index of the session's bucket (sorted set)
+--input: KEYS[5] audit: the audit outbox of the session's bucket (stream; worker/auditrelay.c)
 --input: ARGV[1] cid: correlationId
 --input: ARGV[2] channel: the session's pub/sub channel
 --input: ARGV[3] source: resource name
@@ -12,11 +13,12 @@
 --input: ARGV[6] ttlS: SESSION_RETENTION_S
 --input: ARGV[7] patientId: must equal the session's
 --input: ARGV[8] nowMs: epoch ms
---output: array {result, seq}: {"recorded", eventSeq} | {"completed", summarySeq, elapsedMs} |
+--output: array {result, seq}: {"recorded", eventSeq} | {"completed", summarySeq, elapsedMs} (the
+--output:   "completed" audit record appended) |
 --output: {"invalid-status",0} | {"unknown-session",0} | {"finished",0} | {"unknown-source",0} |
 --output: {"patient-mismatch",0} | {"duplicate",0}  (checked in this order; "finished" also once
 --output:   nowMs is past the session's deadline)
-local meta, out, log, deadlines = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local meta, out, log, deadlines, audit = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local cid, channel, source, status, event = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local ttl, patient, now = tonumber(ARGV[6]), ARGV[7], tonumber(ARGV[8])
 
@@ -32,7 +34,7 @@ end
 -- One read of everything this needs; counters are written back in one HSET (fewer calls per
 -- callback: this script runs three times per session and its calls were most of Redis' CPU).
 local m = redis.call('HMGET', meta, 'state', 'sources', 'patientId', 'n', 'created', 'deadline',
-  'seq', 'respondents', 'errors', 'trace')
+  'seq', 'respondents', 'errors', 'trace', 'owner', 'strategy')
 if not m[1] then
   return {'unknown-session', 0}
 end
@@ -108,6 +110,25 @@ redis.call('HSET', meta, 'seq', seq, 'respondents', respondents, 'errors', error
   'completedBy', 'ALL_RESPONDED')
 redis.call('PUBLISH', channel, seq .. ' summary ' .. data)
 redis.call('ZREM', deadlines, cid)
+-- The audit record, in the call that completes the session (the outbox; same text as
+-- session_expire's: scripts cannot share code). Each source's status comes from out.
+local st = redis.call('HGETALL', out)
+local status_of = {}
+for i = 1, #st, 2 do
+  status_of[st[i]] = st[i + 1]
+end
+local list = cjson.decode(m[2])
+local parts = {}
+for i = 1, #list do
+  parts[i] = '{"source":' .. cjson.encode(list[i]) .. ',"status":' .. cjson.encode(status_of[list[i]] or 'TIMEOUT') .. '}'
+end
+redis.call('XADD', audit, '*', 'type', 'completed', 'cid', cid, 'trace', m[10] or '', 'd',
+  '{"type":"completed","correlationId":' .. cjson.encode(cid) .. ',"principal":' ..
+  cjson.encode(m[11] or 'anonymous') .. ',"patientId":' .. cjson.encode(m[3]) .. ',"strategy":' ..
+  cjson.encode(m[12] or '') .. ',"requestedAt":' .. string.format('%d', created) ..
+  ',"completedAt":' .. string.format('%d', now) .. ',"completedBy":"ALL_RESPONDED","respondents":' ..
+  respondents .. ',"errors":' .. errors .. ',"sources":[' .. table.concat(parts, ',') .. ']' ..
+  (m[10] and (',"traceId":' .. cjson.encode(m[10])) or '') .. '}')
 -- Retention counts from completion.
 redis.call('EXPIRE', meta, ttl)
 redis.call('EXPIRE', out, ttl)

@@ -24,6 +24,7 @@ SCHEMAS = os.environ.get("AGG_SCHEMAS_DIR") or os.path.join(REPO, "schemas")
 SOURCES = ("resource-1", "resource-2", "resource-3")
 TOPIC_REQUESTS = "agg.requests"
 TOPIC_CALLBACKS = "agg.callbacks"
+TOPIC_AUDIT = "agg.audit"
 NOTES_PER_RESPONSE = 3
 TIMEOUT_MAX_MS = 27000
 TIMEOUT_DEFAULT_MS = 10000
@@ -84,6 +85,7 @@ class Schemas:
         resources = []
         self.files = {}
         for sub in ("note.schema.json", "kafka/request.schema.json", "kafka/callback.schema.json",
+                    "kafka/audit.schema.json",
                     "sse/callback-event.schema.json", "sse/summary-event.schema.json",
                     "sse/aborted-event.schema.json", "actuator/metrics-names.schema.json",
                     "actuator/metric.schema.json", "actuator/info.schema.json",
@@ -143,7 +145,8 @@ class Schemas:
 
     def check_kafka(self, topic, value):
         sub = {TOPIC_REQUESTS: "kafka/request.schema.json",
-               TOPIC_CALLBACKS: "kafka/callback.schema.json"}[topic]
+               TOPIC_CALLBACKS: "kafka/callback.schema.json",
+               TOPIC_AUDIT: "kafka/audit.schema.json"}[topic]
         self.check_file(sub, value)
 
 
@@ -605,6 +608,11 @@ def session_bucket(cid):
 def session_key(cid, part):
     """agg:{bNN}:<cid>:<part> for part in meta, out, log, ev (the channel)."""
     return "agg:{b%02d}:%s:%s" % (session_bucket(cid), cid, part)
+
+
+def audit_key(cid):
+    """The audit outbox of cid's bucket (libagg/session.h)."""
+    return "agg:{b%02d}:audit" % session_bucket(cid)
 
 
 def deadlines_key(cid):

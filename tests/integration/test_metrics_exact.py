@@ -73,6 +73,9 @@ def workload(stack, gw, workers, redis):
     wait_until(lambda: _delta(before[0], _scrape(gws), "gateway_callbacks_accepted_total") >= 2 * N,
                30, "resource-3's late answers")
     wait_until(lambda: _quiet(redis, workers), 30, "the workload's messages to be handled")
+    # Each session's two audit records reach the audit topic a poll after they are written.
+    wait_until(lambda: _delta(before[1], _scrape(workers), "audit_records_published_total")
+               >= 2 * N, 30, "the workload's audit records to be published")
     after = (_scrape(gws), _scrape(workers), [_served(r) for r in res])
     return before, after, streams
 
@@ -122,6 +125,10 @@ def test_kafka_and_redis_measurements(workload):
     assert _delta(wb, wa, "callbacks_dropped_total") == N
     # Two workers may both expire a session (the second one finds it gone).
     assert _delta(wb, wa, "redis_command_seconds_count", command="session_expire") >= N
+    # A requested and a completed audit record per session, each acknowledged once.
+    assert _delta(wb, wa, "audit_records_published_total") == 2 * N
+    assert _delta(wb, wa, "audit_publish_failures_total") == 0
+    assert _delta(wb, wa, "redis_command_seconds_count", command="audit_ack") == 2 * N
 
 
 def test_gauges_after_the_workload(workload, workers):

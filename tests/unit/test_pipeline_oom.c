@@ -221,6 +221,7 @@ static int group_setup(void **state) {
     if (!mock_rk || !(mock = rd_kafka_mock_cluster_new(mock_rk, 1))) return -1;
     rd_kafka_mock_topic_create(mock, "t.requests", 2, 1);
     rd_kafka_mock_topic_create(mock, "t.answers", 2, 1);
+    rd_kafka_mock_topic_create(mock, "t.audit", 2, 1); /* the worker's audit relay writes it */
     loop_timer_add(L, 200, poll_mock, NULL);
 
     /* The resource: resource-sim's API on the same loop. */
@@ -240,6 +241,8 @@ static int group_setup(void **state) {
     set("REDIS_URL", redis);
     set("KAFKA_TOPIC_REQUESTS", "t.requests");
     set("KAFKA_TOPIC_CALLBACKS", "t.answers");
+    set("KAFKA_TOPIC_AUDIT", "t.audit");
+    set("AUDIT_POLL_MS", "25");
     set("KAFKA_GROUP_ID", "t-oom");
     set("CALLBACK_SIGNING_KEY", "test-pipeline-oom-signing-key-0123456789");
     set("RESOURCE_URLS", urls);

@@ -14,6 +14,7 @@
 #include <cmocka.h>
 #include <hiredis/hiredis.h>
 
+#include "audit.h"
 #include "breaker.h"
 #include "rds.h"
 #include "session.h"
@@ -24,6 +25,7 @@
 #define TTL   "600"
 /* Far in the future, so a deadline poller sharing this Redis never finds these sessions due. */
 #define CREATED 4102444800000LL
+#define TRACE "4bf92f3577b34da6a3ce929d0e0e4736"
 
 static char host[256];
 static int port;
@@ -212,8 +214,8 @@ static void expect_record(const char *cid, const char *source, const char *statu
     snprintf(nows, sizeof nows, "%lld", now);
     const session_keys *k = keys_of(cid);
     rds_call c;
-    rds_call_session_record(&c, k->meta, k->out, k->log, k->deadlines, cid, k->channel, source,
-                            status, json, TTL, patient, nows);
+    rds_call_session_record(&c, k->meta, k->out, k->log, k->deadlines, k->audit, cid, k->channel,
+                            source, status, json, TTL, patient, nows);
     redisReply *r = send_call(&c);
     if (r->type == REDIS_REPLY_ERROR) fail_msg("session_record: %s", r->str);
     assert_int_equal(r->type, REDIS_REPLY_ARRAY);
@@ -414,8 +416,8 @@ static void open_rejects_bad_sources(void **state) {
     /* Through the generated builder: an empty owner, which session_call_open never sends. */
     const session_keys *k = keys_of(cid);
     rds_call c;
-    rds_call_session_open(&c, k->meta, k->out, k->log, k->deadlines, cid, k->channel, "p1", "SSE",
-                          "1", "2", "[\"a\"]", TTL, "1", "", "");
+    rds_call_session_open(&c, k->meta, k->out, k->log, k->deadlines, k->audit, cid, k->channel,
+                          "p1", "SSE", "1", "2", "[\"a\"]", TTL, "1", "", "");
     redisReply *r = send_call(&c);
     assert_int_equal(r->type, REDIS_REPLY_ERROR);
     assert_non_null(strstr(r->str, "invalid owner"));
@@ -661,7 +663,6 @@ static void expire_writes_timeouts_and_summary(void **state) {
     redisFree(s);
 }
 
-#define TRACE "4bf92f3577b34da6a3ce929d0e0e4736"
 
 /* The trace id given to session_open is in every event: an answer's (added), a worker's that
  * has one already (kept), the deadline's TIMEOUTs and both kinds of summary. */
@@ -885,6 +886,185 @@ static const char *bkey(const char *src) {
 /* N consecutive failures open; a success in between starts the count again; while open nothing
  * changes; after the cool-down exactly one caller gets the probe; its failure opens again, its
  * success closes (and removes the key). */
+
+/* The audit records (field d) the scripts appended for cid, in order, and their types; the
+ * bucket's outbox holds other sessions' records too. Returns how many (at most max). */
+static size_t audit_records(const char *cid, char out[][1024], const char **types, size_t max) {
+    redisReply *r = cmd("XRANGE %s - +", keys_of(cid)->audit);
+    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+    size_t n = 0;
+    for (size_t i = 0; i < r->elements; i++) {
+        audit_entry en;
+        assert_int_equal(audit_entry_at(r, i, &en), AGG_OK);
+        assert_true(en.valid);
+        if (strcmp(en.cid, cid) != 0) continue;
+        assert_true(n < max);
+        snprintf(out[n], 1024, "%s", en.data);
+        types[n] = strcmp(en.type, "requested") == 0 ? "requested" : "completed";
+        n++;
+    }
+    freeReplyObject(r);
+    return n;
+}
+
+/* Each session writes one "requested" record when it opens and one "completed" record when its
+ * summary is written (all answered, or by its deadline), in the same script call; the completed
+ * one names the principal (meta's owner, "anonymous" when a session has none) and every source's
+ * status. */
+static void audit_records_follow_the_session(void **state) {
+    (void)state;
+    char cid[64], out[4][1024];
+    const char *types[4];
+    mkcid(cid, "audit");
+    assert_int_equal(open_traced(cid, "p7", "[\"a\",\"b\",\"c\"]", CREATED + 10000, TRACE), 1);
+    assert_int_equal(open_traced(cid, "p7", "[\"a\",\"b\",\"c\"]", CREATED + 10000, TRACE), 0);
+    assert_int_equal(audit_records(cid, out, types, 4), 1);
+    char want[1024];
+    snprintf(want, sizeof want,
+             "{\"type\":\"requested\",\"correlationId\":\"%s\",\"principal\":\"owner-1\","
+             "\"patientId\":\"p7\",\"strategy\":\"SSE\",\"sources\":[\"a\",\"b\",\"c\"],"
+             "\"requestedAt\":%lld,\"traceId\":\"" TRACE "\"}",
+             cid, (long long)CREATED);
+    assert_string_equal(out[0], want);
+    /* The completed record reads meta's owner (here changed, to tell it from the argument). */
+    redisReply *r = cmd("HSET %s owner alice", keys_of(cid)->meta);
+    freeReplyObject(r);
+    expect_record(cid, "a", "ok", ev("a", "ok"), "p7", CREATED + 5, "recorded", 1);
+    expect_record(cid, "b", "REJECTED", ev("b", "REJECTED"), "p7", CREATED + 6, "recorded", 2);
+    assert_int_equal(audit_records(cid, out, types, 4), 1); /* nothing until the summary */
+    expect_record(cid, "c", "ERROR", ev("c", "ERROR"), "p7", CREATED + 7, "completed", 4);
+    assert_int_equal(audit_records(cid, out, types, 4), 2);
+    assert_string_equal(types[1], "completed");
+    snprintf(want, sizeof want,
+             "{\"type\":\"completed\",\"correlationId\":\"%s\",\"principal\":\"alice\","
+             "\"patientId\":\"p7\",\"strategy\":\"SSE\",\"requestedAt\":%lld,\"completedAt\":%lld,"
+             "\"completedBy\":\"ALL_RESPONDED\",\"respondents\":1,\"errors\":1,\"sources\":["
+             "{\"source\":\"a\",\"status\":\"ok\"},{\"source\":\"b\",\"status\":\"REJECTED\"},"
+             "{\"source\":\"c\",\"status\":\"ERROR\"}],\"traceId\":\"" TRACE "\"}",
+             cid, (long long)CREATED, (long long)CREATED + 7);
+    assert_string_equal(out[1], want);
+    /* A refused duplicate writes no record. */
+    expect_record(cid, "c", "ok", ev("c", "ok"), "p7", CREATED + 8, "finished", 0);
+    assert_int_equal(audit_records(cid, out, types, 4), 2);
+
+    /* By the deadline: the missing sources are TIMEOUT. */
+    char cid2[64];
+    mkcid(cid2, "audit2");
+    assert_int_equal(open_session(cid2, "p8", "[\"a\",\"b\"]", CREATED + 1000), 1);
+    expect_record(cid2, "b", "ok", ev("b", "ok"), "p8", CREATED + 10, "recorded", 1);
+    /* A session an older gateway opened has no owner: "anonymous". */
+    r = cmd("HDEL %s owner", keys_of(cid2)->meta);
+    freeReplyObject(r);
+    expect_expire(cid2, CREATED + 1000, "expired");
+    expect_expire(cid2, CREATED + 1001, "gone");
+    assert_int_equal(audit_records(cid2, out, types, 4), 2);
+    snprintf(want, sizeof want,
+             "{\"type\":\"completed\",\"correlationId\":\"%s\",\"principal\":\"anonymous\","
+             "\"patientId\":\"p8\",\"strategy\":\"SSE\",\"requestedAt\":%lld,\"completedAt\":%lld,"
+             "\"completedBy\":\"TIMEOUT\",\"respondents\":1,\"errors\":1,\"sources\":["
+             "{\"source\":\"a\",\"status\":\"TIMEOUT\"},{\"source\":\"b\",\"status\":\"ok\"}]}",
+             cid2, (long long)CREATED, (long long)CREATED + 1000);
+    assert_string_equal(out[1], want);
+
+    /* With no sources both records come at once. */
+    char cid3[64];
+    mkcid(cid3, "audit3");
+    assert_int_equal(open_session(cid3, "p9", "[]", CREATED + 1000), 1);
+    assert_int_equal(audit_records(cid3, out, types, 4), 2);
+    assert_non_null(strstr(out[1], "\"completedBy\":\"ALL_RESPONDED\",\"respondents\":0,"
+                                   "\"errors\":0,\"sources\":[]"));
+}
+
+/* The relay's calls on a real server: the group is created once (BUSYGROUP is fine), a read
+ * takes each entry once, an entry not acknowledged is claimed by another consumer after its idle
+ * time, and the ack script deletes it. */
+static void audit_outbox_group_read_claim_ack(void **state) {
+    (void)state;
+    char cid[64];
+    mkcid(cid, "outbox");
+    int b = session_bucket_of(cid);
+    const char *key = keys_of(cid)->audit;
+    audit_call ac;
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(audit_call_group(&ac, b, NULL), AGG_OK);
+        redisReply *r = send_call(&ac.call);
+        assert_int_equal(audit_group_reply(r, NULL), AGG_OK);
+        freeReplyObject(r);
+    }
+    /* Earlier cases' records are in the group too: read them all away first. */
+    for (;;) {
+        assert_int_equal(audit_call_read(&ac, b, "drain", 100, NULL), AGG_OK);
+        redisReply *r = send_call(&ac.call);
+        const redisReply *entries;
+        size_t n;
+        assert_int_equal(audit_read_reply(r, &entries, &n, NULL), AGG_OK);
+        for (size_t i = 0; i < n; i++) {
+            audit_entry en;
+            assert_int_equal(audit_entry_at(entries, i, &en), AGG_OK);
+            audit_call ak;
+            assert_int_equal(audit_call_ack(&ak, b, en.id, NULL), AGG_OK);
+            freeReplyObject(send_call(&ak.call));
+        }
+        freeReplyObject(r);
+        if (n == 0) break;
+    }
+    assert_int_equal(open_session(cid, "p1", "[\"a\"]", CREATED + 1000), 1);
+    assert_int_equal(audit_call_read(&ac, b, "dead", 10, NULL), AGG_OK);
+    redisReply *r = send_call(&ac.call);
+    const redisReply *entries;
+    size_t n;
+    assert_int_equal(audit_read_reply(r, &entries, &n, NULL), AGG_OK);
+    assert_int_equal(n, 1);
+    audit_entry en;
+    assert_int_equal(audit_entry_at(entries, 0, &en), AGG_OK);
+    assert_string_equal(en.cid, cid);
+    assert_string_equal(en.type, "requested");
+    char id[AUDIT_ID_MAX];
+    snprintf(id, sizeof id, "%s", en.id);
+    freeReplyObject(r);
+    /* Read once: a second read of the group finds nothing new. */
+    assert_int_equal(audit_call_read(&ac, b, "live", 10, NULL), AGG_OK);
+    r = send_call(&ac.call);
+    assert_int_equal(audit_read_reply(r, &entries, &n, NULL), AGG_OK);
+    assert_int_equal(n, 0);
+    freeReplyObject(r);
+    /* Not idle long enough yet for a claim with a long limit; then claimed with a short one. */
+    assert_int_equal(audit_call_claim(&ac, b, "live", 3600000, "0-0", 10, NULL), AGG_OK);
+    r = send_call(&ac.call);
+    char cursor[AUDIT_ID_MAX];
+    assert_int_equal(audit_claim_reply(r, &entries, &n, cursor, NULL), AGG_OK);
+    assert_int_equal(n, 0);
+    freeReplyObject(r);
+    /* Claimed once its idle time passes 1 ms (tried until then, within 5 s). */
+    struct timeval t0, t1;
+    gettimeofday(&t0, NULL);
+    for (;;) {
+        assert_int_equal(audit_call_claim(&ac, b, "live", 1, "0-0", 10, NULL), AGG_OK);
+        r = send_call(&ac.call);
+        assert_int_equal(audit_claim_reply(r, &entries, &n, cursor, NULL), AGG_OK);
+        if (n > 0) break;
+        freeReplyObject(r);
+        gettimeofday(&t1, NULL);
+        assert_true(t1.tv_sec - t0.tv_sec < 5);
+    }
+    assert_int_equal(n, 1);
+    assert_string_equal(cursor, "0-0");
+    assert_int_equal(audit_entry_at(entries, 0, &en), AGG_OK);
+    assert_string_equal(en.id, id);
+    freeReplyObject(r);
+    long long before = cmd_int("XLEN %s", key);
+    assert_int_equal(audit_call_ack(&ac, b, id, NULL), AGG_OK);
+    r = send_call(&ac.call);
+    assert_int_equal(r->type, REDIS_REPLY_INTEGER);
+    assert_int_equal(r->integer, 1);
+    freeReplyObject(r);
+    assert_int_equal(cmd_int("XLEN %s", key), before - 1);
+    assert_int_equal(audit_call_len(&ac, b, NULL), AGG_OK);
+    r = send_call(&ac.call);
+    assert_int_equal(r->integer, before - 1);
+    freeReplyObject(r);
+}
+
 static void breaker_opens_probes_and_closes(void **state) {
     (void)state;
     char src[64];
@@ -995,6 +1175,8 @@ int main(void) {
         cmocka_unit_test(expire_when_all_timed_out),
         cmocka_unit_test(no_sources_completes_at_once),
         cmocka_unit_test(ttls_span_deadline_then_retention),
+        cmocka_unit_test(audit_records_follow_the_session),
+        cmocka_unit_test(audit_outbox_group_read_claim_ack),
         cmocka_unit_test(breaker_opens_probes_and_closes),
         cmocka_unit_test(breaker_lost_probe_is_taken_over),
         cmocka_unit_test(breaker_scripts_refuse_bad_arguments),

@@ -84,20 +84,21 @@ static void open_call_has_its_keys_then_arguments(void **state) {
     session_call sc;
     assert_int_equal(session_call_open(&sc, &d, NULL), AGG_OK);
     assert_int_equal(sc.call.script, RDS_SCRIPT_SESSION_OPEN);
-    assert_int_equal(sc.call.nkeys, 4);
-    assert_int_equal(sc.call.argc, 4 + 11);
+    assert_int_equal(sc.call.nkeys, 5);
+    assert_int_equal(sc.call.argc, 5 + 11);
     assert_false(sc.call.invalid);
-    const char *want[] = {sc.keys.meta, sc.keys.out, sc.keys.log, sc.keys.deadlines, CID,
-                          sc.keys.channel, "p1", "SSE", "1000", "11000", "[\"a\"]", "60", "1001",
-                          "4bf92f3577b34da6a3ce929d0e0e4736", "alice"};
-    for (int i = 0; i < 15; i++) {
+    assert_string_equal(sc.keys.audit, "agg:{b15}:audit");
+    const char *want[] = {sc.keys.meta, sc.keys.out, sc.keys.log, sc.keys.deadlines,
+                          sc.keys.audit, CID, sc.keys.channel, "p1", "SSE", "1000", "11000",
+                          "[\"a\"]", "60", "1001", "4bf92f3577b34da6a3ce929d0e0e4736", "alice"};
+    for (int i = 0; i < 16; i++) {
         assert_string_equal(sc.call.argv[i], want[i]);
         assert_int_equal(sc.call.lens[i], strlen(want[i]));
     }
     session_def untraced = d; /* no trace: an empty argument, the script stores none */
     untraced.trace_id = NULL;
     assert_int_equal(session_call_open(&sc, &untraced, NULL), AGG_OK);
-    assert_string_equal(sc.call.argv[13], "");
+    assert_string_equal(sc.call.argv[14], "");
     assert_string_equal(rds_call_name(&sc.call), "session_open");
     session_def missing = d;
     missing.sources_json = NULL;
@@ -120,22 +121,30 @@ static void record_and_expire_calls(void **state) {
     session_call sc;
     assert_int_equal(session_call_record(&sc, &o, NULL), AGG_OK);
     assert_int_equal(sc.call.script, RDS_SCRIPT_SESSION_RECORD);
-    assert_int_equal(sc.call.argc, 4 + 8);
-    assert_string_equal(sc.call.argv[4], CID);
-    assert_string_equal(sc.call.argv[5], sc.keys.channel);
-    assert_string_equal(sc.call.argv[6], "resource-1");
-    assert_string_equal(sc.call.argv[7], "CONNECTION_CLOSED");
-    assert_string_equal(sc.call.argv[8], "{}");
-    assert_string_equal(sc.call.argv[9], "60");
-    assert_string_equal(sc.call.argv[10], "p1");
-    assert_string_equal(sc.call.argv[11], "5000");
+    assert_int_equal(sc.call.argc, 5 + 8);
+    assert_string_equal(sc.call.argv[4], "agg:{b15}:audit");
+    assert_string_equal(sc.call.argv[5], CID);
+    assert_string_equal(sc.call.argv[6], sc.keys.channel);
+    assert_string_equal(sc.call.argv[7], "resource-1");
+    assert_string_equal(sc.call.argv[8], "CONNECTION_CLOSED");
+    assert_string_equal(sc.call.argv[9], "{}");
+    assert_string_equal(sc.call.argv[10], "60");
+    assert_string_equal(sc.call.argv[11], "p1");
+    assert_string_equal(sc.call.argv[12], "5000");
 
     assert_int_equal(session_call_expire(&sc, CID, 7000, 60, NULL), AGG_OK);
     assert_int_equal(sc.call.script, RDS_SCRIPT_SESSION_EXPIRE);
-    assert_int_equal(sc.call.argc, 4 + 4);
+    assert_int_equal(sc.call.argc, 5 + 4);
     assert_string_equal(sc.call.argv[3], "agg:{b15}:deadlines");
-    assert_string_equal(sc.call.argv[6], "7000");
-    assert_string_equal(sc.call.argv[7], "60");
+    assert_string_equal(sc.call.argv[4], "agg:{b15}:audit");
+    assert_string_equal(sc.call.argv[7], "7000");
+    assert_string_equal(sc.call.argv[8], "60");
+    char key[SESSION_KEY_MAX];
+    assert_int_equal(session_audit_key(3, key, NULL), AGG_OK);
+    assert_string_equal(key, "agg:{b03}:audit");
+    err_t e;
+    assert_int_equal(session_audit_key(SESSION_BUCKETS, key, &e), AGG_ERR);
+    assert_int_equal(session_audit_key(-1, key, &e), AGG_ERR);
 }
 
 static void claim_call(void **state) {

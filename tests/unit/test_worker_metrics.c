@@ -230,8 +230,9 @@ static void format_is_well_formed(void **state) {
         }
         samples++;
     }
-    /* 17 families of counts and gauges, 8 of sessions, sources and Kafka, the Redis meter */
-    assert_int_equal(n_typed, 17 + 8 + 1);
+    /* 17 families of counts and gauges, 8 of sessions, sources and Kafka, the Redis meter, 3 of
+     * the audit relay */
+    assert_int_equal(n_typed, 17 + 8 + 1 + 3);
     assert_int_equal(ones, 2);
     /* a histogram's series: its buckets, +Inf, sum and count */
     const int request_h = MBUCKETS_REQUEST_N + 3, fast_h = MBUCKETS_FAST_N + 3;
@@ -241,7 +242,8 @@ static void format_is_well_formed(void **state) {
                                   + 2 * 5 + 2 * 6 * request_h /* outcomes, calls */
                                   + 2 * 3 + 2 * fast_h        /* circuits, delay */
                                   + 2 + 2                     /* lag, partitions */
-                                  + RDS_COMMAND__COUNT * fast_h);
+                                  + RDS_COMMAND__COUNT * fast_h
+                                  + 3 /* audit: published, failures, pending */);
     free(t);
     wmetrics_free(&m);
 }
