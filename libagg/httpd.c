@@ -13,95 +13,11 @@
 
 #include "alloc.h"
 #include "cors.h"
+#include "httpd_int.h"
 #include "err.h"
 #include "list.h"
 #include "log.h"
 #include "tlsserve.h"
-
-/* Lifecycle of a request (all on the loop thread):
- *   receiving -> dispatched to the handler -> answered at once, or suspended;
- *   a suspended request is resumed when the app answers (the answer is queued
- *   on MHD's next call of the access handler) or when its socket hangs up.
- * A stream is an answered request whose body comes from a byte queue; when
- * the queue is empty the connection is suspended inside the content reader
- * and its socket is watched for hang-up, so an idle stream costs no CPU and
- * a vanished client is noticed at once. */
-
-struct httpd {
-    loop *l;
-    struct MHD_Daemon *mhd;
-    int epoll_fd;
-    int port;
-    httpd_options opt;
-    char *cors_origins; /* owned copy */
-    httpd_handler *handler;
-    void *handler_arg;
-    list_node reqs; /* every live request (httpd_req.node), for httpd_stop */
-    list_node conns; /* every connection with a socket context (httpd_conn.node) */
-    size_t n_reqs;
-    size_t n_streams;
-    unsigned long long reaped;
-    unsigned long long overflowed; /* requests answered 503 too_many_connections */
-    size_t n_conns;                /* connections with a socket context */
-    loop_timer *reaper;
-    int kick;          /* a connection was resumed: run MHD before the next wait */
-    long long mhd_due; /* when MHD wants to run again (monotonic ms), -1 = only on events */
-};
-
-struct httpd_stream {
-    httpd_req *r;
-    char *buf;
-    size_t start, len, cap; /* unsent bytes are buf[start, start+len) */
-    int ending;             /* close after the queue drains */
-    int failed;             /* over the limit or peer gone: close now */
-    void (*on_close)(void *arg);
-    void *close_arg;
-};
-
-/* One per TCP connection (MHD's socket context). The hang-up watch lives
- * here, added at the first suspend and kept until the connection closes:
- * adding and removing it around every suspend (a stream has one per event,
- * and keep-alive connections carry many requests) was half of the gateway's
- * epoll_ctl calls.
- * A connection also carries its deadline: libmicrohttpd's own timeout counts
- * from the last byte received, so a client that sends a byte a second would
- * hold its connection for ever; the reaper (a loop timer) shuts down the
- * socket of every connection past its deadline. */
-typedef struct httpd_conn {
-    list_node node; /* on httpd.conns */
-    long long deadline; /* monotonic ms; -1 = none (a request is handled, or a stream) */
-    int fd;         /* -1 when MHD did not give it */
-    int watching;   /* the loop watches fd for hang-up */
-    int peer_left;  /* the client closed its side */
-    int over;       /* accepted beyond conn_limit: its requests get 503 and it closes */
-    httpd_req *cur; /* the request being served, NULL between requests */
-} httpd_conn;
-
-struct httpd_req {
-    httpd *d;
-    httpd_conn *cx; /* NULL when MHD gave no socket context */
-    struct MHD_Connection *conn;
-    list_node node; /* on d->reqs */
-    const char *method;
-    const char *path;
-    char *body;
-    size_t body_len, body_cap;
-    int too_large;
-    int dispatched;
-    int in_handler;
-    int suspended;
-    int answered;
-    int cancelled;
-    int drop;
-    struct MHD_Response *pending;
-    unsigned pending_status;
-    void (*cancel)(void *arg);
-    void *cancel_arg;
-    httpd_stream *stream;
-    const char *route;     /* static, from httpd_req_set_route */
-    unsigned status;       /* answered with, 0 = none */
-    long long started_ns;  /* CLOCK_MONOTONIC, when the headers were in */
-};
 
 /* The connection's socket into *fd; AGG_ERR when MHD does not give it. */
 static int conn_fd(struct MHD_Connection *c, int *fd) {
@@ -113,11 +29,10 @@ static int conn_fd(struct MHD_Connection *c, int *fd) {
 }
 
 static void on_peer_hangup(loop *l, int fd, unsigned events, void *arg);
-static void conn_expect(httpd_conn *cx, long timeout_ms);
 
 static void peer_gone(httpd_req *r);
 
-static void suspend_req(httpd_req *r) {
+void httpd_req_suspend(httpd_req *r) {
     if (r->suspended) return;
     MHD_suspend_connection(r->conn);
     r->suspended = 1;
@@ -132,7 +47,7 @@ static void suspend_req(httpd_req *r) {
         cx->watching = 1;
 }
 
-static void resume_req(httpd_req *r) {
+void httpd_req_resume(httpd_req *r) {
     if (!r->suspended) return;
     r->suspended = 0;
     r->d->kick = 1;
@@ -160,18 +75,16 @@ static void peer_gone(httpd_req *r) {
         r->cancelled = 1;
         if (r->cancel) r->cancel(r->cancel_arg);
     }
-    resume_req(r);
+    httpd_req_resume(r);
 }
 
-static void add_common_headers(httpd_req *r, struct MHD_Response *resp) {
+void httpd_add_common_headers(httpd_req *r, struct MHD_Response *resp) {
     cors_add_headers(resp, r->d->cors_origins,
                      MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Origin"), 0);
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
 }
 
-/* Queues resp now when inside the access handler, else keeps it for the
- * handler call that follows the resume. Takes ownership of resp. */
-static void queue_or_defer(httpd_req *r, unsigned status, struct MHD_Response *resp) {
+void httpd_queue_or_defer(httpd_req *r, unsigned status, struct MHD_Response *resp) {
     r->answered = 1;
     r->status = status;
     if (r->in_handler) {
@@ -181,14 +94,14 @@ static void queue_or_defer(httpd_req *r, unsigned status, struct MHD_Response *r
     }
     r->pending = resp;
     r->pending_status = status;
-    resume_req(r);
+    httpd_req_resume(r);
 }
 
 /* No response could be made (out of memory): the connection is closed without one. */
 static void drop_unanswerable(httpd_req *r) {
     r->drop = 1;
     r->answered = 1;
-    if (!r->in_handler) resume_req(r);
+    if (!r->in_handler) httpd_req_resume(r);
 }
 
 void httpd_respond_headers(httpd_req *r, int status, const char *content_type, const char *body,
@@ -206,8 +119,8 @@ void httpd_respond_headers(httpd_req *r, int status, const char *content_type, c
     for (size_t i = 0; i < n_pairs; i++)
         if (headers[2 * i] && headers[2 * i + 1])
             MHD_add_response_header(resp, headers[2 * i], headers[2 * i + 1]);
-    add_common_headers(r, resp);
-    queue_or_defer(r, (unsigned)status, resp);
+    httpd_add_common_headers(r, resp);
+    httpd_queue_or_defer(r, (unsigned)status, resp);
 }
 
 void httpd_respond_static(httpd_req *r, int status, const char *content_type, const void *body,
@@ -223,7 +136,7 @@ void httpd_respond_static(httpd_req *r, int status, const char *content_type, co
     for (size_t i = 0; i < n_pairs; i++)
         if (headers[2 * i] && headers[2 * i + 1])
             MHD_add_response_header(resp, headers[2 * i], headers[2 * i + 1]);
-    queue_or_defer(r, (unsigned)status, resp);
+    httpd_queue_or_defer(r, (unsigned)status, resp);
 }
 
 void httpd_respond_header(httpd_req *r, int status, const char *content_type, const char *body,
@@ -276,7 +189,7 @@ void httpd_drop(httpd_req *r) {
     if (r->answered || r->cancelled) return;
     r->answered = 1;
     r->drop = 1;
-    if (!r->in_handler) resume_req(r);
+    if (!r->in_handler) httpd_req_resume(r);
 }
 
 void httpd_req_set_route(httpd_req *r, const char *route) { r->route = route; }
@@ -325,144 +238,6 @@ const char *httpd_body(const httpd_req *r, size_t *len) {
     return r->body ? r->body : "";
 }
 
-/* --- streams --- */
-
-static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max) {
-    (void)pos;
-    httpd_stream *s = cls;
-    /* Ending needs further MHD passes that no socket event may trigger. */
-    if (s->failed) {
-        s->r->d->kick = 1;
-        return MHD_CONTENT_READER_END_WITH_ERROR;
-    }
-    if (s->len == 0) {
-        if (s->ending) {
-            s->r->d->kick = 1;
-            return MHD_CONTENT_READER_END_OF_STREAM;
-        }
-        if (s->r->cx && s->r->cx->peer_left) {
-            /* The client left while MHD was sending: end here rather than suspend and resume
-             * from inside this reader. */
-            httpd_stream_fail(s);
-            return MHD_CONTENT_READER_END_WITH_ERROR;
-        }
-        /* Nothing to send: park the connection until a write or a hang-up. */
-        suspend_req(s->r);
-        return 0;
-    }
-    size_t n = s->len < max ? s->len : max;
-    memcpy(buf, s->buf + s->start, n);
-    s->start += n;
-    s->len -= n;
-    if (s->len == 0) {
-        /* An idle stream keeps no buffer: most of the time it has nothing to send. */
-        agg_free(s->buf);
-        s->buf = NULL;
-        s->start = s->cap = 0;
-    }
-    return (ssize_t)n;
-}
-
-httpd_stream *httpd_stream_open(httpd_req *r, const char *content_type, void (*on_close)(void *arg),
-                                void *arg, err_t *e) {
-    if (r->answered || r->cancelled) {
-        err_set(e, "the request was answered or cancelled already");
-        return NULL;
-    }
-    httpd_stream *s = agg_calloc(1, sizeof *s);
-    struct MHD_Response *resp =
-        s ? MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 2048, stream_read, s, NULL) : NULL;
-    if (!resp) {
-        agg_free(s);
-        httpd_respond(r, 500, NULL, "{\"error\":\"internal\",\"message\":\"out of memory\"}");
-        err_nomem(e);
-        return NULL;
-    }
-    s->r = r;
-    s->on_close = on_close;
-    s->close_arg = arg;
-    MHD_add_response_header(resp, "Content-Type",
-                            content_type ? content_type : "text/event-stream");
-    MHD_add_response_header(resp, "Cache-Control", "no-cache");
-    MHD_add_response_header(resp, "X-Accel-Buffering", "no");
-    add_common_headers(r, resp);
-    r->stream = s;
-    r->d->n_streams++;
-    if (r->cx && r->cx->fd >= 0) {
-        /* Linux grows a socket's send buffer up to 4 MiB for a reader that does not read;
-         * fixing it keeps what a stalled stream holds in the kernel near the limit too. The
-         * kernel doubles the value; failure only loses the cap. */
-        int sndbuf = (int)(r->d->opt.stream_buffer_limit / 2);
-        setsockopt(r->cx->fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
-    }
-    queue_or_defer(r, 200, resp);
-    return s;
-}
-
-int httpd_stream_write(httpd_stream *s, const char *data, size_t len, err_t *e) {
-    if (s->failed || s->ending) return err_set(e, "the stream is closing");
-    size_t limit = s->r->d->opt.stream_buffer_limit;
-    if (s->len > 0 && s->len + len > limit) {
-        /* The client gets the whole events queued so far, then the end, and resumes with
-         * Last-Event-ID: a replay larger than the limit thus progresses. A reader that does
-         * not take them within the idle deadline is cut (the reaper). */
-        long grace = s->r->d->opt.idle_timeout_ms;
-        if (grace <= 0 || !s->r->cx) {
-            httpd_stream_fail(s);
-        } else {
-            s->ending = 1;
-            conn_expect(s->r->cx, grace);
-            resume_req(s->r);
-        }
-        return err_set(e, "the stream's unsent bytes would pass its limit of %zu", limit);
-    }
-    if (s->start + s->len + len > s->cap) {
-        if (s->start > 0) {
-            memmove(s->buf, s->buf + s->start, s->len);
-            s->start = 0;
-        }
-        if (s->len + len > s->cap) {
-            size_t need = s->len + len;
-            size_t cap = s->cap ? s->cap : 512;
-            while (cap < need) cap *= 2;
-            /* Doubling stops at the limit: one large event gets exactly its size. */
-            if (cap > limit) cap = need > limit ? need : limit;
-            char *b = agg_realloc(s->buf, cap);
-            if (!b) {
-                httpd_stream_fail(s);
-                return err_nomem(e);
-            }
-            s->buf = b;
-            s->cap = cap;
-        }
-    }
-    memcpy(s->buf + s->start + s->len, data, len);
-    s->len += len;
-    resume_req(s->r);
-    return AGG_OK;
-}
-
-void httpd_stream_fail(httpd_stream *s) {
-    if (s->failed) return;
-    s->failed = 1;
-    /* libmicrohttpd ends the response on the error but may keep the connection open (measured:
-     * a keep-alive stream failed before its first byte stays open): the client must see the
-     * stream break, so the socket is shut down here; MHD then closes it. */
-    if (s->r->cx && s->r->cx->fd >= 0) shutdown(s->r->cx->fd, SHUT_RDWR);
-    /* Nor may MHD run the connection again at all: one that never met EAGAIN is in none of its
-     * epoll sets, so no event of its socket reaches it (measured: an SSE stream whose client
-     * left stayed open, CLOSE_WAIT or shut down, until the 120 s idle timeout). Its timeout
-     * scan reaches every connection: a 1 s timeout closes it. */
-    MHD_set_connection_option(s->r->conn, MHD_CONNECTION_OPTION_TIMEOUT, (unsigned int)1);
-    resume_req(s->r);
-    s->r->d->kick = 1;
-}
-
-void httpd_stream_end(httpd_stream *s) {
-    s->ending = 1;
-    resume_req(s->r);
-}
-
 size_t httpd_stream_count(const httpd *d) { return d->n_streams; }
 size_t httpd_request_count(const httpd *d) { return d->n_reqs; }
 unsigned long long httpd_reaped_count(const httpd *d) { return d->reaped; }
@@ -475,7 +250,7 @@ unsigned httpd_overflow_margin(unsigned conn_limit) {
 
 /* --- connection deadlines --- */
 
-static void conn_expect(httpd_conn *cx, long timeout_ms) {
+void httpd_conn_expect(httpd_conn *cx, long timeout_ms) {
     if (cx) cx->deadline = timeout_ms > 0 ? loop_now_ms() + timeout_ms : -1;
 }
 
@@ -522,7 +297,7 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
         if (cx && conn_fd(c, &cx->fd) != AGG_OK) cx->fd = -1; /* served without the watch */
         if (cx) {
             list_insert_before(&d->conns, &cx->node);
-            conn_expect(cx, d->opt.header_timeout_ms);
+            httpd_conn_expect(cx, d->opt.header_timeout_ms);
             d->n_conns++;
             cx->over = d->opt.conn_limit && d->n_conns > d->opt.conn_limit;
         }
@@ -549,7 +324,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     if (r->cx && r->cx->cur == r) {
         r->cx->cur = NULL;
         /* Kept alive (or closing, when the close notice follows): idle until a request. */
-        conn_expect(r->cx, r->d->opt.idle_timeout_ms);
+        httpd_conn_expect(r->cx, r->d->opt.idle_timeout_ms);
     }
     r->d->n_reqs--;
     if (r->d->opt.on_done && (r->dispatched || r->answered)) {
@@ -583,7 +358,7 @@ static enum MHD_Result respond_now(struct MHD_Connection *c, httpd_req *r, unsig
         MHD_create_response_from_buffer(strlen(body), (void *)body, MHD_RESPMEM_MUST_COPY);
     if (!resp) return MHD_NO;
     MHD_add_response_header(resp, "Content-Type", "application/json");
-    if (r) add_common_headers(r, resp);
+    if (r) httpd_add_common_headers(r, resp);
     enum MHD_Result ret = MHD_queue_response(c, status, resp);
     MHD_destroy_response(resp);
     if (r) r->answered = 1, r->status = status;
@@ -602,7 +377,7 @@ static enum MHD_Result respond_overflow(struct MHD_Connection *c, httpd_req *r) 
     MHD_add_response_header(resp, "Content-Type", "application/json");
     MHD_add_response_header(resp, "Retry-After", "1");
     MHD_add_response_header(resp, "Connection", "close");
-    add_common_headers(r, resp);
+    httpd_add_common_headers(r, resp);
     enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_SERVICE_UNAVAILABLE, resp);
     MHD_destroy_response(resp);
     r->answered = 1, r->status = MHD_HTTP_SERVICE_UNAVAILABLE;
@@ -658,7 +433,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char
             MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
         r->cx = ci ? ci->socket_context : NULL;
         if (r->cx) r->cx->cur = r;
-        conn_expect(r->cx, d->opt.body_timeout_ms); /* the headers are in; now the body */
+        httpd_conn_expect(r->cx, d->opt.body_timeout_ms); /* the headers are in; now the body */
         r->method = method;
         r->path = url;
         r->started_ns = loop_now_ns();
@@ -677,12 +452,12 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char
     if (r->answered && !r->pending) {
         /* Answered early (413) while the body still arrives: discard it. */
         if (r->drop) return MHD_NO;
-        if (*upload_data_size > 0) conn_expect(r->cx, d->opt.body_timeout_ms);
+        if (*upload_data_size > 0) httpd_conn_expect(r->cx, d->opt.body_timeout_ms);
         *upload_data_size = 0;
         return MHD_YES;
     }
     if (*upload_data_size > 0) {
-        conn_expect(r->cx, d->opt.body_timeout_ms); /* progress */
+        httpd_conn_expect(r->cx, d->opt.body_timeout_ms); /* progress */
         if (append_body(r, upload_data, *upload_data_size) != AGG_OK) return MHD_NO;
         *upload_data_size = 0;
         return MHD_YES;
@@ -697,7 +472,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char
     }
     if (r->dispatched) {
         /* Resumed without an answer (spurious); park again. */
-        suspend_req(r);
+        httpd_req_suspend(r);
         return MHD_YES;
     }
     r->dispatched = 1;
@@ -709,7 +484,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char
     d->handler(r, d->handler_arg);
     r->in_handler = 0;
     if (r->drop) return MHD_NO;
-    if (!r->answered) suspend_req(r);
+    if (!r->answered) httpd_req_suspend(r);
     return MHD_YES;
 }
 
@@ -852,7 +627,7 @@ void httpd_stop(httpd *d) {
     list_foreach_safe(pos, tmp, &d->reqs) {
         httpd_req *r = list_entry(pos, httpd_req, node);
         if (r->stream) r->stream->failed = 1;
-        resume_req(r);
+        httpd_req_resume(r);
     }
     MHD_stop_daemon(d->mhd);
     agg_free(d->cors_origins);
