@@ -29,7 +29,9 @@ $(DEPS_STAMP): Makefile scripts/ensure-packages.sh
 
 deps-test: deps tools
 	@scripts/ensure-packages.sh --test $(APT_TEST_PACKAGES)
-	@test -x $(VENV)/bin/pytest || (python3 -m venv $(VENV) && $(VENV)/bin/pip install -q -r tests/requirements.txt)
+	@test -x $(VENV)/bin/pip || python3 -m venv $(VENV)
+	@cmp -s tests/requirements.txt $(VENV)/.requirements || \
+	  ($(VENV)/bin/pip install -q -r tests/requirements.txt && cp tests/requirements.txt $(VENV)/.requirements)
 	@test -d tests/kafka/libs || mvn -q -B -f tests/kafka/pom.xml dependency:copy-dependencies -DoutputDirectory=$(CURDIR)/tests/kafka/libs
 	@test -d web/node_modules/playwright-core || (cd web && npm install --no-audit --no-fund --silent)
 	@test -x helm/tools/node_modules/.bin/readme-generator || (cd helm/tools && npm ci --no-audit --no-fund --silent)
