@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Runs every libFuzzer harness of a build (cmake -DAGG_FUZZ=ON): its seed corpus replayed, then fuzzing for a set time; non-zero on any crash, leak or timeout.
+# Usage: scripts/fuzz.sh [--seconds N] [--only NAME[,NAME...]] BUILD_DIR
+# Each target fuzzes a corpus of its own under BUILD_DIR/fuzz-run/<name>/ (the seeds of
+# tests/fuzz/corpus/<name>/ copied in; it grows from run to run, tests/ is never written), and a
+# crashing input is kept as BUILD_DIR/fuzz-crashes/<name>/<kind>-<sha1> (kind: crash, leak,
+# timeout, oom); replay it with BUILD_DIR/fuzz/fuzz_<name> <that file>.
+set -uo pipefail
+seconds=${FUZZ_SECONDS:-60}
+only=""
+while [ $# -gt 1 ]; do
+  case "$1" in
+    --seconds) seconds=$2; shift 2 ;;
+    --only) only=",$2,"; shift 2 ;;
+    *) break ;;
+  esac
+done
+build_dir=${1:?usage: scripts/fuzz.sh [--seconds N] [--only NAME] BUILD_DIR}
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+build_dir=$(cd "$build_dir" && pwd) || exit 2
+export ASAN_OPTIONS="detect_leaks=1:allocator_may_return_null=1"
+export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+
+shopt -s nullglob
+bins=("$build_dir"/fuzz/fuzz_*)
+if [ ${#bins[@]} -eq 0 ]; then
+  echo "fuzz: no harnesses in $build_dir/fuzz (configure with CC=clang -DAGG_FUZZ=ON, build target fuzz)" >&2
+  exit 2
+fi
+
+failed=()
+total_execs=0
+ran=0
+printf '%-24s %10s %10s %8s %8s\n' target execs exec/s corpus crashes
+for bin in "${bins[@]}"; do
+  name=${bin##*/fuzz_}
+  [ -n "$only" ] && [[ "$only" != *",$name,"* ]] && continue
+  seeds=tests/fuzz/corpus/$name
+  src=tests/fuzz/fuzz_$name.c
+  work=$build_dir/fuzz-run/$name
+  crashes=$build_dir/fuzz-crashes/$name
+  mkdir -p "$work/corpus" "$crashes"
+  log=$work/fuzz.log
+  args=(-timeout=10 -rss_limit_mb=2048 -print_final_stats=1 "-artifact_prefix=$crashes/")
+  # A harness names its dictionary in a comment line: "dictionary: json.dict".
+  dict=$(grep -o 'dictionary: [A-Za-z0-9_.-]*\.dict' "$src" 2>/dev/null | head -1 | cut -d' ' -f2)
+  [ -n "$dict" ] && args+=("-dict=tests/fuzz/$dict")
+  before=$(ls "$crashes" | wc -l)
+
+  # Every seed (and every input once fixed, kept there as a regression) must pass as it is.
+  seed_files=("$seeds"/*)
+  if [ ${#seed_files[@]} -eq 0 ]; then
+    echo "$name: no seed corpus in $seeds" >&2
+    failed+=("$name(no seeds)")
+    continue
+  fi
+  if ! "$bin" "${args[@]}" "${seed_files[@]}" >"$work/replay.log" 2>&1; then
+    echo "$name: a seed of $seeds fails; see $work/replay.log" >&2
+    failed+=("$name(seed)")
+    continue
+  fi
+  cp -n "${seed_files[@]}" "$work/corpus/"
+
+  "$bin" "${args[@]}" -max_total_time="$seconds" "$work/corpus" >"$log" 2>&1
+  rc=$?
+  execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
+  rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
+  n_corpus=$(ls "$work/corpus" | wc -l)
+  new=$(( $(ls "$crashes" | wc -l) - before ))
+  total_execs=$(( total_execs + ${execs:-0} ))
+  ran=$(( ran + 1 ))
+  printf '%-24s %10s %10s %8s %8s\n' "$name" "${execs:-?}" "${rate:-?}" "$n_corpus" "$new"
+  if [ $rc -ne 0 ] || [ $new -gt 0 ]; then
+    echo "$name: FAILED (exit $rc); input kept in $crashes/, log $log:" >&2
+    grep -m3 -E 'ERROR|SUMMARY|invariant failed' "$log" >&2
+    failed+=("$name")
+  fi
+done
+
+echo "fuzz: $ran harnesses, $total_execs executions, $seconds s each"
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "fuzz: FAILED: ${failed[*]}"
+  exit 1
+fi
+echo "fuzz: no crashes"
