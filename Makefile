@@ -17,8 +17,9 @@ APT_PACKAGES := build-essential cmake pkg-config librdkafka-dev libmicrohttpd-de
 # component's /actuator/prometheus) and the server make dashboard-snapshot scrapes with; clang and
 # libclang-rt-14-dev (libFuzzer and the sanitizers' runtimes for -fsanitize=fuzzer, which clang only
 # recommends): the fuzz suite.
+FUZZ_APT_PACKAGES := clang libclang-rt-14-dev
 APT_TEST_PACKAGES := chromium default-jre-headless maven nodejs npm iproute2 procps redis-sentinel \
-	prometheus clang libclang-rt-14-dev
+	prometheus $(FUZZ_APT_PACKAGES)
 
 # Installs the system packages that are missing (needs root, as on a fresh Debian 12). The check
 # runs again only when the package list changes or the stamp is gone (make clean).
@@ -79,6 +80,7 @@ build-asan: deps
 
 # The libFuzzer harnesses (tests/fuzz/fuzz_<name>.c), built by clang with coverage, ASan and UBSan.
 build-fuzz: deps
+	@scripts/ensure-packages.sh --test $(FUZZ_APT_PACKAGES)
 	CC=clang cmake -S . -B $(FUZZ_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DAGG_FUZZ=ON >/dev/null
 	cmake --build $(FUZZ_DIR) --target fuzz -j$(JOBS)
 

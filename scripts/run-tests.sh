@@ -23,7 +23,8 @@ fi
 if [ "$only" = all ] || [ "$only" = fuzz ]; then
   # Built apart by clang (make build-fuzz): every seed replayed as a regression, then a short run each.
   echo "== fuzz (libFuzzer harnesses of tests/fuzz, ${FUZZ_TEST_SECONDS:-8} s each) =="
-  if ! scripts/fuzz.sh --seconds "${FUZZ_TEST_SECONDS:-8}" "${AGG_FUZZ_BUILD_DIR:-build-fuzz}"; then
+  if ! scripts/fuzz.sh --selftest "${AGG_FUZZ_BUILD_DIR:-build-fuzz}" \
+      || ! scripts/fuzz.sh --seconds "${FUZZ_TEST_SECONDS:-8}" "${AGG_FUZZ_BUILD_DIR:-build-fuzz}"; then
     failed+=(fuzz)
   fi
 fi
