@@ -48,7 +48,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         walk(&root);
     }
     /* jansson (NUL allowed in strings, any top-level value) must agree, apart from the limits each
-     * has of its own: jscan's depth, jansson's integers and reals that overflow. */
+     * has of its own: jscan's depth; jansson's integers and reals that overflow, and a key holding
+     * \u0000 (valid JSON, which jansson cannot store). */
     if (memchr(data, '\0', size)) { /* jansson takes a raw NUL for the end of the text */
         FUZZ_CHECK(!ok);
         return 0;
@@ -58,7 +59,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (j && !ok) FUZZ_CHECK(strstr(e.text, "nesting too deep") != NULL);
     if (!j && ok)
         FUZZ_CHECK(strstr(je.text, "too big") || strstr(je.text, "overflow") ||
-                   strstr(je.text, "out of memory"));
+                   strstr(je.text, "NUL byte in object key") || strstr(je.text, "out of memory"));
     json_decref(j);
     return 0;
 }
