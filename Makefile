@@ -99,7 +99,7 @@ test-unit: build-asan
 	@scripts/run-tests.sh --only unit $(ASAN_DIR) $(VENV)
 
 # What make test runs of the fuzzers: every seed replayed, then FUZZ_TEST_SECONDS (8) per harness.
-test-fuzz: deps-test build-fuzz
+test-fuzz: build-fuzz
 	@AGG_FUZZ_BUILD_DIR=$(FUZZ_DIR) scripts/run-tests.sh --only fuzz $(ASAN_DIR) $(VENV)
 
 test-deploy: deps-test build-asan
@@ -135,7 +135,7 @@ chaos: deps-test build-asan
 # whose input stays in $(FUZZ_DIR)/fuzz-crashes/<name>/. FUZZ_TARGETS=jscan,answer picks some.
 FUZZ_SECONDS ?= 60
 .PHONY: fuzz
-fuzz: deps-test build-fuzz
+fuzz: build-fuzz
 	@scripts/fuzz.sh --seconds $(FUZZ_SECONDS) $(if $(FUZZ_TARGETS),--only $(FUZZ_TARGETS)) $(FUZZ_DIR)
 
 # Builds the container images with buildah from a base made by mmdebstrap (no Docker daemon, no
