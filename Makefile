@@ -6,6 +6,7 @@ GATEWAYS ?= 1
 WORKERS ?= 1
 BUILD_DIR ?= build
 ASAN_DIR ?= build-asan
+FUZZ_DIR ?= build-fuzz
 VENV := $(BUILD_DIR)/venv
 JOBS ?= $(shell nproc)
 
@@ -13,9 +14,12 @@ APT_PACKAGES := build-essential cmake pkg-config librdkafka-dev libmicrohttpd-de
 	libhiredis-dev libcmocka-dev libcurl4-openssl-dev libssl-dev libjwt-dev libgnutls28-dev redis-server python3-venv
 # iproute2 and procps (ip, sysctl): the network-fault tests' namespaces and veth links;
 # redis-sentinel: the Sentinel failover tests; prometheus: promtool (the alert rules' checks and every
-# component's /actuator/prometheus) and the server make dashboard-snapshot scrapes with.
+# component's /actuator/prometheus) and the server make dashboard-snapshot scrapes with; clang and
+# libclang-rt-14-dev (libFuzzer and the sanitizers' runtimes for -fsanitize=fuzzer, which clang only
+# recommends): the fuzz suite.
+FUZZ_APT_PACKAGES := clang libclang-rt-14-dev
 APT_TEST_PACKAGES := chromium default-jre-headless maven nodejs npm iproute2 procps redis-sentinel \
-	prometheus openssl
+	prometheus openssl $(FUZZ_APT_PACKAGES)
 
 # Installs the system packages that are missing (needs root, as on a fresh Debian 12). The check
 # runs again only when the package list changes or the stamp is gone (make clean).
@@ -67,7 +71,7 @@ $(TOOLS_DIR)/manifestcheck: $(MANIFESTCHECK_SOURCES)
 	@command -v go >/dev/null || { echo "make: go (1.26 or newer) is needed to build $@" >&2; exit 1; }
 	cd tools/manifestcheck && go build -o $@ .
 
-.PHONY: build build-asan
+.PHONY: build build-asan build-fuzz
 build: deps
 	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=Release >/dev/null
 	cmake --build $(BUILD_DIR) -j$(JOBS)
@@ -76,18 +80,29 @@ build-asan: deps
 	cmake -S . -B $(ASAN_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DAGG_SANITIZE=ON >/dev/null
 	cmake --build $(ASAN_DIR) -j$(JOBS)
 
+# The libFuzzer harnesses (tests/fuzz/fuzz_<name>.c), built by clang with coverage, ASan and UBSan.
+build-fuzz: deps
+	@scripts/ensure-packages.sh --test $(FUZZ_APT_PACKAGES)
+	CC=clang cmake -S . -B $(FUZZ_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DAGG_FUZZ=ON >/dev/null
+	cmake --build $(FUZZ_DIR) --target fuzz -j$(JOBS)
+
 # Runs the whole stack in the foreground; Ctrl-C stops everything it started.
 .PHONY: demo
 demo: build
 	python3 demo/stack.py --build-dir $(BUILD_DIR) --kafka $(if $(KAFKA_BROKERS),$(KAFKA_BROKERS),mock) \
 		--gateways $(GATEWAYS) --workers $(WORKERS) --web
 
-.PHONY: test test-unit test-deploy test-observability test-images test-integration test-chaos test-e2e
-test: deps-test build-asan
-	@AGG_TOOLS_DIR=$(TOOLS_DIR) AGG_IMAGES_BUILD_DIR=$(BUILD_DIR) scripts/run-tests.sh $(ASAN_DIR) $(VENV)
+.PHONY: test test-unit test-fuzz test-deploy test-observability test-images test-integration test-chaos test-e2e
+test: deps-test build-asan build-fuzz
+	@AGG_TOOLS_DIR=$(TOOLS_DIR) AGG_IMAGES_BUILD_DIR=$(BUILD_DIR) AGG_FUZZ_BUILD_DIR=$(FUZZ_DIR) \
+		scripts/run-tests.sh $(ASAN_DIR) $(VENV)
 
 test-unit: build-asan
 	@scripts/run-tests.sh --only unit $(ASAN_DIR) $(VENV)
+
+# What make test runs of the fuzzers: every seed replayed, then FUZZ_TEST_SECONDS (8) per harness.
+test-fuzz: build-fuzz
+	@AGG_FUZZ_BUILD_DIR=$(FUZZ_DIR) scripts/run-tests.sh --only fuzz $(ASAN_DIR) $(VENV)
 
 test-deploy: deps-test build-asan
 	@AGG_TOOLS_DIR=$(TOOLS_DIR) scripts/run-tests.sh --only deploy $(ASAN_DIR) $(VENV)
@@ -117,6 +132,14 @@ CHAOS_RATE ?= 50
 chaos: deps-test build-asan
 	@CHAOS_DURATION_S=$(CHAOS_DURATION_S) CHAOS_RATE=$(CHAOS_RATE) scripts/run-tests.sh --only chaos $(ASAN_DIR) $(VENV)
 
+# Each fuzz harness for FUZZ_SECONDS (60) on its own copy of its seed corpus (kept and grown in
+# $(FUZZ_DIR)/fuzz-run/); executions and crashes per harness, non-zero on any crash, leak or timeout,
+# whose input stays in $(FUZZ_DIR)/fuzz-crashes/<name>/. FUZZ_TARGETS=jscan,answer picks some.
+FUZZ_SECONDS ?= 60
+.PHONY: fuzz
+fuzz: build-fuzz
+	@scripts/fuzz.sh --seconds $(FUZZ_SECONDS) $(if $(FUZZ_TARGETS),--only $(FUZZ_TARGETS)) $(FUZZ_DIR)
+
 # Builds the container images with buildah from a base made by mmdebstrap (no Docker daemon, no
 # registry) and prints their sizes (also in $(BUILD_DIR)/images/sizes.txt).
 .PHONY: images images-check images-smoke
@@ -135,7 +158,7 @@ images-smoke: deps-test
 
 .PHONY: clean
 clean:
-	rm -rf $(BUILD_DIR) $(ASAN_DIR)
+	rm -rf $(BUILD_DIR) $(ASAN_DIR) $(FUZZ_DIR)
 
 # docs/images/dashboard.png: the stack under a known workload for about 60 s, scraped by a private
 # Prometheus, the dashboard's panels drawn headless in Chromium (not part of make test).

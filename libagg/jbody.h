@@ -31,7 +31,9 @@ int jbody_integer(const json_t *v, long long *out);
  * apart from bad input: NULL with *nomem 1 when any allocation failed during
  * the parse (jansson may then call it a syntax error, or even return a
  * document with a token cut short), NULL with *nomem 0 and jerr filled when
- * buf is not JSON. A new reference otherwise. Every JSON document the
+ * buf is not JSON by jscan's rules as well as jansson's (so a raw NUL byte, which
+ * jansson alone takes for the end of the text, and nesting deeper than
+ * JSCAN_MAX_DEPTH are refused). A new reference otherwise. Every JSON document the
  * project reads goes through here. */
 json_t *jbody_loadb(const char *buf, size_t len, int *nomem, json_error_t *jerr);
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the unit (ctest/cmocka), deploy, observability, images, integration and chaos (pytest) and browser (node --test) suites; non-zero on any failure.
+# Runs the unit (ctest/cmocka), fuzz (libFuzzer), deploy, observability, images, integration and chaos (pytest) and browser (node --test) suites; non-zero on any failure.
 set -uo pipefail
 only=all
 if [ "${1:-}" = "--only" ]; then only=$2; shift 2; fi
@@ -19,6 +19,14 @@ start=$(date +%s)
 if [ "$only" = all ] || [ "$only" = unit ]; then
   echo "== unit tests (cmocka via ctest) =="
   if ! tests/with-redis.sh ctest --test-dir "$build_dir" --output-on-failure -j2; then failed+=(unit); fi
+fi
+if [ "$only" = all ] || [ "$only" = fuzz ]; then
+  # Built apart by clang (make build-fuzz): every seed replayed as a regression, then a short run each.
+  echo "== fuzz (libFuzzer harnesses of tests/fuzz, ${FUZZ_TEST_SECONDS:-8} s each) =="
+  if ! scripts/fuzz.sh --selftest "${AGG_FUZZ_BUILD_DIR:-build-fuzz}" \
+      || ! scripts/fuzz.sh --seconds "${FUZZ_TEST_SECONDS:-8}" "${AGG_FUZZ_BUILD_DIR:-build-fuzz}"; then
+    failed+=(fuzz)
+  fi
 fi
 if [ "$only" = all ] || [ "$only" = deploy ]; then
   echo "== deployment tests (helm chart, docker-compose.yml; offline) =="

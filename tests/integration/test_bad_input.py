@@ -63,6 +63,11 @@ JOURNAL_400 = [
     ("truncated-json", '{"patientId":"a"', None),
     ("duplicate-keys", '{"patientId":"a","patientId":"b"}', None),
     ("invalid-utf8", b'{"patientId":"p\xff\xfe"}', None),
+    # Strict JSON: nesting is bounded (129 levels in an ignored member), and a NUL byte does not end
+    # the body (jansson alone took it for the end of the text; found by tests/fuzz).
+    ("nesting-too-deep", '{"patientId":"p","x":' + "[" * 128 + "]" * 128 + "}", None),
+    ("nul-byte-then-more", b'{"patientId":"p"}\x00{"patientId":"q"}', None),
+    ("nul-byte-at-end", b'{"patientId":"p"}\x00', None),
 ]
 
 
@@ -73,12 +78,15 @@ def test_bad_journal_request_is_400(gw, name, raw, field):
     err = r.json()
     if field is not None:
         assert err.get("field") == field, err
+    if name.startswith("nesting"):
+        assert "nesting too deep" in err["message"], err
 
 
 def test_edge_values_are_accepted(gw):
     for b in (body(patientId="a" * 64), body(patientId="A-z.0:_9"), body(delays=[0, -1, 600000]),
               body(timeoutMs=1), body(timeoutMs=99999), body(strategy=KeyError),
-              body(delays=KeyError, timeoutMs=KeyError)):
+              body(delays=KeyError, timeoutMs=KeyError),
+              body(x=json.loads("[" * 127 + "]" * 127))):  # 128 levels: the deepest allowed
         r = post_journals(gw[1], raw=b)
         assert r.status_code == 202, (b, r.status_code, r.text)
 
@@ -174,6 +182,15 @@ CALLBACK_400 = [
     ("note-bad-date", _cb(notes=[dict(make_note("p"), date="yesterday")]), "notes"),
     ("too-many-notes", _cb(notes=[make_note("p", i) for i in range(1001)]), "notes"),
     ("delayMs-string", _cb(delayMs="0"), "delayMs"),
+    ("delayMs-float", _cb(delayMs=1.5), "delayMs"),
+    ("source-number", _cb(source=1), "source"),
+    ("correlationId-number", _cb(correlationId=1), "correlationId"),
+    ("patientId-object", _cb(patientId={}), "patientId"),
+    ("status-number", _cb(status=1), "status"),
+    ("notes-object", _cb(notes={}), "notes"),
+    ("note-field-number", _cb(notes=[dict(make_note("p"), note=1)]), "notes"),
+    ("nesting-too-deep", _cb(extra=json.loads("[" * 128 + "]" * 128)), None),
+    ("nul-byte-then-more", _cb().encode() + b"\x00{}", None),
 ]
 
 
@@ -181,6 +198,8 @@ CALLBACK_400 = [
 def test_malformed_callback_is_400(gw, name, raw, field):
     r = post_callback(gw[1], raw=raw)
     assert r.status_code == 400, "%s: %d %s" % (name, r.status_code, r.text)
+    if name.startswith("nesting"):
+        assert "nesting too deep" in r.json()["message"], r.json()
     if field is not None:
         got = r.json().get("field") or ""
         assert got == field or got.startswith(field + "[") or got.startswith(field + "."), \

@@ -7,9 +7,11 @@
 #include <cmocka.h>
 #include <jansson.h>
 #include <limits.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "jbody.h"
+#include "jscan.h"
 
 static void json_media_types_are_taken(void **state) {
     (void)state;
@@ -95,6 +97,51 @@ static void integers_are_numbers_without_a_fraction(void **state) {
     json_decref(o);
 }
 
+/* jansson stops at a NUL byte: what follows it must not be ignored (found by tests/fuzz). */
+static void a_nul_byte_is_not_the_end(void **state) {
+    (void)state;
+    static const char body[] = "{\"a\":1}\0{\"b\":2}";
+    api_error e = {0};
+    assert_null(jbody_object(body, sizeof body - 1, &e));
+    assert_int_equal(e.http_status, 400);
+    assert_string_equal(e.code, "invalid_json");
+    assert_non_null(strstr(e.message, "unexpected data after the value at byte 7"));
+    assert_null(jbody_object("-1\0", 3, &e));
+    assert_null(jbody_object("{\"a\":1}\0", 8, &e));
+    json_error_t jerr;
+    int nomem = 1;
+    assert_null(jbody_loadb("[1]\0", 4, &nomem, &jerr));
+    assert_int_equal(nomem, 0);
+    assert_non_null(strstr(jerr.text, "at byte 3"));
+    /* The same text without the NUL is taken. */
+    json_t *o = jbody_object(body, 7, &e);
+    assert_non_null(o);
+    json_decref(o);
+}
+
+/* Nesting is bounded by jscan's depth, not jansson's 2048. */
+static void nesting_is_bounded(void **state) {
+    (void)state;
+    char buf[2 * JSCAN_MAX_DEPTH + 64];
+    for (int depth = JSCAN_MAX_DEPTH - 1; depth <= JSCAN_MAX_DEPTH + 1; depth++) {
+        size_t n = (size_t)snprintf(buf, sizeof buf, "{\"a\":");
+        for (int i = 1; i < depth; i++) buf[n++] = '[';
+        buf[n++] = '1';
+        for (int i = 1; i < depth; i++) buf[n++] = ']';
+        buf[n++] = '}';
+        api_error e = {0};
+        json_t *o = jbody_object(buf, n, &e);
+        if (depth <= JSCAN_MAX_DEPTH) {
+            assert_non_null(o);
+            json_decref(o);
+        } else {
+            assert_null(o);
+            assert_int_equal(e.http_status, 400);
+            assert_non_null(strstr(e.message, "nesting too deep"));
+        }
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(json_media_types_are_taken),
@@ -102,6 +149,8 @@ int main(void) {
         cmocka_unit_test(the_refused_type_is_shown_bounded_and_printable),
         cmocka_unit_test(a_body_must_be_one_object),
         cmocka_unit_test(integers_are_numbers_without_a_fraction),
+        cmocka_unit_test(a_nul_byte_is_not_the_end),
+        cmocka_unit_test(nesting_is_bounded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -92,6 +92,16 @@ static void test_body_not_nul_terminated(void **state) {
     assert_string_equal(R.patient_id, "p9");
 }
 
+/* A NUL byte inside the body's length does not end it (found by tests/fuzz). */
+static void test_body_with_nul_byte(void **state) {
+    (void)state;
+    const char buf[] = "{\"patientId\":\"p9\"}\0{\"patientId\":\"x\"}";
+    memset(&E, 0, sizeof E);
+    assert_int_equal(journalreq_parse(buf, sizeof buf - 1, &LIM, &R, &E), AGG_ERR);
+    assert_int_equal(E.http_status, 400);
+    assert_string_equal(E.code, "invalid_json");
+}
+
 static void test_patient_id(void **state) {
     (void)state;
     expect_err("{}", "missing_field", "patientId");
@@ -267,6 +277,7 @@ int main(void) {
         cmocka_unit_test(test_array_delays_partial),
         cmocka_unit_test(test_invalid_json),
         cmocka_unit_test(test_body_not_nul_terminated),
+        cmocka_unit_test(test_body_with_nul_byte),
         cmocka_unit_test(test_patient_id),
         cmocka_unit_test(test_delays_string_errors),
         cmocka_unit_test(test_delays_array_errors),
