@@ -103,7 +103,8 @@ static void refuse(gateway *gw, httpd_req *r, int reason, const char *code, int 
     httpd_respond_error_retry(r, &e, retry_s);
 }
 
-static void respond_rate_limited(gateway *gw, httpd_req *r, const ratelimit_result *rl) {
+static void respond_rate_limited(gateway *gw, httpd_req *r, const ratelimit_result *rl,
+                                 int authenticated) {
     metrics_inc(gw->metrics.rate_limited, 1);
     metrics_inc(gw->metrics.admission_refused[GW_REFUSED_RATE_LIMITED], 1);
     char limit[24], remaining[24], reset[24], retry[24];
@@ -115,8 +116,9 @@ static void respond_rate_limited(gateway *gw, httpd_req *r, const ratelimit_resu
                              "RateLimit-Remaining", remaining, "RateLimit-Reset", reset};
     api_error e;
     apierr_set(&e, 429, "rate_limited", NULL,
-               "more than RATE_LIMIT_RPS (%ld/s, burst %ld) from this client; retry after %ld s",
-               gw->cfg.rate_limit_rps, gw->cfg.rate_limit_burst, rl->retry_after_s);
+               "more than RATE_LIMIT_RPS (%ld/s, burst %ld) from this %s; retry after %ld s",
+               gw->cfg.rate_limit_rps, gw->cfg.rate_limit_burst,
+               authenticated ? "principal" : "client address", rl->retry_after_s);
     char *body = apierr_to_json(&e, NULL);
     httpd_respond_headers(r, 429, NULL,
                           body ? body : "{\"error\":\"rate_limited\",\"message\":\"rate limited\"}",
@@ -171,7 +173,7 @@ static void admit_local(gateway *gw, httpd_req *r, int kind, const asker *who,
     ratelimit_result rl;
     ratelimit_take(gw->admission->local, client, loop_now_ms(), &rl);
     if (!rl.allowed) {
-        respond_rate_limited(gw, r, &rl);
+        respond_rate_limited(gw, r, &rl, who->authenticated);
         return;
     }
     admit_rest(gw, r, kind, who);
@@ -218,7 +220,7 @@ static void on_shared_bucket(struct redisReply *reply, void *arg) {
             log_info("RATE_LIMIT_SCOPE=cluster: the shared rate limit answers again");
         }
         if (!rl.allowed)
-            respond_rate_limited(gw, w->r, &rl);
+            respond_rate_limited(gw, w->r, &rl, w->who.authenticated);
         else
             admit_rest(gw, w->r, w->kind, &w->who);
     }

@@ -323,7 +323,8 @@ def test_the_rate_limit_is_per_subject(stack, keys):
     ({"AUTH_MODE": "ldap"}, "AUTH_MODE"),
 ])
 def test_configuration_errors_exit_2_with_one_line(stack, env, says):
-    full = dict(os.environ, KAFKA_BROKERS=stack.kafka_brokers, AUTH_MODE="jwt")
+    full = dict(os.environ, KAFKA_BROKERS=stack.kafka_brokers, AUTH_MODE="jwt",
+                CALLBACK_SIGNING_KEY=stack.callback_signing_key)
     for k in ("JWT_SECRET", "JWT_SECRET_FILE", "JWT_PUBLIC_KEY_FILE", "JWT_JWKS_FILE"):
         full.pop(k, None)
     full.update(env)
