@@ -10,6 +10,7 @@ import os
 import socket
 import ssl
 import threading
+import uuid
 import time
 import urllib.parse
 
@@ -677,21 +678,24 @@ _INJECTED_LOCK = threading.Lock()
 
 
 class KafkaTap:
-    """Reads both topics from the beginning in a background thread and keeps every message
-    (headers: a dict of its headers' values as text)."""
+    """Reads topics (the requests and callbacks topics unless told) from the beginning in a
+    background thread and keeps every message (headers: a dict of its headers' values as
+    text)."""
 
-    def __init__(self, brokers):
+    def __init__(self, brokers, topics=None):
         from confluent_kafka import Consumer, TopicPartition
         self.brokers = brokers
+        self.topics = tuple(topics or (TOPIC_REQUESTS, TOPIC_CALLBACKS))
         self.messages = []   # dicts topic, partition, offset, key, value
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._c = Consumer({"bootstrap.servers": brokers, "group.id": "itest-tap-%d" % os.getpid(),
+        self._c = Consumer({"bootstrap.servers": brokers,
+                            "group.id": "itest-tap-%d-%s" % (os.getpid(), uuid.uuid4().hex[:8]),
                             "enable.auto.commit": False, "auto.offset.reset": "earliest",
                             "enable.partition.eof": False})
         md = self._c.list_topics(timeout=15)
         tps = []
-        for t in (TOPIC_REQUESTS, TOPIC_CALLBACKS):
+        for t in self.topics:
             assert t in md.topics, "topic %s missing" % t
             for p in md.topics[t].partitions:
                 tps.append(TopicPartition(t, p, -2))  # OFFSET_BEGINNING
@@ -712,14 +716,14 @@ class KafkaTap:
         self._c.close()
 
     def caught_up(self, timeout=20):
-        """Waits until the tap holds every message written so far to both topics."""
+        """Waits until the tap holds every message written so far to its topics."""
         from confluent_kafka import Consumer, TopicPartition
         c = Consumer({"bootstrap.servers": self.brokers, "group.id": "itest-wm-%d" % os.getpid(),
                       "enable.auto.commit": False})
         try:
             md = c.list_topics(timeout=15)
             highs = {}
-            for t in (TOPIC_REQUESTS, TOPIC_CALLBACKS):
+            for t in self.topics:
                 for p in md.topics[t].partitions:
                     _, high = c.get_watermark_offsets(TopicPartition(t, p), timeout=10)
                     highs[(t, p)] = high

@@ -7,7 +7,6 @@ import json
 import os
 import secrets
 import signal
-import threading
 import time
 
 import jwt as pyjwt
@@ -20,42 +19,16 @@ from privateproc import PrivateGateway
 KINDS = ("gateway", "worker", "resource")
 
 
-class AuditReader:
-    """Reads the audit topic from its beginning in a background thread."""
+class AuditReader(aggtest.KafkaTap):
+    """The audit topic from its beginning (aggtest.KafkaTap), records by correlationId."""
 
     def __init__(self, brokers):
-        from confluent_kafka import Consumer, TopicPartition
-        self._c = Consumer({"bootstrap.servers": brokers,
-                            "group.id": "itest-audit-%d" % os.getpid(),
-                            "enable.auto.commit": False, "auto.offset.reset": "earliest"})
-        md = self._c.list_topics(timeout=15)
-        assert aggtest.TOPIC_AUDIT in md.topics, "topic %s missing" % aggtest.TOPIC_AUDIT
-        self._c.assign([TopicPartition(aggtest.TOPIC_AUDIT, p, -2)
-                        for p in md.topics[aggtest.TOPIC_AUDIT].partitions])
-        self.messages = []
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._t = threading.Thread(target=self._run, name="audit-reader", daemon=True)
-        self._t.start()
-
-    def _run(self):
-        while not self._stop.is_set():
-            m = self._c.poll(0.2)
-            if m is None or m.error():
-                continue
-            headers = dict((k, v.decode()) for k, v in (m.headers() or []))
-            with self._lock:
-                self.messages.append({"key": m.key().decode() if m.key() else None,
-                                      "value": json.loads(m.value()), "headers": headers})
-        self._c.close()
-
-    def stop(self):
-        self._stop.set()
-        self._t.join(10)
+        super().__init__(brokers, topics=(aggtest.TOPIC_AUDIT,))
 
     def of(self, cid):
-        with self._lock:
-            return [m for m in self.messages if m["key"] == cid]
+        """cid's records so far: key, value (the record, parsed) and headers."""
+        return [{"key": m["key"].decode(), "value": json.loads(m["value"]), "headers": m["headers"]}
+                for m in self.snapshot() if m["key"] and m["key"].decode() == cid]
 
     def wait_for(self, cid, types, timeout=30):
         """Waits until cid has a record of every type in types; returns cid's records."""
