@@ -573,15 +573,20 @@
     openStream(r);
   }
 
-  function openStream(r) {
-    if (r !== run || r.done) return;
+  // The stream's URL from the last event seen on. EventSource cannot set Authorization: the
+  // gateway takes the token as access_token here (and never logs it); the page's own address
+  // never holds it.
+  function streamUrl(r) {
     let url = `${API}/aggregate/stream?correlationId=${encodeURIComponent(r.correlationId)}`;
     if (r.lastEventId > 0) url += `&lastEventId=${r.lastEventId}`;
-    // EventSource cannot set Authorization: the gateway takes the token as access_token here
-    // (and never logs it); the page's own address never holds it.
     const t = token();
     if (t) url += `&access_token=${encodeURIComponent(t)}`;
-    const es = new EventSource(url);
+    return url;
+  }
+
+  function openStream(r) {
+    if (r !== run || r.done) return;
+    const es = new EventSource(streamUrl(r));
     r.es = es;
     es.addEventListener('open', () => {
       if (r.es === es && !r.done) markLive(r);
@@ -593,7 +598,7 @@
       if (r.es !== es || r.done) return;
       // Take over from the browser's own retry: resume explicitly from the last event seen.
       r.closeStream();
-      refusedOrReconnect(r, url);
+      refusedOrReconnect(r, streamUrl(r));
     });
   }
 
