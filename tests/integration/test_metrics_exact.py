@@ -125,10 +125,13 @@ def test_kafka_and_redis_measurements(workload):
     assert _delta(wb, wa, "callbacks_dropped_total") == N
     # Two workers may both expire a session (the second one finds it gone).
     assert _delta(wb, wa, "redis_command_seconds_count", command="session_expire") >= N
-    # A requested and a completed audit record per session, each acknowledged once.
-    assert _delta(wb, wa, "audit_records_published_total") == 2 * N
+    # A requested and a completed audit record per session, each acknowledged once. A session
+    # of an earlier test may complete (at its deadline) within the window and add its record:
+    # at least 2 per session, and every record published is acknowledged.
+    published = _delta(wb, wa, "audit_records_published_total")
+    assert published >= 2 * N, published
     assert _delta(wb, wa, "audit_publish_failures_total") == 0
-    assert _delta(wb, wa, "redis_command_seconds_count", command="audit_ack") == 2 * N
+    assert _delta(wb, wa, "redis_command_seconds_count", command="audit_ack") == published
 
 
 def test_gauges_after_the_workload(workload, workers):
