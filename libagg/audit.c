@@ -44,10 +44,13 @@ int audit_call_claim(audit_call *ac, int bucket, const char *consumer, long min_
     return AGG_OK;
 }
 
-int audit_call_ack(audit_call *ac, int bucket, const char *id, err_t *e) {
-    if (!id || !*id) return err_set(e, "audit ack: missing id");
+int audit_call_ack(audit_call *ac, int bucket, const char *const *ids, int n, err_t *e) {
+    if (!ids || n < 1 || n > AUDIT_ACK_MAX) return err_set(e, "audit ack: %d ids", n);
+    for (int i = 0; i < n; i++)
+        if (!ids[i] || !*ids[i]) return err_set(e, "audit ack: missing id");
     if (session_audit_key(bucket, ac->key, e) != AGG_OK) return AGG_ERR;
-    rds_call_audit_ack(&ac->call, ac->key, AUDIT_GROUP, id);
+    rds_call_audit_ack(&ac->call, ac->key, AUDIT_GROUP, ids[0]);
+    for (int i = 1; i < n; i++) rds_call_push(&ac->call, ids[i]);
     return AGG_OK;
 }
 

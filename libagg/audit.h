@@ -14,6 +14,8 @@ struct redisReply;
 #define AUDIT_GROUP "agg-audit"
 /* An XAUTOCLAIM cursor ("0-0" to start), a stream entry id. */
 #define AUDIT_ID_MAX 48
+/* Entries one audit_call_ack takes: what RDS_CALL_MAX_ARGV leaves after the key and group. */
+#define AUDIT_ACK_MAX (RDS_CALL_MAX_ARGV - 2)
 
 /* A call being built, as session_call: send it at once, then discard it. */
 typedef struct audit_call {
@@ -34,8 +36,10 @@ int audit_call_read(audit_call *ac, int bucket, const char *consumer, int count,
  * reply by audit_claim_reply. */
 int audit_call_claim(audit_call *ac, int bucket, const char *consumer, long min_idle_ms,
                      const char *cursor, int count, err_t *e);
-/* audit_ack.lua: XACK and XDEL of entry id once Kafka confirmed it. */
-int audit_call_ack(audit_call *ac, int bucket, const char *id, err_t *e);
+/* audit_ack.lua: XACK and XDEL of the n entries ids[0..n) once Kafka confirmed them, in one
+ * call (the relay confirms records in batches: one call per record was two script calls per
+ * session). 1 <= n <= AUDIT_ACK_MAX; every id non-empty. */
+int audit_call_ack(audit_call *ac, int bucket, const char *const *ids, int n, err_t *e);
 /* XLEN: the entries still to publish (integer reply). */
 int audit_call_len(audit_call *ac, int bucket, err_t *e);
 

@@ -1,10 +1,10 @@
 /* traceparent: the W3C header's grammar and the ids of new traces and spans. */
 #include "traceparent.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/random.h>
+
+#include "randpool.h"
 
 static const char HEX[] = "0123456789abcdef";
 
@@ -68,11 +68,7 @@ void traceparent_from_bytes(const unsigned char rnd[24], traceparent *out) {
     out->flags = 1;
 }
 
-static int random_bytes(unsigned char *b, size_t n, err_t *e) {
-    if (getrandom(b, n, 0) != (ssize_t)n)
-        return err_set(e, "no random bytes for a trace id: %s", strerror(errno));
-    return AGG_OK;
-}
+static int random_bytes(unsigned char *b, size_t n, err_t *e) { return randpool_bytes(b, n, e); }
 
 int traceparent_generate(traceparent *out, err_t *e) {
     unsigned char rnd[24];

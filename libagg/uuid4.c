@@ -1,38 +1,16 @@
-/* uuid4: random (version 4) UUIDs from the kernel's CSPRNG, drawn in blocks, and the UUID check. */
+/* uuid4: random (version 4) UUIDs from the kernel's CSPRNG (randpool), and the UUID check. */
 #include "uuid4.h"
 
-#include <errno.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include "err.h"
-
-#define POOL_BYTES 4096
-
-static _Thread_local unsigned char pool[POOL_BYTES];
-static _Thread_local size_t pool_left;
-
-/* Fills the pool; AGG_ERR with e filled when the kernel will not give random bytes. */
-static int refill(err_t *e) {
-    size_t got = 0;
-    while (got < POOL_BYTES) {
-        ssize_t n = getrandom(pool + got, POOL_BYTES - got, 0);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            return err_set(e, "getrandom: %s", strerror(errno));
-        }
-        got += (size_t)n;
-    }
-    pool_left = POOL_BYTES;
-    return AGG_OK;
-}
+#include "randpool.h"
 
 int uuid4_new(char out[UUID4_LEN + 1], err_t *e) {
     static const char hex[] = "0123456789abcdef";
     out[0] = '\0';
-    if (pool_left < 16 && refill(e) != AGG_OK) return AGG_ERR;
-    unsigned char *b = pool + POOL_BYTES - pool_left;
-    pool_left -= 16;
+    unsigned char b[16];
+    if (randpool_bytes(b, sizeof b, e) != AGG_OK) return AGG_ERR;
     b[6] = (unsigned char)((b[6] & 0x0f) | 0x40); /* version 4 */
     b[8] = (unsigned char)((b[8] & 0x3f) | 0x80); /* variant 10xx */
     char *p = out;
@@ -42,7 +20,7 @@ int uuid4_new(char out[UUID4_LEN + 1], err_t *e) {
         *p++ = hex[b[i] & 0x0f];
     }
     *p = '\0';
-    memset(b, 0, 16); /* a used id leaves no copy in the pool */
+    memset(b, 0, sizeof b);
     return AGG_OK;
 }
 

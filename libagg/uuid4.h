@@ -7,10 +7,9 @@
 #define UUID4_LEN 36
 
 /* Writes a new lowercase 8-4-4-4-12 version 4 UUID and a NUL into out
- * (UUID4_LEN + 1 bytes). The bits come from getrandom(2), read 4 KB at a
- * time into a per-thread pool, so the ids stay unguessable (a correlation id
- * is what lets a client read a patient's stream) at one system call per 256
- * ids instead of five. AGG_OK, or AGG_ERR with e filled when getrandom fails
+ * (UUID4_LEN + 1 bytes). The bits come from randpool (getrandom(2), 4 KB
+ * at a time), so the ids stay unguessable at one system call per 256 ids
+ * instead of five. AGG_OK, or AGG_ERR with e filled when getrandom fails
  * (out is then an empty string). */
 int uuid4_new(char out[UUID4_LEN + 1], err_t *e);
 

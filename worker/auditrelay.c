@@ -34,6 +34,9 @@ struct auditrelay_state {
     long in_flight;    /* records produced, delivery not yet reported */
     int failing;       /* a round failed: log once per outage */
     bucket_ref refs[SESSION_BUCKETS];
+    /* Entries Kafka confirmed, acknowledged together: at the next loop pass or when full. */
+    int acks[SESSION_BUCKETS];
+    char ack_ids[SESSION_BUCKETS][AUDIT_ACK_MAX][AUDIT_ID_MAX];
 };
 
 /* One record in flight to Kafka. */
@@ -83,24 +86,41 @@ void auditrelay_shutdown(worker *w, int flush_ms) {
 }
 
 static void on_ack(struct redisReply *reply, void *arg) {
-    audit_msg *m = arg;
-    if (reply == NULL && !m->w->closing)
-        log_warn("audit record %s published, not acknowledged (Redis): it is published again",
-                 m->id);
-    agg_free(m);
+    const bucket_ref *b = arg;
+    if (reply == NULL && !b->w->closing)
+        log_warn("audit records of bucket %d published, not acknowledged (Redis): they are "
+                 "published again",
+                 b->bucket);
 }
 
-/* Acknowledges and deletes m's entry; m is freed. */
-static void ack(audit_msg *m) {
-    worker *w = m->w;
+/* Acknowledges and deletes the bucket's confirmed entries in one call. */
+static void flush_acks(worker *w, int bucket) {
+    struct auditrelay_state *s = w->auditrelay;
+    int n = s->acks[bucket];
+    if (n == 0) return;
+    s->acks[bucket] = 0;
+    const char *ids[AUDIT_ACK_MAX];
+    for (int i = 0; i < n; i++) ids[i] = s->ack_ids[bucket][i];
     audit_call ac;
     err_t e;
-    if (w->closing || w->r == NULL || audit_call_ack(&ac, m->bucket, m->id, &e) != AGG_OK ||
-        rds_call_send(w->r, &ac.call, on_ack, m, &e) != AGG_OK) {
+    if (w->closing || w->r == NULL || audit_call_ack(&ac, bucket, ids, n, &e) != AGG_OK ||
+        rds_call_send(w->r, &ac.call, on_ack, &s->refs[bucket], &e) != AGG_OK) {
         if (!w->closing)
-            log_warn("audit record %s published, not acknowledged: it is published again", m->id);
-        agg_free(m);
+            log_warn("%d audit records of bucket %d published, not acknowledged: they are "
+                     "published again",
+                     n, bucket);
     }
+}
+
+/* Queues m's entry for acknowledgement and deletion; m is freed. */
+static void ack(audit_msg *m) {
+    struct auditrelay_state *s = m->w->auditrelay;
+    if (s != NULL && !m->w->closing) {
+        int b = m->bucket;
+        snprintf(s->ack_ids[b][s->acks[b]++], AUDIT_ID_MAX, "%s", m->id);
+        if (s->acks[b] == AUDIT_ACK_MAX) flush_acks(m->w, b);
+    }
+    agg_free(m);
 }
 
 static void on_delivery(int ok, const char *errstr, double seconds, void *arg) {
@@ -273,7 +293,9 @@ static void start_round(worker *w, int claim) {
 
 void auditrelay_prepare(worker *w) {
     struct auditrelay_state *s = w->auditrelay;
-    if (s == NULL || w->r == NULL || w->stopping || w->closing || s->outstanding > 0) return;
+    if (s == NULL || w->r == NULL || w->closing) return;
+    for (int b = 0; b < SESSION_BUCKETS; b++) flush_acks(w, b);
+    if (w->stopping || s->outstanding > 0) return;
     long long now = loop_now_ms();
     if (now >= s->next_poll && rds_ready(w->r) && s->in_flight < MAX_IN_FLIGHT) {
         int claim = now >= s->next_claim;

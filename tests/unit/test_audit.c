@@ -39,12 +39,24 @@ static void builders(void **state) {
     assert_int_equal(audit_call_len(&ac, 9, NULL), AGG_OK);
     const char *l[] = {"XLEN", "agg:{b09}:audit"};
     expect_words(&ac, l, 2);
-    assert_int_equal(audit_call_ack(&ac, 9, "1-2", NULL), AGG_OK);
+    const char *ids[AUDIT_ACK_MAX + 1];
+    char idbuf[AUDIT_ACK_MAX + 1][16];
+    for (int i = 0; i <= AUDIT_ACK_MAX; i++) {
+        snprintf(idbuf[i], sizeof idbuf[i], "1-%d", i);
+        ids[i] = idbuf[i];
+    }
+    assert_int_equal(audit_call_ack(&ac, 9, ids, 1, NULL), AGG_OK);
     assert_int_equal(ac.call.script, RDS_SCRIPT_AUDIT_ACK);
     assert_int_equal(ac.call.nkeys, 1);
+    assert_int_equal(ac.call.argc, 3);
     assert_string_equal(ac.call.argv[0], "agg:{b09}:audit");
     assert_string_equal(ac.call.argv[1], AUDIT_GROUP);
-    assert_string_equal(ac.call.argv[2], "1-2");
+    assert_string_equal(ac.call.argv[2], "1-0");
+    /* A full batch fits in one call, in order. */
+    assert_int_equal(audit_call_ack(&ac, 9, ids, AUDIT_ACK_MAX, NULL), AGG_OK);
+    assert_false(ac.call.invalid);
+    assert_int_equal(ac.call.argc, 2 + AUDIT_ACK_MAX);
+    assert_string_equal(ac.call.argv[1 + AUDIT_ACK_MAX], idbuf[AUDIT_ACK_MAX - 1]);
 
     err_t e;
     assert_int_equal(audit_call_group(&ac, SESSION_BUCKETS, &e), AGG_ERR);
@@ -54,7 +66,11 @@ static void builders(void **state) {
     assert_int_equal(audit_call_claim(&ac, 0, "w1", 0, "0-0", 1, &e), AGG_ERR);
     assert_int_equal(audit_call_claim(&ac, 0, "w1", 1, NULL, 1, &e), AGG_ERR);
     assert_int_equal(audit_call_claim(&ac, 0, NULL, 1, "0-0", 1, &e), AGG_ERR);
-    assert_int_equal(audit_call_ack(&ac, 0, "", &e), AGG_ERR);
+    const char *empty[] = {"1-1", ""};
+    assert_int_equal(audit_call_ack(&ac, 0, empty, 2, &e), AGG_ERR);
+    assert_int_equal(audit_call_ack(&ac, 0, ids, 0, &e), AGG_ERR);
+    assert_int_equal(audit_call_ack(&ac, 0, ids, AUDIT_ACK_MAX + 1, &e), AGG_ERR);
+    assert_int_equal(audit_call_ack(&ac, 0, NULL, 1, &e), AGG_ERR);
     assert_int_equal(audit_call_len(&ac, 16, &e), AGG_ERR);
 }
 

@@ -1002,7 +1002,8 @@ static void audit_outbox_group_read_claim_ack(void **state) {
             audit_entry en;
             assert_int_equal(audit_entry_at(entries, i, &en), AGG_OK);
             audit_call ak;
-            assert_int_equal(audit_call_ack(&ak, b, en.id, NULL), AGG_OK);
+            const char *one[] = {en.id};
+            assert_int_equal(audit_call_ack(&ak, b, one, 1, NULL), AGG_OK);
             freeReplyObject(send_call(&ak.call));
         }
         freeReplyObject(r);
@@ -1053,7 +1054,8 @@ static void audit_outbox_group_read_claim_ack(void **state) {
     assert_string_equal(en.id, id);
     freeReplyObject(r);
     long long before = cmd_int("XLEN %s", key);
-    assert_int_equal(audit_call_ack(&ac, b, id, NULL), AGG_OK);
+    const char *ids[] = {id};
+    assert_int_equal(audit_call_ack(&ac, b, ids, 1, NULL), AGG_OK);
     r = send_call(&ac.call);
     assert_int_equal(r->type, REDIS_REPLY_INTEGER);
     assert_int_equal(r->integer, 1);
@@ -1063,6 +1065,33 @@ static void audit_outbox_group_read_claim_ack(void **state) {
     r = send_call(&ac.call);
     assert_int_equal(r->integer, before - 1);
     freeReplyObject(r);
+
+    /* One call acknowledges and deletes a batch; an id already gone counts nothing. */
+    char batch[3][AUDIT_ID_MAX];
+    for (int i = 0; i < 3;) {
+        char c[64];
+        mkcid(c, "batch");
+        if (session_bucket_of(c) != b) continue; /* the batch is one bucket's */
+        assert_int_equal(open_session(c, "p1", "[\"a\"]", CREATED + 1000), 1);
+        i++;
+    }
+    assert_int_equal(audit_call_read(&ac, b, "live", 10, NULL), AGG_OK);
+    r = send_call(&ac.call);
+    assert_int_equal(audit_read_reply(r, &entries, &n, NULL), AGG_OK);
+    assert_int_equal(n, 3);
+    for (size_t i = 0; i < 3; i++) {
+        assert_int_equal(audit_entry_at(entries, i, &en), AGG_OK);
+        snprintf(batch[i], sizeof batch[i], "%s", en.id);
+    }
+    freeReplyObject(r);
+    before = cmd_int("XLEN %s", key);
+    const char *acked[] = {batch[0], batch[1], batch[2], id};
+    assert_int_equal(audit_call_ack(&ac, b, acked, 4, NULL), AGG_OK);
+    r = send_call(&ac.call);
+    assert_int_equal(r->type, REDIS_REPLY_INTEGER);
+    assert_int_equal(r->integer, 3);
+    freeReplyObject(r);
+    assert_int_equal(cmd_int("XLEN %s", key), before - 3);
 }
 
 static void breaker_opens_probes_and_closes(void **state) {
