@@ -116,11 +116,12 @@ class Sampler(threading.Thread):
 
 
 def session_usage(redis_url, n=SESSIONS_SAMPLED):
-    """MEMORY USAGE (SAMPLES 0: exact) of the meta, out and log keys of n completed sessions;
-    returns the mean bytes per key kind and per session, or None when none was found."""
+    """MEMORY USAGE (SAMPLES 0: exact) of the meta, out and log keys of n completed sessions and
+    their TTLs (the retention the stack really runs with); returns the mean bytes per key kind and
+    per session and the largest TTL seen, or None when none was found."""
     r = Redis(redis_url)
     try:
-        found, cursor, sums = 0, b"0", {"meta": 0, "out": 0, "log": 0}
+        found, cursor, sums, ttl_max = 0, b"0", {"meta": 0, "out": 0, "log": 0}, 0
         while found < n:
             cursor, keys = r.cmd("SCAN", cursor, "MATCH", "agg:{b*}:*:meta", "COUNT", 1000)
             for k in keys:
@@ -133,6 +134,7 @@ def session_usage(redis_url, n=SESSIONS_SAMPLED):
                     continue  # expired between SCAN and here
                 for kind, v in parts.items():
                     sums[kind] += v
+                ttl_max = max(ttl_max, r.cmd("TTL", k))
                 found += 1
             if cursor == b"0":
                 break
@@ -141,6 +143,7 @@ def session_usage(redis_url, n=SESSIONS_SAMPLED):
         per = {kind: round(v / found) for kind, v in sums.items()}
         per["session"] = sum(per.values())
         per["sessions_sampled"] = found
+        per["ttl_s_max"] = ttl_max
         return per
     finally:
         r.close()
@@ -165,7 +168,8 @@ def analyse(samples, load_s, flat_from=FLAT_FROM_S):
     out["used_memory_bytes_per_session"] = None if slope is None else round(slope)
     slope_keys = fit_slope([s["completed"] for s in first], [s["keys"] for s in first])
     out["keys_per_session"] = None if slope_keys is None else round(slope_keys, 2)
-    last = [s["used_memory"] for s in samples if flat_from <= s["t_s"] <= load_s]
+    tail = [s for s in samples if flat_from <= s["t_s"] <= load_s]
+    last = [s["used_memory"] for s in tail]
     if len(last) >= 10:
         mean = sum(last) / len(last)
         out["flat_window_s"] = round(min(load_s, samples[-1]["t_s"]) - flat_from, 1)
@@ -173,6 +177,10 @@ def analyse(samples, load_s, flat_from=FLAT_FROM_S):
         out["flat_max_mib"] = round(max(last) / 2 ** 20, 1)
         out["flat_spread_pct"] = round((max(last) - min(last)) * 100 / mean, 2)
         out["flat"] = out["flat_spread_pct"] <= FLAT_LIMIT_PCT
+        # A leak shows as a trend; Redis' active expiry, which lets expired keys pile up to a share
+        # before it works harder, and the throughput's own swings show as spread around it.
+        trend = fit_slope([s["t_s"] for s in tail], last)
+        out["flat_trend_pct_per_min"] = round(trend * 60 * 100 / mean, 2)
     peak = max(samples, key=lambda s: s["used_memory"]) if samples else None
     out["peak_used_memory_mib"] = round(peak["used_memory"] / 2 ** 20, 1) if peak else None
     return out
@@ -199,11 +207,12 @@ def summary_lines(m):
         a.get("fit_from_s", 0), a.get("fit_to_s", 0), "n/a" if per is None else "%d B (%.2f KiB)" % (per, per / 1024)))
     lines.append("| keys per completed session (same fit) | %s |" % a.get("keys_per_session", "n/a"))
     if u:
-        lines.append("| MEMORY USAGE of a completed session's keys (mean of %d): meta + out + log | %d + %d + %d = %d B |" % (
-            u["sessions_sampled"], u["meta"], u["out"], u["log"], u["session"]))
+        lines.append("| MEMORY USAGE of a completed session's keys (mean of %d; largest TTL left %s s): meta + out + log | %d + %d + %d = %d B |" % (
+            u["sessions_sampled"], u.get("ttl_s_max", "n/a"), u["meta"], u["out"], u["log"], u["session"]))
     lines.append("| used_memory over the last %s s (from %d s): min / max / spread | %s / %s / %s %% |" % (
         a.get("flat_window_s", "n/a"), a.get("flat_from_s", 0), mib(a.get("flat_min_mib")),
         mib(a.get("flat_max_mib")), a.get("flat_spread_pct", "n/a")))
+    lines.append("| used_memory trend over that part (least squares) | %s %% per minute |" % a.get("flat_trend_pct_per_min", "n/a"))
     lines.append("| peak used_memory | %s |" % mib(a.get("peak_used_memory_mib")))
     return lines
 
