@@ -181,16 +181,38 @@ def analyse(samples, load_s, flat_from=FLAT_FROM_S):
         # before it works harder, and the throughput's own swings show as spread around it.
         trend = fit_slope([s["t_s"] for s in tail], last)
         out["flat_trend_pct_per_min"] = round(trend * 60 * 100 / mean, 2)
+        # The live set is the sessions completed in the last RETENTION_S; dividing by it takes out
+        # the throughput's swings (other load on the machine), leaving what Redis holds per session
+        # with the expired keys it has not reclaimed yet.
+        per = []
+        for s in tail:
+            before = [p for p in samples if p["t_s"] <= s["t_s"] - RETENTION_S and p["completed"] is not None]
+            if before and s["completed"] is not None and s["completed"] > before[-1]["completed"]:
+                live = s["completed"] - before[-1]["completed"]
+                per.append((s["used_memory"] / live, s["keys"] / live))
+        if per:
+            out["retained_bytes_per_session_min"] = round(min(b for b, _ in per))
+            out["retained_bytes_per_session_max"] = round(max(b for b, _ in per))
+            out["retained_keys_per_session_mean"] = round(sum(k for _, k in per) / len(per), 2)
     peak = max(samples, key=lambda s: s["used_memory"]) if samples else None
     out["peak_used_memory_mib"] = round(peak["used_memory"] / 2 ** 20, 1) if peak else None
     return out
+
+
+def reanalysed(m):
+    """The analysis of a stored result, computed again from its samples (so that --report-only
+    shows what this code measures)."""
+    a = (m or {}).get("analysis", {})
+    if m and m.get("samples") and a.get("load_s"):
+        return analyse(m["samples"], a["load_s"], a.get("flat_from_s", FLAT_FROM_S))
+    return a
 
 
 def summary_lines(m):
     """The summary.md section of the memory profile."""
     if not m:
         return []
-    a = m.get("analysis", {})
+    a = reanalysed(m)
     u = m.get("session_usage") or {}
     st = m.get("stats", {})
 
@@ -213,13 +235,16 @@ def summary_lines(m):
         a.get("flat_window_s", "n/a"), a.get("flat_from_s", 0), mib(a.get("flat_min_mib")),
         mib(a.get("flat_max_mib")), a.get("flat_spread_pct", "n/a")))
     lines.append("| used_memory trend over that part (least squares) | %s %% per minute |" % a.get("flat_trend_pct_per_min", "n/a"))
+    lines.append("| used_memory / sessions completed in the last %d s, over that part: min / max (keys per such session, mean) | %s / %s B (%s) |" % (
+        a.get("retention_s", 0), a.get("retained_bytes_per_session_min", "n/a"),
+        a.get("retained_bytes_per_session_max", "n/a"), a.get("retained_keys_per_session_mean", "n/a")))
     lines.append("| peak used_memory | %s |" % mib(a.get("peak_used_memory_mib")))
     return lines
 
 
 def target_rows(m):
     """Target rows (target, figure, met) of the memory profile."""
-    a = (m or {}).get("analysis", {})
+    a = reanalysed(m)
     per = a.get("used_memory_bytes_per_session")
     rows = [("Redis memory per completed session (reported)",
              "n/a" if per is None else "%.2f KiB used_memory growth; %s" % (
