@@ -9,9 +9,11 @@ Profiles (names used for bench/results/<name>.json):
   closed-1x1    closed-loop SSE sessions, 1 gateway + 1 worker, concurrency sweep: maximum throughput
   open-500      open-loop SSE sessions at 500/s (no coordinated omission)
   open-1000     open-loop SSE sessions at 1,000/s
-  open-2000     open-loop SSE sessions at 2,000/s
-  wfe-closed    closed-loop WAIT_FOR_EVERYONE sessions
+  open-1500     open-loop SSE sessions at 1,500/s
+  open-2000     open-loop SSE sessions at 2,000/s, 5 runs (the target holds in every one)
+  wfe-closed    closed-loop WAIT_FOR_EVERYONE sessions at concurrency 16 and 64
   closed-2x2    closed-loop SSE sessions, 2 gateways + 2 workers
+  memory        closed loop with SESSION_RETENTION_S=60 for longer than it: Redis memory per session, flat?
   density       K idle SSE streams on one gateway: RSS per stream, CPU idle and with events flowing
 Then bench/results/summary.md (targets, figures, met?) and a one-screen summary on stdout.
 Standard library only. Every wait polls a condition with a deadline.
@@ -30,10 +32,17 @@ import sys
 import tempfile
 import time
 
+import memory
+from tables import cpu_ms_per_session, cpu_table, fmt, g, point_cpu, sweep_point
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(REPO, "bench", "results")
 OPEN_PROFILES = ["open-500", "open-1000", "open-1500", "open-2000"]
-ALL_PROFILES = ["startup", "closed-1x1"] + OPEN_PROFILES + ["wfe-closed", "closed-2x2", "density"]
+ALL_PROFILES = ["startup", "closed-1x1"] + OPEN_PROFILES + ["wfe-closed", "closed-2x2", "memory", "density"]
+# Issue #14's figures are at these concurrencies, for SSE (in the sweep) and WAIT_FOR_EVERYONE.
+KEY_CONCURRENCY = (16, 64)
+# One 2,000/s run is no evidence: over eight runs of make bench it gave p99 37 to 135 ms.
+OPEN_2000_RUNS = 5
 MIB = 1024 * 1024
 
 
@@ -294,12 +303,15 @@ def closed_sweep(st, a, name, concurrencies, strategy="sse", extra=()):
 
 def summarise_point(r):
     s = r["stats"]
+    cpu = {k: v["cpu_pct"] for k, v in r["procs"].items()}
     return {"concurrency": r["concurrency"], "rate": r["rate"], "sessions_per_s": s["sessions_per_s"],
             "ok": s["ok"], "failed": s["failed"], "errors": s["errors"],
             "overhead_p50_ms": s["latency"]["overhead"]["p50_ms"],
             "overhead_p99_ms": s["latency"]["overhead"]["p99_ms"],
+            "summary_p50_ms": s["latency"]["summary"]["p50_ms"],
+            "summary_p99_ms": s["latency"]["summary"]["p99_ms"],
             "post_p99_ms": s["latency"]["post"]["p99_ms"],
-            "cpu_pct": {k: v["cpu_pct"] for k, v in r["procs"].items()}}
+            "cpu_pct": cpu, "cpu_ms_per_session": cpu_ms_per_session(cpu, s["sessions_per_s"])}
 
 
 def stack_env():
@@ -390,11 +402,21 @@ def run_load_profiles(a, profiles, results):
                         "--mode", "open", "--rate", 500, "--warmup", a.warmup, "--duration", a.duration,
                         "--name", p], a.loadgen)}
                 elif p.startswith("open-"):
-                    r = {"profile": p, "best": loadgen(common_args(st, a) + [
-                        "--mode", "open", "--rate", int(p[5:]), "--warmup", a.warmup, "--duration", a.duration,
-                        "--session-timeout", 20, "--max-active", 6000, "--name", p], a.loadgen)}
+                    runs = []
+                    for i in range(OPEN_2000_RUNS if p == "open-2000" else 1):
+                        if i:
+                            settle(st)
+                        runs.append(loadgen(common_args(st, a) + [
+                            "--mode", "open", "--rate", int(p[5:]), "--warmup", a.warmup, "--duration", a.duration,
+                            "--session-timeout", 20, "--max-active", 6000, "--name", "%s-run%d" % (p, i + 1)],
+                            a.loadgen))
+                    # "best" is what every report reads; of several runs it is the worst one, so
+                    # that a target met there is met in every run.
+                    r = {"profile": p, "best": max(runs, key=open_run_badness)}
+                    if len(runs) > 1:
+                        r["runs"] = runs
                 else:
-                    r = closed_sweep(st, a, p, a.concurrency[-2:], strategy="wfe")
+                    r = closed_sweep(st, a, p, list(KEY_CONCURRENCY), strategy="wfe")
                 r["stack_start_s"] = round(st.start_s, 1)
                 r["settle_before_s"] = settled
                 r["gateway_env"] = stack_env()
@@ -414,6 +436,44 @@ def run_load_profiles(a, profiles, results):
             write_result("closed-2x2", r)
         finally:
             st.stop()
+
+
+def open_run_badness(r):
+    s = r["stats"]
+    return (s["failed"], s["latency"]["overhead"]["p99_ms"])
+
+
+def run_memory(a, results):
+    """The memory profile. No warm-up: its sessions would expire inside the measured window, and
+    memory, not latency, is measured here."""
+    env = stack_env()
+    env["SESSION_RETENTION_S"] = str(memory.RETENTION_S)
+    load_s, flat_from = (memory.RETENTION_S + 50, memory.RETENTION_S + 20) if a.quick else \
+        (memory.RETENTION_S + 110, memory.FLAT_FROM_S)
+    st = StackRun(a.build_dir, 1, 1, env=env)
+    try:
+        def completed():
+            vals = [metric(u, "aggregator_sessions_completed_total") for u in st.info["workers"]]
+            return None if any(v is None for v in vals) else sum(vals)
+        sampler = memory.Sampler(st.info["redis"], completed)
+        sampler.start()
+        conc = 32
+        r = loadgen(common_args(st, a) + ["--mode", "closed", "--concurrency", conc, "--warmup", 0,
+                                          "--duration", load_s, "--name", "memory"], a.loadgen)
+        sampler.stop_evt.set()
+        sampler.join(10)
+        usage = memory.session_usage(st.info["redis"])
+        out = {"profile": "memory", "concurrency": conc, "strategy": "sse", "stats": r["stats"],
+               "procs": r["procs"], "gateway_env": env, "stack_start_s": round(st.start_s, 1),
+               "analysis": memory.analyse(sampler.samples, load_s, flat_from), "session_usage": usage,
+               "sampler_error": sampler.error, "samples": sampler.samples}
+        log("memory: %s B per session (used_memory), MEMORY USAGE %s, last part spread %s %%" % (
+            out["analysis"].get("used_memory_bytes_per_session"), usage and usage["session"],
+            out["analysis"].get("flat_spread_pct")))
+        results["memory"] = out
+        write_result("memory", out)
+    finally:
+        st.stop()
 
 
 def run_density(a, results):
@@ -487,20 +547,6 @@ def load_results():
     return out
 
 
-def g(d, *path, default=None):
-    for k in path:
-        if not isinstance(d, dict) or k not in d:
-            return default
-        d = d[k]
-    return d
-
-
-def fmt(v, unit="", nd=1):
-    if v is None:
-        return "n/a"
-    return ("%." + str(nd) + "f%s") % (v, unit)
-
-
 def targets(res):
     """Rows (target, figure, met) from the results."""
     rows = []
@@ -514,25 +560,30 @@ def targets(res):
         ok = s["failed"] == 0 and s["sessions_per_s"] >= 0.98 * rate
         return ok and s["latency"]["overhead"]["p99_ms"] <= p99_limit
 
-    rows.append((">= 2,000 SSE sessions/s (3 resources), closed loop, 1 gw + 1 worker (maximum)",
-                 fmt(g(c11, "sessions_per_s"), "/s", 0) + " (p99 overhead %s)" % fmt(g(c11, "latency", "overhead", "p99_ms"), " ms"),
-                 None if not c11 else c11["sessions_per_s"] >= 2000))
-    within = [pt for pt in (g(res, "closed-1x1", "sweep") or [])
-              if pt["failed"] == 0 and pt["overhead_p99_ms"] <= 25]
-    best_within = max(within, key=lambda pt: pt["sessions_per_s"]) if within else None
-    rows.append((">= 2,000 SSE sessions/s with p99 overhead <= 25 ms, closed loop (best sweep point)",
-                 ("%s at c=%d (p99 overhead %s)" % (fmt(best_within["sessions_per_s"], "/s", 0),
-                                                    best_within["concurrency"],
-                                                    fmt(best_within["overhead_p99_ms"], " ms")))
-                 if best_within else "none within 25 ms",
-                 None if not g(res, "closed-1x1") else bool(best_within and best_within["sessions_per_s"] >= 2000)))
-    rows.append(("2,000 sessions/s open loop with p99 overhead <= 25 ms",
-                 ("%s completed, p99 %s, %d failed" % (fmt(g(o2k, "sessions_per_s"), "/s", 0),
-                                                        fmt(g(o2k, "latency", "overhead", "p99_ms"), " ms"),
-                                                        g(o2k, "failed", default=0))) if o2k else "n/a",
-                 open_ok(o2k, 2000, 25)))
+    for prof, what in (("closed-1x1", "SSE"), ("wfe-closed", "WAIT_FOR_EVERYONE")):
+        pt = sweep_point(res, prof, 64)
+        rows.append((">= 4,400 %s sessions/s with p99 time to summary <= 25 ms, closed loop c=64 (3 resources, 1 gw + 1 worker)" % what,
+                     ("%s, p99 summary %s, %d failed" % (fmt(pt["sessions_per_s"], "/s", 0), fmt(pt.get("summary_p99_ms"), " ms"),
+                                                         pt["failed"])) if pt else "n/a",
+                     None if not pt or pt.get("summary_p99_ms") is None else
+                     pt["failed"] == 0 and pt["sessions_per_s"] >= 4400 and pt["summary_p99_ms"] <= 25))
+    for prof, what in (("closed-1x1", "SSE"), ("wfe-closed", "WAIT_FOR_EVERYONE")):
+        pt = sweep_point(res, prof, 64)
+        cpu = point_cpu(pt)
+        rows.append(("services (gateway + worker + Redis + Kafka) CPU per session <= 0.25 ms, %s closed loop c=64" % what,
+                     ("%s ms (all processes %s ms)" % (fmt(cpu["services"], "", 3), fmt(cpu["all"], "", 3))) if cpu else "n/a",
+                     None if not cpu else cpu["services"] <= 0.25))
+    runs = g(res, "open-2000", "runs") or ([g(res, "open-2000", "best")] if o2k else [])
+    runs_ok = [open_ok(r["stats"], 2000, 25) for r in runs]
+    rows.append(("2,000 sessions/s open loop: p99 overhead <= 25 ms and 0 failed in every one of %d runs" % OPEN_2000_RUNS,
+                 ("p99 %s ms; failed %s; completed %s/s" % (
+                     " / ".join(fmt(r["stats"]["latency"]["overhead"]["p99_ms"]) for r in runs),
+                     " / ".join(str(r["stats"]["failed"]) for r in runs),
+                     " / ".join(fmt(r["stats"]["sessions_per_s"], "", 0) for r in runs))) if runs else "n/a",
+                 None if not runs else len(runs) >= OPEN_2000_RUNS and all(runs_ok)))
     knee = [g(res, p, "best", "stats") for p in OPEN_PROFILES
             if open_ok(g(res, p, "best", "stats"), int(p[5:]), 25)]
+    # Every run of a rate counts: open-2000's "best" is its worst run.
     rows.append(("highest open-loop rate run with p99 overhead <= 25 ms (reported)",
                  ("%s (p99 %s)" % (fmt(knee[-1]["sessions_per_s"], "/s", 0),
                                    fmt(knee[-1]["latency"]["overhead"]["p99_ms"], " ms"))) if knee else "none",
@@ -543,6 +594,8 @@ def targets(res):
                      fmt(g(o500, "latency", "overhead", "p999_ms"), " ms"),
                      fmt(g(o500, "latency", "overhead", "max_ms"), " ms"), g(o500, "failed", default=0))) if o500 else "n/a",
                  open_ok(o500, 500, 10)))
+    # The idle-stream targets of issue #14 (gateway CPU per delivered event with 2,000, 8,000 and
+    # 17,000 idle streams within 20 % of none) are the density profile's rows, below.
     d = res.get("density")
     if d:
         per = max(d.get("gateway_rss_bytes_per_stream") or 0, d.get("gateway_rss_bytes_per_stream_after_idle") or 0)
@@ -562,6 +615,7 @@ def targets(res):
         rows.append(("%s ready <= 200 ms after start" % comp,
                      "median %s, max %s" % (fmt(g(c, "ready_ms_median"), " ms"), fmt(g(c, "ready_ms_max"), " ms")),
                      None if not c else c["ready_ms_max"] <= 200))
+    rows += memory.target_rows(res.get("memory"))
     c22 = g(res, "closed-2x2", "best", "stats")
     if c11 and c22:
         ratio = c22["sessions_per_s"] / c11["sessions_per_s"] if c11["sessions_per_s"] else 0
@@ -590,11 +644,14 @@ def write_summary(res):
         L = s["latency"]
         fe = L.get("first_event")
         label = p + (" (c=%s)" % res[p]["best"]["concurrency"] if res[p]["best"]["concurrency"] else "")
+        if res[p].get("runs"):
+            label += " (worst of %d runs)" % len(res[p]["runs"])
         lines.append("| %s | %.0f | %d | %d | %s / %s | %s | %s | %s | %s | %s | %s |" % (
             label, s["sessions_per_s"], s["ok"], s["failed"], fmt(L["post"]["p50_ms"]), fmt(L["post"]["p99_ms"]),
             "%s / %s" % (fmt(fe["p50_ms"]), fmt(fe["p99_ms"])) if fe else "-",
             fmt(L["overhead"]["p50_ms"]), fmt(L["overhead"]["p90_ms"]), fmt(L["overhead"]["p99_ms"]),
             fmt(L["overhead"]["p999_ms"]), fmt(L["overhead"]["max_ms"])))
+    lines += cpu_table(res)
     lines += ["", "## CPU (% of one core) and peak RSS (MiB) per component in the measurement window", "",
               "| profile | " + " | ".join(["gateway", "worker", "kafka", "redis", "resources", "loadgen"]) + " |",
               "|---|---|---|---|---|---|---|"]
@@ -628,6 +685,7 @@ def write_summary(res):
         if d.get("limited_by"):
             lines.append("")
             lines.append("Limit: " + d["limited_by"] + ".")
+    lines += memory.summary_lines(res.get("memory"))
     su = res.get("startup")
     if su:
         lines += ["", "## Start-up (Kafka and Redis up; readiness polled every 2 ms)", "",
@@ -699,6 +757,11 @@ def main():
             run_load_profiles(a, profiles, results)
         except (RuntimeError, OSError, subprocess.TimeoutExpired) as e:
             failures.append("load: %s" % e)
+        if "memory" in profiles:
+            try:
+                run_memory(a, results)
+            except (RuntimeError, OSError, subprocess.TimeoutExpired) as e:
+                failures.append("memory: %s" % e)
         if "density" in profiles:
             try:
                 run_density(a, results)

@@ -64,7 +64,7 @@ int gw_config_load(gw_config *c, err_t *e) {
     if (cfg_long("AGGREGATOR_TIMEOUT_MAX_MS", 27000, 1, 3600000, &c->timeout_max_ms, e) != AGG_OK ||
         cfg_long("AGGREGATOR_TIMEOUT_DEFAULT_MS", 10000, 1, 3600000, &c->timeout_default_ms, e) !=
             AGG_OK ||
-        cfg_long("SESSION_RETENTION_S", 3600, 60, 604800, &c->retention_s, e) != AGG_OK ||
+        cfg_long("SESSION_RETENTION_S", 300, 60, 604800, &c->retention_s, e) != AGG_OK ||
         cfg_long("SSE_KEEPALIVE_MS", 15000, 100, 600000, &c->keepalive_ms, e) != AGG_OK ||
         cfg_long("SSE_BUFFER_LIMIT_BYTES", 65536, 1024, 16777216, &c->stream_buffer_limit, e) !=
             AGG_OK ||

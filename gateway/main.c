@@ -70,7 +70,7 @@ static const char USAGE[] =
     "  RESOURCE_URLS: comma-separated url or name=url [none]\n"
     "  AGGREGATOR_CALLBACK_URL [http://127.0.0.1:<CALLBACK_PORT or SERVER_PORT>/aggregate/callback]\n"
     "  AGGREGATOR_TIMEOUT_DEFAULT_MS [10000], AGGREGATOR_TIMEOUT_MAX_MS [27000]\n"
-    "  SESSION_RETENTION_S [3600], SSE_KEEPALIVE_MS [15000],\n"
+    "  SESSION_RETENTION_S [300], SSE_KEEPALIVE_MS [15000],\n"
     "  SSE_BUFFER_LIMIT_BYTES [65536], WAIT_GRACE_MS [5000]\n"
     "  CORS_ALLOWED_ORIGINS [http://localhost:8082,http://127.0.0.1:8082]\n"
     "  MAX_CONNECTIONS [open-file limit - 100], CONNECTION_MEMORY_LIMIT_BYTES [8192]\n"

@@ -35,7 +35,7 @@ int worker_config_load(worker_cfg *c, err_t *e) {
         return err_set(e, "AGGREGATOR_CALLBACK_URL is longer than %d bytes", FANOUTMSG_URL_MAX);
     if (cfg_long("RESOURCE_CONNECT_TIMEOUT_MS", 5000, 1, 600000, &c->connect_timeout_ms, e) ||
         cfg_long("RESOURCE_READ_TIMEOUT_MS", 30000, 1, 600000, &c->read_timeout_ms, e) ||
-        cfg_long("SESSION_RETENTION_S", 3600, 60, 604800, &c->retention_s, e) ||
+        cfg_long("SESSION_RETENTION_S", 300, 60, 604800, &c->retention_s, e) ||
         cfg_long("DEADLINE_POLL_MS", 25, 5, 10000, &c->poll_ms, e) ||
         cfg_long("AUDIT_POLL_MS", 250, 10, 60000, &c->audit_poll_ms, e) ||
         cfg_long("AUDIT_CLAIM_IDLE_MS", 30000, 1000, 3600000, &c->audit_claim_idle_ms, e) ||

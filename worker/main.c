@@ -71,7 +71,7 @@ static const char usage[] =
     "  RESOURCE_TLS_CERT_FILE       client certificate (PEM) for mutual TLS with the\n"
     "                               resources (none; with RESOURCE_TLS_KEY_FILE)\n"
     "  RESOURCE_TLS_KEY_FILE        its unencrypted private key, PEM (none)\n"
-    "  SESSION_RETENTION_S          TTL of session keys (3600, 60..604800)\n"
+    "  SESSION_RETENTION_S          TTL of session keys (300, 60..604800)\n"
     "  DEADLINE_POLL_MS             deadline scan period (25, 5..10000)\n"
     "  MANAGEMENT_PORT              health and metrics port (8091; 0 = any free port)\n"
     "  WORKER_MAX_IN_FLIGHT         messages handled at once; at this many the worker\n"

@@ -171,7 +171,7 @@ def test_configprops_redacts_secrets_and_shows_settings(stack):
         assert body["aggregator"]["timeout"] == {"maxMs": 21000, "defaultMs": 7000}
         assert "AGGREGATOR_TIMEOUT_MAX_MS" not in body["_defaulted"]
         assert "SESSION_RETENTION_S" in body["_defaulted"]
-        assert body["session"]["retentionS"] == 3600
+        assert body["session"]["retentionS"] == 300
         # Unset secrets are null: nothing to hide, and the operator sees they are unset.
         assert body["kafka"]["sasl"]["password"] is None
     finally:
