@@ -74,7 +74,7 @@ static const char USAGE[] =
     "  SSE_BUFFER_LIMIT_BYTES [65536], WAIT_GRACE_MS [5000]\n"
     "  CORS_ALLOWED_ORIGINS [http://localhost:8082,http://127.0.0.1:8082]\n"
     "  MAX_CONNECTIONS [open-file limit - 100], CONNECTION_MEMORY_LIMIT_BYTES [8192]\n"
-    "  HTTP_LISTENERS [4]: libmicrohttpd daemons sharing SERVER_PORT (and CALLBACK_PORT),\n"
+    "  HTTP_LISTENERS [64]: libmicrohttpd daemons sharing SERVER_PORT (and CALLBACK_PORT),\n"
     "    the kernel spreading connections over them; an event on a stream walks the idle\n"
     "    streams of its daemon only (1..64)\n"
     "  HTTP_HEADER_TIMEOUT_MS [10000]: close a connection whose request header is not\n"

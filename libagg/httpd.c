@@ -509,36 +509,46 @@ static void on_mhd_ready(loop *l, int fd, unsigned events, void *arg) {
     (void)events;
     httpd_mhd *m = arg;
     MHD_run(m->mhd);
+    m->ran = 1;
 }
 
-/* One per daemon: a daemon with no resume and nothing due is not run, so the passes after a
- * resume walk only that daemon's suspended connections. */
-static void before_wait(loop *l, void *arg) {
-    httpd_mhd *m = arg;
-    httpd *d = m->d;
-    if (!d->reaper) d->reaper = loop_timer_add(l, reap_tick_ms(&d->opt), reap, d);
+/* One daemon's part of before_wait: runs it when kicked or due; returns how long the loop may
+ * wait for it (ms, -1 = no limit). A daemon with no resume and nothing due is not run, nor
+ * asked for its timeout: the passes after a resume walk only that daemon's suspended
+ * connections, and an idle daemon costs next to nothing. */
+static long long settle_mhd(httpd_mhd *m) {
     /* In external-epoll mode MHD is not woken by a resume made outside its
      * own callbacks, and work it has left for "as soon as possible"
      * (timeout 0) shows on no fd: run it here until it has nothing due. */
     for (int pass = 0; pass < 16; pass++) {
-        long long now = loop_now_ms();
-        if (m->kick || (m->mhd_due >= 0 && now >= m->mhd_due)) {
+        if (m->kick || (m->mhd_due >= 0 && loop_now_ms() >= m->mhd_due)) {
             m->kick = 0;
             MHD_run(m->mhd);
+            m->ran = 1;
         }
-        MHD_UNSIGNED_LONG_LONG ms;
-        if (MHD_get_timeout(m->mhd, &ms) != MHD_YES) {
-            m->mhd_due = -1;
-            if (!m->kick) return;
-            continue;
+        if (m->ran) {
+            m->ran = 0;
+            MHD_UNSIGNED_LONG_LONG ms;
+            m->mhd_due =
+                MHD_get_timeout(m->mhd, &ms) == MHD_YES ? loop_now_ms() + (long long)ms : -1;
         }
-        m->mhd_due = loop_now_ms() + (long long)ms;
-        if (ms > 0 && !m->kick) {
-            loop_limit_wait(l, (long long)ms);
-            return;
-        }
+        if (m->kick) continue;
+        if (m->mhd_due < 0) return -1;
+        long long left = m->mhd_due - loop_now_ms();
+        if (left > 0) return left;
     }
-    loop_limit_wait(l, 0);
+    return 0;
+}
+
+static void before_wait(loop *l, void *arg) {
+    httpd *d = arg;
+    if (!d->reaper) d->reaper = loop_timer_add(l, reap_tick_ms(&d->opt), reap, d);
+    long long wait = -1;
+    for (unsigned i = 0; i < d->n_mhds; i++) {
+        long long w = settle_mhd(&d->mhds[i]);
+        if (w >= 0 && (wait < 0 || w < wait)) wait = w;
+    }
+    if (wait >= 0) loop_limit_wait(l, wait);
 }
 
 /* libmicrohttpd's own limit is per daemon: this one counts every daemon's connections, so
@@ -573,11 +583,12 @@ static int port_taken(const struct sockaddr_in *sa) {
     return taken;
 }
 
-/* Unhooks each daemon from the loop and stops it, then frees the array. */
+/* Unhooks the daemons from the loop and stops them, then frees the array. */
 static void stop_mhds(httpd *d) {
+    if (d->prepared) loop_remove_prepare(d->l, before_wait, d);
+    d->prepared = 0;
     for (unsigned i = 0; i < d->n_mhds; i++) {
         loop_unwatch(d->l, d->mhds[i].epoll_fd);
-        loop_remove_prepare(d->l, before_wait, &d->mhds[i]);
         MHD_stop_daemon(d->mhds[i].mhd);
     }
     agg_free(d->mhds);
@@ -592,6 +603,7 @@ static int start_mhd(httpd *d, httpd_mhd *m, const struct sockaddr_in *sa, int r
     m->d = d;
     m->mhd_due = -1;
     m->epoll_fd = -1;
+    m->ran = 1; /* its timeout is still to be read */
     struct MHD_OptionItem opts[10 + TLSSERVE_MHD_OPTIONS];
     int n = 0;
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, NULL};
@@ -625,11 +637,8 @@ static int start_mhd(httpd *d, httpd_mhd *m, const struct sockaddr_in *sa, int r
     if (efd < 0) {
         err_set(e, "libmicrohttpd has no epoll fd");
     } else if (loop_watch(d->l, efd, LOOP_READ, on_mhd_ready, m, e) == AGG_OK) {
-        if (loop_add_prepare(d->l, before_wait, m, e) == AGG_OK) {
-            m->epoll_fd = efd;
-            return AGG_OK;
-        }
-        loop_unwatch(d->l, efd);
+        m->epoll_fd = efd;
+        return AGG_OK;
     }
     MHD_stop_daemon(m->mhd);
     return AGG_ERR;
@@ -684,6 +693,8 @@ httpd *httpd_start(loop *l, const httpd_options *o, httpd_handler *h, void *arg,
         d->n_mhds++;
         sa.sin_port = htons((uint16_t)d->port);
     }
+    if (loop_add_prepare(l, before_wait, d, e) != AGG_OK) goto fail;
+    d->prepared = 1;
     if ((d->reaper = loop_timer_add(l, reap_tick_ms(&d->opt), reap, d))) return d;
     err_nomem(e);
 fail:

@@ -26,6 +26,7 @@ typedef struct httpd_mhd {
     int epoll_fd;      /* -1 until watched by the loop */
     int kick;          /* a connection was resumed: run MHD before the next wait */
     long long mhd_due; /* when MHD wants to run again (monotonic ms), -1 = only on events */
+    int ran;           /* MHD ran since its timeout was last read */
     size_t n_conns;    /* connections with a socket context on this daemon */
     size_t n_streams;
 } httpd_mhd;
@@ -47,6 +48,7 @@ struct httpd {
     unsigned long long overflowed; /* requests answered 503 too_many_connections */
     size_t n_conns;                /* connections with a socket context */
     loop_timer *reaper;
+    int prepared; /* before_wait is on the loop */
 };
 
 struct httpd_stream {
