@@ -157,7 +157,7 @@ int density_run(bench_cfg *cfg, const density_opts *o, FILE *out) {
     }
 
     /* 2. K streams, at most open_batch being opened at a time */
-    dstream *ds = calloc((size_t)o->streams, sizeof *ds);
+    dstream *ds = calloc((size_t)o->streams + 1, sizeof *ds); /* K = 0: the baseline */
     if (!ds) {
         free(cids.ids);
         return -1;

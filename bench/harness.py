@@ -14,7 +14,8 @@ Profiles (names used for bench/results/<name>.json):
   wfe-closed    closed-loop WAIT_FOR_EVERYONE sessions at concurrency 16 and 64
   closed-2x2    closed-loop SSE sessions, 2 gateways + 2 workers
   memory        closed loop with SESSION_RETENTION_S=60 for longer than it: Redis memory per session, flat?
-  density       K idle SSE streams on one gateway: RSS per stream, CPU idle and with events flowing
+  density       K idle SSE streams on one gateway: RSS per stream, CPU idle and with events flowing;
+                the gateway CPU per delivered event at 0, 2,000, 8,000 and K idle streams
 Then bench/results/summary.md (targets, figures, met?) and a one-screen summary on stdout.
 Standard library only. Every wait polls a condition with a deadline.
 """
@@ -476,6 +477,24 @@ def run_memory(a, results):
         st.stop()
 
 
+DENSITY_SWEEP = (0, 2000, 8000)  # idle streams next to the flow, besides the largest K
+
+
+def density_cpu_per_event(r, marginal):
+    """The gateway's CPU microseconds per event delivered in the flow window of a density run
+    (events of the window's sessions: the loadgen counts events over all of its sessions).
+    marginal: less the CPU of the idle window just before (the idle streams' keep-alive
+    comments and timers, which go on during the flow): what delivering the flow's events
+    costs next to the idle streams."""
+    st = g(r, "flow", "stats", default={})
+    cpu = g(r, "flow", "procs", "gateway-0", "cpu_pct")
+    idle = g(r, "idle", "procs", "gateway-0", "cpu_pct")
+    ok, win_ok, ev = st.get("ok", 0), st.get("window_ok", 0), st.get("events", 0)
+    if cpu is None or cpu < 0 or not ok or not win_ok or not ev or (marginal and (idle is None or idle < 0)):
+        return None
+    return (cpu - (idle if marginal else 0)) / 100 * st["window_s"] * 1e6 / (win_ok * ev / ok)
+
+
 def run_density(a, results):
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     k = a.streams
@@ -489,20 +508,51 @@ def run_density(a, results):
         log(limited)
     env = {"MAX_CONNECTIONS": str(max(k + 2000, 1000)), "CONNECTION_MEMORY_LIMIT_BYTES": "4096",
            "AGGREGATOR_TIMEOUT_MAX_MS": "600000"}
+    # To compare daemon counts (docs/configuration.md); unset: the gateway's default.
+    if os.environ.get("BENCH_HTTP_LISTENERS"):
+        env["HTTP_LISTENERS"] = os.environ["BENCH_HTTP_LISTENERS"]
     st = StackRun(a.build_dir, 1, 1, env=env)
     try:
         nsrc = max(2, math.ceil(k / 25000) + 1)
         gw_only = "gateway-0=%d" % st.info["pids"]["gateway-0"]
         others = ",".join("%s=%d" % (n, p) for n, p in st.info["pids"].items() if n != "gateway-0")
-        r = loadgen(["--gateways", st.info["gateways"][0], "--pids", gw_only + "," + others,
-                     "--mode", "density", "--streams", k, "--src-addrs", nsrc,
-                     "--idle", a.idle, "--flow", a.flow, "--flow-rate", 200, "--name", "density"],
-                    a.loadgen)
+
+        def point(rk, kk):
+            return {"streams_requested": kk, "streams_open": rk["streams_open"],
+                    "gateway_cpu_pct_idle": g(rk, "idle", "procs", "gateway-0", "cpu_pct"),
+                    "gateway_cpu_pct": g(rk, "flow", "procs", "gateway-0", "cpu_pct"),
+                    "flow_failed": g(rk, "flow", "stats", "failed", default=0),
+                    "gateway_cpu_us_per_event_gross": density_cpu_per_event(rk, False),
+                    "gateway_cpu_us_per_event": density_cpu_per_event(rk, True)}
+
+        def one(streams, idle):
+            return loadgen(["--gateways", st.info["gateways"][0], "--pids", gw_only + "," + others,
+                            "--mode", "density", "--streams", streams, "--src-addrs", nsrc,
+                            "--idle", idle, "--flow", a.flow, "--flow-rate", 200, "--name", "density"],
+                           a.loadgen)
+        # The largest K first, on a fresh gateway: its RSS per stream is not blurred by the
+        # memory earlier runs left. The smaller K then reuse the stack (each run hangs up its
+        # streams); the same flow each time, so the CPU per event compares.
+        r = one(k, a.idle)
+        sweep = []
+        for kk in DENSITY_SWEEP:
+            if kk < k:
+                sweep.append(point(one(kk, a.idle), kk))
+        sweep.append(point(r, k))
+        base = sweep[0]["gateway_cpu_us_per_event"] if sweep[0]["streams_requested"] == 0 else None
+        for e in sweep:
+            c = e["gateway_cpu_us_per_event"]
+            e["ratio_to_none"] = round(c / base, 3) if base and c is not None else None
+            log("density: %d idle streams: gateway CPU %s%% idle, %s%% with the flow: %s us per delivered "
+                "event (x%s of none; %s us gross)" % (
+                    e["streams_open"], e["gateway_cpu_pct_idle"], e["gateway_cpu_pct"], fmt(c),
+                    e["ratio_to_none"], fmt(e["gateway_cpu_us_per_event_gross"])))
         r["profile"] = "density"
         r["gateway_env"] = env
         r["source_addresses"] = nsrc
         r["limited_by"] = limited
         r["stack_start_s"] = round(st.start_s, 1)
+        r["cpu_per_event_sweep"] = sweep
         results["density"] = r
         write_result("density", r)
     finally:
@@ -605,6 +655,12 @@ def targets(res):
                      d["streams_open"] >= 50000))
         rows.append(("<= 8 KiB gateway RSS per idle stream", fmt(per / 1024 if per is not None else None, " KiB", 2),
                      None if per is None else per <= 8192))
+        sw = d.get("cpu_per_event_sweep") or []
+        ratios = [e["ratio_to_none"] for e in sw if e["streams_requested"] > 0]
+        rows.append(("gateway CPU per delivered event with 2k/8k/17k idle streams within 20 % of none",
+                     ", ".join("%d: x%s" % (e["streams_open"], fmt(e["ratio_to_none"], "", 2)) for e in sw
+                               if e["streams_requested"] > 0) or "n/a",
+                     None if not ratios or None in ratios else max(ratios) <= 1.2))
     else:
         rows.append((">= 50,000 concurrent idle SSE streams on one gateway", "n/a", None))
     su = g(res, "startup", "components")
@@ -682,6 +738,18 @@ def write_summary(res):
                       g(d, "idle", "window_s", default=0), gf.get("cpu_pct", -1), g(d, "flow", "rate", default=0),
                       fmt(g(fs, "latency", "overhead", "p99_ms")), g(fs, "failed", default=0),
                       g(d, "flow", "streams_dropped", default=0))]
+        sw = d.get("cpu_per_event_sweep") or []
+        if sw:
+            lines += ["", "Gateway CPU per delivered event, the same %d sessions/s flowing next to K idle streams "
+                      "(per event: the flow's CPU less the idle window's, which is the idle streams' keep-alives; "
+                      "gross: without that subtraction):" % g(d, "flow", "rate", default=0), "",
+                      "| idle streams open | gateway CPU idle | with the flow | us per event | / none | gross us | flow failed |",
+                      "|---|---|---|---|---|---|---|"]
+            for e in sw:
+                lines.append("| %d | %s | %s | %s | %s | %s | %d |" % (
+                    e["streams_open"], fmt(e.get("gateway_cpu_pct_idle"), " %"), fmt(e["gateway_cpu_pct"], " %"),
+                    fmt(e["gateway_cpu_us_per_event"]), fmt(e["ratio_to_none"], "", 2),
+                    fmt(e.get("gateway_cpu_us_per_event_gross")), e["flow_failed"]))
         if d.get("limited_by"):
             lines.append("")
             lines.append("Limit: " + d["limited_by"] + ".")

@@ -29,7 +29,7 @@ static void usage(FILE *f) {
           "  --max-active N               open loop: refuse starts above N sessions in flight (default 15000)\n"
           "  --post-pool N                idle keep-alive POST connections kept per gateway (default 64)\n"
           "  --name NAME --out FILE       profile name and JSON output (default stdout)\n"
-          "density: --streams K (50000) --density-sessions S (64) --density-delays LIST (600000,600000,600000)\n"
+          "density: --streams K (50000; 0: the flow alone, the baseline) --density-sessions S (64) --density-delays LIST (600000,600000,600000)\n"
           "         --density-timeout-ms N (600000) --idle S (16) --flow S (10) --flow-rate R (200)\n"
           "         --open-batch N (512) --open-timeout S (180)\n",
           f);
@@ -146,7 +146,7 @@ int main(int argc, char **argv) {
     int density = !strcmp(mode, "density"), open_loop = !strcmp(mode, "open");
     if (!gws || parse_gateways(&cfg, gws) || (!density && !open_loop && strcmp(mode, "closed")) ||
         concurrency < 1 || rate <= 0 || duration <= 0 || warmup < 0 || nsrc < 0 || nsrc > BENCH_MAX_SRC ||
-        d.streams < 1 || cfg.post_pool < 0 || d.sessions < 1 || d.open_batch < 1 || (cfg.max_delay_ms = max_delay(cfg.delays)) < 0 ||
+        d.streams < 0 || cfg.post_pool < 0 || d.sessions < 1 || d.open_batch < 1 || (cfg.max_delay_ms = max_delay(cfg.delays)) < 0 ||
         procstat_parse(&cfg.procs, pids)) {
         usage(stderr);
         return 2;

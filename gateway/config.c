@@ -70,6 +70,7 @@ int gw_config_load(gw_config *c, err_t *e) {
             AGG_OK ||
         cfg_long("WAIT_GRACE_MS", 5000, 0, 600000, &c->wait_grace_ms, e) != AGG_OK ||
         cfg_long("MAX_CONNECTIONS", 0, 0, 1000000, &c->max_connections, e) != AGG_OK ||
+        cfg_long("HTTP_LISTENERS", 64, 1, HTTPD_MAX_LISTENERS, &c->http_listeners, e) != AGG_OK ||
         cfg_long("CONNECTION_MEMORY_LIMIT_BYTES", 8192, 0, 1048576, &c->conn_memory_limit, e) !=
             AGG_OK ||
         cfg_long("KAFKA_LINGER_MS", 2, 0, 1000, &c->linger_ms, e) != AGG_OK ||

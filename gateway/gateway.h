@@ -30,6 +30,7 @@ typedef struct gw_config {
     long stream_buffer_limit;    /* SSE_BUFFER_LIMIT_BYTES */
     long wait_grace_ms;          /* WAIT_GRACE_MS: extra wait for a WAIT_FOR_EVERYONE summary */
     long max_connections;        /* MAX_CONNECTIONS, 0 = libmicrohttpd's default */
+    long http_listeners;         /* HTTP_LISTENERS: libmicrohttpd daemons per port */
     long conn_memory_limit;      /* CONNECTION_MEMORY_LIMIT_BYTES */
     const char *topic_requests;  /* KAFKA_TOPIC_REQUESTS */
     const char *topic_callbacks; /* KAFKA_TOPIC_CALLBACKS */

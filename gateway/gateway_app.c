@@ -202,6 +202,7 @@ int gw_start(gateway *gw, loop *l, err_t *e) {
                         .stream_buffer_limit = (size_t)gw->cfg.stream_buffer_limit,
                         .conn_memory_limit = (size_t)gw->cfg.conn_memory_limit,
                         .conn_limit = (unsigned)gw->cfg.max_connections,
+                        .listeners = (unsigned)gw->cfg.http_listeners,
                         .overflow_exempt_prefix = "/actuator/health",
                         .cors_origins = gw->cfg.cors_origins,
                         .header_timeout_ms = gw->cfg.header_timeout_ms,

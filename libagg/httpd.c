@@ -2,6 +2,7 @@
 #include "httpd.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <stdarg.h>
@@ -10,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "alloc.h"
 #include "cors.h"
@@ -50,7 +52,7 @@ void httpd_req_suspend(httpd_req *r) {
 void httpd_req_resume(httpd_req *r) {
     if (!r->suspended) return;
     r->suspended = 0;
-    r->d->kick = 1;
+    r->m->kick = 1;
     MHD_resume_connection(r->conn);
 }
 
@@ -242,6 +244,10 @@ size_t httpd_stream_count(const httpd *d) { return d->n_streams; }
 size_t httpd_request_count(const httpd *d) { return d->n_reqs; }
 unsigned long long httpd_reaped_count(const httpd *d) { return d->reaped; }
 unsigned long long httpd_overflow_count(const httpd *d) { return d->overflowed; }
+unsigned httpd_listener_count(const httpd *d) { return d->n_mhds; }
+size_t httpd_listener_streams(const httpd *d, unsigned i) {
+    return i < d->n_mhds ? d->mhds[i].n_streams : 0;
+}
 
 unsigned httpd_overflow_margin(unsigned conn_limit) {
     unsigned m = conn_limit / 100;
@@ -279,7 +285,7 @@ static void reap(loop *l, void *arg) {
         cx->deadline = -1;
         d->reaped++;
         if (cx->fd >= 0) shutdown(cx->fd, SHUT_RDWR);
-        d->kick = 1;
+        cx->m->kick = 1;
     }
     /* NULL (out of memory): before_wait tries again. */
     d->reaper = loop_timer_add(l, reap_tick_ms(&d->opt), reap, d);
@@ -290,15 +296,18 @@ int httpd_port(const httpd *d) { return d->port; }
 
 static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
                           enum MHD_ConnectionNotificationCode code) {
-    httpd *d = cls;
+    httpd_mhd *m = cls;
+    httpd *d = m->d;
     if (code == MHD_CONNECTION_NOTIFY_STARTED) {
         /* NULL: served without a hang-up watch or a deadline */
         httpd_conn *cx = agg_calloc(1, sizeof *cx);
         if (cx && conn_fd(c, &cx->fd) != AGG_OK) cx->fd = -1; /* served without the watch */
         if (cx) {
+            cx->m = m;
             list_insert_before(&d->conns, &cx->node);
             httpd_conn_expect(cx, d->opt.header_timeout_ms);
             d->n_conns++;
+            m->n_conns++;
             cx->over = d->opt.conn_limit && d->n_conns > d->opt.conn_limit;
         }
         *socket_context = cx;
@@ -308,6 +317,7 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
     if (!cx) return;
     *socket_context = NULL;
     d->n_conns--;
+    m->n_conns--;
     list_remove(&cx->node);
     if (cx->watching) loop_unwatch(d->l, cx->fd);
     if (cx->cur) cx->cur->cx = NULL;
@@ -338,6 +348,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     if (r->stream) {
         httpd_stream *s = r->stream;
         r->d->n_streams--;
+        r->m->n_streams--;
         if (s->on_close) s->on_close(s->close_arg);
         agg_free(s->buf);
         agg_free(s);
@@ -422,12 +433,14 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char
                                  const char *method, const char *version, const char *upload_data,
                                  size_t *upload_data_size, void **con_cls) {
     (void)version;
-    httpd *d = cls;
+    httpd_mhd *m = cls;
+    httpd *d = m->d;
     httpd_req *r = *con_cls;
     if (!r) {
         r = agg_calloc(1, sizeof *r);
         if (!r) return MHD_NO;
         r->d = d;
+        r->m = m;
         r->conn = c;
         const union MHD_ConnectionInfo *ci =
             MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
@@ -494,35 +507,58 @@ static void on_mhd_ready(loop *l, int fd, unsigned events, void *arg) {
     (void)l;
     (void)fd;
     (void)events;
-    httpd *d = arg;
-    MHD_run(d->mhd);
+    httpd_mhd *m = arg;
+    MHD_run(m->mhd);
+    m->ran = 1;
+}
+
+/* One daemon's part of before_wait: runs it when kicked or due; returns how long the loop may
+ * wait for it (ms, -1 = no limit). A daemon with no resume and nothing due is not run, nor
+ * asked for its timeout: the passes after a resume walk only that daemon's suspended
+ * connections, and an idle daemon costs next to nothing. */
+static long long settle_mhd(httpd_mhd *m) {
+    /* In external-epoll mode MHD is not woken by a resume made outside its
+     * own callbacks, and work it has left for "as soon as possible"
+     * (timeout 0) shows on no fd: run it here until it has nothing due. */
+    for (int pass = 0; pass < 16; pass++) {
+        if (m->kick || (m->mhd_due >= 0 && loop_now_ms() >= m->mhd_due)) {
+            m->kick = 0;
+            MHD_run(m->mhd);
+            m->ran = 1;
+        }
+        if (m->ran) {
+            m->ran = 0;
+            MHD_UNSIGNED_LONG_LONG ms;
+            m->mhd_due =
+                MHD_get_timeout(m->mhd, &ms) == MHD_YES ? loop_now_ms() + (long long)ms : -1;
+        }
+        if (m->kick) continue;
+        if (m->mhd_due < 0) return -1;
+        long long left = m->mhd_due - loop_now_ms();
+        if (left > 0) return left;
+    }
+    return 0;
 }
 
 static void before_wait(loop *l, void *arg) {
     httpd *d = arg;
     if (!d->reaper) d->reaper = loop_timer_add(l, reap_tick_ms(&d->opt), reap, d);
-    /* In external-epoll mode MHD is not woken by a resume made outside its
-     * own callbacks, and work it has left for "as soon as possible"
-     * (timeout 0) shows on no fd: run it here until it has nothing due. */
-    for (int pass = 0; pass < 16; pass++) {
-        long long now = loop_now_ms();
-        if (d->kick || (d->mhd_due >= 0 && now >= d->mhd_due)) {
-            d->kick = 0;
-            MHD_run(d->mhd);
-        }
-        MHD_UNSIGNED_LONG_LONG ms;
-        if (MHD_get_timeout(d->mhd, &ms) != MHD_YES) {
-            d->mhd_due = -1;
-            if (!d->kick) return;
-            continue;
-        }
-        d->mhd_due = loop_now_ms() + (long long)ms;
-        if (ms > 0 && !d->kick) {
-            loop_limit_wait(l, (long long)ms);
-            return;
-        }
+    long long wait = -1;
+    for (unsigned i = 0; i < d->n_mhds; i++) {
+        long long w = settle_mhd(&d->mhds[i]);
+        if (w >= 0 && (wait < 0 || w < wait)) wait = w;
     }
-    loop_limit_wait(l, 0);
+    if (wait >= 0) loop_limit_wait(l, wait);
+}
+
+/* libmicrohttpd's own limit is per daemon: this one counts every daemon's connections, so
+ * that conn_limit and its margin hold for the server as a whole. */
+static enum MHD_Result accept_policy(void *cls, const struct sockaddr *addr, socklen_t addrlen) {
+    (void)addr;
+    (void)addrlen;
+    const httpd *d = cls;
+    unsigned lim = d->opt.conn_limit;
+    return lim && d->n_conns >= (size_t)lim + httpd_overflow_margin(lim) ? MHD_NO : MHD_YES;
 }
 
 static void on_mhd_log(void *cls, const char *fmt, va_list ap) {
@@ -532,6 +568,80 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap) {
     size_t n = strlen(line);
     while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r')) line[--n] = '\0';
     log_debug("libmicrohttpd: %s", line);
+}
+
+/* Whether another socket holds sa's port. With SO_REUSEPORT a second server of this user on
+ * the same port would bind too and silently take half of the connections; a probe without
+ * it fails on any holder, as a lone daemon's bind does. */
+static int port_taken(const struct sockaddr_in *sa) {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return 0; /* the daemons' own bind reports it */
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one); /* as libmicrohttpd does */
+    int taken = bind(fd, (const struct sockaddr *)sa, sizeof *sa) != 0 && errno == EADDRINUSE;
+    close(fd);
+    return taken;
+}
+
+/* Unhooks the daemons from the loop and stops them, then frees the array. */
+static void stop_mhds(httpd *d) {
+    if (d->prepared) loop_remove_prepare(d->l, before_wait, d);
+    d->prepared = 0;
+    for (unsigned i = 0; i < d->n_mhds; i++) {
+        loop_unwatch(d->l, d->mhds[i].epoll_fd);
+        MHD_stop_daemon(d->mhds[i].mhd);
+    }
+    agg_free(d->mhds);
+    d->mhds = NULL;
+    d->n_mhds = 0;
+}
+
+/* Starts daemon m on sa and hooks it into the loop; sets d->port when it was 0. */
+static int start_mhd(httpd *d, httpd_mhd *m, const struct sockaddr_in *sa, int reuse,
+                     const char *bind_addr, err_t *e) {
+    const httpd_options *o = &d->opt;
+    m->d = d;
+    m->mhd_due = -1;
+    m->epoll_fd = -1;
+    m->ran = 1; /* its timeout is still to be read */
+    struct MHD_OptionItem opts[10 + TLSSERVE_MHD_OPTIONS];
+    int n = 0;
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, NULL};
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, m};
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, 120, NULL};
+    if (o->conn_memory_limit)
+        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+                                            (intptr_t)o->conn_memory_limit, NULL};
+    if (o->conn_limit)
+        opts[n++] = (struct MHD_OptionItem){
+            MHD_OPTION_CONNECTION_LIMIT,
+            (intptr_t)(o->conn_limit + httpd_overflow_margin(o->conn_limit)), NULL};
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_LISTEN_BACKLOG_SIZE, 4096, NULL};
+    if (reuse) opts[n++] = (struct MHD_OptionItem){MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, NULL};
+    if (o->tls) n += (int)tlsserve_mhd_options(o->tls, opts + n);
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+
+    m->mhd = MHD_start_daemon(
+        MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG | MHD_USE_TURBO |
+            (o->tls ? MHD_USE_TLS : 0),
+        (uint16_t)ntohs(sa->sin_port), accept_policy, d, on_access, m,
+        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_SOCK_ADDR,
+        (const struct sockaddr *)sa, MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
+    if (!m->mhd)
+        return err_set(e, "cannot listen on %s:%d (port in use or not permitted%s)", bind_addr,
+                       d->port, o->tls ? ", or TLS refused" : "");
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(m->mhd, MHD_DAEMON_INFO_EPOLL_FD);
+    int efd = di ? di->epoll_fd : -1;
+    di = MHD_get_daemon_info(m->mhd, MHD_DAEMON_INFO_BIND_PORT);
+    if (!d->port && di && di->port) d->port = di->port;
+    if (efd < 0) {
+        err_set(e, "libmicrohttpd has no epoll fd");
+    } else if (loop_watch(d->l, efd, LOOP_READ, on_mhd_ready, m, e) == AGG_OK) {
+        m->epoll_fd = efd;
+        return AGG_OK;
+    }
+    MHD_stop_daemon(m->mhd);
+    return AGG_ERR;
 }
 
 httpd *httpd_start(loop *l, const httpd_options *o, httpd_handler *h, void *arg, err_t *e) {
@@ -556,7 +666,6 @@ httpd *httpd_start(loop *l, const httpd_options *o, httpd_handler *h, void *arg,
     }
     d->handler = h;
     d->handler_arg = arg;
-    d->mhd_due = -1;
 
     struct sockaddr_in sa;
     memset(&sa, 0, sizeof sa);
@@ -565,53 +674,31 @@ httpd *httpd_start(loop *l, const httpd_options *o, httpd_handler *h, void *arg,
     const char *bind_addr = o->bind_addr && *o->bind_addr ? o->bind_addr : "0.0.0.0";
     if (inet_pton(AF_INET, bind_addr, &sa.sin_addr) != 1) {
         err_set(e, "invalid bind address '%s'", bind_addr);
-        agg_free(d->cors_origins);
-        agg_free(d);
-        return NULL;
+        goto fail;
     }
-    struct MHD_OptionItem opts[9 + TLSSERVE_MHD_OPTIONS];
-    int n = 0;
-    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, NULL};
-    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, d};
-    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, 120, NULL};
-    if (o->conn_memory_limit)
-        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-                                            (intptr_t)o->conn_memory_limit, NULL};
-    if (o->conn_limit)
-        opts[n++] = (struct MHD_OptionItem){
-            MHD_OPTION_CONNECTION_LIMIT,
-            (intptr_t)(o->conn_limit + httpd_overflow_margin(o->conn_limit)), NULL};
-    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_LISTEN_BACKLOG_SIZE, 4096, NULL};
-    if (o->tls) n += (int)tlsserve_mhd_options(o->tls, opts + n);
-    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
-
-    d->mhd = MHD_start_daemon(
-        MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG | MHD_USE_TURBO |
-            (o->tls ? MHD_USE_TLS : 0),
-        (uint16_t)o->port, NULL, NULL, on_access, d, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
-    if (!d->mhd) {
-        err_set(e, "cannot listen on %s:%d (port in use or not permitted%s)", bind_addr, o->port,
-                o->tls ? ", or TLS refused" : "");
-        agg_free(d->cors_origins);
-        agg_free(d);
-        return NULL;
+    unsigned n_mhds = o->listeners ? o->listeners : 1;
+    if (n_mhds > HTTPD_MAX_LISTENERS) n_mhds = HTTPD_MAX_LISTENERS;
+    if (n_mhds > 1 && o->port && port_taken(&sa)) {
+        err_set(e, "cannot listen on %s:%d (port in use)", bind_addr, o->port);
+        goto fail;
     }
-    const union MHD_DaemonInfo *di = MHD_get_daemon_info(d->mhd, MHD_DAEMON_INFO_EPOLL_FD);
-    d->epoll_fd = di ? di->epoll_fd : -1;
-    di = MHD_get_daemon_info(d->mhd, MHD_DAEMON_INFO_BIND_PORT);
-    d->port = di && di->port ? di->port : o->port;
-    if (d->epoll_fd < 0) {
-        err_set(e, "libmicrohttpd has no epoll fd");
-    } else if (loop_watch(l, d->epoll_fd, LOOP_READ, on_mhd_ready, d, e) == AGG_OK) {
-        if (loop_add_prepare(l, before_wait, d, e) == AGG_OK) {
-            if ((d->reaper = loop_timer_add(l, reap_tick_ms(&d->opt), reap, d))) return d;
-            err_nomem(e);
-            loop_remove_prepare(l, before_wait, d);
-        }
-        loop_unwatch(l, d->epoll_fd);
+    if (!(d->mhds = agg_calloc(n_mhds, sizeof *d->mhds))) {
+        err_nomem(e);
+        goto fail;
     }
-    MHD_stop_daemon(d->mhd);
+    d->port = o->port;
+    for (unsigned i = 0; i < n_mhds; i++) {
+        /* The first daemon binds (port 0: a free one); the others join its port. */
+        if (start_mhd(d, &d->mhds[i], &sa, n_mhds > 1, bind_addr, e) != AGG_OK) goto fail;
+        d->n_mhds++;
+        sa.sin_port = htons((uint16_t)d->port);
+    }
+    if (loop_add_prepare(l, before_wait, d, e) != AGG_OK) goto fail;
+    d->prepared = 1;
+    if ((d->reaper = loop_timer_add(l, reap_tick_ms(&d->opt), reap, d))) return d;
+    err_nomem(e);
+fail:
+    stop_mhds(d);
     agg_free(d->cors_origins);
     agg_free(d);
     return NULL;
@@ -619,8 +706,6 @@ httpd *httpd_start(loop *l, const httpd_options *o, httpd_handler *h, void *arg,
 
 void httpd_stop(httpd *d) {
     if (!d) return;
-    loop_unwatch(d->l, d->epoll_fd);
-    loop_remove_prepare(d->l, before_wait, d);
     loop_timer_cancel(d->l, d->reaper);
     /* MHD closes suspended connections only after they are resumed. */
     list_node *pos, *tmp;
@@ -629,7 +714,7 @@ void httpd_stop(httpd *d) {
         if (r->stream) r->stream->failed = 1;
         httpd_req_resume(r);
     }
-    MHD_stop_daemon(d->mhd);
+    stop_mhds(d);
     agg_free(d->cors_origins);
     agg_free(d);
 }

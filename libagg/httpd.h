@@ -58,7 +58,14 @@ typedef struct httpd_options {
     void *on_done_arg;
     /* HTTPS with this certificate (borrowed; it outlives the server), NULL = plain HTTP. */
     const struct tlsserve *tls;
+    /* libmicrohttpd daemons sharing the port (SO_REUSEPORT; the kernel spreads connections
+     * over them), all on this loop; 0 = 1, at most HTTPD_MAX_LISTENERS. libmicrohttpd walks
+     * every suspended connection (idle stream) of a daemon after each resume on it: n daemons
+     * cut that walk n times. conn_limit counts all of them together. */
+    unsigned listeners;
 } httpd_options;
+
+#define HTTPD_MAX_LISTENERS 64
 
 /* Starts listening. NULL with e filled when the port is taken etc. */
 httpd *httpd_start(loop *l, const httpd_options *o, httpd_handler *h, void *arg, err_t *e);
@@ -75,6 +82,11 @@ size_t httpd_request_count(const httpd *d);
 unsigned long long httpd_reaped_count(const httpd *d);
 /* Requests answered 503 too_many_connections so far (conn_limit). */
 unsigned long long httpd_overflow_count(const httpd *d);
+/* The number of libmicrohttpd daemons serving the port (httpd_options.listeners). */
+unsigned httpd_listener_count(const httpd *d);
+/* Open streams on daemon i (0 .. httpd_listener_count - 1; 0 past it): how the kernel spread
+ * the connections. */
+size_t httpd_listener_streams(const httpd *d, unsigned i);
 /* The connections accepted beyond conn_limit before libmicrohttpd refuses unanswered:
  * conn_limit / 100, at least 8 and at most 64. */
 unsigned httpd_overflow_margin(unsigned conn_limit);

@@ -16,10 +16,25 @@
  * and its socket is watched for hang-up, so an idle stream costs no CPU and
  * a vanished client is noticed at once. */
 
+/* One libmicrohttpd daemon of a server. A server runs several on one port (SO_REUSEPORT, the
+ * kernel spreads new connections over them): libmicrohttpd 0.9.75 walks every suspended
+ * connection of a daemon on each pass after a resume, and each idle stream is a suspended
+ * connection, so a resume walks only its daemon's share; and only daemons with a resume run. */
+typedef struct httpd_mhd {
+    struct httpd *d;
+    struct MHD_Daemon *mhd;
+    int epoll_fd;      /* -1 until watched by the loop */
+    int kick;          /* a connection was resumed: run MHD before the next wait */
+    long long mhd_due; /* when MHD wants to run again (monotonic ms), -1 = only on events */
+    int ran;           /* MHD ran since its timeout was last read */
+    size_t n_conns;    /* connections with a socket context on this daemon */
+    size_t n_streams;
+} httpd_mhd;
+
 struct httpd {
     loop *l;
-    struct MHD_Daemon *mhd;
-    int epoll_fd;
+    httpd_mhd *mhds; /* n_mhds daemons sharing port */
+    unsigned n_mhds;
     int port;
     httpd_options opt;
     char *cors_origins; /* owned copy */
@@ -33,8 +48,7 @@ struct httpd {
     unsigned long long overflowed; /* requests answered 503 too_many_connections */
     size_t n_conns;                /* connections with a socket context */
     loop_timer *reaper;
-    int kick;          /* a connection was resumed: run MHD before the next wait */
-    long long mhd_due; /* when MHD wants to run again (monotonic ms), -1 = only on events */
+    int prepared; /* before_wait is on the loop */
 };
 
 struct httpd_stream {
@@ -58,6 +72,7 @@ struct httpd_stream {
  * socket of every connection past its deadline. */
 typedef struct httpd_conn {
     list_node node; /* on httpd.conns */
+    httpd_mhd *m;   /* the daemon serving it */
     long long deadline; /* monotonic ms; -1 = none (a request is handled, or a stream) */
     int fd;         /* -1 when MHD did not give it */
     int watching;   /* the loop watches fd for hang-up */
@@ -68,6 +83,7 @@ typedef struct httpd_conn {
 
 struct httpd_req {
     httpd *d;
+    httpd_mhd *m; /* the daemon serving it: a resume kicks this one only */
     httpd_conn *cx; /* NULL when MHD gave no socket context */
     struct MHD_Connection *conn;
     list_node node; /* on d->reqs */

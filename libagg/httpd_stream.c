@@ -10,12 +10,12 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max) {
     httpd_stream *s = cls;
     /* Ending needs further MHD passes that no socket event may trigger. */
     if (s->failed) {
-        s->r->d->kick = 1;
+        s->r->m->kick = 1;
         return MHD_CONTENT_READER_END_WITH_ERROR;
     }
     if (s->len == 0) {
         if (s->ending) {
-            s->r->d->kick = 1;
+            s->r->m->kick = 1;
             return MHD_CONTENT_READER_END_OF_STREAM;
         }
         if (s->r->cx && s->r->cx->peer_left) {
@@ -66,6 +66,7 @@ httpd_stream *httpd_stream_open(httpd_req *r, const char *content_type, void (*o
     httpd_add_common_headers(r, resp);
     r->stream = s;
     r->d->n_streams++;
+    r->m->n_streams++;
     if (r->cx && r->cx->fd >= 0) {
         /* Linux grows a socket's send buffer up to 4 MiB for a reader that does not read;
          * fixing it keeps what a stalled stream holds in the kernel near the limit too. The
@@ -133,7 +134,7 @@ void httpd_stream_fail(httpd_stream *s) {
      * scan reaches every connection: a 1 s timeout closes it. */
     MHD_set_connection_option(s->r->conn, MHD_CONNECTION_OPTION_TIMEOUT, (unsigned int)1);
     httpd_req_resume(s->r);
-    s->r->d->kick = 1;
+    s->r->m->kick = 1;
 }
 
 void httpd_stream_end(httpd_stream *s) {

@@ -5,7 +5,8 @@
 #
 # Environment: BENCH_PROFILES (comma list), BENCH_STREAMS (density K, default 50000),
 # BENCH_CONCURRENCY (closed-loop sweep, default 16,32,64,256), BENCH_QUICK=1 (short windows),
-# BENCH_PERF=1 (perf profiles of gateway, worker and redis in closed-1x1).
+# BENCH_PERF=1 (perf profiles of gateway, worker and redis in closed-1x1),
+# BENCH_HTTP_LISTENERS (the density gateway's HTTP_LISTENERS; unset: its default).
 set -euo pipefail
 build_dir=${1:-build}
 [ $# -gt 0 ] && shift
