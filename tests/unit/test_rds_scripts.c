@@ -1009,6 +1009,26 @@ static void audit_outbox_group_read_claim_ack(void **state) {
         freeReplyObject(r);
         if (n == 0) break;
     }
+    /* And entries an earlier case (or run, on this server) read and left pending: the claims
+     * below must find only this case's. */
+    char drained[AUDIT_ID_MAX] = "0-0";
+    for (;;) {
+        assert_int_equal(audit_call_claim(&ac, b, "drain", 1, drained, 100, NULL), AGG_OK);
+        redisReply *r = send_call(&ac.call);
+        const redisReply *entries;
+        size_t n;
+        assert_int_equal(audit_claim_reply(r, &entries, &n, drained, NULL), AGG_OK);
+        for (size_t i = 0; i < n; i++) {
+            audit_entry en;
+            assert_int_equal(audit_entry_at(entries, i, &en), AGG_OK);
+            audit_call ak;
+            const char *one[] = {en.id};
+            assert_int_equal(audit_call_ack(&ak, b, one, 1, NULL), AGG_OK);
+            freeReplyObject(send_call(&ak.call));
+        }
+        freeReplyObject(r);
+        if (strcmp(drained, "0-0") == 0) break; /* the scan went round */
+    }
     assert_int_equal(open_session(cid, "p1", "[\"a\"]", CREATED + 1000), 1);
     assert_int_equal(audit_call_read(&ac, b, "dead", 10, NULL), AGG_OK);
     redisReply *r = send_call(&ac.call);
