@@ -975,6 +975,29 @@ static void audit_records_follow_the_session(void **state) {
                                    "\"errors\":0,\"sources\":[]"));
 }
 
+/* Acknowledges and deletes the n entries of a read or claim reply of bucket b's outbox. */
+static void ack_entries(int b, const redisReply *entries, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        audit_entry en;
+        assert_int_equal(audit_entry_at(entries, i, &en), AGG_OK);
+        audit_call ak;
+        const char *one[] = {en.id};
+        assert_int_equal(audit_call_ack(&ak, b, one, 1, NULL), AGG_OK);
+        freeReplyObject(send_call(&ak.call));
+    }
+}
+
+/* audit_ack.lua on bucket b's outbox for ids[0..n); returns its reply (entries deleted). */
+static long long ack_ids(int b, const char *const *ids, int n) {
+    audit_call ac;
+    assert_int_equal(audit_call_ack(&ac, b, ids, n, NULL), AGG_OK);
+    redisReply *r = send_call(&ac.call);
+    assert_int_equal(r->type, REDIS_REPLY_INTEGER);
+    long long v = r->integer;
+    freeReplyObject(r);
+    return v;
+}
+
 /* The relay's calls on a real server: the group is created once (BUSYGROUP is fine), a read
  * takes each entry once, an entry not acknowledged is claimed by another consumer after its idle
  * time, and the ack script deletes it. */
@@ -998,14 +1021,7 @@ static void audit_outbox_group_read_claim_ack(void **state) {
         const redisReply *entries;
         size_t n;
         assert_int_equal(audit_read_reply(r, &entries, &n, NULL), AGG_OK);
-        for (size_t i = 0; i < n; i++) {
-            audit_entry en;
-            assert_int_equal(audit_entry_at(entries, i, &en), AGG_OK);
-            audit_call ak;
-            const char *one[] = {en.id};
-            assert_int_equal(audit_call_ack(&ak, b, one, 1, NULL), AGG_OK);
-            freeReplyObject(send_call(&ak.call));
-        }
+        ack_entries(b, entries, n);
         freeReplyObject(r);
         if (n == 0) break;
     }
@@ -1018,14 +1034,7 @@ static void audit_outbox_group_read_claim_ack(void **state) {
         const redisReply *entries;
         size_t n;
         assert_int_equal(audit_claim_reply(r, &entries, &n, drained, NULL), AGG_OK);
-        for (size_t i = 0; i < n; i++) {
-            audit_entry en;
-            assert_int_equal(audit_entry_at(entries, i, &en), AGG_OK);
-            audit_call ak;
-            const char *one[] = {en.id};
-            assert_int_equal(audit_call_ack(&ak, b, one, 1, NULL), AGG_OK);
-            freeReplyObject(send_call(&ak.call));
-        }
+        ack_entries(b, entries, n);
         freeReplyObject(r);
         if (strcmp(drained, "0-0") == 0) break; /* the scan went round */
     }
@@ -1075,11 +1084,7 @@ static void audit_outbox_group_read_claim_ack(void **state) {
     freeReplyObject(r);
     long long before = cmd_int("XLEN %s", key);
     const char *ids[] = {id};
-    assert_int_equal(audit_call_ack(&ac, b, ids, 1, NULL), AGG_OK);
-    r = send_call(&ac.call);
-    assert_int_equal(r->type, REDIS_REPLY_INTEGER);
-    assert_int_equal(r->integer, 1);
-    freeReplyObject(r);
+    assert_int_equal(ack_ids(b, ids, 1), 1);
     assert_int_equal(cmd_int("XLEN %s", key), before - 1);
     assert_int_equal(audit_call_len(&ac, b, NULL), AGG_OK);
     r = send_call(&ac.call);
@@ -1106,11 +1111,7 @@ static void audit_outbox_group_read_claim_ack(void **state) {
     freeReplyObject(r);
     before = cmd_int("XLEN %s", key);
     const char *acked[] = {batch[0], batch[1], batch[2], id};
-    assert_int_equal(audit_call_ack(&ac, b, acked, 4, NULL), AGG_OK);
-    r = send_call(&ac.call);
-    assert_int_equal(r->type, REDIS_REPLY_INTEGER);
-    assert_int_equal(r->integer, 3);
-    freeReplyObject(r);
+    assert_int_equal(ack_ids(b, acked, 4), 3);
     assert_int_equal(cmd_int("XLEN %s", key), before - 3);
 }
 
