@@ -68,7 +68,6 @@ gw_producer *gw_producer_new(loop *l, const kafka_config *c, long batch_linger_m
     if (batch_above_per_s > 0) {
         kafka_config nc = *c;
         nc.linger_ms = 0;
-        nc.max_in_flight = 1;
         if (!(p->now = kafka_producer_new(l, &nc, e))) {
             kafka_producer_free(p->batch, 0);
             agg_free(p);

@@ -358,8 +358,6 @@ kafka_producer *kafka_producer_new(loop *l, const kafka_config *c, err_t *e) {
     conf_put(&cs, "acks", "all");
     conf_put(&cs, "partitioner", "murmur2_random"); /* same key -> partition as Java clients */
     if (c->linger_ms >= 0) conf_put_long(&cs, "linger.ms", c->linger_ms);
-    if (c->max_in_flight > 0)
-        conf_put_long(&cs, "max.in.flight.requests.per.connection", c->max_in_flight);
     if (c->message_timeout_ms > 0) conf_put_long(&cs, "message.timeout.ms", c->message_timeout_ms);
     rd_kafka_conf_set_dr_msg_cb(cs.conf, on_delivery);
     p->b.on_fatal = producer_on_fatal;

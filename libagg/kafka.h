@@ -14,10 +14,6 @@ typedef struct kafka_config {
     const char *client_id;   /* e.g. "gateway" */
     long linger_ms;          /* KAFKA_LINGER_MS, producer batching delay */
     long message_timeout_ms; /* KAFKA_PRODUCE_TIMEOUT_MS: delivery fails after this */
-    /* Produce requests in flight per broker connection; 0: librdkafka's default (5, the most
-     * idempotence allows). 1 with linger 0 batches by itself: a message goes out at once when
-     * nothing is in flight, and what arrives during a round trip goes out together after it. */
-    int max_in_flight;
     conncfg_kafka_security security; /* TLS and SASL (conncfg_kafka_load); zeroed = plaintext */
 } kafka_config;
 
