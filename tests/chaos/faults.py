@@ -3,10 +3,11 @@ restart), wait until the stack has recovered, and say what the fault may cause.
 
 A kind is a subclass of Fault listed in FAULTS; the schedule (test_chaos.py) picks among those
 whose targets() is not empty. To add one (e.g. a Sentinel failover of the Redis primary, or
-kill -9 of one broker of three): write targets() and inject(); recovered() by default waits for
-the whole stack (every gateway and worker ready, every partition owned, a session through each
-gateway complete), which is what "recovered" means for every kind; add to it what is particular
-to the kind (the new primary elected, the broker back in the ISR)."""
+kill -9 of one broker of three): write targets() and inject(); unrecovered() by default waits
+for the whole stack (every gateway and worker ready, every partition owned, a session through
+each gateway complete), which is what "recovered" means for every kind; add to it what is
+particular to the kind (the new primary elected, the broker back in the ISR). A recovery that
+times out names what was still not so and shows the log tails of the kind's evidence()."""
 
 import signal
 import time
@@ -33,20 +34,28 @@ def _partitions(url):
         return None
 
 
-def stack_ready(stack):
-    """Every gateway and worker ready, and every partition of both topics owned by a live worker
-    (a worker killed with -9 keeps its partitions until the group drops it: a restarted worker
-    can be ready while sessions on the dead member's partitions still wait)."""
-    if not all(aggtest.is_ready(u) for u in stack.gateway_urls):
-        return False
+def stack_unready(stack):
+    """None when every gateway and worker is ready and every partition of both topics is owned
+    by a live worker (a worker killed with -9 keeps its partitions until the group drops it: a
+    restarted worker can be ready while sessions on the dead member's partitions still wait);
+    otherwise what is not so yet."""
+    for u in stack.gateway_urls:
+        if not aggtest.is_ready(u):
+            return "gateway %s not ready" % u
     owned = {"requests": 0, "callbacks": 0}
     for u in stack.worker_urls:
         p = _partitions(u)
         if p is None or not p["requests"] or not p["callbacks"]:
-            return False
+            return "worker %s not ready or owns no partition (%r)" % (u, p)
         for t in owned:
             owned[t] += p[t]
-    return all(n == stackmod.TOPIC_PARTITIONS for n in owned.values())
+    if not all(n == stackmod.TOPIC_PARTITIONS for n in owned.values()):
+        return "partitions owned %r of %d each" % (owned, stackmod.TOPIC_PARTITIONS)
+    return None
+
+
+def stack_ready(stack):
+    return stack_unready(stack) is None
 
 
 def probe(base, probes):
@@ -65,6 +74,16 @@ def probe(base, probes):
     except (AssertionError, OSError, requests.RequestException, ValueError):
         return False
     return events[-1].json["respondents"] == 3
+
+
+def _log_tail(stack, name, lines=12):
+    """The last lines of process name's log, headed by its name."""
+    try:
+        with open(stack.log_path(name), errors="replace") as f:
+            tail = f.readlines()[-lines:]
+    except (OSError, KeyError) as e:
+        tail = ["(no log: %s)\n" % e]
+    return "--- %s:\n%s" % (name, "".join(tail))
 
 
 class Fault:
@@ -89,20 +108,40 @@ class Fault:
         assert stack.wait_exit(target, 30) is not None, "%s did not die on kill -9" % target
         stack.restart(target, wait_ready=False)
 
-    def recovered(self, stack, target, probes):
+    def unrecovered(self, stack, target, probes):
+        """None once the stack has recovered from the fault on target; otherwise what is not
+        so yet (named in the failure when the recovery times out)."""
         if not stack.alive(target):
             raise AssertionError("%s exited after its restart; see %s"
                                  % (target, stack.log_path(target)))
-        return stack_ready(stack) and all(probe(b, probes) for b in stack.gateway_urls)
+        why = stack_unready(stack)
+        if why:
+            return why
+        for b in stack.gateway_urls:
+            if not probe(b, probes):
+                return "a probe session through %s did not complete" % b
+        return None
+
+    def evidence(self, stack, target):
+        """The processes whose log tails a timed-out recovery shows."""
+        return [target]
 
     def run(self, stack, target, probes):
         """Makes the fault and waits until the stack recovered; returns (kill time, recovery
         time), both time.monotonic()."""
         t_kill = time.monotonic()
         self.inject(stack, target)
-        aggtest.wait_until(lambda: self.recovered(stack, target, probes),
-                           self.recovery_timeout_s, "recovery from %s of %s" % (self.kind, target),
-                           interval=0.2)
+        why = ["nothing checked yet"]
+
+        def recovered():
+            why[0] = self.unrecovered(stack, target, probes)
+            return why[0] is None
+        try:
+            aggtest.wait_until(recovered, self.recovery_timeout_s,
+                               "recovery from %s of %s" % (self.kind, target), interval=0.2)
+        except AssertionError as e:
+            raise AssertionError("%s; still: %s\n%s" % (
+                e, why[0], "\n".join(_log_tail(stack, n) for n in self.evidence(stack, target))))
         return t_kill, time.monotonic()
 
 
@@ -174,13 +213,20 @@ class SentinelFailover(Fault):
         stack.wait_redis_failover(old, timeout=60)
         stack.restart(target, wait_ready=False)
 
-    def recovered(self, stack, target, probes):
+    def unrecovered(self, stack, target, probes):
         port = int(stack.procs[target].argv[stack.procs[target].argv.index("--port") + 1])
         # A replica, and synced: a failover to a replica still in its first full sync would
         # promote an empty server (two faults at once).
         info = stackmod.redis_cmd(port, "INFO", "replication") or ""
-        return "role:slave" in info and "master_link_status:up" in info and \
-            super().recovered(stack, target, probes)
+        if "role:slave" not in info or "master_link_status:up" not in info:
+            return "%s not a synced replica yet: %s" % (
+                target, " ".join(ln for ln in info.split() if ln.startswith(
+                    ("role:", "master_host", "master_port", "master_link_status",
+                     "master_sync_in_progress"))) or "no INFO")
+        return super().unrecovered(stack, target, probes)
+
+    def evidence(self, stack, target):
+        return ["redis", "redis-replica"] + [n for n in stack.procs if n.startswith("sentinel-")]
 
 
 class KafkaBrokerKill(Fault):
@@ -196,10 +242,11 @@ class KafkaBrokerKill(Fault):
         return stack.kafka_broker_names() if stack.kafka_mode == "real" and \
             stack.n_kafka_brokers > 1 else []
 
-    def recovered(self, stack, target, probes):
+    def unrecovered(self, stack, target, probes):
         # Back in every ISR too: a second broker killed while one is still behind would leave
         # partitions below min.insync.replicas, which is two faults at once.
-        return super().recovered(stack, target, probes) and stack.kafka_isr_full()
+        return super().unrecovered(stack, target, probes) or (
+            None if stack.kafka_isr_full() else "%s not back in every ISR" % target)
 
 
 FAULTS = [GatewayKill(), WorkerKill(), RedisRestart(), KafkaRestart(), SentinelFailover(),
