@@ -53,7 +53,9 @@ typedef struct stream_ctx {
     loop_timer *deadline_check; /* at the deadline plus DEADLINE_CHECK_MS, then every RECHECK_MS */
     long long last_write_ms;
     list_node ka; /* on owner->ka while the stream is open */
-    char must_own[FANOUTMSG_PRINCIPAL_MAX + 1]; /* "" = anyone may read (AUTH_MODE=none) */
+    /* "" = anyone may read (AUTH_MODE=none). Sized to the principal: an idle stream's
+     * memory is the gateway's memory per stream, and most principals are short. */
+    char must_own[];
 } stream_ctx;
 
 struct gw_streams {
@@ -484,7 +486,8 @@ void gw_streams_handle(gw_streams *st, httpd_req *r, const char *must_own) {
         return;
     }
     err_t err;
-    stream_ctx *c = agg_calloc(1, sizeof *c);
+    size_t own_len = must_own ? strnlen(must_own, FANOUTMSG_PRINCIPAL_MAX) : 0;
+    stream_ctx *c = agg_calloc(1, sizeof *c + own_len + 1);
     if (!c) {
         err_nomem(&err);
         gw_respond_failure(r, &err, "memory");
@@ -494,7 +497,7 @@ void gw_streams_handle(gw_streams *st, httpd_req *r, const char *must_own) {
     c->r = r;
     list_init(&c->ka);
     memcpy(c->cid, cid, UUID4_LEN + 1);
-    snprintf(c->must_own, sizeof c->must_own, "%s", must_own ? must_own : "");
+    memcpy(c->must_own, must_own ? must_own : "", own_len);
     c->last_sent = last_id;
     c->phase = P_SUBSCRIBING;
     c->li = gw_listen(gw->listeners, cid, on_event, on_subscribed, on_resync, c, &err);
