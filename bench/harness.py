@@ -66,8 +66,9 @@ class StackRun:
             argv += ["--only", only]
         else:
             # Direct callbacks: demo/service.py (Python) would be the bottleneck it measures.
+            # Answers on their own port (CALLBACK_PORT), as the chart sets it.
             argv += ["--gateways", str(gateways), "--workers", str(workers),
-                     "--resources-in-one-process", "--callbacks", "direct"]
+                     "--resources-in-one-process", "--callbacks", "direct", "--callback-port"]
         for k, v in (env or {}).items():
             argv += ["--env", "%s=%s" % (k, v)]
         self.err_path = os.path.join(self.tmp, "stack.err")

@@ -8,7 +8,8 @@ tests and the benchmarks (run it as a program). Python 3 standard library only.
                           [--gateways N] [--workers M] [--base-port 8080] [--free-ports]
                           [--web] [--supervise] [--json-out FILE] [--only infra]
                           [--timeout-default-ms MS] [--env NAME=VALUE ...]
-                          [--callbacks service|direct] [--redis plain|aof|sentinel]
+                          [--callbacks service|direct] [--callback-port]
+                          [--redis plain|aof|sentinel]
 
 When everything is ready it prints one JSON line to stdout:
 {"gateways":[urls],"workers":[management urls],"resources":[urls],"web":url|null,
@@ -35,7 +36,8 @@ kill_redis_primary(), wait_redis_failover() and restart(name) drive a failover.
 Callbacks: with several gateways the resources answer through "service" (demo/service.py), a
 round-robin balancer over the ready gateways, as a Kubernetes Service routes them; so a gateway
 that drains or dies loses no answer. --callbacks direct gives each gateway its own URL instead
-(make bench: no Python process in the measured path).
+(make bench: no Python process in the measured path). --callback-port gives each gateway a
+second listener for answers only (CALLBACK_PORT), as the chart does; make bench uses it.
 """
 
 import argparse
@@ -124,6 +126,11 @@ def http_status(url, timeout=2.0):
 
 
 REDIS_MASTER_NAME = "agg"
+# Every session key has a TTL, and they expire by the thousand per second: at the default effort
+# (1) Redis' active expiry fell behind and reclaimed them in waves (used_memory 22 % up and
+# down once the retention window was full); at 10 it keeps up (2.6 %) for the same CPU.
+# docs/operations.md ("Capacity notes") and bench/README.md give the figures.
+REDIS_EXPIRY_ARGS = ["--active-expire-effort", "10"]
 
 
 def redis_cmd(port, *args, timeout=1.0):
@@ -217,7 +224,7 @@ class Stack:
                  free_ports=False, web=False, supervise=False, only=None, timeout_default_ms=None,
                  log_level="info", env=None, run_dir=None, ready_timeout=60.0, notes_per_response=3,
                  resources=3, resources_in_one_process=False, callbacks="service",
-                 redis="plain", kafka_brokers=1):
+                 redis="plain", kafka_brokers=1, callback_port=False):
         if not os.path.isabs(build_dir) and not os.path.isdir(build_dir):
             build_dir = os.path.join(REPO, build_dir)  # relative to the repository
         self.build_dir = os.path.abspath(build_dir)
@@ -242,6 +249,7 @@ class Stack:
         self.n_resources = resources
         self.resources_in_one_process = resources_in_one_process
         self.callbacks = callbacks
+        self.callback_port = callback_port
         if redis not in ("plain", "aof", "sentinel"):
             raise ValueError("redis must be plain, aof or sentinel")
         self.redis_mode = redis
@@ -415,12 +423,16 @@ class Stack:
                      for i in range(self.n_resources)]
         gw_ports = [free_port() if self.free_ports else self.base_port + 100 * i
                     for i in range(self.n_gateways)]
+        # Each gateway's CALLBACK_PORT, as the chart sets it (a listener for answers only).
+        cb_ports = [free_port() if self.free_ports else self.base_port + 100 * i + 6
+                    for i in range(self.n_gateways)] if self.callback_port else []
         wk_ports = [free_port() if self.free_ports else WORKER_MGMT_BASE + 100 * i
                     for i in range(self.n_workers)]
         web_port = (free_port() if self.free_ports else WEB_DEFAULT_PORT) if self.web else None
 
         self.resource_urls = ["http://127.0.0.1:%d" % p for p in res_ports]
         self.gateway_urls = ["http://127.0.0.1:%d" % p for p in gw_ports]
+        answer_urls = ["http://127.0.0.1:%d" % p for p in cb_ports] or self.gateway_urls
         self.worker_urls = ["http://127.0.0.1:%d" % p for p in wk_ports]
         resource_list = ",".join(self.resource_urls)
         cors_port = web_port or WEB_DEFAULT_PORT
@@ -431,7 +443,7 @@ class Stack:
             svc_port = free_port() if self.free_ports else self.base_port - 10
             self.service_url = "http://127.0.0.1:%d" % svc_port
             argv = [sys.executable, os.path.join(REPO, "demo", "service.py"), "--port",
-                    str(svc_port), "--backends", ",".join(self.gateway_urls)]
+                    str(svc_port), "--backends", ",".join(answer_urls)]
             started.append(self._add("service", argv, {}, kind="other",
                                      ready=lambda p=svc_port: port_open(p)))
         if self.resources_in_one_process and res_ports:
@@ -461,9 +473,11 @@ class Stack:
         for i, port in enumerate(wk_ports):
             started.append(self._add_worker_proc(i, port))
         for i, port in enumerate(gw_ports):
-            callback = "%s/aggregate/callback" % (self.service_url or self.gateway_urls[i])
+            callback = "%s/aggregate/callback" % (self.service_url or answer_urls[i])
             env = dict(common, SERVER_PORT=str(port), AGGREGATOR_CALLBACK_URL=callback,
                        CORS_ALLOWED_ORIGINS=cors)
+            if cb_ports:
+                env["CALLBACK_PORT"] = str(cb_ports[i])
             if self.timeout_default_ms is not None:
                 env["AGGREGATOR_TIMEOUT_DEFAULT_MS"] = str(self.timeout_default_ms)
             started.append(self._add("gateway-%d" % i, [os.path.join(self.build_dir, "gateway")],
@@ -548,7 +562,7 @@ class Stack:
         d = tempfile.mkdtemp(prefix="agg-%s-" % name)
         self._tmpdirs.append(d)
         argv = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                "--dir", d, "--loglevel", "warning"]
+                "--dir", d, "--loglevel", "warning"] + REDIS_EXPIRY_ARGS
         if self.redis_mode == "plain":
             argv += ["--appendonly", "no"]
         else:
@@ -668,7 +682,7 @@ class Stack:
         d = tempfile.mkdtemp(prefix="agg-redis-")
         self._tmpdirs.append(d)
         argv = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                "--appendonly", "no", "--dir", d, "--loglevel", "warning"]
+                "--appendonly", "no", "--dir", d, "--loglevel", "warning"] + REDIS_EXPIRY_ARGS
         p = self._add("redis", argv, {}, kind="redis", ready=lambda: redis_ping(port))
         self._wait_ready([p], deadline)
         self.redis_url = "redis://127.0.0.1:%d" % port
@@ -1097,6 +1111,9 @@ def parse_args(argv):
     ap.add_argument("--callbacks", choices=["service", "direct"], default="service",
                     help="service: answers go through demo/service.py to any ready gateway "
                          "(several gateways); direct: each gateway gets its own")
+    ap.add_argument("--callback-port", action="store_true",
+                    help="each gateway takes answers on a port of its own (CALLBACK_PORT), as "
+                         "the chart sets it")
     ap.add_argument("--redis", choices=["plain", "aof", "sentinel"], default="plain",
                     help="plain: one redis-server; aof: with appendonly everysec; sentinel: a "
                          "primary, a replica and 3 sentinels, processes configured through them")
@@ -1131,7 +1148,7 @@ def main(argv=None):
               only=a.only, timeout_default_ms=a.timeout_default_ms, log_level=a.log_level,
               env=a.extra_env, ready_timeout=a.ready_timeout,
               resources_in_one_process=a.resources_in_one_process, callbacks=a.callbacks,
-              redis=a.redis, kafka_brokers=a.kafka_brokers)
+              redis=a.redis, kafka_brokers=a.kafka_brokers, callback_port=a.callback_port)
     try:
         info = s.start()
     except (StackError, OSError) as e:

@@ -230,9 +230,13 @@ int gw_start(gateway *gw, loop *l, err_t *e) {
     if (!(gw->streams = gw_streams_new(gw, e))) return AGG_ERR;
     if (!(gw->http = httpd_start(gw->l, &ho, route_api, gw, e))) return AGG_ERR;
     if (gw->cfg.callback_port) {
-        /* The same limits and deadlines: only the port differs, so that a network policy can
-         * let the resources alone reach it. */
+        /* The same limits and deadlines, so that a network policy can let the resources alone
+         * reach it; but one daemon: several exist for the walk over idle streams after each
+         * resume, and this port holds no streams, only answers waiting for Kafka. Spread over
+         * HTTP_LISTENERS daemons, its three answers per session each woke a daemon of their
+         * own (bench/README.md, table of changes). */
         ho.port = gw->cfg.callback_port;
+        ho.listeners = 1;
         if (!(gw->callback_http = httpd_start(gw->l, &ho, route_callbacks, gw, e)))
             return AGG_ERR;
         log_info("gateway taking callbacks on %s:%d only", gw->cfg.bind_addr,

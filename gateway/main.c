@@ -73,11 +73,11 @@ static const char USAGE[] =
     "  SESSION_RETENTION_S [300], SSE_KEEPALIVE_MS [15000],\n"
     "  SSE_BUFFER_LIMIT_BYTES [65536], WAIT_GRACE_MS [5000]\n"
     "  CORS_ALLOWED_ORIGINS [http://localhost:8082,http://127.0.0.1:8082]\n"
-    "  MAX_CONNECTIONS [open-file limit - 100 - 2 per HTTP_LISTENERS daemon and port],\n"
+    "  MAX_CONNECTIONS [open-file limit - 100 - 2 per libmicrohttpd daemon],\n"
     "  CONNECTION_MEMORY_LIMIT_BYTES [8192]\n"
-    "  HTTP_LISTENERS [64]: libmicrohttpd daemons sharing SERVER_PORT (and CALLBACK_PORT),\n"
-    "    the kernel spreading connections over them; an event on a stream walks the idle\n"
-    "    streams of its daemon only (1..64)\n"
+    "  HTTP_LISTENERS [64]: libmicrohttpd daemons sharing SERVER_PORT, the kernel\n"
+    "    spreading connections over them; an event on a stream walks the idle streams of\n"
+    "    its daemon only (1..64); CALLBACK_PORT, which holds no streams, has one\n"
     "  HTTP_HEADER_TIMEOUT_MS [10000]: close a connection whose request header is not\n"
     "    complete this long after it opened (or after its previous request); 0: never\n"
     "  HTTP_BODY_TIMEOUT_MS [10000]: close a request whose body makes no progress this\n"
@@ -114,7 +114,7 @@ int main(int argc, char **argv) {
      * accepting long before memory runs out: streams are cheap. */
     long nofile = cfg_raise_nofile();
     /* Each libmicrohttpd daemon holds a listening socket and an epoll descriptor. */
-    long reserve = 100 + 2 * gw.cfg.http_listeners * (gw.cfg.callback_port ? 2 : 1);
+    long reserve = 100 + 2 * (gw.cfg.http_listeners + (gw.cfg.callback_port ? 1 : 0));
     if (gw.cfg.max_connections == 0)
         gw.cfg.max_connections = nofile > 1024 + reserve ? nofile - reserve : 1024;
     loop *l = loop_new(&e);

@@ -49,11 +49,26 @@ def _complete_session(base):
     return cid
 
 
+def _listening_sockets(port):
+    """How many IPv4 and IPv6 TCP sockets listen on port (one per libmicrohttpd daemon)."""
+    n = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as f:
+            for line in f.readlines()[1:]:
+                local, state = line.split()[1], line.split()[3]
+                n += state == "0A" and int(local.rsplit(":", 1)[1], 16) == port
+    return n
+
+
 def test_callback_port_takes_the_answers_and_the_api_port_does_not(stack, procs):
     cb_port = stackmod.free_port()
     # No AGGREGATOR_CALLBACK_URL: its default follows CALLBACK_PORT.
-    g = procs.gateway({"CALLBACK_PORT": cb_port, "AGGREGATOR_CALLBACK_URL": None})
+    g = procs.gateway({"CALLBACK_PORT": cb_port, "AGGREGATOR_CALLBACK_URL": None,
+                       "HTTP_LISTENERS": "3"})
     cb = "http://127.0.0.1:%d" % cb_port
+    # HTTP_LISTENERS daemons share the API port; the callback port, with no streams, has one.
+    assert _listening_sockets(int(g.url.rsplit(":", 1)[1])) == 3
+    assert _listening_sockets(cb_port) == 1
     for kind in ("liveness", "readiness"):
         r = requests.get(cb + "/actuator/health/" + kind, timeout=5)
         assert r.status_code == 200, (kind, r.status_code, r.text)
