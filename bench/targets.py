@@ -77,7 +77,9 @@ def targets(res):
         rows.append(("%s idle RSS <= 20 MiB" % comp, fmt(g(c, "idle_rss_mib_max"), " MiB"),
                      None if not c else c["idle_rss_mib_max"] <= 20))
         rows.append(("%s ready <= 200 ms after start" % comp,
-                     "median %s, max %s" % (fmt(g(c, "ready_ms_median"), " ms"), fmt(g(c, "ready_ms_max"), " ms")),
+                     "median %s, max %s (first start on the new broker, not counted: %s)" % (
+                         fmt(g(c, "ready_ms_median"), " ms"), fmt(g(c, "ready_ms_max"), " ms"),
+                         fmt(g(c, "ready_ms_first_on_new_broker"), " ms")),
                      None if not c else c["ready_ms_max"] <= 200))
     rows += memory.target_rows(res.get("memory"))
     c22 = g(res, "closed-2x2", "best", "stats")
