@@ -670,21 +670,11 @@ class Stack:
         if self.redis_mode == "sentinel":
             self._start_redis_sentinel(deadline)
             return
-        if self.redis_mode == "aof":
-            port = free_port()
-            self._wait_ready([self._redis_server("redis", port, [], deadline)], deadline)
-            self.redis_url = "redis://127.0.0.1:%d" % port
-            return
-        if os.environ.get("REDIS_URL"):
+        if self.redis_mode == "plain" and os.environ.get("REDIS_URL"):
             self.redis_url = os.environ["REDIS_URL"]
             return
         port = free_port()
-        d = tempfile.mkdtemp(prefix="agg-redis-")
-        self._tmpdirs.append(d)
-        argv = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                "--appendonly", "no", "--dir", d, "--loglevel", "warning"] + REDIS_EXPIRY_ARGS
-        p = self._add("redis", argv, {}, kind="redis", ready=lambda: redis_ping(port))
-        self._wait_ready([p], deadline)
+        self._wait_ready([self._redis_server("redis", port, [], deadline)], deadline)
         self.redis_url = "redis://127.0.0.1:%d" % port
 
     def _start_kafka(self, deadline):
