@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "alloc.h"
 #include "list.h"
@@ -229,7 +230,9 @@ static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *s
     httpc *c = userp;
     unpend(c, s);
     if (what == CURL_POLL_REMOVE) {
-        loop_unwatch(c->l, s);
+        /* An idle connection in curl's cache is watched again, for the same events, by its next
+         * request: parked, the two cost no system call. */
+        loop_park(c->l, s);
         return 0;
     }
     unsigned ev = 0;
@@ -240,6 +243,15 @@ static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *s
     c->unwatched[c->n_unwatched].fd = s;
     c->unwatched[c->n_unwatched++].events = ev;
     return 0;
+}
+
+/* CURLOPT_CLOSESOCKETFUNCTION: a socket on_socket parked is still in the loop's epoll set; it
+ * is unwatched before its number can be given to another socket (which the loop would then
+ * take for registered). */
+static int on_close_socket(void *clientp, curl_socket_t s) {
+    httpc *c = clientp;
+    loop_unwatch(c->l, s);
+    return close(s);
 }
 
 /* CURLMOPT_TIMERFUNCTION: curl keeps one timeout; -1 removes it. */
@@ -351,6 +363,8 @@ static CURL *easy_new(httpc *c, CURLcode *rcp) {
     SET(CURLOPT_NOSIGNAL, 1L);
     SET(CURLOPT_WRITEFUNCTION, on_write);
     SET(CURLOPT_TCP_KEEPALIVE, 1L);
+    SET(CURLOPT_CLOSESOCKETFUNCTION, on_close_socket);
+    SET(CURLOPT_CLOSESOCKETDATA, c);
     /* libcurl's defaults too, stated: an https:// resource is verified, never trusted blindly. */
     SET(CURLOPT_SSL_VERIFYPEER, 1L);
     SET(CURLOPT_SSL_VERIFYHOST, 2L);

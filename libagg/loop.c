@@ -20,6 +20,7 @@ typedef struct watcher {
     unsigned events;
     unsigned gen; /* bumped on every (un)watch so stale epoll events are ignored */
     int active;
+    int parked; /* loop_park: registered in epoll, no callback wanted */
 } watcher;
 
 struct loop_timer {
@@ -48,6 +49,7 @@ struct loop {
     int n_hooks;
     int hook_at; /* index of the hook running now, -1 between runs (removal may happen in one) */
     long long wait_cap;
+    list_node flushes; /* loop_flush.node, in the order queued */
 };
 
 static loop *signal_loop;
@@ -77,6 +79,7 @@ loop *loop_new(err_t *e) {
         return NULL;
     }
     l->hook_at = -1;
+    list_init(&l->flushes);
     l->epfd = epoll_create1(EPOLL_CLOEXEC);
     l->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (l->epfd < 0 || l->wakefd < 0) {
@@ -101,6 +104,7 @@ loop *loop_new(err_t *e) {
 void loop_free(loop *l) {
     if (!l) return;
     if (signal_loop == l) signal_loop = NULL;
+    while (!list_empty(&l->flushes)) list_remove(list_first(&l->flushes));
     for (size_t i = 0; i < l->heap_len; i++) agg_free(l->heap[i]);
     agg_free(l->heap);
     agg_free(l->w);
@@ -133,6 +137,12 @@ int loop_watch(loop *l, int fd, unsigned events, loop_fd_cb *cb, void *arg, err_
     if (fd < 0) return err_set(e, "invalid fd %d", fd);
     if (grow_watchers(l, fd) != AGG_OK) return err_nomem(e);
     watcher *w = &l->w[fd];
+    if (w->active && w->parked && w->events == events) {
+        w->parked = 0; /* still registered for these events: no system call */
+        w->cb = cb;
+        w->arg = arg;
+        return AGG_OK;
+    }
     w->gen++;
     struct epoll_event ev = {.events = to_epoll(events),
                              .data.u64 = ((uint64_t)w->gen << 32) | (uint32_t)fd};
@@ -152,13 +162,20 @@ int loop_watch(loop *l, int fd, unsigned events, loop_fd_cb *cb, void *arg, err_
     w->arg = arg;
     w->events = events;
     w->active = 1;
+    w->parked = 0;
     return AGG_OK;
+}
+
+void loop_park(loop *l, int fd) {
+    if (fd < 0 || (size_t)fd >= l->w_cap || !l->w[fd].active) return;
+    l->w[fd].parked = 1;
 }
 
 void loop_unwatch(loop *l, int fd) {
     if (fd < 0 || (size_t)fd >= l->w_cap || !l->w[fd].active) return;
     epoll_ctl(l->epfd, EPOLL_CTL_DEL, fd, NULL);
     l->w[fd].active = 0;
+    l->w[fd].parked = 0;
     l->w[fd].gen++;
     l->w[fd].cb = NULL;
     l->w[fd].arg = NULL;
@@ -273,6 +290,28 @@ void loop_remove_prepare(loop *l, loop_hook_cb *cb, void *arg) {
     }
 }
 
+void loop_flush_init(loop_flush *f, loop_hook_cb *cb, void *arg) {
+    f->cb = cb;
+    f->arg = arg;
+    list_init(&f->node);
+}
+
+void loop_flush_queue(loop *l, loop_flush *f) {
+    if (!list_linked(&f->node)) list_insert_before(&l->flushes, &f->node);
+}
+
+void loop_flush_cancel(loop_flush *f) { list_remove(&f->node); }
+
+/* Runs the queue until it is empty: a flush may queue another (or itself again). */
+static void run_flushes(loop *l) {
+    while (!list_empty(&l->flushes)) {
+        loop_flush *f = list_entry(list_first(&l->flushes), loop_flush, node);
+        list_remove(&f->node);
+        f->cb(l, f->arg);
+        log_ctx_clear();
+    }
+}
+
 void loop_limit_wait(loop *l, long long ms) {
     if (ms < 0) ms = 0;
     if (l->wait_cap < 0 || ms < l->wait_cap) l->wait_cap = ms;
@@ -289,6 +328,7 @@ int loop_run(loop *l) {
             log_ctx_clear();
         }
         l->hook_at = -1;
+        run_flushes(l);
         if (l->stopping) break;
         long long timeout = l->wait_cap;
         if (l->heap_len > 0) {
@@ -315,6 +355,10 @@ int loop_run(loop *l) {
             if ((size_t)fd >= l->w_cap) continue;
             watcher *w = &l->w[fd];
             if (!w->active || w->gen != gen || !w->cb) continue;
+            if (w->parked) { /* nobody waits for it: stop watching now */
+                loop_unwatch(l, fd);
+                continue;
+            }
             uint32_t ev = events[i].events;
             unsigned fired = 0;
             if (ev & EPOLLIN) fired |= LOOP_READ;

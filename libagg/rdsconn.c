@@ -168,8 +168,28 @@ static void ev_set(rdsconn *c, unsigned mask) {
 /* The hiredis event hooks; d is the conn. */
 static void ev_add_read(void *d) { ev_set(d, ((rdsconn *)d)->mask | LOOP_READ); }
 static void ev_del_read(void *d) { ev_set(d, ((rdsconn *)d)->mask & ~(unsigned)LOOP_READ); }
-static void ev_add_write(void *d) { ev_set(d, ((rdsconn *)d)->mask | LOOP_WRITE); }
+/* A command on a connected context is written at the end of the loop's pass (flush_writes),
+ * together with every other command of that pass, instead of waiting for EPOLLOUT: that wait
+ * cost two epoll_ctl and one more wake-up per command. Connecting, and a write the socket did
+ * not take whole, still wait for EPOLLOUT. */
+static void ev_add_write(void *d) {
+    rdsconn *c = d;
+    if (!c->flushing && !(c->mask & LOOP_WRITE) && c->ac && (c->ac->c.flags & REDIS_CONNECTED)) {
+        loop_flush_queue(c->l, &c->flush);
+        return;
+    }
+    ev_set(c, c->mask | LOOP_WRITE);
+}
 static void ev_del_write(void *d) { ev_set(d, ((rdsconn *)d)->mask & ~(unsigned)LOOP_WRITE); }
+
+static void flush_writes(loop *l, void *arg) {
+    (void)l;
+    rdsconn *c = arg;
+    if (!c->ac) return;
+    c->flushing = 1;
+    redisAsyncHandleWrite(c->ac); /* may free the context (a write error) */
+    c->flushing = 0;
+}
 
 static void on_retry(loop *l, void *arg) {
     (void)l;
@@ -192,6 +212,7 @@ static void schedule_retry(rdsconn *c) {
 static void ev_cleanup(void *d) {
     rdsconn *c = d;
     if (c->mask && c->fd >= 0) loop_unwatch(c->l, c->fd);
+    loop_flush_cancel(&c->flush);
     c->mask = 0;
     c->fd = -1;
     c->ac = NULL;
@@ -393,6 +414,7 @@ static void free_settings(rdsconn *c) {
 int rdsconn_init(rdsconn *c, loop *l, const conncfg_redis *cfg, const char *what,
                  rdsconn_hook *on_connected, rdsconn_hook *on_lost, err_t *e) {
     memset(c, 0, sizeof *c);
+    loop_flush_init(&c->flush, flush_writes, c);
     c->phase = RDSHA_PRIMARY;
     if (cfg->n_sentinels > 0) {
         if (init_sentinels(c, cfg, e) != AGG_OK) {

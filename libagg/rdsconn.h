@@ -32,6 +32,8 @@ struct rdsconn {
     redisAsyncContext *ac; /* NULL while not connected */
     int fd;
     unsigned mask; /* LOOP_READ/LOOP_WRITE interest given to loop_watch */
+    loop_flush flush; /* queued when a command waits to be written (see ev_add_write) */
+    int flushing;     /* inside flush_writes: a write that did not finish waits for EPOLLOUT */
     int closing;   /* rdsconn_close in progress: no reconnect */
     int up;        /* setup finished on the current connection */
     int lost_logged;
