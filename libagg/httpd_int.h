@@ -55,10 +55,10 @@ struct httpd_stream {
     httpd_req *r;
     char *buf;
     size_t start, len, cap; /* unsent bytes are buf[start, start+len) */
-    int ending;             /* close after the queue drains */
-    int failed;             /* over the limit or peer gone: close now */
     void (*on_close)(void *arg);
     void *close_arg;
+    unsigned char ending; /* close after the queue drains */
+    unsigned char failed; /* over the limit or peer gone: close now */
 };
 
 /* One per TCP connection (MHD's socket context). The hang-up watch lives
@@ -74,11 +74,13 @@ typedef struct httpd_conn {
     list_node node; /* on httpd.conns */
     httpd_mhd *m;   /* the daemon serving it */
     long long deadline; /* monotonic ms; -1 = none (a request is handled, or a stream) */
-    int fd;         /* -1 when MHD did not give it */
-    int watching;   /* the loop watches fd for hang-up */
-    int peer_left;  /* the client closed its side */
-    int over;       /* accepted beyond conn_limit: its requests get 503 and it closes */
     httpd_req *cur; /* the request being served, NULL between requests */
+    int fd;         /* -1 when MHD did not give it */
+    /* Flags are bytes: every idle stream holds a connection (and a request), so their size is
+     * the gateway's memory per stream. */
+    unsigned char watching;  /* the loop watches fd for hang-up */
+    unsigned char peer_left; /* the client closed its side */
+    unsigned char over;      /* accepted beyond conn_limit: its requests get 503 and it closes */
 } httpd_conn;
 
 struct httpd_req {
@@ -91,21 +93,21 @@ struct httpd_req {
     const char *path;
     char *body;
     size_t body_len, body_cap;
-    int too_large;
-    int dispatched;
-    int in_handler;
-    int suspended;
-    int answered;
-    int cancelled;
-    int drop;
     struct MHD_Response *pending;
-    unsigned pending_status;
     void (*cancel)(void *arg);
     void *cancel_arg;
     httpd_stream *stream;
     const char *route;     /* static, from httpd_req_set_route */
-    unsigned status;       /* answered with, 0 = none */
     long long started_ns;  /* CLOCK_MONOTONIC, when the headers were in */
+    unsigned pending_status;
+    unsigned status;       /* answered with, 0 = none */
+    unsigned char too_large; /* bytes, as in httpd_conn */
+    unsigned char dispatched;
+    unsigned char in_handler;
+    unsigned char suspended;
+    unsigned char answered;
+    unsigned char cancelled;
+    unsigned char drop;
 };
 
 /* Parks r's connection (MHD_suspend_connection) and watches its socket for hang-up. */
