@@ -302,7 +302,7 @@ void loop_flush_queue(loop *l, loop_flush *f) {
 
 void loop_flush_cancel(loop_flush *f) { list_remove(&f->node); }
 
-/* Runs the queue until it is empty: a flush may queue another (or itself again). */
+/* Runs the queue until it is empty: a flush may queue another (never itself, see loop.h). */
 static void run_flushes(loop *l) {
     while (!list_empty(&l->flushes)) {
         loop_flush *f = list_entry(list_first(&l->flushes), loop_flush, node);
