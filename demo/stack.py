@@ -190,6 +190,19 @@ def _child_setup():
         pass
 
 
+def _infra_child_setup():
+    """_child_setup, and SCHED_BATCH for Redis and Kafka (all their threads inherit it): what
+    the gateway, the worker and the resources set on themselves (CPU_SCHED_POLICY), so that on
+    shared cores no process of the pipeline preempts another at each message it sends (see
+    bench/README.md, "Profiling"). AGG_INFRA_SCHED_POLICY=normal keeps the kernel's default."""
+    _child_setup()
+    if os.environ.get("AGG_INFRA_SCHED_POLICY", "batch") == "batch":
+        try:
+            os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
+        except OSError:
+            pass  # a refusing kernel: the default policy, as before
+
+
 class Proc:
     """One child process: how to start it, how to tell it is ready, and its log."""
 
@@ -1017,10 +1030,11 @@ class Stack:
         out = open(p.log_path, "ab")
 
         def go():
+            setup = _infra_child_setup if p.kind in ("redis", "kafka") else _child_setup
             return subprocess.Popen(p.argv, env=p.env, cwd=p.cwd or self.run_dir,
                                     stdin=subprocess.DEVNULL, stdout=out,
                                     stderr=subprocess.STDOUT, start_new_session=True,
-                                    preexec_fn=_child_setup)
+                                    preexec_fn=setup)
         # Every child is forked by the one long-lived spawner thread: PR_SET_PDEATHSIG fires
         # when the forking thread ends, so a short-lived caller thread must not fork.
         try:

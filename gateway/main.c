@@ -5,6 +5,7 @@
 
 #include "gateway_app.h"
 #include "cfg.h"
+#include "cpusched.h"
 #include "log.h"
 #include "tcplive.h"
 
@@ -93,6 +94,8 @@ static const char USAGE[] =
     "    exit 0 when done or after this long; a second signal exits at once\n"
     "  SHUTDOWN_RETRY_MS [1000]: the retry: hint of handed-over streams (Retry-After is it\n"
     "    in whole seconds, at least 1)\n"
+    "  CPU_SCHED_POLICY [batch]: batch (SCHED_BATCH: a just-woken process does not preempt the\n"
+    "    running one; fewer context switches when processes share cores) or normal (SCHED_OTHER)\n"
     "  LOG_LEVEL [info]: debug, info, warn or error\n"
     "  LOG_FORMAT [json]: json (one object per line) or text\n"
     "  LOG_PATIENT_KEY [a random key per process]: key of the patient id hashes in logs\n"
@@ -106,7 +109,7 @@ int main(int argc, char **argv) {
     gateway gw;
     memset(&gw, 0, sizeof gw);
     if (log_init("gateway", &e) != AGG_OK || gw_config_load(&gw.cfg, &e) != AGG_OK ||
-        tcplive_configure_env(&e) != AGG_OK)
+        tcplive_configure_env(&e) != AGG_OK || cpusched_configure_env(&e) != AGG_OK)
         cfg_fail("gateway", &e);
     if (gw.cfg.tls.cert_file && !(gw.tls = tlsserve_new(&gw.cfg.tls, &e))) cfg_fail("gateway", &e);
 

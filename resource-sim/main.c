@@ -5,6 +5,7 @@
 
 #include "api.h"
 #include "cfg.h"
+#include "cpusched.h"
 #include "httpc.h"
 #include "httpd.h"
 #include "log.h"
@@ -45,6 +46,8 @@ static const char USAGE[] =
     "    these CAs (PEM) on every connection (mutual TLS)\n"
     "  CALLBACK_TLS_CA_FILE [the system's]: CA certificates (PEM) trusted for an https://\n"
     "    callbackUrl; the gateway is always verified\n"
+    "  CPU_SCHED_POLICY [batch]: batch (SCHED_BATCH: a just-woken process does not preempt the\n"
+    "    running one; fewer context switches when processes share cores) or normal (SCHED_OTHER)\n"
     "  LOG_LEVEL [info]: debug, info, warn or error\n"
     "  LOG_FORMAT [json]: json (one object per line) or text\n"
     "  LOG_PATIENT_KEY [a random key per process]: key of the patient id hashes in logs\n"
@@ -174,7 +177,9 @@ int main(int argc, char **argv) {
     cfg_handle_args(argc, argv, PROG, USAGE);
     err_t e;
     static rs_main_cfg cfg;
-    if (log_init(PROG, &e) != AGG_OK || config_load(&cfg, &e) != AGG_OK) cfg_fail(PROG, &e);
+    if (log_init(PROG, &e) != AGG_OK || config_load(&cfg, &e) != AGG_OK ||
+        cpusched_configure_env(&e) != AGG_OK)
+        cfg_fail(PROG, &e);
 
     rs_set set;
     memset(&set, 0, sizeof set);

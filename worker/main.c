@@ -7,6 +7,7 @@
 
 #include "worker_app.h"
 #include "cfg.h"
+#include "cpusched.h"
 #include "log.h"
 #include "tcplive.h"
 
@@ -98,6 +99,9 @@ static const char usage[] =
     "                               offsets committed, group left, exit 0, all\n"
     "                               within this (25, 1..3600)\n"
     "  BIND_ADDR                    management listen address (0.0.0.0)\n"
+    "  CPU_SCHED_POLICY             batch (SCHED_BATCH: a just-woken process does not\n"
+    "                               preempt the running one; fewer context switches when\n"
+    "                               processes share cores) or normal (SCHED_OTHER) (batch)\n"
     "  LOG_LEVEL                    debug|info|warn|error (info)\n"
     "  LOG_FORMAT                   json|text (json)\n"
     "  LOG_PATIENT_KEY              key of the patient id hashes in logs (random per process)\n"
@@ -130,7 +134,7 @@ int main(int argc, char **argv) {
     worker *w = &wk;
     err_t e = {0};
     if (log_init("worker", &e) != AGG_OK || worker_config_load(&w->cfg, &e) != AGG_OK ||
-        tcplive_configure_env(&e) != AGG_OK)
+        tcplive_configure_env(&e) != AGG_OK || cpusched_configure_env(&e) != AGG_OK)
         cfg_fail(PROG, &e);
     loop *l = loop_new(&e);
     if (!l || loop_stop_on_signals(l, &e) != AGG_OK) {

@@ -628,6 +628,12 @@ def test_silent_connections_are_cut_after_tcp_user_timeout():
     assert {config_of(docs, c)["TCP_USER_TIMEOUT_MS"] for c in ("gateway", "worker")} == {"5000"}
 
 
+def test_cpu_sched_policy_is_batch_unless_set_to_normal():
+    assert {config_of(render(), c)["CPU_SCHED_POLICY"] for c in ("gateway", "worker")} == {"batch"}
+    docs = render(set_values={"config.cpuSchedPolicy": "normal"})
+    assert {config_of(docs, c)["CPU_SCHED_POLICY"] for c in ("gateway", "worker")} == {"normal"}
+
+
 def test_callback_signing_key_is_generated_once_and_shared_by_gateways_and_workers():
     import base64
     docs = render()

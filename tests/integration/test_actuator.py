@@ -178,6 +178,46 @@ def test_configprops_redacts_secrets_and_shows_settings(stack):
         g.stop()
 
 
+# ---- CPU_SCHED_POLICY ------------------------------------------------------------------------
+
+def thread_policies(pid):
+    """{thread id: scheduling policy} of every thread of process pid."""
+    out = {}
+    for tid in os.listdir("/proc/%d/task" % pid):
+        try:
+            out[int(tid)] = os.sched_getscheduler(int(tid))
+        except ProcessLookupError:
+            pass  # the thread ended meanwhile
+    return out
+
+
+def test_every_process_of_the_stack_runs_sched_batch_on_every_thread(stack):
+    """The programs set it on themselves before their first thread (librdkafka's, curl's); the
+    stack starts Redis and Kafka with it."""
+    kinds = {"gateway", "worker", "resource", "redis", "kafka"}
+    procs = [p for p in stack.procs.values() if p.kind in kinds and p.alive()]
+    assert {p.kind for p in procs} == kinds
+    for p in procs:
+        policies = thread_policies(p.pid)
+        assert len(policies) > 1 or p.kind in ("resource", "redis"), (p.name, policies)
+        assert set(policies.values()) == {os.SCHED_BATCH}, (p.name, policies)
+
+
+def test_cpu_sched_policy_normal_keeps_the_kernels_default(stack):
+    os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))  # a parent's batch is undone
+    try:
+        g = PrivateProc(stack, "gateway", {"CPU_SCHED_POLICY": "normal"})
+    finally:
+        os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+    try:
+        policies = thread_policies(g.popen.pid)
+        assert len(policies) > 1 and set(policies.values()) == {os.SCHED_OTHER}, policies
+        props = requests.get(g.url + "/actuator/configprops", timeout=10).json()
+        assert props["cpu"]["sched"]["policy"] == "normal"
+    finally:
+        g.stop()
+
+
 # ---- docs/operations.md's metrics list against the real expositions -------------------------
 
 def exposed_families(text):
