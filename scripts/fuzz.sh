@@ -5,7 +5,9 @@
 # Each target fuzzes a corpus of its own under BUILD_DIR/fuzz-run/<name>/ (the seeds of
 # tests/fuzz/corpus/<name>/ copied in; it grows from run to run, tests/ is never written), and a
 # crashing input is kept as BUILD_DIR/fuzz-crashes/<name>/<kind>-<sha1> (kind: crash, leak,
-# timeout, oom); replay it with BUILD_DIR/fuzz/fuzz_<name> <that file>.
+# timeout, oom); replay it with BUILD_DIR/fuzz/fuzz_<name> <that file>. Each failing harness and
+# its new inputs (base64) are also written to BUILD_DIR/fuzz-failures.txt, which the test runner
+# prints last: a CI run's clone is gone afterwards, and its log is then all that is left.
 set -uo pipefail
 seconds=${FUZZ_SECONDS:-60}
 only=""
@@ -27,6 +29,7 @@ export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 shopt -s nullglob
 
 total_execs=0
+report=""
 # run_target NAME BINARY SEEDS_DIR DICT WORK_DIR CRASH_DIR: replays every seed, then fuzzes a copy
 # for $seconds; prints a row of the table; 0 when nothing failed.
 run_target() {
@@ -40,7 +43,7 @@ run_target() {
   local args=(-timeout=10 -rss_limit_mb=2048 -print_final_stats=1 "-artifact_prefix=$crashes/")
   [ -n "$dict" ] && args+=("-dict=$dict")
   local before
-  before=$(ls "$crashes" | wc -l)
+  before=$(ls "$crashes")
   # Every seed (and every input once fixed, kept there as a regression) must pass as it is.
   local seed_files=("$seeds"/*)
   if [ ${#seed_files[@]} -eq 0 ]; then
@@ -50,6 +53,7 @@ run_target() {
   if ! "$bin" "${args[@]}" "${seed_files[@]}" >"$work/replay.log" 2>&1; then
     echo "$name: a seed of $seeds fails; see $work/replay.log:" >&2
     grep -m3 -E 'ERROR|SUMMARY|invariant failed' "$work/replay.log" >&2
+    [ -n "$report" ] && echo "$name: a seed of $seeds fails: $(grep -m1 -E 'ERROR|invariant failed' "$work/replay.log")" >>"$report"
     return 1
   fi
   cp -n "${seed_files[@]}" "$work/corpus/"
@@ -59,15 +63,29 @@ run_target() {
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
   n_corpus=$(ls "$work/corpus" | wc -l)
-  new=$(( $(ls "$crashes" | wc -l) - before ))
+  new=$(comm -13 <(printf '%s\n' "$before" | sort) <(ls "$crashes" | sort) | grep -c .)
   total_execs=$(( total_execs + ${execs:-0} ))
   printf '%-24s %10s %10s %8s %8s\n' "$name" "${execs:-?}" "${rate:-?}" "$n_corpus" "$new"
   if [ $rc -ne 0 ] || [ $new -gt 0 ]; then
     echo "$name: FAILED (exit $rc); input kept in $crashes/, log $log:" >&2
     grep -m3 -E 'ERROR|SUMMARY|invariant failed' "$log" >&2
+    [ -n "$report" ] && record_failure "$name" "$bin" "$log" "$crashes" "$before"
     return 1
   fi
   return 0
+}
+
+# record_failure NAME BINARY LOG CRASH_DIR BEFORE: appends the harness, its log's error lines and
+# each input that was not in CRASH_DIR before (base64, to replay: base64 -d > f; BINARY f).
+record_failure() {
+  local name=$1 bin=$2 log=$3 crashes=$4 before=$5 f
+  {
+    echo "$name: $(grep -m1 -E 'ERROR|invariant failed' "$log" || echo "exit without a report, see $log")"
+    comm -13 <(printf '%s\n' "$before" | sort) <(ls "$crashes" | sort) | while read -r f; do
+      [ -n "$f" ] || continue
+      echo "  $f (replay: base64 -d > in; ${bin#"$root"/} in): $(head -c 4096 "$crashes/$f" | base64 -w0)"
+    done
+  } >>"$report"
 }
 
 if [ $selftest = 1 ]; then
@@ -94,6 +112,8 @@ if [ $selftest = 1 ]; then
 fi
 
 # The harnesses are the sources (a binary left from a removed one is not run).
+report=$build_dir/fuzz-failures.txt
+: >"$report"
 failed=()
 ran=0
 printf '%-24s %10s %10s %8s %8s\n' target execs exec/s corpus crashes

@@ -15,6 +15,8 @@ export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 
 failed=()
 start=$(date +%s)
+fuzz_dir=${AGG_FUZZ_BUILD_DIR:-build-fuzz}
+fuzz_report=$fuzz_dir/fuzz-failures.txt
 
 if [ "$only" = all ] || [ "$only" = unit ]; then
   echo "== unit tests (cmocka via ctest) =="
@@ -23,8 +25,9 @@ fi
 if [ "$only" = all ] || [ "$only" = fuzz ]; then
   # Built apart by clang (make build-fuzz): every seed replayed as a regression, then a short run each.
   echo "== fuzz (libFuzzer harnesses of tests/fuzz, ${FUZZ_TEST_SECONDS:-8} s each) =="
-  if ! scripts/fuzz.sh --selftest "${AGG_FUZZ_BUILD_DIR:-build-fuzz}" \
-      || ! scripts/fuzz.sh --seconds "${FUZZ_TEST_SECONDS:-8}" "${AGG_FUZZ_BUILD_DIR:-build-fuzz}"; then
+  rm -f "$fuzz_report"
+  if ! scripts/fuzz.sh --selftest "$fuzz_dir" \
+      || ! scripts/fuzz.sh --seconds "${FUZZ_TEST_SECONDS:-8}" "$fuzz_dir"; then
     failed+=(fuzz)
   fi
 fi
@@ -65,6 +68,11 @@ fi
 echo "== done in $(( $(date +%s) - start )) s =="
 if [ ${#failed[@]} -gt 0 ]; then
   echo "FAILED suites: ${failed[*]}"
+  # What the fuzzers found, last, so that the tail of a CI log holds the inputs to replay.
+  if [[ " ${failed[*]} " == *" fuzz "* ]] && [ -s "$fuzz_report" ]; then
+    echo "fuzz failures ($fuzz_report):"
+    cat "$fuzz_report"
+  fi
   exit 1
 fi
 echo "all suites passed"
