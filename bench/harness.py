@@ -35,6 +35,7 @@ import tempfile
 import time
 
 import memory
+import perf
 from tables import OPEN_2000_RUNS, OPEN_PROFILES, cpu_ms_per_session, cpu_table, fmt, g
 from targets import targets
 
@@ -128,48 +129,6 @@ def loadgen(args, exe, timeout=900):
     if r.returncode != 0 or not text.strip():
         raise RuntimeError("loadgen failed (%d): %s" % (r.returncode, r.stderr.decode(errors="replace")[-2000:]))
     return json.loads(text)
-
-
-# ---- perf -------------------------------------------------------------------
-
-def perf_start(pid, name, seconds):
-    """perf record of pid for seconds (when perf works here); returns (popen, data path) or None."""
-    if not shutil_which("perf"):
-        return None
-    data = os.path.join(tempfile.gettempdir(), "bench-perf-%s.data" % name)
-    p = subprocess.Popen(["perf", "record", "-q", "-F", "499", "-g", "-p", str(pid), "-o", data,
-                          "--", "sleep", str(seconds)], stdout=subprocess.DEVNULL,
-                         stderr=subprocess.DEVNULL)
-    return p, data, name
-
-
-def perf_report(handle):
-    if not handle:
-        return None
-    p, data, name = handle
-    try:
-        p.wait(120)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        return None
-    if p.returncode != 0 or not os.path.exists(data):
-        return None
-    r = subprocess.run(["perf", "report", "-i", data, "--no-children", "--stdio", "--sort", "dso,symbol",
-                        "--percent-limit", "1.5", "-g", "none"], stdout=subprocess.PIPE,
-                       stderr=subprocess.DEVNULL)
-    lines = [l for l in r.stdout.decode(errors="replace").splitlines() if l.strip() and not l.startswith("#")]
-    out = os.path.join(RESULTS, "perf-%s.txt" % name)
-    with open(out, "w") as f:
-        f.write("\n".join(lines[:40]) + "\n")
-    os.unlink(data)
-    return lines[:25]
-
-
-def shutil_which(name):
-    for d in os.environ.get("PATH", "").split(os.pathsep):
-        if os.access(os.path.join(d, name), os.X_OK):
-            return True
-    return False
 
 
 # ---- start-to-ready -----------------------------------------------------------
@@ -373,24 +332,48 @@ def settle(st, timeout=90.0):
 
 def perf_run(st, a, conc):
     """An unrecorded closed-loop run while perf samples the gateway, the worker and redis."""
-    perf = [perf_start(st.info["pids"][n], n, a.step_duration) for n in ("gateway-0", "worker-0", "redis")]
+    handles = [perf.start(st.info["pids"][n], n, a.step_duration) for n in ("gateway-0", "worker-0", "redis")]
     loadgen(common_args(st, a) + ["--mode", "closed", "--concurrency", conc, "--warmup", 0,
                                   "--duration", a.step_duration + 1, "--name", "perf"], a.loadgen)
-    return {h[2]: perf_report(h) for h in perf if h}
+    return {h[2]: perf.report(h, RESULTS) for h in handles if h}
+
+
+# Warm-up: closed-loop windows until WARM_UP_WINDOWS in a row agree within WARM_UP_SPREAD_PCT
+# (max - min against their mean), at most WARM_UP_MAX_S.
+WARM_UP_WINDOW_S = 8
+WARM_UP_WINDOWS = 3
+WARM_UP_SPREAD_PCT = 5.0
+WARM_UP_MAX_S = 240
 
 
 def warm_up(st, a):
-    """An unrecorded load: the Kafka JVM compiles its hot paths, topics and consumers settle.
-    Measured here: the broker's CPU per session falls for about 20 s of load (55% -> 40% -> 32%
-    of a core in three 8 s windows at the same rate), so a shorter warm-up charges JIT
-    compilation to the first profile. The harness also waits for the stack to settle after it."""
-    loadgen(common_args(st, a) + ["--mode", "closed", "--concurrency", 32, "--warmup", 0,
-                                  "--duration", 3 if a.quick else 16, "--name", "warm-up"], a.loadgen)
+    """An unrecorded load until the stack's throughput is steady: the Kafka JVM compiles its
+    hot paths, topics and consumers settle. A fixed time does not fit every machine: on 2 Dec
+    (Intel Xeon) the broker's CPU per session settled after about 20 s of load, while on 4 Dec
+    (an AMD EPYC VM) a fresh stack's closed loop still rose from ~400 to ~1,300 sessions/s over
+    its first 120 s. The harness also waits for the stack to settle after it. Returns the
+    windows' sessions/s and whether they settled; each result of the stack keeps it."""
+    window = 3 if a.quick else WARM_UP_WINDOW_S
+    rates, steady = [], False
+    while True:
+        r = loadgen(common_args(st, a) + ["--mode", "closed", "--concurrency", 32, "--warmup", 0,
+                                          "--duration", window, "--name", "warm-up-%d" % (len(rates) + 1)],
+                    a.loadgen)
+        rates.append(r["stats"]["sessions_per_s"])
+        last = rates[-WARM_UP_WINDOWS:]
+        steady = len(last) == WARM_UP_WINDOWS and \
+            max(last) - min(last) <= WARM_UP_SPREAD_PCT / 100 * (sum(last) / len(last))
+        if a.quick or steady or len(rates) * window >= WARM_UP_MAX_S:
+            break
+    if not steady and not a.quick:
+        log("warm-up: not steady after %d s (sessions/s %s); measuring anyway" % (
+            len(rates) * window, ", ".join("%.0f" % x for x in rates)))
     # Low, steady load takes other paths in the broker (fetches that wait for data) than
     # saturation does: the first open-loop run after only a closed loop had a p99 1.5x-3x
     # that of the next identical run while the JIT compiled them.
     loadgen(common_args(st, a) + ["--mode", "open", "--rate", 500, "--warmup", 0,
                                   "--duration", 2 if a.quick else 10, "--name", "warm-up-open"], a.loadgen)
+    return {"window_s": window, "sessions_per_s": rates, "steady": steady}
 
 
 def run_load_profiles(a, profiles, results):
@@ -401,7 +384,7 @@ def run_load_profiles(a, profiles, results):
     if want_1x1:
         st = StackRun(a.build_dir, 1, 1, env=stack_env())
         try:
-            warm_up(st, a)
+            warm = warm_up(st, a)
             for p in want_1x1:
                 settled = settle(st)
                 if p == "closed-1x1":
@@ -430,6 +413,7 @@ def run_load_profiles(a, profiles, results):
                 else:
                     r = closed_sweep(st, a, p, list(KEY_CONCURRENCY), strategy="wfe")
                 r["stack_start_s"] = round(st.start_s, 1)
+                r["warm_up"] = warm
                 r["settle_before_s"] = settled
                 r["gateway_env"] = stack_env()
                 results[p] = r
@@ -439,10 +423,11 @@ def run_load_profiles(a, profiles, results):
     if "closed-2x2" in profiles:
         st = StackRun(a.build_dir, 2, 2, env=stack_env())
         try:
-            warm_up(st, a)
+            warm = warm_up(st, a)
             settle(st)
             r = closed_sweep(st, a, "closed-2x2", [c * 2 for c in a.concurrency[-2:]], extra=["--stream-offset", 1])
             r["stack_start_s"] = round(st.start_s, 1)
+            r["warm_up"] = warm
             r["gateway_env"] = stack_env()
             results["closed-2x2"] = r
             write_result("closed-2x2", r)
@@ -456,14 +441,24 @@ def open_run_badness(r):
 
 
 def run_memory(a, results):
-    """The memory profile. No warm-up: its sessions would expire inside the measured window, and
-    memory, not latency, is measured here."""
+    """The memory profile, on a warmed-up stack (a rising throughput would look like growing
+    memory), measured once the warm-up's sessions have expired, since their expiry inside the
+    window would hide the growth per session."""
     env = stack_env()
     env["SESSION_RETENTION_S"] = str(memory.RETENTION_S)
     load_s, flat_from = (memory.RETENTION_S + 50, memory.RETENTION_S + 20) if a.quick else \
         (memory.RETENTION_S + 110, memory.FLAT_FROM_S)
     st = StackRun(a.build_dir, 1, 1, env=env)
     try:
+        r0 = memory.Redis(st.info["redis"])
+        keys_before = int(r0.cmd("DBSIZE"))
+        r0.close()
+        warm = warm_up(st, a)
+        # The audit outboxes (one stream per bucket, no TTL) stay: hence the slack.
+        expired_after = memory.wait_keys_back(st.info["redis"], keys_before + 32, memory.RETENTION_S + 90)
+        if expired_after is None:
+            log("memory: the warm-up's keys had not expired after %d s; measuring anyway" % (memory.RETENTION_S + 90))
+
         def completed():
             vals = [metric(u, "aggregator_sessions_completed_total") for u in st.info["workers"]]
             return None if any(v is None for v in vals) else sum(vals)
@@ -477,6 +472,7 @@ def run_memory(a, results):
         usage = memory.session_usage(st.info["redis"])
         out = {"profile": "memory", "concurrency": conc, "strategy": "sse", "stats": r["stats"],
                "procs": r["procs"], "gateway_env": env, "stack_start_s": round(st.start_s, 1),
+               "warm_up": warm, "warm_up_expired_after_s": expired_after,
                "analysis": memory.analyse(sampler.samples, load_s, flat_from), "session_usage": usage,
                "sampler_error": sampler.error, "samples": sampler.samples}
         log("memory: %s B per session (used_memory), MEMORY USAGE %s, last part spread %s %%" % (
@@ -608,13 +604,38 @@ def load_results():
     return out
 
 
+def warm_up_lines(res):
+    """One line per stack: its warm-up windows' sessions/s and whether they settled."""
+    stacks = [("1 gateway + 1 worker", next((res[p].get("warm_up") for p in ("closed-1x1", "wfe-closed")
+                                              + tuple(OPEN_PROFILES) if p in res and res[p].get("warm_up")), None)),
+              ("2 + 2", g(res, "closed-2x2", "warm_up")), ("memory", g(res, "memory", "warm_up"))]
+    out = []
+    for name, w in stacks:
+        if w:
+            out.append("- %s: %s sessions/s, %s after %d s" % (
+                name, ", ".join("%.0f" % x for x in w["sessions_per_s"]),
+                "steady" if w["steady"] else "**not steady**", len(w["sessions_per_s"]) * w["window_s"]))
+    if not out:
+        return []
+    return ["", "Warm-up of each stack before its profiles (closed loop, c=32, %d s windows (3 s with --quick) until %d in a row "
+            "agree within %.0f %%, at most %d s):" % (WARM_UP_WINDOW_S, WARM_UP_WINDOWS, WARM_UP_SPREAD_PCT,
+                                                     WARM_UP_MAX_S), ""] + out
+
+
 def write_summary(res):
     rows = targets(res)
     lines = ["# Benchmark summary", "",
              "Generated by `make bench` (bench/harness.py); raw figures in bench/results/<profile>.json.", ""]
-    m = machine()
-    lines.append("Machine: %d CPUs (%s), %.1f GiB, kernel %s; everything (Kafka JVM, Redis, services, load "
-                 "generator) on it." % (m["cpus"], m["cpu_model"], m["mem_gib"], m["kernel"]))
+    # The machine the results were measured on (--report-only may run elsewhere).
+    seen = []
+    for r in res.values():
+        m = r.get("machine")
+        if m and m not in seen:
+            seen.append(m)
+    lines.append("Machine: %s; everything (Kafka JVM, Redis, services, load generator) on it." % " and ".join(
+        "%d CPUs (%s), %.1f GiB, kernel %s" % (m["cpus"], m["cpu_model"], m["mem_gib"], m["kernel"])
+        for m in (seen or [machine()])) + (" (profiles of %d machines)" % len(seen) if len(seen) > 1 else ""))
+    lines += warm_up_lines(res)
     lines += ["", "| target | figure | met? |", "|---|---|---|"]
     for t, f, met in rows:
         lines.append("| %s | %s | %s |" % (t, f, {True: "yes", False: "**no**", None: "not measured"}.get(met, met)))
