@@ -63,25 +63,28 @@ run_target() {
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
   n_corpus=$(ls "$work/corpus" | wc -l)
-  new=$(comm -13 <(printf '%s\n' "$before" | sort) <(ls "$crashes" | sort) | grep -c .)
+  local new_files
+  new_files=$(comm -13 <(printf '%s\n' "$before" | sort) <(ls "$crashes" | sort) | grep .)
+  new=$(printf '%s' "$new_files" | grep -c .)
   total_execs=$(( total_execs + ${execs:-0} ))
   printf '%-24s %10s %10s %8s %8s\n' "$name" "${execs:-?}" "${rate:-?}" "$n_corpus" "$new"
   if [ $rc -ne 0 ] || [ $new -gt 0 ]; then
     echo "$name: FAILED (exit $rc); input kept in $crashes/, log $log:" >&2
     grep -m3 -E 'ERROR|SUMMARY|invariant failed' "$log" >&2
-    [ -n "$report" ] && record_failure "$name" "$bin" "$log" "$crashes" "$before"
+    [ -n "$report" ] && record_failure "$name" "$bin" "$log" "$crashes" "$new_files"
     return 1
   fi
   return 0
 }
 
-# record_failure NAME BINARY LOG CRASH_DIR BEFORE: appends the harness, its log's error lines and
-# each input that was not in CRASH_DIR before (base64, to replay: base64 -d > f; BINARY f).
+# record_failure NAME BINARY LOG CRASH_DIR NEW_FILES: appends the harness, its log's first error
+# line and each of NEW_FILES (names in CRASH_DIR, one a line) in base64, to replay:
+# base64 -d > f; BINARY f.
 record_failure() {
-  local name=$1 bin=$2 log=$3 crashes=$4 before=$5 f
+  local name=$1 bin=$2 log=$3 crashes=$4 new_files=$5 f
   {
     echo "$name: $(grep -m1 -E 'ERROR|invariant failed' "$log" || echo "exit without a report, see $log")"
-    comm -13 <(printf '%s\n' "$before" | sort) <(ls "$crashes" | sort) | while read -r f; do
+    printf '%s\n' "$new_files" | while read -r f; do
       [ -n "$f" ] || continue
       echo "  $f (replay: base64 -d > in; ${bin#"$root"/} in): $(head -c 4096 "$crashes/$f" | base64 -w0)"
     done
