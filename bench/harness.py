@@ -16,6 +16,7 @@ Profiles (names used for bench/results/<name>.json):
   memory        closed loop with SESSION_RETENTION_S=60 for longer than it: Redis memory per session, flat?
   density       K idle SSE streams on one gateway: RSS per stream, CPU idle and with events flowing;
                 the gateway CPU per delivered event at 0, 2,000, 8,000 and K idle streams
+  scripts       Redis' own time per call of each session script, replayed alone (bench/scriptcost.py)
 Then bench/results/summary.md (targets, figures, met?) and a one-screen summary on stdout.
 Standard library only. Every wait polls a condition with a deadline.
 """
@@ -35,13 +36,14 @@ import tempfile
 import time
 
 import memory
+import scriptcost
 import perf
 from tables import OPEN_2000_RUNS, OPEN_PROFILES, cpu_ms_per_session, cpu_table, fmt, g
 from targets import targets
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(REPO, "bench", "results")
-ALL_PROFILES = ["startup", "closed-1x1"] + OPEN_PROFILES + ["wfe-closed", "closed-2x2", "memory", "density"]
+ALL_PROFILES = ["startup", "closed-1x1"] + OPEN_PROFILES + ["wfe-closed", "closed-2x2", "memory", "density", "scripts"]
 # Issue #14's figures are at these concurrencies, for SSE (in the sweep) and WAIT_FOR_EVERYONE.
 KEY_CONCURRENCY = (16, 64)
 MIB = 1024 * 1024
@@ -487,6 +489,14 @@ def run_memory(a, results):
 DENSITY_SWEEP = (0, 2000, 8000)  # idle streams next to the flow, besides the largest K
 
 
+def run_scripts(a, results):
+    """Redis' own time per call of each session script, replayed alone (bench/scriptcost.py)."""
+    log("scripts: replaying session script calls on a private redis-server")
+    results["scripts"] = scriptcost.measure([os.path.join(REPO, "libagg", "scripts")],
+                                            sessions=2000 if a.quick else 20000)
+    write_result("scripts", results["scripts"])
+
+
 def density_cpu_per_event(r, marginal):
     """The gateway's CPU microseconds per event delivered in the flow window of a density run
     (events of the window's sessions: the loadgen counts events over all of its sessions).
@@ -703,6 +713,7 @@ def write_summary(res):
             lines.append("")
             lines.append("Limit: " + d["limited_by"] + ".")
     lines += memory.summary_lines(res.get("memory"))
+    lines += scriptcost.summary_lines(res.get("scripts"))
     su = res.get("startup")
     if su:
         lines += ["", "## Start-up (Kafka and Redis up; readiness polled every 2 ms)", "",
@@ -774,16 +785,12 @@ def main():
             run_load_profiles(a, profiles, results)
         except (RuntimeError, OSError, subprocess.TimeoutExpired) as e:
             failures.append("load: %s" % e)
-        if "memory" in profiles:
-            try:
-                run_memory(a, results)
-            except (RuntimeError, OSError, subprocess.TimeoutExpired) as e:
-                failures.append("memory: %s" % e)
-        if "density" in profiles:
-            try:
-                run_density(a, results)
-            except (RuntimeError, OSError, subprocess.TimeoutExpired) as e:
-                failures.append("density: %s" % e)
+        for name, run in (("memory", run_memory), ("density", run_density), ("scripts", run_scripts)):
+            if name in profiles:
+                try:
+                    run(a, results)
+                except (RuntimeError, OSError, subprocess.TimeoutExpired) as e:
+                    failures.append("%s: %s" % (name, e))
         log("profiles done in %.0f s" % (time.monotonic() - t0))
     res = load_results()
     rows = write_summary(res)

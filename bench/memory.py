@@ -23,24 +23,39 @@ class RedisError(Exception):
 
 
 class Redis:
-    """A minimal blocking RESP2 client: enough for INFO, SCAN, HGET and MEMORY USAGE."""
+    """A minimal blocking RESP2 client with pipelining: INFO, SCAN, MEMORY USAGE, and the
+    replayed script calls of bench/scriptcost.py. url: redis://host:port or unix://path."""
 
     def __init__(self, url, timeout=5.0):
-        hostport = url.split("://", 1)[-1].split("/", 1)[0].rsplit("@", 1)[-1]
-        host, port = hostport.rsplit(":", 1)
-        self.sock = socket.create_connection((host, int(port)), timeout=timeout)
+        if url.startswith("unix://"):
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.sock.settimeout(timeout)
+            self.sock.connect(url[len("unix://"):])
+        else:
+            hostport = url.split("://", 1)[-1].split("/", 1)[0].rsplit("@", 1)[-1]
+            host, port = hostport.rsplit(":", 1)
+            self.sock = socket.create_connection((host, int(port)), timeout=timeout)
         self.buf = b""
 
     def close(self):
         self.sock.close()
 
-    def cmd(self, *args):
+    @staticmethod
+    def encode(*args):
+        """One command in RESP, for pipeline()."""
         out = [b"*%d\r\n" % len(args)]
         for a in args:
             b = a if isinstance(a, bytes) else str(a).encode()
             out.append(b"$%d\r\n%s\r\n" % (len(b), b))
-        self.sock.sendall(b"".join(out))
-        return self._reply()
+        return b"".join(out)
+
+    def pipeline(self, commands):
+        """Sends encoded commands at once; their replies in order (an error reply raises)."""
+        self.sock.sendall(b"".join(commands))
+        return [self._reply() for _ in commands]
+
+    def cmd(self, *args):
+        return self.pipeline([self.encode(*args)])[0]
 
     def _line(self):
         while b"\r\n" not in self.buf:

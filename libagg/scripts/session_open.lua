@@ -50,13 +50,16 @@ local n = #sources
 if redis.call('EXISTS', meta) == 1 then
   return 0
 end
-redis.call('HSET', meta, 'patientId', patient, 'strategy', strategy,
+-- Numbers go in as text ('%d', '0'): a Lua number given to redis.call is formatted as a double.
+local fields = {'patientId', patient, 'strategy', strategy,
   'created', string.format('%d', created), 'deadline', string.format('%d', deadline),
-  'sources', sources_json, 'n', n, 'seq', 0, 'state', 'open', 'respondents', 0, 'errors', 0,
-  'owner', owner)
+  'sources', sources_json, 'n', string.format('%d', n), 'seq', '0', 'state', 'open',
+  'respondents', '0', 'errors', '0', 'owner', owner}
 if trace ~= '' then
-  redis.call('HSET', meta, 'trace', trace)
+  fields[#fields + 1] = 'trace'
+  fields[#fields + 1] = trace
 end
+redis.call('HSET', meta, unpack(fields))
 
 -- The audit record is written by the call that creates the session (the outbox: nothing can die
 -- between the two); schemas/kafka/audit.schema.json. The principal is the owner.
@@ -89,11 +92,12 @@ if n == 0 then
   redis.call('EXPIRE', log, ttl)
 else
   local life = math.max(deadline - now, 0) + ttl * 1000
-  redis.call('PEXPIRE', meta, life)
+  local lifes = string.format('%d', life)
+  redis.call('PEXPIRE', meta, lifes)
   -- The bucket's index outlives its latest session, so it too is a key with a TTL; an entry is
   -- removed when its session completes or expires, long before.
   if redis.call('PTTL', deadlines) < life then
-    redis.call('PEXPIRE', deadlines, life)
+    redis.call('PEXPIRE', deadlines, lifes)
   end
 end
 return 1

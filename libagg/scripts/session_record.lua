@@ -77,21 +77,26 @@ end
 if m[10] and not string.find(event, '"traceId"', 1, true) then
   extra = extra .. trace_json
 end
-if extra ~= '' and string.sub(event, -1) == '}' then
-  if string.sub(event, -2) == '{}' then
+if extra ~= '' and string.byte(event, -1) == 125 then -- '}'
+  if string.byte(event, -2) == 123 then -- '{'
     extra = string.sub(extra, 2)
   end
   event = string.sub(event, 1, -2) .. extra .. '}'
 end
 
+-- Counters go into text as integers ('%d'), once: Lua's own conversion of a number (by '..', or
+-- a number given to redis.call) formats a double ("%.14g"), a cost seen in Redis' profile.
 local seq = tonumber(m[7]) + 1
-local respondents = tonumber(m[8]) + (respondent and 1 or 0)
-local errors = tonumber(m[9]) + (failed and 1 or 0)
-redis.call('XADD', log, '0-' .. seq, 'e', 'callback', 'd', event)
-redis.call('PUBLISH', channel, seq .. ' callback ' .. event)
+local seqs = string.format('%d', seq)
+local respondents = string.format('%d', tonumber(m[8]) + (respondent and 1 or 0))
+local errors = string.format('%d', tonumber(m[9]) + (failed and 1 or 0))
+redis.call('XADD', log, '0-' .. seqs, 'e', 'callback', 'd', event)
+redis.call('PUBLISH', channel, seqs .. ' callback ' .. event)
 
-if redis.call('HLEN', out) < tonumber(m[4]) then
-  redis.call('HSET', meta, 'seq', seq, 'respondents', respondents, 'errors', errors)
+-- Each outcome in out came with one seq (here or in session_expire), so while the session is
+-- open seq counts the outcomes: no HLEN of out.
+if seq < tonumber(m[4]) then
+  redis.call('HSET', meta, 'seq', seqs, 'respondents', respondents, 'errors', errors)
   if seq == 1 then
     -- out and log were just created: they live as long as meta (see session_open).
     local pttl = redis.call('PTTL', meta)
@@ -101,14 +106,16 @@ if redis.call('HLEN', out) < tonumber(m[4]) then
   return {'recorded', seq}
 end
 
-local data = '{"source":"AGGREGATOR","correlationId":' .. cjson.encode(cid) ..
+local cid_json = cjson.encode(cid)
+local data = '{"source":"AGGREGATOR","correlationId":' .. cid_json ..
   ',"status":"COMPLETE","respondents":' .. respondents .. ',"errors":' .. errors ..
   ',"completedBy":"ALL_RESPONDED","elapsedMs":' .. string.format('%d', now - created) .. trace_json .. '}'
 seq = seq + 1
-redis.call('XADD', log, '0-' .. seq, 'e', 'summary', 'd', data)
-redis.call('HSET', meta, 'seq', seq, 'respondents', respondents, 'errors', errors, 'state', 'done',
+seqs = string.format('%d', seq)
+redis.call('XADD', log, '0-' .. seqs, 'e', 'summary', 'd', data)
+redis.call('HSET', meta, 'seq', seqs, 'respondents', respondents, 'errors', errors, 'state', 'done',
   'completedBy', 'ALL_RESPONDED')
-redis.call('PUBLISH', channel, seq .. ' summary ' .. data)
+redis.call('PUBLISH', channel, seqs .. ' summary ' .. data)
 redis.call('ZREM', deadlines, cid)
 -- The audit record, in the call that completes the session (the outbox; same text as
 -- session_expire's: scripts cannot share code). Each source's status comes from out.
@@ -123,12 +130,12 @@ for i = 1, #list do
   parts[i] = '{"source":' .. cjson.encode(list[i]) .. ',"status":' .. cjson.encode(status_of[list[i]] or 'TIMEOUT') .. '}'
 end
 redis.call('XADD', audit, '*', 'type', 'completed', 'cid', cid, 'trace', m[10] or '', 'd',
-  '{"type":"completed","correlationId":' .. cjson.encode(cid) .. ',"principal":' ..
+  '{"type":"completed","correlationId":' .. cid_json .. ',"principal":' ..
   cjson.encode(m[11] or 'anonymous') .. ',"patientId":' .. cjson.encode(m[3]) .. ',"strategy":' ..
   cjson.encode(m[12] or '') .. ',"requestedAt":' .. string.format('%d', created) ..
   ',"completedAt":' .. string.format('%d', now) .. ',"completedBy":"ALL_RESPONDED","respondents":' ..
   respondents .. ',"errors":' .. errors .. ',"sources":[' .. table.concat(parts, ',') .. ']' ..
-  (m[10] and (',"traceId":' .. cjson.encode(m[10])) or '') .. '}')
+  trace_json .. '}')
 -- Retention counts from completion.
 redis.call('EXPIRE', meta, ttl)
 redis.call('EXPIRE', out, ttl)
