@@ -36,8 +36,8 @@ import tempfile
 import time
 
 import memory
-import scriptcost
 import perf
+import scriptcost
 from tables import OPEN_2000_RUNS, OPEN_PROFILES, cpu_ms_per_session, cpu_table, fmt, g
 from targets import targets
 

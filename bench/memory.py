@@ -93,14 +93,19 @@ class Redis:
         raise RedisError("unexpected reply %r" % line[:40])
 
 
-def info_memory(r):
-    """used_memory and used_memory_rss (bytes) from INFO memory."""
-    text = r.cmd("INFO", "memory").decode()
+def info(r, section):
+    """One section of INFO as {field: text}."""
     vals = {}
-    for line in text.splitlines():
+    for line in r.cmd("INFO", section).decode().splitlines():
         if ":" in line:
             k, v = line.split(":", 1)
             vals[k] = v.strip()
+    return vals
+
+
+def info_memory(r):
+    """used_memory and used_memory_rss (bytes) from INFO memory."""
+    vals = info(r, "memory")
     return int(vals["used_memory"]), int(vals["used_memory_rss"]), int(r.cmd("DBSIZE"))
 
 

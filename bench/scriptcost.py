@@ -22,7 +22,7 @@ import tempfile
 import time
 import uuid
 
-from memory import Redis, RedisError
+from memory import Redis, RedisError, info
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SOURCES = ["alpha", "beta", "gamma"]
@@ -53,15 +53,12 @@ def start_redis(tmp):
 
 def evalsha_usec(r):
     """Redis' total time in EVALSHA so far, microseconds (INFO commandstats)."""
-    for line in r.cmd("INFO", "commandstats").decode().split("\r\n"):
-        if line.startswith("cmdstat_evalsha:"):
-            fields = dict(kv.split("=", 1) for kv in line.split(":", 1)[1].split(","))
-            return float(fields["usec"])
-    return 0.0
+    stat = info(r, "commandstats").get("cmdstat_evalsha")
+    return float(dict(kv.split("=", 1) for kv in stat.split(","))["usec"]) if stat else 0.0
 
 
 class Variant:
-    """One folder of scripts, loaded into the server; builds a session's five calls."""
+    """One folder of scripts, loaded into the server; builds a session's five calls (PHASES)."""
 
     def __init__(self, r, folder, notes):
         self.folder = folder
@@ -70,7 +67,6 @@ class Variant:
             with open(os.path.join(folder, name + ".lua")) as f:
                 self.sha[name] = r.cmd("SCRIPT", "LOAD", f.read()).decode()
         self.notes = notes
-        self.usec = [0.0] * len(PHASES)
 
     def session(self, now):
         cid = str(uuid.uuid4())
@@ -97,33 +93,35 @@ class Variant:
         return calls
 
 
-def check(phase, replies):
-    """Each call must do what it does in the stack; a different reply ends the run."""
-    for rep in replies:
-        ok = {0: rep == 1, 1: isinstance(rep, list) and rep[:1] == [b"open"],
-              2: isinstance(rep, list) and rep[:2] == [b"recorded", 1],
-              3: isinstance(rep, list) and rep[:2] == [b"recorded", 2],
-              4: isinstance(rep, list) and rep[:1] == [b"completed"]}[phase]
-        if not ok:
-            raise RuntimeError("%s returned %r" % (PHASES[phase], rep))
+# What each call answers in the stack (by PHASES); another reply ends the run.
+EXPECTED = [lambda rep: rep == 1,
+            lambda rep: isinstance(rep, list) and rep[:1] == [b"open"],
+            lambda rep: isinstance(rep, list) and rep[:2] == [b"recorded", 1],
+            lambda rep: isinstance(rep, list) and rep[:2] == [b"recorded", 2],
+            lambda rep: isinstance(rep, list) and rep[:1] == [b"completed"]]
 
 
 def run(variants, r, sessions):
+    """Replays sessions (whole batches) with each variant; returns (sessions replayed, each
+    variant's EVALSHA microseconds per phase)."""
     now = int(time.time() * 1000)
+    usec = [[0.0] * len(PHASES) for _ in variants]
     done = 0
-    flip = False
     while done < sessions:
-        order = variants[::-1] if flip else variants
-        flip = not flip
-        batches = {id(v): [v.session(now) for _ in range(BATCH)] for v in variants}
-        for phase in range(len(PHASES)):
-            for v in order:
+        order = list(range(len(variants)))
+        if (done // BATCH) % 2:
+            order.reverse()
+        batches = [[v.session(now) for _ in range(BATCH)] for v in variants]
+        for phase, expected in enumerate(EXPECTED):
+            for k in order:
                 before = evalsha_usec(r)
-                replies = r.pipeline([s[phase] for s in batches[id(v)]])
-                v.usec[phase] += evalsha_usec(r) - before
-                check(phase, replies)
+                replies = r.pipeline([s[phase] for s in batches[k]])
+                usec[k][phase] += evalsha_usec(r) - before
+                bad = next((rep for rep in replies if not expected(rep)), None)
+                if bad is not None:
+                    raise RuntimeError("%s returned %r" % (PHASES[phase], bad))
         done += BATCH
-    return done
+    return done, usec
 
 
 def measure(folders, sessions=20000, notes=3, warm_up=2000):
@@ -132,26 +130,22 @@ def measure(folders, sessions=20000, notes=3, warm_up=2000):
     if not shutil.which("redis-server"):
         raise RuntimeError("redis-server not found (make deps-test installs it)")
     tmp = tempfile.mkdtemp(prefix="scriptcost-")
+    proc = None
     try:
         proc, r = start_redis(tmp)
-    except RuntimeError:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    try:
         variants = [Variant(r, f, notes) for f in folders]
         run(variants, r, warm_up)
-        for v in variants:
-            v.usec = [0.0] * len(PHASES)
-        n = run(variants, r, sessions)
+        n, usec = run(variants, r, sessions)
     except RedisError as e:
         raise RuntimeError("redis: %s" % e)
     finally:
-        proc.terminate()
-        proc.wait(10)
+        if proc:
+            proc.terminate()
+            proc.wait(10)
         shutil.rmtree(tmp, ignore_errors=True)
     return {"sessions": n, "notes": notes, "phases": PHASES,
-            "variants": [{"folder": v.folder, "us_per_call": [round(u / n, 2) for u in v.usec],
-                          "us_per_session": round(sum(v.usec) / n, 2)} for v in variants]}
+            "variants": [{"folder": v.folder, "us_per_call": [round(x / n, 2) for x in u],
+                          "us_per_session": round(sum(u) / n, 2)} for v, u in zip(variants, usec)]}
 
 
 def summary_lines(res):
