@@ -25,6 +25,7 @@ import uuid
 from memory import Redis, RedisError, info
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SCRIPTS = os.path.join(REPO, "libagg", "scripts")
 SOURCES = ["alpha", "beta", "gamma"]
 PHASES = ["open", "claim", "record 1", "record 2", "record 3 (completes)"]
 BATCH = 40
@@ -172,7 +173,7 @@ def summary_lines(res):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("scripts", nargs="?", default=os.path.join(REPO, "libagg", "scripts"))
+    ap.add_argument("scripts", nargs="?", default=SCRIPTS)
     ap.add_argument("--compare", help="a second scripts folder (e.g. of the version before)")
     ap.add_argument("--sessions", type=int, default=20000)
     ap.add_argument("--notes", type=int, default=3, help="notes per callback (resource-sim's default: 3)")

@@ -12,7 +12,7 @@ import aggtest
 sys.path.insert(0, os.path.join(aggtest.REPO, "bench"))
 import scriptcost  # noqa: E402
 
-SCRIPTS = os.path.join(aggtest.REPO, "libagg", "scripts")
+SCRIPTS = scriptcost.SCRIPTS
 
 
 def test_replays_sessions_and_times_every_call():
