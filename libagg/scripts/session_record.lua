@@ -68,11 +68,12 @@ if redis.call('HSETNX', out, source, status) == 0 then
 end
 
 local created = tonumber(m[5])
+local elapsed = string.format('%d', now - created)
 -- Callbacks carry no elapsedMs: only the session knows when it started; nor its trace id.
 local trace_json = m[10] and (',"traceId":' .. cjson.encode(m[10])) or ''
 local extra = ''
 if not string.find(event, '"elapsedMs"', 1, true) then
-  extra = ',"elapsedMs":' .. string.format('%d', now - created)
+  extra = ',"elapsedMs":' .. elapsed
 end
 if m[10] and not string.find(event, '"traceId"', 1, true) then
   extra = extra .. trace_json
@@ -109,7 +110,7 @@ end
 local cid_json = cjson.encode(cid)
 local data = '{"source":"AGGREGATOR","correlationId":' .. cid_json ..
   ',"status":"COMPLETE","respondents":' .. respondents .. ',"errors":' .. errors ..
-  ',"completedBy":"ALL_RESPONDED","elapsedMs":' .. string.format('%d', now - created) .. trace_json .. '}'
+  ',"completedBy":"ALL_RESPONDED","elapsedMs":' .. elapsed .. trace_json .. '}'
 seq = seq + 1
 seqs = string.format('%d', seq)
 redis.call('XADD', log, '0-' .. seqs, 'e', 'summary', 'd', data)
